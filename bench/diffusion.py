@@ -1,0 +1,180 @@
+"""The diffusion process shared by every backbone: schedules, targets, the training loss and samplers.
+
+Continuous time t in [0, 1] with gamma(t) the signal variance: x_t = sqrt(gamma) x0 + sqrt(1 - gamma) eps
+(Jabri et al. 2023 §3 and Algorithm 1; the official pix2seq `models/diffusion_utils.py`). Every model is
+called as `out, state = model(x_t, t, y, state)`; only RIN uses `state` (its latents), and this module feeds
+it back: during training through the self-conditioning pass, during sampling from step to step.
+
+Models with learned variances (ADM, DiT: `learn_sigma`) return 2C channels; the first C are the prediction
+and the rest is ignored, since both samplers here use fixed variances.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rin.model import check_schedule, noise_level
+
+TARGETS = ("eps", "x0", "v")
+SAMPLERS = ("ddpm", "ddim")
+DEFAULT_SCHEDULE = "cosine"
+
+__all__ = [
+    "DEFAULT_SCHEDULE",
+    "SAMPLERS",
+    "TARGETS",
+    "check_schedule",
+    "noise_level",
+    "prediction_to_x0_eps",
+    "sample",
+    "schedule_of",
+    "training_loss",
+    "training_target",
+]
+
+
+def schedule_of(model: nn.Module) -> str:
+    """The schedule a model is conditioned on (RIN embeds gamma(t)), else the default.
+
+    Training and sampling use it so that the t a model sees and the noise in x_t always agree.
+    """
+    return getattr(model.cfg, "noise_schedule", DEFAULT_SCHEDULE)
+
+
+def uses_state(model: nn.Module) -> bool:
+    """True for backbones whose `state` carries information between calls (RIN's latents)."""
+    return getattr(model, "recurrent_state", False)
+
+
+def _broadcast(gamma_B: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return gamma_B.reshape(-1, *(1,) * (like.ndim - 1)).to(like.dtype)
+
+
+def training_target(
+    x0: torch.Tensor, eps: torch.Tensor, gamma: torch.Tensor, target: str
+) -> torch.Tensor:
+    """What the network learns to output for x_t built from (x0, eps) at noise level gamma."""
+    if target == "eps":
+        return eps
+    if target == "x0":
+        return x0
+    if target == "v":  # v = sqrt(gamma) eps - sqrt(1 - gamma) x0 (Salimans & Ho 2022)
+        g = _broadcast(gamma, x0)
+        return g.sqrt() * eps - (1 - g).sqrt() * x0
+    raise ValueError(f"unknown target {target!r}; known: {', '.join(TARGETS)}")
+
+
+def prediction_to_x0_eps(
+    pred: torch.Tensor,
+    x_t: torch.Tensor,
+    gamma: torch.Tensor,
+    target: str,
+    clip: float | None = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x0, eps) implied by a prediction. x0 is clipped to [-clip, clip] and eps re-derived from the
+    clipped x0, as the official sampler does (`x0_clip='auto'`, `truncate_noise=True`)."""
+    g = _broadcast(gamma, x_t)
+    sqrt_g, sqrt_1mg = g.sqrt(), (1 - g).sqrt()
+    if target == "eps":
+        x0 = (x_t - sqrt_1mg * pred) / sqrt_g
+    elif target == "x0":
+        x0 = pred
+    elif target == "v":
+        x0 = sqrt_g * x_t - sqrt_1mg * pred
+    else:
+        raise ValueError(f"unknown target {target!r}; known: {', '.join(TARGETS)}")
+    if clip is not None:
+        x0 = x0.clamp(-clip, clip)
+    eps = (x_t - sqrt_g * x0) / sqrt_1mg.clamp_min(1e-12)
+    return x0, eps
+
+
+def training_loss(
+    model: nn.Module,
+    x0: torch.Tensor,
+    y: torch.Tensor | None = None,
+    *,
+    schedule: str | None = None,
+    target: str = "eps",
+    self_cond_rate: float = 0.9,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Mean squared error of the target at uniform t (Jabri et al. Algorithm 1), a scalar.
+
+    For RIN, latent self-conditioning (§3.4): a first pass on the whole batch with no gradient, its latents
+    kept for a random `self_cond_rate` of the examples and zeroed for the rest, then the second pass, with
+    gradients, conditioned on them (the official `self_cond_by_masking`). Other models: one pass.
+    """
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; known: {', '.join(TARGETS)}")
+    if not 0.0 <= self_cond_rate <= 1.0:
+        raise ValueError(f"self_cond_rate must lie in [0, 1], got {self_cond_rate}")
+    schedule = schedule or schedule_of(model)
+    B, C = x0.shape[:2]
+    t = torch.rand(B, device=x0.device, generator=generator)
+    eps = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
+    gamma = noise_level(t, schedule)
+    g = _broadcast(gamma, x0)
+    x_t = g.sqrt() * x0 + (1 - g).sqrt() * eps
+
+    state = None
+    if uses_state(model) and self_cond_rate > 0:
+        with torch.no_grad():  # stop-gradient: sg(Z~_t) in the paper
+            _, state = model(x_t, t, y, None)
+        keep = torch.rand(B, device=x0.device, generator=generator) < self_cond_rate
+        state = torch.where(keep[:, None, None], state, torch.zeros_like(state))
+    pred, _ = model(x_t, t, y, state)
+    return F.mse_loss(pred[:, :C].float(), training_target(x0, eps, gamma, target).float())
+
+
+@torch.no_grad()
+def sample(
+    model: nn.Module,
+    cfg,
+    batch: int,
+    *,
+    steps: int,
+    sampler: str = "ddim",
+    y: torch.Tensor | None = None,
+    target: str = "eps",
+    schedule: str | None = None,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """Generate `batch` samples with `steps` network evaluations; returns x0 in [-1, 1], (B, *input_shape).
+
+    DDIM (eta = 0) or DDPM ancestral sampling with the "large" variance beta_t, from t = 1 to 0 in equal
+    steps. RIN's latents from each step condition the next ("at inference time, we directly use latents
+    from the previous time step", Jabri et al. p. 5). The last step returns the x0 prediction.
+    """
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    schedule = schedule or schedule_of(model)
+    C = cfg.input_shape[0]
+    if y is None and cfg.num_classes:
+        y = torch.randint(0, cfg.num_classes, (batch,), device=device, generator=generator)
+    x = torch.randn(batch, *cfg.input_shape, device=device, generator=generator)
+    state = None
+    for i in range(steps):
+        t = torch.full((batch,), 1.0 - i / steps, device=device)
+        s = torch.full((batch,), 1.0 - (i + 1) / steps, device=device)
+        gamma_t, gamma_s = noise_level(t, schedule), noise_level(s, schedule)
+        out, state = model(x, t, y, state)
+        x0, eps = prediction_to_x0_eps(out[:, :C].float(), x, gamma_t, target)
+        if i == steps - 1:
+            return x0
+        if sampler == "ddim":
+            g_s = _broadcast(gamma_s, x)
+            x = g_s.sqrt() * x0 + (1 - g_s).sqrt() * eps
+        else:
+            # x_s = (x_t - beta / sqrt(1 - gamma_t) * eps) / sqrt(alpha) + sqrt(beta) z, alpha = gamma_t / gamma_s.
+            alpha = _broadcast(gamma_t / gamma_s, x)
+            beta = 1 - alpha
+            noise = torch.randn(x.shape, device=device, generator=generator)
+            g_t = _broadcast(gamma_t, x)
+            x = (x - beta / (1 - g_t).sqrt() * eps) / alpha.sqrt() + beta.sqrt() * noise
+    raise AssertionError("unreachable: the loop returns at its last step")

@@ -1,0 +1,419 @@
+"""Recurrent Interface Network (RIN): Jabri, Fleet & Chen, "Scalable Adaptive Computation for Iterative
+Generation", ICML 2023 (arXiv 2212.11972).
+
+Structure follows the paper (§3, Algorithm 1–3) and the official TensorFlow code, google-research/pix2seq
+`architectures/tape.py` and `architectures/transformers.py` @ eabd4e9 (Apache-2.0), read for layout only.
+
+The network holds two sets of tokens: the *interface* (one token per image patch, X in R^{n x d}) and a
+small set of *latents* (Z in R^{m x d'}, m << n). Every block reads (latents cross-attend to the interface),
+computes (self-attention among latents) and writes (interface cross-attends to latents). Interface tokens
+never attend to each other, so cost grows linearly in the number of patches.
+
+Legend for tensor names: B batch, C channels, H/W height/width, N interface tokens, M latents,
+D interface width, L latent width, P patch values (p*p*C).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# ----------------------------------------------------------------------------------------------
+# Noise schedules. RIN is conditioned on the noise level gamma(t) = signal variance, not on t
+# (pix2seq models/diffusion_utils.py), so the model needs the schedule that maps t to gamma. The same
+# functions serve every backbone's diffusion process (bench/diffusion.py re-exports them).
+# ----------------------------------------------------------------------------------------------
+
+SCHEDULES = ("cosine", "linear", "sigmoid@START,END,TAU")
+
+
+def check_schedule(schedule: str) -> None:
+    """Raise ValueError for a schedule name `noise_level` does not know."""
+    if schedule.startswith("sigmoid@"):
+        parse_sigmoid(schedule)
+    elif schedule not in ("cosine", "linear"):
+        raise ValueError(f"unknown noise schedule {schedule!r}; known: {', '.join(SCHEDULES)}")
+
+
+def noise_level(t: torch.Tensor, schedule: str) -> torch.Tensor:
+    """gamma(t) in [1e-9, 1] for t in [0, 1]: 1 is clean data, ~0 is pure noise.
+
+    `schedule` is "cosine", "linear" (gamma = 1 - t) or "sigmoid@start,end,tau" (Jabri et al. §3.3;
+    Chen 2023 "On the importance of noise scheduling", Algorithm 1).
+    """
+    if schedule == "cosine":
+        # The offset keeps gamma(0) just below 1 and gamma(1) just above 0, as in the official code.
+        gamma = torch.cos((t + 0.0002) / 1.00025 * math.pi / 2) ** 2
+    elif schedule == "linear":
+        gamma = 1.0 - t
+    elif schedule.startswith("sigmoid@"):
+        start, end, tau = parse_sigmoid(schedule)
+        v_start, v_end = (1.0 / (1.0 + math.exp(-v / tau)) for v in (start, end))
+        output = torch.sigmoid((t * (end - start) + start) / tau)
+        gamma = (v_end - output) / (v_end - v_start)
+    else:
+        check_schedule(schedule)
+    return gamma.clamp(1e-9, 1.0)
+
+
+def parse_sigmoid(schedule: str) -> tuple[float, float, float]:
+    try:
+        start, end, tau = (float(v) for v in schedule.removeprefix("sigmoid@").split(","))
+    except ValueError:
+        raise ValueError(
+            f"bad sigmoid schedule {schedule!r}; expected 'sigmoid@start,end,tau'"
+        ) from None
+    if not (end > start and tau > 0):
+        raise ValueError(f"bad sigmoid schedule {schedule!r}; need end > start and tau > 0")
+    return start, end, tau
+
+
+# ----------------------------------------------------------------------------------------------
+# Configuration
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RINConfig:
+    name: str = "custom"  # preset slug; the registry sets it
+    resolution: int = 64  # pixels per side
+    in_channels: int = 3
+    num_classes: int = 0  # 0 = unconditional; else one class token among the latents
+    patch_size: int = 4  # interface tokens = (resolution / patch_size)^2
+    interface_dim: int = 512  # D, "tape_dim" in the official code
+    num_latents: int = 128  # M, including the time token and the class token
+    latent_dim: int = 768  # L
+    blocks: int = 4  # read-compute-write blocks; weights are not tied (author, lucidrains/rin#2)
+    latent_depth: int = 4  # latent self-attention layers per block
+    latent_heads: int = 16
+    rw_heads: int = 16  # heads of the read and write cross-attention
+    latent_mlp_ratio: int = 4
+    interface_mlp_ratio: int = 4  # 0 = no MLP after the write
+    dropout: float = 0.0  # inside the latent MLPs ("drop_units")
+    drop_path: float = 0.0  # stochastic depth on latent self-attention layers
+    time_scaling: float = 1000.0  # the time token embeds gamma * time_scaling
+    noise_schedule: str = "cosine"  # maps the interface's t to the gamma the time token embeds
+
+    def __post_init__(self):
+        if self.resolution % self.patch_size:
+            raise ValueError(
+                f"resolution {self.resolution} is not divisible by patch size {self.patch_size}; "
+                f"valid resolutions are multiples of {self.patch_size}"
+            )
+        if self.num_latents <= self.num_conditioning_tokens:
+            raise ValueError(
+                f"num_latents must exceed the {self.num_conditioning_tokens} condition tokens"
+            )
+        for width, heads in ((self.latent_dim, self.latent_heads), (self.cross_dim, self.rw_heads)):
+            if width % heads:
+                raise ValueError(f"width {width} is not divisible by {heads} heads")
+        check_schedule(self.noise_schedule)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.in_channels, self.resolution, self.resolution)
+
+    @property
+    def out_channels(self) -> int:
+        return self.in_channels  # the network predicts epsilon (or x0 / v) in pixel space
+
+    @property
+    def num_tokens(self) -> int:
+        return (self.resolution // self.patch_size) ** 2
+
+    @property
+    def num_conditioning_tokens(self) -> int:
+        return 1 + (self.num_classes > 0)  # time, then class
+
+    @property
+    def cross_dim(self) -> int:
+        # Keras MHA in the official read/write units: key_dim = min(tape_dim, latent_dim) // heads.
+        return min(self.interface_dim, self.latent_dim)
+
+
+# ----------------------------------------------------------------------------------------------
+# Layers
+# ----------------------------------------------------------------------------------------------
+
+
+def layer_norm(dim: int) -> nn.LayerNorm:
+    return nn.LayerNorm(dim, eps=1e-6)  # the official code uses 1e-6 throughout
+
+
+def drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
+    """Stochastic depth: drop the whole residual branch per example."""
+    if rate == 0.0 or not training:
+        return x
+    keep = torch.empty(x.shape[0], *(1,) * (x.ndim - 1), device=x.device, dtype=x.dtype)
+    return x * keep.bernoulli_(1.0 - rate) / (1.0 - rate)
+
+
+class FeedForward(nn.Module):
+    """x + MLP(LN(x)), MLP = Linear -> GELU -> Dropout -> Linear (pix2seq `MLP`, one layer)."""
+
+    def __init__(self, dim: int, ratio: int, dropout: float = 0.0, drop_path_rate: float = 0.0):
+        super().__init__()
+        self.norm = layer_norm(dim)
+        self.fc1 = nn.Linear(dim, dim * ratio)
+        self.fc2 = nn.Linear(dim * ratio, dim)
+        self.dropout = nn.Dropout(dropout)
+        self.drop_path_rate = drop_path_rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc2(self.dropout(F.gelu(self.fc1(self.norm(x)))))
+        return x + drop_path(h, self.drop_path_rate, self.training)
+
+
+class Attention(nn.Module):
+    """Multi-head attention through SDPA. Self-attention fuses Q, K and V in one projection;
+    cross-attention projects the queries and fuses K and V of the context."""
+
+    def __init__(self, dim: int, heads: int, inner_dim: int, context_dim: int | None = None):
+        super().__init__()
+        self.heads = heads
+        self.is_cross = context_dim is not None
+        if self.is_cross:
+            self.q = nn.Linear(dim, inner_dim)
+            self.kv = nn.Linear(context_dim, 2 * inner_dim)
+        else:
+            self.qkv = nn.Linear(dim, 3 * inner_dim)
+        self.proj = nn.Linear(inner_dim, dim)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        # (B, T, 3 * heads * d) -> three (B, heads, T, d) views, with no copy until SDPA.
+        if self.is_cross:
+            q = self.q(x).unflatten(-1, (self.heads, -1)).transpose(1, 2)
+            k, v = self.kv(context).unflatten(-1, (2, self.heads, -1)).permute(2, 0, 3, 1, 4)
+        else:
+            q, k, v = self.qkv(x).unflatten(-1, (3, self.heads, -1)).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(out.transpose(1, 2).flatten(2))
+
+
+class CrossAttentionUnit(nn.Module):
+    """One read or write unit (Algorithm 3, lines 3–4 and 7–8): queries are pre-normalised, the keys
+    and values are not (official `use_enc_ln=False`), then a feed-forward layer."""
+
+    def __init__(self, dim: int, context_dim: int, heads: int, inner_dim: int, mlp_ratio: int):
+        super().__init__()
+        self.norm = layer_norm(dim)
+        self.attn = Attention(dim, heads, inner_dim, context_dim=context_dim)
+        self.ff = FeedForward(dim, mlp_ratio) if mlp_ratio > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        return self.ff(x + self.attn(self.norm(x), context))
+
+
+class LatentLayer(nn.Module):
+    """Pre-LN transformer layer over the latents (Algorithm 3, lines 5–6)."""
+
+    def __init__(self, cfg: RINConfig):
+        super().__init__()
+        dim = cfg.latent_dim
+        self.norm = layer_norm(dim)
+        self.attn = Attention(dim, cfg.latent_heads, dim)
+        self.ff = FeedForward(dim, cfg.latent_mlp_ratio, cfg.dropout, cfg.drop_path)
+        self.drop_path_rate = cfg.drop_path
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        z = z + drop_path(self.attn(self.norm(z)), self.drop_path_rate, self.training)
+        return self.ff(z)
+
+
+class RINBlock(nn.Module):
+    """read -> compute -> write. No normalisation of the latents at the block's end (official code)."""
+
+    def __init__(self, cfg: RINConfig):
+        super().__init__()
+        # Read: latents (queries) gather information from the interface (Jabri et al. §3.1).
+        self.read = CrossAttentionUnit(
+            cfg.latent_dim, cfg.interface_dim, cfg.rw_heads, cfg.cross_dim, cfg.latent_mlp_ratio
+        )
+        # Compute: global processing among the m << n latents.
+        self.compute = nn.Sequential(*(LatentLayer(cfg) for _ in range(cfg.latent_depth)))
+        # Write: the interface (queries) takes updates back from the latents.
+        self.write = CrossAttentionUnit(
+            cfg.interface_dim, cfg.latent_dim, cfg.rw_heads, cfg.cross_dim, cfg.interface_mlp_ratio
+        )
+
+    def forward(
+        self, z_BML: torch.Tensor, x_BND: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        z_BML = self.read(z_BML, x_BND)
+        z_BML = self.compute(z_BML)
+        x_BND = self.write(x_BND, z_BML)
+        return z_BML, x_BND
+
+
+class ScalarEmbedding(nn.Module):
+    """Noise level -> one latent token: sinusoidal code of gamma * scaling over L/4 features, standardised
+    per example, then Linear(L/4, L) -> SiLU -> Linear(L, L) (pix2seq transunet.ScalarEmbedding)."""
+
+    def __init__(self, dim: int, scaling: float):
+        super().__init__()
+        self.code_dim = dim // 4
+        self.scaling = scaling
+        self.fc1 = nn.Linear(self.code_dim, dim)
+        self.fc2 = nn.Linear(dim, dim)
+
+    def forward(self, gamma_B: torch.Tensor) -> torch.Tensor:
+        i = torch.arange(self.code_dim, device=gamma_B.device, dtype=torch.float32)
+        angles = gamma_B.float()[:, None] * self.scaling / 10000.0 ** (2 * (i // 2) / self.code_dim)
+        code = torch.cat([angles[:, 0::2].sin(), angles[:, 1::2].cos()], dim=-1)
+        code = (code - code.mean(-1, keepdim=True)) / code.std(-1, keepdim=True, correction=0)
+        return self.fc2(F.silu(self.fc1(code)))
+
+
+# ----------------------------------------------------------------------------------------------
+# The network
+# ----------------------------------------------------------------------------------------------
+
+
+class RIN(nn.Module):
+    """forward(x, t, y=None, state=None) -> (prediction, latents).
+
+    x (B, C, H, W); t (B,) in [0, 1]; y (B,) int64 labels or None; state: latents (B, M, L) from the
+    previous sampling step or the self-conditioning pass, or None (= zeros, as the official code).
+    """
+
+    recurrent_state = True  # the returned latents carry information to the next call
+
+    def __init__(self, cfg: RINConfig):
+        super().__init__()
+        self.cfg = cfg
+        p, d, l = cfg.patch_size, cfg.interface_dim, cfg.latent_dim
+        # Interface: linear patch embedding, LayerNorm, learned positions (§3.1; official `stem_ln`).
+        self.stem = nn.Conv2d(cfg.in_channels, d, kernel_size=p, stride=p)
+        self.stem_norm = layer_norm(d)
+        self.interface_pos = nn.Parameter(torch.empty(cfg.num_tokens, d))
+        # Latents: a learned table; time and class embeddings take the last one or two slots (§3.1).
+        self.latents = nn.Parameter(torch.empty(cfg.num_latents - cfg.num_conditioning_tokens, l))
+        self.time_embed = ScalarEmbedding(l, cfg.time_scaling)
+        # One-hot label -> Linear(num_classes, L): a column lookup plus bias (official `cond_proj`).
+        self.class_embed = nn.Linear(cfg.num_classes, l) if cfg.num_classes else None
+        # Latent self-conditioning: Z = Z_init + LN(Z' + MLP(Z')), LN initialised to zero (§3.4).
+        self.prev_latent_ff = FeedForward(l, cfg.latent_mlp_ratio)
+        self.prev_latent_norm = layer_norm(l)
+        self.blocks = nn.ModuleList(RINBlock(cfg) for _ in range(cfg.blocks))
+        # Readout: LN, linear to patch values, unpatchify (§3.1).
+        self.out_norm = layer_norm(d)
+        self.out_proj = nn.Linear(d, p * p * cfg.out_channels)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.trunc_normal_(self.interface_pos, std=0.02)
+        nn.init.trunc_normal_(self.latents, std=0.02)
+        nn.init.zeros_(self.prev_latent_norm.weight)  # so that Z = Z_init early in training
+        nn.init.zeros_(self.prev_latent_norm.bias)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        y: torch.Tensor | None = None,
+        state: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.cfg
+        check_inputs(cfg, x, t, y, state)
+        B = x.shape[0]
+        x_BND = self.stem(x).flatten(2).transpose(1, 2)
+        x_BND = self.stem_norm(x_BND) + self.interface_pos
+
+        # The time token embeds the noise level gamma(t), as the official code conditions on gamma * 1000.
+        tokens = [
+            self.latents.expand(B, -1, -1),
+            self.time_embed(noise_level(t, cfg.noise_schedule))[:, None],
+        ]
+        if self.class_embed is not None:
+            tokens.append((self.class_embed.weight.T[y] + self.class_embed.bias)[:, None])
+        z_BML = torch.cat(tokens, dim=1).to(x_BND.dtype)
+        if state is None:
+            state = torch.zeros_like(z_BML)
+        z_BML = z_BML + self.prev_latent_norm(self.prev_latent_ff(state))
+
+        for block in self.blocks:
+            z_BML, x_BND = block(z_BML, x_BND)
+
+        patches_BNP = self.out_proj(self.out_norm(x_BND))
+        return unpatchify(patches_BNP, cfg.patch_size, cfg.resolution), z_BML
+
+
+def unpatchify(patches_BNP: torch.Tensor, patch: int, resolution: int) -> torch.Tensor:
+    """(B, N, p*p*C) -> (B, C, H, W), the inverse of the stem's patch order (depth_to_space)."""
+    side = resolution // patch
+    B = patches_BNP.shape[0]
+    x = patches_BNP.reshape(B, side, side, patch, patch, -1)
+    return x.permute(0, 5, 1, 3, 2, 4).reshape(B, -1, resolution, resolution)
+
+
+def check_inputs(cfg: RINConfig, x, t, y, state) -> None:
+    """Shape checks (free) and, on CPU only, label range (a value check would sync a GPU)."""
+    expected = tuple(cfg.input_shape)
+    if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+        raise ValueError(
+            f"{cfg.name}: x must have shape (B, {', '.join(map(str, expected))}), got {tuple(x.shape)}"
+        )
+    if t.shape != (x.shape[0],):
+        raise ValueError(f"{cfg.name}: t must have shape ({x.shape[0]},), got {tuple(t.shape)}")
+    if cfg.num_classes == 0:
+        if y is not None:
+            raise ValueError(f"{cfg.name}: unconditional model, got labels y")
+    else:
+        if y is None or y.shape != (x.shape[0],):
+            raise ValueError(
+                f"{cfg.name}: needs labels y of shape ({x.shape[0]},) in [0, {cfg.num_classes})"
+            )
+        if (
+            y.device.type == "cpu"
+            and y.numel()
+            and (int(y.min()) < 0 or int(y.max()) >= cfg.num_classes)
+        ):
+            raise ValueError(
+                f"{cfg.name}: labels must lie in [0, {cfg.num_classes}), got {y.min()}..{y.max()}"
+            )
+    shape = (x.shape[0], cfg.num_latents, cfg.latent_dim)
+    if state is not None and tuple(state.shape) != shape:
+        raise ValueError(f"{cfg.name}: state must have shape {shape}, got {tuple(state.shape)}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Closed-form cost (a test oracle for the FLOP counter, not the reported number)
+# ----------------------------------------------------------------------------------------------
+
+
+def analytic_macs(cfg: RINConfig) -> dict[str, int]:
+    """Forward multiply-accumulates per image, split like the paper's read / compute / write / other."""
+    n, m, d, l, c = (
+        cfg.num_tokens,
+        cfg.num_latents,
+        cfg.interface_dim,
+        cfg.latent_dim,
+        cfg.cross_dim,
+    )
+    p2c = cfg.patch_size**2 * cfg.in_channels
+
+    def cross(q_tokens, q_dim, kv_tokens, kv_dim, mlp_ratio):
+        projections = q_tokens * q_dim * c + kv_tokens * kv_dim * 2 * c + q_tokens * c * q_dim
+        attention = 2 * q_tokens * kv_tokens * c  # Q K^T and A V
+        return projections + attention + q_tokens * 2 * mlp_ratio * q_dim * q_dim
+
+    latent_layer = m * 4 * l * l + 2 * m * m * l + m * 2 * cfg.latent_mlp_ratio * l * l
+    read = cross(m, l, n, d, cfg.latent_mlp_ratio)
+    write = cross(n, d, m, l, cfg.interface_mlp_ratio)
+    other = (
+        n * p2c * d  # stem
+        + n * d * p2c  # readout
+        + (l // 4) * l
+        + l * l  # time embedding
+        + m * 2 * cfg.latent_mlp_ratio * l * l  # self-conditioning MLP
+    )
+    return {
+        "read": cfg.blocks * read,
+        "compute": cfg.blocks * cfg.latent_depth * latent_layer,
+        "write": cfg.blocks * write,
+        "other": other,
+    }

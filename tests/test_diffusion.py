@@ -1,0 +1,99 @@
+"""The shared diffusion process: targets, the self-conditioning loss and the samplers."""
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from bench import diffusion
+from rin.model import RIN
+from rin.presets import PRESETS
+
+TINY_RIN = dataclasses.replace(PRESETS["rin-tiny"][0], name="rin-tiny")
+
+
+class Recorder(nn.Module):
+    """Wraps a backbone and records the `state` and grad mode of every call."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner, self.cfg, self.calls = inner, inner.cfg, []
+        self.recurrent_state = getattr(inner, "recurrent_state", False)
+
+    def forward(self, x, t, y=None, state=None):
+        self.calls.append((None if state is None else state.clone(), torch.is_grad_enabled()))
+        return self.inner(x, t, y, state)
+
+
+@pytest.mark.parametrize("target", diffusion.TARGETS)
+def test_targets_invert_exactly(target):
+    x0 = torch.rand(4, 3, 8, 8) * 1.8 - 0.9
+    eps = torch.randn(4, 3, 8, 8)
+    gamma = torch.tensor([0.05, 0.3, 0.7, 0.99])
+    g = gamma[:, None, None, None]
+    x_t = g.sqrt() * x0 + (1 - g).sqrt() * eps
+    pred = diffusion.training_target(x0, eps, gamma, target)
+    x0_hat, eps_hat = diffusion.prediction_to_x0_eps(pred, x_t, gamma, target, clip=None)
+    torch.testing.assert_close(x0_hat, x0, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(eps_hat, eps, atol=1e-4, rtol=1e-4)
+
+
+def test_self_conditioning_pass_keeps_latents_for_the_given_rate():
+    model = Recorder(RIN(TINY_RIN))
+    x0 = torch.rand(64, *TINY_RIN.input_shape) * 2 - 1
+    y = torch.randint(0, 4, (64,))
+    loss = diffusion.training_loss(
+        model, x0, y, self_cond_rate=0.9, generator=torch.Generator().manual_seed(0)
+    )
+    (first_state, first_grad), (second_state, second_grad) = model.calls
+    assert first_state is None and not first_grad  # whole batch, no gradient
+    assert second_grad and second_state is not None
+    kept = second_state.flatten(1).abs().sum(1) > 0
+    assert 0.75 <= kept.float().mean() <= 1.0  # ~90% of 64 examples
+    loss.backward()
+    assert loss.ndim == 0 and torch.isfinite(loss)
+
+
+def test_rate_zero_and_stateless_models_run_one_pass():
+    model = Recorder(RIN(TINY_RIN))
+    x0 = torch.zeros(2, *TINY_RIN.input_shape)
+    diffusion.training_loss(model, x0, torch.tensor([0, 1]), self_cond_rate=0.0)
+    assert len(model.calls) == 1
+
+
+@pytest.mark.parametrize("sampler", diffusion.SAMPLERS)
+def test_sampler_feeds_latents_back_every_step(sampler):
+    model = Recorder(RIN(TINY_RIN).eval())
+    out = diffusion.sample(
+        model, TINY_RIN, 2, steps=5, sampler=sampler, generator=torch.Generator().manual_seed(0)
+    )
+    assert out.shape == (2, *TINY_RIN.input_shape)
+    assert out.abs().max() <= 1.0
+    states = [state for state, _ in model.calls]
+    assert len(states) == 5 and states[0] is None and all(s is not None for s in states[1:])
+
+
+def test_sampling_is_seeded():
+    model = RIN(TINY_RIN).eval()
+
+    def run(seed):
+        return diffusion.sample(
+            model,
+            TINY_RIN,
+            2,
+            steps=3,
+            sampler="ddpm",
+            generator=torch.Generator().manual_seed(seed),
+        )
+
+    torch.testing.assert_close(run(1), run(1))
+    assert not torch.allclose(run(1), run(2))
+
+
+def test_bad_arguments_are_named():
+    model = RIN(TINY_RIN)
+    with pytest.raises(ValueError, match="known: ddpm, ddim"):
+        diffusion.sample(model, TINY_RIN, 1, steps=2, sampler="euler")
+    with pytest.raises(ValueError, match="known: eps, x0, v"):
+        diffusion.training_loss(model, torch.zeros(1, 3, 16, 16), torch.tensor([0]), target="score")
