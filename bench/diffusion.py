@@ -5,6 +5,10 @@ Continuous time t in [0, 1] with gamma(t) the signal variance: x_t = sqrt(gamma)
 called as `out, state = model(x_t, t, y, state)`; only RIN uses `state` (its latents), and this module feeds
 it back: during training through the self-conditioning pass, during sampling from step to step.
 
+Video frame prediction (`cfg.cond_frames` > 0, e.g. Kinetics-600 with 5 given frames): the leading frames
+of x_t are replaced by the clean context frames at every call and left out of the loss, so the backbone sees
+one (B, C, T, H, W) tensor.
+
 Models with learned variances (ADM, DiT: `learn_sigma`) return 2C channels; the first C are the prediction
 and the rest is ignored, since both samplers here use fixed variances.
 """
@@ -46,6 +50,11 @@ def schedule_of(model: nn.Module) -> str:
 def uses_state(model: nn.Module) -> bool:
     """True for backbones whose `state` carries information between calls (RIN's latents)."""
     return getattr(model, "recurrent_state", False)
+
+
+def context_frames(model_or_cfg) -> int:
+    cfg = getattr(model_or_cfg, "cfg", model_or_cfg)
+    return getattr(cfg, "cond_frames", 0)
 
 
 def _broadcast(gamma_B: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -118,6 +127,9 @@ def training_loss(
     gamma = noise_level(t, schedule)
     g = _broadcast(gamma, x0)
     x_t = g.sqrt() * x0 + (1 - g).sqrt() * eps
+    k = context_frames(model)
+    if k:
+        x_t = torch.cat([x0[:, :, :k], x_t[:, :, k:]], dim=2)
 
     state = None
     if uses_state(model) and self_cond_rate > 0:
@@ -126,7 +138,8 @@ def training_loss(
         keep = torch.rand(B, device=x0.device, generator=generator) < self_cond_rate
         state = torch.where(keep[:, None, None], state, torch.zeros_like(state))
     pred, _ = model(x_t, t, y, state)
-    return F.mse_loss(pred[:, :C].float(), training_target(x0, eps, gamma, target).float())
+    target_values = training_target(x0, eps, gamma, target)
+    return F.mse_loss(pred[:, :C, k:].float(), target_values[:, :, k:].float())
 
 
 @torch.no_grad()
@@ -142,12 +155,15 @@ def sample(
     schedule: str | None = None,
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
+    context: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Generate `batch` samples with `steps` network evaluations; returns x0 in [-1, 1], (B, *input_shape).
 
     DDIM (eta = 0) or DDPM ancestral sampling with the "large" variance beta_t, from t = 1 to 0 in equal
     steps. RIN's latents from each step condition the next ("at inference time, we directly use latents
     from the previous time step", Jabri et al. p. 5). The last step returns the x0 prediction.
+    Frame prediction: `context` (B, C, cond_frames, H, W) is held clean in every x_t; None means zeros,
+    which costs the same and suits cost measurements.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")
@@ -158,15 +174,25 @@ def sample(
     if y is None and cfg.num_classes:
         y = torch.randint(0, cfg.num_classes, (batch,), device=device, generator=generator)
     x = torch.randn(batch, *cfg.input_shape, device=device, generator=generator)
+    k = context_frames(cfg)
+    if k:
+        if context is None:
+            context = torch.zeros_like(x[:, :, :k])
+        if context.shape != x[:, :, :k].shape:
+            raise ValueError(
+                f"context must have shape {tuple(x[:, :, :k].shape)}, got {tuple(context.shape)}"
+            )
     state = None
     for i in range(steps):
         t = torch.full((batch,), 1.0 - i / steps, device=device)
         s = torch.full((batch,), 1.0 - (i + 1) / steps, device=device)
         gamma_t, gamma_s = noise_level(t, schedule), noise_level(s, schedule)
+        if k:
+            x = torch.cat([context.to(x.dtype), x[:, :, k:]], dim=2)
         out, state = model(x, t, y, state)
         x0, eps = prediction_to_x0_eps(out[:, :C].float(), x, gamma_t, target)
         if i == steps - 1:
-            return x0
+            return torch.cat([context.to(x0.dtype), x0[:, :, k:]], dim=2) if k else x0
         if sampler == "ddim":
             g_s = _broadcast(gamma_s, x)
             x = g_s.sqrt() * x0 + (1 - g_s).sqrt() * eps

@@ -97,8 +97,21 @@ class RINConfig:
     drop_path: float = 0.0  # stochastic depth on latent self-attention layers
     time_scaling: float = 1000.0  # the time token embeds gamma * time_scaling
     noise_schedule: str = "cosine"  # maps the interface's t to the gamma the time token embeds
+    frames: int = 0  # 0 = images (B, C, H, W); else video (B, C, frames, H, W) with 3-D patches
+    frame_patch: int = 1  # frames per patch (2 for Kinetics-600: 2x4x4 patches, Jabri et al. p. 5)
+    cond_frames: int = (
+        0  # leading frames given clean at frame prediction (the diffusion process's job)
+    )
 
     def __post_init__(self):
+        if self.frames and self.frames % self.frame_patch:
+            raise ValueError(
+                f"frames {self.frames} is not divisible by frame patch {self.frame_patch}"
+            )
+        if self.cond_frames and not 0 < self.cond_frames < self.frames:
+            raise ValueError(
+                f"cond_frames must lie in [0, frames), got {self.cond_frames} of {self.frames}"
+            )
         if self.resolution % self.patch_size:
             raise ValueError(
                 f"resolution {self.resolution} is not divisible by patch size {self.patch_size}; "
@@ -114,8 +127,9 @@ class RINConfig:
         check_schedule(self.noise_schedule)
 
     @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return (self.in_channels, self.resolution, self.resolution)
+    def input_shape(self) -> tuple[int, ...]:
+        side = (self.resolution, self.resolution)
+        return (self.in_channels, self.frames, *side) if self.frames else (self.in_channels, *side)
 
     @property
     def out_channels(self) -> int:
@@ -123,7 +137,24 @@ class RINConfig:
 
     @property
     def num_tokens(self) -> int:
-        return (self.resolution // self.patch_size) ** 2
+        return self.patch_grid[0] * self.patch_grid[1] * self.patch_grid[2]
+
+    @property
+    def patch_grid(self) -> tuple[int, int, int]:
+        """Patches along (time, height, width); time is 1 for images."""
+        side = self.resolution // self.patch_size
+        return (self.frames // self.frame_patch if self.frames else 1, side, side)
+
+    @property
+    def patch_shape(self) -> tuple[int, ...]:
+        """The stem's kernel: (p, p) for images, (frame_patch, p, p) for video."""
+        square = (self.patch_size, self.patch_size)
+        return (self.frame_patch, *square) if self.frames else square
+
+    @property
+    def patch_values(self) -> int:
+        """Numbers in one patch: what one interface token reads in and writes out."""
+        return math.prod(self.patch_shape) * self.in_channels
 
     @property
     def num_conditioning_tokens(self) -> int:
@@ -285,9 +316,11 @@ class RIN(nn.Module):
     def __init__(self, cfg: RINConfig):
         super().__init__()
         self.cfg = cfg
-        p, d, l = cfg.patch_size, cfg.interface_dim, cfg.latent_dim
+        d, l = cfg.interface_dim, cfg.latent_dim
         # Interface: linear patch embedding, LayerNorm, learned positions (§3.1; official `stem_ln`).
-        self.stem = nn.Conv2d(cfg.in_channels, d, kernel_size=p, stride=p)
+        # Video uses 3-D patches and is otherwise the same network (p. 5).
+        conv = nn.Conv3d if cfg.frames else nn.Conv2d
+        self.stem = conv(cfg.in_channels, d, kernel_size=cfg.patch_shape, stride=cfg.patch_shape)
         self.stem_norm = layer_norm(d)
         self.interface_pos = nn.Parameter(torch.empty(cfg.num_tokens, d))
         # Latents: a learned table; time and class embeddings take the last one or two slots (§3.1).
@@ -301,7 +334,7 @@ class RIN(nn.Module):
         self.blocks = nn.ModuleList(RINBlock(cfg) for _ in range(cfg.blocks))
         # Readout: LN, linear to patch values, unpatchify (§3.1).
         self.out_norm = layer_norm(d)
-        self.out_proj = nn.Linear(d, p * p * cfg.out_channels)
+        self.out_proj = nn.Linear(d, cfg.patch_values)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -339,21 +372,22 @@ class RIN(nn.Module):
             z_BML, x_BND = block(z_BML, x_BND)
 
         patches_BNP = self.out_proj(self.out_norm(x_BND))
-        return unpatchify(patches_BNP, cfg.patch_size, cfg.resolution), z_BML
+        return unpatchify(patches_BNP, cfg), z_BML
 
 
-def unpatchify(patches_BNP: torch.Tensor, patch: int, resolution: int) -> torch.Tensor:
-    """(B, N, p*p*C) -> (B, C, H, W), the inverse of the stem's patch order (depth_to_space)."""
-    side = resolution // patch
+def unpatchify(patches_BNP: torch.Tensor, cfg: RINConfig) -> torch.Tensor:
+    """(B, N, P) -> (B, C, [T,] H, W): each token's values become its patch (depth_to_space)."""
+    (gt, gh, gw), (pt, ph, pw) = cfg.patch_grid, (1, *cfg.patch_shape)[-3:]
     B = patches_BNP.shape[0]
-    x = patches_BNP.reshape(B, side, side, patch, patch, -1)
-    return x.permute(0, 5, 1, 3, 2, 4).reshape(B, -1, resolution, resolution)
+    x = patches_BNP.reshape(B, gt, gh, gw, pt, ph, pw, cfg.out_channels)
+    x = x.permute(0, 7, 1, 4, 2, 5, 3, 6).reshape(B, cfg.out_channels, gt * pt, gh * ph, gw * pw)
+    return x if cfg.frames else x.squeeze(2)
 
 
 def check_inputs(cfg: RINConfig, x, t, y, state) -> None:
     """Shape checks (free) and, on CPU only, label range (a value check would sync a GPU)."""
     expected = tuple(cfg.input_shape)
-    if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+    if tuple(x.shape[1:]) != expected:
         raise ValueError(
             f"{cfg.name}: x must have shape (B, {', '.join(map(str, expected))}), got {tuple(x.shape)}"
         )
@@ -394,7 +428,7 @@ def analytic_macs(cfg: RINConfig) -> dict[str, int]:
         cfg.latent_dim,
         cfg.cross_dim,
     )
-    p2c = cfg.patch_size**2 * cfg.in_channels
+    p2c = cfg.patch_values
 
     def cross(q_tokens, q_dim, kv_tokens, kv_dim, mlp_ratio):
         projections = q_tokens * q_dim * c + kv_tokens * kv_dim * 2 * c + q_tokens * c * q_dim

@@ -136,6 +136,47 @@ PRESETS: dict[str, tuple[RINConfig, str]] = {
         "reconstructed: 16384 tokens with 256 latents (author, lucidrains/"
         "recurrent-interface-network-pytorch#2); widths as the 512-px reconstruction",
     ),
+    "rin-k600": (
+        RINConfig(
+            resolution=64,
+            frames=16,
+            frame_patch=2,
+            cond_frames=5,
+            num_classes=0,
+            patch_size=4,
+            interface_dim=512,
+            num_latents=256,
+            latent_dim=1024,
+            blocks=6,
+            latent_depth=4,
+            latent_heads=16,
+            rw_heads=16,
+            noise_schedule="sigmoid@-3,3,0.9",
+        ),
+        "reconstructed: 16x64x64 with 2x4x4 patches = 2048 tokens (paper p. 5); widths as the 256-px "
+        "reconstruction, aiming at the reported 411M (W.A.L.T Table 1). Frame prediction: the first 5 "
+        "frames are given clean in x_t and left out of the loss; the network sees one video tensor",
+    ),
+    "rin-video-tiny": (
+        RINConfig(
+            resolution=16,
+            frames=4,
+            frame_patch=2,
+            cond_frames=1,
+            num_classes=0,
+            patch_size=4,
+            interface_dim=32,
+            num_latents=8,
+            latent_dim=48,
+            blocks=2,
+            latent_depth=1,
+            latent_heads=2,
+            rw_heads=2,
+            latent_mlp_ratio=2,
+            interface_mlp_ratio=2,
+        ),
+        "test: the video path in a few thousand parameters",
+    ),
     "rin-tiny": (
         RINConfig(
             resolution=16,

@@ -97,3 +97,37 @@ def test_bad_arguments_are_named():
         diffusion.sample(model, TINY_RIN, 1, steps=2, sampler="euler")
     with pytest.raises(ValueError, match="known: eps, x0, v"):
         diffusion.training_loss(model, torch.zeros(1, 3, 16, 16), torch.tensor([0]), target="score")
+
+
+TINY_VIDEO = dataclasses.replace(PRESETS["rin-video-tiny"][0], name="rin-video-tiny")
+
+
+def test_frame_prediction_holds_context_frames_clean():
+    model = Recorder(RIN(TINY_VIDEO).eval())
+    k = TINY_VIDEO.cond_frames
+    context = torch.rand(2, 3, k, 16, 16)
+    out = diffusion.sample(
+        model, TINY_VIDEO, 2, steps=3, context=context, generator=torch.Generator().manual_seed(0)
+    )
+    torch.testing.assert_close(out[:, :, :k], context)
+    with pytest.raises(ValueError, match="context must have shape"):
+        diffusion.sample(model, TINY_VIDEO, 2, steps=1, context=context[:, :, :0])
+
+
+def test_frame_prediction_loss_ignores_context_frames():
+    # A model exact on the predicted frames and wildly wrong on the context frames has zero loss.
+    x0 = torch.rand(2, *TINY_VIDEO.input_shape) * 2 - 1
+
+    class Oracle(torch.nn.Module):
+        cfg = TINY_VIDEO
+
+        def forward(self, x_t, t, y=None, state=None):
+            g = diffusion.noise_level(t, TINY_VIDEO.noise_schedule)[:, None, None, None, None]
+            eps = (x_t - g.sqrt() * x0) / (1 - g).sqrt()
+            eps[:, :, : TINY_VIDEO.cond_frames] = 1e3
+            return eps, None
+
+    assert diffusion.training_loss(Oracle(), x0, self_cond_rate=0.0) < 1e-6
+    model = RIN(TINY_VIDEO)
+    diffusion.training_loss(model, x0).backward()
+    assert model.stem.weight.grad.abs().sum() > 0

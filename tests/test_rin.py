@@ -135,3 +135,40 @@ def test_noise_schedules_run_from_clean_to_noise(schedule):
 def test_unknown_schedule_lists_known_ones():
     with pytest.raises(ValueError, match="known: cosine, linear"):
         tiny(noise_schedule="quadratic")
+
+
+def patchify(x: torch.Tensor, cfg: RINConfig) -> torch.Tensor:
+    """Reference patch order: tokens over (t, h, w), values over (pt, ph, pw, C)."""
+    video = x if cfg.frames else x[:, :, None]
+    (gt, gh, gw), (pt, ph, pw) = cfg.patch_grid, (1, *cfg.patch_shape)[-3:]
+    B, C = x.shape[:2]
+    v = video.reshape(B, C, gt, pt, gh, ph, gw, pw).permute(0, 2, 4, 6, 3, 5, 7, 1)
+    return v.reshape(B, gt * gh * gw, pt * ph * pw * C)
+
+
+@pytest.mark.parametrize("slug", ["rin-tiny", "rin-video-tiny"])
+def test_unpatchify_inverts_the_patch_order(slug):
+    from rin.model import unpatchify
+
+    cfg = PRESETS[slug][0]
+    x = torch.randn(2, *cfg.input_shape)
+    torch.testing.assert_close(unpatchify(patchify(x, cfg), cfg), x)
+
+
+def test_video_uses_3d_patches_and_shares_the_network():
+    video = PRESETS["rin-k600"][0]
+    assert video.input_shape == (3, 16, 64, 64) and video.num_tokens == 2048  # paper p. 5
+    with torch.device("meta"):
+        model = RIN(video)
+    assert sum(p.numel() for p in model.parameters()) == 395_330_144  # reported: 411M
+    assert isinstance(model.stem, torch.nn.Conv3d) and model.stem.kernel_size == (2, 4, 4)
+    assert sum(analytic_macs(video).values()) == meta_macs(video)
+
+
+def test_video_forward_backward():
+    cfg = PRESETS["rin-video-tiny"][0]
+    model = RIN(cfg)
+    x = torch.randn(2, *cfg.input_shape)
+    out, latents = model(x, torch.rand(2))
+    assert out.shape == x.shape and latents.shape == (2, cfg.num_latents, cfg.latent_dim)
+    out.square().mean().backward()
