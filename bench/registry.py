@@ -3,7 +3,7 @@
 Every backbone config has the same four fields, so the harness can build inputs for any of them:
 `name` (the slug it was built from), `resolution` (pixels per side), `in_channels`, `num_classes`
 (0 = unconditional), and the property `input_shape` (C, H, W) of the tensor `forward` takes
-(DiT in latent space takes 4 x resolution/8 x resolution/8).
+(DiT in latent space takes 4 x resolution/8 x resolution/8; video models take C x frames x H x W).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import torch
 from baselines.dit import DiT
 from baselines.presets import DIT_PRESETS, UNET_PRESETS
 from baselines.unet import UNet
+from baselines.unet3d import UNet3D
+from baselines.video_presets import VIDEO_UNET_PRESETS
 from rin.model import RIN
 from rin.presets import PRESETS as RIN_PRESETS
 
@@ -27,7 +29,7 @@ SOURCE_KINDS = ("paper text", "released config", "author comment", "reconstructe
 @dataclass(frozen=True)
 class Entry:
     slug: str
-    family: str  # "rin" | "adm" | "dit"
+    family: str  # "rin" | "adm" | "dit" | "vdm" (the 3-D U-Net of Video Diffusion Models)
     config: Any  # the family's frozen config dataclass, with `name` set to the slug
     source: str  # "<kind>: <detail>", kind one of SOURCE_KINDS
     builder: Callable[[Any], torch.nn.Module]
@@ -38,7 +40,12 @@ class Entry:
 
 
 def _entries() -> dict[str, Entry]:
-    families = (("rin", RIN_PRESETS, RIN), ("adm", UNET_PRESETS, UNet), ("dit", DIT_PRESETS, DiT))
+    families = (
+        ("rin", RIN_PRESETS, RIN),
+        ("adm", UNET_PRESETS, UNet),
+        ("dit", DIT_PRESETS, DiT),
+        ("vdm", VIDEO_UNET_PRESETS, UNet3D),
+    )
     table: dict[str, Entry] = {}
     for family, presets, builder in families:
         for slug, (config, source) in presets.items():

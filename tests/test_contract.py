@@ -37,7 +37,7 @@ def test_builds_on_meta_silently_with_the_interface(slug):
 
 
 def test_every_family_has_a_tiny_preset():
-    assert {registry.get(s).family for s in TINY} == {"rin", "adm", "dit"}
+    assert {registry.get(s).family for s in TINY} == {"rin", "adm", "dit", "vdm"}
 
 
 @pytest.mark.parametrize("slug", TINY)
