@@ -32,7 +32,9 @@ class Cell:
             if value not in valid:
                 raise ValueError(f"unknown {field} {value!r}; valid: {', '.join(valid)}")
         if self.batch < 1 or self.resolution < 1:
-            raise ValueError(f"batch and resolution must be positive, got {self.batch}, {self.resolution}")
+            raise ValueError(
+                f"batch and resolution must be positive, got {self.batch}, {self.resolution}"
+            )
 
     @property
     def id(self) -> str:

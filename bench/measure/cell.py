@@ -1,0 +1,466 @@
+"""measure(cell, settings): one benchmark cell in this process, as data.
+
+Phases (DESIGN.md "Measurements"):
+- params, flops: counted on the meta device (no memory, any resolution).
+- forward: one network evaluation, no_grad, eval mode; for RIN with the latents of a previous call, as a
+  sampler makes every call after its first.
+- train_step: `bench.diffusion.training_loss` (RIN: self-conditioning pass + pass with gradients),
+  backward, AdamW step; fp16 through a GradScaler.
+- sample: one full `bench.diffusion.sample` call of `settings.sample_steps` network evaluations.
+- fid: not measured here yet (status "unsupported").
+
+dtypes: fp32 (TF32 off), tf32 (TF32 matmul and cuDNN on), bf16 and fp16 (autocast over fp32 weights,
+TF32 off). Modes: eager, compile (`torch.compile`). Whatever cannot run as asked ends with a status and
+the reason, never with a substitute: tf32 on a CPU is "unsupported", a failed compile is "error" with
+"compile failed: ...", an out-of-memory is "oom".
+
+This module imports torch only inside functions, so that a runner can import `Settings` cheaply.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager, nullcontext
+from dataclasses import dataclass
+
+from bench.cell import Cell
+
+# The samplers of bench.diffusion, repeated so that Settings validates without importing torch
+# (tests/test_measure_cell.py checks the two agree).
+SAMPLERS = ("ddpm", "ddim")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Per-suite knobs (a suite file's [settings] table)."""
+
+    warmup: int = 3  # untimed calls before timing (after the first call, which compiles)
+    min_repeats: int = 10  # timed calls, at least
+    min_seconds: float = 1.0  # and at least this long (also the energy window)
+    sample_steps: int = 10  # network evaluations per call of the `sample` phase
+    sampler: str = "ddim"  # one of SAMPLERS
+    max_batch: bool = False  # also search the largest batch that fits (CUDA; bisection over OOM)
+    max_batch_limit: int = 65536  # the search stops here
+    compile_backend: str = "inductor"  # torch.compile backend for mode "compile"
+    compile_mode: str | None = None  # torch.compile mode: None, "reduce-overhead", "max-autotune"
+    cudnn_benchmark: bool = True  # let cuDNN pick the fastest conv algorithms (recorded per cell)
+
+    def __post_init__(self):
+        if self.warmup < 0 or self.min_repeats < 1 or self.min_seconds < 0:
+            raise ValueError(
+                "settings need warmup >= 0, min_repeats >= 1 and min_seconds >= 0, got "
+                f"{self.warmup}, {self.min_repeats}, {self.min_seconds}"
+            )
+        if self.sample_steps < 1 or self.max_batch_limit < 1:
+            raise ValueError("settings need sample_steps >= 1 and max_batch_limit >= 1")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {self.sampler!r}; known: {', '.join(SAMPLERS)}")
+
+    @classmethod
+    def from_mapping(cls, table: Mapping) -> Settings:
+        """From a suite's [settings] table; an unknown key lists the known ones."""
+        known = [field.name for field in dataclasses.fields(cls)]
+        unknown = sorted(set(table) - set(known))
+        if unknown:
+            raise ValueError(f"unknown settings {unknown}; known: {', '.join(known)}")
+        return cls(**table)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class Unsupported(Exception):
+    """The cell cannot run as asked here (device, dtype, torch version); the reason says why."""
+
+
+class CompileFailed(Exception):
+    """torch.compile failed for the model; the message is the compiler's."""
+
+
+def measure(cell: Cell, settings: Settings = Settings(), *, peak: dict | None = None) -> dict:
+    """Measure one cell in this process.
+
+    Returns {"status": "ok" | "oom" | "error" | "unsupported", "values": {...}, "error": str | None,
+    "model": {"family", "params", "config", "config_sha", "source"} | None}, plus "traceback" (str)
+    when status is "error". `values` keeps what was measured before a failure.
+
+    `peak` is `bench.measure.timing.matmul_peak(device)`, measured once per run and passed to every
+    timed cell; without it a timed cell measures it itself (about a second).
+
+    Never raises for a measurement failure and prints nothing: warnings raised while measuring are
+    returned in values["warnings"].
+    """
+    values: dict = {}
+    result = {"status": "ok", "values": values, "error": None, "model": None}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            result["model"] = model_info(cell)
+            PHASES[cell.phase](cell, settings, values, peak)
+        except Unsupported as err:
+            result |= {"status": "unsupported", "error": str(err)}
+        except CompileFailed as err:
+            result |= {"status": "error", "error": f"compile failed: {err}"}
+            result["traceback"] = traceback.format_exc()
+        except Exception as err:
+            from bench.measure.memory import is_oom
+
+            result |= {
+                "status": "oom" if is_oom(err) else "error",
+                "error": one_line(f"{type(err).__name__}: {err}"),
+            }
+            if result["status"] == "error":
+                result["traceback"] = traceback.format_exc()
+    if caught:
+        messages = dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught)
+        values["warnings"] = list(messages)[:20]
+    return result
+
+
+def one_line(message: str) -> str:
+    """An error message on one line, without dynamo's advice on getting more logs."""
+    message = message.split("Set TORCHDYNAMO_VERBOSE")[0]
+    return " ".join(message.split())
+
+
+def model_info(cell: Cell) -> dict:
+    """Family, parameter count (on meta), the config as a dict and its SHA-256 (first 12 hex
+    digits, over the sorted JSON), and the preset's source."""
+    import torch
+
+    from bench import registry
+    from bench.measure.flops import count_params
+
+    entry = registry.get(cell.preset)
+    cfg = registry.config(cell.preset, cell.resolution)
+    with torch.device("meta"):
+        model = entry.builder(cfg)
+    config = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+    return {
+        "family": entry.family,
+        "params": count_params(model)["params"],
+        "config": config,
+        "config_sha": digest[:12],
+        "source": entry.source,
+    }
+
+
+# --- static phases ---------------------------------------------------------------------------------
+
+
+def _params(cell: Cell, settings: Settings, values: dict, peak: dict | None) -> None:
+    import torch
+
+    from bench import registry
+    from bench.measure.flops import count_params
+
+    with torch.device("meta"):
+        model = registry.build(cell.preset, cell.resolution)
+    values |= count_params(model)
+
+
+def _count(cell: Cell, *, train_step: bool) -> dict:
+    from bench import registry
+    from bench.measure.flops import count_flops
+
+    entry = registry.get(cell.preset)
+    cfg = registry.config(cell.preset, cell.resolution)
+    return count_flops(
+        lambda: entry.builder(cfg),
+        lambda model: registry.example_inputs(cfg, cell.batch, "meta"),
+        train_step=train_step,
+        group=entry.family,
+    )
+
+
+def _flops(cell: Cell, settings: Settings, values: dict, peak: dict | None) -> None:
+    values |= _count(cell, train_step=True)
+    # A sampler call is sample_steps network evaluations (no guidance, no VAE).
+    values |= {
+        "sample_steps": settings.sample_steps,
+        "macs_sample": settings.sample_steps * values["macs_fwd"],
+        "flops_sample": settings.sample_steps * values["flops_fwd"],
+    }
+
+
+def _fid(cell: Cell, settings: Settings, values: dict, peak: dict | None) -> None:
+    raise Unsupported("the fid phase is not implemented in bench.measure yet (separate issue)")
+
+
+# --- timed phases ----------------------------------------------------------------------------------
+
+
+def check_dtype(dtype: str, device) -> None:
+    """Raise Unsupported where `dtype` would not run as named on `device`."""
+    import torch
+
+    if dtype == "tf32" and device.type != "cuda":
+        raise Unsupported(
+            "tf32 is a CUDA tensor-core mode; on a CPU the matmuls would silently stay fp32"
+        )
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise Unsupported("device cuda requested but torch sees no CUDA device")
+    if dtype == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise Unsupported(f"{torch.cuda.get_device_name(device)} has no bf16 support")
+    if dtype in ("bf16", "fp16"):
+        # Some builds accept an autocast dtype they do not support and fall back to fp32 with a
+        # warning; a probe catches that.
+        target = _autocast_dtype(dtype)
+        try:
+            with warnings.catch_warnings(record=True), torch.autocast(device.type, dtype=target):
+                probe = torch.nn.functional.linear(
+                    torch.ones(2, 8, device=device), torch.ones(8, 8, device=device)
+                )
+        except Exception as err:
+            raise Unsupported(f"autocast to {dtype} on {device.type} fails: {err}") from err
+        if probe.dtype != target:
+            raise Unsupported(
+                f"autocast to {dtype} on {device.type} is not supported by torch "
+                f"{torch.__version__}: a linear layer ran in {probe.dtype}"
+            )
+
+
+def _autocast_dtype(dtype: str):
+    """The torch dtype autocast runs in for a cell dtype; None for fp32 and tf32 (no autocast)."""
+    import torch
+
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(dtype)
+
+
+def _autocast(dtype: str, device) -> Callable:
+    """A factory of fresh autocast contexts (a context manager object is single-use)."""
+    import torch
+
+    target = _autocast_dtype(dtype)
+    if target is None:
+        return nullcontext
+    return lambda: torch.autocast(device.type, dtype=target)
+
+
+@contextmanager
+def _all_of(*managers) -> Iterator[None]:
+    with ExitStack() as stack:
+        for manager in managers:
+            stack.enter_context(manager)
+        yield
+
+
+def _timed(cell: Cell, settings: Settings, values: dict, peak: dict | None) -> None:
+    """forward, train_step and sample: build on the device, run once (compiling), time, and
+    measure memory and energy over the timed window."""
+    import torch
+
+    from bench import registry
+    from bench.measure.energy import EnergyMeter, joules_per_image
+    from bench.measure.memory import PeakMemory, free_memory, is_oom, max_batch
+    from bench.measure.numerics import numerics
+    from bench.measure.timing import matmul_peak, throughput, time_calls
+
+    device = torch.device(cell.device)
+    check_dtype(cell.dtype, device)
+
+    # FLOPs first, on meta: the achieved-TFLOP/s numerator, at no memory cost on the device.
+    counts = _count(cell, train_step=cell.phase == "train_step")
+    steps = settings.sample_steps
+    if cell.phase == "train_step":
+        per_call = counts["flops_train_step_batch"]
+        values |= {k: counts[k] for k in ("macs_train_step", "flops_train_step")}
+    elif cell.phase == "sample":
+        per_call = steps * counts["flops_fwd_batch"]
+        values |= {
+            "macs_sample": steps * counts["macs_fwd"],
+            "flops_sample": steps * counts["flops_fwd"],
+        }
+    else:
+        per_call = counts["flops_fwd_batch"]
+    values |= {"macs_fwd": counts["macs_fwd"], "flops_fwd": counts["flops_fwd"]}
+    values["flops_per_call"] = per_call
+
+    values |= peak if peak is not None else matmul_peak(device)
+
+    entry = registry.get(cell.preset)
+    cfg = registry.config(cell.preset, cell.resolution)
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = entry.builder(cfg)
+    autocast = _autocast(cell.dtype, device)
+
+    with numerics(tf32=cell.dtype == "tf32", cudnn_benchmark=settings.cudnn_benchmark) as flags:
+        values["numerics"] = flags
+        compiled = cell.mode == "compile"
+        if compiled:
+            kwargs = {"mode": settings.compile_mode} if settings.compile_mode else {}
+            try:
+                model_fn = torch.compile(model, backend=settings.compile_backend, **kwargs)
+            except Exception as err:
+                raise CompileFailed(one_line(f"{type(err).__name__}: {err}")) from err
+            values |= {
+                "compile_backend": settings.compile_backend,
+                "compile_mode": settings.compile_mode,
+            }
+        else:
+            model_fn = model
+        make = PHASE_STEPS[cell.phase](model_fn, model, cfg, autocast, device, cell.dtype, settings)
+        sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+
+        # The first call compiles in compile mode; it is timed on its own and never in the samples.
+        start = time.perf_counter()
+        try:
+            step = make(cell.batch)
+            step()
+            sync()
+        except Exception as err:
+            if compiled and not is_oom(err):
+                raise CompileFailed(one_line(f"{type(err).__name__}: {err}")) from err
+            raise
+        values["first_call_s"] = time.perf_counter() - start
+
+        # Memory and energy cover the timed window: after the warm-up, so the peaks are the steady
+        # state's, with lazily created state (AdamW moments, cuDNN workspaces) in alloc_before_bytes.
+        memory, energy = PeakMemory(device), EnergyMeter(device)
+        stats = time_calls(
+            step,
+            device=device,
+            warmup=settings.warmup,
+            min_repeats=settings.min_repeats,
+            min_seconds=settings.min_seconds,
+            window=_all_of(memory, energy),
+        )
+        values |= stats | memory.values | energy.values
+        values |= throughput(
+            stats["latency_ms_median"],
+            images_per_call=cell.batch,
+            flops_per_call=per_call,
+            peak_tflops=values["matmul_peak_tflops"],
+        )
+        values["joules_per_image"] = joules_per_image(
+            energy.values, stats["timed_iters"] * cell.batch
+        )
+        if cell.phase == "sample":
+            values |= {
+                "sample_steps": steps,
+                "sampler": settings.sampler,
+                "ms_per_step": stats["latency_ms_median"] / steps,
+            }
+
+        if settings.max_batch:
+            if device.type != "cuda":
+                values |= {
+                    "max_batch": None,
+                    "max_batch_reason": "the search needs CUDA: running out of CPU memory "
+                    "kills the process instead of raising",
+                }
+            else:
+                del step
+                free_memory(device)
+                values |= max_batch(
+                    lambda batch: (make(batch)(), sync()),
+                    device=device,
+                    start=cell.batch,
+                    limit=settings.max_batch_limit,
+                )
+
+
+def _forward_step(model_fn, model, cfg, autocast, device, dtype, settings) -> Callable:
+    import torch
+
+    from bench import registry
+
+    model.eval()
+    recurrent = getattr(model, "recurrent_state", False)
+
+    def make(batch: int) -> Callable:
+        x, t, y = registry.example_inputs(cfg, batch, device)
+        state = None
+        if recurrent:  # the latents a previous sampling step would pass in
+            with torch.no_grad(), autocast():
+                state = model_fn(x, t, y)[1]
+
+        def step():
+            with torch.no_grad(), autocast():
+                return model_fn(x, t, y, state)
+
+        return step
+
+    return make
+
+
+def _train_step(model_fn, model, cfg, autocast, device, dtype, settings) -> Callable:
+    import torch
+
+    from bench import registry
+    from bench.diffusion import training_loss
+
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    # fp16 gradients underflow without loss scaling; bf16 has fp32's exponent range.
+    scaler = torch.amp.GradScaler(device.type) if dtype == "fp16" else None
+    generator = torch.Generator(device).manual_seed(0)
+
+    def make(batch: int) -> Callable:
+        x0, _, y = registry.example_inputs(cfg, batch, device)
+
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            with autocast():
+                loss = training_loss(model_fn, x0, y, generator=generator)
+            if scaler is None:
+                loss.backward()
+                optimizer.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            return loss
+
+        return step
+
+    return make
+
+
+def _sample_step(model_fn, model, cfg, autocast, device, dtype, settings) -> Callable:
+    import torch
+
+    from bench import registry
+    from bench.diffusion import sample
+
+    model.eval()
+    generator = torch.Generator(device).manual_seed(0)
+
+    def make(batch: int) -> Callable:
+        _, _, y = registry.example_inputs(cfg, batch, device)
+
+        def step():
+            with autocast():
+                return sample(
+                    model_fn,
+                    cfg,
+                    batch,
+                    steps=settings.sample_steps,
+                    sampler=settings.sampler,
+                    y=y,
+                    generator=generator,
+                    device=device,
+                )
+
+        return step
+
+    return make
+
+
+PHASE_STEPS = {"forward": _forward_step, "train_step": _train_step, "sample": _sample_step}
+PHASES: dict[str, Callable] = {
+    "params": _params,
+    "flops": _flops,
+    "forward": _timed,
+    "train_step": _timed,
+    "sample": _timed,
+    "fid": _fid,
+}

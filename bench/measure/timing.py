@@ -1,0 +1,163 @@
+"""Wall-clock timing of one call, repeated: warm-up, then at least N calls and T seconds.
+
+GPU: a CUDA event pair around each call and a wait for the second one before the next call, so each
+sample is one end-to-end call (launch overhead included, no overlap between calls). Unsynchronised
+timings measure only the launch, about 10x too low on an H100 (research/ecosystem.md §3.3).
+CPU: `time.perf_counter` around each call.
+
+Statistics are over the per-call samples: median and quantiles (robust to the odd slow call), IQR
+and CV for spread. The samples themselves are returned too.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+
+import torch
+
+
+def time_calls(
+    fn: Callable[[], object],
+    *,
+    device: str | torch.device = "cpu",
+    warmup: int = 3,
+    min_repeats: int = 10,
+    min_seconds: float = 1.0,
+    window: AbstractContextManager | None = None,
+) -> dict:
+    """Call `fn` `warmup` times untimed, then time it until both `min_repeats` calls and
+    `min_seconds` of wall time have passed.
+
+    `window` (e.g. an energy meter, a peak-memory probe) is entered after the warm-up and exited after
+    the last timed call, with the device idle at both ends.
+
+    Returns latency_ms_samples and the statistics of `latency_stats`, plus timer, warmup_iters,
+    timed_iters and timed_window_s (wall time of the timed loop).
+    """
+    if warmup < 0 or min_repeats < 1 or min_seconds < 0:
+        raise ValueError(
+            f"need warmup >= 0, min_repeats >= 1, min_seconds >= 0; "
+            f"got {warmup}, {min_repeats}, {min_seconds}"
+        )
+    device = torch.device(device)
+    on_gpu = device.type == "cuda"
+    sync = (lambda: torch.cuda.synchronize(device)) if on_gpu else (lambda: None)
+
+    for _ in range(warmup):
+        fn()
+    sync()
+
+    samples_ms: list[float] = []
+    with window if window is not None else nullcontext():
+        start_wall = time.perf_counter()
+        while len(samples_ms) < min_repeats or time.perf_counter() - start_wall < min_seconds:
+            if on_gpu:
+                start, end = (
+                    torch.cuda.Event(enable_timing=True),
+                    torch.cuda.Event(enable_timing=True),
+                )
+                start.record()
+                fn()
+                end.record()
+                end.synchronize()
+                samples_ms.append(start.elapsed_time(end))
+            else:
+                t0 = time.perf_counter()
+                fn()
+                samples_ms.append((time.perf_counter() - t0) * 1e3)
+        sync()
+        window_s = time.perf_counter() - start_wall
+
+    return {
+        "timer": "cuda_events" if on_gpu else "perf_counter",
+        "warmup_iters": warmup,
+        "timed_iters": len(samples_ms),
+        "timed_window_s": window_s,
+        "latency_ms_samples": samples_ms,
+        **latency_stats(samples_ms),
+    }
+
+
+def quantile(sorted_values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default), q in [0, 1]."""
+    if not sorted_values:
+        raise ValueError("quantile of no values")
+    position = q * (len(sorted_values) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
+
+
+def latency_stats(samples_ms: list[float]) -> dict[str, float | None]:
+    """latency_ms_{median,p10,p90,iqr,mean,min,max} and latency_cv (stdev / mean; None for one sample)."""
+    ordered = sorted(samples_ms)
+    mean = statistics.fmean(ordered)
+    return {
+        "latency_ms_median": quantile(ordered, 0.5),
+        "latency_ms_p10": quantile(ordered, 0.1),
+        "latency_ms_p90": quantile(ordered, 0.9),
+        "latency_ms_iqr": quantile(ordered, 0.75) - quantile(ordered, 0.25),
+        "latency_ms_mean": mean,
+        "latency_ms_min": ordered[0],
+        "latency_ms_max": ordered[-1],
+        "latency_cv": statistics.stdev(ordered) / mean if len(ordered) > 1 and mean > 0 else None,
+    }
+
+
+def throughput(
+    latency_ms: float,
+    *,
+    images_per_call: int,
+    flops_per_call: int | float | None = None,
+    peak_tflops: float | None = None,
+) -> dict[str, float | None]:
+    """images_per_s, achieved_tflops (model FLOPs / median time) and mfu (achieved / peak)."""
+    seconds = latency_ms / 1e3
+    achieved = flops_per_call / seconds / 1e12 if flops_per_call is not None else None
+    return {
+        "images_per_s": images_per_call / seconds,
+        "achieved_tflops": achieved,
+        "mfu": achieved / peak_tflops if achieved is not None and peak_tflops else None,
+    }
+
+
+def matmul_peak(device: str | torch.device = "cpu", *, min_seconds: float = 0.5) -> dict:
+    """The device's measured dense matmul throughput, the denominator of MFU.
+
+    CUDA: an 8192^3 bf16 matmul (on the project's H100: ~800 TFLOP/s, 81% of the 989.4 datasheet
+    dense peak, research/baselines.md §5.1). CPU: a 1024^3 fp32 matmul, a rough yardstick only.
+    Measure once per run; the cells of one run share it.
+
+    Returns matmul_peak_tflops (median over the timed calls), matmul_peak_dtype, matmul_peak_n.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        n, dtype = 8192, torch.bfloat16
+    else:
+        n, dtype = 1024, torch.float32
+    stats = _time_matmul(n, dtype, device, min_seconds)
+    if device.type == "cuda":
+        torch.cuda.empty_cache()  # give the 400 MB back, so the next phase's reserved memory is its own
+    tflops = 2 * n**3 / (stats["latency_ms_median"] / 1e3) / 1e12
+    return {
+        "matmul_peak_tflops": tflops,
+        "matmul_peak_dtype": str(dtype).removeprefix("torch."),
+        "matmul_peak_n": n,
+    }
+
+
+def _time_matmul(n: int, dtype: torch.dtype, device: torch.device, min_seconds: float) -> dict:
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    out = torch.empty(n, n, device=device, dtype=dtype)
+    return time_calls(
+        lambda: torch.mm(a, b, out=out),
+        device=device,
+        warmup=3,
+        min_repeats=5,
+        min_seconds=min_seconds,
+    )

@@ -1,0 +1,108 @@
+"""bench.measure.timing: statistics on a known sleep, the repeat rules, throughput and MFU."""
+
+import random
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from bench.measure.timing import latency_stats, matmul_peak, quantile, throughput, time_calls
+
+
+def test_a_known_sleep():
+    """A 20 ms sleep: every sample is at least 20 ms, and the median is close (the OS may wake a
+    loaded CI machine late, hence the generous upper bound)."""
+    stats = time_calls(lambda: time.sleep(0.02), warmup=1, min_repeats=8, min_seconds=0.0)
+    assert stats["timer"] == "perf_counter"
+    assert stats["timed_iters"] == 8 == len(stats["latency_ms_samples"])
+    assert stats["latency_ms_min"] >= 20.0
+    assert 20.0 <= stats["latency_ms_median"] < 35.0
+    assert stats["latency_ms_p10"] <= stats["latency_ms_median"] <= stats["latency_ms_p90"]
+    assert stats["latency_ms_iqr"] >= 0
+    assert stats["latency_cv"] < 0.5
+
+
+def test_repeats_until_both_minimums():
+    stats = time_calls(lambda: time.sleep(0.002), warmup=0, min_repeats=3, min_seconds=0.1)
+    assert stats["timed_iters"] > 3  # the 0.1 s minimum needs ~50 calls
+    assert stats["timed_window_s"] >= 0.1
+
+
+def test_warmup_calls_are_not_timed_and_the_window_excludes_them():
+    calls = []
+
+    class Window:
+        def __enter__(self):
+            calls.append("enter")
+
+        def __exit__(self, *exc):
+            calls.append("exit")
+
+    stats = time_calls(
+        lambda: calls.append("call"), warmup=2, min_repeats=3, min_seconds=0.0, window=Window()
+    )
+    assert calls == ["call", "call", "enter", "call", "call", "call", "exit"]
+    assert (stats["warmup_iters"], stats["timed_iters"]) == (2, 3)
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="min_repeats"):
+        time_calls(lambda: None, min_repeats=0)
+
+
+def test_quantiles_match_numpy():
+    rng = random.Random(0)
+    values = sorted(rng.random() for _ in range(37))
+    for q in (0.0, 0.1, 0.25, 0.5, 0.9, 1.0):
+        assert quantile(values, q) == pytest.approx(np.quantile(values, q))
+
+
+def test_latency_stats_of_known_samples():
+    stats = latency_stats([5.0, 1.0, 3.0, 2.0, 4.0])
+    assert stats["latency_ms_median"] == 3.0
+    assert stats["latency_ms_p10"] == pytest.approx(1.4)
+    assert stats["latency_ms_p90"] == pytest.approx(4.6)
+    assert stats["latency_ms_iqr"] == 2.0
+    assert (stats["latency_ms_mean"], stats["latency_ms_min"], stats["latency_ms_max"]) == (3, 1, 5)
+    assert stats["latency_cv"] == pytest.approx(np.std([1, 2, 3, 4, 5], ddof=1) / 3)
+    assert latency_stats([2.0])["latency_cv"] is None
+
+
+def test_throughput_and_mfu():
+    out = throughput(50.0, images_per_call=32, flops_per_call=10e12, peak_tflops=800.0)
+    assert out["images_per_s"] == pytest.approx(640.0)
+    assert out["achieved_tflops"] == pytest.approx(200.0)
+    assert out["mfu"] == pytest.approx(0.25)
+    assert throughput(50.0, images_per_call=1)["mfu"] is None
+
+
+def test_matmul_peak_on_cpu():
+    peak = matmul_peak("cpu", min_seconds=0.05)
+    assert peak["matmul_peak_dtype"] == "float32"
+    assert peak["matmul_peak_n"] == 1024
+    assert 1e-4 < peak["matmul_peak_tflops"] < 100
+
+
+@pytest.mark.gpu
+def test_cuda_events_agree_with_a_bare_event_loop():
+    """The harness's median within 3% of a hand-written CUDA-event loop (issue 3's check)."""
+    a = torch.randn(4096, 4096, device="cuda", dtype=torch.bfloat16)
+    stats = time_calls(lambda: a @ a, device="cuda", warmup=5, min_repeats=50, min_seconds=0.5)
+    assert stats["timer"] == "cuda_events"
+    bare = []
+    for _ in range(50):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        a @ a
+        end.record()
+        end.synchronize()
+        bare.append(start.elapsed_time(end))
+    assert stats["latency_ms_median"] == pytest.approx(float(np.median(bare)), rel=0.03)
+
+
+@pytest.mark.gpu
+def test_matmul_peak_on_cuda():
+    peak = matmul_peak("cuda")
+    assert peak["matmul_peak_dtype"] == "bfloat16"
+    assert peak["matmul_peak_tflops"] > 10
