@@ -1,0 +1,380 @@
+"""rinbench: measure diffusion backbones (RIN, ADM U-Net, DiT) under one harness.
+
+The one module that prints. Each subcommand imports what it needs when it runs, so `rinbench --help`
+and `rinbench report` start without loading torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import warnings
+from pathlib import Path
+
+from bench.worker import DEFAULT_MEASURE
+
+EXIT_OK, EXIT_FAILED_CELLS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+DESCRIPTION = """\
+Measure diffusion backbones (RIN, ADM U-Net, DiT): parameters, MACs, throughput and memory.
+
+Start here:
+  rinbench list                  the suites and presets you can measure
+  rinbench run                   run the quick suite (under two minutes on a laptop CPU)
+  rinbench report results/       a Markdown table of everything measured so far
+"""
+
+RUN_DESCRIPTION = """\
+Measure every cell of a suite and append one JSON line per cell to
+DIR/SUITE/RUN_ID.jsonl (--out DIR, default ./results), then write RUN_ID.md beside it
+and print that table.
+
+A cell is one (preset, resolution, batch, dtype, phase, mode, device); its id reads
+'dit-xl-2.r256.b32.bf16.forward.eager.cuda'. params and flops cells are counted in this
+process on the meta device; every other cell runs in its own process, so an out-of-memory,
+a crash or a hang is recorded (status oom, error or timeout) and the sweep goes on.
+Ctrl-C keeps every finished cell; --resume then measures only the rest.
+
+Exit status: 0 when every cell was recorded and none failed (ok, oom and unsupported are
+results), 1 when some cell ended in error or timeout, 2 for bad input, 130 when interrupted.
+
+examples:
+  rinbench run                                  the quick suite on this machine
+  rinbench run paper --device cuda              the paper presets on a GPU
+  rinbench run quick --only '*-tiny.*'          only the tiny presets' cells
+  rinbench run my_suite.toml --out /data/runs   your own suite file
+  rinbench run quick --resume                   finish the latest quick run
+  rinbench run quick --resume --retry-failed    ... and measure error/timeout cells again
+"""
+
+
+def main(argv: list[str] | None = None, *, measure: str = DEFAULT_MEASURE) -> int:
+    """Entry point of `rinbench` and `python -m bench`; returns the exit status.
+    `measure` names the function the runner measures with (tests inject fakes here)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return args.handler(args, measure=measure)
+    except UsageError as err:
+        print(f"rinbench: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("rinbench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line on stderr with exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rinbench",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    listing = commands.add_parser(
+        "list",
+        help="list the suites and the presets (with parameter counts and sources)",
+        description="List the built-in suites (name, cells, purpose) and every model preset "
+        "(family, native resolution, parameters counted on the meta device, source).",
+    )
+    listing.set_defaults(handler=cmd_list)
+
+    run = commands.add_parser(
+        "run",
+        help="measure a suite (default: quick) and print its report",
+        description=RUN_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument(
+        "suite",
+        nargs="?",
+        default="quick",
+        metavar="SUITE",
+        help="a built-in suite (see `rinbench list`) or a path to a suite .toml file "
+        "(default: quick)",
+    )
+    run.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        help="run every cell on this device instead of the devices the suite names",
+    )
+    run.add_argument(
+        "--only",
+        action="append",
+        metavar="GLOB",
+        help="measure only the cells whose id matches this shell pattern, e.g. '*-tiny.*' "
+        "or '*.forward.*'; repeat to add more",
+    )
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results"),
+        metavar="DIR",
+        help="folder for result files; the run goes to DIR/SUITE/RUN_ID.jsonl (default: ./results)",
+    )
+    run.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        metavar="RUN_FILE",
+        help="continue a run: skip the cells RUN_FILE already holds and append the rest to it "
+        "(without RUN_FILE: the newest run of SUITE in DIR); put it after SUITE",
+    )
+    run.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="with --resume, measure cells that ended in error or timeout again "
+        "(oom and unsupported are results and are kept)",
+    )
+    run.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="kill a cell's process after this long and record status timeout "
+        "(default: the suite's timeout_s, else 600)",
+    )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the ids of the cells that would be measured, and stop",
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    run.set_defaults(handler=cmd_run)
+
+    env = commands.add_parser(
+        "env",
+        help="print the environment recorded with every result (hardware, software, flags)",
+        description="Print, as JSON, the environment rinbench records on every result: CPU/GPU, "
+        "driver, CUDA, torch, numerics flags, git commit.",
+    )
+    env.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default=None,
+        help="the device to describe (default: cuda when available, else cpu)",
+    )
+    env.set_defaults(handler=cmd_env)
+
+    report = commands.add_parser(
+        "report",
+        help="write and print a Markdown table from result files or folders",
+        description="Read result files (*.jsonl; folders are searched recursively) from any runs "
+        "and machines, and write a Markdown table Model | Res | Setup | Params | GMACs | "
+        "img/s fwd | img/s train | peak GiB | status. A cell measured more than once shows its "
+        "last record. Lines that are not valid records (e.g. cut off by a crash) are skipped "
+        "with a warning.",
+    )
+    report.add_argument("results", nargs="+", type=Path, metavar="RESULTS", help="files or folders")
+    report.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="where to write the table (default: RUN.md beside a single RUN.jsonl, "
+        "else report.md in the folder given or in the inputs' common folder)",
+    )
+    report.set_defaults(handler=cmd_report)
+    return parser
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("the timeout must be positive")
+    return value
+
+
+# --- list -------------------------------------------------------------------------------------
+
+
+def cmd_list(args, *, measure: str) -> int:
+    import torch
+
+    from bench import registry, suites
+    from bench.measure.flops import count_params
+
+    print("Suites (rinbench run SUITE):")
+    for name in suites.builtin_names():
+        try:
+            suite = suites.load(name)
+        except suites.SuiteError as err:
+            raise UsageError(f"built-in suite {name!r} is broken: {err}") from None
+        devices = ", ".join(sorted({c.device for c in suite.cells}))
+        print(f"  {name:<8} {len(suite.plan):>4} cells on {devices:<9} {suite.description}")
+    print()
+    print("Presets (parameters counted on the meta device):")
+    header = f"  {'preset':<20} {'family':<6} {'res':>5} {'params':>15}  source"
+    print(header)
+    for slug in registry.slugs():
+        entry = registry.get(slug)
+        with torch.device("meta"):
+            params = count_params(registry.build(slug))["params"]
+        print(
+            f"  {slug:<20} {entry.family:<6} {entry.config.resolution:>5} {params:>15,}  {entry.source}"
+        )
+    return EXIT_OK
+
+
+# --- run --------------------------------------------------------------------------------------
+
+
+def cmd_run(args, *, measure: str) -> int:
+    from bench import report_md, results, runner, suites
+    from bench.cell import STATIC_PHASES
+
+    if args.retry_failed and args.resume is None:
+        raise UsageError(
+            "--retry-failed retries the failed cells of a run: add --resume [RUN_FILE]"
+        )
+    try:
+        suite = suites.load(args.suite, device=args.device)
+        plan = runner.plan(
+            suite, args.out, only=args.only, resume=args.resume, retry_failed=args.retry_failed
+        )
+    except (suites.SuiteError, runner.RunError, results.SchemaError) as err:
+        raise UsageError(str(err)) from None
+    for line in (*suite.notes, *plan.warnings):
+        print(f"rinbench: note: {line}", file=sys.stderr)
+    if args.dry_run:
+        for item in plan.todo:
+            print(item.cell.id)
+        return EXIT_OK
+
+    needs_cuda = any(
+        i.cell.device == "cuda" and i.cell.phase not in STATIC_PHASES for i in plan.todo
+    )
+    if needs_cuda:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError(
+                f"suite {suite.name!r} measures cells on cuda, but no CUDA device is visible here; "
+                "pass --device cpu to run them on the CPU, or --only to pick other cells"
+            )
+
+    writer = results.Writer(plan.path)
+    try:
+        writer.open()
+    except OSError as err:
+        raise UsageError(
+            f"cannot write results to {plan.path.parent}: {err.strerror or err}"
+        ) from None
+    done = f", {plan.already_done} already recorded" if plan.already_done else ""
+    print(
+        f"rinbench: suite {suite.name}: {len(plan.todo)} of {plan.selected} cells to measure{done}"
+        f" -> {plan.path}",
+        file=sys.stderr,
+    )
+    try:
+        summary = runner.execute(
+            plan, writer, timeout_s=args.timeout, measure=measure, progress=not args.no_progress
+        )
+    finally:
+        writer.close()
+
+    if summary.interrupted:
+        again = ["rinbench", "run", args.suite, "--resume", str(plan.path)]
+        for flag, value in (("--device", args.device), ("--timeout", args.timeout)):
+            if value is not None:
+                again += [flag, str(value)]
+        for pattern in args.only or ():
+            again += ["--only", pattern]
+        print(
+            f"rinbench: interrupted; {summary.measured} cells recorded in {plan.path}.\n"
+            f"rinbench: finish the run with: {shlex.join(again)}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+
+    records = _read_records([plan.path])
+    report_path = plan.path.with_suffix(".md")
+    text = report_md.write(records, report_path, title=f"rinbench {suite.name}: {plan.run['id']}")
+    print(text, end="")
+    latest = results.latest_per_cell(records)
+    tally = _tally(r["status"] for r in latest.values())
+    print(
+        f"rinbench: {len(latest)} cells in {plan.path} ({tally}); table in {report_path}",
+        file=sys.stderr,
+    )
+    failed = any(r["status"] in results.FAILED_STATUSES for r in latest.values())
+    return EXIT_FAILED_CELLS if failed else EXIT_OK
+
+
+def _tally(statuses) -> str:
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+
+
+# --- env --------------------------------------------------------------------------------------
+
+
+def cmd_env(args, *, measure: str) -> int:
+    import torch
+
+    from bench.measure.hardware import environment
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("no CUDA device is visible here; valid: --device cpu")
+    print(json.dumps(environment(device), indent=2, default=str))
+    return EXIT_OK
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def cmd_report(args, *, measure: str) -> int:
+    from bench import report_md
+
+    records = _read_records(args.results)
+    if not records:
+        raise UsageError(f"no result records in {', '.join(map(str, args.results))}")
+    out = args.out or _default_report_path(args.results)
+    try:
+        text = report_md.write(records, out)
+    except OSError as err:
+        raise UsageError(f"cannot write the report to {out}: {err.strerror or err}") from None
+    print(text, end="")
+    print(f"rinbench: table written to {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _default_report_path(inputs: list[Path]) -> Path:
+    if len(inputs) == 1:
+        only = inputs[0]
+        return only / "report.md" if only.is_dir() else only.with_suffix(".md")
+    folders = [p if p.is_dir() else p.parent for p in inputs]
+    return Path(os.path.commonpath([f.resolve() for f in folders])) / "report.md"
+
+
+def _read_records(paths: list[Path]) -> list[dict]:
+    """results.read, with its warnings about skipped lines printed one per line on stderr."""
+    from bench import results
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", results.CorruptRecordWarning)
+        try:
+            records = results.read(paths)
+        except (FileNotFoundError, results.SchemaError) as err:
+            raise UsageError(str(err)) from None
+    for warning in caught:
+        print(f"rinbench: warning: {warning.message}", file=sys.stderr)
+    return records
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,353 @@
+"""The sweep runner: measures a suite's cells and appends one record per cell to a run file.
+
+    plan = runner.plan(suite, out_dir="results", only=["*-tiny.*"], resume=None)
+    with results.Writer(plan.path) as writer:
+        summary = runner.execute(plan, writer)
+
+params and flops cells are counted in this process (the models are built on the meta device, so
+they need no memory; about a second each on a laptop CPU). Every other cell runs in its own
+subprocess (`python -m bench.worker`) under a timeout: an OOM, a crash (even kill -9) or a hang
+ends that process, becomes a record with status "oom", "error" or "timeout" and a reason, and the
+sweep goes on. Ctrl-C stops the sweep between records: every finished cell is already on disk
+(fsynced), the cell in flight is dropped, and `plan(..., resume=...)` later measures only the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fnmatch
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bench
+from bench import results
+from bench.cell import STATIC_PHASES, Cell
+from bench.suites import Planned, Suite
+from bench.worker import DEFAULT_MEASURE, checked, load_measure, run_measure
+
+LATEST = "latest"  # resume=LATEST: the newest run file of the suite in the output folder
+OUTPUT_TAIL_LINES = 6  # lines of a dead cell's output kept in its error reason
+
+
+class RunError(ValueError):
+    """A sweep that cannot start (bad selection, nothing to resume); one line for the user."""
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    suite: Suite
+    path: Path  # the run file records are appended to
+    run: dict  # {"id", "suite", "started"}, repeated on every record
+    todo: tuple[Planned, ...]  # the cells still to measure, in order
+    selected: int  # cells of the suite that --only kept
+    already_done: int  # selected cells the run file already holds (resume)
+    warnings: tuple[str, ...] = ()  # problems met reading the run file being resumed
+
+
+@dataclass
+class RunSummary:
+    path: Path
+    run_id: str
+    measured: int = 0
+    statuses: Counter = field(default_factory=Counter)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)  # (cell id, status, error)
+    interrupted: bool = False
+
+
+def select(plan: Sequence[Planned], patterns: Sequence[str] | None) -> list[Planned]:
+    """The cells whose id matches any of the shell globs (all cells when none are given)."""
+    if not patterns:
+        return list(plan)
+    return [item for item in plan if any(fnmatch.fnmatchcase(item.cell.id, p) for p in patterns)]
+
+
+def plan(
+    suite: Suite,
+    out_dir: str | os.PathLike,
+    *,
+    only: Sequence[str] | None = None,
+    resume: str | os.PathLike | None = None,
+    retry_failed: bool = False,
+) -> RunPlan:
+    """Decide the run file and the cells to measure; touches no file. `resume` is None (a new
+    run), LATEST, or a run file path: cells that file already holds are skipped, except those with a
+    FAILED_STATUSES status when `retry_failed` (their new record is appended; readers take the
+    last record of a cell)."""
+    chosen = select(suite.plan, only)
+    if not chosen:
+        example = suite.cells[0].id
+        raise RunError(
+            f"--only {' '.join(only)} matches none of the {len(suite.plan)} cells of suite "
+            f"{suite.name!r}; cell ids look like {example!r}"
+        )
+    suite_dir = Path(out_dir) / suite.name
+    if resume is None:
+        started = results.utc_now()
+        devices = "+".join(sorted({item.cell.device for item in chosen}))
+        run_id = results.make_run_id(started, socket.gethostname(), devices, git_hash())
+        path = suite_dir / f"{run_id}.jsonl"
+        if path.exists():
+            raise RunError(f"run file {path} already exists; wait a second or pass --resume {path}")
+        run = {"id": run_id, "suite": suite.name, "started": started.isoformat()}
+        return RunPlan(suite, path, run, tuple(chosen), len(chosen), 0)
+
+    path = _resume_path(suite_dir, resume)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", results.CorruptRecordWarning)
+        existing = results.read(path)
+    other_suites = {r["run"].get("suite") for r in existing} - {suite.name}
+    if other_suites:
+        raise RunError(
+            f"{path} holds records of suite {sorted(other_suites)[0]!r}, not {suite.name!r}; "
+            "pass the same suite to resume it"
+        )
+    if existing:
+        run = {key: existing[0]["run"].get(key) for key in ("id", "suite", "started")}
+    else:  # interrupted before its first record
+        run = {"id": path.stem, "suite": suite.name, "started": results.utc_now().isoformat()}
+    done = {cell_id: r["status"] for cell_id, r in results.latest_per_cell(existing).items()}
+    redo = results.FAILED_STATUSES if retry_failed else ()
+    todo = tuple(item for item in chosen if item.cell.id not in done or done[item.cell.id] in redo)
+    return RunPlan(
+        suite,
+        path,
+        run,
+        todo,
+        len(chosen),
+        len(chosen) - len(todo),
+        tuple(str(w.message) for w in caught),
+    )
+
+
+def _resume_path(suite_dir: Path, resume: str | os.PathLike) -> Path:
+    if str(resume) != LATEST:
+        path = Path(resume)
+        if not path.is_file():
+            hint = ""
+            if path.suffix != ".jsonl":  # e.g. `run --resume quick`: the flag took the suite's name
+                hint = "; to resume a suite's newest run, put the suite first: rinbench run SUITE --resume"
+            raise RunError(f"no run file to resume at {path}{hint}")
+        return path
+    runs = sorted(suite_dir.glob("*.jsonl")) if suite_dir.is_dir() else []
+    if not runs:
+        raise RunError(f"no run to resume in {suite_dir}; start one without --resume")
+    return runs[-1]  # run ids start with their UTC start time, so the last name is the newest
+
+
+def execute(
+    plan: RunPlan,
+    writer: results.Writer,
+    *,
+    timeout_s: float | None = None,
+    measure: str = DEFAULT_MEASURE,
+    progress: bool = True,
+) -> RunSummary:
+    """Measure `plan.todo` and append a record per cell to `writer`. Static cells (params, flops)
+    first, in this process; the others each in a subprocess killed after `timeout_s` (default: the
+    suite's). Ctrl-C (or SIGTERM) returns early with `interrupted` set."""
+    from tqdm import tqdm
+
+    timeout_s = plan.suite.timeout_s if timeout_s is None else timeout_s
+    measure_fn = load_measure(measure)
+    ordered = sorted(plan.todo, key=lambda item: item.cell.phase not in STATIC_PHASES)
+    summary = RunSummary(plan.path, plan.run["id"])
+    timed_devices = {item.cell.device for item in ordered if item.cell.phase not in STATIC_PHASES}
+    devices = _DeviceFacts(timed_devices, timeout_s)
+    bar = tqdm(
+        total=len(ordered), desc=plan.suite.name, unit="cell", file=sys.stderr, disable=not progress
+    )
+    previous_sigterm = _sigterm_as_interrupt()
+    try:
+        with tempfile.TemporaryDirectory(prefix="rinbench-") as scratch:
+            for item in ordered:
+                cell, settings = item.cell, dataclasses.asdict(item.settings)
+                bar.set_postfix_str(cell.id, refresh=True)
+                facts = devices.get(cell.device)
+                if cell.phase in STATIC_PHASES:
+                    outcome = run_measure(measure_fn, cell, settings)
+                else:
+                    outcome = run_in_subprocess(
+                        cell, settings, facts["peak"], measure, timeout_s, Path(scratch)
+                    )
+                record = results.make_record(
+                    run=plan.run,
+                    cell=cell.as_dict(),
+                    settings=settings,
+                    model=outcome["model"],
+                    env=facts["env"],
+                    status=outcome["status"],
+                    values=outcome["values"],
+                    error=outcome["error"],
+                )
+                writer.append(record)
+                summary.measured += 1
+                summary.statuses[outcome["status"]] += 1
+                if outcome["status"] != "ok":
+                    summary.failures.append((cell.id, outcome["status"], outcome["error"]))
+                    reason = outcome["error"].splitlines()[0]
+                    bar.write(f"{outcome['status']}: {cell.id}: {reason}", file=sys.stderr)
+                bar.update(1)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        bar.close()
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
+    return summary
+
+
+def run_in_subprocess(
+    cell: Cell, settings: dict, peak: dict | None, measure: str, timeout_s: float, scratch: Path
+) -> dict:
+    """Measure one cell in `python -m bench.worker`; a dead or hung process becomes an outcome."""
+    request, result, output = (
+        scratch / "request.json",
+        scratch / "result.json",
+        scratch / "output.log",
+    )
+    result.unlink(missing_ok=True)
+    request_data = {"cell": cell.as_dict(), "settings": settings, "peak": peak}
+    request.write_text(json.dumps(request_data), encoding="utf-8")
+    command = [sys.executable, "-m", "bench.worker", "--request", str(request)]
+    command += ["--result", str(result), "--measure", measure, "--parent-pid", str(os.getpid())]
+    returncode = _run_killable(command, output, timeout_s)
+    if returncode is None:
+        reason = f"no result after {timeout_s:g} s; the cell process was killed"
+        return _failed("timeout", reason, output)
+    if result.is_file():
+        try:
+            return checked(json.loads(result.read_text(encoding="utf-8")))
+        except ValueError as err:
+            return _failed("error", f"unreadable result from the cell process ({err})", output)
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        hint = " (kill -9, or the kernel's out-of-memory killer)" if name == "SIGKILL" else ""
+        return _failed("error", f"cell process killed by {name}{hint}", output)
+    return _failed("error", f"cell process exited with code {returncode} and no result", output)
+
+
+def _run_killable(command: list[str], output: Path, timeout_s: float) -> int | None:
+    """Run `command` with its output in `output`; its return code, or None if it timed out. The
+    process gets its own session, so a terminal's Ctrl-C reaches only the runner, which then
+    kills the cell's whole process group (torch.compile starts helper processes)."""
+    with open(output, "wb") as sink:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=_worker_environ(),
+        )
+        try:
+            return process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            return None
+        except BaseException:  # KeyboardInterrupt: leave no cell running behind us
+            _kill_group(process)
+            raise
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it ended on its own meanwhile
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _worker_environ() -> dict[str, str]:
+    # The worker imports `bench` from the same place as this process, installed or not.
+    package_root = str(Path(bench.__file__).resolve().parent.parent)
+    environ = dict(os.environ, PYTHONUNBUFFERED="1")
+    environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (package_root, os.environ.get("PYTHONPATH")) if p
+    )
+    return environ
+
+
+def _failed(status: str, reason: str, output: Path) -> dict:
+    tail = _tail(output)
+    error = f"{reason}; last output: {tail}" if tail else reason
+    return {"status": status, "values": {}, "error": error, "model": None}
+
+
+def _tail(output: Path) -> str:
+    if not output.is_file():
+        return ""
+    lines = output.read_text(encoding="utf-8", errors="replace").splitlines()
+    kept = [line.strip() for line in lines if line.strip()][-OUTPUT_TAIL_LINES:]
+    return " | ".join(kept)[-1500:]
+
+
+def _sigterm_as_interrupt():
+    """Treat SIGTERM (a CI job cancelled, `kill PID`) like Ctrl-C so the cell in flight is
+    killed too; returns the previous handler."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        return None  # only the main thread may set signal handlers
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
+class _DeviceFacts:
+    """Per device, once per run: {"env": environment(device), "peak": matmul_peak(device)}, the
+    peak only for devices with timed cells (the MFU denominator every timed cell shares). A CUDA
+    device's facts are taken in a worker process: initialising CUDA here would hold GPU memory
+    while every cell measures."""
+
+    def __init__(self, timed_devices: set[str], timeout_s: float):
+        self.timed_devices = timed_devices
+        self.timeout_s = timeout_s
+        self.cache: dict[str, dict] = {}
+
+    def get(self, device: str) -> dict:
+        if device not in self.cache:
+            self.cache[device] = self._take(device, with_peak=device in self.timed_devices)
+        return self.cache[device]
+
+    def _take(self, device: str, with_peak: bool) -> dict:
+        if device == "cpu":
+            from bench.worker import probe
+
+            return probe("cpu", with_peak)
+        with tempfile.TemporaryDirectory(prefix="rinbench-probe-") as scratch:
+            result, output = Path(scratch) / "probe.json", Path(scratch) / "output.log"
+            command = [sys.executable, "-m", "bench.worker", "--probe", device]
+            command += ["--result", str(result), "--parent-pid", str(os.getpid())]
+            command += ["--peak"] if with_peak else []
+            returncode = _run_killable(command, output, self.timeout_s)
+            if returncode == 0 and result.is_file():
+                return json.loads(result.read_text(encoding="utf-8"))
+            # Cells still run: each then measures its own peak; the env says what went wrong.
+            failure = "timed out" if returncode is None else f"exited with code {returncode}"
+            reason = f"probe {failure}: {_tail(output)}"
+            return {"env": {"device": device, "error": reason}, "peak": None}
+
+
+def git_hash() -> str:
+    """The short commit of the checkout bench/ lives in, or 'nogit' outside a git checkout."""
+    root = Path(bench.__file__).resolve().parent.parent
+    try:
+        completed = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "nogit"
+    return completed.stdout.strip() if completed.returncode == 0 else "nogit"

@@ -1,0 +1,339 @@
+"""Suites: TOML files that name the cells a sweep measures.
+
+A suite file (`bench/suites/<name>.toml`, or any path a user passes) holds one or more `[[grid]]`
+blocks. Each grid lists values per axis, and the suite is the Cartesian product of every grid:
+
+    description = "what the suite is for, shown by `rinbench list`"
+    timeout_s = 600                  # per subprocess cell; `rinbench run --timeout` overrides it
+    devices = ["cpu"]                # any axis given at the top is the default for every grid
+
+    [settings]                       # bench.measure.cell.Settings for every grid
+    warmup = 1
+
+    [[grid]]
+    presets = ["*", "rin-in256"]     # registry slugs or shell globs over them
+    resolutions = ["native", 64]     # pixels per side; "native" is each preset's own resolution
+    batches = [1]
+    dtypes = ["fp32"]                # bench.cell.DTYPES
+    phases = ["params", "flops"]     # bench.cell.PHASES
+    modes = ["eager"]                # bench.cell.MODES
+    [grid.settings]                  # overrides [settings] for this grid only
+    min_repeats = 3
+    [[grid.exclude]]                 # drop the combinations that match every key given
+    preset = "*-tiny"
+
+    [[exclude]]                      # excludes for every grid
+    phase = "train_step"
+    dtype = "fp16"
+
+Axes left out default to: resolutions ["native"], batches [1], dtypes ["fp32"], modes ["eager"],
+devices ["cpu"]; `presets` and `phases` are required. A resolution a preset's architecture cannot
+take is skipped with a note (Suite.notes), not an error: scaling grids list one range for all
+families. Every other mistake raises SuiteError with one line naming the problem and what is valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import tomllib
+import types
+import typing
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from bench import registry
+from bench.cell import DEVICES, DTYPES, MODES, PHASES, Cell
+from bench.measure.cell import Settings
+
+DEFAULT_SUITE = "quick"
+DEFAULT_TIMEOUT_S = 600.0
+
+AXES = {  # TOML key -> Cell field
+    "presets": "preset",
+    "resolutions": "resolution",
+    "batches": "batch",
+    "dtypes": "dtype",
+    "phases": "phase",
+    "modes": "mode",
+    "devices": "device",
+}
+AXIS_DEFAULTS = {
+    "resolutions": ["native"],
+    "batches": [1],
+    "dtypes": ["fp32"],
+    "modes": ["eager"],
+    "devices": ["cpu"],
+}
+NATIVE = "native"
+TOP_LEVEL_KEYS = ("description", "timeout_s", "settings", "grid", "exclude", *AXES)
+GRID_KEYS = ("settings", "exclude", *AXES)
+
+
+_KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+class SuiteError(ValueError):
+    """A suite that cannot be loaded; the message is one line a user can act on."""
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One cell of a suite and the settings to measure it with."""
+
+    cell: Cell
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str  # the built-in name, or the file's stem for a user's file
+    description: str
+    path: str  # the TOML file it came from
+    timeout_s: float  # per subprocess cell
+    plan: tuple[Planned, ...]
+    notes: tuple[str, ...]  # combinations skipped at expansion, one line each
+
+    @property
+    def cells(self) -> tuple[Cell, ...]:
+        return tuple(item.cell for item in self.plan)
+
+
+def builtin_names() -> list[str]:
+    folder = resources.files("bench") / "suites"
+    return sorted(
+        entry.name[: -len(".toml")] for entry in folder.iterdir() if entry.name.endswith(".toml")
+    )
+
+
+def load(name_or_path: str, device: str | None = None) -> Suite:
+    """The suite named `name_or_path` (a built-in name or a path to a TOML file), expanded to cells.
+    `device` replaces the devices axis of every grid (e.g. run the cuda suite's cells on cpu)."""
+    if device is not None and device not in DEVICES:
+        raise SuiteError(f"unknown device {device!r}; valid: {', '.join(DEVICES)}")
+    looks_like_path = name_or_path.endswith(".toml") or "/" in name_or_path or "\\" in name_or_path
+    if looks_like_path:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise SuiteError(f"no suite file at {path}")
+        name, text = path.stem, path.read_text(encoding="utf-8")
+    else:
+        names = builtin_names()
+        if name_or_path not in names:
+            raise SuiteError(
+                f"unknown suite {name_or_path!r}; valid: {', '.join(names)} (or a path to a .toml file)"
+            )
+        resource = resources.files("bench") / "suites" / f"{name_or_path}.toml"
+        name, path, text = name_or_path, Path(str(resource)), resource.read_text(encoding="utf-8")
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise SuiteError(f"suite file {path} is not valid TOML: {err}") from None
+    return parse(table, name=name, path=str(path), device=device)
+
+
+def parse(table: dict, *, name: str, path: str = "<memory>", device: str | None = None) -> Suite:
+    """Validate a suite's parsed TOML and expand it to cells."""
+    where = Path(path).name
+    _check_keys(table, TOP_LEVEL_KEYS, where)
+    description = table.get("description", "")
+    if not isinstance(description, str):
+        raise SuiteError(f"{where}: 'description' must be a string")
+    timeout_s = table.get("timeout_s", DEFAULT_TIMEOUT_S)
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0:
+        raise SuiteError(f"{where}: 'timeout_s' must be a positive number of seconds")
+    base_settings = _settings(table.get("settings", {}), {}, where)
+    shared_excludes = _excludes(table.get("exclude", []), where)
+    defaults = AXIS_DEFAULTS | {key: table[key] for key in AXES if key in table}
+    grids = table.get("grid")
+    if grids is None:
+        grids = [{}]  # a suite without [[grid]] is one grid made of its top-level axes
+    if not isinstance(grids, list) or not all(isinstance(g, dict) for g in grids):
+        raise SuiteError(f"{where}: 'grid' must be a list of tables, written [[grid]]")
+
+    plan: dict[Cell, tuple[Planned, int]] = {}
+    notes: list[str] = []
+    for number, grid in enumerate(grids, start=1):
+        grid_where = f"{where} grid {number}" if len(grids) > 1 else where
+        _check_keys(grid, GRID_KEYS, grid_where)
+        axes = defaults | {key: grid[key] for key in AXES if key in grid}
+        if device is not None:
+            axes["devices"] = [device]
+        settings = _settings(
+            grid.get("settings", {}), dataclasses.asdict(base_settings), grid_where
+        )
+        excludes = shared_excludes + _excludes(grid.get("exclude", []), grid_where)
+        for cell in _expand(axes, grid_where, notes):
+            if any(_matches(cell, exclude) for exclude in excludes):
+                continue
+            if cell in plan:
+                earlier, earlier_grid = plan[cell]
+                if earlier.settings != settings:
+                    raise SuiteError(
+                        f"{where}: cell {cell.id} is in grids {earlier_grid} and {number} "
+                        "with different settings; exclude it from one of them"
+                    )
+                continue
+            plan[cell] = (Planned(cell, settings), number)
+    if not plan:
+        raise SuiteError(f"{where}: the suite has no cells (every combination excluded or skipped)")
+    return Suite(
+        name=name,
+        description=description,
+        path=path,
+        timeout_s=float(timeout_s),
+        plan=tuple(planned for planned, _ in plan.values()),
+        notes=tuple(dict.fromkeys(notes)),  # a preset in several grids is noted once
+    )
+
+
+def _check_keys(table: dict, valid: tuple[str, ...], where: str) -> None:
+    for key in table:
+        if key not in valid:
+            raise SuiteError(f"{where}: unknown key {key!r}; valid: {', '.join(valid)}")
+
+
+def _settings(overrides: Any, base: dict, where: str) -> Settings:
+    if not isinstance(overrides, dict):
+        raise SuiteError(f"{where}: 'settings' must be a table, written [settings]")
+    known = typing.get_type_hints(Settings)
+    for key, value in overrides.items():
+        if key not in known:
+            raise SuiteError(f"{where}: unknown setting {key!r}; valid: {', '.join(known)}")
+        if not _fits(value, known[key]):
+            raise SuiteError(f"{where}: setting {key!r} must be {_kind(known[key])}, got {value!r}")
+    try:
+        return Settings(**(base | overrides))
+    except (TypeError, ValueError) as err:
+        raise SuiteError(f"{where}: invalid settings: {err}") from None
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Does a TOML value fit a Settings field's type (bool is not an int here; an int is a float)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_fits(value, option) for option in typing.get_args(hint))
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    return hint is type(None) and value is None
+
+
+def _kind(hint: Any) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        options = [option for option in typing.get_args(hint) if option is not type(None)]
+        return " or ".join(_kind(option) for option in options)
+    return _KINDS.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _excludes(tables: Any, where: str) -> list[dict]:
+    if isinstance(tables, dict):
+        tables = [tables]
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise SuiteError(f"{where}: 'exclude' must be a list of tables, written [[exclude]]")
+    fields = tuple(AXES.values())
+    for table in tables:
+        _check_keys(table, fields, f"{where} exclude")
+        if not table:
+            raise SuiteError(f"{where}: an empty exclude table would drop every cell")
+    return tables
+
+
+def _matches(cell: Cell, exclude: dict) -> bool:
+    """True if the cell matches every key of the exclude table (strings are shell globs; a list
+    means any of its values)."""
+    for key, wanted in exclude.items():
+        options = wanted if isinstance(wanted, list) else [wanted]
+        value = getattr(cell, key)
+        if not any(
+            fnmatch.fnmatchcase(value, option)
+            if isinstance(value, str) and isinstance(option, str)
+            else value == option
+            for option in options
+        ):
+            return False
+    return True
+
+
+def _axis(axes: dict, key: str, where: str) -> list:
+    if key not in axes:
+        raise SuiteError(f"{where}: missing {key!r}, a list of {AXES[key]} values")
+    values = axes[key]
+    if not isinstance(values, list) or not values:
+        raise SuiteError(f"{where}: {key!r} must be a non-empty list, e.g. {key} = [...]")
+    return values
+
+
+def _choices(axes: dict, key: str, valid: tuple[str, ...], where: str) -> list[str]:
+    values = _axis(axes, key, where)
+    for value in values:
+        if value not in valid:
+            raise SuiteError(f"{where}: unknown {AXES[key]} {value!r}; valid: {', '.join(valid)}")
+    return values
+
+
+def _presets(axes: dict, where: str) -> list[str]:
+    known = registry.slugs()
+    chosen: list[str] = []
+    for pattern in _axis(axes, "presets", where):
+        if not isinstance(pattern, str):
+            raise SuiteError(f"{where}: presets are slugs or globs (strings), got {pattern!r}")
+        if any(ch in pattern for ch in "*?["):
+            matched = fnmatch.filter(known, pattern)
+            if not matched:
+                raise SuiteError(
+                    f"{where}: preset pattern {pattern!r} matches no preset; known: {', '.join(known)}"
+                )
+        elif pattern in known:
+            matched = [pattern]
+        else:
+            raise SuiteError(f"{where}: unknown preset {pattern!r}; known: {', '.join(known)}")
+        chosen.extend(slug for slug in matched if slug not in chosen)
+    return chosen
+
+
+def _positive_ints(axes: dict, key: str, where: str, allowed_words: tuple[str, ...] = ()) -> list:
+    values = _axis(axes, key, where)
+    for value in values:
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        if not ((is_int and value > 0) or value in allowed_words):
+            words = " or ".join(repr(w) for w in allowed_words)
+            valid = f"positive integers{' or ' + words if words else ''}"
+            raise SuiteError(f"{where}: {key} must be {valid}, got {value!r}")
+    return values
+
+
+def _expand(axes: dict, where: str, notes: list[str]) -> list[Cell]:
+    presets = _presets(axes, where)
+    resolutions = _positive_ints(axes, "resolutions", where, allowed_words=(NATIVE,))
+    batches = _positive_ints(axes, "batches", where)
+    dtypes = _choices(axes, "dtypes", DTYPES, where)
+    phases = _choices(axes, "phases", PHASES, where)
+    modes = _choices(axes, "modes", MODES, where)
+    devices = _choices(axes, "devices", DEVICES, where)
+    cells = []
+    for preset in presets:
+        native = registry.get(preset).config.resolution
+        for wanted in resolutions:
+            resolution = native if wanted == NATIVE else wanted
+            try:
+                registry.config(preset, resolution)
+            except ValueError as err:
+                reason = str(err).removeprefix(f"{preset}: ")
+                notes.append(f"skipped {preset} at {resolution} px: {reason}")
+                continue
+            for batch in batches:
+                for dtype in dtypes:
+                    for phase in phases:
+                        for mode in modes:
+                            for device in devices:
+                                cells.append(
+                                    Cell(preset, resolution, batch, dtype, phase, mode, device)
+                                )
+    return cells

@@ -1,0 +1,194 @@
+"""The per-cell subprocess: measures one cell and writes its outcome to a JSON file.
+
+    python -m bench.worker --request REQUEST.json --result RESULT.json [--measure MODULE:FUNCTION]
+    python -m bench.worker --probe DEVICE [--peak] --result RESULT.json
+
+The runner (bench/runner.py) starts one of these per timed, memory or FID cell, so that an OOM, a
+crash or a hang ends this process and not the sweep. REQUEST.json holds {"cell": Cell.as_dict(),
+"settings": {...}, "peak": {...} or null}; RESULT.json receives {"status", "values", "error",
+"model"} and appears only when the measurement finished (written to a temporary name, then
+renamed), so a missing result file means the process died.
+
+`--measure` names the function that measures, called as f(cell: Cell, settings: dict, peak) -> dict
+in the shape of bench.measure.cell.measure's result; `peak` is the device's matmul peak measured
+once per run (or None). The default is the harness's measurement; the tests pass a fake one to
+provoke each failure for real. This module imports torch only through the measure function, so the
+fakes start in milliseconds.
+
+`--probe DEVICE` writes {"env": environment(DEVICE), "peak": matmul_peak(DEVICE) with --peak, else
+null}: the runner takes a GPU's facts in a separate process, so that its own process never holds a
+CUDA context (and GPU memory) while the cells measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import json
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.cell import Cell
+
+DEFAULT_MEASURE = "bench.worker:measure_cell"
+MEASURE_STATUSES = ("ok", "oom", "error", "unsupported")
+
+
+def measure_cell(cell: Cell, settings: dict, peak: dict | None = None) -> dict:
+    """The harness's measurement: bench.measure.cell.measure with the suite's settings."""
+    from bench.measure.cell import Settings, measure
+
+    return measure(cell, Settings(**settings), peak=peak)
+
+
+def probe(device: str, with_peak: bool) -> dict:
+    """{"env": the device's environment, "peak": its matmul peak (or None)}."""
+    from bench.measure.hardware import environment
+    from bench.measure.timing import matmul_peak
+
+    return {"env": environment(device), "peak": matmul_peak(device) if with_peak else None}
+
+
+def load_measure(target: str) -> Callable[..., dict]:
+    """'package.module:function' -> the function."""
+    module_name, _, function_name = target.partition(":")
+    if not module_name or not function_name:
+        raise ValueError(f"a measure function is named 'module:function', got {target!r}")
+    return getattr(importlib.import_module(module_name), function_name)
+
+
+def run_measure(
+    measure: Callable[..., dict], cell: Cell, settings: dict, peak: dict | None = None
+) -> dict:
+    """Call `measure` and return {"status", "values", "error", "model"}; never raises for a failed
+    measurement (KeyboardInterrupt and SystemExit still pass through)."""
+    try:
+        result = measure(cell, settings, peak)
+    except Exception as exc:
+        status = "oom" if is_out_of_memory(exc) else "error"
+        return {"status": status, "values": {}, "error": describe(exc), "model": None}
+    return checked(result)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for the allocator's OOM errors: torch.OutOfMemoryError (CUDA), MemoryError (host)."""
+    if isinstance(exc, MemoryError):
+        return True
+    torch = sys.modules.get("torch")  # only loaded if the measurement used it
+    if torch is not None:
+        oom_types = tuple(
+            t
+            for t in (
+                getattr(torch, "OutOfMemoryError", None),
+                getattr(torch.cuda, "OutOfMemoryError", None),
+            )
+            if t is not None
+        )
+        if oom_types and isinstance(exc, oom_types):
+            return True
+    # torch.compile re-raises errors from inside its backend wrapped in other types; the CUDA
+    # caching allocator's message survives the wrapping.
+    return "CUDA out of memory" in str(exc)
+
+
+def describe(exc: BaseException) -> str:
+    """'ValueError: message (at file.py:123 in function)': the error and where it was raised."""
+    text = f"{type(exc).__name__}: {exc}".strip()
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        last = frames[-1]
+        text += f" (at {Path(last.filename).name}:{last.lineno} in {last.name})"
+    return text
+
+
+def checked(result: object) -> dict:
+    """The measure function's result, or an error result saying how it broke the contract."""
+    if not isinstance(result, dict):
+        return _contract_error(f"returned {type(result).__name__}, not a dict")
+    status = result.get("status")
+    if status not in MEASURE_STATUSES:
+        return _contract_error(f"returned status {status!r}; valid: {', '.join(MEASURE_STATUSES)}")
+    values = result.get("values", {})
+    if not isinstance(values, dict):
+        return _contract_error("returned 'values' that is not a dict")
+    error = result.get("error")
+    if status != "ok" and not error:
+        error = f"measure returned status {status!r} without a reason"
+    if result.get("traceback"):  # kept for debugging, beside the other diagnostics (warnings)
+        values = values | {"traceback": result["traceback"]}
+    model = result.get("model")
+    return {"status": status, "values": values, "error": error, "model": model}
+
+
+def _contract_error(problem: str) -> dict:
+    return {"status": "error", "values": {}, "error": f"measure function {problem}", "model": None}
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write atomically: the reader sees the whole file or none."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(data, default=_plain), encoding="utf-8")
+    os.replace(partial, path)
+
+
+def _plain(value: object) -> object:
+    # NumPy and torch scalars -> Python numbers; anything else becomes its text, visibly.
+    if hasattr(value, "item"):
+        return value.item()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return str(value)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """If the runner is killed (even kill -9), kill this cell too rather than leave it holding the
+    GPU: Linux's prctl(PR_SET_PDEATHSIG, SIGKILL). Elsewhere the runner's own cleanup must do."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the runner died before the line above took effect
+        os._exit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.worker", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--result", type=Path, required=True, help="where to write the outcome")
+    parser.add_argument("--request", type=Path, help="JSON file with the cell and settings")
+    parser.add_argument("--measure", default=DEFAULT_MEASURE, help="MODULE:FUNCTION that measures")
+    parser.add_argument("--probe", metavar="DEVICE", help="write the facts of DEVICE instead")
+    parser.add_argument("--peak", action="store_true", help="with --probe: measure the matmul peak")
+    parser.add_argument("--parent-pid", type=int, help="exit when this process (the runner) dies")
+    args = parser.parse_args(argv)
+    if args.parent_pid is not None:
+        die_with_parent(args.parent_pid)
+
+    if args.probe is not None:
+        write_json(args.result, probe(args.probe, args.peak))
+        return 0
+    if args.request is None:
+        parser.error("--request is required unless --probe is given")
+    request = json.loads(args.request.read_text(encoding="utf-8"))
+    cell_fields = {f.name for f in dataclasses.fields(Cell)}
+    cell = Cell(**{k: v for k, v in request["cell"].items() if k in cell_fields})
+    try:
+        measure = load_measure(args.measure)
+    except Exception as exc:
+        outcome = {"status": "error", "values": {}, "error": describe(exc), "model": None}
+    else:
+        outcome = run_measure(measure, cell, request["settings"], request.get("peak"))
+    write_json(args.result, outcome)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,230 @@
+"""The rinbench CLI: the quick suite end to end, the report, and every bad input as one clear line."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench import cli, registry, results
+
+REPO = Path(__file__).resolve().parents[1]
+# Two timed cells in their own processes and one count in the runner's: the real measurement.
+QUICK_ONLY = ["--only", "rin-tiny.*", "--only", "dit-s-8.*.params.*"]
+
+
+def rinbench(*args, cwd):
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("quick")
+    done = rinbench("run", *QUICK_ONLY, cwd=folder)
+    return folder, done
+
+
+def test_run_quick_end_to_end(quick_run):
+    folder, done = quick_run
+    assert done.returncode == 0, done.stderr
+    (run_file,) = (folder / "results" / "quick").glob("*.jsonl")
+    records = results.read(run_file)
+    assert sorted(r["cell"]["id"] for r in records) == [
+        "dit-s-8.r256.b1.fp32.params.eager.cpu",
+        "rin-tiny.r16.b4.fp32.forward.eager.cpu",
+        "rin-tiny.r16.b4.fp32.train_step.eager.cpu",
+    ]
+    for record in records:
+        assert record["status"] == "ok", record["error"]
+        assert record["run"]["id"] == run_file.stem and record["run"]["suite"] == "quick"
+        assert record["env"]["device"] == "cpu" and record["model"]["family"] in ("rin", "dit")
+    forward = next(r for r in records if r["cell"]["phase"] == "forward")
+    assert forward["values"]["images_per_s"] > 0 and forward["values"]["matmul_peak_tflops"] > 0
+
+    report = run_file.with_suffix(".md").read_text()
+    assert done.stdout == report
+    assert (
+        "| Model | Res | Setup | Params | GMACs | img/s fwd | img/s train | peak GiB | status |"
+        in report
+    )
+    assert "| dit-s-8 | 256 | – | 33.1M |" in report
+    assert "| rin-tiny | 16 | cpu fp32 b4 eager | 103,536 |" in report
+    # The progress bar: the current cell and an ETA ([elapsed<remaining]).
+    assert "rin-tiny.r16.b4.fp32.train_step.eager.cpu" in done.stderr
+    assert "<" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_report_reads_folders_and_writes_beside_them(quick_run, capsys):
+    folder, _ = quick_run
+    assert cli.main(["report", str(folder / "results")]) == 0
+    out = capsys.readouterr().out
+    assert "| rin-tiny | 16 |" in out
+    assert (folder / "results" / "report.md").read_text() == out
+
+
+def test_report_skips_a_truncated_line_with_a_warning(quick_run, tmp_path, capsys):
+    folder, _ = quick_run
+    (run_file,) = (folder / "results" / "quick").glob("*.jsonl")
+    cut = tmp_path / "cut.jsonl"
+    text = run_file.read_text()
+    cut.write_text(text[: len(text) - 100])
+    assert cli.main(["report", str(cut)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith(
+        f"rinbench: warning: {cut}:3: skipped a line that is not a valid record"
+    )
+    assert "2 records from run" in captured.out
+    assert cut.with_suffix(".md").is_file()
+
+
+def test_resume_of_a_finished_run_measures_nothing(quick_run):
+    folder, _ = quick_run
+    again = rinbench("run", "quick", "--resume", *QUICK_ONLY, "--no-progress", cwd=folder)
+    assert again.returncode == 0, again.stderr
+    assert "0 of 3 cells to measure, 3 already recorded" in again.stderr
+    (run_file,) = (folder / "results" / "quick").glob("*.jsonl")
+    assert len(results.read(run_file)) == 3
+
+
+def test_bad_suite_in_a_subprocess_is_one_line_exit_2_and_writes_nothing(tmp_path):
+    done = rinbench("run", "quik", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert done.returncode == 2
+    assert (
+        done.stderr
+        == "rinbench: error: unknown suite 'quik'; valid: ci, paper, quick, scaling (or a path to a .toml file)\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def suite_file(tmp_path, text):
+    path = tmp_path / "mine.toml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("make_args", "message"),
+    [
+        (lambda p: ["run", "nosuch"], "unknown suite 'nosuch'; valid: ci, paper, quick, scaling"),
+        (lambda p: ["run", suite_file(p, "presets = [\n")], "mine.toml is not valid TOML: "),
+        (
+            lambda p: ["run", suite_file(p, 'presets = ["dit-xxl"]\nphases = ["forward"]')],
+            "mine.toml: unknown preset 'dit-xxl'; known: adm-in128,",
+        ),
+        (
+            lambda p: [
+                "run",
+                suite_file(p, 'presets = ["dit-tiny"]\nphases = ["forward"]\ndtypes = ["fp64"]'),
+            ],
+            "mine.toml: unknown dtype 'fp64'; valid: fp32, tf32, bf16, fp16",
+        ),
+        (
+            lambda p: ["run", suite_file(p, 'presets = ["dit-tiny"]\nphases = ["speed"]')],
+            "mine.toml: unknown phase 'speed'; valid: params, flops, forward, train_step, sample, fid",
+        ),
+        (lambda p: ["run", str(p / "absent.toml")], "no suite file at "),
+        (lambda p: ["run", "quick", "--only", "nothing*"], "--only nothing* matches none of the"),
+        (lambda p: ["run", "quick", "--resume", str(p / "old.jsonl")], "no run file to resume at "),
+        (lambda p: ["run", "quick", "--resume"], "no run to resume in "),
+        (
+            lambda p: ["run", "quick", "--only", "rin-tiny.*", "--out", str(p / "a-file")],
+            "cannot write results to ",
+        ),
+        (lambda p: ["report", str(p / "nothing.jsonl")], "no results file or folder at "),
+        (lambda p: ["run", "quick", "--retry-failed"], "--retry-failed retries the failed cells"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_written(
+    tmp_path, capsys, monkeypatch, make_args, message
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("an output folder that is a file")
+    args = make_args(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rinbench: error: ") and err.count("\n") == 1, err
+    assert message in err
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_report_refuses_a_newer_schema(tmp_path, capsys):
+    path = tmp_path / "future.jsonl"
+    path.write_text(json.dumps({"schema": results.SCHEMA_VERSION + 1}) + "\n")
+    assert cli.main(["report", str(path)]) == 2
+    assert "schema version 2, but this rinbench reads versions up to 1" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="checks the message on a machine without CUDA"
+)
+def test_cuda_cells_without_cuda_are_refused_up_front(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["run", "paper", "--only", "dit-s-8.*.forward.*"]) == 2
+    assert "no CUDA device is visible here; pass --device cpu" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
+
+
+def test_argument_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["run", "--timeout", "-3"])
+    assert exited.value.code == 2
+    assert "the timeout must be positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["run", "--device", "tpu"])
+    assert exited.value.code == 2
+
+
+def test_help_texts_guide_a_newcomer(capsys):
+    assert cli.main([]) == 2
+    assert "rinbench run" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["run", "--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    for phrase in (
+        "--resume",
+        "--retry-failed",
+        "--only GLOB",
+        "--timeout SECONDS",
+        "examples:",
+        "Exit status",
+    ):
+        assert phrase in text
+
+
+def test_dry_run_lists_the_cells(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["run", "--dry-run", "--only", "*-tiny.*"]) == 0
+    ids = capsys.readouterr().out.split()
+    assert len(ids) == 6 and all(i.endswith(".cpu") and "-tiny." in i for i in ids)
+    assert not (tmp_path / "results").exists()
+
+
+def test_list_shows_suites_and_presets_with_params(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("quick", "paper", "scaling", "ci"):
+        assert f"  {name} " in out
+    assert all(slug in out for slug in registry.slugs())
+    assert "295,904,454" in out  # adm-in64, the official count
+
+
+def test_env_prints_the_recorded_environment(capsys):
+    assert cli.main(["env", "--device", "cpu"]) == 0
+    env = json.loads(capsys.readouterr().out)
+    assert env["device"] == "cpu" and env["torch"] == torch.__version__

@@ -1,0 +1,172 @@
+"""The results store: records, append-only run files, a reader that survives broken lines."""
+
+import json
+import subprocess
+import sys
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bench import report_md, results
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def record(cell_id="rin-tiny.r16.b4.fp32.forward.eager.cpu", run_id="run-a", status="ok", **values):
+    preset, res, batch, dtype, phase, mode, device = cell_id.split(".")
+    cell = {
+        "preset": preset,
+        "resolution": int(res[1:]),
+        "batch": int(batch[1:]),
+        "dtype": dtype,
+        "phase": phase,
+        "mode": mode,
+        "device": device,
+        "id": cell_id,
+    }
+    return results.make_record(
+        run={"id": run_id, "suite": "quick", "started": "2026-01-01T00:00:00+00:00"},
+        cell=cell,
+        settings={"warmup": 1},
+        model={
+            "family": "rin",
+            "params": 103_536,
+            "config": {},
+            "config_sha": "abc",
+            "source": "test",
+        },
+        env={"device": device},
+        status=status,
+        values=values,
+        error=None if status == "ok" else f"{status} on purpose",
+    )
+
+
+def write_lines(path: Path, records: list[dict]) -> None:
+    with results.Writer(path) as writer:
+        for r in records:
+            writer.append(r)
+
+
+def test_round_trip_keeps_every_field(tmp_path):
+    path = tmp_path / "quick" / "run-a.jsonl"
+    written = [record(images_per_s=10.5), record("adm-tiny.r32.b4.fp32.forward.eager.cpu")]
+    write_lines(path, written)
+    assert results.read(path) == written
+    first = json.loads(path.read_text().splitlines()[0])
+    assert first["schema"] == results.SCHEMA_VERSION
+    assert set(results.RECORD_KEYS) <= set(first)
+
+
+def test_appending_to_an_existing_run_keeps_earlier_records(tmp_path):
+    path = tmp_path / "run.jsonl"
+    write_lines(path, [record()])
+    write_lines(path, [record("dit-tiny.r32.b4.fp32.forward.eager.cpu")])
+    ids = [r["cell"]["id"] for r in results.read(path)]
+    assert ids == [
+        "rin-tiny.r16.b4.fp32.forward.eager.cpu",
+        "dit-tiny.r32.b4.fp32.forward.eager.cpu",
+    ]
+
+
+def test_truncated_last_line_is_skipped_with_a_warning(tmp_path):
+    path = tmp_path / "run.jsonl"
+    write_lines(path, [record(), record("adm-tiny.r32.b4.fp32.forward.eager.cpu")])
+    text = path.read_text()
+    path.write_text(text[: len(text) - 40])  # a process killed in the middle of its last write
+    with pytest.warns(results.CorruptRecordWarning, match=r"run\.jsonl:2: skipped"):
+        kept = results.read(path)
+    assert [r["cell"]["id"] for r in kept] == ["rin-tiny.r16.b4.fp32.forward.eager.cpu"]
+
+
+def test_appending_after_a_truncated_line_starts_a_new_line(tmp_path):
+    path = tmp_path / "run.jsonl"
+    write_lines(path, [record()])
+    path.write_text(path.read_text() + '{"schema": 1, "run": {"id"')  # cut off mid-record
+    write_lines(path, [record("dit-tiny.r32.b4.fp32.forward.eager.cpu")])
+    with pytest.warns(results.CorruptRecordWarning):
+        kept = results.read(path)
+    assert len(kept) == 2
+
+
+def test_corrupt_and_invalid_lines_are_skipped_and_the_rest_kept(tmp_path):
+    path = tmp_path / "run.jsonl"
+    good = record()
+    bad_status = dict(good, status="finished")
+    lines = [
+        json.dumps(good),
+        "not json at all",
+        json.dumps(bad_status),
+        "[1, 2]",
+        json.dumps(good),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        kept = results.read(path)
+    assert len(kept) == 2
+    assert [str(w.message).split(": ")[0] for w in caught] == [f"{path}:{n}" for n in (2, 3, 4)]
+
+
+def test_newer_schema_is_refused_with_a_clear_message(tmp_path):
+    path = tmp_path / "run.jsonl"
+    path.write_text(json.dumps(dict(record(), schema=results.SCHEMA_VERSION + 1)) + "\n")
+    with pytest.raises(results.SchemaError, match=r"schema version 2.*upgrade rinbench"):
+        results.read(path)
+
+
+def test_runs_from_several_machines_load_together(tmp_path):
+    write_lines(tmp_path / "quick" / "a.jsonl", [record(run_id="a")])
+    write_lines(tmp_path / "paper" / "nested" / "b.jsonl", [record(run_id="b")])
+    (tmp_path / "notes.txt").write_text("not a results file")
+    loaded = results.read([tmp_path])
+    assert sorted(r["run"]["id"] for r in loaded) == ["a", "b"]
+    in_given_order = results.read([tmp_path / "quick" / "a.jsonl", tmp_path / "paper"])
+    assert [r["run"]["id"] for r in in_given_order] == ["a", "b"]
+
+
+def test_missing_path_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no results file or folder"):
+        results.read(tmp_path / "nowhere.jsonl")
+
+
+def test_make_record_validates():
+    with pytest.raises(ValueError, match="unknown status 'done'"):
+        record(status="done")
+
+
+def test_run_id_sorts_by_time_and_names_host_device_commit():
+    started = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    run_id = results.make_run_id(started, "GPU Box.local", "cuda", "3f2c1ab")
+    assert run_id == "20260102T030405Z-gpu-box-local-cuda-3f2c1ab"
+
+
+def test_latest_record_of_a_cell_wins():
+    first, retried = record(status="error"), record(status="ok")
+    assert results.latest_per_cell([first, retried])[first["cell"]["id"]] is retried
+
+
+def test_results_and_report_import_without_torch():
+    code = "import sys, bench.results, bench.report_md; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_markdown_table_joins_counts_and_timings():
+    records = [
+        record("dit-tiny.r32.b1.fp32.params.eager.cpu", params=197_400),
+        record("dit-tiny.r32.b1.fp32.flops.eager.cpu", macs_fwd=12_500_000),
+        record("dit-tiny.r32.b4.fp32.forward.eager.cpu", images_per_s=482.4, peak_rss_bytes=2**30),
+        record("dit-tiny.r32.b4.fp32.train_step.eager.cpu", status="oom"),
+        record("adm-in64.r64.b1.fp32.params.eager.cpu", params=295_904_454),
+    ]
+    table = report_md.markdown_table(records).splitlines()
+    assert table[0] == "| " + " | ".join(report_md.COLUMNS) + " |"
+    assert "| adm-in64 | 64 | – | 295.9M | – | – | – | – | ok |" in table
+    assert (
+        "| dit-tiny | 32 | cpu fp32 b4 eager | 197,400 | 0.0125 | 482 | – | 1.00 | train_step: oom |"
+        in table
+    )

@@ -1,0 +1,217 @@
+"""The runner: each failure provoked for real in the cell's own process, and resume after Ctrl-C.
+
+A fake measure function stands in for the harness's (see FAKE_MEASURE): it does what the
+FAKE_ACTIONS environment variable says for each cell id, so the worker processes start in
+milliseconds instead of importing torch and the models.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import results, runner, suites
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ("rin-tiny", "adm-tiny", "dit-tiny")
+
+FAKE_MEASURE = '''
+"""Test double for bench.worker.measure_cell: FAKE_ACTIONS maps cell-id globs to an action."""
+import fnmatch, json, os, signal, subprocess, time
+
+def measure(cell, settings, peak=None):
+    pid_dir = os.environ.get("FAKE_PID_DIR")
+    if pid_dir:
+        with open(os.path.join(pid_dir, f"{os.getpid()}.pid"), "w") as f:
+            f.write(cell.id)
+    actions = json.loads(os.environ.get("FAKE_ACTIONS", "{}"))
+    action = next((a for p, a in actions.items() if fnmatch.fnmatchcase(cell.id, p)), "ok")
+    if action == "raise":
+        raise ValueError("broken on purpose")
+    if action == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if action == "oom":
+        import torch
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
+    if action == "hang":
+        child = subprocess.Popen(["sleep", "300"])  # must die with the cell's process group
+        with open(os.path.join(os.environ["FAKE_PID_DIR"], "child"), "w") as f:
+            f.write(str(child.pid))
+        time.sleep(300)
+    if action.startswith("sleep "):
+        time.sleep(float(action.split()[1]))
+    model = {"family": "fake", "params": 7, "config": {}, "config_sha": "0", "source": "test"}
+    return {"status": "ok", "values": {"images_per_s": 1.0, "pid": os.getpid()}, "error": None,
+            "model": model}
+'''
+
+
+@pytest.fixture(scope="module")
+def fake_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fake")
+    (folder / "fake_measure.py").write_text(FAKE_MEASURE)
+    return folder
+
+
+def use_fake(monkeypatch, fake_dir, folder):
+    """Make fake_measure importable here and in the worker processes; returns its pid folder."""
+    monkeypatch.syspath_prepend(str(fake_dir))
+    paths = [str(fake_dir), str(REPO), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
+    pid_dir = folder / "pids"
+    pid_dir.mkdir()
+    monkeypatch.setenv("FAKE_PID_DIR", str(pid_dir))
+    return pid_dir
+
+
+@pytest.fixture
+def fake(fake_dir, monkeypatch, tmp_path):
+    return use_fake(monkeypatch, fake_dir, tmp_path)
+
+
+def tiny_suite(phases, batches=(1,), timeout_s=60):
+    table = {
+        "timeout_s": timeout_s,
+        "presets": list(TINY),
+        "batches": list(batches),
+        "phases": list(phases),
+    }
+    return suites.parse(table, name="faults")
+
+
+def run(suite, out_dir, **plan_options):
+    plan = runner.plan(suite, out_dir, **plan_options)
+    with results.Writer(plan.path) as writer:
+        summary = runner.execute(plan, writer, measure="fake_measure:measure", progress=False)
+    return plan, summary
+
+
+def statuses(path):
+    return {r["cell"]["id"]: r for r in results.read(path)}
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return not any(line.startswith("State:\tZ") for line in status)  # zombie = dead
+    except FileNotFoundError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def faulty_run(fake_dir, tmp_path_factory):
+    """One sweep shared by the tests below: each failure kind once, ok cells between them."""
+    folder = tmp_path_factory.mktemp("faulty")
+    actions = {
+        "rin-tiny.*.params.*": "raise",  # in this process
+        "rin-tiny.*.forward.*": "raise",
+        "adm-tiny.*.forward.*": "kill",
+        "dit-tiny.*.forward.*": "oom",
+    }
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        use_fake(monkeypatch, fake_dir, folder)
+        monkeypatch.setenv("FAKE_ACTIONS", json.dumps(actions))
+        plan, summary = run(tiny_suite(["params", "forward", "train_step"]), folder / "results")
+    return plan, summary, statuses(plan.path)
+
+
+def test_each_failure_becomes_a_record_and_the_sweep_goes_on(faulty_run):
+    plan, summary, records = faulty_run
+    assert len(records) == 9 and not summary.interrupted
+    by_status = {cell_id: (r["status"], r["error"]) for cell_id, r in records.items()}
+    assert by_status["rin-tiny.r16.b1.fp32.params.eager.cpu"][0] == "error"
+    assert "ValueError: broken on purpose" in by_status["rin-tiny.r16.b1.fp32.params.eager.cpu"][1]
+    assert by_status["rin-tiny.r16.b1.fp32.forward.eager.cpu"] == (
+        "error",
+        by_status["rin-tiny.r16.b1.fp32.forward.eager.cpu"][1],
+    )
+    assert (
+        "broken on purpose (at fake_measure.py:"
+        in by_status["rin-tiny.r16.b1.fp32.forward.eager.cpu"][1]
+    )
+    status, error = by_status["adm-tiny.r32.b1.fp32.forward.eager.cpu"]
+    assert status == "error" and "killed by SIGKILL" in error
+    status, error = by_status["dit-tiny.r32.b1.fp32.forward.eager.cpu"]
+    assert status == "oom" and error.startswith("OutOfMemoryError: CUDA out of memory")
+    for preset in ("rin-tiny.r16", "adm-tiny.r32", "dit-tiny.r32"):
+        assert by_status[f"{preset}.b1.fp32.train_step.eager.cpu"] == ("ok", None)
+    record = records["dit-tiny.r32.b1.fp32.train_step.eager.cpu"]
+    assert record["run"] == plan.run and record["env"]["device"] == "cpu"
+    assert record["model"]["family"] == "fake" and record["settings"]["warmup"] == 3
+    assert records["adm-tiny.r32.b1.fp32.forward.eager.cpu"]["model"] is None
+    assert summary.statuses == {"ok": 5, "error": 3, "oom": 1}
+
+
+def test_resume_skips_recorded_cells_and_retry_failed_redoes_errors(faulty_run):
+    plan, _, records = faulty_run
+    suite, out_dir = plan.suite, plan.path.parent.parent
+    assert runner.plan(suite, out_dir, resume=plan.path).todo == ()
+    latest = runner.plan(suite, out_dir, resume=runner.LATEST)
+    assert latest.path == plan.path and latest.already_done == 9 and latest.run == plan.run
+    retry = runner.plan(suite, out_dir, resume=plan.path, retry_failed=True)
+    errors = {cell_id for cell_id, r in records.items() if r["status"] == "error"}
+    assert {item.cell.id for item in retry.todo} == errors  # the oom cell is a result: kept
+
+
+def test_a_hung_cell_times_out_and_its_whole_process_group_dies(fake, monkeypatch, tmp_path):
+    monkeypatch.setenv("FAKE_ACTIONS", json.dumps({"dit-tiny.*": "hang"}))
+    suite = tiny_suite(["forward"], timeout_s=1.5)
+    started = time.monotonic()
+    plan, summary = run(suite, tmp_path / "results", only=["dit-tiny.*", "rin-tiny.*"])
+    assert time.monotonic() - started < 20
+    records = statuses(plan.path)
+    hung = records["dit-tiny.r32.b1.fp32.forward.eager.cpu"]
+    assert hung["status"] == "timeout" and hung["error"].startswith("no result after 1.5 s")
+    assert records["rin-tiny.r16.b1.fp32.forward.eager.cpu"]["status"] == "ok"
+    child = int((fake / "child").read_text())
+    assert not alive(child)
+
+
+def test_ctrl_c_keeps_finished_records_and_resume_completes_each_cell_once(fake, tmp_path):
+    suite_file = tmp_path / "slow.toml"
+    suite_file.write_text(
+        'presets = ["rin-tiny", "adm-tiny", "dit-tiny"]\nphases = ["forward", "train_step", "sample"]'
+    )
+    actions = {"dit-tiny.*.sample.*": "raise", "*": "sleep 0.25"}
+    env = dict(os.environ, FAKE_ACTIONS=json.dumps(actions))
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from bench.cli import main; "
+        "sys.exit(main(sys.argv[1:], measure='fake_measure:measure'))",
+        "run",
+        str(suite_file),
+        "--out",
+        str(tmp_path / "results"),
+    ]
+    sweep = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    run_dir = tmp_path / "results" / "slow"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait for two finished cells and a third in flight
+        files = list(run_dir.glob("*.jsonl"))
+        if files and len(files[0].read_text().splitlines()) >= 2 and len(list(fake.iterdir())) >= 3:
+            break
+        time.sleep(0.05)
+    sweep.send_signal(signal.SIGINT)
+    _, stderr = sweep.communicate(timeout=30)
+    assert sweep.returncode == 130, stderr
+    assert b"--resume" in stderr and b"Traceback" not in stderr
+    run_file = files[0]
+    recorded = [r["cell"]["id"] for r in results.read(run_file)]
+    assert 2 <= len(recorded) < 9
+    for pid_file in fake.iterdir():  # no cell process outlives the runner
+        assert not alive(int(pid_file.stem))
+
+    resumed = subprocess.run([*command, "--resume"], env=env, capture_output=True, timeout=120)
+    assert resumed.returncode == 1, resumed.stderr  # the sweep finished; one cell failed
+    ids = [r["cell"]["id"] for r in results.read(run_file)]
+    assert len(ids) == 9 and len(set(ids)) == 9
+    assert ids[: len(recorded)] == recorded
+    assert len({r["run"]["id"] for r in results.read(run_file)}) == 1
+    assert "| dit-tiny | 32 | cpu fp32 b1 eager |" in resumed.stdout.decode()
+    assert "sample: error |" in run_file.with_suffix(".md").read_text()

@@ -1,0 +1,219 @@
+"""Suites: the shipped TOML files expand to the cells the issue asks for; mistakes are one clear line."""
+
+import pytest
+
+from bench import registry, suites
+from bench.cell import Cell
+from bench.measure.cell import Settings
+
+PAPER_PRESETS = [slug for slug in registry.slugs() if not slug.endswith("-tiny")]
+TINY_PRESETS = [slug for slug in registry.slugs() if slug.endswith("-tiny")]
+SCALING = (64, 128, 256, 512, 1024)
+
+
+def native(slug):
+    return registry.get(slug).config.resolution
+
+
+@pytest.mark.parametrize("name", ["quick", "paper", "scaling", "ci"])
+def test_builtin_suites_load(name):
+    suite = suites.load(name)
+    assert suite.name == name and suite.description and suite.plan
+    assert len(set(suite.cells)) == len(suite.cells)
+    assert suite.notes == ()
+
+
+def test_builtin_names_are_the_shipped_files():
+    assert suites.builtin_names() == ["ci", "paper", "quick", "scaling"]
+
+
+def test_quick_counts_every_paper_preset_and_each_family_across_resolutions():
+    cells = set(suites.load("quick").cells)
+    for slug in PAPER_PRESETS:
+        for phase in ("params", "flops"):
+            assert Cell(slug, native(slug), 1, phase=phase) in cells
+    for family in ("rin", "adm", "dit"):
+        counted = {
+            c.resolution for c in cells if c.phase == "flops" and c.preset.startswith(family)
+        }
+        assert set(SCALING) <= counted, family
+    timed = {c for c in cells if c.phase not in ("params", "flops")}
+    assert {c.preset for c in timed} == {"rin-tiny", "adm-tiny", "dit-tiny"}
+    assert {c.phase for c in timed} == {"forward", "train_step"}
+    assert {c.device for c in cells} == {"cpu"}
+
+
+def test_paper_suite_times_paper_presets_on_cuda_in_bf16_with_max_batch():
+    suite = suites.load("paper")
+    timed = [item for item in suite.plan if item.cell.phase not in ("params", "flops")]
+    assert {item.cell.preset for item in timed} == set(PAPER_PRESETS)
+    assert {item.cell.phase for item in timed} == {"forward", "train_step", "sample"}
+    assert {(item.cell.device, item.cell.dtype) for item in timed} == {("cuda", "bf16")}
+    assert all(item.cell.resolution == native(item.cell.preset) for item in suite.plan)
+    assert {item.cell.phase for item in timed if item.settings.max_batch} == {
+        "forward",
+        "train_step",
+    }
+
+
+def test_scaling_and_ci_suites():
+    scaling = suites.load("scaling").cells
+    assert {c.resolution for c in scaling} == set(SCALING)
+    assert {c.phase for c in scaling} == {"params", "flops", "forward"}
+    ci = suites.load("ci").cells
+    assert {c.preset for c in ci if c.phase == "flops"} == set(registry.slugs())
+    assert {c.preset for c in ci if c.phase == "forward"} == set(TINY_PRESETS)
+
+
+def parse(text: str, tmp_path, device=None):
+    path = tmp_path / "mine.toml"
+    path.write_text(text)
+    return suites.load(str(path), device=device)
+
+
+def test_product_excludes_settings_and_native(tmp_path):
+    suite = parse(
+        """
+        timeout_s = 30
+        [settings]
+        warmup = 2
+        [[grid]]
+        presets = ["rin-tiny", "adm-tiny", "dit-tiny"]
+        resolutions = ["native", 64]
+        batches = [1, 2]
+        phases = ["forward", "train_step"]
+        [grid.settings]
+        min_seconds = 0.5
+        [[grid.exclude]]
+        preset = "rin-*"
+        phase = "train_step"
+        [[exclude]]
+        resolution = 64
+        batch = 2
+        """,
+        tmp_path,
+    )
+    assert suite.name == "mine" and suite.timeout_s == 30
+    # 3 presets x 2 resolutions x 2 batches x 2 phases, minus rin train_step (4), minus r64 b2 (6 - 1)
+    assert len(suite.plan) == 24 - 4 - 5
+    assert Cell("rin-tiny", native("rin-tiny"), 2, phase="forward") in suite.cells
+    assert Cell("rin-tiny", 64, 1, phase="train_step") not in suite.cells
+    assert Cell("adm-tiny", 64, 2, phase="forward") not in suite.cells
+    assert all(item.settings == Settings(warmup=2, min_seconds=0.5) for item in suite.plan)
+
+
+def test_settings_take_every_field_type(tmp_path):
+    suite = parse(
+        'presets = ["dit-tiny"]\nphases = ["forward"]\n[settings]\n'
+        'min_seconds = 2\nmax_batch = true\ncompile_mode = "max-autotune"\nsampler = "ddpm"',
+        tmp_path,
+    )
+    assert suite.plan[0].settings == Settings(
+        min_seconds=2.0, max_batch=True, compile_mode="max-autotune", sampler="ddpm"
+    )
+
+
+def test_top_level_axes_make_a_suite_without_grids_and_device_overrides(tmp_path):
+    suite = parse('presets = ["dit-tiny"]\nphases = ["forward"]\ndevices = ["cuda"]', tmp_path)
+    assert suite.cells == (Cell("dit-tiny", native("dit-tiny"), 1, device="cuda"),)
+    on_cpu = parse(
+        'presets = ["dit-tiny"]\nphases = ["forward"]\ndevices = ["cuda"]', tmp_path, "cpu"
+    )
+    assert on_cpu.cells[0].device == "cpu"
+
+
+def test_resolution_an_architecture_cannot_take_is_skipped_with_a_note(tmp_path):
+    # DiT-XL/2 works on latents (pixels / 8) in patches of 2: 72 px is 9 latent pixels.
+    suite = parse('presets = ["dit-xl-2"]\nresolutions = [64, 72]\nphases = ["flops"]', tmp_path)
+    assert [c.resolution for c in suite.cells] == [64]
+    assert len(suite.notes) == 1 and suite.notes[0].startswith("skipped dit-xl-2 at 72 px: ")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            'presets = ["dit-xxl-2"]\nphases = ["flops"]',
+            r"unknown preset 'dit-xxl-2'; known: adm-in128, ",
+        ),
+        (
+            'presets = ["sd-*"]\nphases = ["flops"]',
+            r"preset pattern 'sd-\*' matches no preset; known: ",
+        ),
+        (
+            'presets = ["dit-tiny"]\nphases = ["fwd"]',
+            r"unknown phase 'fwd'; valid: params, flops, forward",
+        ),
+        (
+            'presets = ["dit-tiny"]\nphases = ["flops"]\ndtypes = ["fp64"]',
+            r"unknown dtype 'fp64'; valid: fp32",
+        ),
+        (
+            'presets = ["dit-tiny"]\nphases = ["flops"]\nmodes = ["jit"]',
+            r"unknown mode 'jit'; valid: eager",
+        ),
+        ('presets = ["dit-tiny"]\nphases = ["flops"]\ndevices = ["tpu"]', r"unknown device 'tpu'"),
+        (
+            'presets = ["dit-tiny"]\nphases = ["flops"]\nresolutions = [0]',
+            r"resolutions must be positive",
+        ),
+        (
+            'presets = ["dit-tiny"]\nphases = ["flops"]\nbatches = ["max"]',
+            r"batches must be positive",
+        ),
+        ('presets = ["dit-tiny"]', r"missing 'phases'"),
+        ('presets = "dit-tiny"\nphases = ["flops"]', r"'presets' must be a non-empty list"),
+        ('preset = ["dit-tiny"]', r"unknown key 'preset'; valid: description, timeout_s, settings"),
+        (
+            'presets = ["dit-tiny"]\nphases = ["flops"]\n[settings]\nwarmups = 3',
+            r"unknown setting 'warmups'; valid: warmup",
+        ),
+        (
+            'presets = ["dit-tiny"]\nphases = ["flops"]\n[settings]\nwarmup = "3"',
+            r"setting 'warmup' must be an integer",
+        ),
+        (
+            'presets = ["dit-tiny"]\nphases = ["flops"]\n[settings]\nmax_batch = 1',
+            r"'max_batch' must be true or false",
+        ),
+        (
+            'presets = ["dit-tiny"]\nphases = ["flops"]\n[settings]\ncompile_mode = 3',
+            r"'compile_mode' must be a string, got 3",
+        ),
+        (
+            'presets = ["dit-tiny"]\nphases = ["flops"]\n[settings]\nsampler = "euler"',
+            r"invalid settings: unknown sampler 'euler'",
+        ),
+        (
+            'presets = ["dit-tiny"]\nphases = ["flops"]\n[[exclude]]\nphase = "flops"',
+            r"the suite has no cells",
+        ),
+        (
+            'presets = ["dit-tiny"]\nphases = ["flops"]\n[[exclude]]\nsize = 3',
+            r"exclude: unknown key 'size'",
+        ),
+        (
+            'presets = ["dit-tiny"]\nphases = ["flops"]\ntimeout_s = -1',
+            r"'timeout_s' must be a positive",
+        ),
+        ("presets = [\n", r"mine.toml is not valid TOML: "),
+        (
+            '[[grid]]\npresets = ["dit-tiny"]\nphases = ["forward"]\n'
+            '[[grid]]\npresets = ["dit-tiny"]\nphases = ["forward"]\n[grid.settings]\nwarmup = 9',
+            r"in grids 1 and 2 with different settings",
+        ),
+    ],
+)
+def test_mistakes_are_one_clear_line(tmp_path, text, message):
+    with pytest.raises(suites.SuiteError, match=message) as caught:
+        parse(text, tmp_path)
+    assert "\n" not in str(caught.value)
+
+
+def test_unknown_suite_name_lists_the_built_in_ones(tmp_path):
+    with pytest.raises(
+        suites.SuiteError, match=r"unknown suite 'quik'; valid: ci, paper, quick, scaling"
+    ):
+        suites.load("quik")
+    with pytest.raises(suites.SuiteError, match="no suite file at"):
+        suites.load(str(tmp_path / "absent.toml"))
