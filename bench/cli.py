@@ -183,7 +183,35 @@ def build_parser() -> argparse.ArgumentParser:
         "else report.md in the folder given or in the inputs' common folder)",
     )
     report.set_defaults(handler=cmd_report)
+
+    # FID and training keep their own parsers (they also run under torchrun as `-m bench.fid` and
+    # `-m bench.train`); these entries pass everything after the command word through.
+    for name, module, summary in (
+        (
+            "fid",
+            "bench.fid",
+            "sample a checkpoint and compute FID/KID offline, or compare image sets",
+        ),
+        (
+            "train",
+            "bench.train",
+            "diffusion training of any preset on the built-in data or your images",
+        ),
+    ):
+        # A NUL prefix char: no word looks like an option here, so --help reaches the module.
+        sub = commands.add_parser(name, help=summary, add_help=False, prefix_chars="\0")
+        sub.add_argument("rest", nargs=argparse.REMAINDER)
+        sub.set_defaults(handler=_delegate(module))
     return parser
+
+
+def _delegate(module: str):
+    def handler(args, *, measure: str) -> int:
+        import importlib
+
+        return importlib.import_module(module).main(args.rest)
+
+    return handler
 
 
 def _positive_seconds(text: str) -> float:

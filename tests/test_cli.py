@@ -228,3 +228,15 @@ def test_env_prints_the_recorded_environment(capsys):
     assert cli.main(["env", "--device", "cpu"]) == 0
     env = json.loads(capsys.readouterr().out)
     assert env["device"] == "cpu" and env["torch"] == torch.__version__
+
+
+def test_fid_and_train_are_subcommands_with_their_own_help():
+    for command in ("fid", "train"):
+        done = subprocess.run(
+            [sys.executable, "-m", "bench", command, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(f"usage: rinbench {command}")

@@ -1,0 +1,209 @@
+"""bench.train: tiny runs, weights_only checkpoints, exact resume, clear errors, DDP, equal compute."""
+
+import dataclasses
+import importlib.util
+import json
+import socket
+
+import pytest
+import torch
+
+from bench.train import (
+    CHECKPOINT_NAME,
+    TrainSettings,
+    equal_compute,
+    load_checkpoint,
+    model_from_checkpoint,
+    train,
+)
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("skimage") is None or importlib.util.find_spec("PIL") is None,
+    reason="the built-in data needs scikit-image and Pillow (the `data` extra)",
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_cpu_thread():
+    """The models here are tiny: with two OpenMP threads on a busy 2-core machine each small op
+    waits on a spinning peer (a 3 s test took 50 s), so these tests run single-threaded."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _settings(tmp_path, **changes) -> TrainSettings:
+    base = TrainSettings(
+        preset="rin-tiny",
+        out_dir=str(tmp_path),
+        data_size=16,
+        batch=4,
+        steps=3,
+        checkpoint_every=2,
+        log_every=1,
+        lr=1e-3,
+        device="cpu",
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def test_tiny_run_writes_a_weights_only_checkpoint(tmp_path):
+    summary = train(_settings(tmp_path))
+    ckpt = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=True)
+    assert ckpt["step"] == summary["step"] == 3
+    assert ckpt["preset"] == "rin-tiny" and isinstance(ckpt["config"], dict)
+    # Conditioned on the built-in data's one-class-per-photo labels.
+    assert ckpt["config"]["num_classes"] == 8
+    per_image = ckpt["macs_train_step_per_image"]
+    # RIN's step: self-conditioning pass + forward + backward, about 4x the forward.
+    assert 3.5 < per_image / ckpt["macs_fwd_per_image"] < 4.5
+    assert ckpt["train_macs"] == summary["train_macs"] == 3 * 4 * per_image
+    assert set(ckpt["ema"]) == set(ckpt["model"]) and "state" in ckpt["optimizer"]
+    assert len((tmp_path / "train_log.jsonl").read_text().splitlines()) == 3
+    model = model_from_checkpoint(load_checkpoint(tmp_path / CHECKPOINT_NAME))
+    assert not model.training and model.cfg.num_classes == 8
+
+
+def test_resume_continues_exactly_where_it_stopped(tmp_path):
+    train(_settings(tmp_path / "straight", steps=4))
+    train(_settings(tmp_path / "resumed", steps=2))
+    summary = train(_settings(tmp_path / "resumed", steps=4), resume=True)
+    assert summary["step"] == 4
+    straight = torch.load(tmp_path / "straight" / CHECKPOINT_NAME, weights_only=True)
+    resumed = torch.load(tmp_path / "resumed" / CHECKPOINT_NAME, weights_only=True)
+    assert resumed["train_macs"] == straight["train_macs"]
+    for key in ("model", "ema"):
+        for name, value in straight[key].items():
+            assert torch.equal(value, resumed[key][name]), (key, name)
+
+
+def test_resume_refuses_other_settings_and_fresh_run_refuses_overwrite(tmp_path):
+    train(_settings(tmp_path, steps=1))
+    with pytest.raises(ValueError, match=r"other settings \(lr: 0.001 -> 0.01\)"):
+        train(_settings(tmp_path, steps=2, lr=1e-2), resume=True)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(_settings(tmp_path, steps=2))
+
+
+def test_corrupt_or_foreign_checkpoints_fail_clearly(tmp_path):
+    train(_settings(tmp_path, steps=1))
+    good = (tmp_path / CHECKPOINT_NAME).read_bytes()
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good[: len(good) // 2])
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        load_checkpoint(truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(ValueError, match="not a rinbench checkpoint"):
+        load_checkpoint(foreign)
+    # Weights that do not fit the stored config.
+    ckpt = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=True)
+    ckpt["config"]["latent_dim"] = 64
+    with pytest.raises(ValueError, match="do not fit rin-tiny"):
+        model_from_checkpoint(ckpt)
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "absent.pt")
+
+
+def test_bad_presets_and_overrides_fail_before_training(tmp_path):
+    with pytest.raises(ValueError, match="latent-space model needs a VAE"):
+        train(_settings(tmp_path, preset="dit-s-2"))
+    with pytest.raises(ValueError, match="unknown config field.*patchsize"):
+        train(_settings(tmp_path, overrides=(("patchsize", 2),)))
+
+
+@pytest.mark.parametrize("preset,optimizer", [("adm-tiny", "adamw"), ("dit-tiny", "lamb")])
+def test_other_families_and_lamb_train(tmp_path, preset, optimizer):
+    summary = train(
+        _settings(
+            tmp_path,
+            preset=preset,
+            resolution=16,
+            optimizer=optimizer,
+            steps=2,
+            warmup_steps=2,
+            lr_decay="cosine",
+        )
+    )
+    ckpt = load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    assert ckpt["schedule"] == "sigmoid@-3,3,0.9"  # no schedule of their own
+    assert summary["loss"] == summary["loss"]  # not NaN
+    # Forward + backward = 3 forwards for models without self-conditioning.
+    assert ckpt["macs_train_step_per_image"] == pytest.approx(3 * ckpt["macs_fwd_per_image"], 0.01)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+    )
+    try:
+        train(_settings(out_dir, steps=2, batch=4, self_cond_rate=0.9))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_ddp_two_processes_gloo(tmp_path):
+    torch.multiprocessing.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2)
+    ckpt = load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    assert ckpt["step"] == 2 and ckpt["train_macs"] == 2 * 4 * ckpt["macs_train_step_per_image"]
+
+
+def _toy_features(images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A fixed, cheap stand-in for Inception: 4x4 average colours, 48 features."""
+    pooled = torch.nn.functional.adaptive_avg_pool2d(images.float() / 255, 4)
+    return {"2048": pooled.flatten(1)}
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("torch_fidelity") is None, reason="needs the fid extra"
+)
+def test_equal_compute_rows(tmp_path):
+    models = {
+        "rin": ("rin-tiny", {"resolution": 16}),
+        "dit": ("dit-tiny", {"resolution": 16}),
+    }
+    budget = 1e9
+    rows = equal_compute(
+        budget,
+        tmp_path,
+        models=models,
+        fractions=(0.5, 1.0),
+        batch=4,
+        data_size=16,
+        n_samples=6,
+        sample_steps=2,
+        kid_subset_size=3,
+        extractor=_toy_features,
+        cache_dir=tmp_path / "cache",
+        device="cpu",
+    )
+    assert [(r["model"], r["budget_macs"]) for r in rows] == [
+        ("rin", 0.5e9),
+        ("rin", 1e9),
+        ("dit", 0.5e9),
+        ("dit", 1e9),
+    ]
+    for row in rows:
+        # Each model spends the budget to within one step of its own cost.
+        assert abs(row["train_macs"] - row["budget_macs"]) <= row["macs_train_step"] * 4
+        assert row["fid_legacy_tf"] > 0 and row["n_samples"] == 6 and "kid_mean_legacy_tf" in row
+
+
+def test_command_line(tmp_path, capsys):
+    from bench.train import main
+
+    args = ["rin-tiny", "--out", str(tmp_path), "--steps", "2", "--batch", "2", "--data-size", "4"]
+    assert main([*args, "--device", "cpu", "--no-progress", "--log-every", "1"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["step"] == 2
+    assert "GMACs per image per train step" in captured.err and "step 2/2" in captured.err
+    assert main([*args, "--device", "cpu", "--set", "patch_size=3"]) == 2
+    assert "rinbench train: error:" in capsys.readouterr().err
