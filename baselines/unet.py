@@ -332,34 +332,8 @@ class UNet(nn.Module):
             zero_init(nn.Conv2d(width, cfg.out_channels, 3, padding=1)),
         )
 
-    def _check_inputs(self, x, t, y):
-        cfg = self.cfg
-        if x.ndim != 4 or tuple(x.shape[1:]) != cfg.input_shape:
-            raise ValueError(
-                f"{cfg.name}: x must be (B, {', '.join(map(str, cfg.input_shape))}), "
-                f"got {tuple(x.shape)}"
-            )
-        if t.shape != (x.shape[0],):
-            raise ValueError(f"{cfg.name}: t must be ({x.shape[0]},), got {tuple(t.shape)}")
-        if cfg.num_classes == 0:
-            if y is not None:
-                raise ValueError(f"{cfg.name}: unconditional model, y must be None")
-            return
-        if y is None:
-            raise ValueError(f"{cfg.name}: class-conditional model, y (B,) labels are required")
-        if y.shape != (x.shape[0],) or y.dtype not in (torch.int64, torch.int32):
-            raise ValueError(
-                f"{cfg.name}: y must be ({x.shape[0]},) int64, got {tuple(y.shape)} {y.dtype}"
-            )
-        # Value check on CPU only: on a GPU it would cost a host sync every step.
-        if y.device.type == "cpu" and y.numel() and (y.min() < 0 or y.max() >= cfg.num_classes):
-            raise ValueError(
-                f"{cfg.name}: labels must lie in [0, {cfg.num_classes}), "
-                f"got min {int(y.min())} max {int(y.max())}"
-            )
-
     def forward(self, x, t, y=None, state=None):
-        self._check_inputs(x, t, y)
+        check_inputs(self.cfg, x, t, y)
         timesteps = t * 1000  # ADM conditions on the integer step index of a 1000-step schedule.
         emb_in = timestep_embedding(timesteps, self.cfg.model_channels)
         emb_BE = self.time_embed(emb_in.to(self.time_embed[0].weight.dtype))
@@ -375,6 +349,34 @@ class UNet(nn.Module):
         for block in self.output_blocks:
             h = block(torch.cat([h, skips.pop()], dim=1), emb_BE)
         return self.out(h), None
+
+
+def check_inputs(cfg, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None) -> None:
+    """Shapes and label dtype for any U-Net config (2-D or 3-D); label values on CPU only."""
+    if tuple(x.shape[1:]) != tuple(cfg.input_shape):
+        axes = "(B, C, T, H, W) = " if len(cfg.input_shape) == 4 else ""  # name a video's axes
+        raise ValueError(
+            f"{cfg.name}: x must be {axes}(B, {', '.join(map(str, cfg.input_shape))}), "
+            f"got {tuple(x.shape)}"
+        )
+    if t.shape != (x.shape[0],):
+        raise ValueError(f"{cfg.name}: t must be ({x.shape[0]},), got {tuple(t.shape)}")
+    if cfg.num_classes == 0:
+        if y is not None:
+            raise ValueError(f"{cfg.name}: unconditional model, y must be None")
+        return
+    if y is None:
+        raise ValueError(f"{cfg.name}: class-conditional model, y (B,) labels are required")
+    if y.shape != (x.shape[0],) or y.dtype not in (torch.int64, torch.int32):
+        raise ValueError(
+            f"{cfg.name}: y must be ({x.shape[0]},) int64, got {tuple(y.shape)} {y.dtype}"
+        )
+    # Value check on CPU only: on a GPU it would cost a host sync every step.
+    if y.device.type == "cpu" and y.numel() and (y.min() < 0 or y.max() >= cfg.num_classes):
+        raise ValueError(
+            f"{cfg.name}: labels must lie in [0, {cfg.num_classes}), "
+            f"got min {int(y.min())} max {int(y.max())}"
+        )
 
 
 # --- closed-form cost ----------------------------------------------------------------------------
