@@ -32,6 +32,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import socket
 import sys
 import time
 import warnings
@@ -951,6 +952,12 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--no-cache", action="store_true", help="recompute reference features")
         q.add_argument("--device", help="cpu or cuda (default: cuda if available)")
         q.add_argument("--json", help="also write the result to this file")
+        q.add_argument(
+            "--results",
+            metavar="DIR",
+            help="also append the result as a `fid` record to DIR/fid/<run_id>.jsonl, "
+            "where `rinbench report` finds it",
+        )
         q.add_argument("--no-progress", action="store_true")
 
     m = sub.add_parser("model", help="sample from a checkpoint (or a preset), then FID")
@@ -1053,7 +1060,39 @@ def _run(args: argparse.Namespace) -> int:
         print(text)
         if args.json:
             Path(args.json).write_text(text + "\n")
+        if args.results and args.command == "model":
+            path = store_result(result, Path(args.results), batch=args.batch, device=dist.device)
+            print(f"rinbench fid: record appended to {path}", file=sys.stderr)
     return 0
+
+
+def store_result(result: dict, out_dir: Path, *, batch: int, device) -> Path:
+    """Append a sampling FID result as a `fid` cell record (bench.results schema); returns the file."""
+    from bench import results
+    from bench.cell import Cell
+    from bench.measure.hardware import environment
+
+    device_type = torch.device(device).type
+    cell = Cell(result["preset"], result["resolution"], batch, phase="fid", device=device_type)
+    env = environment(device_type)
+    started = results.utc_now()
+    run_id = results.make_run_id(
+        started, socket.gethostname(), device_type, (env.get("git_commit") or "nogit")[:7]
+    )
+    record = results.make_record(
+        run={"id": run_id, "suite": "fid", "started": started.isoformat()},
+        cell=cell.as_dict(),
+        settings={},
+        model=None,
+        env=env,
+        status="ok",
+        values=json.loads(json.dumps(result, default=str)),
+        error=None,
+    )
+    path = out_dir / "fid" / f"{run_id}.jsonl"
+    with results.Writer(path) as writer:
+        writer.append(record)
+    return path
 
 
 if __name__ == "__main__":

@@ -370,3 +370,17 @@ def test_command_line(tmp_path, capsys):
     ]
     assert fid.main(args) == 2
     assert "rinbench fid: error:" in capsys.readouterr().err
+
+
+@needs_data
+def test_result_is_stored_as_a_fid_record_the_reports_can_read(tmp_path):
+    from bench import results
+
+    result = _fid_run(tmp_path / "samples", tmp_path / "cache", None)
+    path = fid.store_result(result, tmp_path / "results", batch=3, device="cpu")
+    (record,) = results.read(tmp_path / "results")
+    assert path.parent == tmp_path / "results" / "fid"
+    assert record["cell"]["phase"] == "fid" and record["cell"]["preset"] == result["preset"]
+    assert record["cell"]["resolution"] == result["resolution"]
+    assert record["values"]["fid_legacy_tf"] == result["fid_legacy_tf"]
+    assert record["values"]["n_samples"] == 7 and record["values"]["sampler"] == result["sampler"]

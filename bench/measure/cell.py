@@ -7,7 +7,7 @@ Phases (DESIGN.md "Measurements"):
 - train_step: `bench.diffusion.training_loss` (RIN: self-conditioning pass + pass with gradients),
   backward, AdamW step; fp16 through a GradScaler.
 - sample: one full `bench.diffusion.sample` call of `settings.sample_steps` network evaluations.
-- fid: not measured here yet (status "unsupported").
+- fid: "unsupported" here: it needs a checkpoint (`rinbench train`, then `rinbench fid model`).
 
 dtypes: fp32 (TF32 off), tf32 (TF32 matmul and cuDNN on), bf16 and fp16 (autocast over fp32 weights,
 TF32 off). Modes: eager, compile (`torch.compile`). Whatever cannot run as asked ends with a status and
@@ -191,7 +191,10 @@ def _flops(cell: Cell, settings: Settings, values: dict, peak: dict | None) -> N
 
 
 def _fid(cell: Cell, settings: Settings, values: dict, peak: dict | None) -> None:
-    raise Unsupported("the fid phase is not implemented in bench.measure yet (separate issue)")
+    raise Unsupported(
+        "FID needs a trained checkpoint, which a suite cell does not have: train with "
+        "`rinbench train PRESET`, then `rinbench fid model CHECKPOINT --results DIR` stores a fid record"
+    )
 
 
 # --- timed phases ----------------------------------------------------------------------------------
