@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None, *, measure: str = DEFAULT_MEASURE) -> in
     except KeyboardInterrupt:
         print("rinbench: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of our output went away (`rinbench list | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 class UsageError(Exception):
