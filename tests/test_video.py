@@ -1,0 +1,49 @@
+"""Video presets through the harness: the cells of a 16-frame model are measured like an image's."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import results
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def video_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("video")
+    suite = out / "video.toml"
+    suite.write_text(
+        'description = "video cells"\n'
+        "timeout_s = 300\n"
+        "[settings]\nwarmup = 1\nmin_repeats = 2\nmin_seconds = 0.0\nsample_steps = 2\n"
+        '[[grid]]\npresets = ["rin-video-tiny", "vdm-tiny"]\nphases = ["params", "flops"]\n'
+        '[[grid]]\npresets = ["rin-video-tiny", "vdm-tiny"]\nbatches = [2]\n'
+        'phases = ["forward", "sample"]\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "run", str(suite), "--out", str(out), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    return {r["cell"]["id"]: r for r in results.read(out)}
+
+
+def test_every_video_cell_is_measured(video_run):
+    assert len(video_run) == 8
+    assert {r["status"] for r in video_run.values()} == {"ok"}
+
+
+@pytest.mark.parametrize("preset", ["rin-video-tiny", "vdm-tiny"])
+def test_video_counts_and_timings_are_per_clip(preset, video_run):
+    flops = video_run[f"{preset}.r16.b1.fp32.flops.eager.cpu"]["values"]
+    assert flops["macs_fwd"] > 0 and flops["flops_fwd"] == 2 * flops["macs_fwd"]
+    forward = video_run[f"{preset}.r16.b2.fp32.forward.eager.cpu"]["values"]
+    sample = video_run[f"{preset}.r16.b2.fp32.sample.eager.cpu"]["values"]
+    assert forward["images_per_s"] > 0 and sample["sample_steps"] == 2
+    assert video_run[f"{preset}.r16.b1.fp32.flops.eager.cpu"]["model"]["config"]["frames"] == 4
