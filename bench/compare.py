@@ -1,0 +1,540 @@
+"""The regression gate: compare two sets of result records cell by cell (`rinbench compare BASE NEW`).
+
+    base, new = compare.load("benchmarks/baselines/ci-cpu.jsonl"), compare.load("results/ci")
+    outcome = compare.compare(base, new, thresholds=compare.resolve_thresholds(fail_above=0.05))
+    print(compare.markdown(outcome)); exit(1 if outcome.regressed else 0)
+
+Records are matched by cell id (a cell measured more than once on one side counts with its last
+record, as everywhere in rinbench). Each matched cell is judged on the metrics in METRICS:
+
+- exact (params and MACs): counted on the meta device, so equal on every machine and every run.
+  Any difference, up or down, means the model or the counting changed: verdict "changed", a
+  failure, until the baseline is updated on purpose. (flops_* = 2 x macs_* need no rule of their own.)
+- time, memory and energy: the relative change of the new value against a threshold per metric
+  (DEFAULT_THRESHOLDS per kind, changed by `resolve_thresholds`). Beyond it in the costly
+  direction: "worse" (a failure); in the cheap direction: "better"; within it: "unchanged". These
+  are compared only when both records ended ok and were measured on the same device model (the
+  GPU's name; for a CPU, its model name and core count); otherwise the cell reports "not compared"
+  and why: a cross-machine difference is not a regression of the code.
+- status: a cell that ran ok before and now ends oom, unsupported, error or timeout is "worse";
+  the reverse is "better" (ranked ok < oom, unsupported < error, timeout).
+- a cell only in BASE is "missing" (a failure: the gate lost coverage; `allow_missing` turns it
+  off), a cell only in NEW is "new"; likewise a metric BASE has and an ok NEW record lacks.
+
+Only the standard library is imported here, like bench.results: the gate runs without torch.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+import os
+import tomllib
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import results
+
+# Verdicts, most severe first: the table lists rows in this order.
+WORSE, CHANGED, MISSING, NOT_COMPARED, BETTER, NEW, UNCHANGED = (
+    "worse",
+    "changed",
+    "missing",
+    "not compared",
+    "better",
+    "new",
+    "unchanged",
+)
+VERDICTS = (WORSE, CHANGED, MISSING, NOT_COMPARED, BETTER, NEW, UNCHANGED)
+FAILING = (WORSE, CHANGED, MISSING)
+
+EXACT, TIME, MEMORY, ENERGY = "exact", "time", "memory", "energy"
+THRESHOLD_KINDS = (TIME, MEMORY, ENERGY)
+# Relative changes within these are noise. GPU-bound timings repeat within 1-3 % run to run, but
+# launch-bound ones (small models, small batches) swing by tens of percent (research/ecosystem.md
+# §3.3), hence 10 % for time; peak allocated memory repeats almost exactly for the same code.
+DEFAULT_THRESHOLDS = {TIME: 0.10, MEMORY: 0.05, ENERGY: 0.10}
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str  # a key of a record's "values"
+    kind: str  # EXACT or one of THRESHOLD_KINDS
+    higher_is_better: bool = False  # the direction that counts as "better" (thresholded metrics)
+
+
+METRICS = (
+    Metric("params", EXACT),
+    Metric("macs_fwd", EXACT),
+    Metric("macs_train_step", EXACT),
+    Metric("macs_sample", EXACT),
+    # images_per_s is batch / this median, so it needs no rule of its own.
+    Metric("latency_ms_median", TIME),
+    Metric("peak_alloc_bytes", MEMORY),  # GPU cells: the caching allocator's peak
+    Metric("peak_rss_bytes", MEMORY),  # CPU cells: the process's peak resident memory
+    Metric("max_batch", MEMORY, higher_is_better=True),
+    Metric("joules_per_image", ENERGY),
+)
+METRIC_NAMES = tuple(m.name for m in METRICS)
+# ok is best; oom and unsupported are results (the model does not fit or cannot run as asked);
+# error and timeout mean the harness failed.
+STATUS_RANK = {"ok": 0, "oom": 1, "unsupported": 1, "error": 2, "timeout": 2}
+
+
+class CompareError(ValueError):
+    """Bad input to a comparison (a file that is not records, a bad threshold); one line."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One judgement: a metric of a cell, its status, its device, or the whole cell."""
+
+    cell: str  # cell id
+    item: str  # a metric name, or "status", "device", "cell"
+    base: object  # the BASE value (None where BASE has none)
+    new: object
+    verdict: str  # one of VERDICTS
+    change: float | None = None  # (new - base) / base for numbers
+    note: str = ""  # why, where the verdict alone does not say
+
+
+@dataclass(frozen=True)
+class Comparison:
+    rows: tuple[Row, ...]
+    thresholds: Mapping[str, float | None]  # metric name -> relative threshold; None: not compared
+    base_summary: str  # where BASE comes from: runs, torch, devices, commits
+    new_summary: str
+    allow_missing: bool = False
+    notes: tuple[str, ...] = ()  # what a reader should know to judge the rows
+
+    @property
+    def failing_verdicts(self) -> tuple[str, ...]:
+        return tuple(v for v in FAILING if not (self.allow_missing and v == MISSING))
+
+    @property
+    def failures(self) -> tuple[Row, ...]:
+        return tuple(row for row in self.rows if row.verdict in self.failing_verdicts)
+
+    @property
+    def regressed(self) -> bool:
+        return bool(self.failures)
+
+    def counts(self) -> Counter:
+        return Counter(row.verdict for row in self.rows)
+
+
+# --- input ----------------------------------------------------------------------------------------
+
+
+def load(path: str | os.PathLike) -> list[dict]:
+    """Every record in a results file or folder (searched recursively for *.jsonl). Stricter than
+    `results.read`: a gate must not pass because part of its input went unread, so any line that
+    is not a valid record, a missing path or an empty input raises CompareError."""
+    try:
+        files = results.result_files([path])
+    except FileNotFoundError as err:
+        raise CompareError(str(err)) from None
+    records: list[dict] = []
+    for file in files:
+        records.extend(_read_strict(file))
+    if not records:
+        where = f"{path} (no *.jsonl files in it)" if Path(path).is_dir() and not files else path
+        raise CompareError(f"no result records in {where}")
+    return records
+
+
+def _read_strict(file: Path) -> list[dict]:
+    try:
+        lines = file.read_bytes().splitlines()
+    except OSError as err:
+        raise CompareError(f"cannot read {file}: {err.strerror or err}") from None
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line.decode("utf-8"))
+            results.validate(record)
+        except results.SchemaError as err:
+            raise CompareError(f"{file}:{number}: {err}") from None
+        except ValueError as err:  # bad UTF-8, bad JSON, or JSON that is not a record
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise CompareError(
+                f"{file}:{number}: not a rinbench result record ({reason})"
+            ) from None
+        records.append(record)
+    return records
+
+
+def parse_threshold(value: object) -> float | None:
+    """A relative threshold: "5%", "5" or 5 mean 5 % (0.05); "off" means not compared (None)."""
+    if isinstance(value, str) and value.strip().lower() == "off":
+        return None
+    text = str(value).strip()
+    number = text[:-1].strip() if text.endswith("%") else text
+    try:
+        percent = float(number) if not isinstance(value, bool) else math.nan
+    except ValueError:
+        percent = math.nan
+    if not math.isfinite(percent) or percent < 0:
+        raise CompareError(
+            f"bad threshold {value!r}: write a percentage such as '5%' (or 'off' to skip the metric)"
+        )
+    return percent / 100
+
+
+def load_thresholds(path: str | os.PathLike) -> dict[str, float | None]:
+    """A TOML file's thresholds, keyed by kind (time, memory, energy) or metric name:
+
+        [thresholds]
+        time = "15%"                 # every time metric
+        peak_rss_bytes = "10%"       # one metric; the most specific entry wins
+        joules_per_image = "off"     # not compared
+
+    Exact metrics (params, MACs) take only "off": any change of a count is a change of the model.
+    """
+    try:
+        with open(path, "rb") as file:
+            data = tomllib.load(file)
+    except FileNotFoundError:
+        raise CompareError(f"no thresholds file at {path}") from None
+    except OSError as err:
+        raise CompareError(f"cannot read {path}: {err.strerror or err}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise CompareError(f"{path}: not valid TOML ({err})") from None
+    unknown = sorted(set(data) - {"thresholds"})
+    if unknown or not isinstance(data.get("thresholds"), dict):
+        raise CompareError(
+            f"{path}: expected one [thresholds] table, found {', '.join(unknown) or 'none'}"
+        )
+    table = {}
+    for key, value in data["thresholds"].items():
+        if key not in THRESHOLD_KINDS and key not in METRIC_NAMES:
+            raise CompareError(
+                f"{path}: unknown threshold {key!r}; known: {', '.join(THRESHOLD_KINDS)}, "
+                f"{', '.join(METRIC_NAMES)}"
+            )
+        try:
+            table[key] = parse_threshold(value)
+        except CompareError as err:
+            raise CompareError(f"{path}: {key}: {err}") from None
+    return table
+
+
+def resolve_thresholds(
+    fail_above: float | None = None, table: Mapping[str, float | None] | None = None
+) -> dict[str, float | None]:
+    """Metric name -> relative threshold (None: not compared; 0.0 for exact metrics). Built-in
+    defaults per kind, all replaced by `fail_above`; then a thresholds table's kinds, then its
+    metric names (the most specific setting wins)."""
+    per_kind = dict(DEFAULT_THRESHOLDS)
+    if fail_above is not None:
+        per_kind = dict.fromkeys(THRESHOLD_KINDS, fail_above)
+    table = dict(table or {})
+    per_kind |= {key: value for key, value in table.items() if key in THRESHOLD_KINDS}
+    resolved: dict[str, float | None] = {}
+    for metric in METRICS:
+        default = 0.0 if metric.kind == EXACT else per_kind[metric.kind]
+        value = table.get(metric.name, default)
+        if metric.kind == EXACT and value not in (0.0, None):
+            raise CompareError(
+                f"{metric.name} is an exact count: any change fails; only 'off' applies to it"
+            )
+        resolved[metric.name] = value
+    return resolved
+
+
+# --- comparison -----------------------------------------------------------------------------------
+
+
+def compare(
+    base: Iterable[dict],
+    new: Iterable[dict],
+    *,
+    thresholds: Mapping[str, float | None] | None = None,
+    only: Sequence[str] | None = None,
+    allow_missing: bool = False,
+) -> Comparison:
+    """Judge every cell of `base` and `new` (see the module docstring). `only`: shell globs; cells
+    whose id matches none of them are left out on both sides."""
+    thresholds = resolve_thresholds() | dict(thresholds or {})
+    base_cells, new_cells = results.latest_per_cell(base), results.latest_per_cell(new)
+    if only:
+        base_cells, new_cells = _select(base_cells, only), _select(new_cells, only)
+        if not base_cells:
+            raise CompareError(
+                f"--only {' '.join(only)} matches no cell of BASE; cell ids look like "
+                "'dit-xl-2.r256.b32.bf16.forward.eager.cuda'"
+            )
+    rows: list[Row] = []
+    for cell_id in sorted(base_cells.keys() | new_cells.keys()):
+        before, after = base_cells.get(cell_id), new_cells.get(cell_id)
+        if after is None:
+            rows.append(Row(cell_id, "cell", before["status"], None, MISSING, note="not in NEW"))
+        elif before is None:
+            rows.append(Row(cell_id, "cell", None, after["status"], NEW, note="not in BASE"))
+        else:
+            rows.extend(_compare_cell(cell_id, before, after, thresholds))
+    notes = []
+    torch_versions = [
+        {r["env"].get("torch") for r in side.values()} for side in (base_cells, new_cells)
+    ]
+    if any(row.verdict == CHANGED and row.item.startswith("macs") for row in rows) and (
+        torch_versions[0] != torch_versions[1]
+    ):
+        notes.append(
+            "BASE and NEW ran different torch versions: MACs are counted by torch's "
+            "FlopCounterMode, whose formulas may change between versions."
+        )
+    return Comparison(
+        rows=tuple(rows),
+        thresholds=thresholds,
+        base_summary=_summary(base_cells.values()),
+        new_summary=_summary(new_cells.values()),
+        allow_missing=allow_missing,
+        notes=tuple(notes),
+    )
+
+
+def _select(cells: dict[str, dict], patterns: Sequence[str]) -> dict[str, dict]:
+    return {
+        cell_id: record
+        for cell_id, record in cells.items()
+        if any(fnmatch.fnmatchcase(cell_id, pattern) for pattern in patterns)
+    }
+
+
+def _compare_cell(cell_id: str, before: dict, after: dict, thresholds: Mapping) -> list[Row]:
+    rows = []
+    status_before, status_after = before["status"], after["status"]
+    if status_before != status_after:
+        rank_before = STATUS_RANK.get(status_before, 2)
+        rank_after = STATUS_RANK.get(status_after, 2)
+        verdict = (
+            WORSE if rank_after > rank_before else BETTER if rank_after < rank_before else CHANGED
+        )
+        rows.append(
+            Row(cell_id, "status", status_before, status_after, verdict, note=after["error"] or "")
+        )
+    values_before, values_after = before["values"], after["values"]
+    both_ok = status_before == status_after == "ok"
+
+    for metric in METRICS:
+        if metric.kind != EXACT or thresholds.get(metric.name) is None:
+            continue
+        old, now = _number(values_before.get(metric.name)), _number(values_after.get(metric.name))
+        if old is None:
+            continue
+        if now is None:
+            if status_after == "ok":  # a failed cell's missing counts are its status row's story
+                rows.append(Row(cell_id, metric.name, old, None, MISSING, note="not measured"))
+            continue
+        verdict = UNCHANGED if now == old else CHANGED
+        rows.append(Row(cell_id, metric.name, old, now, verdict, _relative(old, now)))
+
+    measured = [
+        m
+        for m in METRICS
+        if m.kind != EXACT
+        and thresholds.get(m.name) is not None
+        and _number(values_before.get(m.name)) is not None
+    ]
+    if not (measured and both_ok):
+        return rows
+    device_before, device_after = device_model(before), device_model(after)
+    if device_before is None or device_before != device_after:
+        why = (
+            "the device model is not recorded"
+            if device_before is None or device_after is None
+            else "different device models"
+        )
+        rows.append(
+            Row(
+                cell_id,
+                "device",
+                device_before,
+                device_after,
+                NOT_COMPARED,
+                note=f"{why}: time, memory and energy not compared",
+            )
+        )
+        return rows
+    for metric in measured:
+        old, now = _number(values_before[metric.name]), _number(values_after.get(metric.name))
+        if now is None:
+            rows.append(Row(cell_id, metric.name, old, None, MISSING, note="not measured"))
+            continue
+        threshold = thresholds[metric.name]
+        change = _relative(old, now)
+        costlier = -change if metric.higher_is_better else change
+        if costlier > threshold:
+            verdict = WORSE
+        elif costlier < -threshold:
+            verdict = BETTER
+        else:
+            verdict = UNCHANGED
+        rows.append(
+            Row(
+                cell_id,
+                metric.name,
+                old,
+                now,
+                verdict,
+                change,
+                note=f"threshold {_threshold_text(threshold)}",
+            )
+        )
+    return rows
+
+
+def device_model(record: dict) -> str | None:
+    """What a timing depends on: a GPU's name, or a CPU's model and core count; None if unknown."""
+    env = record.get("env") or {}
+    if str(record["cell"].get("device", "")).startswith("cuda"):
+        gpu = env.get("gpu") or {}
+        return gpu.get("name") or gpu.get("nvml_name")
+    model = env.get("cpu_model")
+    if not model:
+        return None
+    count = env.get("cpu_count")
+    return f"{model} ({count} cpus)" if count else model
+
+
+def _number(value) -> float | int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _relative(old: float, now: float) -> float:
+    if old == 0:
+        return 0.0 if now == 0 else math.copysign(math.inf, now)
+    return (now - old) / abs(old)
+
+
+def _summary(records: Iterable[dict]) -> str:
+    records = list(records)
+
+    def listed(values: Iterable, limit: int = 3) -> str:
+        distinct = sorted({str(v) for v in values if v})
+        shown = ", ".join(distinct[:limit])
+        return shown + (f" and {len(distinct) - limit} more" if len(distinct) > limit else "")
+
+    runs = {r["run"]["id"] for r in records}
+    parts = [
+        f"{len(records)} cells from {len(runs)} run{'s' if len(runs) != 1 else ''} "
+        f"({listed(runs, 2)})",
+        f"torch {listed(r['env'].get('torch') for r in records) or 'unknown'}",
+        f"devices: {listed(device_model(r) for r in records) or 'unknown'}",
+        f"commit {listed((r['env'].get('git_commit') or '')[:7] for r in records) or 'unknown'}",
+    ]
+    return "; ".join(parts)
+
+
+# --- Markdown -------------------------------------------------------------------------------------
+
+COLUMNS = ("Cell", "Metric", "Base", "New", "Change", "Verdict")
+DASH = "–"
+NOTE_CHARS = 160  # the run file keeps the full reason
+
+
+def markdown(comparison: Comparison, *, all_rows: bool = False) -> str:
+    """The diff as Markdown: the outcome, what was compared, and a table of every row that is not
+    "unchanged" (all rows with `all_rows`), most severe first."""
+    counts = comparison.counts()
+    failures = comparison.failures
+    if failures:
+        failed = Counter(row.verdict for row in failures)
+        headline = "regression: " + ", ".join(f"{failed[v]} {v}" for v in FAILING if failed[v])
+    else:
+        headline = "no regression"
+    tally = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v]) or "nothing to compare"
+    thresholds = comparison.thresholds
+    limits = ", ".join(
+        f"{m.name} {_threshold_text(thresholds.get(m.name))}" for m in METRICS if m.kind != EXACT
+    )
+    exact = [m.name for m in METRICS if m.kind == EXACT and thresholds.get(m.name) is not None]
+    lines = [
+        f"# rinbench compare: {headline}",
+        "",
+        f"- BASE: {comparison.base_summary}",
+        f"- NEW: {comparison.new_summary}",
+        f"- Rows: {tally}.",
+        f"- Rules: {', '.join(exact) or 'no count'} must be equal (exact); "
+        f"worse/better beyond {limits}; timings only on the same device model.",
+    ]
+    if comparison.allow_missing and counts[MISSING]:
+        lines.append("- Missing cells and metrics are allowed (--allow-missing).")
+    lines += [f"- Note: {note}" for note in comparison.notes]
+    order = {verdict: index for index, verdict in enumerate(VERDICTS)}
+    shown = sorted(
+        (row for row in comparison.rows if all_rows or row.verdict != UNCHANGED),
+        key=lambda row: (order[row.verdict], row.cell, _item_order(row.item)),
+    )
+    if shown:
+        lines += [
+            "",
+            "| " + " | ".join(COLUMNS) + " |",
+            "|" + "|".join("---" for _ in COLUMNS) + "|",
+        ]
+        failing = comparison.failing_verdicts
+        lines += [_table_row(row, failing=row.verdict in failing) for row in shown]
+    hidden = counts[UNCHANGED] if not all_rows else 0
+    if hidden:
+        lines += ["", f"{hidden} unchanged rows not listed (`--all` lists them)."]
+    return "\n".join(lines) + "\n"
+
+
+def _item_order(item: str) -> int:
+    fixed = ("cell", "status", "device")
+    return fixed.index(item) if item in fixed else len(fixed) + METRIC_NAMES.index(item)
+
+
+def _threshold_text(value: float | None) -> str:
+    return "off" if value is None else f"{value * 100:g}%"
+
+
+def _table_row(row: Row, *, failing: bool) -> str:
+    verdict = f"**{row.verdict}**" if failing else row.verdict
+    if row.note:  # a status row's note is the cell's error, which can run long
+        note = row.note if len(row.note) <= NOTE_CHARS else row.note[: NOTE_CHARS - 1] + "…"
+        verdict += f" ({note})"
+    cells = (
+        f"`{row.cell}`",
+        row.item,
+        _format(row.item, row.base),
+        _format(row.item, row.new),
+        _format_change(row),
+        verdict,
+    )
+    return "| " + " | ".join(cell.replace("|", "\\|").replace("\n", " ") for cell in cells) + " |"
+
+
+def _format(item: str, value) -> str:
+    if value is None:
+        return DASH
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if item.endswith("_bytes"):
+        return f"{value / 2**20:,.1f} MiB"
+    if item.startswith("latency_ms"):
+        return f"{value:.4g} ms"
+    if item.startswith("joules"):
+        return f"{value:.4g} J"
+    if isinstance(value, int) or float(value).is_integer():
+        return f"{int(value):,}"  # counts: every digit, since one parameter more is a change
+    return f"{value:.4g}"
+
+
+def _format_change(row: Row) -> str:
+    if row.change is None or row.base is None or row.new is None:
+        return DASH
+    if row.new == row.base:
+        return "0"
+    percent = "∞" if math.isinf(row.change) else f"{row.change * 100:+.3g}%"
+    if isinstance(row.base, int) and isinstance(row.new, int):
+        return f"{row.new - row.base:+,} ({percent})"
+    return percent

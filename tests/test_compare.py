@@ -1,0 +1,351 @@
+"""`rinbench compare`: the regression gate on hand-made result sets, one rule per test."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import cli, compare, results
+from bench.cell import Cell
+
+REPO = Path(__file__).resolve().parents[1]
+FORWARD = "dit-tiny.r32.b2.fp32.forward.eager.cpu"
+
+
+def record(
+    preset="dit-tiny",
+    phase="forward",
+    *,
+    device="cpu",
+    status="ok",
+    values=None,
+    cpu="Test CPU 9000",
+    cpus=2,
+    gpu=None,
+    run="base",
+    error=None,
+    torch="2.14.1",
+):
+    cell = Cell(preset, 32, 2, "fp32", phase, "eager", device)
+    env = {
+        "device": device,
+        "cpu_model": cpu,
+        "cpu_count": cpus,
+        "torch": torch,
+        "git_commit": "0123456789abcdef",
+        "gpu": {"name": gpu} if gpu else None,
+    }
+    return results.make_record(
+        run={"id": run, "suite": "ci", "started": "2026-11-24T12:00:00+00:00"},
+        cell=cell.as_dict(),
+        settings={},
+        model=None,
+        env=env,
+        status=status,
+        values={} if values is None else values,
+        error=error,
+    )
+
+
+def timed(latency=10.0, rss=1000 * 2**20, **kwargs):
+    values = {"macs_fwd": 1000, "latency_ms_median": latency, "peak_rss_bytes": rss}
+    return record(values=values, **kwargs)
+
+
+def counted(params=5000, macs=1000, preset="dit-tiny"):
+    return [
+        record(preset, "params", values={"params": params}),
+        record(preset, "flops", values={"macs_fwd": macs, "macs_train_step": 3 * macs}),
+    ]
+
+
+def verdicts(outcome):
+    return {
+        (row.cell.split(".")[0] + "." + row.cell.split(".")[4], row.item): row.verdict
+        for row in outcome.rows
+    }
+
+
+def write(path: Path, records) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def run_cli(capsys, *args):
+    code = cli.main(["compare", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# --- exact metrics -----------------------------------------------------------------------------
+
+
+def test_identical_results_pass_and_list_nothing(tmp_path, capsys):
+    same = [*counted(), timed()]
+    base, new = write(tmp_path / "base.jsonl", same), write(tmp_path / "new.jsonl", same)
+    code, out, err = run_cli(capsys, base, new)
+    assert code == 0, out
+    assert out.startswith("# rinbench compare: no regression")
+    assert "| Cell |" not in out  # only unchanged rows, which are not listed by default
+    assert "6 unchanged rows not listed" in out and "rinbench: no regression" in err
+
+
+@pytest.mark.parametrize("params", [5001, 4999])
+def test_any_change_of_params_fails_either_way(params):
+    outcome = compare.compare(counted(), counted(params=params))
+    assert verdicts(outcome)[("dit-tiny.params", "params")] == compare.CHANGED
+    assert outcome.regressed
+
+
+def test_changed_macs_fail_with_the_difference_in_the_table(tmp_path, capsys):
+    base = write(tmp_path / "base.jsonl", counted())
+    new = write(tmp_path / "new.jsonl", counted(macs=1024))
+    code, out, _ = run_cli(capsys, base, new)
+    assert code == 1
+    assert out.startswith("# rinbench compare: regression: 2 changed")
+    assert "| macs_fwd | 1,000 | 1,024 | +24 (+2.4%) | **changed** |" in out
+
+
+def test_changed_macs_under_another_torch_say_so():
+    before = record(phase="flops", values={"macs_fwd": 1000})
+    after = record(phase="flops", values={"macs_fwd": 900}, torch="2.11.0")
+    text = compare.markdown(compare.compare([before], [after]))
+    assert "- Note: BASE and NEW ran different torch versions" in text
+    assert "torch 2.14.1;" in text and "torch 2.11.0;" in text
+
+
+def test_exact_metrics_are_compared_across_devices():
+    # Counts are taken on the meta device: the same on every machine.
+    before = timed(cpu="CPU A")
+    after = record(values={"macs_fwd": 999, "latency_ms_median": 10.0}, cpu="CPU B")
+    outcome = compare.compare([before], [after])
+    assert verdicts(outcome)[("dit-tiny.forward", "macs_fwd")] == compare.CHANGED
+
+
+# --- thresholded metrics -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("latency", "fail_above", "verdict"),
+    [
+        (11.5, None, compare.WORSE),  # +15 % against the default 10 %
+        (10.5, None, compare.UNCHANGED),  # +5 %
+        (10.5, 0.03, compare.WORSE),  # +5 % against --fail-above 3%
+        (8.0, None, compare.BETTER),  # -20 %
+    ],
+)
+def test_time_against_its_threshold(latency, fail_above, verdict):
+    thresholds = compare.resolve_thresholds(fail_above)
+    outcome = compare.compare([timed()], [timed(latency)], thresholds=thresholds)
+    assert verdicts(outcome)[("dit-tiny.forward", "latency_ms_median")] == verdict
+    assert outcome.regressed == (verdict == compare.WORSE)
+
+
+def test_time_regression_exit_codes_through_the_cli(tmp_path, capsys):
+    base = write(tmp_path / "base.jsonl", [timed(10.0)])
+    new = write(tmp_path / "new.jsonl", [timed(10.7)])
+    assert run_cli(capsys, base, new)[0] == 0  # +7 % is within the default 10 %
+    code, out, _ = run_cli(capsys, base, new, "--fail-above", "5%")
+    assert code == 1
+    assert "| latency_ms_median | 10 ms | 10.7 ms | +7% | **worse** (threshold 5%) |" in out
+
+
+def test_higher_is_better_metrics_regress_downwards():
+    before = record(phase="forward", values={"max_batch": 256})
+    after = record(phase="forward", values={"max_batch": 128})
+    outcome = compare.compare([before], [after])
+    assert verdicts(outcome)[("dit-tiny.forward", "max_batch")] == compare.WORSE
+
+
+def test_thresholds_file_most_specific_entry_wins(tmp_path):
+    path = tmp_path / "thresholds.toml"
+    path.write_text('[thresholds]\ntime = "20%"\nlatency_ms_median = 2\npeak_rss_bytes = "off"\n')
+    thresholds = compare.resolve_thresholds(0.5, compare.load_thresholds(path))
+    assert thresholds["latency_ms_median"] == pytest.approx(0.02)  # metric beats kind
+    assert thresholds["peak_alloc_bytes"] == pytest.approx(0.5)  # --fail-above beats defaults
+    assert thresholds["peak_rss_bytes"] is None and thresholds["params"] == 0.0
+    outcome = compare.compare([timed()], [timed(10.5, rss=5000 * 2**20)], thresholds=thresholds)
+    found = verdicts(outcome)
+    assert found[("dit-tiny.forward", "latency_ms_median")] == compare.WORSE
+    assert ("dit-tiny.forward", "peak_rss_bytes") not in found  # "off": not compared
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("5%", 0.05), ("5", 0.05), (12.5, 0.125), (" 0% ", 0.0), ("off", None)]
+)
+def test_parse_threshold(text, value):
+    parsed = compare.parse_threshold(text)
+    assert parsed is None if value is None else parsed == pytest.approx(value)
+
+
+# --- devices, cells and statuses ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ({"cpu": "CPU A"}, {"cpu": "CPU B"}),
+        ({"cpus": 2}, {"cpus": 16}),  # the same CPU model with other cores is other hardware
+        ({"device": "cuda", "gpu": "NVIDIA H100"}, {"device": "cuda", "gpu": "NVIDIA A100"}),
+    ],
+)
+def test_timings_from_other_device_models_are_not_compared(before, after):
+    outcome = compare.compare([timed(**before)], [timed(30.0, **after)])  # 3x slower
+    found = verdicts(outcome)
+    assert found[("dit-tiny.forward", "device")] == compare.NOT_COMPARED
+    assert ("dit-tiny.forward", "latency_ms_median") not in found
+    assert not outcome.regressed
+    assert "not compared" in compare.markdown(outcome)
+
+
+def test_same_gpu_name_is_compared_whatever_the_cpu():
+    outcome = compare.compare(
+        [timed(device="cuda", gpu="NVIDIA H100", cpu="CPU A")],
+        [timed(12.0, device="cuda", gpu="NVIDIA H100", cpu="CPU B")],
+    )
+    assert verdicts(outcome)[("dit-tiny.forward", "latency_ms_median")] == compare.WORSE
+
+
+def test_missing_and_new_cells(tmp_path, capsys):
+    base = write(tmp_path / "base.jsonl", [*counted(preset="adm-tiny"), *counted()])
+    new = write(tmp_path / "new.jsonl", [*counted(), *counted(preset="rin-tiny")])
+    code, out, _ = run_cli(capsys, base, new)
+    assert code == 1
+    assert out.startswith("# rinbench compare: regression: 2 missing")
+    assert "| `adm-tiny.r32.b2.fp32.params.eager.cpu` | cell | ok | – | – | **missing**" in out
+    assert (
+        "| `rin-tiny.r32.b2.fp32.params.eager.cpu` | cell | – | ok | – | new (not in BASE) |" in out
+    )
+    code, out, _ = run_cli(capsys, base, new, "--allow-missing")
+    assert code == 0 and "| missing (not in NEW) |" in out
+
+
+def test_a_metric_an_ok_cell_no_longer_records_is_missing():
+    outcome = compare.compare([timed()], [record(values={"macs_fwd": 1000})])
+    found = verdicts(outcome)
+    assert found[("dit-tiny.forward", "latency_ms_median")] == compare.MISSING
+    assert outcome.regressed
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "verdict"),
+    [
+        ("ok", "oom", compare.WORSE),
+        ("ok", "error", compare.WORSE),
+        ("ok", "unsupported", compare.WORSE),
+        ("oom", "timeout", compare.WORSE),
+        ("error", "ok", compare.BETTER),
+        ("oom", "unsupported", compare.CHANGED),
+    ],
+)
+def test_status_changes(before, after, verdict):
+    outcome = compare.compare(
+        [timed(status=before)], [timed(status=after, error=None if after == "ok" else "boom")]
+    )
+    found = verdicts(outcome)
+    assert found[("dit-tiny.forward", "status")] == verdict
+    assert outcome.regressed == (verdict in compare.FAILING)
+    if after != "ok":  # a failed cell's timings are its status row's story
+        assert ("dit-tiny.forward", "latency_ms_median") not in found
+
+
+def test_the_last_record_of_a_retried_cell_counts(tmp_path, capsys):
+    base = write(tmp_path / "base.jsonl", [timed()])
+    write(tmp_path / "new" / "run.jsonl", [timed(status="error", error="boom"), timed()])
+    assert run_cli(capsys, base, tmp_path / "new")[0] == 0
+
+
+def test_only_restricts_both_sides(tmp_path, capsys):
+    base = write(tmp_path / "base.jsonl", [*counted(), timed()])
+    new = write(tmp_path / "new.jsonl", counted())
+    assert run_cli(capsys, base, new)[0] == 1  # the forward cell is missing
+    code, out, _ = run_cli(capsys, base, new, "--only", "*.params.*", "--only", "*.flops.*")
+    assert code == 0 and FORWARD not in out
+
+
+def test_all_lists_unchanged_rows_and_out_writes_the_table(tmp_path, capsys):
+    base = write(tmp_path / "base.jsonl", counted())
+    out_file = tmp_path / "compare.md"
+    code, out, _ = run_cli(capsys, base, base, "--all", "--out", out_file)
+    assert code == 0
+    assert "| params | 5,000 | 5,000 | 0 | unchanged |" in out
+    assert out_file.read_text() == out
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+
+def bad_inputs(tmp_path):
+    good = write(tmp_path / "good.jsonl", counted())
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_text('{"schema": 1, "run"\n')
+    not_a_record = write(tmp_path / "other.jsonl", [{"benchmarks": []}])
+    newer = write(tmp_path / "newer.jsonl", [counted()[0] | {"schema": 99}])
+    truncated = tmp_path / "truncated.jsonl"
+    truncated.write_text(good.read_text() + '{"schema": 1, "ru')
+    binary = tmp_path / "binary.jsonl"
+    binary.write_bytes(b"\xff\xfe\x00garbage\n")
+    (tmp_path / "empty").mkdir()
+    return good, {
+        "missing path": (tmp_path / "nope.jsonl", "no results file or folder"),
+        "not JSON": (garbage, "garbage.jsonl:1: not a rinbench result record"),
+        "not a record": (not_a_record, "other.jsonl:1: not a rinbench result record"),
+        "newer schema": (newer, "newer.jsonl:1: results written with schema version 99"),
+        "cut-off line": (truncated, "truncated.jsonl:3: not a rinbench result record"),
+        "not UTF-8": (binary, "binary.jsonl:1: not a rinbench result record"),
+        "empty folder": (tmp_path / "empty", "no result records in"),
+    }
+
+
+def test_bad_result_files_exit_2_with_one_line(tmp_path, capsys):
+    good, cases = bad_inputs(tmp_path)
+    for name, (path, message) in cases.items():
+        for args in ((good, path), (path, good)):
+            code, out, err = run_cli(capsys, *args)
+            assert code == 2, name
+            assert out == "" and err.count("\n") == 1 and message in err, (name, err)
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[thresholds]\nlatency = "5%"\n', "unknown threshold 'latency'; known: time"),
+        ('[thresholds]\nparams = "5%"\n', "params is an exact count"),
+        ('[thresholds]\ntime = "fast"\n', "time: bad threshold 'fast'"),
+        ('[thresholds]\ntime = "-5%"\n', "bad threshold '-5%'"),
+        ('time = "5%"\n', "expected one [thresholds] table, found time"),
+        ("[thresholds\n", "not valid TOML"),
+    ],
+)
+def test_bad_thresholds_file_exits_2(tmp_path, capsys, toml, message):
+    good = write(tmp_path / "good.jsonl", counted())
+    path = tmp_path / "t.toml"
+    path.write_text(toml)
+    code, out, err = run_cli(capsys, good, good, "--thresholds", path)
+    assert code == 2 and out == "" and message in err and err.count("\n") == 1, err
+
+
+def test_bad_flags_exit_2(tmp_path, capsys):
+    good = write(tmp_path / "good.jsonl", counted())
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["compare", str(good), str(good), "--fail-above", "lots"])
+    assert exit_info.value.code == 2
+    code, _, err = run_cli(capsys, good, good, "--only", "*.sample.*")
+    assert code == 2 and "matches no cell of BASE" in err
+
+
+def test_compare_runs_without_torch(tmp_path):
+    base = write(tmp_path / "base.jsonl", [*counted(), timed()])
+    code = (
+        "import sys; from bench import cli; status = cli.main(['compare', sys.argv[1], sys.argv[1]]);"
+        "assert 'torch' not in sys.modules, 'compare imported torch'; sys.exit(status)"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(base)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
