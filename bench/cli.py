@@ -24,13 +24,15 @@ Measure diffusion backbones (RIN, ADM U-Net, DiT): parameters, MACs, throughput 
 Start here:
   rinbench list                  the suites and presets you can measure
   rinbench run                   run the quick suite (under two minutes on a laptop CPU)
-  rinbench report results/       a Markdown table of everything measured so far
+  rinbench report results/       tables, figures, claim verdicts and an HTML page of it all
+  rinbench claims results/       the RIN paper's claims: holds, fails or cannot check, and why
 """
 
 RUN_DESCRIPTION = """\
 Measure every cell of a suite and append one JSON line per cell to
-DIR/SUITE/RUN_ID.jsonl (--out DIR, default ./results), then write RUN_ID.md beside it
-and print that table.
+DIR/SUITE/RUN_ID.jsonl (--out DIR, default ./results), then write RUN_ID.md (the
+results table) and RUN_ID.html (tables, figures and claim verdicts in one page) beside
+it and print the table.
 
 A cell is one (preset, resolution, batch, dtype, phase, mode, device); its id reads
 'dit-xl-2.r256.b32.bf16.forward.eager.cuda'. params and flops cells are counted in this
@@ -170,20 +172,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser(
         "report",
-        help="write and print a Markdown table from result files or folders",
+        help="write the full report (tables, figures, claims, HTML) of result files or folders",
         description="Read result files (*.jsonl; folders are searched recursively) from any runs "
-        "and machines, and write a Markdown table Model | Res | Setup | Params | GMACs | "
-        "img/s fwd | img/s train | peak GiB | status. A cell measured more than once shows its "
-        "last record. Lines that are not valid records (e.g. cut off by a crash) are skipped "
-        "with a warning.",
+        "and machines and write, into one folder: report.html (everything in one self-contained "
+        "page), report.md, the results table in the papers' layout (Model | Res | Setup | Params "
+        "| GMACs | img/s fwd | img/s train | peak GiB | MFU | J/img | FID) as results.csv and "
+        "results.tex, the claim verdicts (claims.csv, claims.tex), figures/*.png and *.svg, and "
+        "a hardware comparison when the same cells ran on two machines. Prints the table. A cell "
+        "measured more than once shows its last record per machine. Lines that are not valid "
+        "records (e.g. cut off by a crash) are skipped with a warning.",
     )
     report.add_argument("results", nargs="+", type=Path, metavar="RESULTS", help="files or folders")
     report.add_argument(
         "--out",
         type=Path,
-        metavar="FILE",
-        help="where to write the table (default: RUN.md beside a single RUN.jsonl, "
-        "else report.md in the folder given or in the inputs' common folder)",
+        metavar="DIR",
+        help="the report folder (default: RUN-report/ beside a single RUN.jsonl, else report/ "
+        "in the folder given or in the inputs' common folder)",
+    )
+    report.add_argument("--title", help="the report's title (default: rinbench results)")
+    report.add_argument(
+        "--claims",
+        default="rin_paper",
+        metavar="NAME|FILE",
+        help="claims to check: a built-in claims file (rin_paper) or a .toml path "
+        "(default: rin_paper)",
     )
     report.set_defaults(handler=cmd_report)
 
@@ -205,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=summary, add_help=False, prefix_chars="\0")
         sub.add_argument("rest", nargs=argparse.REMAINDER)
         sub.set_defaults(handler=_delegate(module))
+    _add_compare_parser(commands)
+    _add_claims_parser(commands)
     return parser
 
 
@@ -262,7 +277,7 @@ def cmd_list(args, *, measure: str) -> int:
 
 
 def cmd_run(args, *, measure: str) -> int:
-    from bench import report_md, results, runner, suites
+    from bench import results, runner, suites
     from bench.cell import STATIC_PHASES
 
     if args.retry_failed and args.resume is None:
@@ -330,17 +345,36 @@ def cmd_run(args, *, measure: str) -> int:
         return EXIT_INTERRUPTED
 
     records = _read_records([plan.path])
-    report_path = plan.path.with_suffix(".md")
-    text = report_md.write(records, report_path, title=f"rinbench {suite.name}: {plan.run['id']}")
+    report_path, html_path = plan.path.with_suffix(".md"), plan.path.with_suffix(".html")
+    text = _write_run_report(
+        records, report_path, html_path, f"rinbench {suite.name}: {plan.run['id']}"
+    )
     print(text, end="")
     latest = results.latest_per_cell(records)
     tally = _tally(r["status"] for r in latest.values())
     print(
-        f"rinbench: {len(latest)} cells in {plan.path} ({tally}); table in {report_path}",
+        f"rinbench: {len(latest)} cells in {plan.path} ({tally}); table in {report_path}, "
+        f"full report in {html_path}",
         file=sys.stderr,
     )
     failed = any(r["status"] in results.FAILED_STATUSES for r in latest.values())
     return EXIT_FAILED_CELLS if failed else EXIT_OK
+
+
+def _write_run_report(records: list[dict], md_path: Path, html_path: Path, title: str) -> str:
+    """The run's table as Markdown and its full report as one HTML page, beside the run file;
+    returns the Markdown. A report that cannot be written is a warning: the results are safe."""
+    from reports import html
+    from reports.report import compose, summary_markdown, write_atomic
+
+    report = compose(records, title=title)
+    text = summary_markdown(report, details=f"verdicts in {html_path.name}")
+    try:
+        write_atomic(md_path, text)
+        write_atomic(html_path, html.page(report))
+    except OSError as err:
+        print(f"rinbench: warning: cannot write the report: {err}", file=sys.stderr)
+    return text
 
 
 def _tally(statuses) -> str:
@@ -369,27 +403,128 @@ def cmd_env(args, *, measure: str) -> int:
 
 
 def cmd_report(args, *, measure: str) -> int:
-    from bench import report_md
+    import reports
+    from bench import claims, results
 
     records = _read_records(args.results)
     if not records:
         raise UsageError(f"no result records in {', '.join(map(str, args.results))}")
-    out = args.out or _default_report_path(args.results)
+    out = args.out or _default_report_dir(args.results)
     try:
-        text = report_md.write(records, out)
+        report = reports.compose(
+            records, title=args.title or "rinbench results", claims=args.claims
+        )
+    except (claims.ClaimsError, results.SchemaError) as err:
+        raise UsageError(str(err)) from None
+    try:
+        written = reports.write(report, out)
     except OSError as err:
         raise UsageError(f"cannot write the report to {out}: {err.strerror or err}") from None
-    print(text, end="")
-    print(f"rinbench: table written to {out}", file=sys.stderr)
+    print(reports.summary_markdown(report, details=f"verdicts in {out / 'report.html'}"), end="")
+    figures = sum(1 for f in report.figures if f.png is not None)
+    print(
+        f"rinbench: report written to {out}: report.html, report.md, {len(written)} files "
+        f"in all ({figures} figures)",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 
-def _default_report_path(inputs: list[Path]) -> Path:
+def _default_report_dir(inputs: list[Path]) -> Path:
     if len(inputs) == 1:
         only = inputs[0]
-        return only / "report.md" if only.is_dir() else only.with_suffix(".md")
+        return only / "report" if only.is_dir() else only.with_name(f"{only.stem}-report")
     folders = [p if p.is_dir() else p.parent for p in inputs]
-    return Path(os.path.commonpath([f.resolve() for f in folders])) / "report.md"
+    return Path(os.path.commonpath([f.resolve() for f in folders])) / "report"
+
+
+# --- claims -----------------------------------------------------------------------------------
+
+CLAIMS_DESCRIPTION = """\
+Check published claims against result files: parameter counts, forward GFLOPs (each claim
+says whether one FLOP is a multiply-add or two), the "up to 10x more efficient than U-Nets"
+factor per resolution (in MACs, and in wall-clock where both models were timed on one
+setup) and FIDs. Each verdict is holds, fails or cannot check (with the reason), with the
+measured value and measured / reported. Verdicts on reconstructed presets say so. Then the
+FLOP convention each source's numbers fit. Exit status 0 (verdicts are results), 2 for bad
+input.
+
+examples:
+  rinbench claims results/
+  rinbench claims results/paper --format markdown > claims.md
+  rinbench claims results/ --claims my_claims.toml
+"""
+
+
+def _add_claims_parser(commands) -> None:
+    parser = commands.add_parser(
+        "claims",
+        help="check the RIN paper's claims against result files: holds, fails or cannot check",
+        description=CLAIMS_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("results", nargs="+", type=Path, metavar="RESULTS", help="files or folders")
+    parser.add_argument(
+        "--claims",
+        default="rin_paper",
+        metavar="NAME|FILE",
+        help="a built-in claims file (rin_paper) or a .toml path (default: rin_paper)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "markdown", "csv"),
+        default="text",
+        help="text (default), a Markdown table, or CSV",
+    )
+    parser.set_defaults(handler=cmd_claims)
+
+
+def cmd_claims(args, *, measure: str) -> int:
+    from bench import claims, results
+    from reports import load, tables
+
+    records = _read_records(args.results)
+    if not records:
+        raise UsageError(f"no result records in {', '.join(map(str, args.results))}")
+    try:
+        records = load.upgrade(records)
+        claim_list = claims.load(args.claims)
+    except (claims.ClaimsError, results.SchemaError) as err:
+        raise UsageError(str(err)) from None
+    verdicts = claims.evaluate(claim_list, records)
+    convention = claims.convention_summary(claims.convention_fits(claim_list, records), claim_list)
+    if args.format == "csv":
+        print(tables.verdict_table(verdicts).csv(), end="")
+        return EXIT_OK
+    if args.format == "markdown":
+        print(tables.verdict_table(verdicts).markdown())
+    else:
+        for verdict in verdicts:
+            print(_verdict_line(verdict))
+    print("\nFLOP convention:")
+    for line in convention:
+        print(f"  - {line}")
+    counts = claims.tally(verdicts)
+    print(
+        f"\n{len(verdicts)} verdicts on {len(claim_list)} claims: {counts[claims.HOLDS]} hold, "
+        f"{counts[claims.FAILS]} fail, {counts[claims.CANNOT_CHECK]} cannot be checked"
+    )
+    return EXIT_OK
+
+
+def _verdict_line(verdict) -> str:
+    from reports import tables
+
+    row = tables.verdict_table([verdict]).rows[0]
+    claim, basis, reported, measured, ratio, status = row[:6]
+    numbers = f"reported {reported}"
+    if measured:
+        numbers += f", measured {measured} (measured / reported {ratio})"
+    lines = [f"{status.upper():<13} {verdict.claim.id} [{basis}]: {numbers}"]
+    for extra in (verdict.detail, verdict.caveat):
+        if extra:
+            lines.append(f"{'':<14}{extra}")
+    return "\n".join(lines)
 
 
 def _read_records(paths: list[Path]) -> list[dict]:
@@ -405,6 +540,110 @@ def _read_records(paths: list[Path]) -> list[dict]:
     for warning in caught:
         print(f"rinbench: warning: {warning.message}", file=sys.stderr)
     return records
+
+
+# --- compare ----------------------------------------------------------------------------------
+
+EXIT_REGRESSION = 1
+COMPARE_DESCRIPTION = """\
+Compare two sets of results cell by cell (matched by cell id) and print a Markdown diff:
+better / worse / unchanged / missing / new, per metric.
+
+Rules: params and MACs are exact (any change is 'changed' and fails: the model changed);
+time, memory and energy fail ('worse') beyond a relative threshold, and are compared only
+between records from the same device model (GPU name; CPU model and core count); a cell
+that was ok and now ends oom/unsupported/error/timeout is 'worse'; a cell of BASE that
+NEW lacks is 'missing' and fails (see --allow-missing).
+
+Exit status: 0 no regression, 1 regression, 2 bad input.
+
+examples:
+  rinbench compare benchmarks/baselines/ci-cpu.jsonl results/ci
+  rinbench compare old/ new/ --fail-above 5% --out compare.md
+  rinbench compare base.jsonl new.jsonl --only '*.params.*' --only '*.flops.*'
+"""
+
+
+def _add_compare_parser(commands) -> None:
+    compare = commands.add_parser(
+        "compare",
+        help="compare two result sets cell by cell; exit 1 on a regression",
+        description=COMPARE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    compare.add_argument(
+        "base", type=Path, metavar="BASE", help="reference results: file or folder"
+    )
+    compare.add_argument("new", type=Path, metavar="NEW", help="results to check: file or folder")
+    compare.add_argument(
+        "--fail-above",
+        type=_percentage,
+        metavar="PCT",
+        help="threshold for every time, memory and energy metric that --thresholds does not set, "
+        "e.g. 5%% (default: time 10%%, memory 5%%, energy 10%%)",
+    )
+    compare.add_argument(
+        "--thresholds",
+        type=Path,
+        metavar="FILE",
+        help="TOML file with a [thresholds] table keyed by kind (time, memory, energy) or metric "
+        "(latency_ms_median, peak_alloc_bytes, peak_rss_bytes, max_batch, joules_per_image), "
+        'values like "5%%" or "off"; the most specific entry wins',
+    )
+    compare.add_argument(
+        "--only",
+        action="append",
+        metavar="GLOB",
+        help="compare only cells whose id matches this shell pattern; repeat to add more",
+    )
+    compare.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="report cells and metrics of BASE that NEW lacks, but do not fail on them",
+    )
+    compare.add_argument(
+        "--all", dest="all_rows", action="store_true", help="list unchanged rows as well"
+    )
+    compare.add_argument("--out", type=Path, metavar="FILE", help="also write the Markdown to FILE")
+    compare.set_defaults(handler=cmd_compare)
+
+
+def _percentage(text: str) -> float:
+    from bench.compare import CompareError, parse_threshold
+
+    try:
+        value = parse_threshold(text)
+    except CompareError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if value is None:
+        raise argparse.ArgumentTypeError(
+            "takes a percentage; set kinds 'off' in a --thresholds file"
+        )
+    return value
+
+
+def cmd_compare(args, *, measure: str) -> int:
+    from bench import compare
+
+    try:
+        table = compare.load_thresholds(args.thresholds) if args.thresholds else None
+        thresholds = compare.resolve_thresholds(args.fail_above, table)
+        base, new = compare.load(args.base), compare.load(args.new)
+        outcome = compare.compare(
+            base, new, thresholds=thresholds, only=args.only, allow_missing=args.allow_missing
+        )
+    except compare.CompareError as err:
+        raise UsageError(str(err)) from None
+    text = compare.markdown(outcome, all_rows=args.all_rows)
+    if args.out is not None:
+        try:
+            args.out.write_text(text, encoding="utf-8")
+        except OSError as err:
+            raise UsageError(f"cannot write {args.out}: {err.strerror or err}") from None
+    print(text, end="")
+    verdict = text.splitlines()[0].removeprefix("# rinbench compare: ")
+    print(f"rinbench: {verdict}", file=sys.stderr)
+    return EXIT_REGRESSION if outcome.regressed else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -58,9 +58,11 @@ def test_run_quick_end_to_end(quick_run):
     report = run_file.with_suffix(".md").read_text()
     assert done.stdout == report
     assert (
-        "| Model | Res | Setup | Params | GMACs | img/s fwd | img/s train | peak GiB | status |"
-        in report
+        "| Model | Res | Setup | Params | GMACs | img/s fwd | img/s train | peak GiB | MFU | J/img "
+        "| FID |" in report
     )
+    page = run_file.with_suffix(".html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and 'id="results"' in page
     assert "| dit-s-8 | 256 | – | 33.1M |" in report
     assert "| rin-tiny | 16 | cpu fp32 b4 eager | 103,536 |" in report
     # The progress bar: the current cell and an ETA ([elapsed<remaining]).
@@ -73,7 +75,10 @@ def test_report_reads_folders_and_writes_beside_them(quick_run, capsys):
     assert cli.main(["report", str(folder / "results")]) == 0
     out = capsys.readouterr().out
     assert "| rin-tiny | 16 |" in out
-    assert (folder / "results" / "report.md").read_text() == out
+    written = folder / "results" / "report"
+    assert "| rin-tiny | 16 |" in (written / "report.md").read_text()
+    for name in ("report.html", "results.csv", "results.tex", "claims.csv", "claims.tex"):
+        assert (written / name).is_file(), name
 
 
 def test_report_skips_a_truncated_line_with_a_warning(quick_run, tmp_path, capsys):
@@ -88,7 +93,7 @@ def test_report_skips_a_truncated_line_with_a_warning(quick_run, tmp_path, capsy
         f"rinbench: warning: {cut}:3: skipped a line that is not a valid record"
     )
     assert "2 records from run" in captured.out
-    assert cut.with_suffix(".md").is_file()
+    assert (tmp_path / "cut-report" / "report.html").is_file()
 
 
 def test_resume_of_a_finished_run_measures_nothing(quick_run):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import report_md, results
+from bench import results
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -148,25 +148,8 @@ def test_latest_record_of_a_cell_wins():
     assert results.latest_per_cell([first, retried])[first["cell"]["id"]] is retried
 
 
-def test_results_and_report_import_without_torch():
-    code = "import sys, bench.results, bench.report_md; print('torch' in sys.modules)"
+def test_results_import_without_torch():
+    code = "import sys, bench.results; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
-
-
-def test_markdown_table_joins_counts_and_timings():
-    records = [
-        record("dit-tiny.r32.b1.fp32.params.eager.cpu", params=197_400),
-        record("dit-tiny.r32.b1.fp32.flops.eager.cpu", macs_fwd=12_500_000),
-        record("dit-tiny.r32.b4.fp32.forward.eager.cpu", images_per_s=482.4, peak_rss_bytes=2**30),
-        record("dit-tiny.r32.b4.fp32.train_step.eager.cpu", status="oom"),
-        record("adm-in64.r64.b1.fp32.params.eager.cpu", params=295_904_454),
-    ]
-    table = report_md.markdown_table(records).splitlines()
-    assert table[0] == "| " + " | ".join(report_md.COLUMNS) + " |"
-    assert "| adm-in64 | 64 | – | 295.9M | – | – | – | – | ok |" in table
-    assert (
-        "| dit-tiny | 32 | cpu fp32 b4 eager | 197,400 | 0.0125 | 482 | – | 1.00 | train_step: oom |"
-        in table
-    )

@@ -214,4 +214,7 @@ def test_ctrl_c_keeps_finished_records_and_resume_completes_each_cell_once(fake,
     assert ids[: len(recorded)] == recorded
     assert len({r["run"]["id"] for r in results.read(run_file)}) == 1
     assert "| dit-tiny | 32 | cpu fp32 b1 eager |" in resumed.stdout.decode()
-    assert "sample: error |" in run_file.with_suffix(".md").read_text()
+    assert (
+        "- dit-tiny 32 px, cpu fp32 b1 eager, sample: error"
+        in run_file.with_suffix(".md").read_text()
+    )

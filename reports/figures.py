@@ -1,0 +1,392 @@
+"""The report's figures: seaborn on matplotlib's Agg canvas (no display, no pyplot state).
+
+Each figure function takes the frame of `reports.load.frame` and returns a matplotlib Figure, or
+raises Skip with the reason when the records lack its data; the report then says so in its place.
+matplotlib and seaborn are imported inside the functions, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from reports.tables import GIB, TIMED_PHASES, hardware_table, natural_key
+
+RIN_GROUPS = ("read", "compute", "write", "other")
+PHASE_NAMES = {"forward": "forward", "train_step": "train step", "sample": "sampling loop"}
+# Reproducible files: no dates in the metadata, a fixed salt for the SVG element ids.
+SVG_METADATA = {"Date": None}
+PNG_DPI = 110
+
+
+class Skip(Exception):
+    """The records lack this figure's data; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    title: str
+    caption: str
+    png: bytes | None = None
+    svg: str | None = None
+    skipped: str | None = None  # why the figure is absent
+
+
+# --- what the figures plot -----------------------------------------------------------------------
+
+
+def cost_exponents(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per preset counted at two or more resolutions: the exponent k of MACs ∝ resolution^k fitted
+    by least squares on log-log axes over all resolutions, and between the two largest (where the
+    dominant term shows). Columns: preset, family, resolutions, exponent, exponent_top."""
+    counted = _ok(frame, "flops").dropna(subset=["macs_fwd"])
+    rows = []
+    for preset, series in counted.groupby("preset", sort=False):
+        series = series.drop_duplicates("resolution").sort_values("resolution")
+        if len(series) < 2:
+            continue
+        log_res = np.log(series["resolution"].to_numpy(dtype=float))
+        log_macs = np.log(series["macs_fwd"].to_numpy(dtype=float))
+        slope = float(np.polyfit(log_res, log_macs, 1)[0])
+        top = float((log_macs[-1] - log_macs[-2]) / (log_res[-1] - log_res[-2]))
+        rows.append(
+            {
+                "preset": preset,
+                "family": series["family"].iloc[0],
+                "resolutions": ", ".join(str(r) for r in series["resolution"]),
+                "exponent": slope,
+                "exponent_top": top,
+            }
+        )
+    columns = ["preset", "family", "resolutions", "exponent", "exponent_top"]
+    out = pd.DataFrame(rows, columns=columns)
+    return out.sort_values("preset", key=lambda s: s.map(lambda p: natural_key((p,))))
+
+
+def _ok(frame: pd.DataFrame, *phases: str) -> pd.DataFrame:
+    return frame[frame["phase"].isin(phases) & (frame["status"] == "ok")]
+
+
+def _timed(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """ok timed rows with `column`, with a series label: the preset, plus the setup when the
+    records hold more than one setup."""
+    rows = _ok(frame, *TIMED_PHASES).dropna(subset=[column]).copy()
+    several = rows["setup"].nunique() > 1
+    rows["series"] = rows["preset"] + (" · " + rows["setup"] if several else "")
+    rows["phase "] = rows["phase"].map(PHASE_NAMES)
+    return rows.sort_values(["preset", "resolution"], key=_natural_column)
+
+
+def _natural_column(column: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(column):
+        return column
+    return column.map(lambda text: natural_key((text,)))
+
+
+# --- drawing -------------------------------------------------------------------------------------
+
+
+def _axes(width: float = 7.5, height: float = 4.6):
+    import seaborn as sns
+    from matplotlib.figure import Figure as MplFigure
+
+    figure = MplFigure(figsize=(width, height), layout="constrained")
+    with sns.axes_style("whitegrid"):
+        axes = figure.add_subplot()
+    return figure, axes
+
+
+def _resolution_axis(axes, resolutions) -> None:
+    from matplotlib.ticker import NullFormatter
+
+    axes.set_xscale("log", base=2)
+    ticks = sorted({int(r) for r in resolutions})
+    axes.set_xticks(ticks, [str(t) for t in ticks])
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.set_xlabel("resolution (pixels per side)")
+
+
+def cost_vs_resolution(frame: pd.DataFrame):
+    import seaborn as sns
+
+    exponents = cost_exponents(frame)
+    if exponents.empty:
+        raise Skip(
+            "needs a preset counted at two or more resolutions (the quick and scaling suites "
+            "count one preset per family at 64-1024 px)"
+        )
+    labels = {
+        row.preset: f"{row.preset}: k = {row.exponent:.2f} (top {row.exponent_top:.2f})"
+        for row in exponents.itertuples()
+    }
+    data = _ok(frame, "flops").dropna(subset=["macs_fwd"])
+    data = data[data["preset"].isin(labels)].drop_duplicates(["preset", "resolution"]).copy()
+    data["GMACs per image"] = data["macs_fwd"] / 1e9
+    data["model"] = data["preset"].map(labels)
+    figure, axes = _axes()
+    sns.lineplot(
+        data=data.sort_values("resolution"),
+        x="resolution",
+        y="GMACs per image",
+        hue="model",
+        hue_order=list(labels.values()),
+        marker="o",
+        ax=axes,
+    )
+    axes.set_yscale("log")
+    _resolution_axis(axes, data["resolution"])
+    axes.set_ylabel("forward GMACs per image (log)")
+    figure.suptitle("Cost vs resolution: MACs ∝ resolution^k")
+    axes.legend(title="fitted k (top: between the two largest)", fontsize="small")
+    return figure
+
+
+def throughput_vs_resolution(frame: pd.DataFrame):
+    return _per_resolution(
+        frame,
+        column="images_per_s",
+        scale=1,
+        ylabel="images per second (log)",
+        title="Throughput vs resolution",
+        missing="needs timed cells (forward, train_step or sample) that ended ok",
+    )
+
+
+def memory_vs_resolution(frame: pd.DataFrame):
+    return _per_resolution(
+        frame,
+        column="peak_bytes",
+        scale=1 / GIB,
+        ylabel="peak memory, GiB (log)",
+        title="Peak memory vs resolution (GPU: allocated; CPU: resident)",
+        missing="needs timed cells with a peak memory reading",
+    )
+
+
+def _per_resolution(frame, *, column, scale, ylabel, title, missing):
+    import seaborn as sns
+
+    data = _timed(frame, column)
+    if data.empty:
+        raise Skip(missing)
+    data["value"] = data[column] * scale
+    figure, axes = _axes()
+    sns.lineplot(
+        data=data,
+        x="resolution",
+        y="value",
+        hue="series",
+        style="phase ",
+        markers=True,
+        dashes=True,
+        ax=axes,
+    )
+    axes.set_yscale("log")
+    _resolution_axis(axes, data["resolution"])
+    axes.set_ylabel(ylabel)
+    figure.suptitle(title)
+    axes.legend(fontsize="small")
+    return figure
+
+
+def mfu_per_model(frame: pd.DataFrame):
+    import seaborn as sns
+
+    data = _timed(frame, "mfu")
+    if data.empty:
+        raise Skip("needs timed cells with an MFU (they need a FLOP count and a matmul peak)")
+    several = data["setup"].nunique() > 1
+    data["model"] = data["preset"] + " @" + data["resolution"].astype(str)
+    if several:
+        data["model"] += " · " + data["setup"]
+    data["MFU (%)"] = 100 * data["mfu"]
+    height = 1.6 + 0.32 * data["model"].nunique() * max(1, data["phase"].nunique() / 2)
+    figure, axes = _axes(height=min(height, 14))
+    sns.barplot(data=data, x="MFU (%)", y="model", hue="phase ", orient="h", ax=axes)
+    axes.set_ylabel("")
+    figure.suptitle("MFU: model FLOP/s over the measured matmul peak")
+    sns.move_legend(axes, "upper left", bbox_to_anchor=(1.01, 1), title="phase", fontsize="small")
+    return figure
+
+
+def rin_compute_split(frame: pd.DataFrame):
+    import seaborn as sns
+
+    counted = _ok(frame, "flops")
+    counted = counted[
+        counted["macs_fwd_by_group"].map(
+            lambda groups: isinstance(groups, dict) and {"read", "write"} <= set(groups)
+        )
+    ]
+    if counted.empty:
+        raise Skip("needs flops cells of RIN presets (their MACs split into read/compute/write)")
+    counted = counted.drop_duplicates(["preset", "resolution"])
+    counted = counted.sort_values(["preset", "resolution"], key=_natural_column)
+    labels = [f"{p} @{r}" for p, r in zip(counted["preset"], counted["resolution"], strict=True)]
+    totals = counted["macs_fwd_by_group"].map(lambda g: sum(g.values())).to_numpy(dtype=float)
+    figure, axes = _axes(height=1.4 + 0.36 * len(labels))
+    colors = sns.color_palette("deep", len(RIN_GROUPS))
+    left = np.zeros(len(labels))
+    positions = np.arange(len(labels))
+    for group, color in zip(RIN_GROUPS, colors, strict=True):
+        macs = counted["macs_fwd_by_group"].map(lambda g, k=group: g.get(k, 0)).to_numpy(float)
+        share = 100 * macs / totals
+        axes.barh(positions, share, left=left, color=color, label=group)
+        left += share
+    for y, total in zip(positions, totals, strict=True):
+        axes.text(101, y, f"{total / 1e9:,.1f} G", va="center", fontsize="small")
+    axes.set_yticks(positions, labels)
+    axes.invert_yaxis()
+    axes.set_xlim(0, 118)
+    axes.set_xticks([0, 25, 50, 75, 100])
+    axes.set_xlabel("share of forward MACs (%); total GMACs per image at the right")
+    figure.suptitle("RIN compute split: read / compute / write per resolution")
+    axes.legend(ncols=4, loc="lower center", bbox_to_anchor=(0.45, 1.06), fontsize="small")
+    return figure
+
+
+def fid_vs_compute(frame: pd.DataFrame):
+    import seaborn as sns
+
+    scored = _ok(frame, "fid").dropna(subset=["fid"])
+    if scored.empty:
+        raise Skip("needs records of phase 'fid' with an FID value (rinbench fid results)")
+    scored = scored.dropna(subset=["train_macs"])
+    if scored.empty:
+        raise Skip("the fid records lack train_macs (the training compute of their checkpoint)")
+    data = scored.copy()
+    data["training compute (MACs)"] = data["train_macs"]
+    figure, axes = _axes()
+    sns.lineplot(
+        data=data.sort_values("train_macs"),
+        x="training compute (MACs)",
+        y="fid",
+        hue="preset",
+        marker="o",
+        ax=axes,
+    )
+    axes.set_xscale("log")
+    axes.set_ylabel(f"FID ({', '.join(sorted(data['fid_key'].dropna().unique()))})")
+    figure.suptitle("FID vs training compute")
+    return figure
+
+
+def hardware_comparison(frame: pd.DataFrame):
+    import seaborn as sns
+
+    if hardware_table(frame) is None:
+        raise Skip("needs the same timed cells run on two or more machines")
+    data = _ok(frame, *TIMED_PHASES).dropna(subset=["images_per_s"]).copy()
+    data["cell"] = (
+        data["preset"]
+        + " @"
+        + data["resolution"].astype(str)
+        + " "
+        + data["phase"].map(PHASE_NAMES)
+        + " "
+        + data["dtype"]
+        + " b"
+        + data["batch"].astype(str)
+    )
+    shared = data.groupby("cell")["hardware"].nunique()
+    data = data[data["cell"].isin(shared[shared > 1].index)]
+    figure, axes = _axes(height=1.6 + 0.45 * data["cell"].nunique())
+    sns.barplot(
+        data=data.sort_values("cell"),
+        x="images_per_s",
+        y="cell",
+        hue="hardware",
+        orient="h",
+        ax=axes,
+    )
+    from matplotlib.ticker import NullFormatter
+
+    axes.set_xscale("log")
+    # Bars on a log axis need a floor: the power of ten below the slowest cell.
+    axes.set_xlim(left=10 ** math.floor(math.log10(data["images_per_s"].min())))
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.set_xlabel("images per second (log)")
+    axes.set_ylabel("")
+    figure.suptitle("The same cells on different hardware")
+    sns.move_legend(
+        axes, "upper left", bbox_to_anchor=(1.01, 1), title="hardware", fontsize="small"
+    )
+    return figure
+
+
+FIGURES: dict[str, tuple[str, str, Callable]] = {
+    "cost_vs_resolution": (
+        "Cost vs resolution",
+        "Forward MACs per image against resolution on log-log axes, one line per preset counted at "
+        "several resolutions; the legend gives the fitted exponent k of MACs ∝ resolution^k over "
+        "all resolutions and between the two largest.",
+        cost_vs_resolution,
+    ),
+    "throughput_vs_resolution": (
+        "Throughput vs resolution",
+        "Images per second of each timed phase, per preset and setup.",
+        throughput_vs_resolution,
+    ),
+    "memory_vs_resolution": (
+        "Memory vs resolution",
+        "Peak memory of each timed phase: allocated GPU memory, or resident memory on a CPU.",
+        memory_vs_resolution,
+    ),
+    "mfu": (
+        "MFU per model",
+        "Achieved model FLOP/s (2 x MACs per second) over the device's measured dense matmul peak.",
+        mfu_per_model,
+    ),
+    "rin_compute_split": (
+        "RIN compute split",
+        "Where RIN's forward MACs go: read (latents attend to the interface), compute (latent "
+        "self-attention), write (interface attends to the latents) and the rest (embeddings, "
+        "readout); the share of write grows with the number of interface tokens.",
+        rin_compute_split,
+    ),
+    "fid_vs_compute": (
+        "FID vs training compute",
+        "FID of each checkpoint against the MACs spent training it (forward + backward).",
+        fid_vs_compute,
+    ),
+    "hardware_comparison": (
+        "Hardware comparison",
+        "Images per second of the cells measured on more than one machine (ratios in the "
+        "hardware table).",
+        hardware_comparison,
+    ),
+}
+
+
+def render_all(frame: pd.DataFrame) -> list[Figure]:
+    """Every figure as PNG bytes and SVG text, or skipped with its reason."""
+    out = []
+    for name, (title, caption, draw) in FIGURES.items():
+        try:
+            drawn = draw(frame)
+        except Skip as skip:
+            out.append(Figure(name, title, caption, skipped=str(skip)))
+            continue
+        out.append(Figure(name, title, caption, png=to_png(drawn), svg=to_svg(drawn)))
+    return out
+
+
+def to_png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=PNG_DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def to_svg(figure) -> str:
+    import matplotlib
+
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.hashsalt": "rinbench"}):
+        figure.savefig(buffer, format="svg", metadata=SVG_METADATA)
+    return buffer.getvalue()

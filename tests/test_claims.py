@@ -1,0 +1,342 @@
+"""bench.claims: the claims file, verdicts that hold, fail and cannot be checked, and the FLOP
+convention inferred from the records."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bench import claims, results
+
+DATA = Path(__file__).parent / "data"
+RECONSTRUCTED = "reconstructed: widths guessed here; nothing published"
+RELEASED = "released config: the authors' flags"
+
+
+def record(cell_id, *, status="ok", source=RELEASED, gpu=None, **values):
+    preset, res, batch, dtype, phase, mode, device = cell_id.split(".")
+    cell = {
+        "preset": preset,
+        "resolution": int(res[1:]),
+        "batch": int(batch[1:]),
+        "dtype": dtype,
+        "phase": phase,
+        "mode": mode,
+        "device": device,
+        "id": cell_id,
+    }
+    return {
+        "schema": results.SCHEMA_VERSION,
+        "run": {"id": "run-a"},
+        "cell": cell,
+        "settings": {},
+        "model": {"family": preset.split("-")[0], "params": values.get("params"), "source": source},
+        "env": {"device": device, "gpu": {"name": gpu} if gpu else None},
+        "status": status,
+        "values": values,
+        "error": None if status == "ok" else "CUDA out of memory",
+    }
+
+
+def parse(text: str) -> list[claims.Claim]:
+    return claims.parse(tomllib.loads(text))
+
+
+def verdicts_by_basis(claim_list, records) -> dict[tuple[str, str], claims.Verdict]:
+    return {(v.claim.id, v.basis): v for v in claims.evaluate(claim_list, records)}
+
+
+# --- the claims file ---------------------------------------------------------------------------
+
+
+def test_rin_paper_claims_cover_every_checkable_number():
+    found = {(c.kind, c.preset, c.reported) for c in claims.load("rin_paper")}
+    expected = {
+        ("params", "rin-in256", 410e6),
+        ("params", "rin-in512", 320e6),
+        ("params", "rin-k600", 411e6),
+        ("params", "rin-in64", 281e6),
+        ("params", "adm-in64", 296e6),
+        ("params", "adm-in128", 422e6),
+        ("params", "adm-in256", 554e6),
+        ("params", "adm-in512", 559e6),
+        ("params", "dit-xl-2", 675e6),
+        ("gflops", "adm-in64", 110),
+        ("gflops", "adm-in128", 307),
+        ("gflops", "adm-in256", 1120),
+        ("gflops", "adm-in512", 1983),
+        ("gflops", "dit-xl-2", 118.64),
+        ("gflops", "rin-in256", 334),
+        ("gflops", "rin-in512", 415),
+        ("gflops", "rin-in64", 106),
+        ("gflops", "rin-in128", 194),
+        ("fid", "rin-in256", 4.51),
+        ("fid", "rin-in256", 3.42),
+        ("fid", "rin-cifar10", 1.81),
+    }
+    assert expected <= found
+    ratios = {c.id: c.pairs for c in claims.load() if c.kind in ("ratio", "ratio_max")}
+    assert ratios["ratio-adm-rin-256"] == (("adm-in256", 256, "rin-in256", 256),)
+    assert ratios["ratio-vdm-rin-k600"] == (("vdm-k600", 64, "rin-k600", 64),)
+    assert len(ratios["up-to-10x"]) == 4
+
+
+def test_every_claim_names_its_source_convention_and_tolerance():
+    for claim in claims.load():
+        assert claim.source and claim.origin, claim.id
+        assert 0 < claim.tolerance < 1, claim.id
+        if claim.kind == "gflops":
+            assert claim.convention in claims.CONVENTIONS, claim.id
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '[[group]]\nkind = "params"\nsource = "s"\ntolerance = 0.1\n'
+            'claims = [{ preset = "a", resolution = 8, reported = 1, colour = "red" }]',
+            "claim 'a-r8-params': unknown fields ['colour']",
+        ),
+        (
+            '[[group]]\nkind = "gflops"\nsource = "s"\n'
+            'claims = [{ preset = "a", resolution = 8, reported = 1 }]',
+            "a gflops claim needs 'convention', one of macs, 2macs",
+        ),
+        (
+            '[[group]]\nkind = "params"\nsource = "s"\n'
+            'claims = [{ preset = "a", resolution = 8, reported = 1 }, '
+            '{ preset = "a", resolution = 8, reported = 2 }]',
+            "claim id 'a-r8-params' appears twice",
+        ),
+        ('[[group]]\nkind = "speed"\nsource = "s"\nclaims = [{ reported = 1 }]', "unknown kind"),
+    ],
+)
+def test_bad_claims_files_are_refused_naming_the_claim(text, message):
+    with pytest.raises(claims.ClaimsError, match=re.escape(message)):
+        parse(text)
+
+
+def test_unknown_claims_file_lists_the_built_in_ones():
+    with pytest.raises(claims.ClaimsError, match="unknown claims file 'nope'; built-in: rin_paper"):
+        claims.load("nope")
+
+
+# --- verdicts --------------------------------------------------------------------------------------
+
+COUNTS = """
+[[group]]
+kind = "params"
+source = "Table 1"
+origin = "paper A"
+tolerance = 0.01
+claims = [
+    { preset = "base-m", resolution = 64, reported = 100e6 },
+    { preset = "rin-m", resolution = 64, reported = 50e6 },
+    { preset = "lost-m", resolution = 64, reported = 1e6 },
+]
+
+[[group]]
+kind = "gflops"
+source = "Table 2"
+origin = "paper A"
+convention = "2macs"
+tolerance = 0.02
+claims = [
+    { preset = "base-m", resolution = 64, reported = 40 },
+    { preset = "rin-m", resolution = 64, reported = 4 },
+]
+"""
+
+
+def counted():
+    return [
+        record("base-m.r64.b1.fp32.params.eager.cpu", params=100_400_000),  # within 1 %
+        record("base-m.r64.b1.fp32.flops.eager.cpu", macs_fwd=20e9),  # 2·MACs = 40 GFLOPs
+        record("rin-m.r64.b1.fp32.params.eager.cpu", params=45e6, source=RECONSTRUCTED),
+        record("rin-m.r64.b1.fp32.flops.eager.cpu", macs_fwd=1e9, source=RECONSTRUCTED),
+        record("lost-m.r64.b1.fp32.params.eager.cpu", status="error"),
+    ]
+
+
+def test_counts_hold_fail_or_cannot_be_checked():
+    verdicts = verdicts_by_basis(parse(COUNTS), counted())
+    held = verdicts[("base-m-r64-params", "params")]
+    assert (held.status, held.measured, held.ratio) == ("holds", 100_400_000, 1.004)
+    assert held.caveat == ""
+    failed = verdicts[("rin-m-r64-params", "params")]
+    assert (failed.status, failed.ratio) == ("fails", 0.9)
+    assert failed.caveat == (
+        "rin-m is reconstructed (widths guessed here): a miss is evidence about the "
+        "reconstruction as much as about the paper"
+    )
+    lost = verdicts[("lost-m-r64-params", "params")]
+    assert lost.status == "cannot check" and lost.measured is None
+    assert lost.detail == "the params cell of lost-m at 64 px ended error: CUDA out of memory"
+    gflops = verdicts[("base-m-r64-gflops-2macs", "GFLOPs = 2·MACs")]
+    assert (gflops.status, gflops.measured) == ("holds", 40.0)
+    assert verdicts[("rin-m-r64-gflops-2macs", "GFLOPs = 2·MACs")].ratio == 0.5
+
+
+RATIO = """
+[[group]]
+kind = "ratio"
+source = "Figure 1"
+compare = "at_least"
+tolerance = 0.1
+claims = [{ id = "tenfold", reported = 10, pairs = [["base-m", 64, "rin-m", 64]] }]
+"""
+
+
+def test_an_efficiency_factor_is_checked_in_macs_and_per_timed_setup():
+    h100, h200 = "NVIDIA H100 80GB HBM3", "NVIDIA H200"
+    rin = {"source": RECONSTRUCTED}
+    timed = [
+        record("base-m.r64.b8.bf16.forward.eager.cuda", gpu=h100, images_per_s=100.0),
+        record("rin-m.r64.b8.bf16.forward.eager.cuda", gpu=h100, images_per_s=950.0, **rin),
+        record("base-m.r64.b8.bf16.train_step.eager.cuda", gpu=h100, status="oom"),
+        record("rin-m.r64.b8.bf16.train_step.eager.cuda", gpu=h100, images_per_s=300.0, **rin),
+        record("base-m.r64.b8.bf16.forward.eager.cuda", gpu=h200, images_per_s=100.0),
+        record("rin-m.r64.b8.bf16.forward.eager.cuda", gpu=h200, images_per_s=500.0, **rin),
+    ]
+    verdicts = verdicts_by_basis(parse(RATIO), counted() + timed)
+    macs = verdicts[("tenfold", "MACs")]
+    assert (macs.status, macs.measured, macs.ratio) == ("holds", 20.0, 2.0)
+    assert macs.detail == "base-m 20.0 GMACs / rin-m 1.0 GMACs"
+    assert macs.caveat.startswith("rin-m is reconstructed")
+    forward = verdicts[("tenfold", "wall-clock forward, H100 80GB HBM3 bf16 b8 eager")]
+    assert (forward.status, forward.measured) == ("holds", 9.5)  # at least 10 x (1 - 0.1)
+    assert forward.detail == "rin-m 950 img/s / base-m 100 img/s"
+    train = verdicts[("tenfold", "wall-clock train_step, H100 80GB HBM3 bf16 b8 eager")]
+    assert train.status == "cannot check" and train.detail.startswith("base-m oom")
+    slower = verdicts[("tenfold", "wall-clock forward, H200 bf16 b8 eager")]
+    assert (slower.status, slower.measured) == ("fails", 5.0)
+
+
+def test_an_efficiency_factor_without_timings_cannot_be_checked_in_wall_clock():
+    verdicts = verdicts_by_basis(parse(RATIO), counted())
+    clock = verdicts[("tenfold", "wall-clock")]
+    assert clock.status == "cannot check"
+    assert (
+        clock.detail == "no timings of both base-m, rin-m on one setup (device, dtype, batch, mode)"
+    )
+
+
+def test_up_to_a_factor_takes_the_largest_pair():
+    text = RATIO.replace('kind = "ratio"', 'kind = "ratio_max"').replace(
+        'pairs = [["base-m", 64, "rin-m", 64]]',
+        'pairs = [["base-m", 64, "rin-m", 64], ["base-m", 128, "rin-m", 128]]',
+    )
+    verdicts = verdicts_by_basis(parse(text), counted())
+    macs = verdicts[("tenfold", "MACs")]
+    assert (macs.status, macs.measured) == ("holds", 20.0)
+    assert macs.detail == (
+        "largest of base-m/rin-m 20.00x; not measured: no flops record of base-m at 128 px in "
+        "these results; no flops record of rin-m at 128 px in these results"
+    )
+
+
+FID = """
+[[group]]
+kind = "fid"
+source = "Table 3"
+tolerance = 0.1
+claims = [
+    { preset = "rin-m", resolution = 64, reported = 3.0, train_images = 1e6 },
+    { id = "video", preset = "rin-m", resolution = 64, reported = 10.0, metric = "fvd" },
+]
+"""
+
+
+def fid_record(**values):
+    base = {"fid_legacy_tf": 3.2, "n_samples": 50_000, "images_seen": 1e6}
+    return record("rin-m.r64.b64.fp32.fid.eager.cuda", **(base | values))
+
+
+@pytest.mark.parametrize(
+    ("values", "status", "detail"),
+    [
+        ({}, "holds", "fid_legacy_tf from 50,000 samples"),
+        ({"fid_legacy_tf": 4.0}, "fails", "fid_legacy_tf from 50,000 samples"),
+        ({"n_samples": 10_000}, "cannot check", "fid_legacy_tf 3.2 from 10000 samples; the "),
+        ({"images_seen": 2e5}, "cannot check", "fid_legacy_tf 3.2, but the checkpoint was trained"),
+        ({"weights": "random-init"}, "cannot check", "fid_legacy_tf 3.2 is of an untrained model"),
+    ],
+)
+def test_fid_claims(values, status, detail):
+    verdict = verdicts_by_basis(parse(FID), [fid_record(**values)])[("rin-m-r64-fid", "FID")]
+    assert verdict.status == status
+    assert verdict.detail.startswith(detail)
+
+
+def test_fid_claims_without_records_or_for_fvd_cannot_be_checked():
+    verdicts = verdicts_by_basis(parse(FID), [])
+    assert verdicts[("rin-m-r64-fid", "FID")].detail.startswith("no FID record of rin-m at 64 px")
+    assert verdicts[("video", "FVD")].detail == "rinbench computes FID, not FVD"
+
+
+# --- the FLOP convention -----------------------------------------------------------------------
+
+
+def test_the_convention_is_inferred_per_origin_from_released_configs():
+    text = """
+[[group]]
+kind = "gflops"
+origin = "paper A"
+convention = "macs"
+source = "A"
+tolerance = 0.01
+claims = [{ preset = "base-m", resolution = 64, reported = 20 }]
+
+[[group]]
+kind = "gflops"
+origin = "paper B"
+convention = "2macs"
+source = "B"
+tolerance = 0.05
+claims = [
+    { preset = "base-m", resolution = 64, reported = 41 },
+    { preset = "rin-m", resolution = 64, reported = 3 },
+]
+"""
+    claim_list = parse(text)
+    fits = {f.origin: f for f in claims.convention_fits(claim_list, counted())}
+    assert (fits["paper A"].fits, fits["paper A"].exact) == ("macs", True)
+    # rin-m is reconstructed: paper B is judged on base-m alone.
+    assert (fits["paper B"].fits, fits["paper B"].presets) == ("2macs", ("base-m",))
+    assert fits["paper B"].ratios_2macs == (1.025, 1.025)
+    lines = claims.convention_summary(list(fits.values()), claim_list)
+    assert lines[0].startswith("Paper A: one FLOP per multiply-add (MACs); reported / our GMACs")
+    assert lines[2] == (
+        "The origins differ: two FLOPs per multiply-add in paper B, one in paper A. A table that "
+        "prints numbers of both side by side compares unlike units; halve the former to compare."
+    )
+    assert (
+        lines[3] == "In MACs, their numbers on the other models read: rin-m 3 GFLOPs = 1.5 GMACs."
+    )
+
+
+def test_verdicts_on_the_cpu_quick_run():
+    records = results.read(DATA / "quick_cpu.jsonl")
+    claim_list = claims.load()
+    verdicts = verdicts_by_basis(claim_list, records)
+    assert claims.tally(verdicts.values()) == {"holds": 41, "fails": 10, "cannot check": 18}
+    assert verdicts[("adm-in256-r256-gflops-macs", "GFLOPs = MACs")].status == "holds"
+    assert verdicts[("dit-xl-2-r256-gflops-macs", "GFLOPs = MACs")].status == "holds"
+    rin = verdicts[("rin-in256-r256-params", "params")]
+    assert rin.status == "fails" and rin.caveat.startswith("rin-in256 is reconstructed (patch 8")
+    ten = verdicts[("up-to-10x", "MACs")]
+    assert ten.status == "holds" and ten.measured == pytest.approx(23.77, abs=0.01)
+    assert verdicts[("up-to-10x", "wall-clock")].status == "cannot check"
+    fits = {f.origin: f for f in claims.convention_fits(claim_list, records)}
+    assert fits["the DiT paper"].fits == "macs"
+    assert fits["the DiT, EDM2 and JiT tables"].fits == "macs"
+    assert fits["the RIN paper"].nearest == "2macs"
+
+
+def test_every_claimed_preset_is_in_the_registry_at_its_resolution():
+    from bench import registry
+
+    for claim in claims.load():
+        for preset, resolution in claim.presets:
+            assert registry.config(preset, resolution).resolution == resolution, claim.id

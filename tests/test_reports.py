@@ -1,0 +1,394 @@
+"""reports/: records -> tables (golden), figures, the written report, schemas, and the CLI.
+
+tests/data/results_small.jsonl is small enough to check by hand: counts of adm-in256 and rin-in256
+at 256 and 512 px (from a real CPU run), a real CPU timing of rin-tiny, and hand-made GPU records:
+both models timed on an H100 and an H200, an OOM training step, a sampling cell that errored (its
+message holds HTML), a timed-out cell without a model, and an FID record.
+tests/data/quick_cpu.jsonl is a whole quick-suite run on a CPU, values trimmed.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import reports
+from bench import cli, results
+from reports import figures, load, tables
+
+DATA = Path(__file__).parent / "data"
+SMALL = DATA / "results_small.jsonl"
+QUICK_CPU = DATA / "quick_cpu.jsonl"
+REPO = Path(__file__).resolve().parents[1]
+
+GOLDEN_TABLE = """\
+| Model | Res | Setup | Params | GMACs | img/s fwd | img/s train | peak GiB | MFU | J/img | FID |
+|---|---|---|---|---|---|---|---|---|---|---|
+| adm-in256 | 256 | H100 80GB HBM3 bf16 b32 eager | 553.8M | 1,120 | 125 | OOM | 12.00 | 40.0% | 4 |  |
+| adm-in256 | 256 | H200 bf16 b32 eager | 553.8M | 1,120 | 180 |  | 12.00 | 41.0% | 3 |  |
+| adm-in256 | 512 | – | 548.6M | 4,445 |  |  |  |  |  |  |
+| dit-xl-2 | 256 | H100 80GB HBM3 bf16 b32 eager |  |  | timeout |  |  |  |  |  |
+| rin-in256 | 256 | H100 80GB HBM3 bf16 b32 eager | 395.9M | 122 | 1,000 | 300 | 20.00 | 25.0% | 0.5 | 4.6 |
+| rin-in256 | 256 | H200 bf16 b32 eager | 395.9M | 122 | 1,500 |  | 8.00 | 27.0% | 0.4 | 4.6 |
+| rin-in256 | 512 | – | 397.5M | 190 |  |  |  |  |  |  |
+| rin-tiny | 16 | cpu fp32 b4 eager | 103,536 | 0.000974 | 3,834 |  | 0.67 | 3.6% |  |  |
+"""
+
+
+@pytest.fixture(scope="module")
+def small():
+    return load.read(SMALL)
+
+
+@pytest.fixture(scope="module")
+def small_frame(small):
+    return load.frame(small)
+
+
+@pytest.fixture(scope="module")
+def small_report(small):
+    return reports.compose(small, title="small <results> & co")
+
+
+def record(cell_id, *, status="ok", schema=results.SCHEMA_VERSION, model=None, **values):
+    preset, res, batch, dtype, phase, mode, device = cell_id.split(".")
+    cell = {
+        "preset": preset,
+        "resolution": int(res[1:]),
+        "batch": int(batch[1:]),
+        "dtype": dtype,
+        "phase": phase,
+        "mode": mode,
+        "device": device,
+        "id": cell_id,
+    }
+    return {
+        "schema": schema,
+        "run": {"id": "run-a", "suite": "quick", "started": "2026-01-01T00:00:00+00:00"},
+        "cell": cell,
+        "settings": {},
+        "model": model,
+        "env": {"device": device},
+        "status": status,
+        "values": values,
+        "error": None if status == "ok" else f"{status} on purpose",
+    }
+
+
+# --- tables ----------------------------------------------------------------------------------------
+
+
+def test_results_table_golden_markdown(small_frame):
+    assert tables.results_table(small_frame).markdown() == GOLDEN_TABLE
+
+
+def test_failed_cells_are_listed_with_their_reasons(small_frame):
+    notes = tables.results_table(small_frame).notes
+    assert notes == [
+        "rin-in256 256 px, H100 80GB HBM3 bf16 b32 eager, sample: error: "
+        "RuntimeError: <script>alert('x')</script> & friends",
+        "adm-in256 256 px, H100 80GB HBM3 bf16 b32 eager, train_step: oom: OutOfMemoryError: "
+        "CUDA out of memory. Tried to allocate 2.00 GiB",
+        "dit-xl-2 256 px, H100 80GB HBM3 bf16 b32 eager, forward: timeout: no result after 1800 s",
+    ]
+
+
+def test_results_table_csv_keeps_numbers_and_statuses(small_frame):
+    lines = tables.results_table(small_frame).csv().splitlines()
+    assert lines[0].startswith("model,resolution,setup,hardware,dtype,batch,mode,params,gmacs_fwd")
+    assert lines[1] == (
+        "adm-in256,256,H100 80GB HBM3 bf16 b32 eager,NVIDIA H100 80GB HBM3,bf16,32,eager,"
+        "553838086,1119.832768512,125,,,12,0.4,,4,,,,,,ok,oom,,"
+    )
+    assert lines[4] == (
+        "dit-xl-2,256,H100 80GB HBM3 bf16 b32 eager,NVIDIA H100 80GB HBM3,bf16,32,eager,"
+        ",,,,,,,,,,,,,,timeout,,,"
+    )
+    assert ",4.6,fid_legacy_tf,ok,ok,error,ok" in lines[5]
+
+
+def test_results_table_latex_escapes_and_aligns(small_frame):
+    tex = tables.results_table(small_frame).latex(caption="50% of 100_000 & more", label="t")
+    assert r"\begin{tabular}{lrlrrrrrrrr}" in tex
+    assert r"\caption{50\% of 100\_000 \& more}" in tex
+    assert (
+        r"adm-in256 & 256 & H100 80GB HBM3 bf16 b32 eager & 553.8M & 1,120 & 125 & OOM & 12.00 "
+        r"& 40.0\% & 4 &  \\" in tex
+    )
+    assert r"rin-in256 & 512 & -- & 397.5M & 190 &  &  &  &  &  &  \\" in tex
+
+
+def test_markdown_cells_escape_pipes():
+    text = tables.markdown_table(("a|b",), [("x | y",)])
+    assert text == "| a\\|b |\n|---|\n| x \\| y |\n"
+
+
+def test_hardware_table_compares_the_shared_cells(small_frame):
+    hardware = tables.hardware_table(small_frame)
+    assert hardware.markdown().splitlines() == [
+        "| Model | Res | Phase | Setup | img/s NVIDIA H100 80GB HBM3 | img/s NVIDIA H200 "
+        "| NVIDIA H200 / NVIDIA H100 80GB HBM3 |",
+        "|---|---|---|---|---|---|---|",
+        "| adm-in256 | 256 | forward | bf16 b32 eager | 125 | 180 | 1.44x |",
+        "| rin-in256 | 256 | forward | bf16 b32 eager | 1,000 | 1,500 | 1.50x |",
+    ]
+
+
+def test_missing_metrics_give_empty_cells_not_crashes():
+    sparse = [
+        record("rin-tiny.r16.b4.fp32.forward.eager.cpu"),  # ok, but no values at all
+        record("rin-tiny.r16.b4.fp32.train_step.eager.cpu", status="unsupported"),
+        record("adm-tiny.r32.b1.fp32.flops.eager.cpu", status="error"),
+        record("dit-tiny.r32.b1.fp32.params.eager.cpu", params=197_400),
+    ]
+    table = tables.results_table(load.frame(sparse))
+    assert table.rows == [
+        ("adm-tiny", "32", "–", "", "", "", "", "", "", "", ""),
+        ("dit-tiny", "32", "–", "197,400", "", "", "", "", "", "", ""),
+        ("rin-tiny", "16", "cpu fp32 b4 eager", "", "", "", "n/a", "", "", "", ""),
+    ]
+    assert len(table.notes) == 2
+
+
+# --- loading and schemas -----------------------------------------------------------------------
+
+
+def test_frame_has_a_row_per_record_and_machine(small_frame):
+    assert len(small_frame) == 16  # the same cell on two GPUs stays two rows
+    assert list(small_frame.columns) == list(load.COLUMNS)
+    forward = small_frame[
+        (small_frame["preset"] == "rin-in256") & (small_frame["phase"] == "forward")
+    ]
+    assert sorted(forward["hardware"]) == ["NVIDIA H100 80GB HBM3", "NVIDIA H200"]
+    fid = small_frame[small_frame["phase"] == "fid"].iloc[0]
+    assert (fid["fid"], fid["fid_key"], fid["train_macs"]) == (4.6, "fid_legacy_tf", 1.5e21)
+
+
+def test_a_retried_cell_shows_its_last_record():
+    first = record("rin-tiny.r16.b4.fp32.forward.eager.cpu", status="error")
+    retried = record("rin-tiny.r16.b4.fp32.forward.eager.cpu", images_per_s=5.0)
+    rows = load.frame([first, retried])
+    assert len(rows) == 1 and rows.iloc[0]["status"] == "ok"
+
+
+def test_an_older_schema_is_refused_with_a_clear_message(tmp_path):
+    path = tmp_path / "old.jsonl"
+    path.write_text(json.dumps(record("rin-tiny.r16.b4.fp32.forward.eager.cpu", schema=0)) + "\n")
+    with pytest.raises(results.SchemaError, match="schema version 0; this rinbench reads versions"):
+        load.read(path)
+
+
+def test_an_older_schema_with_an_upgrade_is_read(monkeypatch):
+    old = record("rin-tiny.r16.b4.fp32.forward.eager.cpu", schema=0, images_per_s=2.0)
+    monkeypatch.setitem(load.UPGRADES, 0, lambda r: r | {"schema": 1})
+    assert load.upgrade([old])[0]["schema"] == 1
+
+
+def test_a_newer_schema_is_refused_with_a_clear_message(tmp_path):
+    path = tmp_path / "new.jsonl"
+    newer = record("rin-tiny.r16.b4.fp32.forward.eager.cpu", schema=results.SCHEMA_VERSION + 1)
+    path.write_text(json.dumps(newer) + "\n")
+    with pytest.raises(results.SchemaError, match="upgrade rinbench to read them"):
+        load.read(path)
+
+
+def test_reports_and_claims_import_without_torch():
+    code = "import sys, reports, reports.html, bench.claims; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+# --- figures -------------------------------------------------------------------------------------
+
+
+def test_cost_exponents_are_fitted_on_log_log_axes(small_frame):
+    exponents = figures.cost_exponents(small_frame).set_index("preset")
+    # Two resolutions each: k = log2(MACs at 512 / MACs at 256).
+    assert exponents.loc["adm-in256", "exponent"] == pytest.approx(1.9889, abs=1e-3)
+    assert exponents.loc["rin-in256", "exponent"] == pytest.approx(0.6430, abs=1e-3)
+
+
+def test_cost_figure_has_log_axes_and_one_line_per_model(small_frame):
+    axes = figures.cost_vs_resolution(small_frame).axes[0]
+    assert (axes.get_xscale(), axes.get_yscale()) == ("log", "log")
+    assert axes.get_xlabel() == "resolution (pixels per side)"
+    assert [t.get_text() for t in axes.get_xticklabels()] == ["256", "512"]
+    labels = [t.get_text() for t in axes.get_legend().get_texts()]
+    assert labels == ["adm-in256: k = 1.99 (top 1.99)", "rin-in256: k = 0.64 (top 0.64)"]
+    assert len([line for line in axes.get_lines() if len(line.get_xdata()) == 2]) == 2
+
+
+def test_throughput_and_memory_figures_plot_every_series(small_frame):
+    for draw, label in (
+        (figures.throughput_vs_resolution, "images per second (log)"),
+        (figures.memory_vs_resolution, "peak memory, GiB (log)"),
+    ):
+        axes = draw(small_frame).axes[0]
+        assert axes.get_ylabel() == label and axes.get_yscale() == "log"
+        legend = [t.get_text() for t in axes.get_legend().get_texts()]
+        # Several setups: a series is preset · setup; style is the phase.
+        assert "rin-in256 · H200 bf16 b32 eager" in legend
+        assert "rin-tiny · cpu fp32 b4 eager" in legend
+        assert {"forward", "train step"} <= set(legend)
+
+
+def test_mfu_split_fid_and_hardware_figures(small_frame):
+    mfu = figures.mfu_per_model(small_frame).axes[0]
+    assert mfu.get_xlabel() == "MFU (%)" and len(mfu.patches) >= 5
+    split = figures.rin_compute_split(small_frame).axes[0]
+    assert [t.get_text() for t in split.get_yticklabels()] == ["rin-in256 @256", "rin-in256 @512"]
+    assert [t.get_text() for t in split.get_legend().get_texts()] == list(figures.RIN_GROUPS)
+    fid = figures.fid_vs_compute(small_frame).axes[0]
+    assert fid.get_xscale() == "log" and fid.get_ylabel() == "FID (fid_legacy_tf)"
+    hardware = figures.hardware_comparison(small_frame).axes[0]
+    legend = [t.get_text() for t in hardware.get_legend().get_texts()]
+    assert legend == ["NVIDIA H100 80GB HBM3", "NVIDIA H200"]
+
+
+def test_figures_without_their_data_are_skipped_with_a_reason():
+    cpu_only = load.frame(load.read(QUICK_CPU))
+    rendered = {f.name: f for f in figures.render_all(cpu_only)}
+    assert set(rendered) == set(figures.FIGURES)
+    assert rendered["fid_vs_compute"].skipped.startswith("needs records of phase 'fid'")
+    assert rendered["hardware_comparison"].skipped == (
+        "needs the same timed cells run on two or more machines"
+    )
+    drawn = [f for f in rendered.values() if not f.skipped]
+    assert len(drawn) == 5
+    for figure in drawn:
+        assert figure.png.startswith(b"\x89PNG") and figure.svg.lstrip().startswith("<?xml")
+
+
+# --- the whole report ------------------------------------------------------------------------------
+
+
+def test_report_folder_holds_every_format(small_report, tmp_path):
+    written = reports.write(small_report, tmp_path / "out")
+    names = sorted(str(p.relative_to(tmp_path / "out")) for p in written)
+    assert names == sorted(
+        [
+            "report.md",
+            "report.html",
+            "results.csv",
+            "results.tex",
+            "claims.csv",
+            "claims.tex",
+            "exponents.csv",
+            "hardware.csv",
+            "hardware.tex",
+            *(f"figures/{name}.{ext}" for name in figures.FIGURES for ext in ("png", "svg")),
+        ]
+    )
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert GOLDEN_TABLE in text
+    assert "![Cost vs resolution](figures/cost_vs_resolution.png)" in text
+    assert "FLOP convention" in text and "| ratio-adm-rin-256: " in text
+    assert not list((tmp_path / "out").rglob("*.partial"))
+
+
+def test_html_is_self_contained_and_escaped(small_report):
+    from reports import html
+
+    page = html.page(small_report)
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<script" not in page  # the error message's <script> arrives as text
+    assert "RuntimeError: &lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; friends" in page
+    assert "<title>small &lt;results&gt; &amp; co</title>" in page
+    assert page.count('src="data:image/png;base64,') == len(figures.FIGURES)
+    assert "http://" not in page and "https://" not in page
+
+
+def test_report_builds_from_a_cpu_only_run():
+    report = reports.compose(load.read(QUICK_CPU), title="quick on a CPU")
+    assert len(report.table.rows) == 44 and not report.table.notes
+    assert report.hardware is None
+    summary = reports.summary_markdown(report)
+    assert "| rin-tiny | 16 | cpu fp32 b4 eager | 103,536 |" in summary
+    assert "Claims: 41 hold, 10 fail, 18 cannot be checked." in summary
+    assert report.exponents["preset"].tolist() == ["adm-in256", "dit-xl-2", "rin-in256"]
+
+
+# --- the CLI ---------------------------------------------------------------------------------------
+
+
+def test_cli_report_writes_the_folder_and_prints_the_table(tmp_path, capsys):
+    results_file = tmp_path / "small.jsonl"
+    results_file.write_text(SMALL.read_text())
+    assert cli.main(["report", str(results_file), "--title", "small"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("# small\n\n16 records from runs ")
+    assert GOLDEN_TABLE in captured.out
+    assert "Claims: " in captured.out
+    assert (tmp_path / "small-report" / "report.html").is_file()
+    assert captured.err.startswith(f"rinbench: report written to {tmp_path / 'small-report'}")
+
+
+def test_cli_report_refuses_an_older_schema(tmp_path, capsys):
+    path = tmp_path / "old.jsonl"
+    path.write_text(json.dumps(record("rin-tiny.r16.b4.fp32.forward.eager.cpu", schema=0)) + "\n")
+    assert cli.main(["report", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "rinbench: error: record of cell 'rin-tiny.r16.b4.fp32.forward.eager.cpu'"
+    )
+    assert err.count("\n") == 1
+
+
+def test_cli_claims_prints_verdicts_and_the_convention(capsys):
+    assert cli.main(["claims", str(SMALL)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "HOLDS         ratio-adm-rin-256 [wall-clock forward, H100 80GB HBM3 bf16 b32 eager]: "
+        "reported 6.62x, measured 8.00x (measured / reported 1.208)" in out
+    )
+    assert "CANNOT CHECK  rin-k600-r64-fid [FVD]: reported 10.8" in out
+    assert "FLOP convention:" in out and "one FLOP per multiply-add (MACs)" in out
+    assert out.rstrip().endswith("cannot be checked")
+
+
+def test_cli_claims_csv_and_unknown_claims_file(capsys):
+    assert cli.main(["claims", str(SMALL), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("id,kind,claim,basis,convention,tolerance")
+    assert cli.main(["claims", str(SMALL), "--claims", "nope"]) == 2
+    assert "unknown claims file 'nope'; built-in: rin_paper" in capsys.readouterr().err
+
+
+def test_fid_records_are_kept_per_checkpoint(small):
+    early = json.loads(json.dumps(next(r for r in small if r["cell"]["phase"] == "fid")))
+    early["values"] |= {"fid_legacy_tf": 9.5, "train_macs": 1.5e20, "checkpoint_step": 60000}
+    rows = load.frame([*small, early])
+    assert sorted(rows[rows["phase"] == "fid"]["fid"]) == [4.6, 9.5]
+    # The table shows the checkpoint trained longest, the figure every checkpoint.
+    assert tables.results_table(rows).rows[4][-1] == "4.6"
+    line = next(l for l in figures.fid_vs_compute(rows).axes[0].get_lines() if len(l.get_xdata()))
+    assert list(line.get_xdata()) == [1.5e20, 1.5e21] and list(line.get_ydata()) == [9.5, 4.6]
+
+
+def test_a_fid_record_stored_by_rinbench_fid_reaches_the_table_and_figure(tmp_path):
+    from bench import fid
+
+    def result(step, value):  # the shape of fid.fid_for_checkpoint's result, trimmed
+        return {
+            "preset": "rin-tiny",
+            "resolution": 16,
+            "checkpoint_step": step,
+            "train_macs": step * 1e12,
+            "weights": "ema",
+            "steps": 100,
+            "n_samples": 64,
+            "fid_legacy_tf": value,
+            "kid_mean_legacy_tf": 0.01,
+            "reference": {"name": "builtin"},
+        }
+
+    for step, value in ((100, 300.0), (400, 120.0)):
+        fid.store_result(result(step, value), tmp_path, batch=8, device="cpu")
+    frame = load.frame(load.read(tmp_path))
+    assert tables.results_table(frame).rows == [
+        ("rin-tiny", "16", "–", "", "", "", "", "", "", "", "120")
+    ]
+    line = next(l for l in figures.fid_vs_compute(frame).axes[0].get_lines() if len(l.get_xdata()))
+    assert list(line.get_ydata()) == [300.0, 120.0]
