@@ -44,5 +44,20 @@ class Cell:
             f".{self.phase}.{self.mode}.{self.device}"
         )
 
+    @classmethod
+    def from_id(cls, cell_id: str) -> Cell:
+        """The cell an id names: the inverse of `id`."""
+        try:
+            preset, res, batch, dtype, phase, mode, device = cell_id.rsplit(".", 6)
+            if res[0] != "r" or batch[0] != "b":
+                raise ValueError
+            return cls(preset, int(res[1:]), int(batch[1:]), dtype, phase, mode, device)
+        except ValueError as err:
+            if "unknown" in str(err):
+                raise
+            raise ValueError(
+                f"bad cell id {cell_id!r}; expected PRESET.rRES.bBATCH.DTYPE.PHASE.MODE.DEVICE"
+            ) from None
+
     def as_dict(self) -> dict:
         return asdict(self) | {"id": self.id}

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench import claims, results
+from bench.cell import Cell
 
 DATA = Path(__file__).parent / "data"
 RECONSTRUCTED = "reconstructed: widths guessed here; nothing published"
@@ -15,24 +16,18 @@ RELEASED = "released config: the authors' flags"
 
 
 def record(cell_id, *, status="ok", source=RELEASED, gpu=None, **values):
-    preset, res, batch, dtype, phase, mode, device = cell_id.split(".")
-    cell = {
-        "preset": preset,
-        "resolution": int(res[1:]),
-        "batch": int(batch[1:]),
-        "dtype": dtype,
-        "phase": phase,
-        "mode": mode,
-        "device": device,
-        "id": cell_id,
-    }
+    cell = Cell.from_id(cell_id).as_dict()
     return {
         "schema": results.SCHEMA_VERSION,
         "run": {"id": "run-a"},
         "cell": cell,
         "settings": {},
-        "model": {"family": preset.split("-")[0], "params": values.get("params"), "source": source},
-        "env": {"device": device, "gpu": {"name": gpu} if gpu else None},
+        "model": {
+            "family": cell["preset"].split("-")[0],
+            "params": values.get("params"),
+            "source": source,
+        },
+        "env": {"device": cell["device"], "gpu": {"name": gpu} if gpu else None},
         "status": status,
         "values": values,
         "error": None if status == "ok" else "CUDA out of memory",

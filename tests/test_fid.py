@@ -22,13 +22,8 @@ needs_data = pytest.mark.skipif(
 
 
 @pytest.fixture(autouse=True)
-def _one_cpu_thread():
-    """The models here are tiny: with two OpenMP threads on a busy 2-core machine each small op
-    waits on a spinning peer (a 3 s test took 50 s), so these tests run single-threaded."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _single_threaded(one_cpu_thread):
     yield
-    torch.set_num_threads(threads)
 
 
 class ToyFeatures:

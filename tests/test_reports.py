@@ -16,6 +16,7 @@ import pytest
 
 import reports
 from bench import cli, results
+from bench.cell import Cell
 from reports import figures, load, tables
 
 DATA = Path(__file__).parent / "data"
@@ -53,24 +54,14 @@ def small_report(small):
 
 
 def record(cell_id, *, status="ok", schema=results.SCHEMA_VERSION, model=None, **values):
-    preset, res, batch, dtype, phase, mode, device = cell_id.split(".")
-    cell = {
-        "preset": preset,
-        "resolution": int(res[1:]),
-        "batch": int(batch[1:]),
-        "dtype": dtype,
-        "phase": phase,
-        "mode": mode,
-        "device": device,
-        "id": cell_id,
-    }
+    cell = Cell.from_id(cell_id).as_dict()
     return {
         "schema": schema,
         "run": {"id": "run-a", "suite": "quick", "started": "2026-01-01T00:00:00+00:00"},
         "cell": cell,
         "settings": {},
         "model": model,
-        "env": {"device": device},
+        "env": {"device": cell["device"]},
         "status": status,
         "values": values,
         "error": None if status == "ok" else f"{status} on purpose",

@@ -10,22 +10,13 @@ from pathlib import Path
 import pytest
 
 from bench import results
+from bench.cell import Cell
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def record(cell_id="rin-tiny.r16.b4.fp32.forward.eager.cpu", run_id="run-a", status="ok", **values):
-    preset, res, batch, dtype, phase, mode, device = cell_id.split(".")
-    cell = {
-        "preset": preset,
-        "resolution": int(res[1:]),
-        "batch": int(batch[1:]),
-        "dtype": dtype,
-        "phase": phase,
-        "mode": mode,
-        "device": device,
-        "id": cell_id,
-    }
+    cell = Cell.from_id(cell_id).as_dict()
     return results.make_record(
         run={"id": run_id, "suite": "quick", "started": "2026-01-01T00:00:00+00:00"},
         cell=cell,
@@ -37,7 +28,7 @@ def record(cell_id="rin-tiny.r16.b4.fp32.forward.eager.cpu", run_id="run-a", sta
             "config_sha": "abc",
             "source": "test",
         },
-        env={"device": device},
+        env={"device": cell["device"]},
         status=status,
         values=values,
         error=None if status == "ok" else f"{status} on purpose",
