@@ -24,6 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from bench import results
+
 CLAIMS_DIR = Path(__file__).parent / "claims"
 
 KINDS = ("params", "gflops", "ratio", "ratio_max", "fid")
@@ -217,15 +219,8 @@ def _default_id(entry: dict) -> str:
 
 
 def hardware(record: dict) -> str:
-    """The machine a timed cell ran on: the GPU's name, or "CPU <model>"."""
-    env = record.get("env") or {}
-    gpu = env.get("gpu")
-    if isinstance(gpu, dict) and gpu.get("name"):
-        return str(gpu["name"])
-    device = record["cell"].get("device", "?")
-    if device == "cpu":
-        return f"CPU {env.get('cpu_model') or 'unknown'}".strip()
-    return str(device)
+    """The machine a timed cell ran on: the GPU's name, or "CPU <model> (<n> cpus)"."""
+    return results.device_model(record) or str(record["cell"].get("device", "?"))
 
 
 def device_label(record: dict) -> str:

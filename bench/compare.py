@@ -344,7 +344,7 @@ def _compare_cell(cell_id: str, before: dict, after: dict, thresholds: Mapping) 
     ]
     if not (measured and both_ok):
         return rows
-    device_before, device_after = device_model(before), device_model(after)
+    device_before, device_after = results.device_model(before), results.device_model(after)
     if device_before is None or device_before != device_after:
         why = (
             "the device model is not recorded"
@@ -390,19 +390,6 @@ def _compare_cell(cell_id: str, before: dict, after: dict, thresholds: Mapping) 
     return rows
 
 
-def device_model(record: dict) -> str | None:
-    """What a timing depends on: a GPU's name, or a CPU's model and core count; None if unknown."""
-    env = record.get("env") or {}
-    if str(record["cell"].get("device", "")).startswith("cuda"):
-        gpu = env.get("gpu") or {}
-        return gpu.get("name") or gpu.get("nvml_name")
-    model = env.get("cpu_model")
-    if not model:
-        return None
-    count = env.get("cpu_count")
-    return f"{model} ({count} cpus)" if count else model
-
-
 def _number(value) -> float | int | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -428,7 +415,7 @@ def _summary(records: Iterable[dict]) -> str:
         f"{len(records)} cells from {len(runs)} run{'s' if len(runs) != 1 else ''} "
         f"({listed(runs, 2)})",
         f"torch {listed(r['env'].get('torch') for r in records) or 'unknown'}",
-        f"devices: {listed(device_model(r) for r in records) or 'unknown'}",
+        f"devices: {listed(results.device_model(r) for r in records) or 'unknown'}",
         f"commit {listed((r['env'].get('git_commit') or '')[:7] for r in records) or 'unknown'}",
     ]
     return "; ".join(parts)

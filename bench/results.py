@@ -231,3 +231,16 @@ def latest_per_cell(records: Iterable[dict]) -> dict[str, dict]:
     for record in records:
         latest[record["cell"]["id"]] = record
     return latest
+
+
+def device_model(record: dict) -> str | None:
+    """What a timing depends on: the GPU's name, or "CPU <model> (<n> cpus)"; None if unrecorded."""
+    env = record.get("env") or {}
+    if str(record["cell"].get("device", "")).startswith("cuda"):
+        gpu = env.get("gpu") or {}
+        return gpu.get("name") or gpu.get("nvml_name")
+    model = env.get("cpu_model")
+    if not model:
+        return None
+    count = env.get("cpu_count")
+    return f"CPU {model} ({count} cpus)" if count else f"CPU {model}"
