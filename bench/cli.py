@@ -213,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
             "bench.train",
             "diffusion training of any preset on the built-in data or your images",
         ),
+        ("fvd", "bench.fvd", "Frechet Video Distance with a video feature extractor you supply"),
     ):
         # A NUL prefix char: no word looks like an option here, so --help reaches the module.
         sub = commands.add_parser(name, help=summary, add_help=False, prefix_chars="\0")
