@@ -47,3 +47,39 @@ def test_video_counts_and_timings_are_per_clip(preset, video_run):
     sample = video_run[f"{preset}.r16.b2.fp32.sample.eager.cpu"]["values"]
     assert forward["images_per_s"] > 0 and sample["sample_steps"] == 2
     assert video_run[f"{preset}.r16.b1.fp32.flops.eager.cpu"]["model"]["config"]["frames"] == 4
+
+
+def video_record(preset, phase, batch, **values):
+    from bench.cell import Cell
+
+    cell = Cell(preset, 64, batch, "bf16" if phase != "flops" else "fp32", phase, "eager", "cuda")
+    return {
+        "schema": 1,
+        "run": {"id": "hand-made", "suite": "paper", "started": "2026-01-01T00:00:00+00:00"},
+        "cell": cell.as_dict(),
+        "settings": {},
+        "model": {"family": preset.split("-")[0], "params": 1, "source": "reconstructed: test"},
+        "env": {"device": "cuda", "gpu": {"name": "NVIDIA H100 80GB HBM3"}},
+        "status": "ok",
+        "values": values,
+        "error": None,
+    }
+
+
+def test_video_panel_verdicts_in_macs_and_wall_clock():
+    from bench import claims
+
+    records = [
+        video_record("vdm-k600", "flops", 1, macs_fwd=3_425e9, flops_fwd=6_850e9),
+        video_record("rin-k600", "flops", 1, macs_fwd=144e9, flops_fwd=288e9),
+        video_record("vdm-k600", "forward", 8, images_per_s=10.0),
+        video_record("rin-k600", "forward", 8, images_per_s=50.0),
+    ]
+    panel = [c for c in claims.load() if c.id == "ratio-vdm-rin-k600"]
+    verdicts = claims.evaluate(panel, records)
+    by_basis = {v.basis.split(",")[0]: v for v in verdicts}
+    in_macs = next(v for b, v in by_basis.items() if "MAC" in b)
+    assert in_macs.status == "holds" and in_macs.measured == pytest.approx(3_425 / 144)
+    assert "rin-k600" in in_macs.caveat  # a reconstructed preset is named in the verdict
+    wall = next(v for b, v in by_basis.items() if "wall-clock" in b)
+    assert wall.measured == pytest.approx(5.0) and wall.status == "fails"  # 5x < the reported 10.7x
