@@ -106,6 +106,22 @@ UNET_PRESETS: dict[str, tuple[UNetConfig, str]] = {
         ),
         "test: two-level ADM U-Net with every released feature, for CPU tests",
     ),
+    "adm-small": (
+        UNetConfig(
+            resolution=64,
+            num_classes=8,
+            model_channels=64,
+            num_res_blocks=2,
+            channel_mult=(1, 2, 2, 2),
+            attention_resolutions=(16, 8),
+            num_head_channels=32,
+            learn_sigma=True,
+            use_scale_shift_norm=True,
+            resblock_updown=True,
+            use_new_attention_order=True,
+        ),
+        "harness: a small 64-px model of the equal-compute FID experiment (rinbench train equal-compute)",
+    ),
 }
 
 # DiT (Peebles & Xie 2023). Latent presets: the twelve model definitions of facebookresearch/DiT
@@ -325,5 +341,18 @@ DIT_PRESETS: dict[str, tuple[DiTConfig, str]] = {
             num_heads=4,
         ),
         "test: 2-block DiT on 32 px pixels (256 tokens), 4 classes, for CPU tests",
+    ),
+    "dit-small": (
+        DiTConfig(
+            resolution=64,
+            in_channels=3,
+            num_classes=8,
+            latent_factor=1,
+            patch_size=4,
+            depth=12,
+            hidden_size=384,
+            num_heads=6,
+        ),
+        "harness: a small 64-px model of the equal-compute FID experiment (rinbench train equal-compute)",
     ),
 }

@@ -23,7 +23,15 @@ from baselines.video_presets import VIDEO_UNET_PRESETS
 from rin.model import RIN
 from rin.presets import PRESETS as RIN_PRESETS
 
-SOURCE_KINDS = ("paper text", "released config", "author comment", "reconstructed", "test")
+# "harness": a configuration of our own for one of the harness's experiments, not from any paper.
+SOURCE_KINDS = (
+    "paper text",
+    "released config",
+    "author comment",
+    "reconstructed",
+    "harness",
+    "test",
+)
 
 
 @dataclass(frozen=True)

@@ -177,6 +177,24 @@ PRESETS: dict[str, tuple[RINConfig, str]] = {
         ),
         "test: the video path in a few thousand parameters",
     ),
+    "rin-small": (
+        RINConfig(
+            resolution=64,
+            num_classes=8,
+            patch_size=4,
+            interface_dim=256,
+            num_latents=64,
+            latent_dim=384,
+            blocks=4,
+            latent_depth=2,
+            latent_heads=6,
+            rw_heads=4,
+            latent_mlp_ratio=4,
+            interface_mlp_ratio=2,
+            noise_schedule="sigmoid@-3,3,0.9",
+        ),
+        "harness: a small 64-px model of the equal-compute FID experiment (rinbench train equal-compute)",
+    ),
     "rin-tiny": (
         RINConfig(
             resolution=16,
