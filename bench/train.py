@@ -653,7 +653,9 @@ def equal_compute(
 
     Steps per milestone = round(fraction x budget / (MACs per image per step x batch)), at least 1,
     so each model spends the budget in its own number of steps; the row records the MACs actually
-    spent. FID is against a second built-in set (seed 1), with the samples' own resolution.
+    spent. FID is against a second built-in set (seed 1), with the samples' own resolution. Each FID
+    is also stored as a `fid` record under out_dir/results, which `rinbench report` plots against
+    training compute.
     """
     from bench import fid
 
@@ -697,6 +699,8 @@ def equal_compute(
                 dist=dist,
                 progress=progress,
             )
+            if dist.is_main:  # as a fid record too, for `rinbench report OUT/results`
+                fid.store_result(result, out_dir / "results", batch=batch, device=dist.device)
             rows.append(
                 {
                     "model": label,
