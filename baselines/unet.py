@@ -372,7 +372,13 @@ def check_inputs(cfg, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None) 
             f"{cfg.name}: y must be ({x.shape[0]},) int64, got {tuple(y.shape)} {y.dtype}"
         )
     # Value check on CPU only: on a GPU it would cost a host sync every step.
-    if y.device.type == "cpu" and y.numel() and (y.min() < 0 or y.max() >= cfg.num_classes):
+    # Not while compiling either: a value check breaks the graph.
+    if (
+        y.device.type == "cpu"
+        and y.numel()
+        and not torch.compiler.is_compiling()
+        and (y.min() < 0 or y.max() >= cfg.num_classes)
+    ):
         raise ValueError(
             f"{cfg.name}: labels must lie in [0, {cfg.num_classes}), "
             f"got min {int(y.min())} max {int(y.max())}"

@@ -31,6 +31,10 @@ class Cell:
         ):
             if value not in valid:
                 raise ValueError(f"unknown {field} {value!r}; valid: {', '.join(valid)}")
+        for field in ("resolution", "batch"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{field} must be an integer, got {value!r}")
         if self.batch < 1 or self.resolution < 1:
             raise ValueError(
                 f"batch and resolution must be positive, got {self.batch}, {self.resolution}"
@@ -47,17 +51,20 @@ class Cell:
     @classmethod
     def from_id(cls, cell_id: str) -> Cell:
         """The cell an id names: the inverse of `id`."""
-        try:
-            preset, res, batch, dtype, phase, mode, device = cell_id.rsplit(".", 6)
-            if res[0] != "r" or batch[0] != "b":
-                raise ValueError
-            return cls(preset, int(res[1:]), int(batch[1:]), dtype, phase, mode, device)
-        except ValueError as err:
-            if "unknown" in str(err):
-                raise
+        parts = cell_id.rsplit(".", 6)
+        numbers = parts[1:3] if len(parts) == 7 else []
+        if not (
+            len(numbers) == 2
+            and numbers[0][:1] == "r"
+            and numbers[1][:1] == "b"
+            and numbers[0][1:].isdigit()
+            and numbers[1][1:].isdigit()
+        ):
             raise ValueError(
                 f"bad cell id {cell_id!r}; expected PRESET.rRES.bBATCH.DTYPE.PHASE.MODE.DEVICE"
-            ) from None
+            )
+        preset, res, batch, dtype, phase, mode, device = parts
+        return cls(preset, int(res[1:]), int(batch[1:]), dtype, phase, mode, device)
 
     def as_dict(self) -> dict:
         return asdict(self) | {"id": self.id}

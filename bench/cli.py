@@ -71,7 +71,11 @@ def main(argv: list[str] | None = None, *, measure: str = DEFAULT_MEASURE) -> in
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader of our output went away (`rinbench list | head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        # Not 0: `rinbench compare ... | head` must not turn a regression into a pass.
+        return EXIT_BROKEN_PIPE
+
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a process killed by it
 
 
 class UsageError(Exception):

@@ -32,6 +32,7 @@ __all__ = [
     "check_schedule",
     "noise_level",
     "prediction_to_x0_eps",
+    "resolve_schedule",
     "sample",
     "schedule_of",
     "training_loss",
@@ -44,7 +45,23 @@ def schedule_of(model: nn.Module) -> str:
 
     Training and sampling use it so that the t a model sees and the noise in x_t always agree.
     """
-    return getattr(model.cfg, "noise_schedule", DEFAULT_SCHEDULE)
+    return resolve_schedule(model.cfg, None)
+
+
+def resolve_schedule(cfg, requested: str | None, fallback: str = DEFAULT_SCHEDULE) -> str:
+    """The schedule to run `cfg` with. RIN embeds gamma(t) of its own schedule, so another one would
+    condition it on the wrong noise level: that is an error. Other models take `requested`."""
+    own = getattr(cfg, "noise_schedule", None)
+    if own is None:
+        schedule = requested or fallback
+        check_schedule(schedule)
+        return schedule
+    if requested is not None and requested != own:
+        raise ValueError(
+            f"{cfg.name} conditions on its own noise schedule {own!r}, not {requested!r}; "
+            "change the model's noise_schedule instead"
+        )
+    return own
 
 
 def uses_state(model: nn.Module) -> bool:
@@ -120,7 +137,7 @@ def training_loss(
         raise ValueError(f"unknown target {target!r}; known: {', '.join(TARGETS)}")
     if not 0.0 <= self_cond_rate <= 1.0:
         raise ValueError(f"self_cond_rate must lie in [0, 1], got {self_cond_rate}")
-    schedule = schedule or schedule_of(model)
+    schedule = resolve_schedule(model.cfg, schedule)
     B, C = x0.shape[:2]
     t = torch.rand(B, device=x0.device, generator=generator)
     eps = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
@@ -169,7 +186,9 @@ def sample(
         raise ValueError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
-    schedule = schedule or schedule_of(model)
+    schedule = resolve_schedule(cfg, schedule)
+    if context is not None and not context_frames(cfg):
+        raise ValueError(f"{cfg.name} predicts no frames from context (cond_frames is 0)")
     C = cfg.input_shape[0]
     if y is None and cfg.num_classes:
         y = torch.randint(0, cfg.num_classes, (batch,), device=device, generator=generator)

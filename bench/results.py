@@ -134,16 +134,28 @@ class Writer:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         new_file = not self.path.exists()
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
-        # A process killed mid-write leaves a line without its newline; start on a fresh line so
-        # the next record is not glued onto the broken one (the reader skips the broken line).
-        if not new_file and self.path.stat().st_size > 0:
-            with open(self.path, "rb") as existing:
-                existing.seek(-1, os.SEEK_END)
-                if existing.read(1) != b"\n":
-                    self._file.write("\n")
+        if not new_file:
+            self._mend_tail()
         self._sync()
         if new_file:
             _fsync_dir(self.path.parent)
+
+    def _mend_tail(self) -> None:
+        """A process killed mid-write leaves a last line without its newline. A cut-off record is
+        dropped (its cell was never recorded, so `--resume` measures it again); a whole one gets its
+        newline. Either way the next record starts on a line of its own and the file stays valid."""
+        with open(self.path, "rb") as existing:
+            data = existing.read()
+        if not data or data.endswith(b"\n"):
+            return
+        start = data.rfind(b"\n") + 1
+        try:
+            validate(json.loads(data[start:]))
+        except ValueError:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors too
+            os.truncate(self.path, start)
+        else:
+            self._file.write("\n")
+        self._sync()
 
     def append(self, record: dict) -> None:
         if self._file is None:

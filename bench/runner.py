@@ -19,6 +19,7 @@ import dataclasses
 import fnmatch
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -37,6 +38,8 @@ from bench.cell import STATIC_PHASES, Cell
 from bench.suites import Planned, Suite
 from bench.worker import DEFAULT_MEASURE, checked, load_measure, run_measure
 
+# results.make_run_id: "20260101T120000Z-host-device-gitsha.jsonl".
+RUN_FILE = re.compile(r"\d{8}T\d{6}Z-[\w.-]+\.jsonl")
 LATEST = "latest"  # resume=LATEST: the newest run file of the suite in the output folder
 OUTPUT_TAIL_LINES = 6  # lines of a dead cell's output kept in its error reason
 
@@ -134,13 +137,22 @@ def plan(
 def _resume_path(suite_dir: Path, resume: str | os.PathLike) -> Path:
     if str(resume) != LATEST:
         path = Path(resume)
+        if path.suffix != ".jsonl":
+            # RUN.md and RUN.html sit beside RUN.jsonl; resuming into one would overwrite the records
+            # with the report. `run --resume quick` lands here too: the flag took the suite's name.
+            raise RunError(
+                f"{path} is not a run file (RUN_ID.jsonl); to resume a suite's newest run, "
+                "put the suite first: rinbench run SUITE --resume"
+            )
         if not path.is_file():
-            hint = ""
-            if path.suffix != ".jsonl":  # e.g. `run --resume quick`: the flag took the suite's name
-                hint = "; to resume a suite's newest run, put the suite first: rinbench run SUITE --resume"
-            raise RunError(f"no run file to resume at {path}{hint}")
+            raise RunError(f"no run file to resume at {path}")
         return path
-    runs = sorted(suite_dir.glob("*.jsonl")) if suite_dir.is_dir() else []
+    # Only files named like a run id: a baseline copied into the folder is not a run to append to.
+    runs = (
+        sorted(p for p in suite_dir.glob("*.jsonl") if RUN_FILE.fullmatch(p.name))
+        if suite_dir.is_dir()
+        else []
+    )
     if not runs:
         raise RunError(f"no run to resume in {suite_dir}; start one without --resume")
     return runs[-1]  # run ids start with their UTC start time, so the last name is the newest

@@ -54,7 +54,7 @@ from bench.data import (
     read_all,
     to_model_range,
 )
-from bench.diffusion import training_loss
+from bench.diffusion import resolve_schedule, training_loss
 
 CHECKPOINT_FORMAT = "rinbench-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -148,15 +148,7 @@ def model_config(settings: TrainSettings, num_classes: int) -> Any:
 
 def schedule_for(cfg: Any, requested: str | None) -> str:
     """RIN embeds γ(t) of its own schedule, so it must train with it; others take `requested`."""
-    own = getattr(cfg, "noise_schedule", None)
-    if own is not None:
-        if requested is not None and requested != own:
-            raise ValueError(
-                f"{cfg.name} conditions on its own schedule {own!r}; got schedule {requested!r} "
-                "(change it with an override of noise_schedule instead)"
-            )
-        return own
-    return requested or FALLBACK_SCHEDULE
+    return resolve_schedule(cfg, requested, FALLBACK_SCHEDULE)
 
 
 @functools.cache  # configs are frozen dataclasses; a count takes about a second

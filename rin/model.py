@@ -104,6 +104,14 @@ class RINConfig:
     )
 
     def __post_init__(self):
+        sizes = ("resolution", "in_channels", "patch_size", "interface_dim", "num_latents")
+        for field in (*sizes, "latent_dim", "blocks", "latent_depth", "frame_patch"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"{field} must be positive, got {getattr(self, field)}")
+        if self.num_classes < 0 or self.frames < 0:
+            raise ValueError("num_classes and frames must be >= 0 (0: unconditional, images)")
+        if not self.frames and self.frame_patch != 1:
+            raise ValueError("frame_patch applies to video: set frames too, or leave it at 1")
         if self.frames and self.frames % self.frame_patch:
             raise ValueError(
                 f"frames {self.frames} is not divisible by frame patch {self.frame_patch}"
@@ -296,7 +304,8 @@ class ScalarEmbedding(nn.Module):
         angles = gamma_B.float()[:, None] * self.scaling / 10000.0 ** (2 * (i // 2) / self.code_dim)
         code = torch.cat([angles[:, 0::2].sin(), angles[:, 1::2].cos()], dim=-1)
         code = (code - code.mean(-1, keepdim=True)) / code.std(-1, keepdim=True, correction=0)
-        return self.fc2(F.silu(self.fc1(code)))
+        # In the weights' dtype: a no-op under autocast, needed for a model cast to bf16.
+        return self.fc2(F.silu(self.fc1(code.to(self.fc1.weight.dtype))))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -385,7 +394,8 @@ def unpatchify(patches_BNP: torch.Tensor, cfg: RINConfig) -> torch.Tensor:
 
 
 def check_inputs(cfg: RINConfig, x, t, y, state) -> None:
-    """Shape checks (free) and, on CPU only, label range (a value check would sync a GPU)."""
+    """Shape checks (free) and, on CPU in eager mode only, label range (a value check would sync a
+    GPU and break a compiled graph)."""
     expected = tuple(cfg.input_shape)
     if tuple(x.shape[1:]) != expected:
         raise ValueError(
@@ -403,6 +413,7 @@ def check_inputs(cfg: RINConfig, x, t, y, state) -> None:
             )
         if (
             y.device.type == "cpu"
+            and not torch.compiler.is_compiling()  # a value check would break the graph
             and y.numel()
             and (int(y.min()) < 0 or int(y.max()) >= cfg.num_classes)
         ):

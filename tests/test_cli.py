@@ -1,5 +1,6 @@
 """The rinbench CLI: the quick suite end to end, the report, and every bad input as one clear line."""
 
+import io
 import json
 import os
 import subprocess
@@ -245,3 +246,22 @@ def test_fid_and_train_are_subcommands_with_their_own_help():
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith(f"usage: rinbench {command}")
+
+
+def test_a_closed_pipe_is_not_a_pass(monkeypatch, tmp_path):
+    # `rinbench compare ... | head` must not turn a regression into exit 0: a reader that went away
+    # gives 141 (128 + SIGPIPE), as a shell reports for a process killed by it.
+    class ClosedPipe(io.StringIO):
+        def __init__(self, fd):
+            super().__init__()
+            self.fd = fd
+
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self):
+            return self.fd
+
+    with open(tmp_path / "stdout", "w") as target:
+        monkeypatch.setattr(sys, "stdout", ClosedPipe(target.fileno()))
+        assert cli.main(["list"]) == cli.EXIT_BROKEN_PIPE == 141

@@ -131,3 +131,19 @@ def test_frame_prediction_loss_ignores_context_frames():
     model = RIN(TINY_VIDEO)
     diffusion.training_loss(model, x0).backward()
     assert model.stem.weight.grad.abs().sum() > 0
+
+
+def test_rin_runs_only_with_the_schedule_it_is_conditioned_on():
+    model = RIN(TINY_RIN)  # conditioned on gamma of the cosine schedule
+    with pytest.raises(ValueError, match="rin-tiny conditions on its own noise schedule 'cosine'"):
+        diffusion.sample(model, TINY_RIN, 1, steps=1, schedule="linear")
+    with pytest.raises(ValueError, match="not 'linear'"):
+        diffusion.training_loss(
+            model, torch.zeros(1, 3, 16, 16), torch.tensor([0]), schedule="linear"
+        )
+    assert diffusion.resolve_schedule(TINY_RIN, "cosine") == "cosine"
+
+
+def test_context_for_a_model_without_context_frames_is_an_error():
+    with pytest.raises(ValueError, match="cond_frames is 0"):
+        diffusion.sample(RIN(TINY_RIN), TINY_RIN, 1, steps=1, context=torch.zeros(1, 3, 1, 16, 16))

@@ -402,3 +402,21 @@ def test_benchmark_count_every_preset(benchmark):
 
 def test_groupings_cover_every_family():
     assert set(GROUPINGS) == {entry.family for entry in registry.REGISTRY.values()}
+
+
+def test_a_model_that_cannot_run_is_not_counted():
+    # The fast meta kernels must not answer for shapes torch itself would refuse.
+    from bench.measure.flops import count_flops
+
+    class Broken(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm = torch.nn.LayerNorm(8)
+            self.linear = torch.nn.Linear(8, 4)
+
+        def forward(self, x, t, y=None, state=None):
+            return self.linear(self.norm(x)), None
+
+    inputs = (torch.empty(2, 16, device="meta"), torch.empty(2, device="meta"), None)
+    with pytest.raises(RuntimeError):
+        count_flops(Broken, inputs)

@@ -218,3 +218,17 @@ def test_ctrl_c_keeps_finished_records_and_resume_completes_each_cell_once(fake,
         "- dit-tiny 32 px, cpu fp32 b1 eager, sample: error"
         in run_file.with_suffix(".md").read_text()
     )
+
+
+def test_resume_refuses_a_report_beside_the_run_file(tmp_path):
+    report = tmp_path / "20260101T000000Z-host-cpu-abc1234.md"
+    report.write_text("| table |\n")
+    with pytest.raises(runner.RunError, match="is not a run file"):
+        runner._resume_path(tmp_path, report)
+
+
+def test_resume_latest_ignores_files_not_named_like_a_run(tmp_path):
+    older = tmp_path / "20260101T000000Z-host-cpu-abc1234.jsonl"
+    older.write_text("")
+    (tmp_path / "ci-cpu.jsonl").write_text("")  # a baseline copied in: sorts last, is not a run
+    assert runner._resume_path(tmp_path, runner.LATEST) == older

@@ -173,5 +173,5 @@ def test_bad_inputs_name_the_preset():
 def test_presets_are_labelled():
     for slug, (cfg, source) in UNET_PRESETS.items():
         assert slug.startswith("adm-") and slug == slug.lower()
-        assert source.split(":", 1)[0] in ("released config", "test")
+        assert source.split(":", 1)[0] in ("released config", "harness", "test")
         assert cfg.input_shape == (3, cfg.resolution, cfg.resolution)

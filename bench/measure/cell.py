@@ -210,8 +210,13 @@ def check_dtype(dtype: str, device) -> None:
         )
     if device.type == "cuda" and not torch.cuda.is_available():
         raise Unsupported("device cuda requested but torch sees no CUDA device")
-    if dtype == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise Unsupported(f"{torch.cuda.get_device_name(device)} has no bf16 support")
+    # is_bf16_supported() also says yes for emulated bf16 below sm80; ask for the tensor cores.
+    if (
+        dtype == "bf16"
+        and device.type == "cuda"
+        and torch.cuda.get_device_capability(device) < (8, 0)
+    ):
+        raise Unsupported(f"{torch.cuda.get_device_name(device)} has no bf16 tensor cores (sm80+)")
     if dtype in ("bf16", "fp16"):
         # Some builds accept an autocast dtype they do not support and fall back to fp32 with a
         # warning; a probe catches that.
@@ -375,9 +380,10 @@ def _forward_step(model_fn, model, cfg, autocast, device, dtype, settings) -> Ca
     import torch
 
     from bench import registry
+    from bench.diffusion import uses_state
 
     model.eval()
-    recurrent = getattr(model, "recurrent_state", False)
+    recurrent = uses_state(model)
 
     def make(batch: int) -> Callable:
         x, t, y = registry.example_inputs(cfg, batch, device)

@@ -28,6 +28,8 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
+from bench.diffusion import uses_state
+
 # A grouping maps the innermost module's qualified name (e.g. "blocks.0.read.attn.q", "" for the
 # root) and the spatial size (H, W) of the nearest enclosing image-like input, the last two axes of a
 # 4-D or 5-D tensor (None when there is none below the root), to a bucket of the breakdown.
@@ -130,8 +132,9 @@ class _CallPath:
 # ~450 us, a tanh-GELU ~650 us, an addmm ~250 us (its bias broadcast), against ~15 us for a linear's
 # mm. Counting all paper presets at 64-1024 px spent 2/3 of its time there. For the ops below the
 # output's shape, dtype and layout follow from the inputs in one line, for the inputs where that is
-# certain (fp32, contiguous); anything else goes to torch's own kernel. tests/test_measure_flops.py
-# compares each stand-in with torch's kernel.
+# certain (fp32, contiguous, shapes that fit together); anything else goes to torch's own kernel, which
+# then raises for a model that could not run. tests/test_measure_flops.py compares each stand-in
+# with torch's kernel.
 
 
 def _empty(like: torch.Tensor, shape, dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -141,11 +144,23 @@ def _empty(like: torch.Tensor, shape, dtype: torch.dtype | None = None) -> torch
 def _addmm(bias, mat1, mat2, *, beta=1, alpha=1):
     if not bias.dtype == mat1.dtype == mat2.dtype or mat1.ndim != 2 or mat2.ndim != 2:
         return None
-    return _empty(mat1, (mat1.shape[0], mat2.shape[1]))
+    shape = (mat1.shape[0], mat2.shape[1])
+    if mat1.shape[1] != mat2.shape[0] or bias.ndim > 2 or not _broadcasts(bias.shape, shape):
+        return None
+    return _empty(mat1, shape)
+
+
+def _broadcasts(small, shape) -> bool:
+    return all(s in (1, n) for s, n in zip(reversed(small), reversed(shape), strict=False))
 
 
 def _native_layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     if x.dtype != torch.float32 or not x.is_contiguous():
+        return None
+    shape = tuple(normalized_shape)
+    if tuple(x.shape[x.ndim - len(shape) :]) != shape or any(
+        p is not None and tuple(p.shape) != shape for p in (weight, bias)
+    ):
         return None
     axis = x.ndim - len(normalized_shape)
     stats = (*x.shape[:axis], *(1,) * len(normalized_shape))
@@ -154,6 +169,10 @@ def _native_layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 def _native_group_norm(x, weight, bias, batch, channels, pixels, groups, eps):
     if x.dtype != torch.float32 or not x.is_contiguous():
+        return None
+    if x.ndim < 2 or x.shape[:2] != (batch, channels) or channels % groups:
+        return None
+    if any(p is not None and p.numel() != channels for p in (weight, bias)):
         return None
     return _empty(x, x.shape), _empty(x, (batch, groups)), _empty(x, (batch, groups))
 
@@ -263,7 +282,7 @@ def count_flops(
     with torch.no_grad(), FastMetaKernels():
         # Only a recurrent model's output state changes what the next call computes; skipping the
         # extra pass for the others halves the cost of a count.
-        state = model(x, t, y)[1] if getattr(model, "recurrent_state", False) else None
+        state = model(x, t, y)[1] if uses_state(model) else None
         counter = _counter(model, grouping)
         with counter:
             model(x, t, y, state)
