@@ -74,7 +74,10 @@ class Claim:
             raise ValueError(f"unknown kind {self.kind!r}; valid: {', '.join(KINDS)}")
         if self.compare not in COMPARES:
             raise ValueError(f"unknown compare {self.compare!r}; valid: {', '.join(COMPARES)}")
-        if not (isinstance(self.reported, int | float) and self.reported > 0):
+        reported = self.reported
+        if isinstance(reported, bool) or not (
+            isinstance(reported, int | float) and 0 < reported < math.inf
+        ):
             raise ValueError(f"'reported' must be a positive number, got {self.reported!r}")
         if not 0 <= self.tolerance < 1:
             raise ValueError(f"'tolerance' is relative, in [0, 1), got {self.tolerance!r}")
@@ -169,7 +172,7 @@ def load(name_or_path: str | Path = "rin_paper") -> list[Claim]:
             )
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as err:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise ClaimsError(f"{path}: {err}") from None
     return parse(table, where=str(path))
 
@@ -178,8 +181,13 @@ def parse(table: dict, where: str = "claims") -> list[Claim]:
     """Claims from a parsed claims file: [[group]] tables of shared fields, each with `claims` rows."""
     known = {f.name for f in fields(Claim)}
     claims: list[Claim] = []
-    for number, group in enumerate(table.get("group", []), start=1):
+    groups = table.get("group", [])
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        raise ClaimsError(f"{where}: 'group' must be an array of tables, written [[group]]")
+    for number, group in enumerate(groups, start=1):
         rows = group.get("claims", [])
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise ClaimsError(f"{where}: group {number}: 'claims' must be a list of inline tables")
         shared = {k: v for k, v in group.items() if k != "claims"}
         if not rows:
             raise ClaimsError(f"{where}: group {number} has no claims")

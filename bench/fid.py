@@ -54,7 +54,13 @@ from bench.data import (
     to_uint8,
 )
 from bench.diffusion import SAMPLERS, sample
-from bench.train import config_from_checkpoint, file_sha256, load_checkpoint, model_from_checkpoint
+from bench.train import (
+    config_from_checkpoint,
+    file_sha256,
+    load_checkpoint,
+    model_from_checkpoint,
+    run_command,
+)
 
 WEIGHTS_ENV = "RINBENCH_INCEPTION_WEIGHTS"
 CACHE_ENV = "RINBENCH_CACHE"
@@ -336,6 +342,8 @@ def metric_suffix(protocol: str) -> str:
 
 
 def batch_spans(n: int, batch: int) -> list[tuple[int, int]]:
+    if batch < 1:
+        raise ValueError(f"a batch must hold at least one image, got {batch}")
     return [(start, min(start + batch, n)) for start in range(0, n, batch)]
 
 
@@ -952,12 +960,6 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--no-cache", action="store_true", help="recompute reference features")
         q.add_argument("--device", help="cpu or cuda (default: cuda if available)")
         q.add_argument("--json", help="also write the result to this file")
-        q.add_argument(
-            "--results",
-            metavar="DIR",
-            help="also append the result as a `fid` record to DIR/fid/<run_id>.jsonl, "
-            "where `rinbench report` finds it",
-        )
         q.add_argument("--no-progress", action="store_true")
 
     m = sub.add_parser("model", help="sample from a checkpoint (or a preset), then FID")
@@ -976,6 +978,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--num-reference", type=int, help="reference images (builtin: default --num-samples)"
     )
     m.add_argument("--reference-seed", type=int, default=1, help="seed of the built-in crops")
+    m.add_argument(
+        "--results",
+        metavar="DIR",
+        help="also append the result as a `fid` record to DIR/fid/<run_id>.jsonl, "
+        "where `rinbench report` finds it",
+    )
     common(m)
 
     i = sub.add_parser("images", help="FID between two image sets")
@@ -995,14 +1003,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return _run(args)
-    except (ValueError, KeyError, OSError) as err:  # bad input: one message, no traceback
-        print(
-            f"rinbench fid: error: {err.args[0] if isinstance(err, KeyError) else err}",
-            file=sys.stderr,
-        )
-        return 2
+    return run_command("rinbench fid", lambda: _run(args))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -1060,7 +1061,7 @@ def _run(args: argparse.Namespace) -> int:
         print(text)
         if args.json:
             Path(args.json).write_text(text + "\n")
-        if args.results and args.command == "model":
+        if args.command == "model" and args.results:
             path = store_result(result, Path(args.results), batch=args.batch, device=dist.device)
             print(f"rinbench fid: record appended to {path}", file=sys.stderr)
     return 0

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from bench.fid import fid_statistics, frechet_distance
-from bench.train import file_sha256
+from bench.train import file_sha256, run_command
 
 EXTRACTOR_ENV = "RINBENCH_VIDEO_EXTRACTOR"
 
@@ -80,7 +80,13 @@ def load_videos(path: str | os.PathLike) -> np.ndarray:
     """An .npz whose `arr_0` holds uint8 clips (N, T, H, W, C), as np.savez writes them."""
     path = Path(path)
     try:
-        with np.load(path) as archive:
+        loaded = np.load(path)
+    except (OSError, EOFError, ValueError) as err:
+        raise ValueError(f"{path} is not a readable .npz: {err}") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path} holds a single array, not an .npz archive (np.savez writes one)")
+    try:
+        with loaded as archive:
             if "arr_0" not in archive:
                 raise ValueError(f"{path} has no 'arr_0' array (found {', '.join(archive.files)})")
             videos = archive["arr_0"]
@@ -138,16 +144,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
-    try:
+    if args.batch < 1:
+        parser.error("--batch must be positive")
+
+    def run() -> int:
         extractor = VideoFeatures(video_extractor_path(args.video_extractor), args.device)
-        result = fvd(
-            load_videos(args.generated), load_videos(args.reference), extractor, args.batch
-        )
-    except (ValueError, OSError) as err:  # bad input, missing extractor: one line, no traceback
-        print(f"rinbench fvd: error: {err}", file=sys.stderr)
-        return 2
-    print(json.dumps(result, indent=2))
-    return 0
+        generated, reference = load_videos(args.generated), load_videos(args.reference)
+        print(json.dumps(fvd(generated, reference, extractor, args.batch), indent=2))
+        return 0
+
+    return run_command("rinbench fvd", run)
 
 
 if __name__ == "__main__":

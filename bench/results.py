@@ -89,6 +89,19 @@ def make_record(
     return record
 
 
+# What every reader indexes in a record's cell (bench.cell.Cell.as_dict()).
+CELL_FIELDS = {
+    "id": str,
+    "preset": str,
+    "resolution": int,
+    "batch": int,
+    "dtype": str,
+    "phase": str,
+    "mode": str,
+    "device": str,
+}
+
+
 def validate(record: object) -> None:
     """Raise ValueError saying what is wrong with `record`; SchemaError if it is from a newer schema."""
     if not isinstance(record, dict):
@@ -109,8 +122,16 @@ def validate(record: object) -> None:
     for key in ("run", "cell", "env", "values"):
         if not isinstance(record[key], dict):
             raise ValueError(f"'{key}' must be a JSON object")
-    if not isinstance(record["cell"].get("id"), str):
-        raise ValueError("'cell' lacks its 'id'")
+    cell = record["cell"]
+    for key, kind in CELL_FIELDS.items():
+        value = cell.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ValueError(f"'cell.{key}' must be a {kind.__name__}, got {value!r}")
+    if record["model"] is not None and not isinstance(record["model"], dict):
+        raise ValueError("'model' must be a JSON object or null")
+    gpu = record["env"].get("gpu")
+    if gpu is not None and not isinstance(gpu, dict):
+        raise ValueError("'env.gpu' must be a JSON object or null")
     if not isinstance(record["run"].get("id"), str):
         raise ValueError("'run' lacks its 'id'")
 

@@ -118,7 +118,10 @@ def load(name_or_path: str, device: str | None = None) -> Suite:
         path = Path(name_or_path)
         if not path.is_file():
             raise SuiteError(f"no suite file at {path}")
-        name, text = path.stem, path.read_text(encoding="utf-8")
+        try:
+            name, text = path.stem, path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise SuiteError(f"suite file {path} is not UTF-8 text: {err.reason}") from None
     else:
         names = builtin_names()
         if name_or_path not in names:

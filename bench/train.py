@@ -279,7 +279,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         ) from exc
     except Exception as exc:  # truncated or foreign files: RuntimeError, EOFError, ...
         raise ValueError(
-            f"{path}: not a readable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+            f"{path}: not a readable checkpoint "
+            f"({type(exc).__name__}: {(str(exc).splitlines() or [''])[0]})"
         ) from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a rinbench checkpoint (written by bench.train)")
@@ -819,14 +820,24 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "equal-compute":
         return equal_compute_main(argv[1:])
     args = build_parser().parse_args(argv)
+    return run_command("rinbench train", lambda: _run(args))
+
+
+def run_command(prog: str, run: Callable[[], int]) -> int:
+    """Run a command of the fid/train/fvd family: bad input, and a missing optional library, become
+    one line on stderr and exit status 2 instead of a traceback."""
     try:
-        return _run(args)
-    except (ValueError, KeyError, OSError) as err:  # bad input: one message, no traceback
+        return run()
+    except ImportError as err:
         print(
-            f"rinbench train: error: {err.args[0] if isinstance(err, KeyError) else err}",
+            f"{prog}: error: {err}; install the extra: python -m pip install 'rinbench[fid]'",
             file=sys.stderr,
         )
-        return 2
+    except (ValueError, KeyError, OSError) as err:
+        print(
+            f"{prog}: error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr
+        )
+    return 2
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -865,11 +876,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def equal_compute_main(argv: list[str] | None = None) -> int:
     args = build_equal_compute_parser().parse_args(argv)
-    try:
-        return _run_equal_compute(args)
-    except (ValueError, KeyError, OSError) as err:
-        print(f"rinbench train equal-compute: error: {err}", file=sys.stderr)
-        return 2
+    return run_command("rinbench train equal-compute", lambda: _run_equal_compute(args))
 
 
 def _run_equal_compute(args: argparse.Namespace) -> int:

@@ -335,3 +335,20 @@ def test_every_claimed_preset_is_in_the_registry_at_its_resolution():
     for claim in claims.load():
         for preset, resolution in claim.presets:
             assert registry.config(preset, resolution).resolution == resolution, claim.id
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[group]\nkind = "params"', "'group' must be an array of tables"),
+        ("group = [1]", "'group' must be an array of tables"),
+        ('[[group]]\nkind = "params"\nclaims = [1]', "'claims' must be a list of inline tables"),
+        (
+            '[[group]]\nkind = "params"\nsource = "s"\nclaims = [{ preset = "a", resolution = 8, reported = true }]',
+            "'reported' must be a positive number",
+        ),
+    ],
+)
+def test_malformed_claims_files_are_claims_errors(text, message):
+    with pytest.raises(claims.ClaimsError, match=re.escape(message)):
+        parse(text)

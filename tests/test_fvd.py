@@ -58,3 +58,11 @@ def test_command_line(tmp_path, extractor_file, capsys, monkeypatch):
         fvd.main([str(a), str(b), "--video-extractor", str(extractor_file), "--device", "cpu"]) == 2
     )
     assert "expected uint8 clips (N, T, H, W, C)" in capsys.readouterr().err
+
+
+def test_a_single_array_file_is_not_taken_for_an_archive(tmp_path):
+    single = tmp_path / "clips.npz"
+    with open(single, "wb") as f:
+        np.save(f, clips(0))
+    with pytest.raises(ValueError, match="holds a single array"):
+        fvd.load_videos(single)

@@ -1,6 +1,7 @@
 """The results store: records, append-only run files, a reader that survives broken lines."""
 
 import json
+import re
 import subprocess
 import sys
 import warnings
@@ -156,3 +157,19 @@ def test_results_import_without_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r["cell"].pop("phase"), "'cell.phase' must be a str"),
+        (lambda r: r["cell"].update(resolution="16"), "'cell.resolution' must be a int"),
+        (lambda r: r.update(model="x"), "'model' must be a JSON object or null"),
+        (lambda r: r["env"].update(gpu="H100"), "'env.gpu' must be a JSON object or null"),
+    ],
+)
+def test_records_the_readers_would_trip_on_are_invalid(change, message):
+    bad = record()
+    change(bad)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        results.validate(bad)

@@ -217,3 +217,10 @@ def test_unknown_suite_name_lists_the_built_in_ones(tmp_path):
         suites.load("quik")
     with pytest.raises(suites.SuiteError, match="no suite file at"):
         suites.load(str(tmp_path / "absent.toml"))
+
+
+def test_a_suite_file_that_is_not_text_is_one_clear_error(tmp_path):
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00junk")
+    with pytest.raises(suites.SuiteError, match="is not UTF-8 text"):
+        suites.load(str(binary))
