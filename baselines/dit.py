@@ -12,16 +12,16 @@ N heads, K head width (D / N).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from baselines.unet import timestep_embedding
+
 # DiT embeds the timestep with 256 sinusoidal features and period up to 10^4 (GLIDE's choice).
 TIMESTEP_FEATURES = 256
-TIMESTEP_MAX_PERIOD = 10_000.0
 # DiT's diffusion has 1000 discrete steps; its network sees the step index, not t in [0, 1].
 TIMESTEP_SCALE = 1000.0
 
@@ -91,18 +91,6 @@ class DiTConfig:
 
 
 # --- fixed embeddings ------------------------------------------------------------------------------
-
-
-def timestep_features(timestep_B: torch.Tensor, dim: int = TIMESTEP_FEATURES) -> torch.Tensor:
-    """(B,) float timesteps (may be fractional) -> (B, dim) float32 [cos | sin] features.
-
-    Frequencies fall geometrically from 1 to 1/max_period, as in DiT's TimestepEmbedder (after GLIDE).
-    """
-    half = dim // 2
-    exponents = torch.arange(half, dtype=torch.float32, device=timestep_B.device) / half
-    freqs = torch.exp(-math.log(TIMESTEP_MAX_PERIOD) * exponents)
-    angles_BF = timestep_B.float()[:, None] * freqs[None, :]
-    return torch.cat([torch.cos(angles_BF), torch.sin(angles_BF)], dim=-1)
 
 
 def sincos_position_embedding(
@@ -270,7 +258,9 @@ class DiT(nn.Module):
         timestep_B = t.float() * TIMESTEP_SCALE  # DiT embeds the discrete-step index 0..999
         x_BTD = self.patch_embed(x).flatten(2).transpose(1, 2) + self.pos_embed
         # Features in the MLP's dtype: a no-op under autocast, needed for a model cast to bf16.
-        c_BD = self.t_embed(timestep_features(timestep_B).to(self.t_embed[0].weight.dtype))
+        # The same [cos | sin] features as ADM's (both after GLIDE), 256 of them.
+        features = timestep_embedding(timestep_B, TIMESTEP_FEATURES)
+        c_BD = self.t_embed(features.to(self.t_embed[0].weight.dtype))
         if self.y_embed is not None:
             if self.training and cfg.has_null_class:
                 # Label dropout for classifier-free guidance (DiT §3.1, "Classifier-free guidance").

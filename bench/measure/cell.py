@@ -306,6 +306,7 @@ def _timed(cell: Cell, settings: Settings, values: dict, peak: dict | None) -> N
         if compiled:
             kwargs = {"mode": settings.compile_mode} if settings.compile_mode else {}
             try:
+                _reset_graph_breaks()
                 model_fn = torch.compile(model, backend=settings.compile_backend, **kwargs)
             except Exception as err:
                 raise CompileFailed(one_line(f"{type(err).__name__}: {err}")) from err
@@ -329,6 +330,8 @@ def _timed(cell: Cell, settings: Settings, values: dict, peak: dict | None) -> N
                 raise CompileFailed(one_line(f"{type(err).__name__}: {err}")) from err
             raise
         values["first_call_s"] = time.perf_counter() - start
+        if compiled:
+            values |= _graph_breaks()
 
         # Memory and energy cover the timed window: after the warm-up, so the peaks are the steady
         # state's, with lazily created state (AdamW moments, cuDNN workspaces) in alloc_before_bytes.
@@ -374,6 +377,26 @@ def _timed(cell: Cell, settings: Settings, values: dict, peak: dict | None) -> N
                     start=cell.batch,
                     limit=settings.max_batch_limit,
                 )
+
+
+def _reset_graph_breaks() -> None:
+    try:
+        from torch._dynamo.utils import counters
+
+        counters.clear()
+    except ImportError:
+        pass  # _graph_breaks() then records why it has no number
+
+
+def _graph_breaks() -> dict:
+    """How often dynamo split the model into several graphs (each break runs Python in between).
+    The counter is dynamo's private one: if it moves, the reason says so instead of a number."""
+    try:
+        from torch._dynamo.utils import counters
+
+        return {"compile_graph_breaks": sum(counters["graph_break"].values())}
+    except (ImportError, AttributeError, KeyError, TypeError) as err:
+        return {"compile_graph_breaks": None, "compile_graph_breaks_reason": repr(err)}
 
 
 def _forward_step(model_fn, model, cfg, autocast, device, dtype, settings) -> Callable:
