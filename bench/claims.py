@@ -293,6 +293,14 @@ def _is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def keep_count(kept: dict, phase: str, record: dict) -> None:
+    """Counts do not depend on the machine: an ok record wins over a failed one, else the newest.
+    `record` is a result record or a report row; both carry "status"."""
+    previous = kept.get(phase)
+    if previous is None or record["status"] == "ok" or previous["status"] != "ok":
+        kept[phase] = record
+
+
 @dataclass
 class Measured:
     """The records indexed by what claims ask for."""
@@ -313,10 +321,7 @@ class Measured:
                 index.sources[cell["preset"]] = model["source"]
             phase = cell["phase"]
             if phase in COUNT_PHASES:
-                previous = index.counts.setdefault(key, {}).get(phase)
-                # Counts do not depend on the device: any ok record will do, the newest ok one wins.
-                if previous is None or record["status"] == "ok" or previous["status"] != "ok":
-                    index.counts[key][phase] = record
+                keep_count(index.counts.setdefault(key, {}), phase, record)
             elif phase in TIMED_PHASES:
                 setup = (hardware(record), cell["dtype"], cell["batch"], cell["mode"], phase)
                 index.timed.setdefault(key, {})[setup] = record

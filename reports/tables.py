@@ -68,8 +68,8 @@ CSV_COLUMNS = (
 NO_SETUP = "–"
 GIB = 2**30
 STATUS_LABELS = {"oom": "OOM", "error": "error", "timeout": "timeout", "unsupported": "n/a"}
-COUNT_PHASES = ("params", "flops")
-TIMED_PHASES = ("forward", "train_step", "sample")
+COUNT_PHASES = claims_module.COUNT_PHASES
+TIMED_PHASES = claims_module.TIMED_PHASES
 
 LEGEND = (
     "GMACs: multiply-accumulates of one forward pass per image, in billions, attention included "
@@ -119,7 +119,7 @@ def results_table(frame: pd.DataFrame) -> Table:
         if not math.isnan(row["params"]) and math.isnan(model["params"]):
             model["params"] = row["params"]
         if row["phase"] in COUNT_PHASES:
-            _keep_best(model["counts"], row["phase"], row)
+            claims_module.keep_count(model["counts"], row["phase"], row)
         elif row["phase"] == "fid":
             _keep_most_trained(model["counts"], row)
         elif row["phase"] in TIMED_PHASES:
@@ -185,13 +185,6 @@ def results_table(frame: pd.DataFrame) -> Table:
                 }
             )
     return table
-
-
-def _keep_best(counts: dict, phase: str, row: dict) -> None:
-    """Counts do not depend on the machine: an ok record wins over a failed one, else the newest."""
-    previous = counts.get(phase)
-    if previous is None or row["status"] == "ok" or previous["status"] != "ok":
-        counts[phase] = row
 
 
 def _keep_most_trained(counts: dict, row: dict) -> None:
