@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rin.model import check_schedule, noise_level
+from rin.model import check_schedule, noise_level, noise_time
 
 TARGETS = ("eps", "x0", "v")
 SAMPLERS = ("ddpm", "ddim")
@@ -32,6 +32,7 @@ __all__ = [
     "check_schedule",
     "noise_level",
     "prediction_to_x0_eps",
+    "model_time",
     "resolve_schedule",
     "sample",
     "schedule_of",
@@ -49,19 +50,23 @@ def schedule_of(model: nn.Module) -> str:
 
 
 def resolve_schedule(cfg, requested: str | None, fallback: str = DEFAULT_SCHEDULE) -> str:
-    """The schedule to run `cfg` with. RIN embeds gamma(t) of its own schedule, so another one would
-    condition it on the wrong noise level: that is an error. Other models take `requested`."""
+    """The schedule that makes x_t: `requested`, else the one the model is conditioned on (RIN
+    embeds gamma(t) of its own schedule), else `fallback`."""
+    schedule = requested or getattr(cfg, "noise_schedule", None) or fallback
+    check_schedule(schedule)
+    return schedule
+
+
+def model_time(cfg, t: torch.Tensor, schedule: str) -> torch.Tensor:
+    """The t to hand the model so that it sees the noise level `schedule` puts at t.
+
+    RIN turns its t into gamma with its own schedule; under another schedule it gets the time at
+    which its own schedule reaches the same gamma. The other backbones embed t itself.
+    """
     own = getattr(cfg, "noise_schedule", None)
-    if own is None:
-        schedule = requested or fallback
-        check_schedule(schedule)
-        return schedule
-    if requested is not None and requested != own:
-        raise ValueError(
-            f"{cfg.name} conditions on its own noise schedule {own!r}, not {requested!r}; "
-            "change the model's noise_schedule instead"
-        )
-    return own
+    if own is None or own == schedule:
+        return t
+    return noise_time(noise_level(t, schedule), own)
 
 
 def uses_state(model: nn.Module) -> bool:
@@ -148,13 +153,14 @@ def training_loss(
     if k:
         x_t = torch.cat([x0[:, :, :k], x_t[:, :, k:]], dim=2)
 
+    t_model = model_time(model.cfg, t, schedule)
     state = None
     if uses_state(model) and self_cond_rate > 0:
         with torch.no_grad():  # stop-gradient: sg(Z~_t) in the paper
-            _, state = model(x_t, t, y, None)
+            _, state = model(x_t, t_model, y, None)
         keep = torch.rand(B, device=x0.device, generator=generator) < self_cond_rate
         state = torch.where(keep[:, None, None], state, torch.zeros_like(state))
-    pred, _ = model(x_t, t, y, state)
+    pred, _ = model(x_t, t_model, y, state)
     target_values = training_target(x0, eps, gamma, target)
     return F.mse_loss(pred[:, :C, k:].float(), target_values[:, :, k:].float())
 
@@ -208,7 +214,7 @@ def sample(
         gamma_t, gamma_s = noise_level(t, schedule), noise_level(s, schedule)
         if k:
             x = torch.cat([context.to(x.dtype), x[:, :, k:]], dim=2)
-        out, state = model(x, t, y, state)
+        out, state = model(x, model_time(cfg, t, schedule), y, state)
         x0, eps = prediction_to_x0_eps(out[:, :C].float(), x, gamma_t, target)
         if i == steps - 1:
             return torch.cat([context.to(x0.dtype), x0[:, :, k:]], dim=2) if k else x0

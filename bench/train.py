@@ -147,7 +147,7 @@ def model_config(settings: TrainSettings, num_classes: int) -> Any:
 
 
 def schedule_for(cfg: Any, requested: str | None) -> str:
-    """RIN embeds γ(t) of its own schedule, so it must train with it; others take `requested`."""
+    """`requested`, else the model's own schedule (RIN's), else the sigmoid schedule."""
     return resolve_schedule(cfg, requested, FALLBACK_SCHEDULE)
 
 

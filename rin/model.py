@@ -60,6 +60,26 @@ def noise_level(t: torch.Tensor, schedule: str) -> torch.Tensor:
     return gamma.clamp(1e-9, 1.0)
 
 
+def noise_time(gamma: torch.Tensor, schedule: str) -> torch.Tensor:
+    """The inverse of `noise_level`: the t in [0, 1] at which `schedule` reaches noise level gamma.
+
+    Lets a model conditioned on one schedule's gamma(t) be trained or sampled under another (the
+    paper trains with a sigmoid schedule and samples with the cosine one, pix2seq#35)."""
+    gamma = gamma.clamp(1e-9, 1.0)
+    if schedule == "cosine":
+        t = torch.acos(gamma.sqrt()) * 2 / math.pi * 1.00025 - 0.0002
+    elif schedule == "linear":
+        t = 1.0 - gamma
+    elif schedule.startswith("sigmoid@"):
+        start, end, tau = parse_sigmoid(schedule)
+        v_start, v_end = (1.0 / (1.0 + math.exp(-v / tau)) for v in (start, end))
+        output = (v_end - gamma * (v_end - v_start)).clamp(1e-12, 1 - 1e-12)
+        t = (torch.logit(output) * tau - start) / (end - start)
+    else:
+        check_schedule(schedule)
+    return t.clamp(0.0, 1.0)
+
+
 def parse_sigmoid(schedule: str) -> tuple[float, float, float]:
     try:
         start, end, tau = (float(v) for v in schedule.removeprefix("sigmoid@").split(","))

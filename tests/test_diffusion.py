@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from bench import diffusion
-from rin.model import RIN
+from rin.model import RIN, noise_time
 from rin.presets import PRESETS
 
 TINY_RIN = dataclasses.replace(PRESETS["rin-tiny"][0], name="rin-tiny")
@@ -133,15 +133,24 @@ def test_frame_prediction_loss_ignores_context_frames():
     assert model.stem.weight.grad.abs().sum() > 0
 
 
-def test_rin_runs_only_with_the_schedule_it_is_conditioned_on():
-    model = RIN(TINY_RIN)  # conditioned on gamma of the cosine schedule
-    with pytest.raises(ValueError, match="rin-tiny conditions on its own noise schedule 'cosine'"):
-        diffusion.sample(model, TINY_RIN, 1, steps=1, schedule="linear")
-    with pytest.raises(ValueError, match="not 'linear'"):
-        diffusion.training_loss(
-            model, torch.zeros(1, 3, 16, 16), torch.tensor([0]), schedule="linear"
-        )
-    assert diffusion.resolve_schedule(TINY_RIN, "cosine") == "cosine"
+@pytest.mark.parametrize("schedule", ["cosine", "linear", "sigmoid@-3,3,0.9", "sigmoid@0,3,1.1"])
+def test_noise_time_inverts_noise_level(schedule):
+    t = torch.linspace(0.01, 0.99, 50)
+    gamma = diffusion.noise_level(t, schedule)
+    torch.testing.assert_close(diffusion.noise_level(noise_time(gamma, schedule), schedule), gamma)
+
+
+def test_rin_sampled_under_another_schedule_sees_that_schedules_noise_level():
+    # The paper trains with a sigmoid schedule and samples with the cosine one (pix2seq#35): RIN
+    # embeds gamma of its own schedule, so it is handed the time at which that gamma is reached.
+    cfg = dataclasses.replace(TINY_RIN, noise_schedule="sigmoid@-3,3,0.9")
+    model = Recorder(RIN(cfg).eval())
+    seen = []
+    model.inner.time_embed.register_forward_hook(lambda m, args, out: seen.append(args[0].clone()))
+    diffusion.sample(model, cfg, 1, steps=4, schedule="cosine")
+    grid = torch.tensor([1.0, 0.75, 0.5, 0.25])
+    torch.testing.assert_close(torch.cat(seen), diffusion.noise_level(grid, "cosine"))
+    assert diffusion.resolve_schedule(cfg, None) == "sigmoid@-3,3,0.9"
 
 
 def test_context_for_a_model_without_context_frames_is_an_error():
