@@ -253,6 +253,50 @@ class EmbedSequential(nn.Sequential):
 # --- model -------------------------------------------------------------------------------------
 
 
+def unet_levels(cfg, res_block, attention, down, up):
+    """The U-Net's blocks from its config: (input_blocks, middle_block, output_blocks, out width).
+
+    One walk over the levels for the 2-D and the 3-D U-Net, which differ only in the modules the
+    callables make: res_block(c_in, c_out), attention(width) -> list of modules, down(width),
+    up(width). Module names and order are guided-diffusion's, so its state dicts load as they are.
+    """
+    C = cfg.model_channels
+    # Down path. `skip_widths` records the width of every activation pushed for the up path.
+    width = int(cfg.channel_mult[0] * C)
+    input_blocks = nn.ModuleList([EmbedSequential(nn.Conv2d(cfg.in_channels, width, 3, padding=1))])
+    skip_widths = [width]
+    last = len(cfg.channel_mult) - 1
+    for level, (mult, size) in enumerate(zip(cfg.channel_mult, cfg.level_sizes, strict=True)):
+        for _ in range(cfg.num_res_blocks):
+            layers = [res_block(width, int(mult * C))]
+            width = int(mult * C)
+            if size in cfg.attention_resolutions:
+                layers += attention(width)
+            input_blocks.append(EmbedSequential(*layers))
+            skip_widths.append(width)
+        if level != last:
+            input_blocks.append(EmbedSequential(down(width)))
+            skip_widths.append(width)
+
+    middle_block = EmbedSequential(
+        res_block(width, width), *attention(width), res_block(width, width)
+    )
+
+    # Up path: one more ResBlock per level than on the way down, each eating one skip.
+    output_blocks = nn.ModuleList()
+    for level in range(last, -1, -1):
+        mult, size = cfg.channel_mult[level], cfg.level_sizes[level]
+        for i in range(cfg.num_res_blocks + 1):
+            layers = [res_block(width + skip_widths.pop(), int(mult * C))]
+            width = int(mult * C)
+            if size in cfg.attention_resolutions:
+                layers += attention(width)
+            if level > 0 and i == cfg.num_res_blocks:
+                layers.append(up(width))
+            output_blocks.append(EmbedSequential(*layers))
+    return input_blocks, middle_block, output_blocks, width
+
+
 class UNet(nn.Module):
     """ADM U-Net (guided-diffusion `UNetModel`, 2-D, conv resampling, no checkpointing).
 
@@ -287,44 +331,11 @@ class UNet(nn.Module):
         if cfg.num_classes > 0:
             self.label_emb = nn.Embedding(cfg.num_classes, emb_channels)
 
-        # Down path. `skip_widths` records the width of every activation pushed for the up path.
-        width = int(cfg.channel_mult[0] * C)
-        self.input_blocks = nn.ModuleList(
-            [EmbedSequential(nn.Conv2d(cfg.in_channels, width, 3, padding=1))]
+        down = (lambda w: res_block(w, w, "down")) if cfg.resblock_updown else Downsample
+        up = (lambda w: res_block(w, w, "up")) if cfg.resblock_updown else Upsample
+        self.input_blocks, self.middle_block, self.output_blocks, width = unet_levels(
+            cfg, res_block, lambda w: [attention(w)], down, up
         )
-        skip_widths = [width]
-        last = len(cfg.channel_mult) - 1
-        for level, (mult, size) in enumerate(zip(cfg.channel_mult, cfg.level_sizes, strict=True)):
-            for _ in range(cfg.num_res_blocks):
-                layers = [res_block(width, int(mult * C))]
-                width = int(mult * C)
-                if size in cfg.attention_resolutions:
-                    layers.append(attention(width))
-                self.input_blocks.append(EmbedSequential(*layers))
-                skip_widths.append(width)
-            if level != last:
-                down = res_block(width, width, "down") if cfg.resblock_updown else Downsample(width)
-                self.input_blocks.append(EmbedSequential(down))
-                skip_widths.append(width)
-
-        self.middle_block = EmbedSequential(
-            res_block(width, width), attention(width), res_block(width, width)
-        )
-
-        # Up path: one more ResBlock per level than on the way down, each eating one skip.
-        self.output_blocks = nn.ModuleList()
-        for level in range(last, -1, -1):
-            mult, size = cfg.channel_mult[level], cfg.level_sizes[level]
-            for i in range(cfg.num_res_blocks + 1):
-                layers = [res_block(width + skip_widths.pop(), int(mult * C))]
-                width = int(mult * C)
-                if size in cfg.attention_resolutions:
-                    layers.append(attention(width))
-                if level > 0 and i == cfg.num_res_blocks:
-                    layers.append(
-                        res_block(width, width, "up") if cfg.resblock_updown else Upsample(width)
-                    )
-                self.output_blocks.append(EmbedSequential(*layers))
 
         self.out = nn.Sequential(
             nn.GroupNorm(GROUPS, width),

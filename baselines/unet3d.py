@@ -44,11 +44,11 @@ from baselines.unet import (
     GROUPS,
     AttentionBlock,
     Downsample,
-    EmbedSequential,
     ResBlock,
     Upsample,
     check_inputs,
     timestep_embedding,
+    unet_levels,
     zero_init,
 )
 
@@ -243,41 +243,9 @@ class UNet3D(nn.Module):
         if cfg.num_classes > 0:
             self.label_emb = nn.Embedding(cfg.num_classes, emb_channels)
 
-        # Down path. `skip_widths` records the width of every activation pushed for the up path.
-        width = int(cfg.channel_mult[0] * C)
-        self.input_blocks = nn.ModuleList(
-            [EmbedSequential(nn.Conv2d(cfg.in_channels, width, 3, padding=1))]
+        self.input_blocks, self.middle_block, self.output_blocks, width = unet_levels(
+            cfg, res_block, attention, Downsample, Upsample
         )
-        skip_widths = [width]
-        last = len(cfg.channel_mult) - 1
-        for level, (mult, size) in enumerate(zip(cfg.channel_mult, cfg.level_sizes, strict=True)):
-            for _ in range(cfg.num_res_blocks):
-                layers = [res_block(width, int(mult * C))]
-                width = int(mult * C)
-                if size in cfg.attention_resolutions:
-                    layers += attention(width)
-                self.input_blocks.append(EmbedSequential(*layers))
-                skip_widths.append(width)
-            if level != last:
-                self.input_blocks.append(EmbedSequential(Downsample(width)))
-                skip_widths.append(width)
-
-        self.middle_block = EmbedSequential(
-            res_block(width, width), *attention(width), res_block(width, width)
-        )
-
-        # Up path: one more ResBlock per level than on the way down, each eating one skip.
-        self.output_blocks = nn.ModuleList()
-        for level in range(last, -1, -1):
-            mult, size = cfg.channel_mult[level], cfg.level_sizes[level]
-            for i in range(cfg.num_res_blocks + 1):
-                layers = [res_block(width + skip_widths.pop(), int(mult * C))]
-                width = int(mult * C)
-                if size in cfg.attention_resolutions:
-                    layers += attention(width)
-                if level > 0 and i == cfg.num_res_blocks:
-                    layers.append(Upsample(width))
-                self.output_blocks.append(EmbedSequential(*layers))
 
         self.out = nn.Sequential(
             nn.GroupNorm(GROUPS, width),
