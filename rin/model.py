@@ -427,9 +427,9 @@ def check_inputs(cfg: RINConfig, x, t, y, state) -> None:
         if y is not None:
             raise ValueError(f"{cfg.name}: unconditional model, got labels y")
     else:
-        if y is None or y.shape != (x.shape[0],):
+        if y is None or y.shape != (x.shape[0],) or y.dtype not in (torch.int64, torch.int32):
             raise ValueError(
-                f"{cfg.name}: needs labels y of shape ({x.shape[0]},) in [0, {cfg.num_classes})"
+                f"{cfg.name}: needs int64 labels y of shape ({x.shape[0]},) in [0, {cfg.num_classes})"
             )
         if (
             y.device.type == "cpu"

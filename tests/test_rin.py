@@ -121,8 +121,10 @@ def test_wrong_channels_and_labels_name_the_preset():
         model(torch.randn(1, 1, 16, 16), torch.rand(1), torch.tensor([0]))
     with pytest.raises(ValueError, match=r"rin-tiny: labels must lie in \[0, 4\)"):
         model(torch.randn(1, 3, 16, 16), torch.rand(1), torch.tensor([4]))
-    with pytest.raises(ValueError, match="rin-tiny: needs labels"):
+    with pytest.raises(ValueError, match="rin-tiny: needs int64 labels"):
         model(torch.randn(1, 3, 16, 16), torch.rand(1))
+    with pytest.raises(ValueError, match="rin-tiny: needs int64 labels"):
+        model(torch.randn(1, 3, 16, 16), torch.rand(1), torch.tensor([0.0]))
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "linear", "sigmoid@-3,3,0.9"])
