@@ -53,7 +53,7 @@ from bench.data import (
     resize_square,
     to_uint8,
 )
-from bench.diffusion import SAMPLERS, sample
+from bench.diffusion import SAMPLERS, resolve_schedule, sample
 from bench.train import (
     config_from_checkpoint,
     file_sha256,
@@ -610,6 +610,7 @@ def generate(
     batch: int = 64,
     *,
     weights: str = "ema",
+    schedule: str | None = None,
     dist: Distributed | None = None,
     progress: bool = False,
 ) -> dict:
@@ -622,6 +623,8 @@ def generate(
     with (seed, k), so any rank can make any batch, a resumed run skips batches whose files all
     exist, and the files equal those of an uninterrupted single-process run. A manifest in out_dir
     refuses to mix samples of different settings (seed, batch, sampler, steps, weights); n may grow.
+    `schedule` is the sampler's noise schedule, by default the one the checkpoint trained with (the
+    RIN paper trains with a sigmoid schedule and samples with the cosine one).
     """
     dist = dist or Distributed()
     if sampler not in SAMPLERS:
@@ -630,6 +633,8 @@ def generate(
         raise ValueError("n, steps and batch must be positive")
     out_dir = Path(out_dir)
     model, cfg, origin = _sampling_model(slug, checkpoint, weights, seed, dist.device)
+    # Record the schedule the sampler really uses (a preset without a checkpoint has none stored).
+    origin = origin | {"schedule": resolve_schedule(cfg, schedule or origin["schedule"])}
     manifest = {
         "preset": origin["preset"],
         "config": _jsonable(cfg),
@@ -865,6 +870,7 @@ def fid_for_checkpoint(
     feature_batch: int = 64,
     slug: str | None = None,
     weights: str = "ema",
+    schedule: str | None = None,
     inception_weights_path: str | None = None,
     inception_dtype: str = "float32",
     extractor=None,
@@ -912,6 +918,7 @@ def fid_for_checkpoint(
         seed,
         batch,
         weights=weights,
+        schedule=schedule,
         dist=dist,
         progress=progress,
     )
@@ -973,6 +980,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--batch", type=int, default=64, help="sampling batch (part of the seeding)")
     m.add_argument("--weights", choices=("ema", "model"), default="ema")
+    m.add_argument(
+        "--schedule",
+        help="the sampler's noise schedule: cosine, linear or sigmoid@start,end,tau (default: the "
+        "one the checkpoint trained with; the RIN paper samples with cosine)",
+    )
     m.add_argument("--reference", default=BUILTIN_NAME, help="'builtin', a folder or an .npz")
     m.add_argument(
         "--num-reference", type=int, help="reference images (builtin: default --num-samples)"
@@ -1036,6 +1048,7 @@ def _run(args: argparse.Namespace) -> int:
             feature_batch=args.feature_batch,
             slug=args.preset,
             weights=args.weights,
+            schedule=args.schedule,
             inception_weights_path=args.inception_weights,
             inception_dtype=args.inception_dtype,
             **common,

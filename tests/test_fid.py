@@ -379,3 +379,15 @@ def test_result_is_stored_as_a_fid_record_the_reports_can_read(tmp_path):
     assert record["cell"]["resolution"] == result["resolution"]
     assert record["values"]["fid_legacy_tf"] == result["fid_legacy_tf"]
     assert record["values"]["n_samples"] == 7 and record["values"]["sampler"] == result["sampler"]
+
+
+def test_sampling_schedule_is_a_setting_of_the_sample_folder(tmp_path):
+    # The paper's protocol: a model trained with one schedule sampled with another (pix2seq#35).
+    other = _generate(tmp_path / "other", n=3, schedule="linear")  # rin-tiny trains with cosine
+    own = _generate(tmp_path / "own", n=3)
+    assert (other["schedule"], own["schedule"]) == ("linear", "cosine")
+    assert _pngs(tmp_path / "other") != _pngs(tmp_path / "own")
+    with pytest.raises(ValueError):  # the manifest refuses to mix schedules in one folder
+        _generate(tmp_path / "other", n=3)
+    with pytest.raises(ValueError, match="unknown noise schedule"):
+        _generate(tmp_path / "bad", n=3, schedule="quadratic")
