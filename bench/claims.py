@@ -268,7 +268,7 @@ def most_trained(records: Iterable[dict]) -> dict | None:
 
 def _train_macs(values: dict) -> float:
     value = values.get("train_macs")
-    return float(value) if _is_number(value) else -1.0
+    return float(value) if results.is_number(value) else -1.0
 
 
 def source_kind(source: str | None) -> str:
@@ -278,7 +278,7 @@ def source_kind(source: str | None) -> str:
 
 def fid_value(values: dict) -> tuple[str, float] | tuple[None, None]:
     """The record's FID and its key: fid_legacy_tf when present, else the first fid_* key."""
-    keys = sorted(k for k, v in values.items() if k.startswith("fid") and _is_number(v))
+    keys = sorted(k for k, v in values.items() if k.startswith("fid") and results.is_number(v))
     if not keys:
         return None, None
     key = PREFERRED_FID_KEY if PREFERRED_FID_KEY in keys else keys[0]
@@ -287,10 +287,6 @@ def fid_value(values: dict) -> tuple[str, float] | tuple[None, None]:
 
 def _shorten(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def keep_count(kept: dict, phase: str, record: dict) -> None:
@@ -334,13 +330,13 @@ class Measured:
         if record is None or record["status"] != "ok":
             return None
         value = record["values"].get(name)
-        return value if _is_number(value) else None
+        return value if results.is_number(value) else None
 
     def params(self, key: tuple[str, int]):
         count = self.value(key, "params", "params")
         if count is None:  # every record's model block carries the same count
             for record in [*self.counts.get(key, {}).values(), *self.timed.get(key, {}).values()]:
-                if _is_number((record.get("model") or {}).get("params")):
+                if results.is_number((record.get("model") or {}).get("params")):
                     return record["model"]["params"]
         return count
 
@@ -534,7 +530,7 @@ def _speed(record: dict) -> float | None:
     if record["status"] != "ok":
         return None
     value = record["values"].get("images_per_s")
-    return float(value) if _is_number(value) and value > 0 else None
+    return float(value) if results.is_number(value) and value > 0 else None
 
 
 def _check_fid(claim: Claim, measured: Measured) -> list[Verdict]:
@@ -563,7 +559,7 @@ def _check_fid(claim: Claim, measured: Measured) -> list[Verdict]:
     if values.get("weights") == "random-init":
         return cannot(f"{metric_key} {fid:.3g} is of an untrained model (random-init weights)")
     samples = values.get("n_samples")
-    if not _is_number(samples) or samples < claim.min_samples:
+    if not results.is_number(samples) or samples < claim.min_samples:
         return cannot(
             f"{metric_key} {fid:.3g} from {samples if samples is not None else 'an unknown number of'}"
             f" samples; the paper's number uses {claim.min_samples:,} (fewer samples bias FID up)"
@@ -578,16 +574,16 @@ def _check_fid(claim: Claim, measured: Measured) -> list[Verdict]:
             )
     status, ratio = _judge(claim, fid)
     detail = f"{metric_key} from {int(samples):,} samples"
-    if _is_number(values.get("steps")):
+    if results.is_number(values.get("steps")):
         detail += f", {values['steps']} sampling steps"
     return [Verdict(claim, basis, status, fid, ratio, detail, caveat)]
 
 
 def _images_seen(values: dict, measured: Measured, key: tuple[str, int]) -> float | None:
-    if _is_number(values.get("images_seen")):
+    if results.is_number(values.get("images_seen")):
         return float(values["images_seen"])
     per_image = measured.value(key, "flops", "macs_train_step")
-    if _is_number(values.get("train_macs")) and per_image:
+    if results.is_number(values.get("train_macs")) and per_image:
         return values["train_macs"] / per_image
     return None
 

@@ -391,9 +391,7 @@ def _compare_cell(cell_id: str, before: dict, after: dict, thresholds: Mapping) 
 
 
 def _number(value) -> float | int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return value if math.isfinite(value) else None
+    return value if results.is_number(value) else None
 
 
 def _relative(old: float, now: float) -> float:

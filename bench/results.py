@@ -22,6 +22,7 @@ The schema changes only with a bump of SCHEMA_VERSION and a reader for the old v
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import warnings
@@ -277,3 +278,8 @@ def device_model(record: dict) -> str | None:
         return None
     count = env.get("cpu_count")
     return f"CPU {model} ({count} cpus)" if count else f"CPU {model}"
+
+
+def is_number(value) -> bool:
+    """A finite int or float from a record's values (JSON gives NaN, infinities and booleans too)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

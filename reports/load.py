@@ -152,6 +152,6 @@ def _row(record: dict) -> dict:
 def _number(*candidates) -> float:
     """The first candidate that is a finite number, as float; NaN when none is."""
     for value in candidates:
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        if results.is_number(value):
             return float(value)
     return math.nan
