@@ -1,0 +1,65 @@
+"""What several commands share: reading result files with their warnings shown, and argparse types."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from bench.errors import UsageError
+
+
+def read_records(paths: list[Path]) -> list[dict]:
+    """bench.results.read, with its warnings about skipped lines printed one per line on stderr;
+    UsageError for a path that is not there or records from a newer rinbench."""
+    from bench import results
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", results.CorruptRecordWarning)
+        try:
+            records = results.read(paths)
+        except (FileNotFoundError, results.SchemaError) as err:
+            raise UsageError(str(err)) from None
+    for warning in caught:
+        print(f"rinbench: warning: {warning.message}", file=sys.stderr)
+    return records
+
+
+def read_some_records(paths: list[Path]) -> list[dict]:
+    """read_records, and UsageError when the files hold no record at all."""
+    records = read_records(paths)
+    if not records:
+        raise UsageError(f"no result records in {', '.join(map(str, paths))}")
+    return records
+
+
+def plural(count: int, noun: str) -> str:
+    """'1 cell', '3 cells'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("the timeout must be positive")
+    return value
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps descriptions as written, and ends an option's help with its default unless the help
+    already says it (an option whose default is None says in words what happens without it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, argparse.SUPPRESS):
+            return text
+        if not action.option_strings and action.nargs not in ("?", "*"):
+            return text  # a required positional has no default
+        if action.nargs == 0:  # a flag: off unless given
+            return f"{text} (default: off)"
+        return f"{text} (default: %(default)s)"

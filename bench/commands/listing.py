@@ -1,0 +1,44 @@
+"""`rinbench list`: the built-in suites and every preset with its parameter count and source."""
+
+from __future__ import annotations
+
+from bench.commands.common import HelpFormatter
+from bench.errors import EXIT_OK, UsageError
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser(
+        "list",
+        help="list the suites and the presets (with parameter counts and sources)",
+        description="List the built-in suites (name, cells, purpose) and every model preset "
+        "(family, native resolution, parameters counted on the meta device, source).",
+        formatter_class=HelpFormatter,
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    import torch
+
+    from bench import registry, suites
+    from bench.measure.flops import count_params
+
+    print("Suites (rinbench run SUITE):")
+    for name in suites.builtin_names():
+        try:
+            suite = suites.load(name)
+        except suites.SuiteError as err:
+            raise UsageError(f"built-in suite {name!r} is broken: {err}") from None
+        devices = ", ".join(sorted({c.device for c in suite.cells}))
+        print(f"  {name:<8} {len(suite.plan):>4} cells on {devices:<9} {suite.description}")
+    print()
+    print("Presets (parameters counted on the meta device):")
+    print(f"  {'preset':<20} {'family':<6} {'res':>5} {'params':>15}  source")
+    for slug in registry.slugs():
+        entry = registry.get(slug)
+        with torch.device("meta"):
+            params = count_params(registry.build(slug))["params"]
+        print(
+            f"  {slug:<20} {entry.family:<6} {entry.config.resolution:>5} {params:>15,}  {entry.source}"
+        )
+    return EXIT_OK

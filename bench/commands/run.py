@@ -1,0 +1,227 @@
+"""`rinbench run`: measure every cell of a suite, then write and print its report."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from bench.commands.common import HelpFormatter, plural, positive_seconds, read_records
+from bench.errors import EXIT_FAILED_CELLS, EXIT_INTERRUPTED, EXIT_OK, UsageError
+
+DESCRIPTION = """\
+Measure every cell of a suite and append one JSON line per cell to
+DIR/SUITE/RUN_ID.jsonl (--out DIR, default ./results), then write RUN_ID.md (the
+results table) and RUN_ID.html (tables, figures and claim verdicts in one page) beside
+it and print the table.
+
+A cell is one (preset, resolution, batch, dtype, phase, mode, device); its id reads
+'dit-xl-2.r256.b32.bf16.forward.eager.cuda'. params and flops cells are counted in this
+process on the meta device; every other cell runs in its own process, so an out-of-memory,
+a crash or a hang is recorded (status oom, error or timeout) and the sweep goes on.
+Ctrl-C keeps every finished cell; --resume then measures only the rest.
+
+Exit status: 0 when every cell was recorded and none failed (ok, oom and unsupported are
+results), 1 when some cell ended in error or timeout, 2 for bad input, 130 when interrupted.
+
+examples:
+  rinbench run                                  the quick suite on this machine
+  rinbench run paper --device cuda              the paper presets on a GPU
+  rinbench run quick --only '*-tiny.*'          only the tiny presets' cells
+  rinbench run my_suite.toml --out /data/runs   your own suite file
+  rinbench run quick --resume                   finish the latest quick run
+  rinbench run quick --resume --retry-failed    ... and measure error/timeout cells again
+"""
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser(
+        "run",
+        help="measure a suite (default: quick) and print its report",
+        description=DESCRIPTION,
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument(
+        "suite",
+        nargs="?",
+        default="quick",
+        metavar="SUITE",
+        help="a built-in suite (see `rinbench list`) or a path to a suite .toml file",
+    )
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        help="run every cell on this device (default: the devices the suite names)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="GLOB",
+        help="measure only the cells whose id matches this shell pattern, e.g. '*-tiny.*' "
+        "or '*.forward.*'; repeat to add more (default: every cell)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results"),
+        metavar="DIR",
+        help="folder for result files; the run goes to DIR/SUITE/RUN_ID.jsonl",
+    )
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        metavar="RUN_FILE",
+        help="continue a run: skip the cells RUN_FILE already holds and append the rest to it "
+        "(without RUN_FILE: the newest run of SUITE in DIR); put it after SUITE "
+        "(default: start a new run)",
+    )
+    parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="with --resume, measure cells that ended in error or timeout again "
+        "(oom and unsupported are results and are kept)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="kill a cell's process after this long and record status timeout "
+        "(default: the suite's timeout_s, else 600)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the ids of the cells that would be measured, and stop",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from bench import results, runner
+
+    suite, plan = _plan(args)
+    if args.dry_run:
+        for item in plan.todo:
+            print(item.cell.id)
+        return EXIT_OK
+    _check_cuda(suite, plan)
+    writer = results.Writer(plan.path)
+    try:
+        writer.open()
+    except OSError as err:
+        raise UsageError(
+            f"cannot write results to {plan.path.parent}: {err.strerror or err}"
+        ) from None
+    done = f", {plan.already_done} already recorded" if plan.already_done else ""
+    print(
+        f"rinbench: suite {suite.name}: {len(plan.todo)} of {plan.selected} cells to measure{done}"
+        f" -> {plan.path}",
+        file=sys.stderr,
+    )
+    try:
+        summary = runner.execute(
+            plan,
+            writer,
+            timeout_s=args.timeout,
+            measure=args.measure,
+            progress=not args.no_progress,
+        )
+    finally:
+        writer.close()
+    if summary.interrupted:
+        _say_how_to_resume(args, plan, summary)
+        return EXIT_INTERRUPTED
+    return _report(suite, plan)
+
+
+def _plan(args):
+    from bench import results, runner, suites
+
+    if args.retry_failed and args.resume is None:
+        raise UsageError(
+            "--retry-failed retries the failed cells of a run: add --resume [RUN_FILE]"
+        )
+    try:
+        suite = suites.load(args.suite, device=args.device)
+        plan = runner.plan(
+            suite, args.out, only=args.only, resume=args.resume, retry_failed=args.retry_failed
+        )
+    except (suites.SuiteError, runner.RunError, results.SchemaError) as err:
+        raise UsageError(str(err)) from None
+    for line in (*suite.notes, *plan.warnings):
+        print(f"rinbench: note: {line}", file=sys.stderr)
+    return suite, plan
+
+
+def _check_cuda(suite, plan) -> None:
+    from bench.cell import STATIC_PHASES
+
+    if not any(i.cell.device == "cuda" and i.cell.phase not in STATIC_PHASES for i in plan.todo):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise UsageError(
+            f"suite {suite.name!r} measures cells on cuda, but no CUDA device is visible here; "
+            "pass --device cpu to run them on the CPU, or --only to pick other cells"
+        )
+
+
+def _say_how_to_resume(args, plan, summary) -> None:
+    again = ["rinbench", "run", args.suite, "--resume", str(plan.path)]
+    for flag, value in (("--device", args.device), ("--timeout", args.timeout)):
+        if value is not None:
+            again += [flag, str(value)]
+    for pattern in args.only or ():
+        again += ["--only", pattern]
+    print(
+        f"rinbench: interrupted; {plural(summary.measured, 'cell')} recorded in {plan.path}.\n"
+        f"rinbench: finish the run with: {shlex.join(again)}",
+        file=sys.stderr,
+    )
+
+
+def _report(suite, plan) -> int:
+    """Write the run's table and HTML page beside the run file, print the table and a tally."""
+    from bench import results
+
+    records = read_records([plan.path])
+    report_path, html_path = plan.path.with_suffix(".md"), plan.path.with_suffix(".html")
+    text = _write_run_report(
+        records, report_path, html_path, f"rinbench {suite.name}: {plan.run['id']}"
+    )
+    print(text, end="")
+    latest = results.latest_per_cell(records)
+    tally = _tally(r["status"] for r in latest.values())
+    print(
+        f"rinbench: {plural(len(latest), 'cell')} in {plan.path} ({tally}); table in {report_path}, "
+        f"full report in {html_path}",
+        file=sys.stderr,
+    )
+    failed = any(r["status"] in results.FAILED_STATUSES for r in latest.values())
+    return EXIT_FAILED_CELLS if failed else EXIT_OK
+
+
+def _write_run_report(records: list[dict], md_path: Path, html_path: Path, title: str) -> str:
+    """The run's table as Markdown and its full report as one HTML page, beside the run file;
+    returns the Markdown. A report that cannot be written is a warning: the results are safe."""
+    from reports import html
+    from reports.report import compose, summary_markdown, write_atomic
+
+    report = compose(records, title=title)
+    text = summary_markdown(report, details=f"verdicts in {html_path.name}")
+    try:
+        write_atomic(md_path, text)
+        write_atomic(html_path, html.page(report))
+    except OSError as err:
+        print(f"rinbench: warning: cannot write the report: {err}", file=sys.stderr)
+    return text
+
+
+def _tally(statuses) -> str:
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))

@@ -1,0 +1,54 @@
+"""The one CLI tree: every command's options say their default, errors name the command's usage."""
+
+import argparse
+
+import pytest
+
+from bench import cli
+
+
+def leaf_parsers(parser: argparse.ArgumentParser, path=("rinbench",)):
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, parser
+    for action in subs:
+        for name, sub in action.choices.items():
+            if sub.prefix_chars == "\0":  # a command that parses its own arguments
+                continue
+            yield from leaf_parsers(sub, (*path, name))
+
+
+def test_every_option_has_help_that_names_its_default():
+    for path, parser in leaf_parsers(cli.build_parser()):
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            if not action.option_strings or isinstance(action, argparse._HelpAction):
+                continue
+            text = formatter._get_help_string(action) % {"default": action.default}
+            assert action.help, f"{' '.join(path)} {action.option_strings[0]} has no help"
+            assert "default" in text, f"{' '.join(path)} {action.option_strings[0]}: {text!r}"
+
+
+def test_a_misspelled_option_shows_the_commands_usage(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["run", "--dry-rn"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: rinbench run ")
+    assert "unrecognized arguments: --dry-rn" in err
+
+
+@pytest.mark.parametrize(
+    "error, line",
+    [
+        (ValueError("bad\n  value"), "bad value"),
+        (KeyError("unknown preset 'x'"), "unknown preset 'x'"),
+        (FileNotFoundError("no file at y"), "no file at y"),
+    ],
+)
+def test_library_errors_escaping_a_command_become_one_line(error, line):
+    assert cli.one_line_error(error) == line
+
+
+def test_a_bug_keeps_its_traceback():
+    assert cli.one_line_error(ZeroDivisionError("x")) is None
