@@ -29,7 +29,9 @@ def require_device(device: str) -> None:
     import torch
 
     if not torch.cuda.is_available():
-        raise UsageError(f"device {device!r} requested but torch sees no CUDA device on this machine")
+        raise UsageError(
+            f"device {device!r} requested but torch sees no CUDA device on this machine"
+        )
     if index:
         if not index.isdigit():
             raise UsageError(f"bad device {device!r}; expected cuda or cuda:N")

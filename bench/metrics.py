@@ -1,0 +1,165 @@
+"""The one metric table: every quantity rinbench records, declared once.
+
+A record's `values` maps metric keys to numbers (units and conventions in the key names:
+`macs_fwd`, `latency_ms_median`, `peak_alloc_bytes`). Measuring code writes these keys; the loaders,
+the tables, the figures and `rinbench compare` read this table to know a value's unit, which
+direction is better, how to label and format it, and how the regression gate judges it. Adding a
+metric is one row here plus the code that measures it.
+
+Standard library only: `reports/` and `rinbench compare` run without torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# What a metric measures; `compare` thresholds time, memory and energy per kind.
+COUNT, TIME, THROUGHPUT, MEMORY, ENERGY, EFFICIENCY, QUALITY, BUDGET = (
+    "count",
+    "time",
+    "throughput",
+    "memory",
+    "energy",
+    "efficiency",
+    "quality",
+    "budget",
+)
+KINDS = (COUNT, TIME, THROUGHPUT, MEMORY, ENERGY, EFFICIENCY, QUALITY, BUDGET)
+
+# How `rinbench compare` judges a metric: EXACT (any change fails: the model or the counting
+# changed), THRESHOLD (a relative change beyond the threshold of the metric's kind, in the costly
+# direction, fails), or None (not gated: it follows from a gated metric, or is not comparable).
+EXACT, THRESHOLD = "exact", "threshold"
+
+LOWER, HIGHER = "lower", "higher"
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str  # the key in a record's values, unit and convention in the name
+    unit: str  # of the stored value: "MAC", "FLOP", "ms", "B", "J", "img/s", "1", ...
+    kind: str  # one of KINDS
+    better: str | None  # LOWER, HIGHER, or None where neither is better (a budget)
+    label: str  # a column or axis label, in the display unit
+    scale: float = 1.0  # display value = stored value x scale (bytes -> GiB, MACs -> GMACs)
+    fmt: str = ",.3g"  # format spec of the display value
+    compare: str | None = None  # EXACT, THRESHOLD or None
+    description: str = ""  # one line for legends and docs
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"metric {self.key!r}: unknown kind {self.kind!r}; known: {KINDS}")
+        if self.better not in (LOWER, HIGHER, None):
+            raise ValueError(f"metric {self.key!r}: better must be {LOWER!r}, {HIGHER!r} or None")
+        if self.compare not in (EXACT, THRESHOLD, None):
+            raise ValueError(
+                f"metric {self.key!r}: compare must be {EXACT!r}, {THRESHOLD!r} or None"
+            )
+        if self.compare == THRESHOLD and self.better is None:
+            raise ValueError(f"metric {self.key!r}: a thresholded metric needs a better direction")
+
+    def display(self, value: float) -> str:
+        """The value in its display unit and format, e.g. 1.5e9 MACs -> '1.5' (GMACs)."""
+        return format(value * self.scale, self.fmt)
+
+    def is_better(self, new: float, base: float) -> bool:
+        return new > base if self.better == HIGHER else new < base
+
+
+GIB = 2**30
+
+# A table: one metric to a row reads better than one argument to a line.
+# fmt: off
+METRICS: tuple[Metric, ...] = (
+    # --- counts, on the meta device: equal on every machine ---------------------------------------
+    Metric("params", "1", COUNT, LOWER, "Params", compare=EXACT,
+           description="every parameter of the model"),
+    Metric("params_trainable", "1", COUNT, LOWER, "Trainable params",
+           description="parameters with requires_grad"),
+    Metric("macs_fwd", "MAC", COUNT, LOWER, "GMACs", 1e-9, ",.3g", EXACT,
+           "multiply-accumulates of one forward pass per image (per clip for video), attention "
+           "included; what the DiT and ADM papers call GFLOPs"),
+    Metric("flops_fwd", "FLOP", COUNT, LOWER, "GFLOPs", 1e-9, ",.3g", description="2 x macs_fwd"),
+    Metric("macs_train_step", "MAC", COUNT, LOWER, "GMACs train", 1e-9, ",.3g", EXACT,
+           "MACs of one training step per image: forward, backward (and RIN's self-conditioning pass)"),
+    Metric("flops_train_step", "FLOP", COUNT, LOWER, "GFLOPs train", 1e-9, ",.3g",
+           description="2 x macs_train_step"),
+    Metric("macs_sample", "MAC", COUNT, LOWER, "GMACs sample", 1e-9, ",.3g", EXACT,
+           "MACs of one sampler call per image: sample_steps network evaluations"),
+    Metric("flops_sample", "FLOP", COUNT, LOWER, "GFLOPs sample", 1e-9, ",.3g",
+           description="2 x macs_sample"),
+    # --- time ---------------------------------------------------------------------------------------
+    Metric("latency_ms_median", "ms", TIME, LOWER, "ms/call", fmt=",.4g", compare=THRESHOLD,
+           description="median wall-clock time of one call (a batch) over the timed samples"),
+    Metric("latency_ms_p10", "ms", TIME, LOWER, "ms p10", fmt=",.4g",
+           description="10th percentile of the per-call times"),
+    Metric("latency_ms_p90", "ms", TIME, LOWER, "ms p90", fmt=",.4g",
+           description="90th percentile of the per-call times"),
+    Metric("latency_ms_iqr", "ms", TIME, LOWER, "ms IQR", fmt=",.3g",
+           description="interquartile range of the per-call times"),
+    Metric("latency_cv", "1", TIME, LOWER, "CV", fmt=".1%",
+           description="coefficient of variation of the per-call times (std / mean)"),
+    Metric("first_call_s", "s", TIME, LOWER, "first call s", fmt=",.3g",
+           description="the first call, compilation included; never among the samples"),
+    Metric("ms_per_step", "ms", TIME, LOWER, "ms/step", fmt=",.4g",
+           description="sampling: latency_ms_median / sample_steps"),
+    # --- throughput and efficiency (follow from the median: not gated on their own) ---------------
+    Metric("images_per_s", "img/s", THROUGHPUT, HIGHER, "img/s", fmt=",.4g",
+           description="images per second at the cell's batch: batch / median call time"),
+    Metric("achieved_tflops", "TFLOP/s", EFFICIENCY, HIGHER, "TFLOP/s", fmt=",.3g",
+           description="model FLOPs per call over the median call time"),
+    Metric("mfu", "1", EFFICIENCY, HIGHER, "MFU", fmt=".1%",
+           description="achieved model FLOP/s over the device's measured dense matmul peak"),
+    Metric("matmul_peak_tflops", "TFLOP/s", EFFICIENCY, HIGHER, "peak TFLOP/s", fmt=",.4g",
+           description="the device's measured dense matmul peak in the cell's dtype"),
+    # --- memory --------------------------------------------------------------------------------------
+    Metric("peak_alloc_bytes", "B", MEMORY, LOWER, "peak GiB", 1 / GIB, ",.3g", THRESHOLD,
+           "GPU: peak memory held by PyTorch's caching allocator over the timed window"),
+    Metric("peak_reserved_bytes", "B", MEMORY, LOWER, "reserved GiB", 1 / GIB, ",.3g",
+           description="GPU: peak memory the caching allocator reserved from the driver"),
+    Metric("alloc_before_bytes", "B", MEMORY, LOWER, "GiB before", 1 / GIB, ",.3g",
+           description="GPU: allocated before the timed window (weights, optimizer state)"),
+    Metric("nvml_used_bytes", "B", MEMORY, LOWER, "NVML GiB", 1 / GIB, ",.3g",
+           description="GPU: device memory in use as NVML sees it (all processes)"),
+    Metric("peak_rss_bytes", "B", MEMORY, LOWER, "peak GiB", 1 / GIB, ",.3g", THRESHOLD,
+           "CPU: the process's peak resident memory"),
+    Metric("rss_before_bytes", "B", MEMORY, LOWER, "RSS GiB before", 1 / GIB, ",.3g",
+           description="CPU: the process's resident memory before the timed window"),
+    Metric("max_batch", "img", MEMORY, HIGHER, "max batch", fmt=",d", compare=THRESHOLD,
+           description="the largest batch that fits (bisection over out-of-memory errors)"),
+    # --- energy --------------------------------------------------------------------------------------
+    Metric("joules_per_image", "J", ENERGY, LOWER, "J/img", fmt=",.3g", compare=THRESHOLD,
+           description="GPU energy per image from NVML's energy counter over the timed window"),
+    # --- quality (fid records) ------------------------------------------------------------------
+    Metric("fid_legacy_tf", "1", QUALITY, LOWER, "FID", fmt=".2f",
+           description="FID with the TensorFlow-Inception resize protocol"),
+    Metric("fid_pil_bicubic", "1", QUALITY, LOWER, "FID (PIL bicubic)", fmt=".2f",
+           description="FID with PIL bicubic resizing to the Inception's 299 px"),
+    Metric("kid_mean_legacy_tf", "1", QUALITY, LOWER, "KID", fmt=".4f",
+           description="kernel inception distance, mean over subsets (TensorFlow resize)"),
+    Metric("kid_mean_pil_bicubic", "1", QUALITY, LOWER, "KID (PIL bicubic)", fmt=".4f",
+           description="kernel inception distance, mean over subsets (PIL bicubic resize)"),
+    # --- budgets: what a cell or a checkpoint spent, not a cost to minimise ------------------------
+    Metric("train_macs", "MAC", BUDGET, None, "training MACs", fmt=".3g",
+           description="MACs spent training the checkpoint a fid record measured"),
+    Metric("n_samples", "img", BUDGET, None, "samples", fmt=",d",
+           description="images generated for a fid record"),
+)
+# fmt: on
+
+BY_KEY: dict[str, Metric] = {metric.key: metric for metric in METRICS}
+if len(BY_KEY) != len(METRICS):
+    raise ValueError("a metric key is declared twice in bench.metrics.METRICS")
+
+
+def get(key: str) -> Metric:
+    """The metric declared for `key`; an unknown key lists the known ones."""
+    try:
+        return BY_KEY[key]
+    except KeyError:
+        raise KeyError(f"unknown metric {key!r}; known: {', '.join(BY_KEY)}") from None
+
+
+def gated(metrics: tuple[Metric, ...] = METRICS) -> tuple[Metric, ...]:
+    """The metrics `rinbench compare` judges, in table order."""
+    return tuple(metric for metric in metrics if metric.compare is not None)

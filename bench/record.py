@@ -1,0 +1,228 @@
+"""The one record type: what measuring a cell gives (`Outcome`) and what the store keeps (`Record`).
+
+A worker returns an `Outcome` (status, values, error, model, details); the runner adds the run, the
+cell, its settings and the environment and appends a `Record` to the run's JSON Lines file. Every
+record is checked in one place, `Record.__post_init__`, whether it is made by the runner or read
+from disk; `Record.from_json` first upgrades files written by older rinbench versions.
+
+Schema 2 (this one):
+
+    {"schema": 2,
+     "run": {"id": "20260101T120000Z-myhost-cuda-3f2c1ab", "suite": "paper", "started": "..."},
+     "cell": {"preset", "resolution", "batch", "dtype", "phase", "mode", "device", "id"},
+     "settings": {...},                 # how the cell was measured (the suite's [settings])
+     "model": {"family", "params", "config", "config_sha",
+               "source": {"kind", "where", "note"}} or null (the cell's process died first),
+     "env": {...},                      # bench.measure.hardware.environment()
+     "status": "ok" | "oom" | "error" | "timeout" | "unsupported",
+     "values": {"macs_fwd": ..., ...},  # measured numbers (bench.metrics declares the keys) and
+                                        # their per-group / per-op breakdowns
+     "details": {...},                  # diagnostics that are not measurements: warnings, numerics
+                                        # flags, compile settings, reasons, a traceback
+     "error": null or a one-paragraph reason}
+
+Schema 1 (rinbench 0.1) kept diagnostics among the values and the source as one "kind: detail"
+string; `upgrade_v1` moves them. Plain dataclasses rather than a validation library: the checks are
+few, and the store stays importable with the standard library alone (reports/ runs without torch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.cell import Cell
+
+SCHEMA_VERSION = 2
+
+STATUSES = ("ok", "oom", "error", "timeout", "unsupported")
+# What a measure function may return; "timeout" is only the runner's to give.
+MEASURE_STATUSES = ("ok", "oom", "error", "unsupported")
+# Statuses that say the harness, not the measurement, failed; `--retry-failed` measures them again.
+# "oom" and "unsupported" are results (a paper table shows "OOM"), so they are never retried.
+FAILED_STATUSES = ("error", "timeout")
+
+
+class SchemaError(ValueError):
+    """Records written by a newer rinbench than this one can read, or by one with no upgrade."""
+
+
+def is_number(value: object) -> bool:
+    """A finite int or float (JSON gives NaN, infinities and booleans too)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a preset's configuration comes from (bench.family.Source, as a record stores it)."""
+
+    kind: (
+        str  # "paper text", "released config", "author comment", "reconstructed", "harness", "test"
+    )
+    where: str = ""
+    note: str = ""
+
+    @classmethod
+    def from_text(cls, text: str) -> Source:
+        """A schema-1 source string "kind: detail"."""
+        kind, _, rest = text.partition(":")
+        return cls(kind.strip(), rest.strip())
+
+    def __str__(self) -> str:
+        return "; ".join(
+            part for part in (f"{self.kind}: {self.where}".rstrip(": "), self.note) if part
+        )
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    family: str
+    params: int
+    config: dict
+    config_sha: str
+    source: Source
+
+    @classmethod
+    def from_json(cls, data: dict) -> ModelInfo:
+        source = data.get("source") or {}
+        return cls(
+            family=data["family"],
+            params=data["params"],
+            config=data.get("config") or {},
+            config_sha=data.get("config_sha", ""),
+            source=Source(**source) if isinstance(source, dict) else Source.from_text(source),
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What measuring one cell gives, before the runner files it."""
+
+    status: str
+    values: dict = field(default_factory=dict)
+    error: str | None = None
+    model: ModelInfo | None = None
+    details: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown status {self.status!r}; valid: {', '.join(STATUSES)}")
+        if not isinstance(self.values, dict) or not isinstance(self.details, dict):
+            raise ValueError("'values' and 'details' must be JSON objects")
+        if self.status != "ok" and not self.error:
+            raise ValueError(f"status {self.status!r} needs a reason in 'error'")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: str
+    suite: str | None = None
+    started: str | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    run: RunInfo
+    cell: Cell
+    settings: dict
+    model: ModelInfo | None
+    env: dict
+    status: str
+    values: dict
+    error: str | None = None
+    details: dict = field(default_factory=dict)
+    schema: int = SCHEMA_VERSION
+
+    def __post_init__(self):
+        # The one validation of a record: Outcome checks status, values and error.
+        Outcome(self.status, self.values, self.error, self.model, self.details)
+        if not isinstance(self.env, dict) or not isinstance(self.settings, dict):
+            raise ValueError("'env' and 'settings' must be JSON objects")
+        gpu = self.env.get("gpu")
+        if gpu is not None and not isinstance(gpu, dict):
+            raise ValueError("'env.gpu' must be a JSON object or null")
+
+    @classmethod
+    def from_json(cls, data: Any) -> Record:
+        """A record from its JSON object, upgraded from older schemas; ValueError saying what is
+        wrong, SchemaError for a schema this rinbench cannot read."""
+        data = upgrade(data)
+        try:
+            cell = Cell(**{k: v for k, v in data["cell"].items() if k != "id"})
+            if data["cell"].get("id", cell.id) != cell.id:
+                raise ValueError(f"cell id {data['cell']['id']!r} does not match its fields")
+            model = data["model"]
+            return cls(
+                run=RunInfo(**data["run"]),
+                cell=cell,
+                settings=data.get("settings") or {},
+                model=None if model is None else ModelInfo.from_json(model),
+                env=data["env"],
+                status=data["status"],
+                values=data["values"],
+                error=data.get("error"),
+                details=data.get("details") or {},
+            )
+        except (KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"not a rinbench record: {type(err).__name__}: {err}") from None
+
+    def to_json(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["cell"] = self.cell.as_dict()
+        return {"schema": data.pop("schema"), **data}
+
+
+# --- upgrades ----------------------------------------------------------------------------------
+
+# Schema-1 value keys that are diagnostics, not measurements (schema 2 keeps them in "details").
+V1_DETAIL_KEYS = (
+    "warnings",
+    "numerics",
+    "traceback",
+    "flop_counter",
+    "compile_backend",
+    "compile_mode",
+    "peak_rss_scope",
+    "sampler",
+)
+
+
+def upgrade_v1(data: dict) -> dict:
+    """Schema 1 -> 2: diagnostics (V1_DETAIL_KEYS, *_reason, any text) move from values to
+    details; the source string becomes {"kind", "where", "note"}."""
+    values, details = {}, {}
+    for key, value in (data.get("values") or {}).items():
+        is_detail = key in V1_DETAIL_KEYS or key.endswith("_reason") or isinstance(value, str)
+        (details if is_detail else values)[key] = value
+    model = data.get("model")
+    if isinstance(model, dict) and isinstance(model.get("source"), str):
+        model = model | {"source": dataclasses.asdict(Source.from_text(model["source"]))}
+    return data | {"schema": 2, "values": values, "details": details, "model": model}
+
+
+UPGRADES = {1: upgrade_v1}
+
+
+def upgrade(data: Any) -> dict:
+    """The JSON object of a record in the current schema."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a record is a JSON object, got {type(data).__name__}")
+    version = data.get("schema")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"'schema' must be an integer version, got {version!r}")
+    if version > SCHEMA_VERSION:
+        raise SchemaError(
+            f"results written with schema version {version}, but this rinbench reads versions up "
+            f"to {SCHEMA_VERSION}; upgrade rinbench to read them"
+        )
+    while version < SCHEMA_VERSION:
+        if version not in UPGRADES:
+            raise SchemaError(
+                f"results written with schema version {version}; this rinbench reads versions "
+                f"{min(UPGRADES)} to {SCHEMA_VERSION}: measure the cells again"
+            )
+        data = UPGRADES[version](data)
+        version = data["schema"]
+    return data
