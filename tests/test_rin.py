@@ -9,7 +9,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from rin.model import RIN, RINConfig, analytic_macs, noise_level
 from rin.presets import PRESETS
 
-# Our counts for the released configs; the research note's independent estimates are ~31M and ~157M.
+# Our counts for the released configs; an independent analytic count of the same configs gives ~31M
+# and ~157M (the paper states neither).
 EXPECTED_PARAMS = {
     "rin-cifar10": 30_951_180,
     "rin-in64-released": 157_780_160,
