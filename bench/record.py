@@ -122,6 +122,10 @@ class RunInfo:
     started: str | None = None
 
 
+CELL_FIELDS = tuple(field.name for field in dataclasses.fields(Cell))
+CELL_TEXT_FIELDS = ("preset", "dtype", "phase", "mode", "device")
+
+
 @dataclass(frozen=True)
 class Record:
     run: RunInfo
@@ -140,6 +144,8 @@ class Record:
         Outcome(self.status, self.values, self.error, self.model, self.details)
         if not isinstance(self.env, dict) or not isinstance(self.settings, dict):
             raise ValueError("'env' and 'settings' must be JSON objects")
+        if not isinstance(self.run.id, str) or not self.run.id:
+            raise ValueError("'run' lacks its 'id'")
         gpu = self.env.get("gpu")
         if gpu is not None and not isinstance(gpu, dict):
             raise ValueError("'env.gpu' must be a JSON object or null")
@@ -150,7 +156,10 @@ class Record:
         wrong, SchemaError for a schema this rinbench cannot read."""
         data = upgrade(data)
         try:
-            cell = Cell(**{k: v for k, v in data["cell"].items() if k != "id"})
+            fields = {name: data["cell"][name] for name in CELL_FIELDS}  # KeyError names a lack
+            if not all(isinstance(fields[name], str) for name in CELL_TEXT_FIELDS):
+                raise ValueError(f"cell fields {', '.join(CELL_TEXT_FIELDS)} must be strings")
+            cell = Cell(**fields)
             if data["cell"].get("id", cell.id) != cell.id:
                 raise ValueError(f"cell id {data['cell']['id']!r} does not match its fields")
             model = data["model"]
