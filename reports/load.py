@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 import pandas as pd
 
 from bench import claims, results
-from bench.record import SCHEMA_VERSION
+from bench.record import SCHEMA_VERSION, Record
 from bench.record import upgrade as upgrade_record
 
 # Schema versions this reader understands: the current one, plus older ones that have an upgrade
@@ -80,16 +80,21 @@ PEAK_KEYS = {"peak_alloc_bytes": "gpu allocated", "peak_rss_bytes": "cpu residen
 
 def read(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[dict]:
     """bench.results.read, then `upgrade`: records of every schema version this reader knows."""
-    # Interim (issue 12): the loaders below still index dicts; the reports rewrite reads Records.
-    return upgrade(loaded.to_json() for loaded in results.read(paths))
+    return upgrade(results.read(paths))
 
 
-def upgrade(records: Iterable[dict]) -> list[dict]:
-    """Records in the current schema. Raises bench.results.SchemaError naming the cell for a version
-    this reader has no upgrade for (bench.results itself refuses newer versions)."""
+def upgrade(records: Iterable[Record | dict]) -> list[dict]:
+    """Interim (issue 12), until this module reads bench.record.Record: Records, or record dicts of
+    any schema bench.record reads, as the schema-1 dicts the loaders below index (diagnostics among
+    the values, the source as one "kind: detail" string). Raises SchemaError for newer schemas."""
     current = []
-    for data in records:
-        current.append(upgrade_record(data))  # SchemaError with its advice
+    for record in records:
+        data = record.to_json() if isinstance(record, Record) else upgrade_record(record)
+        values = data["values"] | data.get("details", {})
+        model = data["model"] and data["model"] | {
+            "source": str(Record.from_json(data).model.source)
+        }
+        current.append(data | {"schema": 1, "values": values, "model": model})
     return current
 
 
