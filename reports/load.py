@@ -15,11 +15,13 @@ from collections.abc import Callable, Iterable
 import pandas as pd
 
 from bench import claims, results
+from bench.record import SCHEMA_VERSION, Record
+from bench.record import upgrade as upgrade_record
 
 # Schema versions this reader understands: the current one, plus older ones that have an upgrade
 # function (none yet: version 1 is the first released).
 UPGRADES: dict[int, Callable[[dict], dict]] = {}
-OLDEST_SCHEMA = min([results.SCHEMA_VERSION, *UPGRADES])
+OLDEST_SCHEMA = min([SCHEMA_VERSION, *UPGRADES])
 
 COLUMNS = (
     "preset",
@@ -81,24 +83,18 @@ def read(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[dict]:
     return upgrade(results.read(paths))
 
 
-def upgrade(records: Iterable[dict]) -> list[dict]:
-    """Records in the current schema. Raises bench.results.SchemaError naming the cell for a version
-    this reader has no upgrade for (bench.results itself refuses newer versions)."""
+def upgrade(records: Iterable[Record | dict]) -> list[dict]:
+    """Interim (issue 12), until this module reads bench.record.Record: Records, or record dicts of
+    any schema bench.record reads, as the schema-1 dicts the loaders below index (diagnostics among
+    the values, the source as one "kind: detail" string). Raises SchemaError for newer schemas."""
     current = []
     for record in records:
-        version = record["schema"]
-        if version > results.SCHEMA_VERSION:
-            results.validate(record)  # raises SchemaError with its advice
-        while version < results.SCHEMA_VERSION:
-            if version not in UPGRADES:
-                raise results.SchemaError(
-                    f"record of cell {record['cell']['id']!r} has schema version {version}; "
-                    f"this rinbench reads versions {OLDEST_SCHEMA} to {results.SCHEMA_VERSION}, "
-                    "and no reader exists for older ones: measure the cell again"
-                )
-            record = UPGRADES[version](record)
-            version = record["schema"]
-        current.append(record)
+        data = record.to_json() if isinstance(record, Record) else upgrade_record(record)
+        values = data["values"] | data.get("details", {})
+        model = data["model"] and data["model"] | {
+            "source": str(Record.from_json(data).model.source)
+        }
+        current.append(data | {"schema": 1, "values": values, "model": model})
     return current
 
 
