@@ -10,13 +10,7 @@ import base64
 from html import escape
 
 from reports import tables
-from reports.report import (
-    EXPONENT_HEADER,
-    EXPONENT_INTRO,
-    NO_EXPONENTS,
-    Report,
-    exponent_rows,
-)
+from reports.report import Report
 
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 78rem; padding: 0 1rem;
@@ -65,12 +59,10 @@ def page(report: Report) -> str:
 
     parts.append("<h2>Cost vs resolution</h2>")
     if report.exponents.empty:
-        parts.append(f'<p class="skipped">{escape(NO_EXPONENTS)}</p>')
+        parts.append(f'<p class="skipped">{escape(tables.NO_EXPONENTS)}</p>')
     else:
-        parts.append(f"<p>{escape(EXPONENT_INTRO)}</p>")
-        parts.append(
-            tables.html_table(EXPONENT_HEADER, exponent_rows(report.exponents), "exponents")
-        )
+        parts.append(f"<p>{escape(tables.EXPONENT_INTRO)}</p>")
+        parts.append(tables.exponent_table(report.exponents).html("exponents"))
 
     parts.append("<h2>Figures</h2>")
     for figure in report.figures:

@@ -9,6 +9,7 @@ import pytest
 
 from bench import claims, results
 from bench.cell import Cell
+from bench.record import Record
 
 DATA = Path(__file__).parent / "data"
 RECONSTRUCTED = "reconstructed: widths guessed here; nothing published"
@@ -16,9 +17,10 @@ RELEASED = "released config: the authors' flags"
 
 
 def record(cell_id, *, status="ok", source=RELEASED, gpu=None, **values):
+    """A record as rinbench 0.1 wrote it (schema 1, the source one string), read as today's."""
     cell = Cell.from_id(cell_id).as_dict()
-    return {
-        "schema": results.SCHEMA_VERSION,
+    data = {
+        "schema": 1,
         "run": {"id": "run-a"},
         "cell": cell,
         "settings": {},
@@ -32,6 +34,7 @@ def record(cell_id, *, status="ok", source=RELEASED, gpu=None, **values):
         "values": values,
         "error": None if status == "ok" else "CUDA out of memory",
     }
+    return Record.from_json(data)
 
 
 def parse(text: str) -> list[claims.Claim]:

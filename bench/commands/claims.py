@@ -47,14 +47,13 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from bench import claims, results
-    from reports import load, tables
+    from bench import claims
+    from reports import tables
 
     records = read_some_records(args.results)
     try:
-        records = load.upgrade(records)
         claim_list = claims.load(args.claims)
-    except (claims.ClaimsError, results.SchemaError) as err:
+    except claims.ClaimsError as err:
         raise UsageError(str(err)) from None
     verdicts = claims.evaluate(claim_list, records)
     convention = claims.convention_summary(claims.convention_fits(claim_list, records), claim_list)
