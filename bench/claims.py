@@ -13,7 +13,9 @@ models were timed, in wall-clock (images per second). A verdict on a "reconstruc
 a miss there is evidence about the reconstruction as much as about the paper.
 
 `convention_fits` infers, per origin of the numbers, whether a published "GFLOP" is one multiply-add
-(MACs) or two (2·MACs), from the presets built from released configs.
+(MACs) or two (2·MACs), from the presets built from released configs (reports.convention says it in
+sentences). Which records count (newest per machine, ok counts, the most-trained FID) is
+bench.selection's choice, shared with reports/.
 """
 
 from __future__ import annotations
@@ -577,72 +579,6 @@ def convention_fits(claims: Iterable[Claim], records: Iterable[Record]) -> list[
             )
         )
     return fits
-
-
-def convention_summary(fits: list[ConventionFit], claims: Iterable[Claim] = ()) -> list[str]:
-    """The convention findings in sentences, one per origin, then what follows for the RIN numbers
-    (their GMACs on the baselines' scale) when origins differ."""
-    if not fits:
-        return [
-            "The FLOP convention cannot be inferred: no flops records of the presets the "
-            "published GFLOPs are about."
-        ]
-    lines = []
-    for fit in fits:
-        basis = (
-            "presets built from released configs"
-            if fit.exact
-            else "reconstructed presets only, so weak evidence"
-        )
-        spread = (
-            f"reported / our GMACs = {_span(fit.ratios_macs)}, reported / our 2·GMACs = "
-            f"{_span(fit.ratios_2macs)} ({fit.count} numbers on {basis}: {', '.join(fit.presets)})"
-        )
-        if fit.fits != "neither":
-            per = "one FLOP" if fit.fits == "macs" else "two FLOPs"
-            lines.append(
-                f"{_capital(fit.origin)}: {per} per multiply-add ({CONVENTION_NAMES[fit.fits]}); "
-                f"{spread}."
-            )
-        elif fit.nearest != "neither":
-            lines.append(
-                f"{_capital(fit.origin)}: every number is nearer "
-                f"{CONVENTION_NAMES[fit.nearest]} than the other convention, though not all "
-                f"within their tolerance; {spread}."
-            )
-        else:
-            lines.append(f"{_capital(fit.origin)}: neither convention fits; {spread}.")
-    decided = {f.origin: f.nearest for f in fits if f.exact and f.nearest != "neither"}
-    if len(set(decided.values())) > 1:
-        doubled = [o for o, c in decided.items() if c == "2macs"]
-        single = [o for o, c in decided.items() if c == "macs"]
-        lines.append(
-            f"The origins differ: two FLOPs per multiply-add in {' and '.join(doubled)}, one in "
-            f"{' and '.join(single)}. A table that prints numbers of both side by side compares "
-            "unlike units; halve the former to compare."
-        )
-        unverified = [c for c in claims if c.kind == "gflops" and c.origin in doubled and c.preset]
-        exact = {f.origin: set(f.presets) for f in fits if f.exact}
-        unverified = [c for c in unverified if c.preset not in exact.get(c.origin, set())]
-        if unverified:
-            lines.append(
-                "In MACs, their numbers on the other models read: "
-                + ", ".join(
-                    f"{c.preset} {c.reported:g} GFLOPs = {c.reported / 2:g} GMACs"
-                    for c in unverified
-                )
-                + "."
-            )
-    return lines
-
-
-def _capital(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _span(bounds: tuple[float, float]) -> str:
-    low, high = bounds
-    return f"{low:.3f}" if math.isclose(low, high, rel_tol=5e-4) else f"{low:.3f}-{high:.3f}"
 
 
 def tally(verdicts: Iterable[Verdict]) -> dict[str, int]:

@@ -14,8 +14,8 @@ import pandas as pd
 
 from bench import claims as claims_module
 from bench.record import Record
+from reports import convention, load, tables
 from reports import figures as figures_module
-from reports import load, tables
 
 DEFAULT_CLAIMS = "rin_paper"
 
@@ -76,7 +76,7 @@ def compose(
         frame=frame,
         table=tables.results_table(frame),
         verdicts=claims_module.evaluate(claim_list, records),
-        convention=claims_module.convention_summary(fits, claim_list) if claim_list else [],
+        convention=convention.convention_summary(fits, claim_list) if claim_list else [],
         exponents=figures_module.cost_exponents(frame),
         hardware=tables.hardware_table(frame),
         figures=figures_module.render_all(frame) if with_figures else [],

@@ -10,6 +10,7 @@ import pytest
 from bench import claims, results
 from bench.cell import Cell
 from bench.record import Record
+from reports import convention
 
 DATA = Path(__file__).parent / "data"
 RECONSTRUCTED = "reconstructed: widths guessed here; nothing published"
@@ -303,7 +304,7 @@ claims = [
     # rin-m is reconstructed: paper B is judged on base-m alone.
     assert (fits["paper B"].fits, fits["paper B"].presets) == ("2macs", ("base-m",))
     assert fits["paper B"].ratios_2macs == (1.025, 1.025)
-    lines = claims.convention_summary(list(fits.values()), claim_list)
+    lines = convention.convention_summary(list(fits.values()), claim_list)
     assert lines[0].startswith("Paper A: one FLOP per multiply-add (MACs); reported / our GMACs")
     assert lines[2] == (
         "The origins differ: two FLOPs per multiply-add in paper B, one in paper A. A table that "
