@@ -82,14 +82,12 @@ def _row(record: Record) -> dict:
 
 
 def first_present(table: pd.DataFrame, keys: Iterable[str]) -> tuple[pd.Series, pd.Series]:
-    """Per row, the first of the metric `keys` that the row has: its value (NaN where none) and its
-    key (None where none). E.g. the peak memory (selection.PEAK_MEMORY_KEYS) or the FID."""
-    value = pd.Series(math.nan, index=table.index, dtype="float64")
-    key = pd.Series(None, index=table.index, dtype="object")
-    for name in keys:
-        if name not in table:
-            continue
-        fill = value.isna() & table[name].notna()
-        value[fill] = table.loc[fill, name]
-        key[fill] = name
-    return value, key
+    """Per row, the first of the metric `keys` that the row has (bench.selection.first_number): its
+    value (NaN where none) and its key (None where none). E.g. the peak memory or the FID."""
+    keys = tuple(keys)
+    picked = [selection.first_number(row, keys) for row in table.to_dict("records")]
+    value = [math.nan if number is None else number for _, number in picked]
+    return (
+        pd.Series(value, index=table.index, dtype="float64"),
+        pd.Series([key for key, _ in picked], index=table.index, dtype="object"),
+    )
