@@ -113,6 +113,37 @@ class Outcome:
             raise ValueError("'values' and 'details' must be JSON objects")
         if self.status != "ok" and not self.error:
             raise ValueError(f"status {self.status!r} needs a reason in 'error'")
+        if self.error is not None and not isinstance(self.error, str):
+            raise ValueError(f"'error' must be text or null, got {type(self.error).__name__}")
+        if self.model is not None and not isinstance(self.model, ModelInfo):
+            raise ValueError(
+                f"'model' must be a ModelInfo or None, got {type(self.model).__name__}"
+            )
+
+    @classmethod
+    def from_json(cls, data: Any) -> Outcome:
+        """An outcome from its JSON object (what a worker writes, or a measure function returns);
+        ValueError saying what is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError(f"an outcome is a JSON object, got {type(data).__name__}")
+        unknown = set(data) - {"status", "values", "error", "model", "details"}
+        if unknown:
+            raise ValueError(f"unknown outcome keys {', '.join(sorted(unknown))}")
+        model = data.get("model")
+        try:
+            model = None if model is None else ModelInfo.from_json(model)
+        except (KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"'model' is not a model's description ({err!r})") from None
+        return cls(
+            status=data.get("status"),
+            values=data.get("values", {}),
+            error=data.get("error"),
+            model=model,
+            details=data.get("details", {}),
+        )
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -198,13 +229,24 @@ V1_DETAIL_KEYS = (
 )
 
 
-def upgrade_v1(data: dict) -> dict:
-    """Schema 1 -> 2: diagnostics (V1_DETAIL_KEYS, *_reason, any text) move from values to
-    details; the source string becomes {"kind", "where", "note"}."""
+def is_diagnostic(key: str, value: object) -> bool:
+    """Whether a measured key belongs in a record's details rather than its values: the
+    V1_DETAIL_KEYS, every *_reason, and any text. One rule for the measurement and the upgrade."""
+    return key in V1_DETAIL_KEYS or key.endswith("_reason") or isinstance(value, str)
+
+
+def split_diagnostics(measured: dict) -> tuple[dict, dict]:
+    """(values, details) of a dict of measured keys, by `is_diagnostic`."""
     values, details = {}, {}
-    for key, value in (data.get("values") or {}).items():
-        is_detail = key in V1_DETAIL_KEYS or key.endswith("_reason") or isinstance(value, str)
-        (details if is_detail else values)[key] = value
+    for key, value in measured.items():
+        (details if is_diagnostic(key, value) else values)[key] = value
+    return values, details
+
+
+def upgrade_v1(data: dict) -> dict:
+    """Schema 1 -> 2: diagnostics (`is_diagnostic`) move from values to details; the source
+    string becomes {"kind", "where", "note"}."""
+    values, details = split_diagnostics(data.get("values") or {})
     model = data.get("model")
     if isinstance(model, dict) and isinstance(model.get("source"), str):
         model = model | {"source": dataclasses.asdict(Source.from_text(model["source"]))}
