@@ -51,19 +51,22 @@ def test_video_counts_and_timings_are_per_clip(preset, video_run):
 
 def video_record(preset, phase, batch, **values):
     from bench.cell import Cell
+    from bench.record import Record
 
     cell = Cell(preset, 64, batch, "bf16" if phase != "flops" else "fp32", phase, "eager", "cuda")
-    return {
-        "schema": 1,
-        "run": {"id": "hand-made", "suite": "paper", "started": "2026-01-01T00:00:00+00:00"},
-        "cell": cell.as_dict(),
-        "settings": {},
-        "model": {"family": preset.split("-")[0], "params": 1, "source": "reconstructed: test"},
-        "env": {"device": "cuda", "gpu": {"name": "NVIDIA H100 80GB HBM3"}},
-        "status": "ok",
-        "values": values,
-        "error": None,
-    }
+    return Record.from_json(
+        {
+            "schema": 1,
+            "run": {"id": "hand-made", "suite": "paper", "started": "2026-01-01T00:00:00+00:00"},
+            "cell": cell.as_dict(),
+            "settings": {},
+            "model": {"family": preset.split("-")[0], "params": 1, "source": "reconstructed: test"},
+            "env": {"device": "cuda", "gpu": {"name": "NVIDIA H100 80GB HBM3"}},
+            "status": "ok",
+            "values": values,
+            "error": None,
+        }
+    )
 
 
 def test_video_panel_verdicts_in_macs_and_wall_clock():

@@ -209,11 +209,12 @@ def _report(suite, plan) -> int:
 def _write_run_report(records: list, md_path: Path, html_path: Path, title: str) -> str:
     """The run's table as Markdown and its full report as one HTML page, beside the run file;
     returns the Markdown. A report that cannot be written is a warning: the results are safe."""
-    from reports import html
-    from reports.report import compose, summary_markdown, write_atomic
+    from reports import html, md
+    from reports.files import write_atomic
+    from reports.report import compose
 
     report = compose(records, title=title)
-    text = summary_markdown(report, details=f"verdicts in {html_path.name}")
+    text = md.summary(report, details=f"verdicts in {html_path.name}")
     try:
         write_atomic(md_path, text)
         write_atomic(html_path, html.page(report))
