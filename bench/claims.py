@@ -27,7 +27,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from bench import selection
-from bench.record import Record, Source, is_number
+from bench.family import Source
+from bench.record import Record, is_number
 from bench.selection import COUNT_PHASES, TIMED_PHASES
 
 CLAIMS_DIR = Path(__file__).parent / "claims"

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.cell import Cell
+from bench.family import Source
 
 SCHEMA_VERSION = 2
 
@@ -52,28 +53,6 @@ class SchemaError(ValueError):
 def is_number(value: object) -> bool:
     """A finite int or float (JSON gives NaN, infinities and booleans too)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a preset's configuration comes from (bench.family.Source, as a record stores it)."""
-
-    kind: (
-        str  # "paper text", "released config", "author comment", "reconstructed", "harness", "test"
-    )
-    where: str = ""
-    note: str = ""
-
-    @classmethod
-    def from_text(cls, text: str) -> Source:
-        """A schema-1 source string "kind: detail"."""
-        kind, _, rest = text.partition(":")
-        return cls(kind.strip(), rest.strip())
-
-    def __str__(self) -> str:
-        return "; ".join(
-            part for part in (f"{self.kind}: {self.where}".rstrip(": "), self.note) if part
-        )
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import IO
 
 from bench.record import Record, SchemaError
-from bench.record import is_number as is_number  # interim (issue 12): bench.claims, reports/ use it
 
 
 class CorruptRecordWarning(UserWarning):
@@ -197,8 +196,6 @@ def latest_per_cell(records: Iterable[Record]) -> dict[str, Record]:
 
 def device_model(record: Record) -> str | None:
     """What a timing depends on: the GPU's name, or "CPU <model> (<n> cpus)"; None if unrecorded."""
-    if isinstance(record, dict):  # interim (issue 12): bench.claims passes dicts until its rewrite
-        record = Record.from_json(record)
     env = record.env
     if record.cell.device == "cuda":
         gpu = env.get("gpu") or {}

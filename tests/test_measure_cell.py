@@ -11,7 +11,7 @@ from bench import registry
 from bench.cell import Cell
 from bench.measure import cell as measure_module
 from bench.measure.cell import Settings, measure
-from bench.record import Outcome, Source
+from bench.record import Outcome
 
 FAST = Settings(warmup=1, min_repeats=2, min_seconds=0.0, sample_steps=2)
 # A made-up matmul peak, so that the cells skip measuring one (about a second each).
@@ -42,7 +42,7 @@ def test_static_phases(slug):
     assert model.family == registry.get(slug).family
     assert re.fullmatch(r"[0-9a-f]{12}", model.config_sha)
     assert model.config["resolution"] == registry.config(slug).resolution
-    assert model.source == Source.from_text(registry.get(slug).source)
+    assert model.source == registry.get(slug).source_info
     assert str(model.source) == registry.get(slug).source
 
     out = check_ok(measure(tiny_cell(slug, "flops"), FAST))

@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 
 from bench import results
+from bench.family import Source
 from bench.record import (
     SCHEMA_VERSION,
     ModelInfo,
     Outcome,
     Record,
     SchemaError,
-    Source,
     split_diagnostics,
     upgrade,
 )

@@ -30,7 +30,7 @@ from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 from bench.cell import Cell
-from bench.record import ModelInfo, Outcome, Source, is_diagnostic
+from bench.record import ModelInfo, Outcome, is_diagnostic
 
 # The samplers of bench.diffusion, repeated so that Settings validates without importing torch
 # (tests/test_measure_cell.py checks the two agree).
@@ -161,7 +161,7 @@ def model_info(cell: Cell) -> ModelInfo:
         params=count_params(model)["params"],
         config=config,
         config_sha=digest[:12],
-        source=Source.from_text(entry.source),
+        source=entry.source_info,
     )
 
 
