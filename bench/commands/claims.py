@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.commands.common import HelpFormatter, read_some_records
+from bench.commands.common import add_command, read_some_records
 from bench.errors import EXIT_OK, UsageError
 
 DESCRIPTION = """\
@@ -24,11 +24,12 @@ examples:
 
 
 def add_parser(commands) -> None:
-    parser = commands.add_parser(
+    parser = add_command(
+        commands,
         "claims",
+        run,
         help="check the RIN paper's claims against result files: holds, fails or cannot check",
         description=DESCRIPTION,
-        formatter_class=HelpFormatter,
     )
     parser.add_argument("results", nargs="+", type=Path, metavar="RESULTS", help="files or folders")
     parser.add_argument(
@@ -43,7 +44,6 @@ def add_parser(commands) -> None:
         default="text",
         help="plain text, a Markdown table, or CSV",
     )
-    parser.set_defaults(run=run)
 
 
 def run(args) -> int:

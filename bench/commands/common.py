@@ -50,6 +50,18 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def add_command(
+    commands, name: str, run, *, help: str, description: str
+) -> argparse.ArgumentParser:
+    """Register command `name` on the root's subparsers with the house formatter; `run(args) -> int`
+    is what the root calls."""
+    parser = commands.add_parser(
+        name, help=help, description=description, formatter_class=HelpFormatter
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keeps descriptions as written, and ends an option's help with its default unless the help
     already says it (an option whose default is None says in words what happens without it)."""

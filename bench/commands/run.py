@@ -6,7 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from bench.commands.common import HelpFormatter, plural, positive_seconds, read_records
+from bench.commands.common import add_command, plural, positive_seconds, read_records
 from bench.errors import EXIT_FAILED_CELLS, EXIT_INTERRUPTED, EXIT_OK, UsageError
 
 DESCRIPTION = """\
@@ -35,11 +35,12 @@ examples:
 
 
 def add_parser(commands) -> None:
-    parser = commands.add_parser(
+    parser = add_command(
+        commands,
         "run",
+        run,
         help="measure a suite (default: quick) and print its report",
         description=DESCRIPTION,
-        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "suite",
@@ -95,7 +96,6 @@ def add_parser(commands) -> None:
         help="print the ids of the cells that would be measured, and stop",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    parser.set_defaults(run=run)
 
 
 def run(args) -> int:
