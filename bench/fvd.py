@@ -127,12 +127,3 @@ def fvd(
         "video_extractor": str(extractor.path),
         "video_extractor_sha256": file_sha256(extractor.path),
     }
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`rinbench fvd ARGV` (the root passes the arguments through until it registers
-    bench.fvd_cli.add_parser itself)."""
-    from bench.delegated import run_command
-    from bench.fvd_cli import add_parser
-
-    return run_command("fvd", add_parser, argv)

@@ -6,19 +6,20 @@ from __future__ import annotations
 import argparse
 import json
 
-from bench.commands.common import HelpFormatter
+from bench.commands.common import add_command
 from bench.errors import UsageError, require_device
 
 EXTRACTOR_ENV = "RINBENCH_VIDEO_EXTRACTOR"  # bench.fvd.EXTRACTOR_ENV, here without torch
 
 
 def add_parser(commands) -> None:
-    parser = commands.add_parser(
+    parser = add_command(
+        commands,
         "fvd",
+        run,
         help="Frechet Video Distance with a video feature extractor you supply",
         description="Fréchet Video Distance between two .npz files of uint8 clips (N, T, H, W, C), "
         "with a video feature extractor you supply (I3D weights are not on a package index).",
-        formatter_class=HelpFormatter,
     )
     parser.add_argument("generated", help=".npz of generated clips (arr_0)")
     parser.add_argument("reference", help=".npz of real clips (arr_0)")
@@ -29,7 +30,6 @@ def add_parser(commands) -> None:
     )
     parser.add_argument("--batch", type=int, default=16, help="clips per extractor batch")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

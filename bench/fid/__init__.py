@@ -8,12 +8,3 @@ sampling.py   a checkpoint's samples as PNGs: sharded, resumable
 evaluate.py   end to end: compare_sources, fid_for_checkpoint, store_result (a `fid` record)
 cli.py        `rinbench fid model | images | weights`
 """
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`rinbench fid ARGV` (the root passes the arguments through until it registers
-    bench.fid.cli.add_parser itself)."""
-    from bench.delegated import run_command
-    from bench.fid.cli import add_parser
-
-    return run_command("fid", add_parser, argv)

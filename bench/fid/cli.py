@@ -15,9 +15,9 @@ import json
 import sys
 from pathlib import Path
 
-from bench.commands.common import HelpFormatter
+from bench.commands.common import HelpFormatter, add_command
 from bench.data import BUILTIN_NAME
-from bench.errors import require_device
+from bench.errors import UsageError, require_device
 from bench.fid.protocol import FEATURE_DTYPES, KID_SUBSET_SIZE, RESIZE_PROTOCOLS
 from bench.fid.weights import CACHE_ENV, WEIGHTS_ENV
 
@@ -37,13 +37,14 @@ examples:
 
 
 def add_parser(commands) -> None:
-    parser = commands.add_parser(
+    parser = add_command(
+        commands,
         "fid",
+        None,  # `rinbench fid` alone prints this help
         help="sample a checkpoint and compute FID/KID offline, or compare image sets",
         description=DESCRIPTION,
-        formatter_class=HelpFormatter,
     )
-    sub = parser.add_subparsers(dest="fid_command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="fid_command", metavar="COMMAND")
     _add_model_parser(sub)
     _add_images_parser(sub)
     weights = sub.add_parser(
@@ -192,6 +193,8 @@ def run_weights(args: argparse.Namespace) -> int:
 def run_model(args: argparse.Namespace) -> int:
     from bench.fid.evaluate import fid_for_checkpoint, store_result
 
+    if args.checkpoint is None and args.preset is None:
+        raise UsageError("fid model needs a CHECKPOINT or --preset SLUG (random weights)")
     dist = _distributed(args)
     result = fid_for_checkpoint(
         args.checkpoint,

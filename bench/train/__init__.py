@@ -8,12 +8,3 @@ loop.py           train(): the training loop, data-parallel and exactly resumabl
 equal_compute.py  the equal-compute experiment (trains, then FID: the one import of bench.fid)
 cli.py            `rinbench train` and `rinbench train equal-compute`
 """
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`rinbench train ARGV` (the root passes the arguments through until it registers
-    bench.train.cli.add_parser itself)."""
-    from bench.delegated import run_command
-    from bench.train.cli import add_parser
-
-    return run_command("train", add_parser, argv)

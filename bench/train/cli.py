@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bench.commands.common import HelpFormatter
+from bench.commands.common import HelpFormatter, add_command
 from bench.errors import UsageError, require_device
 from bench.train.settings import (
     AMP_DTYPES,
@@ -84,13 +84,14 @@ class _PresetOrSubcommand(argparse._SubParsersAction):
 
 
 def add_parser(commands) -> None:
-    parser = commands.add_parser(
+    parser = add_command(
+        commands,
         "train",
+        run_train,
         help="diffusion training of any preset on the built-in data or your images",
         description=DESCRIPTION,
-        formatter_class=HelpFormatter,
-        usage="%(prog)s [options] PRESET [options]\n       %(prog)s equal-compute [options]",
     )
+    parser.usage = "%(prog)s [options] PRESET [options]\n       %(prog)s equal-compute [options]"
     _add_train_options(parser)
     options = argparse.ArgumentParser(add_help=False, prog=parser.prog)
     _add_train_options(options)
@@ -102,7 +103,6 @@ def add_parser(commands) -> None:
         options=options,
         help="a registry slug (pixel-space presets), or `equal-compute`",
     )
-    parser.set_defaults(run=run_train)
     _add_equal_compute_parser(sub)
 
 
