@@ -176,7 +176,7 @@ def _count(cell: Cell, *, train_step: bool) -> dict:
         lambda: entry.builder(cfg),
         lambda model: registry.example_inputs(cfg, cell.batch, "meta"),
         train_step=train_step,
-        group=entry.family,
+        group=entry.flop_grouping,
     )
 
 
