@@ -71,17 +71,7 @@ def generate(
     model, cfg, origin = sampling_model(slug, checkpoint, weights, seed, dist.device)
     # Record the schedule the sampler really uses (a preset without a checkpoint has none stored).
     origin = origin | {"schedule": resolve_schedule(cfg, schedule or origin["schedule"])}
-    manifest = {
-        "preset": origin["preset"],
-        "config": json.loads(json.dumps(dataclasses.asdict(cfg))),
-        "checkpoint_sha256": origin.get("checkpoint_sha256"),
-        "weights": origin["weights"],
-        "schedule": origin["schedule"],
-        "sampler": sampler,
-        "steps": steps,
-        "seed": seed,
-        "batch": batch,
-    }
+    manifest = _manifest(cfg, origin, sampler=sampler, steps=steps, seed=seed, batch=batch)
     if dist.is_main:
         _check_manifest(out_dir, manifest)
     dist.barrier()
@@ -101,6 +91,17 @@ def generate(
         | {k: v for k, v in manifest.items() if k != "config"}
         | origin
     )
+
+
+def _manifest(cfg, origin: dict, **settings) -> dict:
+    """What a sample folder's files depend on: the model, its weights, and the sampling settings."""
+    return {
+        "preset": origin["preset"],
+        "config": json.loads(json.dumps(dataclasses.asdict(cfg))),
+        "checkpoint_sha256": origin.get("checkpoint_sha256"),
+        "weights": origin["weights"],
+        "schedule": origin["schedule"],
+    } | settings
 
 
 def _sample_missing(model, cfg, manifest: dict, n: int, out_dir: Path, dist, progress) -> int:

@@ -92,17 +92,11 @@ def equal_compute(
         progress,
         log,
     )
+    common = dict(data_size=data_size, batch=batch, lr=lr, steps=1, device=device)
     rows = []
     for label, (slug, overrides) in models.items():
         base = TrainSettings(
-            preset=slug,
-            out_dir=str(out_dir / label),
-            overrides=tuple(overrides.items()),
-            data_size=data_size,
-            batch=batch,
-            lr=lr,
-            steps=1,
-            device=device,
+            slug, str(out_dir / label), overrides=tuple(overrides.items()), **common
         )
         cfg = model_config(base, len(BUILTIN_PHOTOS) if base.conditional else 0)
         macs = train_step_macs(registry.get(slug).builder, cfg, schedule_for(cfg, None), 0.9)
