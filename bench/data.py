@@ -3,9 +3,10 @@
 Three sources, one interface (`len`, `read(start, stop)`, `labels(start, stop)`, `fingerprint()`):
 
 - `BuiltinCrops`: seeded random square crops of the photographs that scikit-image bundles in its wheel
-  (its `skimage/data` folder, read by `skimage.data`'s loaders without a download), resized to any resolution with a named PIL filter. Image i depends only
-  on (seed, i), so any process can make any slice, and its label is the index of its source photo,
-  which makes the set class-conditional with one class per photo.
+  (its `skimage/data` folder, read by `skimage.data`'s loaders without a download), resized to any
+  resolution with a named PIL filter. Image i depends only on (seed, i), so any process can make any
+  slice, and its label is the index of its source photo, which makes the set class-conditional with
+  one class per photo.
 - `ImageFolder`: PNG/JPEG/... files in a folder (sorted by name), or in one sub-folder per class.
 - `NpzImages`: an .npz holding NHWC uint8 images under "arr_0" (the layout of ADM's reference
   batches and sample dumps), with optional int labels under "arr_1".
