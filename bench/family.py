@@ -56,8 +56,14 @@ class Source:
         if not self.where:
             raise ValueError(f"a {self.kind!r} source needs a `where`")
 
+    @classmethod
+    def from_text(cls, text: str) -> Source:
+        """The source of a schema-1 record, one string "<kind>: <detail>"."""
+        kind, _, detail = text.partition(":")
+        return cls(kind.strip(), detail.strip())
+
     def __str__(self) -> str:
-        """The one-line form records carry in `model.source`: "<kind>: <where>; <note>"."""
+        """The one-line form: "<kind>: <where>; <note>"."""
         return f"{self.kind}: {self.where}" + (f"; {self.note}" if self.note else "")
 
 

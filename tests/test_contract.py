@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from bench import claims, registry
+from bench import registry
 from bench.diffusion import uses_state
 from bench.family import Source
 
@@ -166,7 +166,7 @@ def test_example_inputs_for_an_unknown_config_names_the_known_ones():
 def test_a_source_is_one_of_the_known_kinds_and_reads_back_as_text():
     source = Source("paper text", "Jabri et al. 2023, p. 5", "patch 4 for 64x64")
     assert str(source) == "paper text: Jabri et al. 2023, p. 5; patch 4 for 64x64"
-    assert claims.source_kind(str(source)) == "paper text"
+    assert Source.from_text(str(source)).kind == "paper text"
     assert str(Source("test", "CPU tests")) == "test: CPU tests"
     with pytest.raises(ValueError, match="unknown source kind 'paper'; known: 'paper text'"):
         Source("paper", "Jabri et al. 2023")

@@ -421,10 +421,11 @@ def test_result_is_stored_as_a_fid_record_the_reports_can_read(tmp_path):
     path = evaluate.store_result(result, tmp_path / "results", batch=3, device="cpu")
     (record,) = results.read(tmp_path / "results")
     assert path.parent == tmp_path / "results" / "fid"
-    assert record["cell"]["phase"] == "fid" and record["cell"]["preset"] == result["preset"]
-    assert record["cell"]["resolution"] == result["resolution"]
-    assert record["values"]["fid_legacy_tf"] == result["fid_legacy_tf"]
-    assert record["values"]["n_samples"] == 7 and record["values"]["sampler"] == result["sampler"]
+    assert record.cell.phase == "fid" and record.cell.preset == result["preset"]
+    assert record.cell.resolution == result["resolution"]
+    assert record.values["fid_legacy_tf"] == result["fid_legacy_tf"]
+    # Numbers are values; text (the sampler, the folder) is a detail.
+    assert record.values["n_samples"] == 7 and record.details["sampler"] == result["sampler"]
 
 
 def test_sampling_schedule_is_a_setting_of_the_sample_folder(tmp_path):

@@ -189,8 +189,8 @@ def test_equal_compute_rows(tmp_path):
         assert row["fid_legacy_tf"] > 0 and row["n_samples"] == 6 and "kid_mean_legacy_tf" in row
     # The same FIDs as fid records, with the training compute the report plots them against.
     stored = results.read(tmp_path / "results")
-    assert [r["cell"]["phase"] for r in stored] == ["fid"] * 4
-    assert [r["values"]["train_macs"] for r in stored] == [r["train_macs"] for r in rows]
+    assert [r.cell.phase for r in stored] == ["fid"] * 4
+    assert [r.values["train_macs"] for r in stored] == [r["train_macs"] for r in rows]
 
 
 def test_command_line(tmp_path, capsys):

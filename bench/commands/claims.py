@@ -47,17 +47,16 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from bench import claims, results
-    from reports import load, tables
+    from bench import claims
+    from reports import convention, tables
 
     records = read_some_records(args.results)
     try:
-        records = load.upgrade(records)
         claim_list = claims.load(args.claims)
-    except (claims.ClaimsError, results.SchemaError) as err:
+    except claims.ClaimsError as err:
         raise UsageError(str(err)) from None
     verdicts = claims.evaluate(claim_list, records)
-    convention = claims.convention_summary(claims.convention_fits(claim_list, records), claim_list)
+    fits = claims.convention_fits(claim_list, records)
     if args.format == "csv":
         print(tables.verdict_table(verdicts).csv(), end="")
         return EXIT_OK
@@ -67,7 +66,7 @@ def run(args) -> int:
         for verdict in verdicts:
             print(verdict_line(verdict))
     print("\nFLOP convention:")
-    for line in convention:
+    for line in convention.convention_summary(fits, claim_list):
         print(f"  - {line}")
     counts = claims.tally(verdicts)
     print(

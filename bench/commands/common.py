@@ -10,8 +10,8 @@ from pathlib import Path
 from bench.errors import UsageError
 
 
-def read_records(paths: list[Path]) -> list[dict]:
-    """bench.results.read, with its warnings about skipped lines printed one per line on stderr;
+def read_records(paths: list[Path]) -> list:
+    """bench.results.read (bench.record.Record objects), with its warnings about skipped lines printed one per line on stderr;
     UsageError for a path that is not there or records from a newer rinbench."""
     from bench import results
 
@@ -26,7 +26,7 @@ def read_records(paths: list[Path]) -> list[dict]:
     return records
 
 
-def read_some_records(paths: list[Path]) -> list[dict]:
+def read_some_records(paths: list[Path]) -> list:
     """read_records, and UsageError when the files hold no record at all."""
     records = read_records(paths)
     if not records:

@@ -146,12 +146,16 @@ def _model_resolution(checkpoint, slug: str | None) -> int:
 
 
 def store_result(result: dict, out_dir: Path, *, batch: int, device) -> Path:
-    """Append a sampling FID result as a `fid` cell record (bench.results schema); returns the file."""
+    """Append a sampling FID result as a `fid` cell record (bench.record.Record) to
+    out_dir/fid/<run_id>.jsonl, where `rinbench report` finds it; returns the file. Numbers go to
+    the record's values, text to its details (bench.record.split_diagnostics, the rule records of
+    schema 1 are upgraded by)."""
     import torch
 
     from bench import results
     from bench.cell import Cell
     from bench.measure.hardware import environment
+    from bench.record import Record, RunInfo, split_diagnostics
 
     device_type = torch.device(device).type
     cell = Cell(result["preset"], result["resolution"], batch, phase="fid", device=device_type)
@@ -160,15 +164,16 @@ def store_result(result: dict, out_dir: Path, *, batch: int, device) -> Path:
     run_id = results.make_run_id(
         started, socket.gethostname(), device_type, (env.get("git_commit") or "nogit")[:7]
     )
-    record = results.make_record(
-        run={"id": run_id, "suite": "fid", "started": started.isoformat()},
-        cell=cell.as_dict(),
+    values, details = split_diagnostics(json.loads(json.dumps(result, default=str)))
+    record = Record(
+        run=RunInfo(run_id, suite="fid", started=started.isoformat()),
+        cell=cell,
         settings={},
         model=None,
         env=env,
         status="ok",
-        values=json.loads(json.dumps(result, default=str)),
-        error=None,
+        values=values,
+        details=details,
     )
     path = Path(out_dir) / "fid" / f"{run_id}.jsonl"
     with results.Writer(path) as writer:
