@@ -30,6 +30,15 @@ def randomized(model: torch.nn.Module, seed: int) -> torch.nn.Module:
     return model
 
 
+def forward_backward(model: torch.nn.Module, *inputs):
+    """model(*inputs), then the backward pass of a squared-output loss, which must give every
+    parameter a gradient; returns the forward's (out, state)."""
+    out, state = model(*inputs)
+    out.square().mean().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    return out, state
+
+
 def assert_seeded_build_and_forward_are_deterministic(build, cfg, *inputs) -> None:
     """Two builds under one seed hold equal weights; the forward pass (weights randomized, eval
     mode) gives a nonzero output, the same on a second call."""

@@ -5,7 +5,12 @@ import dataclasses
 
 import pytest
 import torch
-from helpers import assert_seeded_build_and_forward_are_deterministic, meta_counts, randomized
+from helpers import (
+    assert_seeded_build_and_forward_are_deterministic,
+    forward_backward,
+    meta_counts,
+    randomized,
+)
 
 from baselines.unet3d import RelativePositionBias, TemporalAttention, UNet3D, analytic_macs
 from baselines.video_presets import VIDEO_UNET_PRESETS
@@ -63,13 +68,9 @@ def test_analytic_macs_match_the_counter(change):
 
 def test_tiny_forward_backward_on_cpu():
     cfg = preset("vdm-tiny")
-    model = UNet3D(cfg)
-    x, t = torch.randn(2, *cfg.input_shape), torch.rand(2)
-    out, state = model(x, t)
+    out, state = forward_backward(UNet3D(cfg), torch.randn(2, *cfg.input_shape), torch.rand(2))
     assert out.shape == (2, 3, 4, 16, 16) == (2, cfg.out_channels, *cfg.input_shape[1:])
     assert state is None
-    out.square().mean().backward()
-    assert all(p.grad is not None for p in model.parameters())
 
 
 def test_temporal_attention_mixes_frames():
