@@ -1,22 +1,24 @@
-"""Presets for the video baselines: slug -> (config, "<kind>: <source>").
+"""Presets for the video baselines: slug -> Preset(config, Source).
 
 Resolution variants: `dataclasses.replace(config, resolution=r)`; frame-count variants likewise with
 `frames=` (and `cond_frames=`).
 """
 
 from baselines.unet3d import UNet3DConfig
+from bench.family import Preset, Source
 
 # 3-D U-Net of Video Diffusion Models (Ho et al. 2022, arXiv:2204.03458), Kinetics-600 frame
-# prediction at 16x64x64 with 5 clean conditioning frames, the task of RIN's video comparison
-# (research/rin-paper.md 3.2-3.3: VD FVD 16.2-16.6 vs RIN 10.8). VDM released no code or config, and
-# its Kinetics hyperparameters could not be retrieved here (research/baselines.md 3); the widths are
-# reconstructed as an ADM-style 64-px U-Net at VDM's scale: base 256, channel_mult (1, 2, 4, 8),
-# 2 ResBlocks per level, attention at 32/16/8 px, 64-channel heads, a 1024-wide (4C) embedding.
-# Counted here: 1,165,591,243 parameters (127,007,176 of them in the temporal attention blocks),
-# 6.0 % above the 1.1B that W.A.L.T's Table 1 lists for Video Diffusion on Kinetics-600 (a rounded
-# third-party figure); 3,424.85 GMACs per 16-frame video, 214.05 GMACs per frame (tests/test_unet3d.py).
-VIDEO_UNET_PRESETS: dict[str, tuple[UNet3DConfig, str]] = {
-    "vdm-k600": (
+# prediction at 16x64x64 with 5 clean conditioning frames, the task of RIN's video comparison (Jabri
+# et al. 2023, Figure 1: VD FVD 16.6 vs RIN 10.8). VDM released no code or config, and its Kinetics
+# hyperparameters are not published in a form we could retrieve; the widths are reconstructed as an
+# ADM-style 64-px U-Net at VDM's scale: base 256, channel_mult (1, 2, 4, 8), 2 ResBlocks per level,
+# attention at 32/16/8 px, 64-channel heads, a 1024-wide (4C) embedding. Counted here: 1,165,591,243
+# parameters (127,007,176 of them in the temporal attention blocks), 6.0 % above the 1.1B that
+# W.A.L.T's Table 1 (Gupta et al. 2023, arXiv:2312.06662) lists for Video Diffusion on Kinetics-600
+# (a rounded third-party figure); 3,424.85 GMACs per 16-frame video, 214.05 GMACs per frame
+# (tests/test_unet3d.py).
+VIDEO_UNET_PRESETS: dict[str, Preset] = {
+    "vdm-k600": Preset(
         UNet3DConfig(
             resolution=64,
             frames=16,
@@ -31,14 +33,18 @@ VIDEO_UNET_PRESETS: dict[str, tuple[UNet3DConfig, str]] = {
             use_scale_shift_norm=True,
             learn_sigma=False,
         ),
-        "reconstructed: VDM's factorised space-time 3-D U-Net (paper section 3: 1x3x3 convs, spatial "
-        "then temporal attention with relative position bias, space-only resampling) at 16x64x64; "
-        "widths reconstructed (base 256, mult 1-2-4-8, 2 blocks, attention 32/16/8, dropout 0.1 as "
-        "ADM-64), aiming at the 1.1B of W.A.L.T Table 1: 1.166B here (+6 %). Frame prediction: the "
-        "first 5 frames are given clean in x_t and left out of the loss; the network sees one video "
-        "tensor",
+        Source(
+            "reconstructed",
+            "Ho et al. 2022 (arXiv:2204.03458), section 3",
+            "VDM's factorised space-time 3-D U-Net (1x3x3 convs, spatial then temporal attention "
+            "with relative position bias, space-only resampling) at 16x64x64; widths reconstructed "
+            "(base 256, mult 1-2-4-8, 2 blocks, attention 32/16/8, dropout 0.1 as ADM-64), aiming "
+            "at the 1.1B of W.A.L.T Table 1: 1.166B here (+6 %). Frame prediction: the first 5 "
+            "frames are given clean in x_t and left out of the loss; the network sees one video "
+            "tensor",
+        ),
     ),
-    "vdm-tiny": (
+    "vdm-tiny": Preset(
         UNet3DConfig(
             resolution=16,
             frames=4,
@@ -51,6 +57,6 @@ VIDEO_UNET_PRESETS: dict[str, tuple[UNet3DConfig, str]] = {
             num_head_channels=32,
             use_scale_shift_norm=True,
         ),
-        "test: two-level factorised space-time U-Net, 4 frames of 16 px, for CPU tests",
+        Source("test", "CPU tests", "two-level factorised space-time U-Net, 4 frames of 16 px"),
     ),
 }

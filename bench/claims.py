@@ -2,7 +2,7 @@
 
 A claims file (`bench/claims/*.toml`; its header documents the fields) lists what papers report:
 parameter counts, forward GFLOPs, efficiency factors between two models, FIDs. `evaluate` checks each
-against result records (bench.results) and gives one or more verdicts per claim:
+against result records (`bench.record.Record`s) and gives one or more verdicts per claim:
 
 - holds / fails: the measured value is within / outside the claim's tolerance (or, for `at_least`
   claims, reaches / misses the reported factor), with the measured value and measured / reported;
@@ -13,7 +13,9 @@ models were timed, in wall-clock (images per second). A verdict on a "reconstruc
 a miss there is evidence about the reconstruction as much as about the paper.
 
 `convention_fits` infers, per origin of the numbers, whether a published "GFLOP" is one multiply-add
-(MACs) or two (2·MACs), from the presets built from released configs.
+(MACs) or two (2·MACs), from the presets built from released configs (reports.convention says it in
+sentences). Which records count (newest per machine, ok counts, the most-trained FID) is
+bench.selection's choice, shared with reports/.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from bench import results
+from bench import selection
+from bench.family import Source
+from bench.record import Record, is_number
+from bench.selection import COUNT_PHASES, TIMED_PHASES
 
 CLAIMS_DIR = Path(__file__).parent / "claims"
 
@@ -36,11 +41,6 @@ COMPARES = ("approx", "at_least")
 METRICS = ("fid", "fvd")
 HOLDS, FAILS, CANNOT_CHECK = "holds", "fails", "cannot check"
 VERDICTS = (HOLDS, FAILS, CANNOT_CHECK)
-TIMED_PHASES = ("forward", "train_step", "sample")
-COUNT_PHASES = ("params", "flops")
-# The FID protocol the papers' numbers use (ADM's TensorFlow Inception): preferred when a record has
-# several FID values.
-PREFERRED_FID_KEY = "fid_legacy_tf"
 # Preset kinds (registry) that are the published model itself; every other kind ("paper text" with
 # gaps filled, "reconstructed", ...) is called out in the verdicts.
 EXACT_KINDS = ("released config", "test")
@@ -226,118 +226,51 @@ def _default_id(entry: dict) -> str:
 # --- reading records -----------------------------------------------------------------------------
 
 
-def hardware(record: dict) -> str:
-    """The machine a timed cell ran on: the GPU's name, or "CPU <model> (<n> cpus)"."""
-    return results.device_model(record) or str(record["cell"].get("device", "?"))
-
-
-def device_label(record: dict) -> str:
-    """Short: 'cpu', or the GPU's name without the vendor ('H100 80GB HBM3')."""
-    name = hardware(record)
-    return "cpu" if name.startswith("CPU") else name.removeprefix("NVIDIA ").strip()
-
-
-def setup_label(record: dict) -> str:
-    """'H100 80GB HBM3 bf16 b32 eager': where and how a timed cell ran."""
-    cell = record["cell"]
-    return f"{device_label(record)} {cell['dtype']} b{cell['batch']} {cell['mode']}"
-
-
-def latest(records: Iterable[dict]) -> list[dict]:
-    """The last record per (hardware, cell id), in first-seen order: a retried cell's newest attempt,
-    while the same cell measured on two machines keeps both. FID records are kept per checkpoint
-    (its training compute), so that FID can be plotted against it."""
-    chosen: dict[tuple, dict] = {}
-    for record in records:
-        key: tuple = (hardware(record), record["cell"]["id"])
-        if record["cell"]["phase"] == "fid":
-            values = record.get("values") or {}
-            key += (values.get("train_macs", values.get("checkpoint_step")),)
-        chosen[key] = record
-    return list(chosen.values())
-
-
-def most_trained(records: Iterable[dict]) -> dict | None:
-    """Of FID records: the ok one with the most training compute (else the last one)."""
-    records = list(records)
-    ok = [r for r in records if r["status"] == "ok"]
-    if not ok:
-        return records[-1] if records else None
-    return max(ok, key=lambda r: _train_macs(r["values"]))
-
-
-def _train_macs(values: dict) -> float:
-    value = values.get("train_macs")
-    return float(value) if results.is_number(value) else -1.0
-
-
-def source_kind(source: str | None) -> str:
-    """'reconstructed' from 'reconstructed: patch 8 from ...' (the preset kinds of the registry)."""
-    return (source or "").split(":", 1)[0].strip()
-
-
-def fid_value(values: dict) -> tuple[str, float] | tuple[None, None]:
-    """The record's FID and its key: fid_legacy_tf when present, else the first fid_* key."""
-    keys = sorted(k for k, v in values.items() if k.startswith("fid") and results.is_number(v))
-    if not keys:
-        return None, None
-    key = PREFERRED_FID_KEY if PREFERRED_FID_KEY in keys else keys[0]
-    return key, float(values[key])
-
-
 def _shorten(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def keep_count(kept: dict, phase: str, record: dict) -> None:
-    """Counts do not depend on the machine: an ok record wins over a failed one, else the newest.
-    `record` is a result record or a report row; both carry "status"."""
-    previous = kept.get(phase)
-    if previous is None or record["status"] == "ok" or previous["status"] != "ok":
-        kept[phase] = record
 
 
 @dataclass
 class Measured:
     """The records indexed by what claims ask for."""
 
-    counts: dict[tuple[str, int], dict[str, dict]] = field(default_factory=dict)  # phase -> record
-    timed: dict[tuple[str, int], dict[tuple, dict]] = field(default_factory=dict)  # setup -> rec
-    fid: dict[tuple[str, int], dict] = field(default_factory=dict)
-    sources: dict[str, str] = field(default_factory=dict)
+    counts: dict[tuple[str, int], dict[str, Record]] = field(default_factory=dict)  # by phase
+    timed: dict[tuple[str, int], dict[tuple, Record]] = field(default_factory=dict)  # by setup
+    fid: dict[tuple[str, int], Record] = field(default_factory=dict)
+    sources: dict[str, Source] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, records: Iterable[dict]) -> Measured:
+    def of(cls, records: Iterable[Record]) -> Measured:
         index = cls()
-        for record in latest(records):
-            cell = record["cell"]
-            key = (cell["preset"], cell["resolution"])
-            model = record.get("model") or {}
-            if model.get("source"):
-                index.sources[cell["preset"]] = model["source"]
-            phase = cell["phase"]
-            if phase in COUNT_PHASES:
-                keep_count(index.counts.setdefault(key, {}), phase, record)
-            elif phase in TIMED_PHASES:
-                setup = (hardware(record), cell["dtype"], cell["batch"], cell["mode"], phase)
+        for record in selection.latest(records):
+            cell = record.cell
+            key = (cell.preset, cell.resolution)
+            if record.model is not None:
+                index.sources[cell.preset] = record.model.source
+            if cell.phase in COUNT_PHASES:
+                selection.keep_count(index.counts.setdefault(key, {}), cell.phase, record)
+            elif cell.phase in TIMED_PHASES:
+                setup = (selection.hardware(record), cell.dtype, cell.batch, cell.mode, cell.phase)
                 index.timed.setdefault(key, {})[setup] = record
-            elif phase == "fid":
-                index.fid[key] = most_trained([r for r in (index.fid.get(key), record) if r])
+            elif cell.phase == "fid":
+                index.fid[key] = selection.most_trained(
+                    [r for r in (index.fid.get(key), record) if r]
+                )
         return index
 
     def value(self, key: tuple[str, int], phase: str, name: str):
         record = self.counts.get(key, {}).get(phase)
-        if record is None or record["status"] != "ok":
+        if record is None or record.status != "ok":
             return None
-        value = record["values"].get(name)
-        return value if results.is_number(value) else None
+        value = record.values.get(name)
+        return value if is_number(value) else None
 
     def params(self, key: tuple[str, int]):
         count = self.value(key, "params", "params")
         if count is None:  # every record's model block carries the same count
             for record in [*self.counts.get(key, {}).values(), *self.timed.get(key, {}).values()]:
-                if results.is_number((record.get("model") or {}).get("params")):
-                    return record["model"]["params"]
+                if record.model is not None and is_number(record.model.params):
+                    return record.model.params
         return count
 
     def macs(self, key: tuple[str, int]):
@@ -347,14 +280,15 @@ class Measured:
         """Why a count is absent, in words."""
         preset, resolution = key
         record = self.counts.get(key, {}).get(phase)
-        if record is not None and record["status"] != "ok":
-            why = f": {record['error']}" if record.get("error") else ""
-            return f"the {phase} cell of {preset} at {resolution} px ended {record['status']}{why}"
+        if record is not None and record.status != "ok":
+            why = f": {record.error}" if record.error else ""
+            return f"the {phase} cell of {preset} at {resolution} px ended {record.status}{why}"
         return f"no {phase} record of {preset} at {resolution} px in these results"
 
     def exact(self, preset: str) -> bool:
         """True for a preset built from the published model's released config."""
-        return source_kind(self.sources.get(preset)) in EXACT_KINDS
+        source = self.sources.get(preset)
+        return source is not None and source.kind in EXACT_KINDS
 
     def caveat(self, presets: Iterable[str]) -> str:
         """Names the presets that are not the published model's released config, and says what a
@@ -362,13 +296,12 @@ class Measured:
         notes = []
         for preset in dict.fromkeys(presets):
             source = self.sources.get(preset)
-            kind = source_kind(source)
-            if source is None or kind in EXACT_KINDS:
+            if source is None or source.kind in EXACT_KINDS:
                 continue
-            detail = source.split(":", 1)[1].strip() if ":" in source else source
-            detail = _shorten(detail.split("; ")[0])
+            detail = _shorten((source.where or source.note).split("; ")[0])
+            kind = source.kind
             verb = "is reconstructed" if kind == "reconstructed" else f"is built from {kind}"
-            notes.append(f"{preset} {verb} ({detail})")
+            notes.append(f"{preset} {verb}" + (f" ({detail})" if detail else ""))
         if not notes:
             return ""
         return (
@@ -380,7 +313,7 @@ class Measured:
 # --- evaluating ----------------------------------------------------------------------------------
 
 
-def evaluate(claims: Iterable[Claim], records: Iterable[dict]) -> list[Verdict]:
+def evaluate(claims: Iterable[Claim], records: Iterable[Record]) -> list[Verdict]:
     """One or more verdicts per claim, in the claims' order."""
     measured = Measured.of(records)
     verdicts: list[Verdict] = []
@@ -464,7 +397,7 @@ def _ratio_in_macs(claim: Claim, measured: Measured, caveat: str) -> Verdict:
 def _ratio_in_time(claim: Claim, measured: Measured, caveat: str) -> list[Verdict]:
     """Per (hardware, dtype, batch, mode, phase) on which some pair was timed on both sides:
     images per second of RIN / of the baseline."""
-    setups: dict[tuple, dict[str, tuple[dict, dict]]] = {}
+    setups: dict[tuple, dict[str, tuple[Record, Record]]] = {}
     for pair in claim.pairs:
         baseline, rin = (pair[0], pair[1]), (pair[2], pair[3])
         timed_b, timed_r = measured.timed.get(baseline, {}), measured.timed.get(rin, {})
@@ -481,56 +414,56 @@ def _ratio_in_time(claim: Claim, measured: Measured, caveat: str) -> list[Verdic
                 caveat=caveat,
             )
         ]
-    verdicts = []
-    for setup in sorted(setups, key=lambda s: (s[0], s[1], s[2], s[3], _phase_order(s[4]))):
-        pairs = setups[setup]
-        any_record = next(iter(pairs.values()))[0]
-        basis = f"wall-clock {setup[4]}, {setup_label(any_record)}"
-        factors, problems = {}, []
-        for name, (base_record, rin_record) in pairs.items():
-            speeds = [_speed(r) for r in (base_record, rin_record)]
-            if None in speeds:
-                problems.extend(
-                    f"{r['cell']['preset']} {r['status']}"
-                    + (f" ({r['error']})" if r.get("error") else "")
-                    for r, s in zip((base_record, rin_record), speeds, strict=True)
-                    if s is None
-                )
-            else:
-                factors[name] = speeds[1] / speeds[0]
-        if not factors:
-            verdicts.append(
-                Verdict(claim, basis, CANNOT_CHECK, detail="; ".join(problems), caveat=caveat)
-            )
-            continue
-        best = max(factors, key=factors.get)
-        status, ratio = _judge(claim, factors[best])
-        if len(pairs) == 1 and not problems:
-            base_record, rin_record = pairs[best]
-            detail = (
-                f"{rin_record['cell']['preset']} {_speed(rin_record):,.4g} img/s / "
-                f"{base_record['cell']['preset']} {_speed(base_record):,.4g} img/s"
+    order = sorted(setups, key=lambda s: (s[0], s[1], s[2], s[3], _phase_order(s[4])))
+    return [_ratio_on_setup(claim, setup, setups[setup], caveat) for setup in order]
+
+
+def _ratio_on_setup(
+    claim: Claim, setup: tuple, pairs: dict[str, tuple[Record, Record]], caveat: str
+) -> Verdict:
+    """The factor on one setup: the largest over the pairs timed there (baseline, RIN records)."""
+    any_record = next(iter(pairs.values()))[0]
+    basis = f"wall-clock {setup[4]}, {selection.setup_label(any_record)}"
+    factors, problems = {}, []
+    for name, (base_record, rin_record) in pairs.items():
+        speeds = [_speed(r) for r in (base_record, rin_record)]
+        if None in speeds:
+            problems.extend(
+                f"{r.cell.preset} {r.status}" + (f" ({r.error})" if r.error else "")
+                for r, s in zip((base_record, rin_record), speeds, strict=True)
+                if s is None
             )
         else:
-            detail = "largest of " + ", ".join(f"{k} {v:.2f}x" for k, v in factors.items())
-            if problems:
-                detail += "; failed: " + "; ".join(problems)
-            absent = len(claim.pairs) - len(pairs)
-            if absent:
-                detail += f"; {absent} of {len(claim.pairs)} pairs not timed on this setup"
-        verdicts.append(Verdict(claim, basis, status, factors[best], ratio, detail, caveat))
-    return verdicts
+            factors[name] = speeds[1] / speeds[0]
+    if not factors:
+        return Verdict(claim, basis, CANNOT_CHECK, detail="; ".join(problems), caveat=caveat)
+    best = max(factors, key=factors.get)
+    status, ratio = _judge(claim, factors[best])
+    if len(pairs) == 1 and not problems:
+        base_record, rin_record = pairs[best]
+        detail = (
+            f"{rin_record.cell.preset} {_speed(rin_record):,.4g} img/s / "
+            f"{base_record.cell.preset} {_speed(base_record):,.4g} img/s"
+        )
+    else:
+        detail = "largest of " + ", ".join(f"{k} {v:.2f}x" for k, v in factors.items())
+        if problems:
+            detail += "; failed: " + "; ".join(problems)
+        absent = len(claim.pairs) - len(pairs)
+        if absent:
+            detail += f"; {absent} of {len(claim.pairs)} pairs not timed on this setup"
+    return Verdict(claim, basis, status, factors[best], ratio, detail, caveat)
 
 
 def _phase_order(phase: str) -> int:
     return TIMED_PHASES.index(phase) if phase in TIMED_PHASES else len(TIMED_PHASES)
 
 
-def _speed(record: dict) -> float | None:
-    if record["status"] != "ok":
+def _speed(record: Record) -> float | None:
+    if record.status != "ok":
         return None
-    value = record["values"].get("images_per_s")
-    return float(value) if results.is_number(value) and value > 0 else None
+    value = record.values.get("images_per_s")
+    return float(value) if is_number(value) and value > 0 else None
 
 
 def _check_fid(claim: Claim, measured: Measured) -> list[Verdict]:
@@ -550,16 +483,17 @@ def _check_fid(claim: Claim, measured: Measured) -> list[Verdict]:
             "(rinbench train), sample 50,000 images with rinbench fid, and add the result as a "
             "record of phase 'fid'"
         )
-    if record["status"] != "ok":
-        return cannot(f"the fid cell ended {record['status']}: {record.get('error') or ''}".strip())
-    values = record["values"]
-    metric_key, fid = fid_value(values)
+    if record.status != "ok":
+        return cannot(f"the fid cell ended {record.status}: {record.error or ''}".strip())
+    values = record.values
+    metric_key, fid = selection.first_number(values, selection.FID_KEYS)
     if fid is None:
         return cannot("the fid record holds no fid_* value")
-    if values.get("weights") == "random-init":
+    # The checkpoint's origin is a word: a detail, not a measurement (upgrade_v1 moves it there).
+    if record.details.get("weights", values.get("weights")) == "random-init":
         return cannot(f"{metric_key} {fid:.3g} is of an untrained model (random-init weights)")
     samples = values.get("n_samples")
-    if not results.is_number(samples) or samples < claim.min_samples:
+    if not is_number(samples) or samples < claim.min_samples:
         return cannot(
             f"{metric_key} {fid:.3g} from {samples if samples is not None else 'an unknown number of'}"
             f" samples; the paper's number uses {claim.min_samples:,} (fewer samples bias FID up)"
@@ -574,16 +508,16 @@ def _check_fid(claim: Claim, measured: Measured) -> list[Verdict]:
             )
     status, ratio = _judge(claim, fid)
     detail = f"{metric_key} from {int(samples):,} samples"
-    if results.is_number(values.get("steps")):
+    if is_number(values.get("steps")):
         detail += f", {values['steps']} sampling steps"
     return [Verdict(claim, basis, status, fid, ratio, detail, caveat)]
 
 
 def _images_seen(values: dict, measured: Measured, key: tuple[str, int]) -> float | None:
-    if results.is_number(values.get("images_seen")):
+    if is_number(values.get("images_seen")):
         return float(values["images_seen"])
     per_image = measured.value(key, "flops", "macs_train_step")
-    if results.is_number(values.get("train_macs")) and per_image:
+    if is_number(values.get("train_macs")) and per_image:
         return values["train_macs"] / per_image
     return None
 
@@ -600,7 +534,7 @@ CHECKS = {
 # --- the FLOP convention -------------------------------------------------------------------------
 
 
-def convention_fits(claims: Iterable[Claim], records: Iterable[dict]) -> list[ConventionFit]:
+def convention_fits(claims: Iterable[Claim], records: Iterable[Record]) -> list[ConventionFit]:
     """Per origin of published GFLOPs: which convention makes them equal our MAC counts. Decided on
     the presets built from released configs where the origin has any, else on the others (`exact`
     False: weak evidence, since their MACs are uncertain too)."""
@@ -646,72 +580,6 @@ def convention_fits(claims: Iterable[Claim], records: Iterable[dict]) -> list[Co
             )
         )
     return fits
-
-
-def convention_summary(fits: list[ConventionFit], claims: Iterable[Claim] = ()) -> list[str]:
-    """The convention findings in sentences, one per origin, then what follows for the RIN numbers
-    (their GMACs on the baselines' scale) when origins differ."""
-    if not fits:
-        return [
-            "The FLOP convention cannot be inferred: no flops records of the presets the "
-            "published GFLOPs are about."
-        ]
-    lines = []
-    for fit in fits:
-        basis = (
-            "presets built from released configs"
-            if fit.exact
-            else "reconstructed presets only, so weak evidence"
-        )
-        spread = (
-            f"reported / our GMACs = {_span(fit.ratios_macs)}, reported / our 2·GMACs = "
-            f"{_span(fit.ratios_2macs)} ({fit.count} numbers on {basis}: {', '.join(fit.presets)})"
-        )
-        if fit.fits != "neither":
-            per = "one FLOP" if fit.fits == "macs" else "two FLOPs"
-            lines.append(
-                f"{_capital(fit.origin)}: {per} per multiply-add ({CONVENTION_NAMES[fit.fits]}); "
-                f"{spread}."
-            )
-        elif fit.nearest != "neither":
-            lines.append(
-                f"{_capital(fit.origin)}: every number is nearer "
-                f"{CONVENTION_NAMES[fit.nearest]} than the other convention, though not all "
-                f"within their tolerance; {spread}."
-            )
-        else:
-            lines.append(f"{_capital(fit.origin)}: neither convention fits; {spread}.")
-    decided = {f.origin: f.nearest for f in fits if f.exact and f.nearest != "neither"}
-    if len(set(decided.values())) > 1:
-        doubled = [o for o, c in decided.items() if c == "2macs"]
-        single = [o for o, c in decided.items() if c == "macs"]
-        lines.append(
-            f"The origins differ: two FLOPs per multiply-add in {' and '.join(doubled)}, one in "
-            f"{' and '.join(single)}. A table that prints numbers of both side by side compares "
-            "unlike units; halve the former to compare."
-        )
-        unverified = [c for c in claims if c.kind == "gflops" and c.origin in doubled and c.preset]
-        exact = {f.origin: set(f.presets) for f in fits if f.exact}
-        unverified = [c for c in unverified if c.preset not in exact.get(c.origin, set())]
-        if unverified:
-            lines.append(
-                "In MACs, their numbers on the other models read: "
-                + ", ".join(
-                    f"{c.preset} {c.reported:g} GFLOPs = {c.reported / 2:g} GMACs"
-                    for c in unverified
-                )
-                + "."
-            )
-    return lines
-
-
-def _capital(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _span(bounds: tuple[float, float]) -> str:
-    low, high = bounds
-    return f"{low:.3f}" if math.isclose(low, high, rel_tol=5e-4) else f"{low:.3f}-{high:.3f}"
 
 
 def tally(verdicts: Iterable[Verdict]) -> dict[str, int]:

@@ -5,14 +5,15 @@
     print(compare.markdown(outcome)); exit(1 if outcome.regressed else 0)
 
 Records are matched by cell id (a cell measured more than once on one side counts with its last
-record, as everywhere in rinbench). Each matched cell is judged on the metrics in METRICS:
+record, as everywhere in rinbench). Each matched cell is judged on the metrics bench.metrics gates
+(`compare=EXACT` or `THRESHOLD`; a metric added there is gated here with no edit):
 
 - exact (params and MACs): counted on the meta device, so equal on every machine and every run.
   Any difference, up or down, means the model or the counting changed: verdict "changed", a
   failure, until the baseline is updated on purpose. (flops_* = 2 x macs_* need no rule of their own.)
-- time, memory and energy: the relative change of the new value against a threshold per metric
-  (DEFAULT_THRESHOLDS per kind, changed by `resolve_thresholds`). Beyond it in the costly
-  direction: "worse" (a failure); in the cheap direction: "better"; within it: "unchanged". These
+- thresholded (time, memory and energy): the relative change of the new value against a threshold
+  per metric (DEFAULT_THRESHOLDS per kind, changed by `resolve_thresholds`); the metric's `better`
+  says which direction is costly. Beyond it in the costly direction: "worse" (a failure); in the cheap direction: "better"; within it: "unchanged". These
   are compared only when both records ended ok and were measured on the same device model (the
   GPU's name; for a CPU, its model name and core count); otherwise the cell reports "not compared"
   and why: a cross-machine difference is not a regression of the code.
@@ -21,13 +22,14 @@ record, as everywhere in rinbench). Each matched cell is judged on the metrics i
 - a cell only in BASE is "missing" (a failure: the gate lost coverage; `allow_missing` turns it
   off), a cell only in NEW is "new"; likewise a metric BASE has and an ok NEW record lacks.
 
-Only the standard library is imported here, like bench.results: the gate runs without torch.
+Records are read with bench.results.read in strict mode: a gate must not pass because part of its
+input went unread. Only the standard library is imported here, like bench.results: the gate runs
+without torch.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import json
 import math
 import os
 import tomllib
@@ -36,7 +38,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import results
+from bench import metrics, results
+from bench.metrics import ENERGY, EXACT, HIGHER, MEMORY, THRESHOLD_KINDS, TIME, Metric
+from bench.record import Record, is_number
 
 # Verdicts, most severe first: the table lists rows in this order.
 WORSE, CHANGED, MISSING, NOT_COMPARED, BETTER, NEW, UNCHANGED = (
@@ -51,34 +55,23 @@ WORSE, CHANGED, MISSING, NOT_COMPARED, BETTER, NEW, UNCHANGED = (
 VERDICTS = (WORSE, CHANGED, MISSING, NOT_COMPARED, BETTER, NEW, UNCHANGED)
 FAILING = (WORSE, CHANGED, MISSING)
 
-EXACT, TIME, MEMORY, ENERGY = "exact", "time", "memory", "energy"
-THRESHOLD_KINDS = (TIME, MEMORY, ENERGY)
 # Relative changes within these are noise. GPU-bound timings repeat within 1-3 % run to run, but
-# launch-bound ones (small models, small batches) swing by tens of percent (research/ecosystem.md
-# §3.3), hence 10 % for time; peak allocated memory repeats almost exactly for the same code.
+# launch-bound ones (small models, small batches) swing by tens of percent (measured on an H100: a
+# launch-bound DiT forward read 4.85 ms in one run and 2.98 ms in the next; TorchBench raised a
+# regression gate to 30 % for such noise, pytorch/benchmark#1681), hence 10 % for time; peak
+# allocated memory repeats almost exactly for the same code.
 DEFAULT_THRESHOLDS = {TIME: 0.10, MEMORY: 0.05, ENERGY: 0.10}
 
 
-@dataclass(frozen=True)
-class Metric:
-    name: str  # a key of a record's "values"
-    kind: str  # EXACT or one of THRESHOLD_KINDS
-    higher_is_better: bool = False  # the direction that counts as "better" (thresholded metrics)
+def gated() -> tuple[Metric, ...]:
+    """The metrics judged, in bench.metrics' table order (read at each call)."""
+    return metrics.gated()
 
 
-METRICS = (
-    Metric("params", EXACT),
-    Metric("macs_fwd", EXACT),
-    Metric("macs_train_step", EXACT),
-    Metric("macs_sample", EXACT),
-    # images_per_s is batch / this median, so it needs no rule of its own.
-    Metric("latency_ms_median", TIME),
-    Metric("peak_alloc_bytes", MEMORY),  # GPU cells: the caching allocator's peak
-    Metric("peak_rss_bytes", MEMORY),  # CPU cells: the process's peak resident memory
-    Metric("max_batch", MEMORY, higher_is_better=True),
-    Metric("joules_per_image", ENERGY),
-)
-METRIC_NAMES = tuple(m.name for m in METRICS)
+def gated_keys() -> tuple[str, ...]:
+    return tuple(metric.key for metric in gated())
+
+
 # ok is best; oom and unsupported are results (the model does not fit or cannot run as asked);
 # error and timeout mean the harness failed.
 STATUS_RANK = {"ok": 0, "oom": 1, "unsupported": 1, "error": 2, "timeout": 2}
@@ -129,43 +122,17 @@ class Comparison:
 # --- input ----------------------------------------------------------------------------------------
 
 
-def load(path: str | os.PathLike) -> list[dict]:
-    """Every record in a results file or folder (searched recursively for *.jsonl). Stricter than
-    `results.read`: a gate must not pass because part of its input went unread, so any line that
-    is not a valid record, a missing path or an empty input raises CompareError."""
+def load(path: str | os.PathLike) -> list[Record]:
+    """Every record in a results file or folder (searched recursively for *.jsonl), read strictly:
+    any line that is not a valid record, a missing path or an empty input raises CompareError."""
     try:
-        files = results.result_files([path])
-    except FileNotFoundError as err:
+        records = results.read(path, strict=True)
+    except (OSError, ValueError) as err:  # FileNotFoundError, SchemaError, a bad line
         raise CompareError(str(err)) from None
-    records: list[dict] = []
-    for file in files:
-        records.extend(_read_strict(file))
     if not records:
-        where = f"{path} (no *.jsonl files in it)" if Path(path).is_dir() and not files else path
+        empty = Path(path).is_dir() and not results.result_files([path])
+        where = f"{path} (no *.jsonl files in it)" if empty else path
         raise CompareError(f"no result records in {where}")
-    return records
-
-
-def _read_strict(file: Path) -> list[dict]:
-    try:
-        lines = file.read_bytes().splitlines()
-    except OSError as err:
-        raise CompareError(f"cannot read {file}: {err.strerror or err}") from None
-    records = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line.decode("utf-8"))
-            results.validate(record)
-        except results.SchemaError as err:
-            raise CompareError(f"{file}:{number}: {err}") from None
-        except ValueError as err:  # bad UTF-8, bad JSON, or JSON that is not a record
-            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise CompareError(
-                f"{file}:{number}: not a rinbench result record ({reason})"
-            ) from None
-        records.append(record)
     return records
 
 
@@ -212,10 +179,10 @@ def load_thresholds(path: str | os.PathLike) -> dict[str, float | None]:
         )
     table = {}
     for key, value in data["thresholds"].items():
-        if key not in THRESHOLD_KINDS and key not in METRIC_NAMES:
+        if key not in THRESHOLD_KINDS and key not in gated_keys():
             raise CompareError(
                 f"{path}: unknown threshold {key!r}; known: {', '.join(THRESHOLD_KINDS)}, "
-                f"{', '.join(METRIC_NAMES)}"
+                f"{', '.join(gated_keys())}"
             )
         try:
             table[key] = parse_threshold(value)
@@ -236,14 +203,14 @@ def resolve_thresholds(
     table = dict(table or {})
     per_kind |= {key: value for key, value in table.items() if key in THRESHOLD_KINDS}
     resolved: dict[str, float | None] = {}
-    for metric in METRICS:
-        default = 0.0 if metric.kind == EXACT else per_kind[metric.kind]
-        value = table.get(metric.name, default)
-        if metric.kind == EXACT and value not in (0.0, None):
+    for metric in gated():
+        default = 0.0 if metric.compare == EXACT else per_kind[metric.kind]
+        value = table.get(metric.key, default)
+        if metric.compare == EXACT and value not in (0.0, None):
             raise CompareError(
-                f"{metric.name} is an exact count: any change fails; only 'off' applies to it"
+                f"{metric.key} is an exact count: any change fails; only 'off' applies to it"
             )
-        resolved[metric.name] = value
+        resolved[metric.key] = value
     return resolved
 
 
@@ -251,8 +218,8 @@ def resolve_thresholds(
 
 
 def compare(
-    base: Iterable[dict],
-    new: Iterable[dict],
+    base: Iterable[Record],
+    new: Iterable[Record],
     *,
     thresholds: Mapping[str, float | None] | None = None,
     only: Sequence[str] | None = None,
@@ -273,14 +240,14 @@ def compare(
     for cell_id in sorted(base_cells.keys() | new_cells.keys()):
         before, after = base_cells.get(cell_id), new_cells.get(cell_id)
         if after is None:
-            rows.append(Row(cell_id, "cell", before["status"], None, MISSING, note="not in NEW"))
+            rows.append(Row(cell_id, "cell", before.status, None, MISSING, note="not in NEW"))
         elif before is None:
-            rows.append(Row(cell_id, "cell", None, after["status"], NEW, note="not in BASE"))
+            rows.append(Row(cell_id, "cell", None, after.status, NEW, note="not in BASE"))
         else:
             rows.extend(_compare_cell(cell_id, before, after, thresholds))
     notes = []
     torch_versions = [
-        {r["env"].get("torch") for r in side.values()} for side in (base_cells, new_cells)
+        {r.env.get("torch") for r in side.values()} for side in (base_cells, new_cells)
     ]
     if any(row.verdict == CHANGED and row.item.startswith("macs") for row in rows) and (
         torch_versions[0] != torch_versions[1]
@@ -299,7 +266,7 @@ def compare(
     )
 
 
-def _select(cells: dict[str, dict], patterns: Sequence[str]) -> dict[str, dict]:
+def _select(cells: dict[str, Record], patterns: Sequence[str]) -> dict[str, Record]:
     return {
         cell_id: record
         for cell_id, record in cells.items()
@@ -307,43 +274,46 @@ def _select(cells: dict[str, dict], patterns: Sequence[str]) -> dict[str, dict]:
     }
 
 
-def _compare_cell(cell_id: str, before: dict, after: dict, thresholds: Mapping) -> list[Row]:
+def _compare_cell(cell_id: str, before: Record, after: Record, thresholds: Mapping) -> list[Row]:
     rows = []
-    status_before, status_after = before["status"], after["status"]
-    if status_before != status_after:
-        rank_before = STATUS_RANK.get(status_before, 2)
-        rank_after = STATUS_RANK.get(status_after, 2)
+    if before.status != after.status:
+        rank_before = STATUS_RANK.get(before.status, 2)
+        rank_after = STATUS_RANK.get(after.status, 2)
         verdict = (
             WORSE if rank_after > rank_before else BETTER if rank_after < rank_before else CHANGED
         )
         rows.append(
-            Row(cell_id, "status", status_before, status_after, verdict, note=after["error"] or "")
+            Row(cell_id, "status", before.status, after.status, verdict, note=after.error or "")
         )
-    values_before, values_after = before["values"], after["values"]
-    both_ok = status_before == status_after == "ok"
+    judged = [m for m in gated() if thresholds.get(m.key) is not None]
+    rows += _compare_exact(cell_id, before, after, [m for m in judged if m.compare == EXACT])
+    measured = [
+        m for m in judged if m.compare != EXACT and _number(before.values.get(m.key)) is not None
+    ]
+    if measured and before.status == after.status == "ok":
+        rows += _compare_measured(cell_id, before, after, measured, thresholds)
+    return rows
 
-    for metric in METRICS:
-        if metric.kind != EXACT or thresholds.get(metric.name) is None:
-            continue
-        old, now = _number(values_before.get(metric.name)), _number(values_after.get(metric.name))
+
+def _compare_exact(cell_id: str, before: Record, after: Record, exact: list[Metric]) -> list[Row]:
+    rows = []
+    for metric in exact:
+        old, now = _number(before.values.get(metric.key)), _number(after.values.get(metric.key))
         if old is None:
             continue
         if now is None:
-            if status_after == "ok":  # a failed cell's missing counts are its status row's story
-                rows.append(Row(cell_id, metric.name, old, None, MISSING, note="not measured"))
+            if after.status == "ok":  # a failed cell's missing counts are its status row's story
+                rows.append(Row(cell_id, metric.key, old, None, MISSING, note="not measured"))
             continue
         verdict = UNCHANGED if now == old else CHANGED
-        rows.append(Row(cell_id, metric.name, old, now, verdict, _relative(old, now)))
+        rows.append(Row(cell_id, metric.key, old, now, verdict, _relative(old, now)))
+    return rows
 
-    measured = [
-        m
-        for m in METRICS
-        if m.kind != EXACT
-        and thresholds.get(m.name) is not None
-        and _number(values_before.get(m.name)) is not None
-    ]
-    if not (measured and both_ok):
-        return rows
+
+def _compare_measured(
+    cell_id: str, before: Record, after: Record, measured: list[Metric], thresholds: Mapping
+) -> list[Row]:
+    """Thresholded metrics of two ok records, only on the same device model."""
     device_before, device_after = results.device_model(before), results.device_model(after)
     if device_before is None or device_before != device_after:
         why = (
@@ -351,47 +321,30 @@ def _compare_cell(cell_id: str, before: dict, after: dict, thresholds: Mapping) 
             if device_before is None or device_after is None
             else "different device models"
         )
-        rows.append(
-            Row(
-                cell_id,
-                "device",
-                device_before,
-                device_after,
-                NOT_COMPARED,
-                note=f"{why}: time, memory and energy not compared",
-            )
-        )
-        return rows
+        note = f"{why}: time, memory and energy not compared"
+        return [Row(cell_id, "device", device_before, device_after, NOT_COMPARED, note=note)]
+    rows = []
     for metric in measured:
-        old, now = _number(values_before[metric.name]), _number(values_after.get(metric.name))
+        old, now = _number(before.values[metric.key]), _number(after.values.get(metric.key))
         if now is None:
-            rows.append(Row(cell_id, metric.name, old, None, MISSING, note="not measured"))
+            rows.append(Row(cell_id, metric.key, old, None, MISSING, note="not measured"))
             continue
-        threshold = thresholds[metric.name]
+        threshold = thresholds[metric.key]
         change = _relative(old, now)
-        costlier = -change if metric.higher_is_better else change
+        costlier = -change if metric.better == HIGHER else change
         if costlier > threshold:
             verdict = WORSE
         elif costlier < -threshold:
             verdict = BETTER
         else:
             verdict = UNCHANGED
-        rows.append(
-            Row(
-                cell_id,
-                metric.name,
-                old,
-                now,
-                verdict,
-                change,
-                note=f"threshold {_threshold_text(threshold)}",
-            )
-        )
+        note = f"threshold {_threshold_text(threshold)}"
+        rows.append(Row(cell_id, metric.key, old, now, verdict, change, note=note))
     return rows
 
 
 def _number(value) -> float | int | None:
-    return value if results.is_number(value) else None
+    return value if is_number(value) else None
 
 
 def _relative(old: float, now: float) -> float:
@@ -400,7 +353,7 @@ def _relative(old: float, now: float) -> float:
     return (now - old) / abs(old)
 
 
-def _summary(records: Iterable[dict]) -> str:
+def _summary(records: Iterable[Record]) -> str:
     records = list(records)
 
     def listed(values: Iterable, limit: int = 3) -> str:
@@ -408,13 +361,13 @@ def _summary(records: Iterable[dict]) -> str:
         shown = ", ".join(distinct[:limit])
         return shown + (f" and {len(distinct) - limit} more" if len(distinct) > limit else "")
 
-    runs = {r["run"]["id"] for r in records}
+    runs = {r.run.id for r in records}
     parts = [
         f"{len(records)} cells from {len(runs)} run{'s' if len(runs) != 1 else ''} "
         f"({listed(runs, 2)})",
-        f"torch {listed(r['env'].get('torch') for r in records) or 'unknown'}",
+        f"torch {listed(r.env.get('torch') for r in records) or 'unknown'}",
         f"devices: {listed(results.device_model(r) for r in records) or 'unknown'}",
-        f"commit {listed((r['env'].get('git_commit') or '')[:7] for r in records) or 'unknown'}",
+        f"commit {listed((r.env.get('git_commit') or '')[:7] for r in records) or 'unknown'}",
     ]
     return "; ".join(parts)
 
@@ -439,9 +392,9 @@ def markdown(comparison: Comparison, *, all_rows: bool = False) -> str:
     tally = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v]) or "nothing to compare"
     thresholds = comparison.thresholds
     limits = ", ".join(
-        f"{m.name} {_threshold_text(thresholds.get(m.name))}" for m in METRICS if m.kind != EXACT
+        f"{m.key} {_threshold_text(thresholds.get(m.key))}" for m in gated() if m.compare != EXACT
     )
-    exact = [m.name for m in METRICS if m.kind == EXACT and thresholds.get(m.name) is not None]
+    exact = [m.key for m in gated() if m.compare == EXACT and thresholds.get(m.key) is not None]
     lines = [
         f"# rinbench compare: {headline}",
         "",
@@ -475,7 +428,7 @@ def markdown(comparison: Comparison, *, all_rows: bool = False) -> str:
 
 def _item_order(item: str) -> int:
     fixed = ("cell", "status", "device")
-    return fixed.index(item) if item in fixed else len(fixed) + METRIC_NAMES.index(item)
+    return fixed.index(item) if item in fixed else len(fixed) + gated_keys().index(item)
 
 
 def _threshold_text(value: float | None) -> str:

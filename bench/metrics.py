@@ -25,6 +25,8 @@ COUNT, TIME, THROUGHPUT, MEMORY, ENERGY, EFFICIENCY, QUALITY, BUDGET = (
     "budget",
 )
 KINDS = (COUNT, TIME, THROUGHPUT, MEMORY, ENERGY, EFFICIENCY, QUALITY, BUDGET)
+# The kinds `rinbench compare` keeps a relative threshold for (bench.compare.DEFAULT_THRESHOLDS).
+THRESHOLD_KINDS = (TIME, MEMORY, ENERGY)
 
 # How `rinbench compare` judges a metric: EXACT (any change fails: the model or the counting
 # changed), THRESHOLD (a relative change beyond the threshold of the metric's kind, in the costly
@@ -57,6 +59,10 @@ class Metric:
             )
         if self.compare == THRESHOLD and self.better is None:
             raise ValueError(f"metric {self.key!r}: a thresholded metric needs a better direction")
+        if self.compare == THRESHOLD and self.kind not in THRESHOLD_KINDS:
+            raise ValueError(
+                f"metric {self.key!r}: compare thresholds only kinds {', '.join(THRESHOLD_KINDS)}"
+            )
 
     def display(self, value: float) -> str:
         """The value in its display unit and format, e.g. 1.5e9 MACs -> '1.5' (GMACs)."""
@@ -160,6 +166,7 @@ def get(key: str) -> Metric:
         raise KeyError(f"unknown metric {key!r}; known: {', '.join(BY_KEY)}") from None
 
 
-def gated(metrics: tuple[Metric, ...] = METRICS) -> tuple[Metric, ...]:
-    """The metrics `rinbench compare` judges, in table order."""
-    return tuple(metric for metric in metrics if metric.compare is not None)
+def gated(metrics: tuple[Metric, ...] | None = None) -> tuple[Metric, ...]:
+    """The metrics `rinbench compare` judges, in table order (of METRICS as it is at the call, so a
+    metric added to the table is gated at once)."""
+    return tuple(metric for metric in metrics or METRICS if metric.compare is not None)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.cell import Cell
+from bench.family import Source
 
 SCHEMA_VERSION = 2
 
@@ -52,28 +53,6 @@ class SchemaError(ValueError):
 def is_number(value: object) -> bool:
     """A finite int or float (JSON gives NaN, infinities and booleans too)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a preset's configuration comes from (bench.family.Source, as a record stores it)."""
-
-    kind: (
-        str  # "paper text", "released config", "author comment", "reconstructed", "harness", "test"
-    )
-    where: str = ""
-    note: str = ""
-
-    @classmethod
-    def from_text(cls, text: str) -> Source:
-        """A schema-1 source string "kind: detail"."""
-        kind, _, rest = text.partition(":")
-        return cls(kind.strip(), rest.strip())
-
-    def __str__(self) -> str:
-        return "; ".join(
-            part for part in (f"{self.kind}: {self.where}".rstrip(": "), self.note) if part
-        )
 
 
 @dataclass(frozen=True)
@@ -113,6 +92,37 @@ class Outcome:
             raise ValueError("'values' and 'details' must be JSON objects")
         if self.status != "ok" and not self.error:
             raise ValueError(f"status {self.status!r} needs a reason in 'error'")
+        if self.error is not None and not isinstance(self.error, str):
+            raise ValueError(f"'error' must be text or null, got {type(self.error).__name__}")
+        if self.model is not None and not isinstance(self.model, ModelInfo):
+            raise ValueError(
+                f"'model' must be a ModelInfo or None, got {type(self.model).__name__}"
+            )
+
+    @classmethod
+    def from_json(cls, data: Any) -> Outcome:
+        """An outcome from its JSON object (what a worker writes, or a measure function returns);
+        ValueError saying what is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError(f"an outcome is a JSON object, got {type(data).__name__}")
+        unknown = set(data) - {"status", "values", "error", "model", "details"}
+        if unknown:
+            raise ValueError(f"unknown outcome keys {', '.join(sorted(unknown))}")
+        model = data.get("model")
+        try:
+            model = None if model is None else ModelInfo.from_json(model)
+        except (KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"'model' is not a model's description ({err!r})") from None
+        return cls(
+            status=data.get("status"),
+            values=data.get("values", {}),
+            error=data.get("error"),
+            model=model,
+            details=data.get("details", {}),
+        )
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,10 @@ class RunInfo:
     id: str
     suite: str | None = None
     started: str | None = None
+
+
+CELL_FIELDS = tuple(field.name for field in dataclasses.fields(Cell))
+CELL_TEXT_FIELDS = ("preset", "dtype", "phase", "mode", "device")
 
 
 @dataclass(frozen=True)
@@ -140,6 +154,8 @@ class Record:
         Outcome(self.status, self.values, self.error, self.model, self.details)
         if not isinstance(self.env, dict) or not isinstance(self.settings, dict):
             raise ValueError("'env' and 'settings' must be JSON objects")
+        if not isinstance(self.run.id, str) or not self.run.id:
+            raise ValueError("'run' lacks its 'id'")
         gpu = self.env.get("gpu")
         if gpu is not None and not isinstance(gpu, dict):
             raise ValueError("'env.gpu' must be a JSON object or null")
@@ -150,7 +166,10 @@ class Record:
         wrong, SchemaError for a schema this rinbench cannot read."""
         data = upgrade(data)
         try:
-            cell = Cell(**{k: v for k, v in data["cell"].items() if k != "id"})
+            fields = {name: data["cell"][name] for name in CELL_FIELDS}  # KeyError names a lack
+            if not all(isinstance(fields[name], str) for name in CELL_TEXT_FIELDS):
+                raise ValueError(f"cell fields {', '.join(CELL_TEXT_FIELDS)} must be strings")
+            cell = Cell(**fields)
             if data["cell"].get("id", cell.id) != cell.id:
                 raise ValueError(f"cell id {data['cell']['id']!r} does not match its fields")
             model = data["model"]
@@ -189,13 +208,24 @@ V1_DETAIL_KEYS = (
 )
 
 
-def upgrade_v1(data: dict) -> dict:
-    """Schema 1 -> 2: diagnostics (V1_DETAIL_KEYS, *_reason, any text) move from values to
-    details; the source string becomes {"kind", "where", "note"}."""
+def is_diagnostic(key: str, value: object) -> bool:
+    """Whether a measured key belongs in a record's details rather than its values: the
+    V1_DETAIL_KEYS, every *_reason, and any text. One rule for the measurement and the upgrade."""
+    return key in V1_DETAIL_KEYS or key.endswith("_reason") or isinstance(value, str)
+
+
+def split_diagnostics(measured: dict) -> tuple[dict, dict]:
+    """(values, details) of a dict of measured keys, by `is_diagnostic`."""
     values, details = {}, {}
-    for key, value in (data.get("values") or {}).items():
-        is_detail = key in V1_DETAIL_KEYS or key.endswith("_reason") or isinstance(value, str)
-        (details if is_detail else values)[key] = value
+    for key, value in measured.items():
+        (details if is_diagnostic(key, value) else values)[key] = value
+    return values, details
+
+
+def upgrade_v1(data: dict) -> dict:
+    """Schema 1 -> 2: diagnostics (`is_diagnostic`) move from values to details; the source
+    string becomes {"kind", "where", "note"}."""
+    values, details = split_diagnostics(data.get("values") or {})
     model = data.get("model")
     if isinstance(model, dict) and isinstance(model.get("source"), str):
         model = model | {"source": dataclasses.asdict(Source.from_text(model["source"]))}

@@ -1,9 +1,8 @@
-"""The one table of backbones: slug -> family, config, builder, source.
+"""The one table of backbones: slug -> family, config, model, source, gathered from the families.
 
-Every backbone config has the same four fields, so the harness can build inputs for any of them:
-`name` (the slug it was built from), `resolution` (pixels per side), `in_channels`, `num_classes`
-(0 = unconditional), and the property `input_shape` (C, H, W) of the tensor `forward` takes
-(DiT in latent space takes 4 x resolution/8 x resolution/8; video models take C x frames x H x W).
+Each family declares itself (bench/family.py: model class, config class, presets with their sources,
+FLOP grouping, input maker) in its own package; this module only loops over FAMILIES. Adding a
+backbone is one family declaration plus its line in FAMILIES.
 """
 
 from __future__ import annotations
@@ -15,58 +14,68 @@ from typing import Any
 
 import torch
 
-from baselines.dit import DiT
-from baselines.presets import DIT_PRESETS, UNET_PRESETS
-from baselines.unet import UNet
-from baselines.unet3d import UNet3D
-from baselines.video_presets import VIDEO_UNET_PRESETS
-from rin.model import RIN
-from rin.presets import PRESETS as RIN_PRESETS
+from baselines.families import ADM, DIT, VDM
+from bench.family import SOURCE_KINDS as SOURCE_KINDS  # re-exported: the kinds a source may have
+from bench.family import Family, Grouping, Source
+from rin.family import FAMILY as RIN
 
-# "harness": a configuration of our own for one of the harness's experiments, not from any paper.
-SOURCE_KINDS = (
-    "paper text",
-    "released config",
-    "author comment",
-    "reconstructed",
-    "harness",
-    "test",
-)
+FAMILIES: tuple[Family, ...] = (RIN, ADM, DIT, VDM)
 
 
 @dataclass(frozen=True)
 class Entry:
     slug: str
-    family: str  # "rin" | "adm" | "dit" | "vdm" (the 3-D U-Net of Video Diffusion Models)
+    declared_by: Family
     config: Any  # the family's frozen config dataclass, with `name` set to the slug
-    source: str  # "<kind>: <detail>", kind one of SOURCE_KINDS
-    builder: Callable[[Any], torch.nn.Module]
+    source_info: Source
+
+    @property
+    def family(self) -> str:
+        """The family's name: "rin" | "adm" | "dit" | "vdm" (the 3-D U-Net of Video Diffusion Models)."""
+        return self.declared_by.name
+
+    @property
+    def builder(self) -> Callable[[Any], torch.nn.Module]:
+        return self.declared_by.model
+
+    @property
+    def flop_grouping(self) -> Grouping:
+        return self.declared_by.flop_grouping
+
+    @property
+    def source(self) -> str:
+        """The one-line form records carry: "<kind>: <where>; <note>"."""
+        return str(self.source_info)
 
     @property
     def source_kind(self) -> str:
-        return self.source.split(":", 1)[0]
+        return self.source_info.kind
 
 
-def _entries() -> dict[str, Entry]:
-    families = (
-        ("rin", RIN_PRESETS, RIN),
-        ("adm", UNET_PRESETS, UNet),
-        ("dit", DIT_PRESETS, DiT),
-        ("vdm", VIDEO_UNET_PRESETS, UNet3D),
-    )
+def _entries(families: tuple[Family, ...]) -> dict[str, Entry]:
     table: dict[str, Entry] = {}
-    for family, presets, builder in families:
-        for slug, (config, source) in presets.items():
+    for family in families:
+        for slug, preset in family.presets.items():
             if slug in table:
                 raise ValueError(f"preset slug {slug!r} is defined twice")
-            if source.split(":", 1)[0] not in SOURCE_KINDS:
-                raise ValueError(f"preset {slug!r}: source kind must be one of {SOURCE_KINDS}")
-            config = dataclasses.replace(config, name=slug)
-            table[slug] = Entry(slug, family, config, source, builder)
+            config = dataclasses.replace(preset.config, name=slug)
+            table[slug] = Entry(slug, family, config, preset.source)
     return table
 
 
-REGISTRY: dict[str, Entry] = _entries()
+def _by_config_type(families: tuple[Family, ...]) -> dict[type, Family]:
+    by_type: dict[type, Family] = {}
+    for family in families:
+        if family.config in by_type:
+            raise ValueError(
+                f"families {by_type[family.config].name!r} and {family.name!r} share a config class"
+            )
+        by_type[family.config] = family
+    return by_type
+
+
+REGISTRY: dict[str, Entry] = _entries(FAMILIES)
+_FAMILY_OF_CONFIG: dict[type, Family] = _by_config_type(FAMILIES)
 
 
 def get(slug: str) -> Entry:
@@ -98,11 +107,20 @@ def slugs(family: str | None = None) -> list[str]:
     return sorted(s for s, e in REGISTRY.items() if family is None or e.family == family)
 
 
+def family_of(cfg: Any) -> Family:
+    """The family whose config class `cfg` is an instance of."""
+    try:
+        return _FAMILY_OF_CONFIG[type(cfg)]
+    except KeyError:
+        known = ", ".join(sorted(t.__name__ for t in _FAMILY_OF_CONFIG))
+        raise TypeError(
+            f"no family declares {type(cfg).__name__}; known configs: {known}"
+        ) from None
+
+
 def example_inputs(
     cfg: Any, batch: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """(x, t, y) for any backbone: x (B, *input_shape), t (B,) in [0, 1], y (B,) int64 or None."""
-    x = torch.randn(batch, *cfg.input_shape, device=device, dtype=dtype)
-    t = torch.rand(batch, device=device)
-    y = torch.randint(0, cfg.num_classes, (batch,), device=device) if cfg.num_classes else None
-    return x, t, y
+    """(x, t, y) for any backbone: x (B, *input_shape), t (B,) in [0, 1], y (B,) int64 or None,
+    made by the family that declares cfg's config class."""
+    return family_of(cfg).make_inputs(cfg, batch, device, dtype)

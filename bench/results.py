@@ -1,28 +1,18 @@
 """The results store: one JSON line per measured cell, append-only, readable without torch.
 
-A run writes `results/<suite>/<run_id>.jsonl`. Every line is a self-contained record, so files from
-different runs and machines can be concatenated, grepped and loaded together:
+A run writes `results/<suite>/<run_id>.jsonl`. Every line is a self-contained `bench.record.Record`
+(the schema is described there), so files from different runs and machines can be concatenated,
+grepped and loaded together. `Writer` appends records; `read` is the one reader, for every command
+and for `reports/`. Files written by older rinbench versions load through `Record.from_json`'s
+upgrade; records from a newer version raise `SchemaError`.
 
-    {"schema": 1,
-     "run": {"id": "20260101T120000Z-myhost-cuda-3f2c1ab", "suite": "paper", "started": "2026-01-01T12:00:00Z"},
-     "cell": {"preset": ..., "resolution": ..., "batch": ..., "dtype": ..., "phase": ..., "mode": ...,
-              "device": ..., "id": ...},
-     "settings": {"warmup": ..., "min_repeats": ..., ...},   # how the cell was measured
-     "model": {"family", "params", "config", "config_sha", "source"} or null when the cell's process
-              died before reporting (timeout, crash),
-     "env": {...},                                            # bench.measure.hardware.environment()
-     "status": "ok" | "oom" | "error" | "timeout" | "unsupported",
-     "values": {"macs_fwd": ..., "latency_ms_median": ..., ...},   # units in the key names
-     "error": null or a one-paragraph reason}
-
-This module imports only the standard library: `reports/` reads results on machines without torch.
-The schema changes only with a bump of SCHEMA_VERSION and a reader for the old version.
+This module imports only the standard library and bench.record: `reports/` reads results on machines
+without torch.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import warnings
@@ -32,21 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-SCHEMA_VERSION = 1
-
-STATUSES = ("ok", "oom", "error", "timeout", "unsupported")
-# Statuses that say the harness, not the measurement, failed; `--retry-failed` measures them again.
-# "oom" and "unsupported" are results (a paper table shows "OOM"), so they are never retried.
-FAILED_STATUSES = ("error", "timeout")
-RECORD_KEYS = ("schema", "run", "cell", "model", "env", "status", "values", "error")
+from bench.record import Record, SchemaError
 
 
 class CorruptRecordWarning(UserWarning):
     """A line of a results file that is not a valid record (truncated write, hand edit); skipped."""
-
-
-class SchemaError(ValueError):
-    """Records written by a newer rinbench than this one can read."""
 
 
 def utc_now() -> datetime:
@@ -64,77 +44,10 @@ def make_run_id(started: datetime, host: str, device: str, git_hash: str) -> str
     return f"{stamp}-{slug(host)}-{slug(device)}-{slug(git_hash)}"
 
 
-def make_record(
-    *,
-    run: dict,
-    cell: dict,
-    settings: dict,
-    model: dict | None,
-    env: dict,
-    status: str,
-    values: dict,
-    error: str | None,
-) -> dict:
-    record = {
-        "schema": SCHEMA_VERSION,
-        "run": run,
-        "cell": cell,
-        "settings": settings,
-        "model": model,
-        "env": env,
-        "status": status,
-        "values": values,
-        "error": error,
-    }
-    validate(record)
-    return record
-
-
-# What every reader indexes in a record's cell (bench.cell.Cell.as_dict()).
-CELL_FIELDS = {
-    "id": str,
-    "preset": str,
-    "resolution": int,
-    "batch": int,
-    "dtype": str,
-    "phase": str,
-    "mode": str,
-    "device": str,
-}
-
-
-def validate(record: object) -> None:
-    """Raise ValueError saying what is wrong with `record`; SchemaError if it is from a newer schema."""
-    if not isinstance(record, dict):
-        raise ValueError(f"a record is a JSON object, got {type(record).__name__}")
-    schema = record.get("schema")
-    if not isinstance(schema, int) or isinstance(schema, bool):
-        raise ValueError(f"'schema' must be an integer version, got {schema!r}")
-    if schema > SCHEMA_VERSION:
-        raise SchemaError(
-            f"results written with schema version {schema}, but this rinbench reads versions up to "
-            f"{SCHEMA_VERSION}; upgrade rinbench to read them"
-        )
-    missing = [key for key in RECORD_KEYS if key not in record]
-    if missing:
-        raise ValueError(f"record lacks {', '.join(missing)}")
-    if record["status"] not in STATUSES:
-        raise ValueError(f"unknown status {record['status']!r}; valid: {', '.join(STATUSES)}")
-    for key in ("run", "cell", "env", "values"):
-        if not isinstance(record[key], dict):
-            raise ValueError(f"'{key}' must be a JSON object")
-    cell = record["cell"]
-    for key, kind in CELL_FIELDS.items():
-        value = cell.get(key)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise ValueError(f"'cell.{key}' must be a {kind.__name__}, got {value!r}")
-    if record["model"] is not None and not isinstance(record["model"], dict):
-        raise ValueError("'model' must be a JSON object or null")
-    gpu = record["env"].get("gpu")
-    if gpu is not None and not isinstance(gpu, dict):
-        raise ValueError("'env.gpu' must be a JSON object or null")
-    if not isinstance(record["run"].get("id"), str):
-        raise ValueError("'run' lacks its 'id'")
+def parse_line(line: str | bytes) -> Record:
+    """The record on one line of a results file; ValueError saying what is wrong with it
+    (json.JSONDecodeError and UnicodeDecodeError are ValueErrors), SchemaError for a newer schema."""
+    return Record.from_json(json.loads(line))
 
 
 @dataclass
@@ -172,18 +85,23 @@ class Writer:
             return
         start = data.rfind(b"\n") + 1
         try:
-            validate(json.loads(data[start:]))
-        except ValueError:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors too
+            parse_line(data[start:])
+        except SchemaError:
+            self._file.write("\n")  # whole, from a newer rinbench: not ours to drop
+        except ValueError:
             os.truncate(self.path, start)
         else:
             self._file.write("\n")
         self._sync()
 
-    def append(self, record: dict) -> None:
+    def append(self, record: Record) -> None:
         if self._file is None:
             raise RuntimeError(f"{self.path} is not open for writing")
-        validate(record)
-        self._file.write(json.dumps(record, sort_keys=False, allow_nan=True) + "\n")
+        if not isinstance(record, Record):
+            raise TypeError(
+                f"Writer.append takes a bench.record.Record, got {type(record).__name__}"
+            )
+        self._file.write(json.dumps(record.to_json(), allow_nan=True) + "\n")
         self._sync()
 
     def close(self) -> None:
@@ -224,53 +142,62 @@ def result_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return files
 
 
-def read(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[dict]:
-    """Every valid record in the given files and folders (searched recursively for *.jsonl), in file
-    order. A line that is not a valid record (e.g. the truncated last line of a killed run) is
-    skipped with a CorruptRecordWarning naming file and line. Raises SchemaError for records from
-    a newer schema and FileNotFoundError for a path that does not exist."""
+def read(
+    paths: str | os.PathLike | Iterable[str | os.PathLike], *, strict: bool = False
+) -> list[Record]:
+    """Every record in the given files and folders (searched recursively for *.jsonl), in file
+    order, upgraded to the current schema.
+
+    A line that is not a valid record (e.g. the truncated last line of a killed run) raises
+    ValueError naming file and line when `strict` (a regression gate must not pass because part of
+    its input went unread); otherwise it is skipped with a CorruptRecordWarning naming them.
+    SchemaError (records from a newer rinbench, or an old schema with no upgrade) always raises;
+    FileNotFoundError for a path that does not exist."""
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
-    records: list[dict] = []
+    records: list[Record] = []
     for path in result_files(paths):
-        records.extend(_read_file(path))
+        records.extend(_read_file(path, strict))
     return records
 
 
-def _read_file(path: Path) -> list[dict]:
+def _read_file(path: Path, strict: bool) -> list[Record]:
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError as err:
+        raise OSError(f"cannot read {path}: {err.strerror or err}") from None
     records = []
-    with open(path, encoding="utf-8", errors="replace") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                validate(record)
-            except SchemaError as err:
-                raise SchemaError(f"{path}:{number}: {err}") from None
-            except ValueError as err:  # json.JSONDecodeError is a ValueError
-                warnings.warn(
-                    f"{path}:{number}: skipped a line that is not a valid record ({err})",
-                    CorruptRecordWarning,
-                    stacklevel=3,
-                )
-                continue
-            records.append(record)
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            # Strict refuses a line that is not UTF-8; lenient reads what it can of it.
+            records.append(parse_line(line.decode("utf-8", "strict" if strict else "replace")))
+        except SchemaError as err:
+            raise SchemaError(f"{path}:{number}: {err}") from None
+        except ValueError as err:  # bad UTF-8, bad JSON, or JSON that is not a record
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            if strict:
+                raise ValueError(
+                    f"{path}:{number}: not a rinbench result record ({reason})"
+                ) from None
+            warnings.warn(
+                f"{path}:{number}: skipped a line that is not a valid record ({reason})",
+                CorruptRecordWarning,
+                stacklevel=3,
+            )
     return records
 
 
-def latest_per_cell(records: Iterable[dict]) -> dict[str, dict]:
+def latest_per_cell(records: Iterable[Record]) -> dict[str, Record]:
     """cell id -> the last record for it, in the order given (a retried cell's newest attempt)."""
-    latest: dict[str, dict] = {}
-    for record in records:
-        latest[record["cell"]["id"]] = record
-    return latest
+    return {record.cell.id: record for record in records}
 
 
-def device_model(record: dict) -> str | None:
+def device_model(record: Record) -> str | None:
     """What a timing depends on: the GPU's name, or "CPU <model> (<n> cpus)"; None if unrecorded."""
-    env = record.get("env") or {}
-    if str(record["cell"].get("device", "")).startswith("cuda"):
+    env = record.env
+    if record.cell.device == "cuda":
         gpu = env.get("gpu") or {}
         return gpu.get("name") or gpu.get("nvml_name")
     model = env.get("cpu_model")
@@ -278,8 +205,3 @@ def device_model(record: dict) -> str | None:
         return None
     count = env.get("cpu_count")
     return f"CPU {model} ({count} cpus)" if count else f"CPU {model}"
-
-
-def is_number(value) -> bool:
-    """A finite int or float from a record's values (JSON gives NaN, infinities and booleans too)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -20,6 +20,7 @@ import fnmatch
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -35,13 +36,18 @@ from pathlib import Path
 import bench
 from bench import results
 from bench.cell import STATIC_PHASES, Cell
+from bench.record import FAILED_STATUSES, Outcome, Record, RunInfo
 from bench.suites import Planned, Suite
-from bench.worker import DEFAULT_MEASURE, checked, load_measure, run_measure
+from bench.worker import DEFAULT_MEASURE, load_measure, outcome_of, run_measure
 
 # results.make_run_id: "20260101T120000Z-host-device-gitsha.jsonl".
 RUN_FILE = re.compile(r"\d{8}T\d{6}Z-[\w.-]+\.jsonl")
 LATEST = "latest"  # resume=LATEST: the newest run file of the suite in the output folder
 OUTPUT_TAIL_LINES = 6  # lines of a dead cell's output kept in its error reason
+# Scratch folders in the temp directory are named rinbench-<runner pid>-*, so that a later run can
+# remove those a killed runner (kill -9, a node going down) left behind: their pid is dead.
+SCRATCH_PREFIX = "rinbench-"
+SCRATCH_NAME = re.compile(rf"{SCRATCH_PREFIX}(\d+)-.*")
 
 
 class RunError(ValueError):
@@ -52,7 +58,7 @@ class RunError(ValueError):
 class RunPlan:
     suite: Suite
     path: Path  # the run file records are appended to
-    run: dict  # {"id", "suite", "started"}, repeated on every record
+    run: RunInfo  # repeated on every record
     todo: tuple[Planned, ...]  # the cells still to measure, in order
     selected: int  # cells of the suite that --only kept
     already_done: int  # selected cells the run file already holds (resume)
@@ -67,6 +73,12 @@ class RunSummary:
     statuses: Counter = field(default_factory=Counter)
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # (cell id, status, error)
     interrupted: bool = False
+
+    def add(self, cell: Cell, outcome: Outcome) -> None:
+        self.measured += 1
+        self.statuses[outcome.status] += 1
+        if outcome.status != "ok":
+            self.failures.append((cell.id, outcome.status, outcome.error))
 
 
 def select(plan: Sequence[Planned], patterns: Sequence[str] | None) -> list[Planned]:
@@ -103,25 +115,25 @@ def plan(
         path = suite_dir / f"{run_id}.jsonl"
         if path.exists():
             raise RunError(f"run file {path} already exists; wait a second or pass --resume {path}")
-        run = {"id": run_id, "suite": suite.name, "started": started.isoformat()}
+        run = RunInfo(run_id, suite.name, started.isoformat())
         return RunPlan(suite, path, run, tuple(chosen), len(chosen), 0)
 
     path = _resume_path(suite_dir, resume)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", results.CorruptRecordWarning)
         existing = results.read(path)
-    other_suites = {r["run"].get("suite") for r in existing} - {suite.name}
+    other_suites = {r.run.suite for r in existing} - {suite.name}
     if other_suites:
         raise RunError(
             f"{path} holds records of suite {sorted(other_suites)[0]!r}, not {suite.name!r}; "
             "pass the same suite to resume it"
         )
     if existing:
-        run = {key: existing[0]["run"].get(key) for key in ("id", "suite", "started")}
+        run = existing[0].run
     else:  # interrupted before its first record
-        run = {"id": path.stem, "suite": suite.name, "started": results.utc_now().isoformat()}
-    done = {cell_id: r["status"] for cell_id, r in results.latest_per_cell(existing).items()}
-    redo = results.FAILED_STATUSES if retry_failed else ()
+        run = RunInfo(path.stem, suite.name, results.utc_now().isoformat())
+    done = {cell_id: r.status for cell_id, r in results.latest_per_cell(existing).items()}
+    redo = FAILED_STATUSES if retry_failed else ()
     todo = tuple(item for item in chosen if item.cell.id not in done or done[item.cell.id] in redo)
     return RunPlan(
         suite,
@@ -168,61 +180,124 @@ def execute(
 ) -> RunSummary:
     """Measure `plan.todo` and append a record per cell to `writer`. Static cells (params, flops)
     first, in this process; the others each in a subprocess killed after `timeout_s` (default: the
-    suite's). Ctrl-C (or SIGTERM) returns early with `interrupted` set."""
-    from tqdm import tqdm
-
+    suite's). Ctrl-C (or SIGTERM) returns early with `interrupted` set. `progress`: a bar on a
+    terminal, one line per cell when stderr is a file (a bar's carriage returns would make one
+    endless line of a log)."""
     timeout_s = plan.suite.timeout_s if timeout_s is None else timeout_s
     measure_fn = load_measure(measure)
     ordered = sorted(plan.todo, key=lambda item: item.cell.phase not in STATIC_PHASES)
-    summary = RunSummary(plan.path, plan.run["id"])
+    summary = RunSummary(plan.path, plan.run.id)
     timed_devices = {item.cell.device for item in ordered if item.cell.phase not in STATIC_PHASES}
     devices = _DeviceFacts(timed_devices, timeout_s)
-    bar = tqdm(
-        total=len(ordered), desc=plan.suite.name, unit="cell", file=sys.stderr, disable=not progress
-    )
+    shown = _Progress(plan.suite.name, len(ordered), progress)
     previous_sigterm = _sigterm_as_interrupt()
+    remove_stale_scratch()
     try:
-        with tempfile.TemporaryDirectory(prefix="rinbench-") as scratch:
+        with tempfile.TemporaryDirectory(prefix=scratch_prefix()) as scratch:
             for item in ordered:
-                cell, settings = item.cell, dataclasses.asdict(item.settings)
-                bar.set_postfix_str(cell.id, refresh=True)
-                facts = devices.get(cell.device)
-                if cell.phase in STATIC_PHASES:
-                    outcome = run_measure(measure_fn, cell, settings)
-                else:
-                    outcome = run_in_subprocess(
-                        cell, settings, facts["peak"], measure, timeout_s, Path(scratch)
-                    )
-                record = results.make_record(
-                    run=plan.run,
-                    cell=cell.as_dict(),
-                    settings=settings,
-                    model=outcome["model"],
-                    env=facts["env"],
-                    status=outcome["status"],
-                    values=outcome["values"],
-                    error=outcome["error"],
-                )
-                writer.append(record)
-                summary.measured += 1
-                summary.statuses[outcome["status"]] += 1
-                if outcome["status"] != "ok":
-                    summary.failures.append((cell.id, outcome["status"], outcome["error"]))
-                    reason = outcome["error"].splitlines()[0]
-                    bar.write(f"{outcome['status']}: {cell.id}: {reason}", file=sys.stderr)
-                bar.update(1)
+                shown.start(item.cell)
+                facts = devices.get(item.cell.device)
+                outcome = _measure_one(item, facts, measure, measure_fn, timeout_s, Path(scratch))
+                writer.append(make_record(plan.run, item, facts["env"], outcome))
+                summary.add(item.cell, outcome)
+                shown.done(item.cell, outcome)
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
-        bar.close()
+        shown.close()
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
     return summary
 
 
+def _measure_one(
+    item: Planned, facts: dict, measure: str, measure_fn, timeout_s: float, scratch: Path
+) -> Outcome:
+    settings = dataclasses.asdict(item.settings)
+    if item.cell.phase in STATIC_PHASES:
+        return run_measure(measure_fn, item.cell, settings)
+    return run_in_subprocess(item.cell, settings, facts["peak"], measure, timeout_s, scratch)
+
+
+def make_record(run: RunInfo, item: Planned, env: dict, outcome: Outcome) -> Record:
+    """The record of one measured cell: the run, the cell and its settings, the device's
+    environment, and what the measurement gave."""
+    return Record(
+        run=run,
+        cell=item.cell,
+        settings=dataclasses.asdict(item.settings),
+        env=env,
+        **{f.name: getattr(outcome, f.name) for f in dataclasses.fields(Outcome)},
+    )
+
+
+class _Progress:
+    """What the sweep shows on stderr: a tqdm bar on a terminal; elsewhere (a CI log, a file) one
+    line per finished cell. Failures are shown either way, and nothing at all without `enabled`
+    but the failures."""
+
+    def __init__(self, name: str, total: int, enabled: bool):
+        from tqdm import tqdm
+
+        self.total, self.count, self.enabled = total, 0, enabled
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            self.bar = tqdm(total=total, desc=name, unit="cell", file=sys.stderr)
+
+    def start(self, cell: Cell) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(cell.id, refresh=True)
+
+    def done(self, cell: Cell, outcome: Outcome) -> None:
+        self.count += 1
+        if outcome.status != "ok":
+            self._say(f"{outcome.status}: {cell.id}: {outcome.error.splitlines()[0]}")
+        elif self.enabled and self.bar is None:
+            self._say(f"[{self.count}/{self.total}] ok: {cell.id}")
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def _say(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def scratch_prefix() -> str:
+    return f"{SCRATCH_PREFIX}{os.getpid()}-"
+
+
+def remove_stale_scratch(folder: str | os.PathLike | None = None) -> list[Path]:
+    """Remove the scratch folders of runners that are gone (killed before they could clean up)
+    from the temp directory; returns them. A folder whose pid is alive, or not ours to judge
+    (another user's process), stays."""
+    removed = []
+    for path in Path(folder or tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        match = SCRATCH_NAME.fullmatch(path.name)
+        if match and path.is_dir() and not _pid_alive(int(match.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
 def run_in_subprocess(
     cell: Cell, settings: dict, peak: dict | None, measure: str, timeout_s: float, scratch: Path
-) -> dict:
+) -> Outcome:
     """Measure one cell in `python -m bench.worker`; a dead or hung process becomes an outcome."""
     request, result, output = (
         scratch / "request.json",
@@ -240,7 +315,7 @@ def run_in_subprocess(
         return _failed("timeout", reason, output)
     if result.is_file():
         try:
-            return checked(json.loads(result.read_text(encoding="utf-8")))
+            return outcome_of(json.loads(result.read_text(encoding="utf-8")))
         except ValueError as err:
             return _failed("error", f"unreadable result from the cell process ({err})", output)
     if returncode < 0:
@@ -289,10 +364,9 @@ def _worker_environ() -> dict[str, str]:
     return environ
 
 
-def _failed(status: str, reason: str, output: Path) -> dict:
+def _failed(status: str, reason: str, output: Path) -> Outcome:
     tail = _tail(output)
-    error = f"{reason}; last output: {tail}" if tail else reason
-    return {"status": status, "values": {}, "error": error, "model": None}
+    return Outcome(status, error=f"{reason}; last output: {tail}" if tail else reason)
 
 
 def _tail(output: Path) -> str:
@@ -336,7 +410,7 @@ class _DeviceFacts:
             from bench.worker import probe
 
             return probe("cpu", with_peak)
-        with tempfile.TemporaryDirectory(prefix="rinbench-probe-") as scratch:
+        with tempfile.TemporaryDirectory(prefix=f"{scratch_prefix()}probe-") as scratch:
             result, output = Path(scratch) / "probe.json", Path(scratch) / "output.log"
             command = [sys.executable, "-m", "bench.worker", "--probe", device]
             command += ["--result", str(result), "--parent-pid", str(os.getpid())]

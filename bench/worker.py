@@ -5,14 +5,14 @@
 
 The runner (bench/runner.py) starts one of these per timed, memory or FID cell, so that an OOM, a
 crash or a hang ends this process and not the sweep. REQUEST.json holds {"cell": Cell.as_dict(),
-"settings": {...}, "peak": {...} or null}; RESULT.json receives {"status", "values", "error",
-"model"} and appears only when the measurement finished (written to a temporary name, then
-renamed), so a missing result file means the process died.
+"settings": {...}, "peak": {...} or null}; RESULT.json receives the bench.record.Outcome as JSON
+({"status", "values", "error", "model", "details"}) and appears only when the measurement finished
+(written to a temporary name, then renamed), so a missing result file means the process died.
 
-`--measure` names the function that measures, called as f(cell: Cell, settings: dict, peak) -> dict
-in the shape of bench.measure.cell.measure's result; `peak` is the device's matmul peak measured
-once per run (or None). The default is the harness's measurement; the tests pass a fake one to
-provoke each failure for real. This module imports torch only through the measure function, so the
+`--measure` names the function that measures, called as f(cell: Cell, settings: dict, peak) and
+returning a bench.record.Outcome (or its JSON object, which `outcome_of` checks); `peak` is the
+device's matmul peak measured once per run (or None). The default is the harness's measurement; the
+tests pass a fake one to provoke each failure for real. This module imports torch only through the measure function, so the
 fakes start in milliseconds.
 
 `--probe DEVICE` writes {"env": environment(DEVICE), "peak": matmul_peak(DEVICE) with --peak, else
@@ -34,12 +34,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.cell import Cell
+from bench.record import MEASURE_STATUSES, Outcome
 
 DEFAULT_MEASURE = "bench.worker:measure_cell"
-MEASURE_STATUSES = ("ok", "oom", "error", "unsupported")
 
 
-def measure_cell(cell: Cell, settings: dict, peak: dict | None = None) -> dict:
+def measure_cell(cell: Cell, settings: dict, peak: dict | None = None) -> Outcome:
     """The harness's measurement: bench.measure.cell.measure with the suite's settings."""
     from bench.measure.cell import Settings, measure
 
@@ -54,7 +54,7 @@ def probe(device: str, with_peak: bool) -> dict:
     return {"env": environment(device), "peak": matmul_peak(device) if with_peak else None}
 
 
-def load_measure(target: str) -> Callable[..., dict]:
+def load_measure(target: str) -> Callable[..., Outcome | dict]:
     """'package.module:function' -> the function."""
     module_name, _, function_name = target.partition(":")
     if not module_name or not function_name:
@@ -63,16 +63,16 @@ def load_measure(target: str) -> Callable[..., dict]:
 
 
 def run_measure(
-    measure: Callable[..., dict], cell: Cell, settings: dict, peak: dict | None = None
-) -> dict:
-    """Call `measure` and return {"status", "values", "error", "model"}; never raises for a failed
-    measurement (KeyboardInterrupt and SystemExit still pass through)."""
+    measure: Callable[..., Outcome | dict], cell: Cell, settings: dict, peak: dict | None = None
+) -> Outcome:
+    """Call `measure` and return its Outcome; never raises for a failed measurement
+    (KeyboardInterrupt and SystemExit still pass through)."""
     try:
         result = measure(cell, settings, peak)
     except Exception as exc:
         status = "oom" if is_out_of_memory(exc) else "error"
-        return {"status": status, "values": {}, "error": describe(exc), "model": None}
-    return checked(result)
+        return Outcome(status, error=describe(exc))
+    return outcome_of(result)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -106,27 +106,23 @@ def describe(exc: BaseException) -> str:
     return text
 
 
-def checked(result: object) -> dict:
-    """The measure function's result, or an error result saying how it broke the contract."""
-    if not isinstance(result, dict):
-        return _contract_error(f"returned {type(result).__name__}, not a dict")
-    status = result.get("status")
-    if status not in MEASURE_STATUSES:
-        return _contract_error(f"returned status {status!r}; valid: {', '.join(MEASURE_STATUSES)}")
-    values = result.get("values", {})
-    if not isinstance(values, dict):
-        return _contract_error("returned 'values' that is not a dict")
-    error = result.get("error")
-    if status != "ok" and not error:
-        error = f"measure returned status {status!r} without a reason"
-    if result.get("traceback"):  # kept for debugging, beside the other diagnostics (warnings)
-        values = values | {"traceback": result["traceback"]}
-    model = result.get("model")
-    return {"status": status, "values": values, "error": error, "model": model}
+def outcome_of(result: object) -> Outcome:
+    """The one check of what a measure function returned (an Outcome, or its JSON object as the
+    test doubles and the worker's result file give it): the Outcome, or an error Outcome saying how
+    the result broke the contract."""
+    if not isinstance(result, Outcome):
+        try:
+            result = Outcome.from_json(result)
+        except ValueError as err:
+            return contract_error(str(err))
+    if result.status not in MEASURE_STATUSES:
+        valid = ", ".join(MEASURE_STATUSES)
+        return contract_error(f"status {result.status!r} is not one a measurement gives ({valid})")
+    return result
 
 
-def _contract_error(problem: str) -> dict:
-    return {"status": "error", "values": {}, "error": f"measure function {problem}", "model": None}
+def contract_error(problem: str) -> Outcome:
+    return Outcome("error", error=f"the measure function broke its contract: {problem}")
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -183,10 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         measure = load_measure(args.measure)
     except Exception as exc:
-        outcome = {"status": "error", "values": {}, "error": describe(exc), "model": None}
+        outcome = Outcome("error", error=describe(exc))
     else:
         outcome = run_measure(measure, cell, request["settings"], request.get("peak"))
-    write_json(args.result, outcome)
+    write_json(args.result, outcome.to_json())
     return 0
 
 

@@ -1,16 +1,22 @@
 """Reports from result files: paper-style tables, figures, claim verdicts and one HTML page.
 
-Reads records through bench.results and never imports torch, so it runs on a machine without it:
+Reads `bench.record.Record`s (from bench.results.read) and never imports torch, so it runs on a
+machine without it:
 
-    from reports import compose, read, write
-    report = compose(read(["results/"]), title="rinbench paper")
+    from bench import results
+    from reports import compose, write
+    report = compose(results.read(["results/"]), title="rinbench paper")
     write(report, Path("results/report"))
 
-Modules: load (records -> pandas), tables (results, verdicts, hardware; Markdown/LaTeX/CSV/HTML),
-figures (seaborn, PNG + SVG), report (composition and files), html (the self-contained page).
+Modules, each importing only those before it: load (records -> pandas), tables (results, verdicts,
+hardware, exponents; Markdown/LaTeX/CSV/HTML), figures (seaborn, PNG + SVG), report (the Report,
+composed once), md and html (the report as Markdown and as one self-contained page), files (the
+report folder).
 """
 
-from reports.load import read
-from reports.report import Report, compose, markdown, summary_markdown, write
+from reports.files import write
+from reports.md import page as markdown
+from reports.md import summary as summary_markdown
+from reports.report import Report, compose
 
-__all__ = ["Report", "compose", "markdown", "read", "summary_markdown", "write"]
+__all__ = ["Report", "compose", "markdown", "summary_markdown", "write"]

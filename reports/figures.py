@@ -2,7 +2,8 @@
 
 Each figure function takes the frame of `reports.load.frame` and returns a matplotlib Figure, or
 raises Skip with the reason when the records lack its data; the report then says so in its place.
-matplotlib and seaborn are imported inside the functions, so importing this module is cheap.
+Axis labels and scales come from the metric table (bench.metrics). matplotlib and seaborn are
+imported inside the functions, so importing this module is cheap.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from reports.tables import GIB, TIMED_PHASES, hardware_table, natural_key
+from bench import metrics, selection
+from bench.selection import TIMED_PHASES
+from reports import load
+from reports.tables import hardware_table, natural_key
 
 RIN_GROUPS = ("read", "compute", "write", "other")
 PHASE_NAMES = {"forward": "forward", "train_step": "train step", "sample": "sampling loop"}
@@ -45,7 +49,7 @@ def cost_exponents(frame: pd.DataFrame) -> pd.DataFrame:
     """Per preset counted at two or more resolutions: the exponent k of MACs ∝ resolution^k fitted
     by least squares on log-log axes over all resolutions, and between the two largest (where the
     dominant term shows). Columns: preset, family, resolutions, exponent, exponent_top."""
-    counted = _ok(frame, "flops").dropna(subset=["macs_fwd"])
+    counted = _with(_ok(frame, "flops"), "macs_fwd")
     rows = []
     for preset, series in counted.groupby("preset", sort=False):
         series = series.drop_duplicates("resolution").sort_values("resolution")
@@ -73,10 +77,18 @@ def _ok(frame: pd.DataFrame, *phases: str) -> pd.DataFrame:
     return frame[frame["phase"].isin(phases) & (frame["status"] == "ok")]
 
 
-def _timed(frame: pd.DataFrame, column: str) -> pd.DataFrame:
-    """ok timed rows with `column`, with a series label: the preset, plus the setup when the
-    records hold more than one setup."""
-    rows = _ok(frame, *TIMED_PHASES).dropna(subset=[column]).copy()
+def _with(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The rows that have a value in `column` (none when no record has the metric)."""
+    return frame.dropna(subset=[column]) if column in frame else frame.iloc[:0]
+
+
+def timed_values(frame: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
+    """What a per-resolution figure plots: ok timed rows that have one of the metric `keys` (the
+    first present per row), with `value` in the display unit of the first key's metric and a
+    series label: the preset, plus the setup when the records hold more than one setup."""
+    value, _ = load.first_present(frame, keys)
+    rows = frame.assign(value=value * metrics.get(keys[0]).scale)
+    rows = _ok(rows, *TIMED_PHASES).dropna(subset=["value"]).copy()
     several = rows["setup"].nunique() > 1
     rows["series"] = rows["preset"] + (" · " + rows["setup"] if several else "")
     rows["phase "] = rows["phase"].map(PHASE_NAMES)
@@ -125,15 +137,16 @@ def cost_vs_resolution(frame: pd.DataFrame):
         row.preset: f"{row.preset}: k = {row.exponent:.2f} (top {row.exponent_top:.2f})"
         for row in exponents.itertuples()
     }
-    data = _ok(frame, "flops").dropna(subset=["macs_fwd"])
+    macs = metrics.get("macs_fwd")
+    data = _with(_ok(frame, "flops"), macs.key)
     data = data[data["preset"].isin(labels)].drop_duplicates(["preset", "resolution"]).copy()
-    data["GMACs per image"] = data["macs_fwd"] / 1e9
+    data[macs.label] = data[macs.key] * macs.scale
     data["model"] = data["preset"].map(labels)
     figure, axes = _axes()
     sns.lineplot(
         data=data.sort_values("resolution"),
         x="resolution",
-        y="GMACs per image",
+        y=macs.label,
         hue="model",
         hue_order=list(labels.values()),
         marker="o",
@@ -141,41 +154,38 @@ def cost_vs_resolution(frame: pd.DataFrame):
     )
     axes.set_yscale("log")
     _resolution_axis(axes, data["resolution"])
-    axes.set_ylabel("forward GMACs per image (log)")
+    axes.set_ylabel(f"forward {macs.label} per image (log)")
     figure.suptitle("Cost vs resolution: MACs ∝ resolution^k")
     axes.legend(title="fitted k (top: between the two largest)", fontsize="small")
     return figure
 
 
 def throughput_vs_resolution(frame: pd.DataFrame):
-    return _per_resolution(
+    return per_resolution(
         frame,
-        column="images_per_s",
-        scale=1,
-        ylabel="images per second (log)",
+        keys=("images_per_s",),
         title="Throughput vs resolution",
         missing="needs timed cells (forward, train_step or sample) that ended ok",
     )
 
 
 def memory_vs_resolution(frame: pd.DataFrame):
-    return _per_resolution(
+    return per_resolution(
         frame,
-        column="peak_bytes",
-        scale=1 / GIB,
-        ylabel="peak memory, GiB (log)",
+        keys=selection.PEAK_MEMORY_KEYS,
         title="Peak memory vs resolution (GPU: allocated; CPU: resident)",
         missing="needs timed cells with a peak memory reading",
     )
 
 
-def _per_resolution(frame, *, column, scale, ylabel, title, missing):
+def per_resolution(frame, *, keys: tuple[str, ...], title: str, missing: str):
+    """Any timed metric against resolution on log-log axes, one line per series, a marker style per
+    phase; labelled and scaled by the metric table (keys[0]). Skip(`missing`) without data."""
     import seaborn as sns
 
-    data = _timed(frame, column)
+    data = timed_values(frame, keys)
     if data.empty:
         raise Skip(missing)
-    data["value"] = data[column] * scale
     figure, axes = _axes()
     sns.lineplot(
         data=data,
@@ -189,7 +199,7 @@ def _per_resolution(frame, *, column, scale, ylabel, title, missing):
     )
     axes.set_yscale("log")
     _resolution_axis(axes, data["resolution"])
-    axes.set_ylabel(ylabel)
+    axes.set_ylabel(f"{metrics.get(keys[0]).label} (log)")
     figure.suptitle(title)
     axes.legend(fontsize="small")
     return figure
@@ -198,17 +208,19 @@ def _per_resolution(frame, *, column, scale, ylabel, title, missing):
 def mfu_per_model(frame: pd.DataFrame):
     import seaborn as sns
 
-    data = _timed(frame, "mfu")
+    mfu = metrics.get("mfu")
+    data = timed_values(frame, (mfu.key,))
     if data.empty:
         raise Skip("needs timed cells with an MFU (they need a FLOP count and a matmul peak)")
     several = data["setup"].nunique() > 1
     data["model"] = data["preset"] + " @" + data["resolution"].astype(str)
     if several:
         data["model"] += " · " + data["setup"]
-    data["MFU (%)"] = 100 * data["mfu"]
+    percent = f"{mfu.label} (%)"
+    data[percent] = 100 * data["value"]
     height = 1.6 + 0.32 * data["model"].nunique() * max(1, data["phase"].nunique() / 2)
     figure, axes = _axes(height=min(height, 14))
-    sns.barplot(data=data, x="MFU (%)", y="model", hue="phase ", orient="h", ax=axes)
+    sns.barplot(data=data, x=percent, y="model", hue="phase ", orient="h", ax=axes)
     axes.set_ylabel("")
     figure.suptitle("MFU: model FLOP/s over the measured matmul peak")
     sns.move_legend(axes, "upper left", bbox_to_anchor=(1.01, 1), title="phase", fontsize="small")
@@ -254,25 +266,26 @@ def rin_compute_split(frame: pd.DataFrame):
 def fid_vs_compute(frame: pd.DataFrame):
     import seaborn as sns
 
-    scored = _ok(frame, "fid").dropna(subset=["fid"])
+    fid, budget = metrics.get(selection.FID_KEYS[0]), metrics.get("train_macs")
+    value, key = load.first_present(frame, selection.FID_KEYS)
+    scored = _ok(frame.assign(fid=value, fid_key=key), "fid").dropna(subset=["fid"])
     if scored.empty:
         raise Skip("needs records of phase 'fid' with an FID value (rinbench fid results)")
-    scored = scored.dropna(subset=["train_macs"])
-    if scored.empty:
+    data = _with(scored, budget.key).copy()
+    if data.empty:
         raise Skip("the fid records lack train_macs (the training compute of their checkpoint)")
-    data = scored.copy()
-    data["training compute (MACs)"] = data["train_macs"]
+    data[budget.label] = data[budget.key] * budget.scale
     figure, axes = _axes()
     sns.lineplot(
-        data=data.sort_values("train_macs"),
-        x="training compute (MACs)",
+        data=data.sort_values(budget.key),
+        x=budget.label,
         y="fid",
         hue="preset",
         marker="o",
         ax=axes,
     )
     axes.set_xscale("log")
-    axes.set_ylabel(f"FID ({', '.join(sorted(data['fid_key'].dropna().unique()))})")
+    axes.set_ylabel(f"{fid.label} ({', '.join(sorted(data['fid_key'].unique()))})")
     figure.suptitle("FID vs training compute")
     return figure
 
@@ -282,7 +295,8 @@ def hardware_comparison(frame: pd.DataFrame):
 
     if hardware_table(frame) is None:
         raise Skip("needs the same timed cells run on two or more machines")
-    data = _ok(frame, *TIMED_PHASES).dropna(subset=["images_per_s"]).copy()
+    speed = metrics.get("images_per_s")
+    data = _with(_ok(frame, *TIMED_PHASES), speed.key).copy()
     data["cell"] = (
         data["preset"]
         + " @"
@@ -299,7 +313,7 @@ def hardware_comparison(frame: pd.DataFrame):
     figure, axes = _axes(height=1.6 + 0.45 * data["cell"].nunique())
     sns.barplot(
         data=data.sort_values("cell"),
-        x="images_per_s",
+        x=speed.key,
         y="cell",
         hue="hardware",
         orient="h",
@@ -309,9 +323,9 @@ def hardware_comparison(frame: pd.DataFrame):
 
     axes.set_xscale("log")
     # Bars on a log axis need a floor: the power of ten below the slowest cell.
-    axes.set_xlim(left=10 ** math.floor(math.log10(data["images_per_s"].min())))
+    axes.set_xlim(left=10 ** math.floor(math.log10(data[speed.key].min())))
     axes.xaxis.set_minor_formatter(NullFormatter())
-    axes.set_xlabel("images per second (log)")
+    axes.set_xlabel(f"{speed.label} (log)")
     axes.set_ylabel("")
     figure.suptitle("The same cells on different hardware")
     sns.move_legend(

@@ -10,13 +10,7 @@ import base64
 from html import escape
 
 from reports import tables
-from reports.report import (
-    EXPONENT_HEADER,
-    EXPONENT_INTRO,
-    NO_EXPONENTS,
-    Report,
-    exponent_rows,
-)
+from reports.report import Report
 
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 78rem; padding: 0 1rem;
@@ -58,21 +52,47 @@ def page(report: Report) -> str:
     ]
     if report.verdicts:
         parts.append(f'<p class="tally">Claims: {escape(report.tally_text())}.</p>')
-    parts += ["<h2>Results</h2>", _scroll(report.table.html("results"))]
+    parts += _results(report) + _exponents(report) + _figures(report)
+    parts.append("<h2>Hardware comparison</h2>")
+    if report.hardware is None:
+        parts.append('<p class="skipped">None: no timed cell ran on two or more machines.</p>')
+    else:
+        parts.append(_scroll(report.hardware.html("hardware")))
+    if report.verdicts:
+        parts += ["<h2>Claims</h2>", "<h3>FLOP convention</h3>"]
+        parts.append(_list(report.convention, "convention"))
+        parts += [
+            "<h3>Verdicts</h3>",
+            _scroll(tables.verdict_table(report.verdicts).html("claims")),
+        ]
+    parts += ["</body>", "</html>"]
+    return "\n".join(parts) + "\n"
+
+
+def _results(report: Report) -> list[str]:
+    parts = ["<h2>Results</h2>", _scroll(report.table.html("results"))]
     if report.table.notes:
         parts.append("<p>Did not finish:</p>" + _list(report.table.notes, "notes"))
     parts.append(f"<p>{escape(tables.LEGEND)}</p>")
+    return parts
 
-    parts.append("<h2>Cost vs resolution</h2>")
+
+def _exponents(report: Report) -> list[str]:
     if report.exponents.empty:
-        parts.append(f'<p class="skipped">{escape(NO_EXPONENTS)}</p>')
-    else:
-        parts.append(f"<p>{escape(EXPONENT_INTRO)}</p>")
-        parts.append(
-            tables.html_table(EXPONENT_HEADER, exponent_rows(report.exponents), "exponents")
-        )
+        return [
+            "<h2>Cost vs resolution</h2>",
+            f'<p class="skipped">{escape(tables.NO_EXPONENTS)}</p>',
+        ]
+    return [
+        "<h2>Cost vs resolution</h2>",
+        f"<p>{escape(tables.EXPONENT_INTRO)}</p>",
+        tables.exponent_table(report.exponents).html("exponents"),
+    ]
 
-    parts.append("<h2>Figures</h2>")
+
+def _figures(report: Report) -> list[str]:
+    """Each figure as an embedded PNG with its caption, or the reason it was not drawn."""
+    parts = ["<h2>Figures</h2>"]
     for figure in report.figures:
         parts.append(f'<h3 id="{escape(figure.name)}">{escape(figure.title)}</h3>')
         if figure.skipped:
@@ -84,23 +104,7 @@ def page(report: Report) -> str:
             f'src="data:image/png;base64,{data}">'
             f"<figcaption>{escape(figure.caption)}</figcaption></figure>"
         )
-
-    parts.append("<h2>Hardware comparison</h2>")
-    if report.hardware is None:
-        parts.append('<p class="skipped">None: no timed cell ran on two or more machines.</p>')
-    else:
-        parts.append(_scroll(report.hardware.html("hardware")))
-
-    if report.verdicts:
-        parts += ["<h2>Claims</h2>", "<h3>FLOP convention</h3>"]
-        parts.append(_list(report.convention, "convention"))
-        parts += [
-            "<h3>Verdicts</h3>",
-            _scroll(tables.verdict_table(report.verdicts).html("claims")),
-        ]
-
-    parts += ["</body>", "</html>"]
-    return "\n".join(parts) + "\n"
+    return parts
 
 
 def _scroll(inner: str) -> str:

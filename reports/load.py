@@ -1,27 +1,25 @@
 """Result records as one pandas DataFrame, a row per record: what the tables and figures read.
 
-Records come from any number of run files and machines (bench.results.read). A cell measured more
-than once keeps its newest record per machine, so the same suite run on two GPUs stays two rows (the
-hardware comparison) while a retried cell shows its last attempt. Values a record lacks are NaN,
-never an error: a CPU run has no energy, a count cell no timings, a timed-out cell no model.
+Records come from `bench.results.read`, from any number of run files and machines. A cell measured
+more than once keeps its newest record per machine (`bench.selection.latest`), so the same suite
+run on two GPUs stays two rows (the hardware comparison) while a retried cell shows its last
+attempt. Columns: who and where (IDENTITY), then one column per metric of `bench.metrics.METRICS`
+that some record has, in the table's order, then the per-group breakdowns, then the Record itself
+(for the choices of `bench.selection`). A value a record lacks is NaN, never an error: a CPU run has
+no energy, a count cell no timings, a timed-out cell no model.
 """
 
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import pandas as pd
 
-from bench import claims, results
+from bench import metrics, selection
+from bench.record import Record, is_number
 
-# Schema versions this reader understands: the current one, plus older ones that have an upgrade
-# function (none yet: version 1 is the first released).
-UPGRADES: dict[int, Callable[[dict], dict]] = {}
-OLDEST_SCHEMA = min([results.SCHEMA_VERSION, *UPGRADES])
-
-COLUMNS = (
+IDENTITY = (
     "preset",
     "family",
     "resolution",
@@ -36,122 +34,60 @@ COLUMNS = (
     "suite",
     "status",
     "error",
-    "params",
     "source",
     "source_kind",
-    "macs_fwd",
-    "macs_train_step",
-    "macs_fwd_by_group",
-    "images_per_s",
-    "latency_ms_median",
-    "latency_ms_p10",
-    "latency_ms_p90",
-    "mfu",
-    "achieved_tflops",
-    "peak_bytes",
-    "peak_kind",
-    "joules_per_image",
-    "max_batch",
-    "fid",
-    "fid_key",
-    "n_samples",
-    "train_macs",
 )
-# Value keys copied as they are (units in the names).
-NUMERIC_VALUES = (
-    "macs_fwd",
-    "macs_train_step",
-    "images_per_s",
-    "latency_ms_median",
-    "latency_ms_p10",
-    "latency_ms_p90",
-    "mfu",
-    "achieved_tflops",
-    "joules_per_image",
-    "max_batch",
-    "n_samples",
-    "train_macs",
-)
-# Peak memory of a timed cell: the caching allocator's peak on a GPU, the peak RSS on a CPU.
-PEAK_KEYS = {"peak_alloc_bytes": "gpu allocated", "peak_rss_bytes": "cpu resident"}
+# Values that are not numbers but a metric split by group: {"read": MACs, "compute": ...}.
+BREAKDOWNS = ("macs_fwd_by_group",)
+RECORD = "record"
 
 
-def read(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[dict]:
-    """bench.results.read, then `upgrade`: records of every schema version this reader knows."""
-    return upgrade(results.read(paths))
-
-
-def upgrade(records: Iterable[dict]) -> list[dict]:
-    """Records in the current schema. Raises bench.results.SchemaError naming the cell for a version
-    this reader has no upgrade for (bench.results itself refuses newer versions)."""
-    current = []
-    for record in records:
-        version = record["schema"]
-        if version > results.SCHEMA_VERSION:
-            results.validate(record)  # raises SchemaError with its advice
-        while version < results.SCHEMA_VERSION:
-            if version not in UPGRADES:
-                raise results.SchemaError(
-                    f"record of cell {record['cell']['id']!r} has schema version {version}; "
-                    f"this rinbench reads versions {OLDEST_SCHEMA} to {results.SCHEMA_VERSION}, "
-                    "and no reader exists for older ones: measure the cell again"
-                )
-            record = UPGRADES[version](record)
-            version = record["schema"]
-        current.append(record)
-    return current
-
-
-def frame(records: Iterable[dict]) -> pd.DataFrame:
-    """One row per record (newest per machine and cell), in the order given; COLUMNS."""
-    rows = [_row(record) for record in claims.latest(upgrade(records))]
-    table = pd.DataFrame(rows, columns=list(COLUMNS))
+def frame(records: Iterable[Record]) -> pd.DataFrame:
+    """One row per record (newest per machine and cell), in the order given."""
+    rows = [_row(record) for record in selection.latest(records)]
+    present = [m.key for m in metrics.METRICS if any(m.key in row for row in rows)]
+    table = pd.DataFrame(rows, columns=[*IDENTITY, *present, *BREAKDOWNS, RECORD])
+    table[present] = table[present].astype("float64")
     for column in ("resolution", "batch"):
         table[column] = table[column].astype("int64")
     return table
 
 
-def _row(record: dict) -> dict:
-    cell, values = record["cell"], record.get("values") or {}
-    model = record.get("model") or {}
-    run = record.get("run") or {}
+def _row(record: Record) -> dict:
+    cell, model, values = record.cell, record.model, record.values
     row = {
-        "preset": cell["preset"],
-        "family": model.get("family") or cell["preset"].split("-", 1)[0],
-        "resolution": cell["resolution"],
-        "batch": cell["batch"],
-        "dtype": cell["dtype"],
-        "phase": cell["phase"],
-        "mode": cell["mode"],
-        "device": cell["device"],
-        "hardware": claims.hardware(record),
-        "setup": claims.setup_label(record),
-        "run_id": run.get("id"),
-        "suite": run.get("suite"),
-        "status": record["status"],
-        "error": record.get("error"),
-        "params": _number(values.get("params"), model.get("params")),
-        "source": model.get("source"),
-        "source_kind": claims.source_kind(model.get("source")) or None,
-        "macs_fwd_by_group": values.get("macs_fwd_by_group")
-        if isinstance(values.get("macs_fwd_by_group"), dict)
-        else None,
+        "preset": cell.preset,
+        "family": model.family if model else cell.preset.split("-", 1)[0],
+        "resolution": cell.resolution,
+        "batch": cell.batch,
+        "dtype": cell.dtype,
+        "phase": cell.phase,
+        "mode": cell.mode,
+        "device": cell.device,
+        "hardware": selection.hardware(record),
+        "setup": selection.setup_label(record),
+        "run_id": record.run.id,
+        "suite": record.run.suite,
+        "status": record.status,
+        "error": record.error,
+        "source": str(model.source) if model else None,
+        "source_kind": model.source.kind if model else None,
+        RECORD: record,
     }
-    for key in NUMERIC_VALUES:
-        row[key] = _number(values.get(key))
-    row["peak_bytes"], row["peak_kind"] = math.nan, None
-    for key, kind in PEAK_KEYS.items():
-        if not math.isnan(_number(values.get(key))):
-            row["peak_bytes"], row["peak_kind"] = _number(values[key]), kind
-            break
-    row["fid_key"], fid = claims.fid_value(values)
-    row["fid"] = math.nan if fid is None else fid
+    row |= {key: float(values[key]) for key in metrics.BY_KEY if is_number(values.get(key))}
+    if "params" not in row and model is not None and is_number(model.params):
+        row["params"] = float(model.params)  # the model block carries the same count
+    row |= {key: values[key] for key in BREAKDOWNS if isinstance(values.get(key), dict)}
     return row
 
 
-def _number(*candidates) -> float:
-    """The first candidate that is a finite number, as float; NaN when none is."""
-    for value in candidates:
-        if results.is_number(value):
-            return float(value)
-    return math.nan
+def first_present(table: pd.DataFrame, keys: Iterable[str]) -> tuple[pd.Series, pd.Series]:
+    """Per row, the first of the metric `keys` that the row has (bench.selection.first_number): its
+    value (NaN where none) and its key (None where none). E.g. the peak memory or the FID."""
+    keys = tuple(keys)
+    picked = [selection.first_number(row, keys) for row in table.to_dict("records")]
+    value = [math.nan if number is None else number for _, number in picked]
+    return (
+        pd.Series(value, index=table.index, dtype="float64"),
+        pd.Series([key for key, _ in picked], index=table.index, dtype="object"),
+    )

@@ -5,10 +5,12 @@ The results table has one row per model, resolution and timing setup (hardware, 
 
     Model | Res | Setup | Params | GMACs | img/s fwd | img/s train | peak GiB | MFU | J/img | FID
 
-Params, GMACs and FID do not depend on the setup, so they repeat on every setup row of a model; a
-model that was only counted has one row with Setup "–". A measurement that did not finish shows its
-status in its throughput cell (OOM, error, timeout, n/a) and its reason in the notes under the
-table; a metric nobody measured is an empty cell.
+Its columns are declared in RESULTS_COLUMNS, each naming its metric keys and phase; labels and scales
+come from the metric table (bench.metrics). Params, GMACs and FID do not depend on the setup, so
+they repeat on every setup row of a model; a model that was only counted has one row with Setup
+"–". A measurement that did not finish shows its status in its throughput cell (OOM, error,
+timeout, n/a) and its reason in the notes under the table; a metric nobody measured is an empty
+cell. The CSV carries every metric of the table that the records have, per phase, unformatted.
 """
 
 from __future__ import annotations
@@ -18,58 +20,18 @@ import html
 import io
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from bench import claims as claims_module
+from bench import metrics, selection
+from bench.selection import COUNT_PHASES, TIMED_PHASES
+from reports import load
 
-COLUMNS = (
-    "Model",
-    "Res",
-    "Setup",
-    "Params",
-    "GMACs",
-    "img/s fwd",
-    "img/s train",
-    "peak GiB",
-    "MFU",
-    "J/img",
-    "FID",
-)
-# The CSV keeps numbers unformatted and in base units, with the status of each phase beside them.
-CSV_COLUMNS = (
-    "model",
-    "resolution",
-    "setup",
-    "hardware",
-    "dtype",
-    "batch",
-    "mode",
-    "params",
-    "gmacs_fwd",
-    "images_per_s_fwd",
-    "images_per_s_train",
-    "images_per_s_sample",
-    "peak_gib",
-    "mfu_fwd",
-    "mfu_train",
-    "joules_per_image_fwd",
-    "joules_per_image_train",
-    "max_batch_fwd",
-    "max_batch_train",
-    "fid",
-    "fid_metric",
-    "status_forward",
-    "status_train_step",
-    "status_sample",
-    "status_fid",
-)
 NO_SETUP = "–"
-GIB = 2**30
 STATUS_LABELS = {"oom": "OOM", "error": "error", "timeout": "timeout", "unsupported": "n/a"}
-COUNT_PHASES = claims_module.COUNT_PHASES
-TIMED_PHASES = claims_module.TIMED_PHASES
 
 LEGEND = (
     "GMACs: multiply-accumulates of one forward pass per image, in billions, attention included "
@@ -106,158 +68,7 @@ class Table:
         return csv_text(self.csv_header or self.header, self.records)
 
 
-# --- the results table ---------------------------------------------------------------------------
-
-
-def results_table(frame: pd.DataFrame) -> Table:
-    """The papers' table from `reports.load.frame` rows."""
-    table = Table(header=COLUMNS, csv_header=CSV_COLUMNS)
-    by_model: dict[tuple[str, int], dict] = {}
-    for row in frame.to_dict("records"):
-        key = (row["preset"], row["resolution"])
-        model = by_model.setdefault(key, {"counts": {}, "setups": {}, "params": math.nan})
-        if not math.isnan(row["params"]) and math.isnan(model["params"]):
-            model["params"] = row["params"]
-        if row["phase"] in COUNT_PHASES:
-            claims_module.keep_count(model["counts"], row["phase"], row)
-        elif row["phase"] == "fid":
-            _keep_most_trained(model["counts"], row)
-        elif row["phase"] in TIMED_PHASES:
-            setup = (row["hardware"], row["dtype"], row["batch"], row["mode"])
-            entry = model["setups"].setdefault(setup, {"label": row["setup"], "phases": {}})
-            entry["phases"][row["phase"]] = row
-        if row["status"] != "ok":
-            table.notes.append(_note(row))
-
-    for key in sorted(by_model, key=natural_key):
-        model = by_model[key]
-        counts = model["counts"]
-        setups = model["setups"] or {None: {"label": NO_SETUP, "phases": {}}}
-        for setup in sorted(setups, key=lambda s: () if s is None else tuple(map(str, s))):
-            phases = setups[setup]["phases"]
-            params = _params(counts, model["params"])
-            macs = _macs(counts, phases)
-            peak = _peak(phases)
-            fid_row = counts.get("fid")
-            table.rows.append(
-                (
-                    key[0],
-                    str(key[1]),
-                    setups[setup]["label"],
-                    format_params(params),
-                    format_number(macs / 1e9 if macs is not None else None),
-                    _cell(phases, "forward", "images_per_s", format_number),
-                    _cell(phases, "train_step", "images_per_s", format_number),
-                    "" if peak is None else f"{peak / GIB:.2f}",
-                    format_percent(_ok(phases, "forward", "mfu")),
-                    format_number(_ok(phases, "forward", "joules_per_image")),
-                    _cell(counts, "fid", "fid", lambda v: f"{v:.3g}"),
-                )
-            )
-            first = next(iter(phases.values()), None)
-            table.records.append(
-                {
-                    "model": key[0],
-                    "resolution": key[1],
-                    "setup": setups[setup]["label"],
-                    "hardware": first["hardware"] if first else "",
-                    "dtype": first["dtype"] if first else "",
-                    "batch": first["batch"] if first else "",
-                    "mode": first["mode"] if first else "",
-                    "params": params,
-                    "gmacs_fwd": macs / 1e9 if macs is not None else None,
-                    "images_per_s_fwd": _ok(phases, "forward", "images_per_s"),
-                    "images_per_s_train": _ok(phases, "train_step", "images_per_s"),
-                    "images_per_s_sample": _ok(phases, "sample", "images_per_s"),
-                    "peak_gib": peak / GIB if peak is not None else None,
-                    "mfu_fwd": _ok(phases, "forward", "mfu"),
-                    "mfu_train": _ok(phases, "train_step", "mfu"),
-                    "joules_per_image_fwd": _ok(phases, "forward", "joules_per_image"),
-                    "joules_per_image_train": _ok(phases, "train_step", "joules_per_image"),
-                    "max_batch_fwd": _ok(phases, "forward", "max_batch"),
-                    "max_batch_train": _ok(phases, "train_step", "max_batch"),
-                    "fid": _ok(counts, "fid", "fid"),
-                    "fid_metric": fid_row["fid_key"] if fid_row is not None else None,
-                    "status_forward": _status(phases, "forward"),
-                    "status_train_step": _status(phases, "train_step"),
-                    "status_sample": _status(phases, "sample"),
-                    "status_fid": _status(counts, "fid"),
-                }
-            )
-    return table
-
-
-def _keep_most_trained(counts: dict, row: dict) -> None:
-    """The FID column shows the checkpoint trained longest (an ok record wins over a failed one)."""
-    previous = counts.get("fid")
-
-    def rank(r):
-        return (r["status"] == "ok", -1 if math.isnan(r["train_macs"]) else r["train_macs"])
-
-    if previous is None or rank(row) >= rank(previous):
-        counts["fid"] = row
-
-
-def _ok(phases: dict, phase: str, column: str):
-    row = phases.get(phase)
-    if row is None or row["status"] != "ok":
-        return None
-    value = row[column]
-    return None if isinstance(value, float) and math.isnan(value) else value
-
-
-def _cell(phases: dict, phase: str, column: str, fmt) -> str:
-    row = phases.get(phase)
-    if row is not None and row["status"] != "ok":
-        return STATUS_LABELS.get(row["status"], row["status"])
-    value = _ok(phases, phase, column)
-    return "" if value is None else fmt(value)
-
-
-def _status(phases: dict, phase: str) -> str:
-    row = phases.get(phase)
-    return "" if row is None else row["status"]
-
-
-def _params(counts: dict, fallback: float):
-    value = _ok(counts, "params", "params")
-    if value is None and not math.isnan(fallback):
-        value = fallback
-    return value
-
-
-def _macs(counts: dict, phases: dict):
-    """Forward MACs per image from the flops cell, else from a timed cell (which counts the same
-    way, on the meta device, as the numerator of its MFU)."""
-    value = _ok(counts, "flops", "macs_fwd")
-    for phase in TIMED_PHASES:
-        if value is None:
-            value = _ok(phases, phase, "macs_fwd")
-    return value
-
-
-def natural_key(key: tuple) -> tuple:
-    """('adm-in64', 64) before ('adm-in128', 128): numbers inside names compare as numbers."""
-    name, *rest = key
-    parts = tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
-    return (parts, *rest)
-
-
-def _peak(phases: dict):
-    peaks = [
-        row["peak_bytes"]
-        for row in phases.values()
-        if row["status"] == "ok" and not math.isnan(row["peak_bytes"])
-    ]
-    return max(peaks) if peaks else None
-
-
-def _note(row: dict) -> str:
-    where = f"{row['preset']} {row['resolution']} px"
-    if row["phase"] not in COUNT_PHASES:
-        where += f", {row['setup']}"
-    reason = f": {row['error']}" if row.get("error") else ""
-    return f"{where}, {row['phase']}: {row['status']}{reason}"
+# --- number styles -------------------------------------------------------------------------------
 
 
 def format_params(count) -> str:
@@ -282,6 +93,188 @@ def format_percent(fraction) -> str:
         return ""
     percent = 100 * fraction
     return f"{percent:.1f}%" if percent >= 1 else f"{percent:.2g}%"
+
+
+# --- the results table ---------------------------------------------------------------------------
+
+COUNTS = "counts"  # the model's ok params/flops cells, else any of its records (a count is a count)
+TIMED = "timed"  # the largest value over the row's timed phases that ended ok
+
+
+@dataclass(frozen=True)
+class Column:
+    """A results-table column: a metric of the row's records, labelled and scaled as the metric
+    table says (by its first key). The papers print numbers shorter than a metric's own format
+    (`format_number`: 1,120 rather than 1.12e+03), so a column's text is in that style unless it
+    names another."""
+
+    keys: tuple[str, ...]  # metric keys; the first one a record has is shown
+    phase: str  # a timed phase, "fid", COUNTS or TIMED
+    suffix: str = ""  # after the metric's label: "img/s" + "fwd"
+    text: Callable[[float], str] | None = None  # of the scaled value
+    shows_status: bool = False  # a record that did not finish shows its status here
+
+    @property
+    def metric(self) -> metrics.Metric:
+        return metrics.get(self.keys[0])
+
+    @property
+    def header(self) -> str:
+        return f"{self.metric.label} {self.suffix}".rstrip()
+
+    def render(self, value: float | None) -> str:
+        if value is None:
+            return ""
+        style = self.text or (format_percent if self.metric.fmt.endswith("%") else format_number)
+        return style(value * self.metric.scale)
+
+
+RESULTS_COLUMNS = (
+    Column(("params",), COUNTS, text=format_params),
+    Column(("macs_fwd",), COUNTS),
+    Column(("images_per_s",), "forward", "fwd", shows_status=True),
+    Column(("images_per_s",), "train_step", "train", shows_status=True),
+    Column(selection.PEAK_MEMORY_KEYS, TIMED, text="{:.2f}".format),
+    Column(("mfu",), "forward"),
+    Column(("joules_per_image",), "forward"),
+    Column(selection.FID_KEYS, "fid", shows_status=True),
+)
+COLUMNS = ("Model", "Res", "Setup", *(column.header for column in RESULTS_COLUMNS))
+# The CSV: who and where, every count, then per phase its status and every other metric it has.
+CSV_IDENTITY = ("model", "resolution", "setup", "hardware", "dtype", "batch", "mode")
+CSV_PHASES = (*TIMED_PHASES, "fid")
+
+
+def _count_keys() -> list[str]:
+    """The counts of the metric table (read when a table is made: a metric added later shows)."""
+    return [m.key for m in metrics.METRICS if m.kind == metrics.COUNT]
+
+
+def _phase_keys() -> list[str]:
+    return [m.key for m in metrics.METRICS if m.kind != metrics.COUNT]
+
+
+@dataclass
+class _Model:
+    """The frame rows of one model at one resolution, with the records bench.selection keeps."""
+
+    rows: list[dict] = field(default_factory=list)
+    counts: dict = field(default_factory=dict)  # phase -> Record (selection.keep_count)
+    fids: list = field(default_factory=list)  # Records of phase fid
+    setups: dict[tuple, tuple[str, dict[str, dict]]] = field(default_factory=dict)
+
+    def add(self, row: dict) -> None:
+        self.rows.append(row)
+        record, phase = row[load.RECORD], row["phase"]
+        if phase in COUNT_PHASES:
+            selection.keep_count(self.counts, phase, record)
+        elif phase == "fid":
+            self.fids.append(record)
+        elif phase in TIMED_PHASES:
+            setup = (row["hardware"], row["dtype"], row["batch"], row["mode"])
+            self.setups.setdefault(setup, (row["setup"], {}))[1][phase] = row
+
+    def _row_of(self, record) -> dict:
+        return next(row for row in self.rows if row[load.RECORD] is record)
+
+    def count(self, keys: tuple[str, ...]) -> float | None:
+        ok = [self._row_of(r) for r in self.counts.values() if r.status == "ok"]
+        for row in [*ok, *self.rows]:
+            _, value = selection.first_number(row, keys)
+            if value is not None:
+                return value
+        return None
+
+    def fid(self) -> dict | None:
+        """The FID row of the checkpoint trained longest."""
+        chosen = selection.most_trained(self.fids)
+        return None if chosen is None else self._row_of(chosen)
+
+    def setup_rows(self) -> list[tuple[str, dict[str, dict]]]:
+        """(setup label, phase -> row) per setup, sorted; one row without a setup if none."""
+        if not self.setups:
+            return [(NO_SETUP, {})]
+        return [self.setups[s] for s in sorted(self.setups, key=lambda s: tuple(map(str, s)))]
+
+
+def results_table(frame: pd.DataFrame) -> Table:
+    """The papers' table from `reports.load.frame` rows."""
+    table = Table(header=COLUMNS)
+    models: dict[tuple[str, int], _Model] = {}
+    for row in frame.to_dict("records"):
+        models.setdefault((row["preset"], row["resolution"]), _Model()).add(row)
+        if row["status"] != "ok":
+            table.notes.append(_note(row))
+    for key in sorted(models, key=natural_key):
+        model = models[key]
+        for label, phases in model.setup_rows():
+            cells = (_cell(column, model, phases) for column in RESULTS_COLUMNS)
+            table.rows.append((key[0], str(key[1]), label, *cells))
+            table.records.append(_csv_record(key, label, model, phases))
+    table.csv_header = _csv_header(table.records)
+    return table
+
+
+def _cell(column: Column, model: _Model, phases: dict[str, dict]) -> str:
+    if column.phase == COUNTS:
+        return column.render(model.count(column.keys))
+    if column.phase == TIMED:
+        found = [
+            selection.first_number(row, column.keys)[1]
+            for row in phases.values()
+            if row["status"] == "ok"
+        ]
+        return column.render(max((v for v in found if v is not None), default=None))
+    row = model.fid() if column.phase == "fid" else phases.get(column.phase)
+    if row is None:
+        return ""
+    if row["status"] != "ok":
+        return STATUS_LABELS.get(row["status"], row["status"]) if column.shows_status else ""
+    return column.render(selection.first_number(row, column.keys)[1])
+
+
+def _csv_record(key: tuple[str, int], label: str, model: _Model, phases: dict[str, dict]) -> dict:
+    """Numbers unformatted and in the metric table's units: counts, then per phase its status and
+    every other metric its record has."""
+    first = next(iter(phases.values()), {})
+    record = {"model": key[0], "resolution": key[1], "setup": label}
+    record |= {name: first.get(name, "") for name in ("hardware", "dtype", "batch", "mode")}
+    record |= {name: model.count((name,)) for name in _count_keys()}
+    fid, phase_keys = model.fid(), _phase_keys()
+    for phase in CSV_PHASES:
+        row = fid if phase == "fid" else phases.get(phase)
+        if row is None:
+            continue
+        record[f"{phase}.status"] = row["status"]
+        if row["status"] == "ok":
+            for name in phase_keys:
+                record[f"{phase}.{name}"] = selection.first_number(row, (name,))[1]
+    return record
+
+
+def _csv_header(records: list[dict]) -> tuple[str, ...]:
+    """CSV_IDENTITY and every column some row has a value in, in the metric table's order."""
+    filled = {name for record in records for name, value in record.items() if value is not None}
+    candidates = [
+        *_count_keys(),
+        *(f"{p}.{name}" for p in CSV_PHASES for name in ("status", *_phase_keys())),
+    ]
+    return (*CSV_IDENTITY, *(name for name in candidates if name in filled))
+
+
+def natural_key(key: tuple) -> tuple:
+    """('adm-in64', 64) before ('adm-in128', 128): numbers inside names compare as numbers."""
+    name, *rest = key
+    parts = tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
+    return (parts, *rest)
+
+
+def _note(row: dict) -> str:
+    where = f"{row['preset']} {row['resolution']} px"
+    if row["phase"] not in COUNT_PHASES:
+        where += f", {row['setup']}"
+    reason = f": {row['error']}" if row.get("error") else ""
+    return f"{where}, {row['phase']}: {row['status']}{reason}"
 
 
 # --- claim verdicts ------------------------------------------------------------------------------
@@ -378,6 +371,8 @@ def hardware_table(frame: pd.DataFrame) -> Table | None:
     """Images per second of every timed cell that ran ok on two or more machines, one column per
     machine, and each machine's speed relative to the first (sorted by name). None when no cell
     ran on two machines."""
+    if "images_per_s" not in frame:
+        return None
     timed = frame[frame["phase"].isin(TIMED_PHASES) & (frame["status"] == "ok")]
     timed = timed[timed["images_per_s"].notna()]
     if timed["hardware"].nunique() < 2:
@@ -428,7 +423,26 @@ def hardware_table(frame: pd.DataFrame) -> Table | None:
     return table
 
 
+# --- cost exponents ------------------------------------------------------------------------------
+
+EXPONENT_HEADER = ("Model", "Family", "Resolutions", "k (all)", "k (two largest)")
+EXPONENT_INTRO = "Fitted exponent k of forward MACs ∝ resolution^k (least squares on log-log axes)."
+NO_EXPONENTS = "No preset was counted at two or more resolutions."
+
+
+def exponent_table(exponents: pd.DataFrame) -> Table:
+    """The fitted exponents of reports.figures.cost_exponents, one row per preset."""
+    rows = [
+        (r.preset, r.family, r.resolutions, f"{r.exponent:.2f}", f"{r.exponent_top:.2f}")
+        for r in exponents.itertuples()
+    ]
+    return Table(header=EXPONENT_HEADER, rows=rows)
+
+
 # --- renderers -----------------------------------------------------------------------------------
+# Hand-written: pandas' to_markdown needs tabulate (not a dependency), and its to_latex (jinja2)
+# neither escapes "–", "·" and "×" nor right-aligns status words among numbers as these do; the CSV
+# writer prints whole floats as integers ("125", not pandas' "125.0").
 
 
 def markdown_table(header, rows) -> str:

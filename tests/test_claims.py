@@ -9,6 +9,8 @@ import pytest
 
 from bench import claims, results
 from bench.cell import Cell
+from bench.record import Record
+from reports import convention
 
 DATA = Path(__file__).parent / "data"
 RECONSTRUCTED = "reconstructed: widths guessed here; nothing published"
@@ -16,9 +18,10 @@ RELEASED = "released config: the authors' flags"
 
 
 def record(cell_id, *, status="ok", source=RELEASED, gpu=None, **values):
+    """A record as rinbench 0.1 wrote it (schema 1, the source one string), read as today's."""
     cell = Cell.from_id(cell_id).as_dict()
-    return {
-        "schema": results.SCHEMA_VERSION,
+    data = {
+        "schema": 1,
         "run": {"id": "run-a"},
         "cell": cell,
         "settings": {},
@@ -32,6 +35,7 @@ def record(cell_id, *, status="ok", source=RELEASED, gpu=None, **values):
         "values": values,
         "error": None if status == "ok" else "CUDA out of memory",
     }
+    return Record.from_json(data)
 
 
 def parse(text: str) -> list[claims.Claim]:
@@ -300,7 +304,7 @@ claims = [
     # rin-m is reconstructed: paper B is judged on base-m alone.
     assert (fits["paper B"].fits, fits["paper B"].presets) == ("2macs", ("base-m",))
     assert fits["paper B"].ratios_2macs == (1.025, 1.025)
-    lines = claims.convention_summary(list(fits.values()), claim_list)
+    lines = convention.convention_summary(list(fits.values()), claim_list)
     assert lines[0].startswith("Paper A: one FLOP per multiply-add (MACs); reported / our GMACs")
     assert lines[2] == (
         "The origins differ: two FLOPs per multiply-add in paper B, one in paper A. A table that "

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from bench import cli, registry, results
+from bench.record import SCHEMA_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 # Two timed cells in their own processes and one count in the runner's: the real measurement.
@@ -44,17 +45,17 @@ def test_run_quick_end_to_end(quick_run):
     assert done.returncode == 0, done.stderr
     (run_file,) = (folder / "results" / "quick").glob("*.jsonl")
     records = results.read(run_file)
-    assert sorted(r["cell"]["id"] for r in records) == [
+    assert sorted(r.cell.id for r in records) == [
         "dit-s-8.r256.b1.fp32.params.eager.cpu",
         "rin-tiny.r16.b4.fp32.forward.eager.cpu",
         "rin-tiny.r16.b4.fp32.train_step.eager.cpu",
     ]
     for record in records:
-        assert record["status"] == "ok", record["error"]
-        assert record["run"]["id"] == run_file.stem and record["run"]["suite"] == "quick"
-        assert record["env"]["device"] == "cpu" and record["model"]["family"] in ("rin", "dit")
-    forward = next(r for r in records if r["cell"]["phase"] == "forward")
-    assert forward["values"]["images_per_s"] > 0 and forward["values"]["matmul_peak_tflops"] > 0
+        assert record.status == "ok", record.error
+        assert record.run.id == run_file.stem and record.run.suite == "quick"
+        assert record.env["device"] == "cpu" and record.model.family in ("rin", "dit")
+    forward = next(r for r in records if r.cell.phase == "forward")
+    assert forward.values["images_per_s"] > 0 and forward.values["matmul_peak_tflops"] > 0
 
     report = run_file.with_suffix(".md").read_text()
     assert done.stdout == report
@@ -66,9 +67,30 @@ def test_run_quick_end_to_end(quick_run):
     assert page.startswith("<!DOCTYPE html>") and 'id="results"' in page
     assert "| dit-s-8 | 256 | – | 33.1M |" in report
     assert "| rin-tiny | 16 | cpu fp32 b4 eager | 103,536 |" in report
-    # The progress bar: the current cell and an ETA ([elapsed<remaining]).
-    assert "rin-tiny.r16.b4.fp32.train_step.eager.cpu" in done.stderr
-    assert "<" in done.stderr and "Traceback" not in done.stderr
+    # stderr is not a terminal here: one line per cell, no bar's carriage returns.
+    assert "[3/3] ok: rin-tiny.r16.b4.fp32.train_step.eager.cpu" in done.stderr
+    assert "\r" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_progress_bar_on_a_terminal_shows_the_cell_and_an_eta(monkeypatch):
+    from bench.cell import Cell
+    from bench.record import Outcome
+    from bench.runner import _Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    shown = _Progress("quick", 2, enabled=True)
+    cell = Cell("rin-tiny", 16, 4)
+    shown.start(cell)
+    shown.done(cell, Outcome("ok"))
+    shown.close()
+    text = terminal.getvalue()
+    assert cell.id in text and "<" in text  # the current cell and [elapsed<remaining]
+    assert "[1/2]" not in text  # no log lines beside the bar
 
 
 def test_report_reads_folders_and_writes_beside_them(quick_run, capsys):
@@ -170,9 +192,10 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(
 
 def test_report_refuses_a_newer_schema(tmp_path, capsys):
     path = tmp_path / "future.jsonl"
-    path.write_text(json.dumps({"schema": results.SCHEMA_VERSION + 1}) + "\n")
+    path.write_text(json.dumps({"schema": SCHEMA_VERSION + 1}) + "\n")
     assert cli.main(["report", str(path)]) == 2
-    assert "schema version 2, but this rinbench reads versions up to 1" in capsys.readouterr().err
+    message = f"schema version {SCHEMA_VERSION + 1}, but this rinbench reads versions up to 2"
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.skipif(

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import cli, compare, results
+from bench import cli, compare
 from bench.cell import Cell
+from bench.record import Record, RunInfo
 
 REPO = Path(__file__).resolve().parents[1]
 FORWARD = "dit-tiny.r32.b2.fp32.forward.eager.cpu"
@@ -38,20 +39,22 @@ def record(
         "git_commit": "0123456789abcdef",
         "gpu": {"name": gpu} if gpu else None,
     }
-    return results.make_record(
-        run={"id": run, "suite": "ci", "started": "2026-11-24T12:00:00+00:00"},
-        cell=cell.as_dict(),
+    return Record(
+        run=RunInfo(run, "ci", "2026-11-24T12:00:00+00:00"),
+        cell=cell,
         settings={},
         model=None,
         env=env,
         status=status,
         values={} if values is None else values,
-        error=error,
+        error=error or (None if status == "ok" else f"{status} on purpose"),
     )
 
 
-def timed(latency=10.0, rss=1000 * 2**20, **kwargs):
+def timed(latency=10.0, rss=1000 * 2**20, foo_ms=None, **kwargs):
     values = {"macs_fwd": 1000, "latency_ms_median": latency, "peak_rss_bytes": rss}
+    if foo_ms is not None:  # a metric a test adds to the table
+        values["foo_ms"] = foo_ms
     return record(values=values, **kwargs)
 
 
@@ -71,7 +74,8 @@ def verdicts(outcome):
 
 def write(path: Path, records) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    lines = (json.dumps(r.to_json() if isinstance(r, Record) else r) + "\n" for r in records)
+    path.write_text("".join(lines), encoding="utf-8")
     return path
 
 
@@ -284,7 +288,7 @@ def bad_inputs(tmp_path):
     garbage = tmp_path / "garbage.jsonl"
     garbage.write_text('{"schema": 1, "run"\n')
     not_a_record = write(tmp_path / "other.jsonl", [{"benchmarks": []}])
-    newer = write(tmp_path / "newer.jsonl", [counted()[0] | {"schema": 99}])
+    newer = write(tmp_path / "newer.jsonl", [counted()[0].to_json() | {"schema": 99}])
     truncated = tmp_path / "truncated.jsonl"
     truncated.write_text(good.read_text() + '{"schema": 1, "ru')
     binary = tmp_path / "binary.jsonl"
@@ -349,3 +353,28 @@ def test_compare_runs_without_torch(tmp_path):
         [sys.executable, "-c", code, str(base)], env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_a_metric_added_to_the_table_is_gated_without_touching_compare(monkeypatch):
+    from bench import metrics
+    from bench.metrics import LOWER, THRESHOLD, Metric
+
+    foo = Metric("foo_ms", "ms", metrics.TIME, LOWER, "foo", compare=THRESHOLD)
+    monkeypatch.setattr(metrics, "METRICS", (*metrics.METRICS, foo))
+    monkeypatch.setattr(metrics, "BY_KEY", metrics.BY_KEY | {foo.key: foo})
+    base = [timed(foo_ms=10.0)]
+    slower, faster, same = timed(foo_ms=12.0), timed(foo_ms=8.0), timed(foo_ms=10.5)
+    for new, verdict in ((slower, compare.WORSE), (faster, compare.BETTER), (same, "unchanged")):
+        outcome = compare.compare(base, [new])
+        assert verdicts(outcome)[("dit-tiny.forward", "foo_ms")] == verdict
+    assert outcome.thresholds["foo_ms"] == compare.DEFAULT_THRESHOLDS[metrics.TIME]
+    assert "foo_ms 10%" in compare.markdown(compare.compare(base, [slower]))
+    # A thresholds file may name it, like any gated metric.
+    assert compare.resolve_thresholds(table={"foo_ms": 0.5})["foo_ms"] == 0.5
+
+
+def test_a_thresholded_metric_needs_a_kind_compare_keeps_a_threshold_for():
+    from bench.metrics import LOWER, QUALITY, THRESHOLD, Metric
+
+    with pytest.raises(ValueError, match="compare thresholds only kinds time, memory, energy"):
+        Metric("fid_x", "1", QUALITY, LOWER, "FID", compare=THRESHOLD)

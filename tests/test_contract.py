@@ -1,12 +1,17 @@
 """Every registry entry obeys the one backbone interface (DESIGN.md "One backbone interface")."""
 
 import contextlib
+import dataclasses
 import io
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from bench import registry
+from bench.diffusion import uses_state
+from bench.family import Source
 
 SLUGS = registry.slugs()
 TINY = [s for s in SLUGS if s.endswith("-tiny")]
@@ -30,14 +35,15 @@ def test_builds_on_meta_silently_with_the_interface(slug):
     assert model.cfg.name == slug and entry.source_kind in registry.SOURCE_KINDS
     assert out.shape == (2, cfg.out_channels, *cfg.input_shape[1:])
     assert out2.shape == out.shape
-    if entry.family == "rin":
+    if uses_state(model):  # RIN: the latents carry over to the next call
         assert state is not None and state2.shape == state.shape
     else:
         assert state is None and state2 is None
 
 
 def test_every_family_has_a_tiny_preset():
-    assert {registry.get(s).family for s in TINY} == {"rin", "adm", "dit", "vdm"}
+    assert {registry.get(s).family for s in TINY} == {f.name for f in registry.FAMILIES}
+    assert {f.name for f in registry.FAMILIES} >= {"rin", "adm", "dit", "vdm"}
 
 
 @pytest.mark.parametrize("slug", TINY)
@@ -90,3 +96,86 @@ def test_unknown_slug_lists_known_ones():
 def test_resolution_error_names_preset_and_valid_sizes():
     with pytest.raises(ValueError, match="rin-in256: .*multiples of 8"):
         registry.build("rin-in256", 100)
+
+
+# --- families declare themselves (bench/family.py) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("family", registry.FAMILIES, ids=lambda f: f.name)
+def test_every_family_declares_everything(family):
+    assert family.name and family.description
+    assert issubclass(family.model, torch.nn.Module)
+    assert dataclasses.is_dataclass(family.config) and family.config.__dataclass_params__.frozen
+    fields = {f.name for f in dataclasses.fields(family.config)}
+    assert {"name", "resolution", "in_channels", "num_classes"} <= fields
+    assert isinstance(getattr(family.config, "input_shape", None), property)
+    assert f"{family.name}-tiny" in family.presets
+    for slug, preset in family.presets.items():
+        assert slug.startswith(f"{family.name}-") and slug == slug.lower()
+        assert isinstance(preset.source, Source) and preset.source.where
+        assert registry.get(slug).declared_by is family
+    assert callable(family.flop_grouping) and callable(family.make_inputs)
+
+
+@pytest.mark.parametrize("family", registry.FAMILIES, ids=lambda f: f.name)
+def test_family_inputs_fit_its_tiny_model(family):
+    cfg = registry.config(f"{family.name}-tiny")
+    x, t, y = family.make_inputs(cfg, 3, "cpu", torch.float64)
+    assert x.shape == (3, *cfg.input_shape) and x.dtype == torch.float64 and t.shape == (3,)
+    assert (y is None) == (cfg.num_classes == 0)
+    assert registry.family_of(cfg) is family
+
+
+@pytest.mark.parametrize("family", registry.FAMILIES, ids=lambda f: f.name)
+def test_flop_grouping_names_the_models_modules(family):
+    """Most of the tiny model's MACs land in named groups, not in "other": the grouping knows the
+    module names the model uses (a renamed submodule would fall through to "other")."""
+    from bench.measure.flops import count_flops
+
+    slug = f"{family.name}-tiny"
+    cfg = registry.config(slug)
+    result = count_flops(
+        lambda: family.model(cfg),
+        lambda model: family.make_inputs(cfg, 1, "meta", torch.float32),
+        group=family.flop_grouping,
+    )
+    groups = result["macs_fwd_by_group"]
+    assert len(groups) >= 2
+    assert groups.get("other", 0) < 0.5 * result["macs_fwd"], groups
+    with torch.device("meta"):
+        names = [name for name, _ in family.model(cfg).named_modules()]
+    assert all(isinstance(family.flop_grouping(name, None), str) for name in names)
+
+
+def test_family_names_and_config_classes_are_unique():
+    names = [family.name for family in registry.FAMILIES]
+    assert len(set(names)) == len(names)
+    assert len({family.config for family in registry.FAMILIES}) == len(names)
+
+
+def test_example_inputs_for_an_unknown_config_names_the_known_ones():
+    @dataclasses.dataclass(frozen=True)
+    class Other:
+        input_shape: tuple = (3, 8, 8)
+        num_classes: int = 0
+
+    with pytest.raises(TypeError, match="no family declares Other; known configs: .*RINConfig"):
+        registry.example_inputs(Other(), 1)
+
+
+def test_a_source_is_one_of_the_known_kinds_and_reads_back_as_text():
+    source = Source("paper text", "Jabri et al. 2023, p. 5", "patch 4 for 64x64")
+    assert str(source) == "paper text: Jabri et al. 2023, p. 5; patch 4 for 64x64"
+    assert Source.from_text(str(source)).kind == "paper text"
+    assert str(Source("test", "CPU tests")) == "test: CPU tests"
+    with pytest.raises(ValueError, match="unknown source kind 'paper'; known: 'paper text'"):
+        Source("paper", "Jabri et al. 2023")
+    entry = registry.get("rin-in256")
+    assert entry.source == str(entry.source_info) and entry.source_kind == "reconstructed"
+
+
+def test_declaring_a_family_loads_no_torch():
+    code = (
+        "import sys, bench.family; assert 'torch' not in sys.modules, 'bench.family loaded torch'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

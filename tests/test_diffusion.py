@@ -10,7 +10,7 @@ from bench import diffusion
 from rin.model import RIN, noise_time
 from rin.presets import PRESETS
 
-TINY_RIN = dataclasses.replace(PRESETS["rin-tiny"][0], name="rin-tiny")
+TINY_RIN = dataclasses.replace(PRESETS["rin-tiny"].config, name="rin-tiny")
 
 
 class Recorder(nn.Module):
@@ -99,7 +99,7 @@ def test_bad_arguments_are_named():
         diffusion.training_loss(model, torch.zeros(1, 3, 16, 16), torch.tensor([0]), target="score")
 
 
-TINY_VIDEO = dataclasses.replace(PRESETS["rin-video-tiny"][0], name="rin-video-tiny")
+TINY_VIDEO = dataclasses.replace(PRESETS["rin-video-tiny"].config, name="rin-video-tiny")
 
 
 def test_frame_prediction_holds_context_frames_clean():

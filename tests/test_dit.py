@@ -11,9 +11,10 @@ from torch.utils.flop_counter import FlopCounterMode
 from baselines.dit import DiT, DiTConfig, analytic_macs, sincos_position_embedding
 from baselines.presets import DIT_PRESETS
 
-LATENT_SLUGS = sorted(s for s, (cfg, _) in DIT_PRESETS.items() if cfg.latent_factor == 8)
+LATENT_SLUGS = sorted(s for s, p in DIT_PRESETS.items() if p.config.latent_factor == 8)
 
-# DiT paper Table 4 "Gflops" at 256 px (forward MACs, attention included; baselines.md section 2.2).
+# DiT paper Table 4 "Gflops" at 256 px (Peebles & Xie 2023): forward MACs with the attention matmuls,
+# "each multiply-add is 1 flop" (W. Peebles in facebookresearch/DiT#14).
 PAPER_GMACS = {
     "dit-s-8": 0.36,
     "dit-s-4": 1.41,
@@ -29,8 +30,8 @@ PAPER_GMACS = {
     "dit-xl-2": 118.64,
 }
 
-# The official code on the project's anchor machine (research/anchors/h100-dit.json): parameters
-# counted as sum(p.numel() for p in model.parameters()), MACs = FlopCounterMode total / 2.
+# The official code (facebookresearch/DiT models.py, commit ed81ce2) instantiated and counted on an
+# H100: parameters as sum(p.numel() for p in model.parameters()), MACs = FlopCounterMode total / 2.
 ANCHORS = {
     "dit-xl-2": (675_129_632, 118_621_421_568),
     "dit-b-2": (130_512_416, 23_005_102_080),
@@ -40,7 +41,7 @@ ANCHORS = {
 
 def preset(slug: str, **changes) -> DiTConfig:
     """The preset's config named as the registry names it."""
-    return dataclasses.replace(DIT_PRESETS[slug][0], name=slug, **changes)
+    return dataclasses.replace(DIT_PRESETS[slug].config, name=slug, **changes)
 
 
 @functools.cache

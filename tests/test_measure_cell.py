@@ -11,6 +11,7 @@ from bench import registry
 from bench.cell import Cell
 from bench.measure import cell as measure_module
 from bench.measure.cell import Settings, measure
+from bench.record import Outcome
 
 FAST = Settings(warmup=1, min_repeats=2, min_seconds=0.0, sample_steps=2)
 # A made-up matmul peak, so that the cells skip measuring one (about a second each).
@@ -26,49 +27,55 @@ def tiny_cell(slug: str, phase: str, **changes) -> Cell:
     return Cell(**fields)
 
 
-def check_ok(result: dict) -> dict:
-    assert result["status"] == "ok", result.get("traceback") or result["error"]
-    assert result["error"] is None
-    json.dumps(result)  # it becomes a JSON line as it is
-    return result["values"]
+def check_ok(result: Outcome) -> Outcome:
+    assert result.status == "ok", result.details.get("traceback") or result.error
+    assert result.error is None
+    json.dumps(result.to_json())  # it becomes a JSON line as it is
+    return result
 
 
 @pytest.mark.parametrize("slug", TINY)
 def test_static_phases(slug):
     params = measure(tiny_cell(slug, "params"))
-    assert check_ok(params)["params"] == params["model"]["params"] > 0
-    model = params["model"]
-    assert model["family"] == registry.get(slug).family
-    assert re.fullmatch(r"[0-9a-f]{12}", model["config_sha"])
-    assert model["config"]["resolution"] == registry.config(slug).resolution
-    assert model["source"] == registry.get(slug).source
+    assert check_ok(params).values["params"] == params.model.params > 0
+    model = params.model
+    assert model.family == registry.get(slug).family
+    assert re.fullmatch(r"[0-9a-f]{12}", model.config_sha)
+    assert model.config["resolution"] == registry.config(slug).resolution
+    assert model.source == registry.get(slug).source_info
+    assert str(model.source) == registry.get(slug).source
 
-    values = check_ok(measure(tiny_cell(slug, "flops"), FAST))
-    assert values["flops_fwd"] == 2 * values["macs_fwd"]
-    assert values["macs_fwd_batch"] == values["macs_fwd"]  # batch 1
-    assert values["macs_train_step"] > 2.9 * values["macs_fwd"]
-    assert values["macs_sample"] == FAST.sample_steps * values["macs_fwd"]
-    assert sum(values["macs_fwd_by_group"].values()) == values["macs_fwd"]
+    out = check_ok(measure(tiny_cell(slug, "flops"), FAST))
+    assert out.values["flops_fwd"] == 2 * out.values["macs_fwd"]
+    assert out.values["macs_fwd_batch"] == out.values["macs_fwd"]  # batch 1
+    assert out.values["macs_train_step"] > 2.9 * out.values["macs_fwd"]
+    assert out.values["macs_sample"] == FAST.sample_steps * out.values["macs_fwd"]
+    assert sum(out.values["macs_fwd_by_group"].values()) == out.values["macs_fwd"]
 
 
 @pytest.mark.parametrize("slug", TINY)
 @pytest.mark.parametrize("phase", ["forward", "train_step", "sample"])
 def test_timed_phases_on_cpu(slug, phase):
-    values = check_ok(measure(tiny_cell(slug, phase), FAST, peak=PEAK))
-    assert values["timer"] == "perf_counter"
-    assert values["timed_iters"] >= 2 and values["warmup_iters"] == 1
-    assert values["latency_ms_median"] > 0
-    assert values["images_per_s"] == pytest.approx(1 / (values["latency_ms_median"] / 1e3))
-    assert values["peak_rss_bytes"] > 0
-    assert values["energy_j"] is None and values["energy_reason"]
-    assert values["joules_per_image"] is None
-    assert values["numerics"]["tf32_matmul"] is False
-    assert values["matmul_peak_tflops"] == PEAK["matmul_peak_tflops"]
-    assert values["mfu"] == pytest.approx(values["achieved_tflops"] / 0.05)
+    out = check_ok(measure(tiny_cell(slug, phase), FAST, peak=PEAK))
+    assert out.details["timer"] == "perf_counter"
+    assert out.values["timed_iters"] >= 2 and out.values["warmup_iters"] == 1
+    assert out.values["latency_ms_median"] > 0
+    assert out.values["images_per_s"] == pytest.approx(1 / (out.values["latency_ms_median"] / 1e3))
+    assert out.values["peak_rss_bytes"] > 0
+    assert out.values["energy_j"] is None and out.details["energy_reason"]
+    assert out.values["joules_per_image"] is None
+    assert out.details["numerics"]["tf32_matmul"] is False
+    assert out.values["matmul_peak_tflops"] == PEAK["matmul_peak_tflops"]
+    assert out.values["mfu"] == pytest.approx(out.values["achieved_tflops"] / 0.05)
     flops = {"forward": "flops_fwd", "train_step": "flops_train_step", "sample": "flops_sample"}
-    assert values["flops_per_call"] == values[flops[phase]]  # batch 1
+    assert out.values["flops_per_call"] == out.values[flops[phase]]  # batch 1
     if phase == "sample":
-        assert values["ms_per_step"] == pytest.approx(values["latency_ms_median"] / 2)
+        assert out.values["ms_per_step"] == pytest.approx(out.values["latency_ms_median"] / 2)
+        assert out.details["sampler"] == FAST.sampler
+    # Measured numbers in values, diagnostics in details.
+    assert not any(isinstance(value, str) for value in out.values.values())
+    assert {"numerics", "timer", "energy_reason", "peak_rss_scope"} <= set(out.details)
+    assert not set(out.values) & set(out.details)
 
 
 @pytest.mark.parametrize(
@@ -80,41 +87,41 @@ def test_timed_phases_on_cpu(slug, phase):
 )
 def test_autocast_dtypes_on_cpu(slug, phase, dtype):
     result = measure(tiny_cell(slug, phase, dtype=dtype, batch=1), FAST, peak=PEAK)
-    if result["status"] == "unsupported":  # a torch build without CPU autocast for this dtype
-        assert dtype in result["error"]
+    if result.status == "unsupported":  # a torch build without CPU autocast for this dtype
+        assert dtype in result.error
         return
-    assert check_ok(result)["numerics"]["tf32_cudnn"] is False
+    assert check_ok(result).details["numerics"]["tf32_cudnn"] is False
 
 
 def test_matmul_peak_is_measured_without_one():
-    values = check_ok(measure(tiny_cell("dit-tiny", "forward"), FAST))
-    assert values["matmul_peak_dtype"] == "float32" and values["matmul_peak_tflops"] > 0
+    out = check_ok(measure(tiny_cell("dit-tiny", "forward"), FAST))
+    assert out.details["matmul_peak_dtype"] == "float32" and out.values["matmul_peak_tflops"] > 0
 
 
 def test_tf32_on_cpu_is_unsupported():
     result = measure(tiny_cell("dit-tiny", "forward", dtype="tf32"), FAST, peak=PEAK)
-    assert result["status"] == "unsupported"
-    assert "tf32" in result["error"]
+    assert result.status == "unsupported"
+    assert "tf32" in result.error
 
 
 def test_fid_is_unsupported_for_now():
     result = measure(tiny_cell("dit-tiny", "fid"), FAST)
-    assert result["status"] == "unsupported" and "fid" in result["error"]
+    assert result.status == "unsupported" and "fid" in result.error
 
 
 def test_cuda_without_cuda_is_unsupported():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     result = measure(tiny_cell("dit-tiny", "forward", device="cuda"), FAST, peak=PEAK)
-    assert result["status"] == "unsupported" and "CUDA" in result["error"]
+    assert result.status == "unsupported" and "CUDA" in result.error
 
 
 def test_an_unknown_compile_backend_is_a_compile_error():
     settings = Settings(**FAST.as_dict() | {"compile_backend": "no-such-backend"})
     result = measure(tiny_cell("dit-tiny", "forward", mode="compile"), settings, peak=PEAK)
-    assert result["status"] == "error"
-    assert result["error"].startswith("compile failed: ")
-    assert "no-such-backend" in result["error"]
+    assert result.status == "error"
+    assert result.error.startswith("compile failed: ")
+    assert "no-such-backend" in result.error
 
 
 def test_a_backend_that_fails_while_compiling_is_a_compile_error():
@@ -127,21 +134,21 @@ def test_a_backend_that_fails_while_compiling_is_a_compile_error():
     register_backend(failing_backend, name=name)
     settings = Settings(**FAST.as_dict() | {"compile_backend": name})
     result = measure(tiny_cell("rin-tiny", "forward", mode="compile"), settings, peak=PEAK)
-    assert result["status"] == "error"
-    assert result["error"].startswith("compile failed: ")
-    assert "cannot compile anything" in result["error"]
+    assert result.status == "error"
+    assert result.error.startswith("compile failed: ")
+    assert "cannot compile anything" in result.error
 
 
 def test_compile_mode_runs_with_a_working_backend():
     """The "eager" backend traces with dynamo but generates no code: seconds, not minutes."""
     settings = Settings(**FAST.as_dict() | {"compile_backend": "eager"})
-    values = check_ok(
+    out = check_ok(
         measure(tiny_cell("rin-tiny", "train_step", mode="compile"), settings, peak=PEAK)
     )
-    assert values["compile_backend"] == "eager"
-    assert values["first_call_s"] > 0
+    assert out.details["compile_backend"] == "eager"
+    assert out.values["first_call_s"] > 0
     # The label check is skipped while compiling, so the whole train step traces without breaks.
-    assert values["compile_graph_breaks"] == 0
+    assert out.values["compile_graph_breaks"] == 0
 
 
 def test_out_of_memory_is_a_status(monkeypatch):
@@ -150,21 +157,21 @@ def test_out_of_memory_is_a_status(monkeypatch):
 
     monkeypatch.setitem(measure_module.PHASES, "forward", out_of_memory)
     result = measure(tiny_cell("dit-tiny", "forward"), FAST)
-    assert result["status"] == "oom"
-    assert "out of memory" in result["error"]
+    assert result.status == "oom"
+    assert "out of memory" in result.error
 
 
 def test_an_unknown_preset_is_an_error_listing_the_known_ones():
     result = measure(Cell("no-such-preset", 32, 1, phase="params"))
-    assert result["status"] == "error"
-    assert "dit-tiny" in result["error"]
-    assert result["traceback"]
+    assert result.status == "error"
+    assert "dit-tiny" in result.error
+    assert "Traceback" in result.details["traceback"]
 
 
 def test_max_batch_search_needs_cuda():
     settings = Settings(**FAST.as_dict() | {"max_batch": True})
-    values = check_ok(measure(tiny_cell("dit-tiny", "forward"), settings, peak=PEAK))
-    assert values["max_batch"] is None and "CUDA" in values["max_batch_reason"]
+    out = check_ok(measure(tiny_cell("dit-tiny", "forward"), settings, peak=PEAK))
+    assert out.values["max_batch"] is None and "CUDA" in out.details["max_batch_reason"]
 
 
 def test_measure_prints_nothing(capsys):
@@ -208,21 +215,19 @@ def test_importing_settings_does_not_import_torch():
 @pytest.mark.parametrize("phase", ["forward", "train_step", "sample"])
 def test_timed_phases_on_cuda(dtype, phase):
     cell = tiny_cell("dit-tiny", phase, dtype=dtype, device="cuda")
-    values = check_ok(measure(cell, FAST))
-    assert values["timer"] == "cuda_events"
-    assert values["peak_alloc_bytes"] > values["alloc_before_bytes"] > 0
-    assert values["peak_reserved_bytes"] >= values["peak_alloc_bytes"]
-    assert values["numerics"]["tf32_matmul"] is (dtype == "tf32")
-    assert values["matmul_peak_dtype"] == "bfloat16"
+    out = check_ok(measure(cell, FAST))
+    assert out.details["timer"] == "cuda_events"
+    assert out.values["peak_alloc_bytes"] > out.values["alloc_before_bytes"] > 0
+    assert out.values["peak_reserved_bytes"] >= out.values["peak_alloc_bytes"]
+    assert out.details["numerics"]["tf32_matmul"] is (dtype == "tf32")
+    assert out.details["matmul_peak_dtype"] == "bfloat16"
 
 
 @pytest.mark.gpu
 @pytest.mark.slow
 def test_inductor_compile_on_cuda():
-    values = check_ok(
-        measure(tiny_cell("dit-tiny", "forward", mode="compile", device="cuda"), FAST)
-    )
-    assert values["compile_backend"] == "inductor"
+    out = check_ok(measure(tiny_cell("dit-tiny", "forward", mode="compile", device="cuda"), FAST))
+    assert out.details["compile_backend"] == "inductor"
 
 
 @pytest.mark.gpu
@@ -230,9 +235,9 @@ def test_energy_and_max_batch_on_cuda():
     settings = Settings(
         warmup=1, min_repeats=2, min_seconds=1.0, max_batch=True, max_batch_limit=64
     )
-    values = check_ok(measure(tiny_cell("dit-tiny", "forward", device="cuda"), settings))
-    assert values["energy_reason"] is not None or values["joules_per_image"] > 0
-    assert (values["max_batch"], values["max_batch_capped"]) == (64, True)
+    out = check_ok(measure(tiny_cell("dit-tiny", "forward", device="cuda"), settings))
+    assert out.details["energy_reason"] is not None or out.values["joules_per_image"] > 0
+    assert (out.values["max_batch"], out.values["max_batch_capped"]) == (64, True)
 
 
 @pytest.mark.gpu
@@ -242,7 +247,7 @@ def test_cuda_flop_count_equals_meta():
 
     for slug in TINY:
         cfg = registry.config(slug)
-        values = check_ok(measure(tiny_cell(slug, "flops", batch=2), FAST))
+        out = check_ok(measure(tiny_cell(slug, "flops", batch=2), FAST))
         with torch.device("cuda"):
             model = registry.build(slug).eval()
         x, t, y = registry.example_inputs(cfg, 2, "cuda")
@@ -250,4 +255,4 @@ def test_cuda_flop_count_equals_meta():
             state = model(x, t, y)[1]
             with FlopCounterMode(display=False) as counter:
                 model(x, t, y, state)
-        assert counter.get_total_flops() // 2 == values["macs_fwd_batch"], slug
+        assert counter.get_total_flops() // 2 == out.values["macs_fwd_batch"], slug

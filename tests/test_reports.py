@@ -7,6 +7,7 @@ message holds HTML), a timed-out cell without a model, and an FID record.
 tests/data/quick_cpu.jsonl is a whole quick-suite run on a CPU, values trimmed.
 """
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -15,8 +16,10 @@ from pathlib import Path
 import pytest
 
 import reports
-from bench import cli, results
+from bench import cli, metrics, results, selection
+from bench import record as record_module
 from bench.cell import Cell
+from bench.record import Record, SchemaError
 from reports import figures, load, tables
 
 DATA = Path(__file__).parent / "data"
@@ -40,7 +43,7 @@ GOLDEN_TABLE = """\
 
 @pytest.fixture(scope="module")
 def small():
-    return load.read(SMALL)
+    return results.read(SMALL)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +56,8 @@ def small_report(small):
     return reports.compose(small, title="small <results> & co")
 
 
-def record(cell_id, *, status="ok", schema=results.SCHEMA_VERSION, model=None, **values):
+def record_json(cell_id, *, status="ok", schema=1, model=None, **values):
+    """A record's JSON object as rinbench 0.1 wrote it (schema 1)."""
     cell = Cell.from_id(cell_id).as_dict()
     return {
         "schema": schema,
@@ -66,6 +70,10 @@ def record(cell_id, *, status="ok", schema=results.SCHEMA_VERSION, model=None, *
         "values": values,
         "error": None if status == "ok" else f"{status} on purpose",
     }
+
+
+def record(cell_id, **fields) -> Record:
+    return Record.from_json(record_json(cell_id, **fields))
 
 
 # --- tables ----------------------------------------------------------------------------------------
@@ -87,17 +95,29 @@ def test_failed_cells_are_listed_with_their_reasons(small_frame):
 
 
 def test_results_table_csv_keeps_numbers_and_statuses(small_frame):
+    # Every metric the records have, in base units: counts, then per phase its status and values.
     lines = tables.results_table(small_frame).csv().splitlines()
-    assert lines[0].startswith("model,resolution,setup,hardware,dtype,batch,mode,params,gmacs_fwd")
+    assert lines[0].startswith(
+        "model,resolution,setup,hardware,dtype,batch,mode,params,params_trainable,macs_fwd,"
+        "flops_fwd,macs_train_step,forward.status,forward.latency_ms_median,"
+    )
+    assert lines[0].endswith(
+        ",train_step.status,train_step.latency_ms_median,train_step.images_per_s,train_step.mfu,"
+        "train_step.peak_alloc_bytes,train_step.joules_per_image,sample.status,fid.status,"
+        "fid.fid_legacy_tf,fid.kid_mean_legacy_tf,fid.train_macs,fid.n_samples"
+    )
     assert lines[1] == (
         "adm-in256,256,H100 80GB HBM3 bf16 b32 eager,NVIDIA H100 80GB HBM3,bf16,32,eager,"
-        "553838086,1119.832768512,125,,,12,0.4,,4,,,,,,ok,oom,,"
+        "553838086,553838086,1119832768512,2239665537024,3359045058560,ok,256,,,,,125,,0.4,,"
+        "12884901888,,4,oom,,,,,,,,,,,"
     )
     assert lines[4] == (
         "dit-xl-2,256,H100 80GB HBM3 bf16 b32 eager,NVIDIA H100 80GB HBM3,bf16,32,eager,"
-        ",,,,,,,,,,,,,,timeout,,,"
+        ",,,,,timeout,,,,,,,,,,,,,,,,,,,,,,,,"
     )
-    assert ",4.6,fid_legacy_tf,ok,ok,error,ok" in lines[5]
+    assert lines[5].endswith(
+        ",ok,106.66666666666667,300,0.3,21474836480,1.75,error,ok,4.6,0.0012,1.5e+21,50000"
+    )
 
 
 def test_results_table_latex_escapes_and_aligns(small_frame):
@@ -148,13 +168,19 @@ def test_missing_metrics_give_empty_cells_not_crashes():
 
 def test_frame_has_a_row_per_record_and_machine(small_frame):
     assert len(small_frame) == 16  # the same cell on two GPUs stays two rows
-    assert list(small_frame.columns) == list(load.COLUMNS)
+    # Who and where, then a column per metric of the table that some record has, in its order.
+    present = [m.key for m in metrics.METRICS if m.key in small_frame]
+    assert list(small_frame.columns) == [*load.IDENTITY, *present, *load.BREAKDOWNS, load.RECORD]
+    assert {"images_per_s", "peak_alloc_bytes", "peak_rss_bytes", "fid_legacy_tf"} <= set(present)
+    assert "max_batch" not in small_frame  # nobody measured it
     forward = small_frame[
         (small_frame["preset"] == "rin-in256") & (small_frame["phase"] == "forward")
     ]
     assert sorted(forward["hardware"]) == ["NVIDIA H100 80GB HBM3", "NVIDIA H200"]
     fid = small_frame[small_frame["phase"] == "fid"].iloc[0]
-    assert (fid["fid"], fid["fid_key"], fid["train_macs"]) == (4.6, "fid_legacy_tf", 1.5e21)
+    assert (fid["fid_legacy_tf"], fid["train_macs"]) == (4.6, 1.5e21)
+    value, key = load.first_present(small_frame, selection.FID_KEYS)
+    assert (value[fid.name], key[fid.name]) == (4.6, "fid_legacy_tf")
 
 
 def test_a_retried_cell_shows_its_last_record():
@@ -166,27 +192,37 @@ def test_a_retried_cell_shows_its_last_record():
 
 def test_an_older_schema_is_refused_with_a_clear_message(tmp_path):
     path = tmp_path / "old.jsonl"
-    path.write_text(json.dumps(record("rin-tiny.r16.b4.fp32.forward.eager.cpu", schema=0)) + "\n")
-    with pytest.raises(results.SchemaError, match="schema version 0; this rinbench reads versions"):
-        load.read(path)
+    old = record_json("rin-tiny.r16.b4.fp32.forward.eager.cpu", schema=0)
+    path.write_text(json.dumps(old) + "\n")
+    with pytest.raises(SchemaError, match="schema version 0; this rinbench reads versions"):
+        results.read(path)
 
 
-def test_an_older_schema_with_an_upgrade_is_read(monkeypatch):
-    old = record("rin-tiny.r16.b4.fp32.forward.eager.cpu", schema=0, images_per_s=2.0)
-    monkeypatch.setitem(load.UPGRADES, 0, lambda r: r | {"schema": 1})
-    assert load.upgrade([old])[0]["schema"] == 1
+def test_an_older_schema_with_an_upgrade_is_read(monkeypatch, tmp_path):
+    path = tmp_path / "old.jsonl"
+    old = record_json("rin-tiny.r16.b4.fp32.forward.eager.cpu", schema=0, images_per_s=2.0)
+    path.write_text(json.dumps(old) + "\n")
+    monkeypatch.setitem(record_module.UPGRADES, 0, lambda r: r | {"schema": 1})
+    (upgraded,) = results.read(path)
+    assert upgraded.schema == record_module.SCHEMA_VERSION
+    assert load.frame([upgraded]).iloc[0]["images_per_s"] == 2.0
 
 
 def test_a_newer_schema_is_refused_with_a_clear_message(tmp_path):
     path = tmp_path / "new.jsonl"
-    newer = record("rin-tiny.r16.b4.fp32.forward.eager.cpu", schema=results.SCHEMA_VERSION + 1)
+    newer = record_json(
+        "rin-tiny.r16.b4.fp32.forward.eager.cpu", schema=record_module.SCHEMA_VERSION + 1
+    )
     path.write_text(json.dumps(newer) + "\n")
-    with pytest.raises(results.SchemaError, match="upgrade rinbench to read them"):
-        load.read(path)
+    with pytest.raises(SchemaError, match="upgrade rinbench to read them"):
+        results.read(path)
 
 
 def test_reports_and_claims_import_without_torch():
-    code = "import sys, reports, reports.html, bench.claims; print('torch' in sys.modules)"
+    code = (
+        "import sys, reports, reports.html, reports.md, reports.files, reports.figures, "
+        "bench.claims, bench.selection; print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
@@ -214,8 +250,8 @@ def test_cost_figure_has_log_axes_and_one_line_per_model(small_frame):
 
 def test_throughput_and_memory_figures_plot_every_series(small_frame):
     for draw, label in (
-        (figures.throughput_vs_resolution, "images per second (log)"),
-        (figures.memory_vs_resolution, "peak memory, GiB (log)"),
+        (figures.throughput_vs_resolution, "img/s (log)"),  # labels of the metric table
+        (figures.memory_vs_resolution, "peak GiB (log)"),
     ):
         axes = draw(small_frame).axes[0]
         assert axes.get_ylabel() == label and axes.get_yscale() == "log"
@@ -240,7 +276,7 @@ def test_mfu_split_fid_and_hardware_figures(small_frame):
 
 
 def test_figures_without_their_data_are_skipped_with_a_reason():
-    cpu_only = load.frame(load.read(QUICK_CPU))
+    cpu_only = load.frame(results.read(QUICK_CPU))
     rendered = {f.name: f for f in figures.render_all(cpu_only)}
     assert set(rendered) == set(figures.FIGURES)
     assert rendered["fid_vs_compute"].skipped.startswith("needs records of phase 'fid'")
@@ -251,6 +287,31 @@ def test_figures_without_their_data_are_skipped_with_a_reason():
     assert len(drawn) == 5
     for figure in drawn:
         assert figure.png.startswith(b"\x89PNG") and figure.svg.lstrip().startswith("<?xml")
+
+
+def test_a_new_metric_reaches_the_frame_the_csv_and_the_figure_data(monkeypatch):
+    # One row in the metric table, nothing else: load, tables and figures read the table.
+    foo = metrics.Metric(
+        "foo_ms", "ms", metrics.TIME, metrics.LOWER, "foo", compare=metrics.THRESHOLD
+    )
+    monkeypatch.setattr(metrics, "METRICS", (*metrics.METRICS, foo))
+    monkeypatch.setitem(metrics.BY_KEY, foo.key, foo)
+    measured = [
+        record("rin-tiny.r16.b4.fp32.forward.eager.cpu", images_per_s=10.0, foo_ms=12.5),
+        record("rin-tiny.r32.b4.fp32.forward.eager.cpu", images_per_s=5.0, foo_ms=40.0),
+        record("rin-tiny.r32.b4.fp32.train_step.eager.cpu", images_per_s=2.0),
+    ]
+    frame = load.frame(measured)
+    assert list(frame.columns).index("foo_ms") > list(frame.columns).index("images_per_s")
+    assert frame["foo_ms"].tolist()[:2] == [12.5, 40.0]
+    header, *rows = tables.results_table(frame).csv().splitlines()
+    column = header.split(",").index("forward.foo_ms")
+    assert [row.split(",")[column] for row in rows] == ["12.5", "40"]
+    assert "train_step.foo_ms" not in header  # no train_step record has it
+    data = figures.timed_values(frame, ("foo_ms",))
+    assert data[["resolution", "value"]].values.tolist() == [[16, 12.5], [32, 40.0]]
+    axes = figures.per_resolution(frame, keys=("foo_ms",), title="foo", missing="").axes[0]
+    assert axes.get_ylabel() == "foo (log)"
 
 
 # --- the whole report ------------------------------------------------------------------------------
@@ -293,7 +354,7 @@ def test_html_is_self_contained_and_escaped(small_report):
 
 
 def test_report_builds_from_a_cpu_only_run():
-    report = reports.compose(load.read(QUICK_CPU), title="quick on a CPU")
+    report = reports.compose(results.read(QUICK_CPU), title="quick on a CPU")
     assert len(report.table.rows) == 44 and not report.table.notes
     assert report.hardware is None
     summary = reports.summary_markdown(report)
@@ -319,11 +380,15 @@ def test_cli_report_writes_the_folder_and_prints_the_table(tmp_path, capsys):
 
 def test_cli_report_refuses_an_older_schema(tmp_path, capsys):
     path = tmp_path / "old.jsonl"
-    path.write_text(json.dumps(record("rin-tiny.r16.b4.fp32.forward.eager.cpu", schema=0)) + "\n")
+    path.write_text(
+        json.dumps(record_json("rin-tiny.r16.b4.fp32.forward.eager.cpu", schema=0)) + "\n"
+    )
     assert cli.main(["report", str(path)]) == 2
     err = capsys.readouterr().err
+    # The one reader names the file and line of the record it cannot read.
     assert err.startswith(
-        "rinbench: error: record of cell 'rin-tiny.r16.b4.fp32.forward.eager.cpu'"
+        f"rinbench: error: {path}:1: results written with schema version 0; this rinbench reads "
+        "versions 1 to"
     )
     assert err.count("\n") == 1
 
@@ -348,10 +413,13 @@ def test_cli_claims_csv_and_unknown_claims_file(capsys):
 
 
 def test_fid_records_are_kept_per_checkpoint(small):
-    early = json.loads(json.dumps(next(r for r in small if r["cell"]["phase"] == "fid")))
-    early["values"] |= {"fid_legacy_tf": 9.5, "train_macs": 1.5e20, "checkpoint_step": 60000}
+    late = next(r for r in small if r.cell.phase == "fid")
+    early = dataclasses.replace(
+        late,
+        values=late.values | {"fid_legacy_tf": 9.5, "train_macs": 1.5e20, "checkpoint_step": 60000},
+    )
     rows = load.frame([*small, early])
-    assert sorted(rows[rows["phase"] == "fid"]["fid"]) == [4.6, 9.5]
+    assert sorted(rows[rows["phase"] == "fid"]["fid_legacy_tf"]) == [4.6, 9.5]
     # The table shows the checkpoint trained longest, the figure every checkpoint.
     assert tables.results_table(rows).rows[4][-1] == "4.6"
     line = next(l for l in figures.fid_vs_compute(rows).axes[0].get_lines() if len(l.get_xdata()))
@@ -377,7 +445,7 @@ def test_a_fid_record_stored_by_rinbench_fid_reaches_the_table_and_figure(tmp_pa
 
     for step, value in ((100, 300.0), (400, 120.0)):
         fid.store_result(result(step, value), tmp_path, batch=8, device="cpu")
-    frame = load.frame(load.read(tmp_path))
+    frame = load.frame(results.read(tmp_path))
     assert tables.results_table(frame).rows == [
         ("rin-tiny", "16", "–", "", "", "", "", "", "", "", "120")
     ]

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import reports
-from reports import figures, load
+from bench import results
+from reports import figures
 
 DATA = Path(__file__).parent / "data"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -65,7 +66,7 @@ class Elements(HTMLParser):
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser")
-    report = reports.compose(load.read(DATA / "results_small.jsonl"), title="browser check")
+    report = reports.compose(results.read(DATA / "results_small.jsonl"), title="browser check")
     reports.write(report, folder / "report")
     return folder, folder / "report" / "report.html"
 

@@ -12,31 +12,40 @@ import pytest
 
 from bench import results
 from bench.cell import Cell
+from bench.record import SCHEMA_VERSION, Record, SchemaError
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def record(cell_id="rin-tiny.r16.b4.fp32.forward.eager.cpu", run_id="run-a", status="ok", **values):
+def record_json(
+    cell_id="rin-tiny.r16.b4.fp32.forward.eager.cpu", run_id="run-a", status="ok", **values
+):
     cell = Cell.from_id(cell_id).as_dict()
-    return results.make_record(
-        run={"id": run_id, "suite": "quick", "started": "2026-01-01T00:00:00+00:00"},
-        cell=cell,
-        settings={"warmup": 1},
-        model={
+    return {
+        "schema": SCHEMA_VERSION,
+        "run": {"id": run_id, "suite": "quick", "started": "2026-01-01T00:00:00+00:00"},
+        "cell": cell,
+        "settings": {"warmup": 1},
+        "model": {
             "family": "rin",
             "params": 103_536,
             "config": {},
             "config_sha": "abc",
-            "source": "test",
+            "source": {"kind": "test", "where": "", "note": ""},
         },
-        env={"device": cell["device"]},
-        status=status,
-        values=values,
-        error=None if status == "ok" else f"{status} on purpose",
-    )
+        "env": {"device": cell["device"]},
+        "status": status,
+        "values": values,
+        "details": {},
+        "error": None if status == "ok" else f"{status} on purpose",
+    }
 
 
-def write_lines(path: Path, records: list[dict]) -> None:
+def record(*args, **kwargs) -> Record:
+    return Record.from_json(record_json(*args, **kwargs))
+
+
+def write_lines(path: Path, records: list[Record]) -> None:
     with results.Writer(path) as writer:
         for r in records:
             writer.append(r)
@@ -48,15 +57,14 @@ def test_round_trip_keeps_every_field(tmp_path):
     write_lines(path, written)
     assert results.read(path) == written
     first = json.loads(path.read_text().splitlines()[0])
-    assert first["schema"] == results.SCHEMA_VERSION
-    assert set(results.RECORD_KEYS) <= set(first)
+    assert first == record_json(images_per_s=10.5)
 
 
 def test_appending_to_an_existing_run_keeps_earlier_records(tmp_path):
     path = tmp_path / "run.jsonl"
     write_lines(path, [record()])
     write_lines(path, [record("dit-tiny.r32.b4.fp32.forward.eager.cpu")])
-    ids = [r["cell"]["id"] for r in results.read(path)]
+    ids = [r.cell.id for r in results.read(path)]
     assert ids == [
         "rin-tiny.r16.b4.fp32.forward.eager.cpu",
         "dit-tiny.r32.b4.fp32.forward.eager.cpu",
@@ -70,7 +78,7 @@ def test_truncated_last_line_is_skipped_with_a_warning(tmp_path):
     path.write_text(text[: len(text) - 40])  # a process killed in the middle of its last write
     with pytest.warns(results.CorruptRecordWarning, match=r"run\.jsonl:2: skipped"):
         kept = results.read(path)
-    assert [r["cell"]["id"] for r in kept] == ["rin-tiny.r16.b4.fp32.forward.eager.cpu"]
+    assert [r.cell.id for r in kept] == ["rin-tiny.r16.b4.fp32.forward.eager.cpu"]
 
 
 def test_appending_after_a_cut_off_record_drops_it_and_leaves_a_valid_file(tmp_path):
@@ -81,7 +89,7 @@ def test_appending_after_a_cut_off_record_drops_it_and_leaves_a_valid_file(tmp_p
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no broken line left for the reader (or compare) to trip on
         kept = results.read(path)
-    assert [r["cell"]["id"] for r in kept] == [
+    assert [r.cell.id for r in kept] == [
         "rin-tiny.r16.b4.fp32.forward.eager.cpu",
         "dit-tiny.r32.b4.fp32.forward.eager.cpu",
     ]
@@ -97,7 +105,7 @@ def test_appending_after_a_whole_record_without_newline_keeps_it(tmp_path):
 
 def test_corrupt_and_invalid_lines_are_skipped_and_the_rest_kept(tmp_path):
     path = tmp_path / "run.jsonl"
-    good = record()
+    good = record_json()
     bad_status = dict(good, status="finished")
     lines = [
         json.dumps(good),
@@ -116,9 +124,12 @@ def test_corrupt_and_invalid_lines_are_skipped_and_the_rest_kept(tmp_path):
 
 def test_newer_schema_is_refused_with_a_clear_message(tmp_path):
     path = tmp_path / "run.jsonl"
-    path.write_text(json.dumps(dict(record(), schema=results.SCHEMA_VERSION + 1)) + "\n")
-    with pytest.raises(results.SchemaError, match=r"schema version 2.*upgrade rinbench"):
-        results.read(path)
+    path.write_text(json.dumps(dict(record_json(), schema=SCHEMA_VERSION + 1)) + "\n")
+    for strict in (False, True):
+        with pytest.raises(
+            SchemaError, match=r"run\.jsonl:1: .*schema version 3.*upgrade rinbench"
+        ):
+            results.read(path, strict=strict)
 
 
 def test_runs_from_several_machines_load_together(tmp_path):
@@ -126,9 +137,9 @@ def test_runs_from_several_machines_load_together(tmp_path):
     write_lines(tmp_path / "paper" / "nested" / "b.jsonl", [record(run_id="b")])
     (tmp_path / "notes.txt").write_text("not a results file")
     loaded = results.read([tmp_path])
-    assert sorted(r["run"]["id"] for r in loaded) == ["a", "b"]
+    assert sorted(r.run.id for r in loaded) == ["a", "b"]
     in_given_order = results.read([tmp_path / "quick" / "a.jsonl", tmp_path / "paper"])
-    assert [r["run"]["id"] for r in in_given_order] == ["a", "b"]
+    assert [r.run.id for r in in_given_order] == ["a", "b"]
 
 
 def test_missing_path_is_an_error(tmp_path):
@@ -136,7 +147,7 @@ def test_missing_path_is_an_error(tmp_path):
         results.read(tmp_path / "nowhere.jsonl")
 
 
-def test_make_record_validates():
+def test_a_record_validates_where_it_is_made():
     with pytest.raises(ValueError, match="unknown status 'done'"):
         record(status="done")
 
@@ -149,7 +160,7 @@ def test_run_id_sorts_by_time_and_names_host_device_commit():
 
 def test_latest_record_of_a_cell_wins():
     first, retried = record(status="error"), record(status="ok")
-    assert results.latest_per_cell([first, retried])[first["cell"]["id"]] is retried
+    assert results.latest_per_cell([first, retried])[first.cell.id] is retried
 
 
 def test_results_import_without_torch():
@@ -162,14 +173,51 @@ def test_results_import_without_torch():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda r: r["cell"].pop("phase"), "'cell.phase' must be a str"),
-        (lambda r: r["cell"].update(resolution="16"), "'cell.resolution' must be a int"),
-        (lambda r: r.update(model="x"), "'model' must be a JSON object or null"),
+        (lambda r: r["cell"].pop("phase"), "KeyError: 'phase'"),
+        (lambda r: r["cell"].update(resolution="16"), "resolution must be an integer"),
+        (lambda r: r["cell"].update(dtype=1), "must be strings"),
+        (lambda r: r["cell"].update(id="other"), "cell id 'other' does not match"),
+        (lambda r: r.update(model="x"), "not a rinbench record"),
         (lambda r: r["env"].update(gpu="H100"), "'env.gpu' must be a JSON object or null"),
+        (lambda r: r["run"].pop("id"), "not a rinbench record"),
+        (lambda r: r.update(values=[1]), "'values' and 'details' must be JSON objects"),
+        (lambda r: r.update(status="error", error=None), "needs a reason in 'error'"),
     ],
 )
 def test_records_the_readers_would_trip_on_are_invalid(change, message):
-    bad = record()
+    bad = record_json()
     change(bad)
     with pytest.raises(ValueError, match=re.escape(message)):
-        results.validate(bad)
+        Record.from_json(bad)
+
+
+def test_strict_reading_names_the_first_bad_line(tmp_path):
+    path = tmp_path / "run.jsonl"
+    path.write_text(json.dumps(record_json()) + "\n" + "not json\n")
+    with pytest.raises(ValueError, match=r"run\.jsonl:2: not a rinbench result record"):
+        results.read(path, strict=True)
+    with pytest.warns(results.CorruptRecordWarning, match=r"run\.jsonl:2: skipped"):
+        assert len(results.read(path)) == 1
+
+
+def test_strict_reading_refuses_a_line_that_is_not_utf8(tmp_path):
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(json.dumps(record_json(note="x")).replace("x", "\\u00e9").encode() + b"\n")
+    assert len(results.read(path, strict=True)) == 1  # an escaped character is fine
+    path.write_bytes(b'{"schema": 1, "run": "\xff"}\n')
+    with pytest.raises(ValueError, match=r"run\.jsonl:1: not a rinbench result record"):
+        results.read(path, strict=True)
+
+
+def test_writer_appends_records_only(tmp_path):
+    with results.Writer(tmp_path / "run.jsonl") as writer, pytest.raises(TypeError, match="Record"):
+        writer.append(record_json())
+
+
+def test_device_model_names_the_gpu_or_the_cpu():
+    cpu = Record.from_json(record_json() | {"env": {"cpu_model": "EPYC", "cpu_count": 2}})
+    assert results.device_model(cpu) == "CPU EPYC (2 cpus)"
+    gpu_json = record_json("rin-tiny.r16.b4.fp32.forward.eager.cuda")
+    gpu = Record.from_json(gpu_json | {"env": {"gpu": {"name": "NVIDIA H100"}}})
+    assert results.device_model(gpu) == "NVIDIA H100"
+    assert results.device_model(record()) is None

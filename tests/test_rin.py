@@ -9,7 +9,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from rin.model import RIN, RINConfig, analytic_macs, noise_level
 from rin.presets import PRESETS
 
-# Our counts for the released configs; the research note's independent estimates are ~31M and ~157M.
+# Our counts for the released configs; an independent analytic count of the same configs gives ~31M
+# and ~157M (the paper states neither).
 EXPECTED_PARAMS = {
     "rin-cifar10": 30_951_180,
     "rin-in64-released": 157_780_160,
@@ -20,7 +21,7 @@ EXPECTED_PARAMS = {
 
 
 def tiny(**changes) -> RINConfig:
-    return dataclasses.replace(PRESETS["rin-tiny"][0], name="rin-tiny", **changes)
+    return dataclasses.replace(PRESETS["rin-tiny"].config, name="rin-tiny", **changes)
 
 
 def meta_macs(cfg: RINConfig) -> int:
@@ -36,19 +37,22 @@ def meta_macs(cfg: RINConfig) -> int:
 @pytest.mark.parametrize("slug", sorted(EXPECTED_PARAMS))
 def test_parameter_counts(slug):
     with torch.device("meta"):
-        model = RIN(PRESETS[slug][0])
+        model = RIN(PRESETS[slug].config)
     assert sum(p.numel() for p in model.parameters()) == EXPECTED_PARAMS[slug]
 
 
 @pytest.mark.parametrize("slug", ["rin-cifar10", "rin-in64", "rin-in256", "rin-in1024", "rin-tiny"])
 def test_analytic_macs_equal_counter(slug):
-    cfg = PRESETS[slug][0]
+    cfg = PRESETS[slug].config
     assert sum(analytic_macs(cfg).values()) == meta_macs(cfg)
 
 
 def test_interface_cost_is_linear_in_tokens():
     # Doubling the side quadruples the tokens; read/write grow 4x, latent compute stays put.
-    small, large = analytic_macs(PRESETS["rin-in512"][0]), analytic_macs(PRESETS["rin-in1024"][0])
+    small, large = (
+        analytic_macs(PRESETS["rin-in512"].config),
+        analytic_macs(PRESETS["rin-in1024"].config),
+    )
     assert large["compute"] == small["compute"]
     assert large["read"] < 4.01 * small["read"] and large["write"] < 4.01 * small["write"]
 
@@ -152,13 +156,13 @@ def patchify(x: torch.Tensor, cfg: RINConfig) -> torch.Tensor:
 def test_unpatchify_inverts_the_patch_order(slug):
     from rin.model import unpatchify
 
-    cfg = PRESETS[slug][0]
+    cfg = PRESETS[slug].config
     x = torch.randn(2, *cfg.input_shape)
     torch.testing.assert_close(unpatchify(patchify(x, cfg), cfg), x)
 
 
 def test_video_uses_3d_patches_and_shares_the_network():
-    video = PRESETS["rin-k600"][0]
+    video = PRESETS["rin-k600"].config
     assert video.input_shape == (3, 16, 64, 64) and video.num_tokens == 2048  # paper p. 5
     with torch.device("meta"):
         model = RIN(video)
@@ -168,7 +172,7 @@ def test_video_uses_3d_patches_and_shares_the_network():
 
 
 def test_video_forward_backward():
-    cfg = PRESETS["rin-video-tiny"][0]
+    cfg = PRESETS["rin-video-tiny"].config
     model = RIN(cfg)
     x = torch.randn(2, *cfg.input_shape)
     out, latents = model(x, torch.rand(2))

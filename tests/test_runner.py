@@ -92,7 +92,7 @@ def run(suite, out_dir, **plan_options):
 
 
 def statuses(path):
-    return {r["cell"]["id"]: r for r in results.read(path)}
+    return {r.cell.id: r for r in results.read(path)}
 
 
 def alive(pid: int) -> bool:
@@ -123,7 +123,7 @@ def faulty_run(fake_dir, tmp_path_factory):
 def test_each_failure_becomes_a_record_and_the_sweep_goes_on(faulty_run):
     plan, summary, records = faulty_run
     assert len(records) == 9 and not summary.interrupted
-    by_status = {cell_id: (r["status"], r["error"]) for cell_id, r in records.items()}
+    by_status = {cell_id: (r.status, r.error) for cell_id, r in records.items()}
     assert by_status["rin-tiny.r16.b1.fp32.params.eager.cpu"][0] == "error"
     assert "ValueError: broken on purpose" in by_status["rin-tiny.r16.b1.fp32.params.eager.cpu"][1]
     assert by_status["rin-tiny.r16.b1.fp32.forward.eager.cpu"] == (
@@ -141,9 +141,10 @@ def test_each_failure_becomes_a_record_and_the_sweep_goes_on(faulty_run):
     for preset in ("rin-tiny.r16", "adm-tiny.r32", "dit-tiny.r32"):
         assert by_status[f"{preset}.b1.fp32.train_step.eager.cpu"] == ("ok", None)
     record = records["dit-tiny.r32.b1.fp32.train_step.eager.cpu"]
-    assert record["run"] == plan.run and record["env"]["device"] == "cpu"
-    assert record["model"]["family"] == "fake" and record["settings"]["warmup"] == 3
-    assert records["adm-tiny.r32.b1.fp32.forward.eager.cpu"]["model"] is None
+    assert record.run == plan.run and record.env["device"] == "cpu"
+    assert record.model.family == "fake" and record.settings["warmup"] == 3
+    assert record.model.source.kind == "test" and record.values["images_per_s"] == 1.0
+    assert records["adm-tiny.r32.b1.fp32.forward.eager.cpu"].model is None
     assert summary.statuses == {"ok": 5, "error": 3, "oom": 1}
 
 
@@ -154,7 +155,7 @@ def test_resume_skips_recorded_cells_and_retry_failed_redoes_errors(faulty_run):
     latest = runner.plan(suite, out_dir, resume=runner.LATEST)
     assert latest.path == plan.path and latest.already_done == 9 and latest.run == plan.run
     retry = runner.plan(suite, out_dir, resume=plan.path, retry_failed=True)
-    errors = {cell_id for cell_id, r in records.items() if r["status"] == "error"}
+    errors = {cell_id for cell_id, r in records.items() if r.status == "error"}
     assert {item.cell.id for item in retry.todo} == errors  # the oom cell is a result: kept
 
 
@@ -166,8 +167,8 @@ def test_a_hung_cell_times_out_and_its_whole_process_group_dies(fake, monkeypatc
     assert time.monotonic() - started < 20
     records = statuses(plan.path)
     hung = records["dit-tiny.r32.b1.fp32.forward.eager.cpu"]
-    assert hung["status"] == "timeout" and hung["error"].startswith("no result after 1.5 s")
-    assert records["rin-tiny.r16.b1.fp32.forward.eager.cpu"]["status"] == "ok"
+    assert hung.status == "timeout" and hung.error.startswith("no result after 1.5 s")
+    assert records["rin-tiny.r16.b1.fp32.forward.eager.cpu"].status == "ok"
     child = int((fake / "child").read_text())
     assert not alive(child)
 
@@ -202,17 +203,17 @@ def test_ctrl_c_keeps_finished_records_and_resume_completes_each_cell_once(fake,
     assert sweep.returncode == 130, stderr
     assert b"--resume" in stderr and b"Traceback" not in stderr
     run_file = files[0]
-    recorded = [r["cell"]["id"] for r in results.read(run_file)]
+    recorded = [r.cell.id for r in results.read(run_file)]
     assert 2 <= len(recorded) < 9
     for pid_file in fake.iterdir():  # no cell process outlives the runner
         assert not alive(int(pid_file.stem))
 
     resumed = subprocess.run([*command, "--resume"], env=env, capture_output=True, timeout=120)
     assert resumed.returncode == 1, resumed.stderr  # the sweep finished; one cell failed
-    ids = [r["cell"]["id"] for r in results.read(run_file)]
+    ids = [r.cell.id for r in results.read(run_file)]
     assert len(ids) == 9 and len(set(ids)) == 9
     assert ids[: len(recorded)] == recorded
-    assert len({r["run"]["id"] for r in results.read(run_file)}) == 1
+    assert len({r.run.id for r in results.read(run_file)}) == 1
     assert "| dit-tiny | 32 | cpu fp32 b1 eager |" in resumed.stdout.decode()
     assert (
         "- dit-tiny 32 px, cpu fp32 b1 eager, sample: error"
@@ -232,3 +233,105 @@ def test_resume_latest_ignores_files_not_named_like_a_run(tmp_path):
     older.write_text("")
     (tmp_path / "ci-cpu.jsonl").write_text("")  # a baseline copied in: sorts last, is not a run
     assert runner._resume_path(tmp_path, runner.LATEST) == older
+
+
+@pytest.mark.parametrize(
+    ("returned", "problem"),
+    [
+        ("not a dict", "an outcome is a JSON object, got str"),
+        ({"status": "finished"}, "unknown status 'finished'"),
+        ({"status": "timeout", "error": "x"}, "status 'timeout' is not one a measurement gives"),
+        ({"status": "oom"}, "status 'oom' needs a reason in 'error'"),
+        ({"status": "ok", "values": [1]}, "'values' and 'details' must be JSON objects"),
+        ({"status": "ok", "model": {"family": "x"}}, "'model' is not a model's description"),
+        ({"status": "ok", "extra": 1}, "unknown outcome keys extra"),
+    ],
+)
+def test_a_broken_measure_contract_becomes_an_error_saying_how(returned, problem):
+    from bench.cell import Cell
+    from bench.worker import run_measure
+
+    outcome = run_measure(lambda *args: returned, Cell("rin-tiny", 16, 1), {})
+    assert outcome.status == "error" and outcome.model is None
+    assert outcome.error.startswith("the measure function broke its contract: ")
+    assert problem in outcome.error
+
+
+def test_an_outcome_or_its_json_object_passes_the_contract():
+    from bench.cell import Cell
+    from bench.record import Outcome
+    from bench.worker import run_measure
+
+    cell = Cell("rin-tiny", 16, 1)
+    outcome = Outcome("ok", {"params": 1}, details={"warnings": []})
+    assert run_measure(lambda *args: outcome, cell, {}) is outcome
+    assert run_measure(lambda *args: outcome.to_json(), cell, {}) == outcome
+
+
+def test_stale_scratch_folders_of_dead_runners_are_removed(tmp_path):
+    child = subprocess.Popen(["true"])  # a finished child: its pid is free
+    child.wait()
+    stale = tmp_path / f"{runner.SCRATCH_PREFIX}{child.pid}-abc"
+    live = tmp_path / f"{runner.SCRATCH_PREFIX}{os.getpid()}-def"
+    other = tmp_path / f"{runner.SCRATCH_PREFIX}abc"  # an older name without a pid: not ours
+    for folder in (stale, live, other):
+        (folder / "inner").mkdir(parents=True)
+    assert runner.remove_stale_scratch(tmp_path) == [stale]
+    assert not stale.exists() and live.is_dir() and other.is_dir()
+
+
+def test_a_runner_killed_with_sigkill_leaves_scratch_the_next_run_removes(fake, tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    suite_file = tmp_path / "slow.toml"
+    suite_file.write_text('presets = ["rin-tiny"]\nphases = ["forward"]')
+    env = dict(os.environ, TMPDIR=str(tmp), FAKE_ACTIONS=json.dumps({"*": "sleep 30"}))
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from bench.cli import main; "
+        "sys.exit(main(sys.argv[1:], measure='fake_measure:measure'))",
+        "run",
+        str(suite_file),
+        "--out",
+        str(tmp_path / "results"),
+        "--no-progress",
+    ]
+    sweep = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(fake.iterdir()):  # the cell is measuring
+        time.sleep(0.05)
+    left = list(tmp.glob(f"{runner.SCRATCH_PREFIX}{sweep.pid}-*"))
+    sweep.kill()
+    sweep.wait()
+    assert left and all(folder.is_dir() for folder in left)
+    second = subprocess.run(
+        [*command[:-1], "--no-progress"],
+        env=dict(env, FAKE_ACTIONS="{}"),
+        capture_output=True,
+        timeout=120,
+    )
+    assert second.returncode == 0, second.stderr
+    assert list(tmp.iterdir()) == []
+
+
+def test_progress_in_a_log_file_is_one_line_per_cell(fake, tmp_path):
+    suite_file = tmp_path / "two.toml"
+    suite_file.write_text('presets = ["rin-tiny", "dit-tiny"]\nphases = ["forward"]')
+    log = tmp_path / "log.txt"
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from bench.cli import main; "
+        "sys.exit(main(sys.argv[1:], measure='fake_measure:measure'))",
+        "run",
+        str(suite_file),
+        "--out",
+        str(tmp_path / "results"),
+    ]
+    with open(log, "w") as sink:
+        subprocess.run(command, stderr=sink, stdout=subprocess.DEVNULL, timeout=120, check=True)
+    text = log.read_text()
+    assert "\r" not in text
+    assert "[1/2] ok: rin-tiny.r16.b1.fp32.forward.eager.cpu" in text
+    assert "[2/2] ok: dit-tiny.r32.b1.fp32.forward.eager.cpu" in text

@@ -12,8 +12,8 @@ from baselines.presets import UNET_PRESETS
 from baselines.unet import AttentionBlock, UNet, UNetConfig, analytic_macs
 
 # Parameters and forward MACs (FlopCounterMode / 2, batch 1, attention included) of
-# openai/guided-diffusion's own UNetModel, counted on the H100 (research/anchors/h100-adm.json;
-# research/baselines.md 1.2 and 1.5). Published GMACs: DiT Table 6 and EDM2 Tables 2-3; the 512 px
+# openai/guided-diffusion's own UNetModel (commit 22e0df8, README flags), instantiated and counted on
+# an H100. Published GMACs: DiT Table 6 and EDM2 Tables 2-3; the 512 px
 # numbers are whole GMACs, and the 512 px "1983" is 0.7 above the released code's 1982.33.
 OFFICIAL = {
     "adm-in64": (295_904_454, 109_678_018_560, 110),
@@ -24,7 +24,7 @@ OFFICIAL = {
 
 
 def preset(slug: str) -> UNetConfig:
-    return dataclasses.replace(UNET_PRESETS[slug][0], name=slug)
+    return dataclasses.replace(UNET_PRESETS[slug].config, name=slug)
 
 
 @functools.cache
@@ -171,7 +171,8 @@ def test_bad_inputs_name_the_preset():
 
 
 def test_presets_are_labelled():
-    for slug, (cfg, source) in UNET_PRESETS.items():
+    for slug, declared in UNET_PRESETS.items():
+        cfg, source = declared.config, declared.source
         assert slug.startswith("adm-") and slug == slug.lower()
-        assert source.split(":", 1)[0] in ("released config", "harness", "test")
+        assert source.kind in ("released config", "harness", "test")
         assert cfg.input_shape == (3, cfg.resolution, cfg.resolution)

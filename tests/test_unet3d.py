@@ -18,7 +18,7 @@ VDM_K600_MACS = 3_424_849_231_872  # per 16-frame video
 
 
 def preset(slug: str):
-    return dataclasses.replace(VIDEO_UNET_PRESETS[slug][0], name=slug)
+    return dataclasses.replace(VIDEO_UNET_PRESETS[slug].config, name=slug)
 
 
 @functools.cache
@@ -188,9 +188,10 @@ def test_bad_inputs_name_the_preset():
 
 
 def test_presets_are_labelled():
-    for slug, (cfg, source) in VIDEO_UNET_PRESETS.items():
+    for slug, declared in VIDEO_UNET_PRESETS.items():
+        cfg, source = declared.config, declared.source
         assert slug.startswith("vdm-") and slug == slug.lower()
-        assert source.split(":", 1)[0] in ("reconstructed", "test")
+        assert source.kind in ("reconstructed", "test")
         assert cfg.input_shape == (3, cfg.frames, cfg.resolution, cfg.resolution)
         assert not cfg.learn_sigma and cfg.num_classes == 0
 

@@ -31,39 +31,42 @@ def video_run(tmp_path_factory):
         cwd=REPO,
     )
     assert done.returncode == 0, done.stderr
-    return {r["cell"]["id"]: r for r in results.read(out)}
+    return {r.cell.id: r for r in results.read(out)}
 
 
 def test_every_video_cell_is_measured(video_run):
     assert len(video_run) == 8
-    assert {r["status"] for r in video_run.values()} == {"ok"}
+    assert {r.status for r in video_run.values()} == {"ok"}
 
 
 @pytest.mark.parametrize("preset", ["rin-video-tiny", "vdm-tiny"])
 def test_video_counts_and_timings_are_per_clip(preset, video_run):
-    flops = video_run[f"{preset}.r16.b1.fp32.flops.eager.cpu"]["values"]
+    flops = video_run[f"{preset}.r16.b1.fp32.flops.eager.cpu"].values
     assert flops["macs_fwd"] > 0 and flops["flops_fwd"] == 2 * flops["macs_fwd"]
-    forward = video_run[f"{preset}.r16.b2.fp32.forward.eager.cpu"]["values"]
-    sample = video_run[f"{preset}.r16.b2.fp32.sample.eager.cpu"]["values"]
+    forward = video_run[f"{preset}.r16.b2.fp32.forward.eager.cpu"].values
+    sample = video_run[f"{preset}.r16.b2.fp32.sample.eager.cpu"].values
     assert forward["images_per_s"] > 0 and sample["sample_steps"] == 2
-    assert video_run[f"{preset}.r16.b1.fp32.flops.eager.cpu"]["model"]["config"]["frames"] == 4
+    assert video_run[f"{preset}.r16.b1.fp32.flops.eager.cpu"].model.config["frames"] == 4
 
 
 def video_record(preset, phase, batch, **values):
     from bench.cell import Cell
+    from bench.record import Record
 
     cell = Cell(preset, 64, batch, "bf16" if phase != "flops" else "fp32", phase, "eager", "cuda")
-    return {
-        "schema": 1,
-        "run": {"id": "hand-made", "suite": "paper", "started": "2026-01-01T00:00:00+00:00"},
-        "cell": cell.as_dict(),
-        "settings": {},
-        "model": {"family": preset.split("-")[0], "params": 1, "source": "reconstructed: test"},
-        "env": {"device": "cuda", "gpu": {"name": "NVIDIA H100 80GB HBM3"}},
-        "status": "ok",
-        "values": values,
-        "error": None,
-    }
+    return Record.from_json(
+        {
+            "schema": 1,
+            "run": {"id": "hand-made", "suite": "paper", "started": "2026-01-01T00:00:00+00:00"},
+            "cell": cell.as_dict(),
+            "settings": {},
+            "model": {"family": preset.split("-")[0], "params": 1, "source": "reconstructed: test"},
+            "env": {"device": "cuda", "gpu": {"name": "NVIDIA H100 80GB HBM3"}},
+            "status": "ok",
+            "values": values,
+            "error": None,
+        }
+    )
 
 
 def test_video_panel_verdicts_in_macs_and_wall_clock():

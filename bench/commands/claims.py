@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.commands.common import HelpFormatter, read_some_records
+from bench.commands.common import add_command, read_some_records
 from bench.errors import EXIT_OK, UsageError
 
 DESCRIPTION = """\
@@ -24,11 +24,12 @@ examples:
 
 
 def add_parser(commands) -> None:
-    parser = commands.add_parser(
+    parser = add_command(
+        commands,
         "claims",
+        run,
         help="check the RIN paper's claims against result files: holds, fails or cannot check",
         description=DESCRIPTION,
-        formatter_class=HelpFormatter,
     )
     parser.add_argument("results", nargs="+", type=Path, metavar="RESULTS", help="files or folders")
     parser.add_argument(
@@ -43,21 +44,19 @@ def add_parser(commands) -> None:
         default="text",
         help="plain text, a Markdown table, or CSV",
     )
-    parser.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from bench import claims, results
-    from reports import load, tables
+    from bench import claims
+    from reports import convention, tables
 
     records = read_some_records(args.results)
     try:
-        records = load.upgrade(records)
         claim_list = claims.load(args.claims)
-    except (claims.ClaimsError, results.SchemaError) as err:
+    except claims.ClaimsError as err:
         raise UsageError(str(err)) from None
     verdicts = claims.evaluate(claim_list, records)
-    convention = claims.convention_summary(claims.convention_fits(claim_list, records), claim_list)
+    fits = claims.convention_fits(claim_list, records)
     if args.format == "csv":
         print(tables.verdict_table(verdicts).csv(), end="")
         return EXIT_OK
@@ -67,7 +66,7 @@ def run(args) -> int:
         for verdict in verdicts:
             print(verdict_line(verdict))
     print("\nFLOP convention:")
-    for line in convention:
+    for line in convention.convention_summary(fits, claim_list):
         print(f"  - {line}")
     counts = claims.tally(verdicts)
     print(

@@ -10,8 +10,8 @@ from pathlib import Path
 from bench.errors import UsageError
 
 
-def read_records(paths: list[Path]) -> list[dict]:
-    """bench.results.read, with its warnings about skipped lines printed one per line on stderr;
+def read_records(paths: list[Path]) -> list:
+    """bench.results.read (bench.record.Record objects), with its warnings about skipped lines printed one per line on stderr;
     UsageError for a path that is not there or records from a newer rinbench."""
     from bench import results
 
@@ -26,7 +26,7 @@ def read_records(paths: list[Path]) -> list[dict]:
     return records
 
 
-def read_some_records(paths: list[Path]) -> list[dict]:
+def read_some_records(paths: list[Path]) -> list:
     """read_records, and UsageError when the files hold no record at all."""
     records = read_records(paths)
     if not records:
@@ -48,6 +48,18 @@ def positive_seconds(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError("the timeout must be positive")
     return value
+
+
+def add_command(
+    commands, name: str, run, *, help: str, description: str
+) -> argparse.ArgumentParser:
+    """Register command `name` on the root's subparsers with the house formatter; `run(args) -> int`
+    is what the root calls."""
+    parser = commands.add_parser(
+        name, help=help, description=description, formatter_class=HelpFormatter
+    )
+    parser.set_defaults(run=run)
+    return parser
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

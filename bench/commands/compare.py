@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.commands.common import HelpFormatter
+from bench.commands.common import add_command
 from bench.errors import EXIT_FAILED_CELLS, EXIT_OK, UsageError
 
 DESCRIPTION = """\
@@ -29,11 +29,12 @@ examples:
 
 
 def add_parser(commands) -> None:
-    parser = commands.add_parser(
+    parser = add_command(
+        commands,
         "compare",
+        run,
         help="compare two result sets cell by cell; exit 1 on a regression",
         description=DESCRIPTION,
-        formatter_class=HelpFormatter,
     )
     parser.add_argument("base", type=Path, metavar="BASE", help="reference results: file or folder")
     parser.add_argument("new", type=Path, metavar="NEW", help="results to check: file or folder")
@@ -73,7 +74,6 @@ def add_parser(commands) -> None:
         metavar="FILE",
         help="also write the Markdown to FILE (default: standard output only)",
     )
-    parser.set_defaults(run=run)
 
 
 def _percentage(text: str) -> float:

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 
-from bench.commands.common import HelpFormatter
+from bench.commands.common import add_command
 from bench.errors import EXIT_OK, require_device
 
 
 def add_parser(commands) -> None:
-    parser = commands.add_parser(
+    parser = add_command(
+        commands,
         "env",
+        run,
         help="print the environment recorded with every result (hardware, software, flags)",
         description="Print, as JSON, the environment rinbench records on every result: CPU/GPU, "
         "driver, CUDA, torch, numerics flags, git commit.",
-        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--device",
@@ -22,7 +23,6 @@ def add_parser(commands) -> None:
         default=None,
         help="the device to describe (default: cuda when available, else cpu)",
     )
-    parser.set_defaults(run=run)
 
 
 def run(args) -> int:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from bench.commands.common import HelpFormatter
+from bench.commands.common import add_command
 from bench.errors import EXIT_OK, UsageError
 
 
 def add_parser(commands) -> None:
-    parser = commands.add_parser(
+    add_command(
+        commands,
         "list",
+        run,
         help="list the suites and the presets (with parameter counts and sources)",
         description="List the built-in suites (name, cells, purpose) and every model preset "
         "(family, native resolution, parameters counted on the meta device, source).",
-        formatter_class=HelpFormatter,
     )
-    parser.set_defaults(run=run)
 
 
 def run(args) -> int:

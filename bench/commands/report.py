@@ -6,23 +6,24 @@ import os
 import sys
 from pathlib import Path
 
-from bench.commands.common import HelpFormatter, read_some_records
+from bench.commands.common import add_command, read_some_records
 from bench.errors import EXIT_OK, UsageError
 
 
 def add_parser(commands) -> None:
-    parser = commands.add_parser(
+    parser = add_command(
+        commands,
         "report",
+        run,
         help="write the full report (tables, figures, claims, HTML) of result files or folders",
         description="Read result files (*.jsonl; folders are searched recursively) from any runs "
         "and machines and write, into one folder: report.html (everything in one self-contained "
         "page), report.md, the results table in the papers' layout (Model | Res | Setup | Params "
-        "| GMACs | img/s fwd | img/s train | peak GiB | MFU | J/img | FID) as results.csv and "
-        "results.tex, the claim verdicts (claims.csv, claims.tex), figures/*.png and *.svg, and "
+        "| GMACs | img/s fwd | img/s train | peak GiB | MFU | J/img | FID) as results.tex, every "
+        "metric of every phase as results.csv, the claim verdicts (claims.csv, claims.tex), figures/*.png and *.svg, and "
         "a hardware comparison when the same cells ran on two machines. Prints the table. A cell "
         "measured more than once shows its last record per machine. Lines that are not valid "
         "records (e.g. cut off by a crash) are skipped with a warning.",
-        formatter_class=HelpFormatter,
     )
     parser.add_argument("results", nargs="+", type=Path, metavar="RESULTS", help="files or folders")
     parser.add_argument(
@@ -39,18 +40,17 @@ def add_parser(commands) -> None:
         metavar="NAME|FILE",
         help="claims to check: a built-in claims file (rin_paper) or a .toml path",
     )
-    parser.set_defaults(run=run)
 
 
 def run(args) -> int:
     import reports
-    from bench import claims, results
+    from bench import claims
 
     records = read_some_records(args.results)
     out = args.out or default_report_dir(args.results)
     try:
         report = reports.compose(records, title=args.title, claims=args.claims)
-    except (claims.ClaimsError, results.SchemaError) as err:
+    except claims.ClaimsError as err:
         raise UsageError(str(err)) from None
     try:
         written = reports.write(report, out)

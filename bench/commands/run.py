@@ -6,7 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from bench.commands.common import HelpFormatter, plural, positive_seconds, read_records
+from bench.commands.common import add_command, plural, positive_seconds, read_records
 from bench.errors import EXIT_FAILED_CELLS, EXIT_INTERRUPTED, EXIT_OK, UsageError
 
 DESCRIPTION = """\
@@ -35,11 +35,12 @@ examples:
 
 
 def add_parser(commands) -> None:
-    parser = commands.add_parser(
+    parser = add_command(
+        commands,
         "run",
+        run,
         help="measure a suite (default: quick) and print its report",
         description=DESCRIPTION,
-        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "suite",
@@ -95,7 +96,6 @@ def add_parser(commands) -> None:
         help="print the ids of the cells that would be measured, and stop",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    parser.set_defaults(run=run)
 
 
 def run(args) -> int:
@@ -137,7 +137,8 @@ def run(args) -> int:
 
 
 def _plan(args):
-    from bench import results, runner, suites
+    from bench import runner, suites
+    from bench.record import SchemaError
 
     if args.retry_failed and args.resume is None:
         raise UsageError(
@@ -148,7 +149,7 @@ def _plan(args):
         plan = runner.plan(
             suite, args.out, only=args.only, resume=args.resume, retry_failed=args.retry_failed
         )
-    except (suites.SuiteError, runner.RunError, results.SchemaError) as err:
+    except (suites.SuiteError, runner.RunError, SchemaError) as err:
         raise UsageError(str(err)) from None
     for line in (*suite.notes, *plan.warnings):
         print(f"rinbench: note: {line}", file=sys.stderr)
@@ -186,32 +187,34 @@ def _say_how_to_resume(args, plan, summary) -> None:
 def _report(suite, plan) -> int:
     """Write the run's table and HTML page beside the run file, print the table and a tally."""
     from bench import results
+    from bench.record import FAILED_STATUSES
 
     records = read_records([plan.path])
     report_path, html_path = plan.path.with_suffix(".md"), plan.path.with_suffix(".html")
     text = _write_run_report(
-        records, report_path, html_path, f"rinbench {suite.name}: {plan.run['id']}"
+        records, report_path, html_path, f"rinbench {suite.name}: {plan.run.id}"
     )
     print(text, end="")
     latest = results.latest_per_cell(records)
-    tally = _tally(r["status"] for r in latest.values())
+    tally = _tally(r.status for r in latest.values())
     print(
         f"rinbench: {plural(len(latest), 'cell')} in {plan.path} ({tally}); table in {report_path}, "
         f"full report in {html_path}",
         file=sys.stderr,
     )
-    failed = any(r["status"] in results.FAILED_STATUSES for r in latest.values())
+    failed = any(r.status in FAILED_STATUSES for r in latest.values())
     return EXIT_FAILED_CELLS if failed else EXIT_OK
 
 
-def _write_run_report(records: list[dict], md_path: Path, html_path: Path, title: str) -> str:
+def _write_run_report(records: list, md_path: Path, html_path: Path, title: str) -> str:
     """The run's table as Markdown and its full report as one HTML page, beside the run file;
     returns the Markdown. A report that cannot be written is a warning: the results are safe."""
-    from reports import html
-    from reports.report import compose, summary_markdown, write_atomic
+    from reports import html, md
+    from reports.files import write_atomic
+    from reports.report import compose
 
     report = compose(records, title=title)
-    text = summary_markdown(report, details=f"verdicts in {html_path.name}")
+    text = md.summary(report, details=f"verdicts in {html_path.name}")
     try:
         write_atomic(md_path, text)
         write_atomic(html_path, html.page(report))

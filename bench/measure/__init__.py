@@ -1,4 +1,4 @@
-"""Measurements of one benchmark cell (DESIGN.md "Measurements"), one concern per module:
+"""Measurements of one benchmark cell, one concern per module:
 
 - cell: `measure(cell, settings)`, the dispatcher over phases, dtypes and modes; `Settings`.
 - flops: FLOP and MAC counts on the meta device, per module group; parameter counts.

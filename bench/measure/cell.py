@@ -1,6 +1,6 @@
 """measure(cell, settings): one benchmark cell in this process, as data.
 
-Phases (DESIGN.md "Measurements"):
+Phases:
 - params, flops: counted on the meta device (no memory, any resolution).
 - forward: one network evaluation, no_grad, eval mode; for RIN with the latents of a previous call, as a
   sampler makes every call after its first.
@@ -27,9 +27,10 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bench.cell import Cell
+from bench.record import ModelInfo, Outcome, is_diagnostic
 
 # The samplers of bench.diffusion, repeated so that Settings validates without importing torch
 # (tests/test_measure_cell.py checks the two agree).
@@ -83,44 +84,56 @@ class CompileFailed(Exception):
     """torch.compile failed for the model; the message is the compiler's."""
 
 
-def measure(cell: Cell, settings: Settings = Settings(), *, peak: dict | None = None) -> dict:
+@dataclass
+class Measurements:
+    """What a phase measured so far: numbers in `values`, diagnostics in `details` (kept when the
+    phase fails half-way, so a failed cell still shows what it got)."""
+
+    values: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
+
+    def add(self, measured: Mapping) -> None:
+        """Measured keys, each to values or details by bench.record.is_diagnostic."""
+        for key, value in measured.items():
+            (self.details if is_diagnostic(key, value) else self.values)[key] = value
+
+
+def measure(cell: Cell, settings: Settings = Settings(), *, peak: dict | None = None) -> Outcome:
     """Measure one cell in this process.
 
-    Returns {"status": "ok" | "oom" | "error" | "unsupported", "values": {...}, "error": str | None,
-    "model": {"family", "params", "config", "config_sha", "source"} | None}, plus "traceback" (str)
-    when status is "error". `values` keeps what was measured before a failure.
+    Returns a bench.record.Outcome: status "ok" | "oom" | "error" | "unsupported", the measured
+    numbers in `values` (what was measured before a failure included), diagnostics in `details`
+    (warnings, numerics flags, compile settings, *_reason, a traceback when status is "error"), the
+    error, and the model's description.
 
     `peak` is `bench.measure.timing.matmul_peak(device)`, measured once per run and passed to every
     timed cell; without it a timed cell measures it itself (about a second).
 
     Never raises for a measurement failure and prints nothing: warnings raised while measuring are
-    returned in values["warnings"].
+    returned in details["warnings"].
     """
-    values: dict = {}
-    result = {"status": "ok", "values": values, "error": None, "model": None}
+    out, status, error, model = Measurements(), "ok", None, None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         try:
-            result["model"] = model_info(cell)
-            PHASES[cell.phase](cell, settings, values, peak)
+            model = model_info(cell)
+            PHASES[cell.phase](cell, settings, out, peak)
         except Unsupported as err:
-            result |= {"status": "unsupported", "error": str(err)}
+            status, error = "unsupported", str(err)
         except CompileFailed as err:
-            result |= {"status": "error", "error": f"compile failed: {err}"}
-            result["traceback"] = traceback.format_exc()
+            status, error = "error", f"compile failed: {err}"
+            out.details["traceback"] = traceback.format_exc()
         except Exception as err:
             from bench.measure.memory import is_oom
 
-            result |= {
-                "status": "oom" if is_oom(err) else "error",
-                "error": one_line(f"{type(err).__name__}: {err}"),
-            }
-            if result["status"] == "error":
-                result["traceback"] = traceback.format_exc()
+            status = "oom" if is_oom(err) else "error"
+            error = one_line(f"{type(err).__name__}: {err}")
+            if status == "error":
+                out.details["traceback"] = traceback.format_exc()
     if caught:
         messages = dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught)
-        values["warnings"] = list(messages)[:20]
-    return result
+        out.details["warnings"] = list(messages)[:20]
+    return Outcome(status, out.values, error, model, out.details)
 
 
 def one_line(message: str) -> str:
@@ -129,7 +142,7 @@ def one_line(message: str) -> str:
     return " ".join(message.split())
 
 
-def model_info(cell: Cell) -> dict:
+def model_info(cell: Cell) -> ModelInfo:
     """Family, parameter count (on meta), the config as a dict and its SHA-256 (first 12 hex
     digits, over the sorted JSON), and the preset's source."""
     import torch
@@ -143,19 +156,19 @@ def model_info(cell: Cell) -> dict:
         model = entry.builder(cfg)
     config = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
     digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
-    return {
-        "family": entry.family,
-        "params": count_params(model)["params"],
-        "config": config,
-        "config_sha": digest[:12],
-        "source": entry.source,
-    }
+    return ModelInfo(
+        family=entry.family,
+        params=count_params(model)["params"],
+        config=config,
+        config_sha=digest[:12],
+        source=entry.source_info,
+    )
 
 
 # --- static phases ---------------------------------------------------------------------------------
 
 
-def _params(cell: Cell, settings: Settings, values: dict, peak: dict | None) -> None:
+def _params(cell: Cell, settings: Settings, out: Measurements, peak: dict | None) -> None:
     import torch
 
     from bench import registry
@@ -163,7 +176,7 @@ def _params(cell: Cell, settings: Settings, values: dict, peak: dict | None) -> 
 
     with torch.device("meta"):
         model = registry.build(cell.preset, cell.resolution)
-    values |= count_params(model)
+    out.add(count_params(model))
 
 
 def _count(cell: Cell, *, train_step: bool) -> dict:
@@ -176,21 +189,23 @@ def _count(cell: Cell, *, train_step: bool) -> dict:
         lambda: entry.builder(cfg),
         lambda model: registry.example_inputs(cfg, cell.batch, "meta"),
         train_step=train_step,
-        group=entry.family,
+        group=entry.flop_grouping,
     )
 
 
-def _flops(cell: Cell, settings: Settings, values: dict, peak: dict | None) -> None:
-    values |= _count(cell, train_step=True)
+def _flops(cell: Cell, settings: Settings, out: Measurements, peak: dict | None) -> None:
+    out.add(_count(cell, train_step=True))
     # A sampler call is sample_steps network evaluations (no guidance, no VAE).
-    values |= {
-        "sample_steps": settings.sample_steps,
-        "macs_sample": settings.sample_steps * values["macs_fwd"],
-        "flops_sample": settings.sample_steps * values["flops_fwd"],
-    }
+    out.add(
+        {
+            "sample_steps": settings.sample_steps,
+            "macs_sample": settings.sample_steps * out.values["macs_fwd"],
+            "flops_sample": settings.sample_steps * out.values["flops_fwd"],
+        }
+    )
 
 
-def _fid(cell: Cell, settings: Settings, values: dict, peak: dict | None) -> None:
+def _fid(cell: Cell, settings: Settings, out: Measurements, peak: dict | None) -> None:
     raise Unsupported(
         "FID needs a trained checkpoint, which a suite cell does not have: train with "
         "`rinbench train PRESET`, then `rinbench fid model CHECKPOINT --results DIR` stores a fid record"
@@ -260,38 +275,20 @@ def _all_of(*managers) -> Iterator[None]:
         yield
 
 
-def _timed(cell: Cell, settings: Settings, values: dict, peak: dict | None) -> None:
+def _timed(cell: Cell, settings: Settings, out: Measurements, peak: dict | None) -> None:
     """forward, train_step and sample: build on the device, run once (compiling), time, and
     measure memory and energy over the timed window."""
     import torch
 
     from bench import registry
-    from bench.measure.energy import EnergyMeter, joules_per_image
-    from bench.measure.memory import PeakMemory, free_memory, is_oom, max_batch
     from bench.measure.numerics import numerics
-    from bench.measure.timing import matmul_peak, throughput, time_calls
+    from bench.measure.timing import matmul_peak
 
     device = torch.device(cell.device)
     check_dtype(cell.dtype, device)
-
     # FLOPs first, on meta: the achieved-TFLOP/s numerator, at no memory cost on the device.
-    counts = _count(cell, train_step=cell.phase == "train_step")
-    steps = settings.sample_steps
-    if cell.phase == "train_step":
-        per_call = counts["flops_train_step_batch"]
-        values |= {k: counts[k] for k in ("macs_train_step", "flops_train_step")}
-    elif cell.phase == "sample":
-        per_call = steps * counts["flops_fwd_batch"]
-        values |= {
-            "macs_sample": steps * counts["macs_fwd"],
-            "flops_sample": steps * counts["flops_fwd"],
-        }
-    else:
-        per_call = counts["flops_fwd_batch"]
-    values |= {"macs_fwd": counts["macs_fwd"], "flops_fwd": counts["flops_fwd"]}
-    values["flops_per_call"] = per_call
-
-    values |= peak if peak is not None else matmul_peak(device)
+    flops_per_call = _count_timed(cell, settings, out)
+    out.add(peak if peak is not None else matmul_peak(device))
 
     entry = registry.get(cell.preset)
     cfg = registry.config(cell.preset, cell.resolution)
@@ -301,82 +298,136 @@ def _timed(cell: Cell, settings: Settings, values: dict, peak: dict | None) -> N
     autocast = _autocast(cell.dtype, device)
 
     with numerics(tf32=cell.dtype == "tf32", cudnn_benchmark=settings.cudnn_benchmark) as flags:
-        values["numerics"] = flags
-        compiled = cell.mode == "compile"
-        if compiled:
-            kwargs = {"mode": settings.compile_mode} if settings.compile_mode else {}
-            try:
-                _reset_graph_breaks()
-                model_fn = torch.compile(model, backend=settings.compile_backend, **kwargs)
-            except Exception as err:
-                raise CompileFailed(one_line(f"{type(err).__name__}: {err}")) from err
-            values |= {
-                "compile_backend": settings.compile_backend,
-                "compile_mode": settings.compile_mode,
-            }
-        else:
-            model_fn = model
+        out.details["numerics"] = flags
+        model_fn = _compiled(model, cell, settings, out)
         make = PHASE_STEPS[cell.phase](model_fn, model, cfg, autocast, device, cell.dtype, settings)
         sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+        step = _first_call(make, cell, sync, out)
+        _time_window(step, cell, settings, flops_per_call, out)
+        if settings.max_batch:
+            del step
+            _max_batch(make, cell, settings, sync, out)
 
-        # The first call compiles in compile mode; it is timed on its own and never in the samples.
-        start = time.perf_counter()
-        try:
-            step = make(cell.batch)
-            step()
-            sync()
-        except Exception as err:
-            if compiled and not is_oom(err):
-                raise CompileFailed(one_line(f"{type(err).__name__}: {err}")) from err
-            raise
-        values["first_call_s"] = time.perf_counter() - start
-        if compiled:
-            values |= _graph_breaks()
 
-        # Memory and energy cover the timed window: after the warm-up, so the peaks are the steady
-        # state's, with lazily created state (AdamW moments, cuDNN workspaces) in alloc_before_bytes.
-        memory, energy = PeakMemory(device), EnergyMeter(device)
-        stats = time_calls(
-            step,
-            device=device,
-            warmup=settings.warmup,
-            min_repeats=settings.min_repeats,
-            min_seconds=settings.min_seconds,
-            window=_all_of(memory, energy),
+def _count_timed(cell: Cell, settings: Settings, out: Measurements) -> int:
+    """The phase's MAC and FLOP counts (per image) into `out`; returns the FLOPs of one call."""
+    counts = _count(cell, train_step=cell.phase == "train_step")
+    steps = settings.sample_steps
+    if cell.phase == "train_step":
+        per_call = counts["flops_train_step_batch"]
+        out.add({k: counts[k] for k in ("macs_train_step", "flops_train_step")})
+    elif cell.phase == "sample":
+        per_call = steps * counts["flops_fwd_batch"]
+        out.add(
+            {"macs_sample": steps * counts["macs_fwd"], "flops_sample": steps * counts["flops_fwd"]}
         )
-        values |= stats | memory.values | energy.values
-        values |= throughput(
+    else:
+        per_call = counts["flops_fwd_batch"]
+    out.add({"macs_fwd": counts["macs_fwd"], "flops_fwd": counts["flops_fwd"]})
+    out.values["flops_per_call"] = per_call
+    return per_call
+
+
+def _compiled(model, cell: Cell, settings: Settings, out: Measurements):
+    """The model as the cell's mode runs it: itself (eager), or torch.compile's wrapper."""
+    import torch
+
+    if cell.mode != "compile":
+        return model
+    kwargs = {"mode": settings.compile_mode} if settings.compile_mode else {}
+    try:
+        _reset_graph_breaks()
+        model_fn = torch.compile(model, backend=settings.compile_backend, **kwargs)
+    except Exception as err:
+        raise CompileFailed(one_line(f"{type(err).__name__}: {err}")) from err
+    out.details |= {
+        "compile_backend": settings.compile_backend,
+        "compile_mode": settings.compile_mode,
+    }
+    return model_fn
+
+
+def _first_call(make: Callable, cell: Cell, sync: Callable, out: Measurements) -> Callable:
+    """Build the step at the cell's batch and run it once: in compile mode this compiles, so it is
+    timed on its own (first_call_s) and never among the samples. Returns the step."""
+    from bench.measure.memory import is_oom
+
+    compiled = cell.mode == "compile"
+    start = time.perf_counter()
+    try:
+        step = make(cell.batch)
+        step()
+        sync()
+    except Exception as err:
+        if compiled and not is_oom(err):
+            raise CompileFailed(one_line(f"{type(err).__name__}: {err}")) from err
+        raise
+    out.values["first_call_s"] = time.perf_counter() - start
+    if compiled:
+        out.add(_graph_breaks())
+    return step
+
+
+def _time_window(
+    step: Callable, cell: Cell, settings: Settings, flops_per_call: int, out: Measurements
+) -> None:
+    """Time the step, with memory and energy over the timed window: after the warm-up, so the
+    peaks are the steady state's, with lazily created state (AdamW moments, cuDNN workspaces) in
+    alloc_before_bytes."""
+    from bench.measure.energy import EnergyMeter, joules_per_image
+    from bench.measure.memory import PeakMemory
+    from bench.measure.timing import throughput, time_calls
+
+    memory, energy = PeakMemory(cell.device), EnergyMeter(cell.device)
+    stats = time_calls(
+        step,
+        device=cell.device,
+        warmup=settings.warmup,
+        min_repeats=settings.min_repeats,
+        min_seconds=settings.min_seconds,
+        window=_all_of(memory, energy),
+    )
+    out.add(stats | memory.values | energy.values)
+    out.add(
+        throughput(
             stats["latency_ms_median"],
             images_per_call=cell.batch,
-            flops_per_call=per_call,
-            peak_tflops=values["matmul_peak_tflops"],
+            flops_per_call=flops_per_call,
+            peak_tflops=out.values["matmul_peak_tflops"],
         )
-        values["joules_per_image"] = joules_per_image(
-            energy.values, stats["timed_iters"] * cell.batch
-        )
-        if cell.phase == "sample":
-            values |= {
-                "sample_steps": steps,
-                "sampler": settings.sampler,
-                "ms_per_step": stats["latency_ms_median"] / steps,
-            }
+    )
+    out.values["joules_per_image"] = joules_per_image(
+        energy.values, stats["timed_iters"] * cell.batch
+    )
+    if cell.phase == "sample":
+        steps = settings.sample_steps
+        out.values |= {"sample_steps": steps, "ms_per_step": stats["latency_ms_median"] / steps}
+        out.details["sampler"] = settings.sampler
 
-        if settings.max_batch:
-            if device.type != "cuda":
-                values |= {
-                    "max_batch": None,
-                    "max_batch_reason": "the search needs CUDA: running out of CPU memory "
-                    "kills the process instead of raising",
-                }
-            else:
-                del step
-                free_memory(device)
-                values |= max_batch(
-                    lambda batch: (make(batch)(), sync()),
-                    device=device,
-                    start=cell.batch,
-                    limit=settings.max_batch_limit,
-                )
+
+def _max_batch(
+    make: Callable, cell: Cell, settings: Settings, sync: Callable, out: Measurements
+) -> None:
+    """The largest batch that fits, by bisection over out-of-memory errors (CUDA only)."""
+    import torch
+
+    from bench.measure.memory import free_memory, max_batch
+
+    if cell.device != "cuda":
+        out.values["max_batch"] = None
+        out.details["max_batch_reason"] = (
+            "the search needs CUDA: running out of CPU memory kills the process instead of raising"
+        )
+        return
+    free_memory(torch.device(cell.device))
+    out.add(
+        max_batch(
+            lambda batch: (make(batch)(), sync()),
+            device=cell.device,
+            start=cell.batch,
+            limit=settings.max_batch_limit,
+        )
+    )
 
 
 def _reset_graph_breaks() -> None:

@@ -1,7 +1,8 @@
 """GPU energy over a timed window, from NVML's total-energy counter (Volta and newer).
 
 The counter (mJ since the driver loaded) updates every 20-100 ms, so a window shorter than about 1 s
-is mostly rounding; such windows give None with the reason (research/ecosystem.md §4). The counter
+is mostly rounding (the update period PETSc's documentation of its NVML energy logging gives; NVIDIA's
+NVML API reference, nvmlDeviceGetTotalEnergyConsumption); such windows give None with the reason. The counter
 covers the whole physical GPU: other processes on it, or MIG neighbours, are counted too.
 """
 

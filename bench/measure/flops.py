@@ -1,8 +1,7 @@
 """FLOPs of one network evaluation and of one training step, counted on the meta device.
 
 `torch.utils.flop_counter.FlopCounterMode` reads shapes off every aten op; on `meta` tensors it needs no
-memory or GPU, works at 1024 px and is deterministic (research/ecosystem.md §2.3). Two pitfalls decide how
-it is used here:
+memory or GPU, works at 1024 px and is deterministic. Two pitfalls decide how it is used here:
 - On CPU it counts 0 for `F.scaled_dot_product_attention`: the CPU flash kernel has no FLOP formula
   (pytorch#195460). On meta, SDPA runs as its math decomposition (two bmm), which is counted; on CUDA
   the fused kernels have formulas, and the totals agree (tests/test_measure_cell.py, gpu marker).
@@ -14,7 +13,8 @@ And one cost: several meta kernels are Python code, slow enough to dominate a co
 answers five of them from their inputs' shapes.
 
 Conventions: FlopCounterMode counts 2 FLOPs per multiply-accumulate; the papers' "GFLOPs" are GMACs
-(research/baselines.md §0). Both are stored, `macs_*` and `flops_*` = 2 x MACs, per image (the papers'
+(DiT: W. Peebles in facebookresearch/DiT#14; ADM: Dhariwal & Nichol 2021, appendix A.1, counted with
+THOP, which returns MACs). Both are stored, `macs_*` and `flops_*` = 2 x MACs, per image (the papers'
 number) and per batch (`*_batch`). Only matmul-class ops (linear, conv, bmm, attention) carry formulas:
 norms, activations and other elementwise ops count zero, as in the papers.
 """
@@ -29,49 +29,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.diffusion import uses_state
-
-# A grouping maps the innermost module's qualified name (e.g. "blocks.0.read.attn.q", "" for the
-# root) and the spatial size (H, W) of the nearest enclosing image-like input, the last two axes of a
-# 4-D or 5-D tensor (None when there is none below the root), to a bucket of the breakdown.
-Grouping = Callable[[str, "tuple[int, int] | None"], str]
-
-
-def by_rin_stage(name: str, spatial: tuple[int, int] | None) -> str:
-    """RIN: read / compute / write (the block's three stages, Jabri et al. §3.1) / other."""
-    parts = name.split(".")
-    for stage in ("read", "compute", "write"):
-        if stage in parts:
-            return stage
-    return "other"  # stem, readout, time and class embeddings, the self-conditioning MLP
-
-
-def by_dit_block_kind(name: str, spatial: tuple[int, int] | None) -> str:
-    """DiT: attention / mlp / adaln (the adaLN-Zero regressions, final layer included) / other."""
-    parts = name.split(".")
-    if "attn" in parts:
-        return "attention"
-    if "mlp" in parts:
-        return "mlp"
-    if "ada_ln" in parts:
-        return "adaln"
-    return "other"  # patch embedding, timestep embedding, final linear
-
-
-def by_resolution(name: str, spatial: tuple[int, int] | None) -> str:
-    """U-Nets: the feature-map size an op runs at ("32px"); ops with no image-like input below the
-    root (time and label embeddings) are "other". A strided conv counts at its input size."""
-    if spatial is None:
-        return "other"
-    height, width = spatial
-    return f"{height}px" if height == width else f"{height}x{width}px"
-
-
-GROUPINGS: dict[str, Grouping] = {
-    "rin": by_rin_stage,
-    "adm": by_resolution,
-    "dit": by_dit_block_kind,
-    "vdm": by_resolution,  # the video U-Net folds frames into the batch: its convs see 4-D maps
-}
+from bench.family import Grouping
 
 
 class _CallPath:
@@ -242,7 +200,7 @@ def count_flops(
     | Callable[[nn.Module], tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]],
     *,
     train_step: bool = False,
-    group: Grouping | str | None = None,
+    group: Grouping | None = None,
     loss: Callable | None = None,
 ) -> dict:
     """Count the FLOPs of one forward pass (and optionally one training step) on the meta device.
@@ -256,16 +214,17 @@ def count_flops(
     `bench.diffusion.training_loss` (for RIN: its self-conditioning pass, the pass with gradients and
     the backward). The AdamW update adds no matmul FLOPs and is not run.
 
-    `group` is a family name from GROUPINGS or a Grouping function; None puts everything in "other".
+    `group` maps each module call to a bucket of `macs_fwd_by_group` (bench.family.Grouping; a family's
+    is `registry.get(slug).flop_grouping`); None puts everything in "other".
 
     Returns per-image and per-batch counts: macs_fwd, flops_fwd, macs_fwd_batch, flops_fwd_batch,
     macs_fwd_by_group, macs_fwd_by_op (per image), and with train_step macs_train_step,
     flops_train_step, macs_train_step_batch, flops_train_step_batch, macs_train_step_by_op.
     """
-    if isinstance(group, str):
-        if group not in GROUPINGS:
-            raise KeyError(f"unknown grouping {group!r}; known: {', '.join(sorted(GROUPINGS))}")
-        group = GROUPINGS[group]
+    if group is not None and not callable(group):
+        raise TypeError(
+            f"group must be a grouping function (a family's flop_grouping), not {group!r}"
+        )
     grouping = group or (lambda name, spatial: "other")
 
     with torch.device("meta"):

@@ -2,7 +2,7 @@
 
 CUDA: torch's allocator peaks (allocated = live tensors, reserved = what the caching allocator holds),
 reset when the probe opens; NVML's device view adds the CUDA context and other processes (about 0.7 GB
-more than `max_memory_reserved` on an H100, research/ecosystem.md §4).
+more than `max_memory_reserved`, measured on an H100 80GB with `nvmlDeviceGetMemoryInfo` v2).
 CPU: the process's peak resident set (VmHWM), reset through /proc/self/clear_refs where Linux allows it,
 else the peak since the process started, labelled as such.
 """

@@ -1,7 +1,9 @@
 """Global numerics flags (TF32, cudnn.benchmark): read them, and change them only inside `numerics()`.
 
-TF32 changes results (cuDNN's TF32 convs moved Inception features by 4.5e-4 relative on an H100,
-research/ecosystem.md §0.3) and speed, so every record states the flags it ran under.
+TF32 changes results (cuDNN's TF32 convs, on by default on Ampere and newer GPUs as PyTorch's CUDA
+semantics notes say under "TensorFloat-32 (TF32) on Ampere (and later) devices", moved Inception
+features by 4.5e-4 relative on an H100, measured against CPU fp32) and speed, so every record states the
+flags it ran under.
 
 The flags are set through torch's long-standing API (`set_float32_matmul_precision`,
 `backends.cudnn.allow_tf32`). Since torch 2.9 a second API (`fp32_precision`) exists; torch raises when

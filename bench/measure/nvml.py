@@ -1,7 +1,8 @@
 """NVML (package nvidia-ml-py, module `pynvml`), optional: every failure becomes a reason string.
 
-Without a driver `import pynvml` works and `nvmlInit()` raises NVMLError_LibraryNotFound
-(research/ecosystem.md §4), so both the import and the init are guarded, and so is every query:
+Without a driver `import pynvml` works and `nvmlInit()` raises NVMLError_LibraryNotFound (nvidia-ml-py's
+pynvml.py, which loads libnvidia-ml.so.1 only in nvmlInit), so both the import and the init are guarded,
+and so is every query:
 a GPU may answer NotSupported or NoPermission for single fields.
 """
 

@@ -2,7 +2,8 @@
 
 GPU: a CUDA event pair around each call and a wait for the second one before the next call, so each
 sample is one end-to-end call (launch overhead included, no overlap between calls). Unsynchronised
-timings measure only the launch, about 10x too low on an H100 (research/ecosystem.md §3.3).
+timings measure only the launch: one unsynchronised call of a 31.5 ms DiT forward read 3-4 ms on an H100
+(measured; pytorch/pytorch#75393 on timing CUDA work).
 CPU: `time.perf_counter` around each call.
 
 Statistics are over the per-call samples: median and quantiles (robust to the odd slow call), IQR
@@ -11,12 +12,12 @@ and CV for spread. The samples themselves are returned too.
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
+import numpy as np
 import torch
 
 
@@ -82,29 +83,29 @@ def time_calls(
     }
 
 
-def quantile(sorted_values: list[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default), q in [0, 1]."""
-    if not sorted_values:
+def quantile(values: list[float], q: float) -> float:
+    """The q-quantile (q in [0, 1]) by linear interpolation between closest ranks: numpy's default
+    method, the one NumPy, pandas and torch.quantile share."""
+    if len(values) == 0:
         raise ValueError("quantile of no values")
-    position = q * (len(sorted_values) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
+    return float(np.percentile(values, 100 * q))
 
 
 def latency_stats(samples_ms: list[float]) -> dict[str, float | None]:
     """latency_ms_{median,p10,p90,iqr,mean,min,max} and latency_cv (stdev / mean; None for one sample)."""
-    ordered = sorted(samples_ms)
-    mean = statistics.fmean(ordered)
+    p10, p25, median, p75, p90 = (float(v) for v in np.percentile(samples_ms, [10, 25, 50, 75, 90]))
+    mean = statistics.fmean(samples_ms)
     return {
-        "latency_ms_median": quantile(ordered, 0.5),
-        "latency_ms_p10": quantile(ordered, 0.1),
-        "latency_ms_p90": quantile(ordered, 0.9),
-        "latency_ms_iqr": quantile(ordered, 0.75) - quantile(ordered, 0.25),
+        "latency_ms_median": median,
+        "latency_ms_p10": p10,
+        "latency_ms_p90": p90,
+        "latency_ms_iqr": p75 - p25,
         "latency_ms_mean": mean,
-        "latency_ms_min": ordered[0],
-        "latency_ms_max": ordered[-1],
-        "latency_cv": statistics.stdev(ordered) / mean if len(ordered) > 1 and mean > 0 else None,
+        "latency_ms_min": min(samples_ms),
+        "latency_ms_max": max(samples_ms),
+        "latency_cv": statistics.stdev(samples_ms) / mean
+        if len(samples_ms) > 1 and mean > 0
+        else None,
     }
 
 
@@ -128,8 +129,9 @@ def throughput(
 def matmul_peak(device: str | torch.device = "cpu", *, min_seconds: float = 0.5) -> dict:
     """The device's measured dense matmul throughput, the denominator of MFU.
 
-    CUDA: an 8192^3 bf16 matmul (on the project's H100: ~800 TFLOP/s, 81% of the 989.4 datasheet
-    dense peak, research/baselines.md §5.1). CPU: a 1024^3 fp32 matmul, a rough yardstick only.
+    CUDA: an 8192^3 bf16 matmul (on the project's H100: ~800 TFLOP/s, 81% of the 989.4 TFLOP/s
+    dense BF16 peak of NVIDIA's H100 Tensor Core GPU datasheet, whose 1,979 headline assumes 2:4
+    sparsity). CPU: a 1024^3 fp32 matmul, a rough yardstick only.
     Measure once per run; the cells of one run share it.
 
     Returns matmul_peak_tflops (median over the timed calls), matmul_peak_dtype, matmul_peak_n.

@@ -1,0 +1,109 @@
+"""What a backbone family declares to the harness: its model, config, presets, FLOP groups and inputs.
+
+`rin/` and `baselines/` each declare their families against these types (`rin/family.py`,
+`baselines/families.py`) and `bench/registry.py` gathers them. This module is the only part of `bench`
+the model packages import, so it imports nothing of `bench` and no torch: declaring a family loads no
+harness machinery.
+
+Every config class of a family has the fields the harness builds inputs from: `name` (the preset slug,
+set by the registry), `resolution` (pixels per side), `in_channels`, `num_classes` (0 =
+unconditional), and the property `input_shape`, the (C, H, W) or (C, frames, H, W) of the tensor the
+model's `forward(x, t, y=None, state=None) -> (out, state)` takes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Where a preset's numbers come from. "harness": a configuration of our own for one of the harness's
+# experiments, not from any paper; "test": a small model for CPU tests.
+SOURCE_KINDS = (
+    "paper text",
+    "released config",
+    "author comment",
+    "reconstructed",
+    "harness",
+    "test",
+)
+
+# A grouping maps the innermost module's qualified name (e.g. "blocks.0.read.attn.q", "" for the
+# root) and the spatial size (H, W) of the nearest enclosing image-like input, the last two axes of a
+# 4-D or 5-D tensor (None when there is none below the root), to a bucket of the FLOP breakdown.
+Grouping = Callable[[str, "tuple[int, int] | None"], str]
+
+# (config, batch, device, dtype) -> (x, t, y): x (batch, *config.input_shape), t (batch,) in [0, 1],
+# y (batch,) int64 class labels or None for an unconditional config.
+InputMaker = Callable[..., tuple]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a preset comes from: `kind` (one of SOURCE_KINDS), `where` (the primary source: a paper
+    with its page or table, or an official repository with its file) and `note` (what was taken from
+    it, and what was reconstructed and how)."""
+
+    kind: str
+    where: str
+    note: str = ""
+
+    def __post_init__(self):
+        if self.kind not in SOURCE_KINDS:
+            raise ValueError(
+                f"unknown source kind {self.kind!r}; known: {', '.join(map(repr, SOURCE_KINDS))}"
+            )
+        if not self.where:
+            raise ValueError(f"a {self.kind!r} source needs a `where`")
+
+    @classmethod
+    def from_text(cls, text: str) -> Source:
+        """The source of a schema-1 record, one string "<kind>: <detail>"."""
+        kind, _, detail = text.partition(":")
+        return cls(kind.strip(), detail.strip())
+
+    def __str__(self) -> str:
+        """The one-line form: "<kind>: <where>; <note>"."""
+        return f"{self.kind}: {self.where}" + (f"; {self.note}" if self.note else "")
+
+
+@dataclass(frozen=True)
+class Preset:
+    config: Any  # an instance of the family's config class
+    source: Source
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: there is one of each
+class Family:
+    """One backbone family: what the registry, the FLOP counter and the input maker need of it."""
+
+    name: str  # the family's short name in records and tables: "rin", "adm", "dit", "vdm"
+    description: str  # one line: the architecture and its primary source
+    model: type  # model(config) builds the network on the current default device
+    config: type  # the frozen config dataclass
+    presets: Mapping[str, Preset]  # slug -> preset; slugs start with the family's name
+    flop_grouping: Grouping  # the breakdown of `macs_fwd_by_group`
+    make_inputs: InputMaker
+
+    def __post_init__(self):
+        for slug, preset in self.presets.items():
+            if not isinstance(preset, Preset):
+                raise TypeError(f"{self.name}: preset {slug!r} is not a Preset")
+            if not isinstance(preset.config, self.config):
+                raise TypeError(
+                    f"{self.name}: preset {slug!r} has a {type(preset.config).__name__}, "
+                    f"not a {self.config.__name__}"
+                )
+
+
+def gaussian_inputs(cfg: Any, batch: int, device: Any = "cpu", dtype: Any = None) -> tuple:
+    """(x, t, y) with x ~ N(0, 1) of shape (batch, *cfg.input_shape) in `dtype` (default float32),
+    t ~ U[0, 1) and y uniform over cfg.num_classes (None when unconditional): the inputs of every
+    family here, images and videos alike. torch is imported here, when inputs are made, so that
+    declaring a family does not load it."""
+    import torch
+
+    x = torch.randn(batch, *cfg.input_shape, device=device, dtype=dtype or torch.float32)
+    t = torch.rand(batch, device=device)
+    y = torch.randint(0, cfg.num_classes, (batch,), device=device) if cfg.num_classes else None
+    return x, t, y

@@ -1,0 +1,94 @@
+"""Which records to show: the choices that claims and reports make alike, on `bench.record.Record`s.
+
+A cell measured more than once keeps its newest record per machine (the same suite on two GPUs is
+a hardware comparison, a retried cell shows its last attempt); a count keeps its ok record; an FID
+is the one of the checkpoint trained longest. Standard library only: reports/ runs without torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from bench import metrics, results
+from bench.record import Record, is_number
+
+TIMED_PHASES = ("forward", "train_step", "sample")
+COUNT_PHASES = ("params", "flops")
+
+# The FID protocol the papers' numbers use (ADM's TensorFlow Inception), then the other FIDs of
+# the metric table: the first a record has is its FID.
+PREFERRED_FID_KEY = "fid_legacy_tf"
+FID_KEYS = (
+    PREFERRED_FID_KEY,
+    *(
+        metric.key
+        for metric in metrics.METRICS
+        if metric.kind == metrics.QUALITY
+        and metric.key.startswith("fid_")
+        and metric.key != PREFERRED_FID_KEY
+    ),
+)
+# The peak memory of a timed cell: the caching allocator's peak on a GPU, the resident set on a CPU.
+PEAK_MEMORY_KEYS = ("peak_alloc_bytes", "peak_rss_bytes")
+
+
+def hardware(record: Record) -> str:
+    """The machine a timed cell ran on: the GPU's name, or "CPU <model> (<n> cpus)"."""
+    return results.device_model(record) or record.cell.device
+
+
+def device_label(record: Record) -> str:
+    """Short: 'cpu', or the GPU's name without the vendor ('H100 80GB HBM3')."""
+    name = hardware(record)
+    return "cpu" if name.startswith("CPU") else name.removeprefix("NVIDIA ").strip()
+
+
+def setup_label(record: Record) -> str:
+    """'H100 80GB HBM3 bf16 b32 eager': where and how a timed cell ran."""
+    cell = record.cell
+    return f"{device_label(record)} {cell.dtype} b{cell.batch} {cell.mode}"
+
+
+def latest(records: Iterable[Record]) -> list[Record]:
+    """The last record per (hardware, cell id), in first-seen order: a retried cell's newest attempt,
+    while the same cell measured on two machines keeps both. FID records are kept per checkpoint
+    (its training compute), so that FID can be plotted against it."""
+    chosen: dict[tuple, Record] = {}
+    for record in records:
+        key: tuple = (hardware(record), record.cell.id)
+        if record.cell.phase == "fid":
+            values = record.values
+            key += (values.get("train_macs", values.get("checkpoint_step")),)
+        chosen[key] = record
+    return list(chosen.values())
+
+
+def keep_count(kept: dict, phase: str, record: Record) -> None:
+    """Counts do not depend on the machine: an ok record wins over a failed one, else the newest."""
+    previous = kept.get(phase)
+    if previous is None or record.status == "ok" or previous.status != "ok":
+        kept[phase] = record
+
+
+def most_trained(records: Iterable[Record]) -> Record | None:
+    """Of FID records: the ok one with the most training compute (the newest on a tie); when none
+    is ok, the newest."""
+    best = None
+    for record in records:
+        if best is None or _training_rank(record) >= _training_rank(best):
+            best = record
+    return best
+
+
+def _training_rank(record: Record) -> tuple[bool, float]:
+    train_macs = record.values.get("train_macs")
+    return record.status == "ok", float(train_macs) if is_number(train_macs) else -1.0
+
+
+def first_number(values: Mapping, keys: Iterable[str]) -> tuple[str, float] | tuple[None, None]:
+    """The first of `keys` whose value is a finite number, and the value: e.g. a record's FID
+    (first_number(record.values, FID_KEYS)). NaN counts as absent."""
+    for key in keys:
+        if is_number(values.get(key)):
+            return key, float(values[key])
+    return None, None

@@ -1,0 +1,63 @@
+"""The report in Markdown: the whole page (figures as links) and the short summary that
+`rinbench run` and `rinbench report` print."""
+
+from __future__ import annotations
+
+from reports import tables
+from reports.report import Report
+
+
+def summary(report: Report, *, details: str = "") -> str:
+    """Title, provenance, the results table, its notes and legend, and the claims tally."""
+    parts = [f"# {report.title}", report.provenance, report.table.markdown().rstrip()]
+    if report.table.notes:
+        parts.append(_notes(report.table.notes))
+    parts.append(tables.LEGEND)
+    if report.verdicts:
+        where = f" ({details})" if details else ""
+        parts.append(f"Claims: {report.tally_text()}{where}.")
+    return "\n\n".join(parts) + "\n"
+
+
+def page(report: Report, figure_dir: str = "figures") -> str:
+    """The whole report; figures as links to `figure_dir`/NAME.png."""
+    parts = [f"# {report.title}", report.provenance]
+    if report.verdicts:
+        parts.append(f"Claims: {report.tally_text()} (the verdicts are at the end).")
+    parts += ["## Results", report.table.markdown().rstrip()]
+    if report.table.notes:
+        parts.append(_notes(report.table.notes))
+    parts.append(tables.LEGEND)
+    parts += ["## Cost vs resolution", _exponents(report)]
+    parts.append("## Figures")
+    for figure in report.figures:
+        parts.append(f"### {figure.title}")
+        if figure.skipped:
+            parts.append(f"_Not drawn: {figure.skipped}._")
+        else:
+            parts += [f"![{figure.title}]({figure_dir}/{figure.name}.png)", figure.caption]
+    parts.append("## Hardware comparison")
+    if report.hardware is None:
+        parts.append("_None: no timed cell ran on two or more machines._")
+    else:
+        parts.append(report.hardware.markdown().rstrip())
+    if report.verdicts:
+        parts += ["## Claims", f"{report.tally_text()}."]
+        parts += ["### FLOP convention", _bullets(report.convention)]
+        parts += ["### Verdicts", tables.verdict_table(report.verdicts).markdown().rstrip()]
+    return "\n\n".join(parts) + "\n"
+
+
+def _exponents(report: Report) -> str:
+    if report.exponents.empty:
+        return f"_{tables.NO_EXPONENTS}_"
+    table = tables.exponent_table(report.exponents).markdown()
+    return f"{tables.EXPONENT_INTRO}\n\n{table.rstrip()}"
+
+
+def _notes(notes: list[str]) -> str:
+    return "Did not finish:\n\n" + _bullets(notes)
+
+
+def _bullets(lines: list[str]) -> str:
+    return "\n".join(f"- {line}" for line in lines)
