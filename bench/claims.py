@@ -379,19 +379,26 @@ def _ratio_in_macs(claim: Claim, measured: Measured, caveat: str) -> Verdict:
             factors[_pair_text(pair)] = measured.macs(baseline) / measured.macs(rin)
     if not factors:
         return Verdict(claim, "MACs", CANNOT_CHECK, detail="; ".join(missing), caveat=caveat)
-    best = max(factors, key=factors.get)
-    status, ratio = _judge(claim, factors[best])
+    single = None
     if len(claim.pairs) == 1:
         (baseline, res_b, rin, res_r) = claim.pairs[0]
-        detail = (
+        single = (
             f"{baseline} {measured.macs((baseline, res_b)) / 1e9:,.1f} GMACs / "
             f"{rin} {measured.macs((rin, res_r)) / 1e9:,.1f} GMACs"
         )
-    else:
-        detail = "largest of " + ", ".join(f"{k} {v:.2f}x" for k, v in factors.items())
-        if missing:
-            detail += "; not measured: " + "; ".join(missing)
-    return Verdict(claim, "MACs", status, factors[best], ratio, detail, caveat)
+    extra = "; not measured: " + "; ".join(missing) if missing else ""
+    return _largest(claim, "MACs", factors, caveat, single=single, extra=extra)
+
+
+def _largest(
+    claim: Claim, basis: str, factors: dict[str, float], caveat: str, *, single, extra: str
+) -> Verdict:
+    """The verdict on the largest factor; `single` details a lone pair, else the factors are listed
+    with `extra` (what was not measured) after them."""
+    best = max(factors, key=factors.get)
+    status, ratio = _judge(claim, factors[best])
+    listed = "largest of " + ", ".join(f"{k} {v:.2f}x" for k, v in factors.items()) + extra
+    return Verdict(claim, basis, status, factors[best], ratio, single or listed, caveat)
 
 
 def _ratio_in_time(claim: Claim, measured: Measured, caveat: str) -> list[Verdict]:
@@ -437,22 +444,18 @@ def _ratio_on_setup(
             factors[name] = speeds[1] / speeds[0]
     if not factors:
         return Verdict(claim, basis, CANNOT_CHECK, detail="; ".join(problems), caveat=caveat)
-    best = max(factors, key=factors.get)
-    status, ratio = _judge(claim, factors[best])
+    single = None
     if len(pairs) == 1 and not problems:
-        base_record, rin_record = pairs[best]
-        detail = (
+        base_record, rin_record = next(iter(pairs.values()))
+        single = (
             f"{rin_record.cell.preset} {_speed(rin_record):,.4g} img/s / "
             f"{base_record.cell.preset} {_speed(base_record):,.4g} img/s"
         )
-    else:
-        detail = "largest of " + ", ".join(f"{k} {v:.2f}x" for k, v in factors.items())
-        if problems:
-            detail += "; failed: " + "; ".join(problems)
-        absent = len(claim.pairs) - len(pairs)
-        if absent:
-            detail += f"; {absent} of {len(claim.pairs)} pairs not timed on this setup"
-    return Verdict(claim, basis, status, factors[best], ratio, detail, caveat)
+    extra = "; failed: " + "; ".join(problems) if problems else ""
+    absent = len(claim.pairs) - len(pairs)
+    if absent:
+        extra += f"; {absent} of {len(claim.pairs)} pairs not timed on this setup"
+    return _largest(claim, basis, factors, caveat, single=single, extra=extra)
 
 
 def _phase_order(phase: str) -> int:

@@ -226,7 +226,6 @@ def count_flops(
             f"group must be a grouping function (a family's flop_grouping), not {group!r}"
         )
     grouping = group or (lambda name, spatial: "other")
-
     with torch.device("meta"):
         model = build()
         x, t, y = inputs(model) if callable(inputs) else inputs
@@ -235,8 +234,16 @@ def count_flops(
             raise ValueError(
                 f"count_flops needs meta tensors (exact and free); got one on {tensor.device}"
             )
-    batch = x.shape[0]
+    result = _count_forward(model, (x, t, y), grouping)
+    if train_step:
+        result |= _count_train_step(model, (x, t, y), grouping, loss)
+    return result
 
+
+def _count_forward(model: nn.Module, inputs: tuple, grouping: Grouping) -> dict:
+    """The forward pass, as a sampler calls it after its first step, in eval mode under no_grad."""
+    x, t, y = inputs
+    batch = x.shape[0]
     model.eval()
     with torch.no_grad(), FastMetaKernels():
         # Only a recurrent model's output state changes what the next call computes; skipping the
@@ -251,7 +258,7 @@ def count_flops(
     outside = fwd_total - sum(by_group.values())
     if outside:
         by_group["other"] = by_group.get("other", 0) + outside
-    result = {
+    return {
         "batch": batch,
         "macs_fwd": _per_image(_macs(fwd_total), batch),
         "flops_fwd": _per_image(fwd_total, batch),
@@ -262,22 +269,27 @@ def count_flops(
         "flop_counter": f"torch.utils.flop_counter.FlopCounterMode on meta, torch {torch.__version__}",
     }
 
-    if train_step:
-        if loss is None:
-            from bench.diffusion import training_loss as loss
-        model.train()
-        counter = _counter(model, grouping)
-        with FastMetaKernels(), counter:
-            loss(model, x, y).backward()
-        train_total = counter.get_total_flops()
-        result |= {
-            "macs_train_step": _per_image(_macs(train_total), batch),
-            "flops_train_step": _per_image(train_total, batch),
-            "macs_train_step_batch": _macs(train_total),
-            "flops_train_step_batch": train_total,
-            "macs_train_step_by_op": _by_op(counter.get_flop_counts().get("Global", {}), batch),
-        }
-    return result
+
+def _count_train_step(
+    model: nn.Module, inputs: tuple, grouping: Grouping, loss: Callable | None
+) -> dict:
+    """`loss(model, x, y).backward()` in train mode (the optimizer update has no matmul FLOPs)."""
+    x, _, y = inputs
+    batch = x.shape[0]
+    if loss is None:
+        from bench.diffusion import training_loss as loss
+    model.train()
+    counter = _counter(model, grouping)
+    with FastMetaKernels(), counter:
+        loss(model, x, y).backward()
+    train_total = counter.get_total_flops()
+    return {
+        "macs_train_step": _per_image(_macs(train_total), batch),
+        "flops_train_step": _per_image(train_total, batch),
+        "macs_train_step_batch": _macs(train_total),
+        "flops_train_step_batch": train_total,
+        "macs_train_step_by_op": _by_op(counter.get_flop_counts().get("Global", {}), batch),
+    }
 
 
 def _by_op(counts: dict, batch: int) -> dict[str, int | float]:
