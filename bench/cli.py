@@ -35,17 +35,9 @@ COMMANDS = (
     "bench.commands.report",
     "bench.commands.claims",
     "bench.commands.compare",
-)
-# FID, training and FVD keep their own parsers until they move into the tree: these entries pass
-# everything after the command word through to the module's main(argv).
-DELEGATED = (
-    ("fid", "bench.fid", "sample a checkpoint and compute FID/KID offline, or compare image sets"),
-    (
-        "train",
-        "bench.train",
-        "diffusion training of any preset on the built-in data or your images",
-    ),
-    ("fvd", "bench.fvd", "Frechet Video Distance with a video feature extractor you supply"),
+    "bench.fid.cli",
+    "bench.train.cli",
+    "bench.fvd_cli",
 )
 # What an optional extra provides, for the one-line hint when its import fails.
 EXTRA_HINT = "install the extra: python -m pip install 'rinbench[fid]'"
@@ -101,11 +93,6 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMANDS:
         importlib.import_module(module).add_parser(commands)
-    for name, module, summary in DELEGATED:
-        # A NUL prefix char: no word looks like an option here, so --help reaches the module.
-        sub = commands.add_parser(name, help=summary, add_help=False, prefix_chars="\0")
-        sub.add_argument("rest", nargs=argparse.REMAINDER)
-        sub.set_defaults(run=_delegate(module))
     _remember_parsers(parser)
     return parser
 
@@ -117,13 +104,6 @@ def _remember_parsers(parser: argparse.ArgumentParser) -> None:
         if isinstance(action, argparse._SubParsersAction):
             for sub in action.choices.values():
                 _remember_parsers(sub)
-
-
-def _delegate(module: str):
-    def run(args) -> int:
-        return importlib.import_module(module).main(args.rest)
-
-    return run
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
 Three sources, one interface (`len`, `read(start, stop)`, `labels(start, stop)`, `fingerprint()`):
 
 - `BuiltinCrops`: seeded random square crops of the photographs that scikit-image bundles in its wheel
-  (research/ecosystem.md §6), resized to any resolution with a named PIL filter. Image i depends only
-  on (seed, i), so any process can make any slice, and its label is the index of its source photo,
-  which makes the set class-conditional with one class per photo.
+  (its `skimage/data` folder, read by `skimage.data`'s loaders without a download), resized to any
+  resolution with a named PIL filter. Image i depends only on (seed, i), so any process can make any
+  slice, and its label is the index of its source photo, which makes the set class-conditional with
+  one class per photo.
 - `ImageFolder`: PNG/JPEG/... files in a folder (sorted by name), or in one sub-folder per class.
 - `NpzImages`: an .npz holding NHWC uint8 images under "arr_0" (the layout of ADM's reference
   batches and sample dumps), with optional int labels under "arr_1".
@@ -23,12 +24,14 @@ import copy
 import hashlib
 import os
 import zipfile
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 # Named resize protocols: the PIL filter that maps a crop to the target size. PIL's filters are
 # antialiased when they downsample (Parmar et al. 2022, "clean" resizing), unlike torch's bilinear.
@@ -88,6 +91,8 @@ def resize_square(image_HWC: np.ndarray, size: int, protocol: str) -> np.ndarray
 
 def to_model_range(images: torch.Tensor | np.ndarray) -> torch.Tensor:
     """uint8 images -> float32 in [-1, 1]."""
+    import torch  # here, so that the command line reads this module's names without torch
+
     images = torch.as_tensor(images)
     if images.dtype != torch.uint8:
         raise ValueError(f"expected uint8 images, got {images.dtype}")
@@ -96,6 +101,8 @@ def to_model_range(images: torch.Tensor | np.ndarray) -> torch.Tensor:
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """Float images in [-1, 1] -> uint8, rounded to the nearest level (out-of-range values clip)."""
+    import torch
+
     return ((x.float() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
@@ -503,56 +510,3 @@ def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
 def _check_range(start: int, stop: int, n: int) -> None:
     if not 0 <= start <= stop <= n:
         raise IndexError(f"image range [{start}, {stop}) outside [0, {n})")
-
-
-# ----------------------------------------------------------------------------------------------
-# Processes: which part of the work this process does under torchrun
-# ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Distributed:
-    """This process's place in a torch.distributed job (rank 0 of 1 without one)."""
-
-    rank: int = 0
-    world: int = 1
-    device: torch.device = torch.device("cpu")
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            torch.distributed.barrier()
-
-    def broadcast(self, obj):
-        """rank 0's `obj` on every rank."""
-        if self.world == 1:
-            return obj
-        box = [obj]
-        torch.distributed.broadcast_object_list(box, src=0)
-        return box[0]
-
-
-def distributed(device: str | torch.device | None = None) -> Distributed:
-    """Join the torchrun job if there is one: gloo on CPU, NCCL on GPUs, one GPU per local rank.
-
-    A process group someone else started (the tests spawn their own) is used as it is. Without
-    torchrun's environment and no group, this is a single process on `device` (default: cuda if
-    available).
-    """
-    dist = torch.distributed
-    want_cuda = torch.cuda.is_available() if device is None else torch.device(device).type == "cuda"
-    started = dist.is_available() and dist.is_initialized()
-    if not started and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        dist.init_process_group(backend="nccl" if want_cuda else "gloo")
-        started = True
-    if not started:
-        return Distributed(0, 1, torch.device(device or ("cuda" if want_cuda else "cpu")))
-    rank, world = dist.get_rank(), dist.get_world_size()
-    if want_cuda:
-        local = int(os.environ.get("LOCAL_RANK", rank % max(1, torch.cuda.device_count())))
-        torch.cuda.set_device(local)
-        return Distributed(rank, world, torch.device("cuda", local))
-    return Distributed(rank, world, torch.device("cpu"))

@@ -45,7 +45,7 @@ class Source:
     it, and what was reconstructed and how)."""
 
     kind: str
-    where: str
+    where: str = ""
     note: str = ""
 
     def __post_init__(self):
@@ -53,8 +53,6 @@ class Source:
             raise ValueError(
                 f"unknown source kind {self.kind!r}; known: {', '.join(map(repr, SOURCE_KINDS))}"
             )
-        if not self.where:
-            raise ValueError(f"a {self.kind!r} source needs a `where`")
 
     @classmethod
     def from_text(cls, text: str) -> Source:
@@ -64,7 +62,8 @@ class Source:
 
     def __str__(self) -> str:
         """The one-line form: "<kind>: <where>; <note>"."""
-        return f"{self.kind}: {self.where}" + (f"; {self.note}" if self.note else "")
+        head = f"{self.kind}: {self.where}" if self.where else self.kind
+        return head + (f"; {self.note}" if self.note else "")
 
 
 @dataclass(frozen=True)
@@ -89,6 +88,8 @@ class Family:
         for slug, preset in self.presets.items():
             if not isinstance(preset, Preset):
                 raise TypeError(f"{self.name}: preset {slug!r} is not a Preset")
+            if not preset.source.where:  # a record read back may lack it; a preset may not
+                raise ValueError(f"{self.name}: preset {slug!r} needs a source `where`")
             if not isinstance(preset.config, self.config):
                 raise TypeError(
                     f"{self.name}: preset {slug!r} has a {type(preset.config).__name__}, "

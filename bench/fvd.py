@@ -5,7 +5,7 @@ generated clips, the features coming from an I3D network trained on Kinetics-400
 on any package index, so rinbench cannot fetch or convert them offline as it does Inception's for FID.
 The machinery is therefore pluggable: any TorchScript module that maps a batch of clips to feature vectors
 serves, given by path (`--video-extractor PATH` or $RINBENCH_VIDEO_EXTRACTOR). Without one, the command
-stops with a message saying so. The distance itself is bench.fid's float64 Fréchet distance.
+stops with a message saying so. The distance itself is bench.fid.metrics' float64 Fréchet distance.
 
 The extractor's contract: input float32 (N, C, T, H, W) in [-1, 1] (the layout of rinbench's video
 models), output (N, D) features. Wrap an I3D that expects another layout or range in a small TorchScript
@@ -16,17 +16,14 @@ module that converts, and name the wrapper in the protocol string you report.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from bench.fid import fid_statistics, frechet_distance
-from bench.train import file_sha256, run_command
+from bench.fid.metrics import fid_statistics, frechet_distance
+from bench.train.checkpoint import file_sha256
 
 EXTRACTOR_ENV = "RINBENCH_VIDEO_EXTRACTOR"
 
@@ -130,31 +127,3 @@ def fvd(
         "video_extractor": str(extractor.path),
         "video_extractor_sha256": file_sha256(extractor.path),
     }
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="rinbench fvd",
-        description="Fréchet Video Distance between two .npz files of uint8 clips (N, T, H, W, C), "
-        "with a video feature extractor you supply (I3D weights are not on a package index).",
-    )
-    parser.add_argument("generated", help=".npz of generated clips (arr_0)")
-    parser.add_argument("reference", help=".npz of real clips (arr_0)")
-    parser.add_argument("--video-extractor", help=f"TorchScript extractor (or ${EXTRACTOR_ENV})")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args(argv)
-    if args.batch < 1:
-        parser.error("--batch must be positive")
-
-    def run() -> int:
-        extractor = VideoFeatures(video_extractor_path(args.video_extractor), args.device)
-        generated, reference = load_videos(args.generated), load_videos(args.reference)
-        print(json.dumps(fvd(generated, reference, extractor, args.batch), indent=2))
-        return 0
-
-    return run_command("rinbench fvd", run)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

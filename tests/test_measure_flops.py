@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
+from baselines.dit import SelfAttention
 from baselines.families import by_resolution
 from bench import registry
 from bench.measure.flops import FAST_META_KERNELS, FastMetaKernels, count_flops, count_params
@@ -31,20 +32,16 @@ class ToyConfig:
 
 
 class AttentionBlock(nn.Module):
-    """Self-attention over the H*W positions: fused QKV, SDPA, output projection."""
+    """Self-attention over the H*W positions with a residual: DiT's layer (fused QKV, SDPA, output
+    projection); the closed forms below are written out independently of it."""
 
     def __init__(self, channels: int, heads: int):
         super().__init__()
-        self.heads = heads
-        self.qkv = nn.Linear(channels, 3 * channels)
-        self.proj = nn.Linear(channels, channels)
+        self.attention = SelfAttention(channels, heads)
 
     def forward(self, x_BCHW):
-        B, C, H, W = x_BCHW.shape
-        tokens = x_BCHW.flatten(2).transpose(1, 2)
-        q, k, v = self.qkv(tokens).unflatten(-1, (3, self.heads, -1)).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2)
-        return x_BCHW + self.proj(out).transpose(1, 2).reshape(B, C, H, W)
+        tokens_BTC = x_BCHW.flatten(2).transpose(1, 2)
+        return x_BCHW + self.attention(tokens_BTC).transpose(1, 2).reshape_as(x_BCHW)
 
 
 class ConvBlock(nn.Module):

@@ -24,6 +24,22 @@ SCHEMA_1_FILES = [
     REPO / "benchmarks" / "baselines" / "ci-cpu.jsonl",
 ]
 
+# The values of a schema 1 line: measurements, then the details schema 2 keeps apart.
+V1_MEASUREMENTS = {
+    "latency_ms_median": 12.5,
+    "macs_fwd_by_group": {"read": 1, "compute": 2},
+    "joules_per_image": None,
+}
+V1_DETAILS = {
+    "energy_reason": "no energy counter on a CPU",
+    "peak_rss_scope": "phase",
+    "sampler": "ddim",
+    "numerics": {"tf32_matmul": False},
+    "warnings": ["UserWarning: x"],
+    "timer": "perf_counter",
+    "compile_graph_breaks_reason": None,
+}
+
 V1_LINE = {
     "schema": 1,
     "run": {"id": "20261124T113909Z-vm-cpu-b7585b3", "suite": "quick", "started": "2026-11-24"},
@@ -47,18 +63,7 @@ V1_LINE = {
     },
     "env": {"device": "cpu", "cpu_model": "AMD EPYC", "cpu_count": 2, "gpu": None},
     "status": "ok",
-    "values": {
-        "latency_ms_median": 12.5,
-        "macs_fwd_by_group": {"read": 1, "compute": 2},
-        "joules_per_image": None,
-        "energy_reason": "no energy counter on a CPU",
-        "peak_rss_scope": "phase",
-        "sampler": "ddim",
-        "numerics": {"tf32_matmul": False},
-        "warnings": ["UserWarning: x"],
-        "timer": "perf_counter",
-        "compile_graph_breaks_reason": None,
-    },
+    "values": V1_MEASUREMENTS | V1_DETAILS,  # schema 1 kept both in one dict
     "error": None,
 }
 
@@ -66,20 +71,8 @@ V1_LINE = {
 def test_a_schema_1_line_is_upgraded_values_and_details_split_and_source_parsed():
     record = Record.from_json(json.loads(json.dumps(V1_LINE)))
     assert record.schema == SCHEMA_VERSION == 2
-    assert record.values == {
-        "latency_ms_median": 12.5,
-        "macs_fwd_by_group": {"read": 1, "compute": 2},
-        "joules_per_image": None,
-    }
-    assert record.details == {
-        "energy_reason": "no energy counter on a CPU",
-        "peak_rss_scope": "phase",
-        "sampler": "ddim",
-        "numerics": {"tf32_matmul": False},
-        "warnings": ["UserWarning: x"],
-        "timer": "perf_counter",
-        "compile_graph_breaks_reason": None,
-    }
+    assert record.values == V1_MEASUREMENTS
+    assert record.details == V1_DETAILS
     assert record.model.source == Source("harness", "a tiny RIN for tests, not from a paper")
     assert str(record.model.source) == V1_LINE["model"]["source"]
     assert record.cell.id == V1_LINE["cell"]["id"] and record.run.suite == "quick"

@@ -427,9 +427,9 @@ def test_fid_records_are_kept_per_checkpoint(small):
 
 
 def test_a_fid_record_stored_by_rinbench_fid_reaches_the_table_and_figure(tmp_path):
-    from bench import fid
+    from bench.fid.evaluate import store_result
 
-    def result(step, value):  # the shape of fid.fid_for_checkpoint's result, trimmed
+    def result(step, value):  # the shape of bench.fid.evaluate.fid_for_checkpoint's result, trimmed
         return {
             "preset": "rin-tiny",
             "resolution": 16,
@@ -444,7 +444,7 @@ def test_a_fid_record_stored_by_rinbench_fid_reaches_the_table_and_figure(tmp_pa
         }
 
     for step, value in ((100, 300.0), (400, 120.0)):
-        fid.store_result(result(step, value), tmp_path, batch=8, device="cpu")
+        store_result(result(step, value), tmp_path, batch=8, device="cpu")
     frame = load.frame(results.read(tmp_path))
     assert tables.results_table(frame).rows == [
         ("rin-tiny", "16", "–", "", "", "", "", "", "", "", "120")

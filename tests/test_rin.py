@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from helpers import meta_counts
 
 from rin.model import RIN, RINConfig, analytic_macs, noise_level
 from rin.presets import PRESETS
@@ -25,13 +25,7 @@ def tiny(**changes) -> RINConfig:
 
 
 def meta_macs(cfg: RINConfig) -> int:
-    with torch.device("meta"):
-        model = RIN(cfg)
-        x = torch.empty(1, *cfg.input_shape)
-        y = torch.zeros(1, dtype=torch.long) if cfg.num_classes else None
-        with FlopCounterMode(display=False) as counter:
-            model(x, torch.rand(1), y)
-    return counter.get_total_flops() // 2
+    return meta_counts(RIN, cfg)[1]
 
 
 @pytest.mark.parametrize("slug", sorted(EXPECTED_PARAMS))

@@ -91,6 +91,21 @@ def run(suite, out_dir, **plan_options):
     return plan, summary
 
 
+def bench_run_command(suite_file, out_dir, *options):
+    """`bench run` in a fresh interpreter, measuring with fake_measure instead of the harness."""
+    return [
+        sys.executable,
+        "-c",
+        "import sys; from bench.cli import main; "
+        "sys.exit(main(sys.argv[1:], measure='fake_measure:measure'))",
+        "run",
+        str(suite_file),
+        "--out",
+        str(out_dir),
+        *options,
+    ]
+
+
 def statuses(path):
     return {r.cell.id: r for r in results.read(path)}
 
@@ -180,16 +195,7 @@ def test_ctrl_c_keeps_finished_records_and_resume_completes_each_cell_once(fake,
     )
     actions = {"dit-tiny.*.sample.*": "raise", "*": "sleep 0.25"}
     env = dict(os.environ, FAKE_ACTIONS=json.dumps(actions))
-    command = [
-        sys.executable,
-        "-c",
-        "import sys; from bench.cli import main; "
-        "sys.exit(main(sys.argv[1:], measure='fake_measure:measure'))",
-        "run",
-        str(suite_file),
-        "--out",
-        str(tmp_path / "results"),
-    ]
+    command = bench_run_command(suite_file, tmp_path / "results")
     sweep = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     run_dir = tmp_path / "results" / "slow"
     deadline = time.monotonic() + 60
@@ -286,17 +292,7 @@ def test_a_runner_killed_with_sigkill_leaves_scratch_the_next_run_removes(fake, 
     suite_file = tmp_path / "slow.toml"
     suite_file.write_text('presets = ["rin-tiny"]\nphases = ["forward"]')
     env = dict(os.environ, TMPDIR=str(tmp), FAKE_ACTIONS=json.dumps({"*": "sleep 30"}))
-    command = [
-        sys.executable,
-        "-c",
-        "import sys; from bench.cli import main; "
-        "sys.exit(main(sys.argv[1:], measure='fake_measure:measure'))",
-        "run",
-        str(suite_file),
-        "--out",
-        str(tmp_path / "results"),
-        "--no-progress",
-    ]
+    command = bench_run_command(suite_file, tmp_path / "results", "--no-progress")
     sweep = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(fake.iterdir()):  # the cell is measuring
@@ -319,16 +315,7 @@ def test_progress_in_a_log_file_is_one_line_per_cell(fake, tmp_path):
     suite_file = tmp_path / "two.toml"
     suite_file.write_text('presets = ["rin-tiny", "dit-tiny"]\nphases = ["forward"]')
     log = tmp_path / "log.txt"
-    command = [
-        sys.executable,
-        "-c",
-        "import sys; from bench.cli import main; "
-        "sys.exit(main(sys.argv[1:], measure='fake_measure:measure'))",
-        "run",
-        str(suite_file),
-        "--out",
-        str(tmp_path / "results"),
-    ]
+    command = bench_run_command(suite_file, tmp_path / "results")
     with open(log, "w") as sink:
         subprocess.run(command, stderr=sink, stdout=subprocess.DEVNULL, timeout=120, check=True)
     text = log.read_text()

@@ -8,15 +8,11 @@ import socket
 import pytest
 import torch
 
-from bench import results
-from bench.train import (
-    CHECKPOINT_NAME,
-    TrainSettings,
-    equal_compute,
-    load_checkpoint,
-    model_from_checkpoint,
-    train,
-)
+from bench import cli, results
+from bench.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, model_from_checkpoint
+from bench.train.equal_compute import equal_compute
+from bench.train.loop import train
+from bench.train.settings import TrainSettings
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("skimage") is None or importlib.util.find_spec("PIL") is None,
@@ -193,17 +189,40 @@ def test_equal_compute_rows(tmp_path):
         assert row["fid_legacy_tf"] > 0 and row["n_samples"] == 6 and "kid_mean_legacy_tf" in row
     # The same FIDs as fid records, with the training compute the report plots them against.
     stored = results.read(tmp_path / "results")
-    assert [r["cell"]["phase"] for r in stored] == ["fid"] * 4
-    assert [r["values"]["train_macs"] for r in stored] == [r["train_macs"] for r in rows]
+    assert [r.cell.phase for r in stored] == ["fid"] * 4
+    assert [r.values["train_macs"] for r in stored] == [r["train_macs"] for r in rows]
 
 
 def test_command_line(tmp_path, capsys):
-    from bench.train import main
-
     args = ["rin-tiny", "--out", str(tmp_path), "--steps", "2", "--batch", "2", "--data-size", "4"]
-    assert main([*args, "--device", "cpu", "--no-progress", "--log-every", "1"]) == 0
+    assert cli.main(["train", *args, "--device", "cpu", "--no-progress", "--log-every", "1"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["step"] == 2
     assert "GMACs per image per train step" in captured.err and "step 2/2" in captured.err
-    assert main([*args, "--device", "cpu", "--set", "patch_size=3"]) == 2
-    assert "rinbench train: error:" in capsys.readouterr().err
+    assert cli.main(["train", *args, "--device", "cpu", "--set", "patch_size=3"]) == 2
+    assert capsys.readouterr().err.startswith("rinbench: error:")
+    # An existing run is one line too, and options may stand before the preset.
+    assert cli.main(["train", "--steps", "2", "--device", "cpu", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rinbench: error:") and "--resume" in err and len(err.splitlines()) == 1
+
+
+def test_train_help_shows_every_default():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "train", "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())
+    for option, default in (("--steps", 1000), ("--batch", 32), ("--lr", 0.0001)):
+        assert f"{option} {option[2:].upper()}" in text and f"(default: {default})" in text
+    assert "--warmup-steps WARMUP_STEPS linear warm-up steps (default: 0)" in text
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the answer on a machine without CUDA")
+def test_a_missing_cuda_device_is_one_line(tmp_path, capsys):
+    assert cli.main(["train", "rin-tiny", "--out", str(tmp_path), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rinbench: error: device 'cuda'") and len(err.splitlines()) == 1

@@ -1,12 +1,16 @@
 """ADM U-Net: official parameter counts and MACs, the closed-form count, and the forward contract."""
 
 import dataclasses
-import functools
 
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
+from helpers import (
+    assert_seeded_build_and_forward_are_deterministic,
+    forward_backward,
+    meta_counts,
+    randomized,
+)
 
 from baselines.presets import UNET_PRESETS
 from baselines.unet import AttentionBlock, UNet, UNetConfig, analytic_macs
@@ -27,33 +31,11 @@ def preset(slug: str) -> UNetConfig:
     return dataclasses.replace(UNET_PRESETS[slug].config, name=slug)
 
 
-@functools.cache
-def meta_counts(cfg: UNetConfig) -> tuple[int, int]:
-    """(parameters, forward MACs per image) counted on the meta device."""
-    with torch.device("meta"):
-        model = UNet(cfg)
-        x = torch.randn(1, *cfg.input_shape)
-        y = torch.zeros(1, dtype=torch.long) if cfg.num_classes else None
-        with FlopCounterMode(display=False) as counter:
-            model(x, torch.rand(1), y)
-    return sum(p.numel() for p in model.parameters()), counter.get_total_flops() // 2
-
-
-def randomized(model: UNet, seed: int) -> UNet:
-    # Zero-initialised output convs make a fresh model output exactly 0; fill every weight so the
-    # forward pass exercises all layers.
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
-    return model
-
-
 @pytest.mark.parametrize("slug", sorted(OFFICIAL))
 def test_official_params_and_macs(slug):
     params, macs, published_gmacs = OFFICIAL[slug]
     cfg = preset(slug)
-    counted_params, counted_macs = meta_counts(cfg)
+    counted_params, counted_macs = meta_counts(UNet, cfg)
     assert counted_params == params
     assert counted_macs == macs
     assert abs(counted_macs / 1e9 - published_gmacs) < 1
@@ -74,7 +56,7 @@ def test_builds_at_every_power_of_two_resolution(slug):
 )
 def test_analytic_macs_at_other_resolutions(slug, resolution):
     cfg = dataclasses.replace(preset(slug), resolution=resolution)
-    assert analytic_macs(cfg) == pytest.approx(meta_counts(cfg)[1], rel=0.01)
+    assert analytic_macs(cfg) == pytest.approx(meta_counts(UNet, cfg)[1], rel=0.01)
 
 
 @pytest.mark.parametrize(
@@ -89,20 +71,16 @@ def test_analytic_macs_at_other_resolutions(slug, resolution):
 )
 def test_tiny_variants_counter_matches_analytic(change):
     cfg = dataclasses.replace(preset("adm-tiny"), **change)
-    assert analytic_macs(cfg) == meta_counts(cfg)[1]
+    assert analytic_macs(cfg) == meta_counts(UNet, cfg)[1]
 
 
 def test_tiny_forward_backward_on_cpu():
     cfg = preset("adm-tiny")
-    model = UNet(cfg)
-    x = torch.randn(2, *cfg.input_shape)
-    t = torch.rand(2)
+    x, t = torch.randn(2, *cfg.input_shape), torch.rand(2)
     y = torch.tensor([0, cfg.num_classes - 1])
-    out, state = model(x, t, y)
+    out, state = forward_backward(UNet(cfg), x, t, y)
     assert out.shape == (2, 6, cfg.resolution, cfg.resolution) and cfg.out_channels == 6
     assert state is None
-    out.square().mean().backward()
-    assert all(p.grad is not None for p in model.parameters())
 
 
 def test_unconditional_without_learn_sigma():
@@ -113,17 +91,8 @@ def test_unconditional_without_learn_sigma():
 
 def test_seeded_build_and_forward_are_deterministic():
     cfg = preset("adm-tiny")
-    torch.manual_seed(1)
-    first = UNet(cfg)
-    torch.manual_seed(1)
-    second = UNet(cfg)
-    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
-        assert torch.equal(a, b), name
-    model = randomized(first, seed=2).eval()
     x, t, y = torch.randn(2, *cfg.input_shape), torch.rand(2), torch.tensor([1, 3])
-    out = model(x, t, y)[0]
-    assert out.abs().max() > 0
-    assert torch.equal(out, model(x, t, y)[0])
+    assert_seeded_build_and_forward_are_deterministic(UNet, cfg, x, t, y)
 
 
 def test_attention_orders_match_einsum_reference():

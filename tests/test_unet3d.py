@@ -2,11 +2,15 @@
 space-time structure (which ops mix frames), and the forward contract."""
 
 import dataclasses
-import functools
 
 import pytest
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from helpers import (
+    assert_seeded_build_and_forward_are_deterministic,
+    forward_backward,
+    meta_counts,
+    randomized,
+)
 
 from baselines.unet3d import RelativePositionBias, TemporalAttention, UNet3D, analytic_macs
 from baselines.video_presets import VIDEO_UNET_PRESETS
@@ -21,36 +25,24 @@ def preset(slug: str):
     return dataclasses.replace(VIDEO_UNET_PRESETS[slug].config, name=slug)
 
 
-@functools.cache
-def meta_counts(cfg) -> tuple[int, int]:
-    """(parameters, forward MACs per video) counted on the meta device."""
-    with torch.device("meta"):
-        model = UNet3D(cfg)
-        x = torch.empty(1, *cfg.input_shape)
-        y = torch.zeros(1, dtype=torch.long) if cfg.num_classes else None
-        with FlopCounterMode(display=False) as counter:
-            model(x, torch.rand(1), y)
-    return sum(p.numel() for p in model.parameters()), counter.get_total_flops() // 2
-
-
-def randomized(model, seed: int):
-    # Zero-initialised output layers (and the zero bias table) would hide most of the network.
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
-    return model
-
-
 def tiny_model(seed: int = 2, **change):
     cfg = dataclasses.replace(preset("vdm-tiny"), **change)
     return randomized(UNet3D(cfg), seed).eval()
 
 
+def outputs_before_and_after_changing_frame_0(model):
+    """The model's output for a random video, and for the same video with frame 0 raised by 1."""
+    x, t = torch.randn(1, *model.cfg.input_shape), torch.rand(1)
+    changed = x.clone()
+    changed[:, :, 0] += 1.0
+    with torch.no_grad():
+        return model(x, t)[0], model(changed, t)[0]
+
+
 def test_vdm_k600_params_and_macs_are_pinned():
     cfg = preset("vdm-k600")
     assert cfg.input_shape == (3, 16, 64, 64) and cfg.cond_frames == 5 and cfg.num_classes == 0
-    params, macs = meta_counts(cfg)
+    params, macs = meta_counts(UNet3D, cfg)
     assert params == VDM_K600_PARAMS
     assert macs == VDM_K600_MACS
     assert analytic_macs(cfg) == macs
@@ -71,27 +63,19 @@ def test_vdm_k600_params_and_macs_are_pinned():
 )
 def test_analytic_macs_match_the_counter(change):
     cfg = dataclasses.replace(preset("vdm-tiny"), **change)
-    assert analytic_macs(cfg) == meta_counts(cfg)[1]
+    assert analytic_macs(cfg) == meta_counts(UNet3D, cfg)[1]
 
 
 def test_tiny_forward_backward_on_cpu():
     cfg = preset("vdm-tiny")
-    model = UNet3D(cfg)
-    x, t = torch.randn(2, *cfg.input_shape), torch.rand(2)
-    out, state = model(x, t)
+    out, state = forward_backward(UNet3D(cfg), torch.randn(2, *cfg.input_shape), torch.rand(2))
     assert out.shape == (2, 3, 4, 16, 16) == (2, cfg.out_channels, *cfg.input_shape[1:])
     assert state is None
-    out.square().mean().backward()
-    assert all(p.grad is not None for p in model.parameters())
 
 
 def test_temporal_attention_mixes_frames():
     model = tiny_model()
-    x, t = torch.randn(1, *model.cfg.input_shape), torch.rand(1)
-    changed = x.clone()
-    changed[:, :, 0] += 1.0
-    with torch.no_grad():
-        before, after = model(x, t)[0], model(changed, t)[0]
+    before, after = outputs_before_and_after_changing_frame_0(model)
     assert (before[:, :, 3] - after[:, :, 3]).abs().max() > 1e-4
 
 
@@ -103,11 +87,7 @@ def test_without_temporal_attention_frames_are_independent():
             if isinstance(module, TemporalAttention):
                 module.proj_out.weight.zero_()
                 module.proj_out.bias.zero_()
-    x, t = torch.randn(1, *model.cfg.input_shape), torch.rand(1)
-    changed = x.clone()
-    changed[:, :, 0] += 1.0
-    with torch.no_grad():
-        before, after = model(x, t)[0], model(changed, t)[0]
+    before, after = outputs_before_and_after_changing_frame_0(model)
     assert (before[:, :, 0] - after[:, :, 0]).abs().max() > 1e-4
     torch.testing.assert_close(after[:, :, 1:], before[:, :, 1:], rtol=0, atol=1e-6)
 
@@ -148,17 +128,8 @@ def test_channels_last_gives_the_same_output():
 
 def test_seeded_build_and_forward_are_deterministic():
     cfg = preset("vdm-tiny")
-    torch.manual_seed(1)
-    first = UNet3D(cfg)
-    torch.manual_seed(1)
-    second = UNet3D(cfg)
-    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
-        assert torch.equal(a, b), name
-    model = randomized(first, seed=2).eval()
     x, t = torch.randn(2, *cfg.input_shape), torch.rand(2)
-    out = model(x, t)[0]
-    assert out.abs().max() > 0
-    assert torch.equal(out, model(x, t)[0])
+    assert_seeded_build_and_forward_are_deterministic(UNet3D, cfg, x, t)
 
 
 def test_bad_configs_say_what_works():

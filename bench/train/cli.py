@@ -1,0 +1,327 @@
+"""`rinbench train`: diffusion training of a preset, and `rinbench train equal-compute`.
+
+    rinbench train rin-tiny --steps 200 --batch 32 --out runs/rin-tiny
+    torchrun --nproc-per-node 8 -m bench.train rin-tiny --resolution 64 ...   (data-parallel, DDP)
+    rinbench train equal-compute --budget-macs 2e15 --out runs/equal
+
+Parsing needs no torch; each run function imports what it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bench.commands.common import HelpFormatter, add_command
+from bench.errors import UsageError, require_device
+from bench.train.settings import (
+    AMP_DTYPES,
+    EQUAL_COMPUTE_MODELS,
+    FALLBACK_SCHEDULE,
+    LR_DECAYS,
+    OPTIMIZERS,
+    TrainSettings,
+)
+
+DESCRIPTION = """\
+Diffusion training of a registry preset on the built-in data (seeded crops of scikit-image's
+photographs), an image folder or an .npz; data-parallel under torchrun. Checkpoints load with
+torch.load(weights_only=True) and carry the training MACs spent so far.
+
+The first word is a preset, or a subcommand:
+  equal-compute    train small RIN, U-Net and DiT models to equal training MACs, with their FIDs
+                   (`rinbench train equal-compute --help`)
+
+examples:
+  rinbench train rin-tiny --resolution 32 --steps 2000 --out runs/rin
+  rinbench train rin-tiny --out runs/rin --steps 4000 --resume
+"""
+
+
+class _PresetOrSubcommand(argparse._SubParsersAction):
+    """`train PRESET [options]` or `train equal-compute [options]`: a first word that names no
+    subcommand is the preset, and the training options after it are parsed into the same
+    namespace (so options may stand before or after the preset, as before)."""
+
+    class _AnyWord(Mapping):
+        """The subcommands, seen through an `in` that accepts any word: argparse checks the first
+        word against `choices`, and here a word that names no subcommand is a preset."""
+
+        def __init__(self, parsers: dict):
+            self.parsers = parsers
+
+        def __getitem__(self, name: str):
+            return self.parsers[name]
+
+        def __iter__(self):
+            return iter(self.parsers)
+
+        def __len__(self) -> int:
+            return len(self.parsers)
+
+        def __contains__(self, word) -> bool:
+            return True
+
+    def __init__(self, *args, options: argparse.ArgumentParser, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.choices = self._AnyWord(self._name_parser_map)
+        self.options = options
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values[0] in self._name_parser_map:
+            return super().__call__(parser, namespace, values, option_string)
+        namespace.preset = values[0]
+        _, extra = self.options.parse_known_args(values[1:], namespace)
+        if "-h" in extra or "--help" in extra:
+            parser.print_help()
+            parser.exit()
+        if extra:
+            vars(namespace).setdefault(argparse._UNRECOGNIZED_ARGS_ATTR, []).extend(extra)
+
+
+def add_parser(commands) -> None:
+    parser = add_command(
+        commands,
+        "train",
+        run_train,
+        help="diffusion training of any preset on the built-in data or your images",
+        description=DESCRIPTION,
+    )
+    parser.usage = "%(prog)s [options] PRESET [options]\n       %(prog)s equal-compute [options]"
+    _add_train_options(parser)
+    options = argparse.ArgumentParser(add_help=False, prog=parser.prog)
+    _add_train_options(options)
+    sub = parser.add_subparsers(
+        dest="preset",
+        metavar="PRESET",
+        required=True,
+        action=_PresetOrSubcommand,
+        options=options,
+        help="a registry slug (pixel-space presets), or `equal-compute`",
+    )
+    _add_equal_compute_parser(sub)
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    d = TrainSettings(preset="", out_dir="")  # the defaults
+    p.add_argument(
+        "--out", help="run folder: checkpoint.pt and train_log.jsonl (required, no default)"
+    )
+    p.add_argument("--resolution", type=int, help="pixels per side (default: the preset's)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        type=_override,
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="replace a config field, e.g. --set patch_size=4; repeat for more (default: none)",
+    )
+    p.add_argument("--data", default=d.data, help="'builtin', an image folder or an .npz")
+    p.add_argument("--data-size", type=int, default=d.data_size, help="built-in images to crop")
+    p.add_argument("--data-seed", type=int, default=d.data_seed, help="seed of the built-in crops")
+    p.add_argument("--resize", default=d.resize, help="resize protocol for the data")
+    p.add_argument("--unconditional", action="store_true", help="ignore the data's labels")
+    _add_optimizer_options(p, d)
+    p.add_argument(
+        "--seed", type=int, default=d.seed, help="seed of the weights, batches and noise"
+    )
+    p.add_argument(
+        "--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between checkpoints"
+    )
+    p.add_argument("--log-every", type=int, default=d.log_every, help="steps between log lines")
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+
+
+def _add_optimizer_options(p: argparse.ArgumentParser, d: TrainSettings) -> None:
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=d.steps,
+        help="total optimizer steps (a resumed run continues up to this)",
+    )
+    p.add_argument("--batch", type=int, default=d.batch, help="global batch, split over the ranks")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="the optimizer")
+    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
+    p.add_argument(
+        "--weight-decay",
+        type=float,
+        default=d.weight_decay,
+        help="decoupled weight decay on matrices and tables",
+    )
+    p.add_argument("--warmup-steps", type=int, default=d.warmup_steps, help="linear warm-up steps")
+    p.add_argument("--lr-decay", choices=LR_DECAYS, default=d.lr_decay, help="after warm-up")
+    p.add_argument(
+        "--grad-clip", type=float, default=d.grad_clip, help="max global gradient norm; 0 = off"
+    )
+    p.add_argument("--ema-decay", type=float, default=d.ema_decay, help="EMA decay of the weights")
+    p.add_argument(
+        "--self-cond-rate",
+        type=float,
+        default=d.self_cond_rate,
+        help="RIN: share of examples that see their self-conditioning latents",
+    )
+    p.add_argument(
+        "--schedule", help=f"noise schedule (default: the model's own, else {FALLBACK_SCHEDULE})"
+    )
+    p.add_argument(
+        "--amp", choices=AMP_DTYPES, default=d.amp, help="bf16: autocast forward and backward"
+    )
+
+
+def _add_equal_compute_parser(sub) -> None:
+    p = sub.add_parser(
+        "equal-compute",
+        help="train small RIN, U-Net and DiT models to equal training MACs, with their FIDs",
+        description="Train small RIN, U-Net and DiT models to equal training MACs on the built-in "
+        "data, compute FID at each milestone, and write one JSON row per model and milestone "
+        "(OUT/rows.jsonl; each FID also as a record in OUT/results).",
+        formatter_class=HelpFormatter,
+    )
+    models = sorted(EQUAL_COMPUTE_MODELS)
+    p.add_argument(
+        "--budget-macs",
+        type=float,
+        required=True,
+        help="training MACs per model (required, no default)",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        help="folder for runs, samples and rows.jsonl (required, no default)",
+    )
+    p.add_argument("--models", nargs="+", choices=models, default=models, help="which models")
+    p.add_argument(
+        "--fractions",
+        type=float,
+        nargs="+",
+        default=[0.25, 0.5, 1.0],
+        help="milestones, as fractions of the budget",
+    )
+    p.add_argument("--batch", type=int, default=64, help="training batch")
+    p.add_argument("--lr", type=float, default=2e-4, help="learning rate")
+    p.add_argument("--data-size", type=int, default=4096, help="built-in images to crop")
+    p.add_argument("--num-samples", type=int, default=2048, help="samples per FID")
+    p.add_argument("--sampler", default="ddim", help="ddim or ddpm")
+    p.add_argument("--sample-steps", type=int, default=50, help="network evaluations per sample")
+    p.add_argument(
+        "--kid-subset-size",
+        type=int,
+        help="images per KID subset (default: min(1000, the smaller set's size))",
+    )
+    p.add_argument(
+        "--inception-weights", help="see `rinbench fid weights --help` (default: found as there)"
+    )
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
+    p.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+    p.set_defaults(run=run_equal_compute)
+
+
+def _override(text: str) -> tuple[str, Any]:
+    """'key=value' with value parsed as JSON where it can be (numbers, lists), else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    return key, tuple(parsed) if isinstance(parsed, list) else parsed
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _distributed(device: str | None):
+    if device is not None:
+        require_device(device)
+    from bench.distributed import distributed
+
+    return distributed(device)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from bench.train.loop import train
+
+    if args.out is None:
+        raise UsageError("train needs --out DIR, the run folder")
+    settings = TrainSettings(
+        preset=args.preset,
+        out_dir=args.out,
+        overrides=tuple(args.overrides),
+        conditional=not args.unconditional,
+        **{name: getattr(args, name) for name in _PLAIN_SETTINGS},
+    )
+    dist = _distributed(args.device)
+    try:
+        summary = train(
+            settings, resume=args.resume, progress=not args.no_progress, log=_stderr, dist=dist
+        )
+    except FileExistsError as err:
+        raise UsageError(str(err)) from None
+    if dist.is_main:
+        print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=2))
+    return 0
+
+
+# TrainSettings fields that take the option of the same name as it is.
+_PLAIN_SETTINGS = (
+    "resolution",
+    "data",
+    "data_size",
+    "data_seed",
+    "resize",
+    "steps",
+    "batch",
+    "optimizer",
+    "lr",
+    "weight_decay",
+    "warmup_steps",
+    "lr_decay",
+    "grad_clip",
+    "ema_decay",
+    "self_cond_rate",
+    "schedule",
+    "amp",
+    "seed",
+    "checkpoint_every",
+    "log_every",
+    "device",
+)
+
+
+def run_equal_compute(args: argparse.Namespace) -> int:
+    from bench.train.equal_compute import equal_compute
+
+    dist = _distributed(args.device)
+    rows = equal_compute(
+        args.budget_macs,
+        args.out,
+        models={name: EQUAL_COMPUTE_MODELS[name] for name in args.models},
+        fractions=tuple(args.fractions),
+        batch=args.batch,
+        lr=args.lr,
+        data_size=args.data_size,
+        n_samples=args.num_samples,
+        sampler=args.sampler,
+        sample_steps=args.sample_steps,
+        kid_subset_size=args.kid_subset_size,
+        inception_weights=args.inception_weights,
+        device=args.device,
+        progress=not args.no_progress,
+        log=_stderr,
+    )
+    if dist.is_main:
+        with (Path(args.out) / "rows.jsonl").open("a") as f:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
+        for row in rows:
+            print(json.dumps(row))
+    return 0
