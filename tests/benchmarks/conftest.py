@@ -3,8 +3,10 @@ and a comparison against a run from other hardware stops instead of gating on it
 
 pytest-benchmark's own machine_info names the CPU and Python but no GPU, driver or CUDA, and its
 storage key (`Linux-CPython-3.11-64bit`) is the same on every Linux machine; by default a comparison
-across machines only warns (research/ecosystem.md §3.1). `rinbench compare` compares timings only
-between records of the same device model; this is the same rule for pytest-benchmark.
+across machines only warns (ionelmc/pytest-benchmark, src/pytest_benchmark/plugin.py:
+`pytest_benchmark_generate_machine_info`, `pytest_benchmark_compare_machine_info`; utils.py:
+`get_machine_id`). `rinbench compare` compares timings only between records of the same device
+model; this is the same rule for pytest-benchmark.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ The steps are those `rinbench run` times (bench/measure/cell.py): fp32, eager, b
 pass without gradients (RIN with the latents of a previous call, as in sampling), and a training
 step of bench.diffusion.training_loss (RIN's includes its self-conditioning pass), backward and
 AdamW. On CUDA the timed function ends with a synchronize: kernel launches return before the GPU
-has finished, so an unsynchronised timer would time the launches (research/ecosystem.md §3.2).
+has finished, so an unsynchronised timer would time the launches (PyTorch documentation, "CUDA
+semantics", section "Asynchronous execution").
 """
 
 from __future__ import annotations
