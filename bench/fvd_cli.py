@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from bench.commands.common import add_command
+from bench.commands.common import add_command, add_device_option
 from bench.errors import UsageError, require_device
 
 EXTRACTOR_ENV = "RINBENCH_VIDEO_EXTRACTOR"  # bench.fvd.EXTRACTOR_ENV, here without torch
@@ -29,7 +29,7 @@ def add_parser(commands) -> None:
         help=f"TorchScript extractor (default: ${EXTRACTOR_ENV}; none is an error that says how)",
     )
     parser.add_argument("--batch", type=int, default=16, help="clips per extractor batch")
-    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
+    add_device_option(parser, progress=False)
 
 
 def run(args: argparse.Namespace) -> int:

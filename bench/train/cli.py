@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bench.commands.common import HelpFormatter, add_command
+from bench.commands.common import add_command, add_device_option
 from bench.errors import UsageError, require_device
 from bench.train.settings import (
     AMP_DTYPES,
@@ -134,9 +134,8 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
         "--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between checkpoints"
     )
     p.add_argument("--log-every", type=int, default=d.log_every, help="steps between log lines")
-    p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
+    add_device_option(p)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    p.add_argument("--no-progress", action="store_true", help="no progress on stderr")
 
 
 def _add_optimizer_options(p: argparse.ArgumentParser, d: TrainSettings) -> None:
@@ -176,13 +175,14 @@ def _add_optimizer_options(p: argparse.ArgumentParser, d: TrainSettings) -> None
 
 
 def _add_equal_compute_parser(sub) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "equal-compute",
+        run_equal_compute,
         help="train small RIN, U-Net and DiT models to equal training MACs, with their FIDs",
         description="Train small RIN, U-Net and DiT models to equal training MACs on the built-in "
         "data, compute FID at each milestone, and write one JSON row per model and milestone "
         "(OUT/rows.jsonl; each FID also as a record in OUT/results).",
-        formatter_class=HelpFormatter,
     )
     models = sorted(EQUAL_COMPUTE_MODELS)
     p.add_argument(
@@ -218,9 +218,7 @@ def _add_equal_compute_parser(sub) -> None:
     p.add_argument(
         "--inception-weights", help="see `rinbench fid weights --help` (default: found as there)"
     )
-    p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
-    p.add_argument("--no-progress", action="store_true", help="no progress on stderr")
-    p.set_defaults(run=run_equal_compute)
+    add_device_option(p)
 
 
 def _override(text: str) -> tuple[str, Any]:
