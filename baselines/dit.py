@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.unet import timestep_embedding
+from baselines.layers import label_values_checkable, timestep_embedding
 
 # DiT embeds the timestep with 256 sinusoidal features and period up to 10^4 (GLIDE's choice).
 TIMESTEP_FEATURES = 256
@@ -245,13 +245,7 @@ class DiT(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        t: torch.Tensor,
-        y: torch.Tensor | None = None,
-        state: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, None]:
+    def forward(self, x, t, y=None, state=None) -> tuple[torch.Tensor, None]:
         del state  # only RIN carries state between steps
         self._check_inputs(x, t, y)
         cfg = self.cfg
@@ -301,8 +295,7 @@ class DiT(nn.Module):
                 f"{cfg.name}: expected y of shape ({x.shape[0]},) and dtype int64, "
                 f"got {tuple(y.shape)} {y.dtype}"
             )
-        # Value check on CPU only: on a GPU it would cost a host sync per call.
-        if y.device.type == "cpu" and y.numel() and not torch.compiler.is_compiling():
+        if label_values_checkable(y):
             top = cfg.num_classes + int(cfg.has_null_class)
             low, high = int(y.min()), int(y.max())
             if low < 0 or high >= top:
