@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.layers import label_values_checkable, timestep_embedding
+from baselines.layers import check_labels, timestep_embedding
 
 # GroupNorm with 32 groups everywhere (ADM's `normalization`).
 GROUPS = 32
@@ -388,7 +388,7 @@ class UNet(UNetTrunk):
 
 
 def check_inputs(cfg, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None) -> None:
-    """Shapes and label dtype for any U-Net config (2-D or 3-D); label values on CPU only."""
+    """Shapes and labels for any U-Net config (2-D or 3-D); label values on CPU only."""
     if tuple(x.shape[1:]) != tuple(cfg.input_shape):
         axes = "(B, C, T, H, W) = " if len(cfg.input_shape) == 4 else ""  # name a video's axes
         raise ValueError(
@@ -397,17 +397,9 @@ def check_inputs(cfg, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None) 
         )
     if t.shape != (x.shape[0],):
         raise ValueError(f"{cfg.name}: t must be ({x.shape[0]},), got {tuple(t.shape)}")
-    if cfg.num_classes == 0:
-        if y is not None:
-            raise ValueError(f"{cfg.name}: unconditional model, y must be None")
-        return
-    if y is None:
-        raise ValueError(f"{cfg.name}: class-conditional model, y (B,) labels are required")
-    if y.shape != (x.shape[0],) or y.dtype not in (torch.int64, torch.int32):
-        raise ValueError(
-            f"{cfg.name}: y must be ({x.shape[0]},) int64, got {tuple(y.shape)} {y.dtype}"
-        )
-    if label_values_checkable(y) and (y.min() < 0 or y.max() >= cfg.num_classes):
+    if check_labels(cfg.name, cfg.num_classes, y, x.shape[0]) and (
+        y.min() < 0 or y.max() >= cfg.num_classes
+    ):
         raise ValueError(
             f"{cfg.name}: labels must lie in [0, {cfg.num_classes}), "
             f"got min {int(y.min())} max {int(y.max())}"
