@@ -36,6 +36,8 @@ def rin(image, tokens, depth, heads, mlp_ratios=(4, 4), **fields) -> RINConfig:
     return RINConfig(**numbers, **fields)
 
 
+# Read each `rin(...)` as: image (px, classes, patch) | tokens (D, M, L) | depth (blocks, latent
+# layers) | heads (latent, read/write) | MLP ratios (latent, interface; default 4, 4) | the rest.
 # The released configs, with every number they set.
 CIFAR10 = rin(
     (32, 10, 2),
