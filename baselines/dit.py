@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.unet import timestep_embedding
+from baselines.layers import check_labels, timestep_embedding
 
 # DiT embeds the timestep with 256 sinusoidal features and period up to 10^4 (GLIDE's choice).
 TIMESTEP_FEATURES = 256
@@ -245,13 +245,7 @@ class DiT(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        t: torch.Tensor,
-        y: torch.Tensor | None = None,
-        state: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, None]:
+    def forward(self, x, t, y=None, state=None) -> tuple[torch.Tensor, None]:
         del state  # only RIN carries state between steps
         self._check_inputs(x, t, y)
         cfg = self.cfg
@@ -290,19 +284,7 @@ class DiT(nn.Module):
             raise ValueError(
                 f"{cfg.name}: expected t of shape ({x.shape[0]},), got {tuple(t.shape)}"
             )
-        if cfg.num_classes == 0:
-            if y is not None:
-                raise ValueError(f"{cfg.name}: unconditional model (num_classes=0) takes y=None")
-            return
-        if y is None:
-            raise ValueError(f"{cfg.name}: class-conditional model needs labels y of shape (B,)")
-        if y.shape != x.shape[:1] or y.dtype not in (torch.int64, torch.int32):
-            raise ValueError(
-                f"{cfg.name}: expected y of shape ({x.shape[0]},) and dtype int64, "
-                f"got {tuple(y.shape)} {y.dtype}"
-            )
-        # Value check on CPU only: on a GPU it would cost a host sync per call.
-        if y.device.type == "cpu" and y.numel() and not torch.compiler.is_compiling():
+        if check_labels(cfg.name, cfg.num_classes, y, x.shape[0]):
             top = cfg.num_classes + int(cfg.has_null_class)
             low, high = int(y.min()), int(y.max())
             if low < 0 or high >= top:

@@ -5,7 +5,7 @@ from baselines.presets import DIT_PRESETS, UNET_PRESETS
 from baselines.unet import UNet, UNetConfig
 from baselines.unet3d import UNet3D, UNet3DConfig
 from baselines.video_presets import VIDEO_UNET_PRESETS
-from bench.family import Family, gaussian_inputs
+from bench.family import Family, Grouping, gaussian_inputs
 
 
 def by_resolution(name: str, spatial: tuple[int, int] | None) -> str:
@@ -17,45 +17,29 @@ def by_resolution(name: str, spatial: tuple[int, int] | None) -> str:
     return f"{height}px" if height == width else f"{height}x{width}px"
 
 
+# DiT's module names -> its FLOP groups; the adaLN-Zero regressions include the final layer's.
+DIT_BLOCK_PARTS = {"attn": "attention", "mlp": "mlp", "ada_ln": "adaln"}
+
+
 def by_dit_block_kind(name: str, spatial: tuple[int, int] | None) -> str:
-    """DiT: attention / mlp / adaln (the adaLN-Zero regressions, final layer included) / other."""
+    """DiT: attention / mlp / adaln / other (patch embedding, timestep embedding, final linear)."""
     parts = name.split(".")
-    if "attn" in parts:
-        return "attention"
-    if "mlp" in parts:
-        return "mlp"
-    if "ada_ln" in parts:
-        return "adaln"
-    return "other"  # patch embedding, timestep embedding, final linear
+    return next((group for part, group in DIT_BLOCK_PARTS.items() if part in parts), "other")
 
 
-ADM = Family(
-    name="adm",
-    description="ADM U-Net (Dhariwal & Nichol 2021; openai/guided-diffusion)",
-    model=UNet,
-    config=UNetConfig,
-    presets=UNET_PRESETS,
-    flop_grouping=by_resolution,
-    make_inputs=gaussian_inputs,
-)
+DESCRIPTIONS = {
+    "adm": "ADM U-Net (Dhariwal & Nichol 2021; openai/guided-diffusion)",
+    "dit": "Diffusion Transformer (Peebles & Xie 2023; facebookresearch/DiT)",
+    "vdm": "factorised space-time 3-D U-Net of Video Diffusion Models (Ho et al. 2022)",
+}
 
-DIT = Family(
-    name="dit",
-    description="Diffusion Transformer (Peebles & Xie 2023; facebookresearch/DiT)",
-    model=DiT,
-    config=DiTConfig,
-    presets=DIT_PRESETS,
-    flop_grouping=by_dit_block_kind,
-    make_inputs=gaussian_inputs,
-)
 
-VDM = Family(
-    name="vdm",
-    description="factorised space-time 3-D U-Net of Video Diffusion Models (Ho et al. 2022)",
-    model=UNet3D,
-    config=UNet3DConfig,
-    presets=VIDEO_UNET_PRESETS,
-    # The video U-Net folds frames into the batch around its 2-D ops: its convs see 4-D maps.
-    flop_grouping=by_resolution,
-    make_inputs=gaussian_inputs,
-)
+def _baseline(name: str, model: type, config: type, presets: dict, grouping: Grouping) -> Family:
+    """A baseline family: every baseline takes Gaussian inputs of its config's input_shape."""
+    return Family(name, DESCRIPTIONS[name], model, config, presets, grouping, gaussian_inputs)
+
+
+ADM = _baseline("adm", UNet, UNetConfig, UNET_PRESETS, by_resolution)
+DIT = _baseline("dit", DiT, DiTConfig, DIT_PRESETS, by_dit_block_kind)
+# The video U-Net folds frames into the batch around its 2-D ops: its convs see 4-D maps.
+VDM = _baseline("vdm", UNet3D, UNet3DConfig, VIDEO_UNET_PRESETS, by_resolution)

@@ -30,6 +30,25 @@ ADM_IN256 = UNetConfig(
 )
 
 
+# Ours, with every released feature (learned sigma, AdaGN, BigGAN-style resampling, the new attention
+# order) and 32-channel heads: the equal-compute experiment's 64-px model; adm-tiny narrows it to two
+# levels.
+ADM_SMALL = replace(
+    ADM_IN256,
+    resolution=64,
+    num_classes=8,
+    model_channels=64,
+    channel_mult=(1, 2, 2, 2),
+    attention_resolutions=(16, 8),
+    num_head_channels=32,
+    use_new_attention_order=True,
+)
+
+# The tiny U-Nets' levels (2-D here, 3-D in video_presets.py), ours for CPU tests: two levels of 32
+# and 64 channels, one ResBlock each, 32-channel heads.
+TINY_LEVELS = dict(model_channels=32, num_res_blocks=1, channel_mult=(1, 2), num_head_channels=32)
+
+
 def _guided_diffusion(flags: str) -> Source:
     return Source("released config", "openai/guided-diffusion README.md", flags)
 
@@ -69,35 +88,13 @@ UNET_PRESETS: dict[str, Preset] = {
         _guided_diffusion("ImageNet 512x512 flags (512x512_diffusion.pt)"),
     ),
     "adm-tiny": Preset(
-        UNetConfig(
-            resolution=32,
-            num_classes=4,
-            model_channels=32,
-            num_res_blocks=1,
-            channel_mult=(1, 2),
-            attention_resolutions=(16,),
-            num_head_channels=32,
-            learn_sigma=True,
-            use_scale_shift_norm=True,
-            resblock_updown=True,
-            use_new_attention_order=True,
+        replace(
+            ADM_SMALL, resolution=32, num_classes=4, attention_resolutions=(16,), **TINY_LEVELS
         ),
         Source("test", "CPU tests", "two-level ADM U-Net with every released feature"),
     ),
     "adm-small": Preset(
-        UNetConfig(
-            resolution=64,
-            num_classes=8,
-            model_channels=64,
-            num_res_blocks=2,
-            channel_mult=(1, 2, 2, 2),
-            attention_resolutions=(16, 8),
-            num_head_channels=32,
-            learn_sigma=True,
-            use_scale_shift_norm=True,
-            resblock_updown=True,
-            use_new_attention_order=True,
-        ),
+        ADM_SMALL,
         Source(
             "harness",
             "rinbench train equal-compute",
@@ -115,43 +112,32 @@ UNET_PRESETS: dict[str, Preset] = {
 # the 256 tokens of the /2 latent models, so their transformer costs about as much as DiT-B/2 and
 # DiT-XL/2.
 #
-# The base of the others: DiT-XL/2 on the 256-px latent.
-DIT_XL_2 = DiTConfig(
-    resolution=256,
-    in_channels=4,
-    num_classes=1000,
-    latent_factor=8,
-    patch_size=2,
-    depth=28,
-    hidden_size=1152,
-    num_heads=16,
-)
+# The model sizes of models.py: depth, hidden size D, heads.
+DIT_SIZES = {
+    "S": dict(depth=12, hidden_size=384, num_heads=6),
+    "B": dict(depth=12, hidden_size=768, num_heads=12),
+    "L": dict(depth=24, hidden_size=1024, num_heads=16),
+    "XL": dict(depth=28, hidden_size=1152, num_heads=16),
+}
+# The released models' input: the SD-VAE latent of a 256-px ImageNet image, 32x32x4.
+LATENT_256 = dict(resolution=256, in_channels=4, num_classes=1000, latent_factor=8)
+# No VAE: the network patches the 3-channel image itself.
+PIXELS = dict(in_channels=3, latent_factor=1)
+DIT_XL_2 = DiTConfig(**LATENT_256, **DIT_SIZES["XL"], patch_size=2)
+DIT_TINY = dict(depth=2, hidden_size=64, num_heads=4)  # ours, for CPU tests
 
 
-def _dit(name: str, *, depth: int, hidden_size: int, num_heads: int, patch_size: int) -> Preset:
-    """One of DiT's models.py definitions (e.g. DiT_XL_2) on the 256-px latent."""
-    config = replace(
-        DIT_XL_2,
-        depth=depth,
-        hidden_size=hidden_size,
-        num_heads=num_heads,
-        patch_size=patch_size,
-    )
+def _dit(size: str, patch_size: int) -> Preset:
+    """DiT-<size>/<patch_size> of models.py (e.g. DiT_XL_2) on the 256-px latent."""
+    config = DiTConfig(**LATENT_256, **DIT_SIZES[size], patch_size=patch_size)
     where = "facebookresearch/DiT models.py"
-    return Preset(config, Source("released config", where, f"{name}, 256 px (32x32x4 latent)"))
+    note = f"DiT_{size}_{patch_size}, 256 px (32x32x4 latent)"
+    return Preset(config, Source("released config", where, note))
 
 
-def _pixels(size: str, *, depth: int, hidden_size: int, num_heads: int) -> Preset:
+def _pixels(size: str) -> Preset:
     """DiT-<size> on 3-channel pixels with patch 16: 256 tokens at 256 px, as its /2 latent model."""
-    config = replace(
-        DIT_XL_2,
-        depth=depth,
-        hidden_size=hidden_size,
-        num_heads=num_heads,
-        in_channels=3,
-        latent_factor=1,
-        patch_size=16,
-    )
+    config = DiTConfig(**(LATENT_256 | PIXELS), **DIT_SIZES[size], patch_size=16)
     note = (
         f"DiT-{size} on 3-channel pixels (no VAE); patch 16 chosen here so that 256 px gives the "
         f"256 tokens of DiT-{size}/2 on latents; DiT released no pixel-space model"
@@ -159,24 +145,19 @@ def _pixels(size: str, *, depth: int, hidden_size: int, num_heads: int) -> Prese
     return Preset(config, Source("reconstructed", "facebookresearch/DiT models.py", note))
 
 
-_DIT_S = dict(depth=12, hidden_size=384, num_heads=6)
-_DIT_B = dict(depth=12, hidden_size=768, num_heads=12)
-_DIT_L = dict(depth=24, hidden_size=1024, num_heads=16)
-_DIT_XL = dict(depth=28, hidden_size=1152, num_heads=16)
-
 DIT_PRESETS: dict[str, Preset] = {
-    "dit-s-2": _dit("DiT_S_2", **_DIT_S, patch_size=2),
-    "dit-s-4": _dit("DiT_S_4", **_DIT_S, patch_size=4),
-    "dit-s-8": _dit("DiT_S_8", **_DIT_S, patch_size=8),
-    "dit-b-2": _dit("DiT_B_2", **_DIT_B, patch_size=2),
-    "dit-b-4": _dit("DiT_B_4", **_DIT_B, patch_size=4),
-    "dit-b-8": _dit("DiT_B_8", **_DIT_B, patch_size=8),
-    "dit-l-2": _dit("DiT_L_2", **_DIT_L, patch_size=2),
-    "dit-l-4": _dit("DiT_L_4", **_DIT_L, patch_size=4),
-    "dit-l-8": _dit("DiT_L_8", **_DIT_L, patch_size=8),
-    "dit-xl-2": _dit("DiT_XL_2", **_DIT_XL, patch_size=2),
-    "dit-xl-4": _dit("DiT_XL_4", **_DIT_XL, patch_size=4),
-    "dit-xl-8": _dit("DiT_XL_8", **_DIT_XL, patch_size=8),
+    "dit-s-2": _dit("S", 2),
+    "dit-s-4": _dit("S", 4),
+    "dit-s-8": _dit("S", 8),
+    "dit-b-2": _dit("B", 2),
+    "dit-b-4": _dit("B", 4),
+    "dit-b-8": _dit("B", 8),
+    "dit-l-2": _dit("L", 2),
+    "dit-l-4": _dit("L", 4),
+    "dit-l-8": _dit("L", 8),
+    "dit-xl-2": _dit("XL", 2),
+    "dit-xl-4": _dit("XL", 4),
+    "dit-xl-8": _dit("XL", 8),
     "dit-xl-2-512": Preset(
         replace(DIT_XL_2, resolution=512),
         Source(
@@ -185,32 +166,14 @@ DIT_PRESETS: dict[str, Preset] = {
             "DiT_XL_2 with --image-size 512 (64x64x4 latent)",
         ),
     ),
-    "dit-b-16-px": _pixels("B", **_DIT_B),
-    "dit-xl-16-px": _pixels("XL", **_DIT_XL),
+    "dit-b-16-px": _pixels("B"),
+    "dit-xl-16-px": _pixels("XL"),
     "dit-tiny": Preset(
-        DiTConfig(
-            resolution=32,
-            in_channels=3,
-            num_classes=4,
-            latent_factor=1,
-            patch_size=2,
-            depth=2,
-            hidden_size=64,
-            num_heads=4,
-        ),
+        DiTConfig(resolution=32, num_classes=4, **PIXELS, patch_size=2, **DIT_TINY),
         Source("test", "CPU tests", "2-block DiT on 32 px pixels (256 tokens), 4 classes"),
     ),
     "dit-small": Preset(
-        DiTConfig(
-            resolution=64,
-            in_channels=3,
-            num_classes=8,
-            latent_factor=1,
-            patch_size=4,
-            depth=12,
-            hidden_size=384,
-            num_heads=6,
-        ),
+        DiTConfig(resolution=64, num_classes=8, **PIXELS, patch_size=4, **DIT_SIZES["S"]),
         Source(
             "harness",
             "rinbench train equal-compute",

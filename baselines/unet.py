@@ -16,36 +16,40 @@ Legend for tensor names: B batch, C channels, H/W height/width, T = H*W tokens, 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from baselines.layers import check_labels, timestep_embedding
 
 # GroupNorm with 32 groups everywhere (ADM's `normalization`).
 GROUPS = 32
 
 
 @dataclass(frozen=True, kw_only=True)
-class UNetConfig:
-    """One ADM U-Net. Flag names follow guided-diffusion's `create_model` arguments."""
+class UNetLevels:
+    """What the 2-D U-Net (ADM) and the 3-D one (`baselines/unet3d.py`) configure alike: a ladder of
+    levels, each `num_res_blocks` ResBlocks wide, halving the feature map from one to the next. Flag
+    names follow guided-diffusion's `create_model` arguments. Each subclass adds its attention heads
+    (`heads`, `check_heads`) and its input shape."""
 
     name: str = "custom"  # the registry sets it to the preset slug
-    resolution: int  # pixels per side of the input image
+    resolution: int  # pixels per side of the input image (of every frame, for video)
     in_channels: int = 3
     num_classes: int = 0  # 0 = unconditional; else a label embedding is added (`class_cond`)
     model_channels: int  # C, `num_channels`: base width; the time embedding is 4C wide
     num_res_blocks: int  # ResBlocks per level on the way down (one more per level on the way up)
     channel_mult: tuple[float, ...]  # width of level i = int(channel_mult[i] * C); one per level
     attention_resolutions: tuple[int, ...]  # feature-map sizes (px per side) that get attention
-    num_heads: int = 4  # used when num_head_channels == -1
-    num_head_channels: int = -1  # -1 = fixed num_heads; else heads = width // num_head_channels
     dropout: float = 0.0  # inside every ResBlock, before its last conv
     learn_sigma: bool = False  # True: also predict the variance interpolation (2x channels out)
     use_scale_shift_norm: bool = True  # AdaGN: GroupNorm(h) * (1 + scale) + shift; else + bias
-    resblock_updown: bool = False  # BigGAN-style ResBlocks resample; else strided/upsampling convs
-    use_new_attention_order: bool = False  # split qkv into q, k, v before heads (else per head)
+
+    # The smallest resolution an error message suggests.
+    example_resolution: ClassVar[int] = 64
 
     def __post_init__(self):
         if not self.channel_mult:
@@ -56,7 +60,8 @@ class UNetConfig:
             raise ValueError(f"num_classes must be >= 0 (0 = unconditional): {self.num_classes}")
         factor = self.downsample_factor
         if self.resolution < factor or self.resolution % factor:
-            examples = ", ".join(str(max(factor, 64) * 2**k) for k in range(5))
+            first = max(factor, self.example_resolution)
+            examples = ", ".join(str(first * 2**k) for k in range(5))
             raise ValueError(
                 f"resolution {self.resolution} does not work with {len(self.channel_mult)} levels "
                 f"(channel_mult {self.channel_mult}): it must be a positive multiple of {factor} "
@@ -71,16 +76,12 @@ class UNetConfig:
         attended = [
             w for w, s in zip(widths, sizes, strict=True) if s in self.attention_resolutions
         ]
-        attended.append(widths[-1])
-        for width in attended:
-            if self.num_head_channels != -1 and width % self.num_head_channels:
-                raise ValueError(f"width {width} not divisible by {self.num_head_channels=}")
-            if self.num_head_channels == -1 and width % self.num_heads:
-                raise ValueError(f"width {width} not divisible by {self.num_heads=}")
+        for width in [*attended, widths[-1]]:
+            self.check_heads(width)
 
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return (self.in_channels, self.resolution, self.resolution)
+    def check_heads(self, width: int) -> None:
+        """Raise ValueError when an attention block `width` channels wide cannot split into heads."""
+        raise NotImplementedError
 
     @property
     def out_channels(self) -> int:
@@ -96,21 +97,31 @@ class UNetConfig:
         """Feature-map size (px per side) at each level."""
         return tuple(self.resolution // 2**level for level in range(len(self.channel_mult)))
 
+
+@dataclass(frozen=True, kw_only=True)
+class UNetConfig(UNetLevels):
+    """One ADM U-Net: the levels of UNetLevels, then its attention and resampling flags."""
+
+    num_heads: int = 4  # used when num_head_channels == -1
+    num_head_channels: int = -1  # -1 = fixed num_heads; else heads = width // num_head_channels
+    resblock_updown: bool = False  # BigGAN-style ResBlocks resample; else strided/upsampling convs
+    use_new_attention_order: bool = False  # split qkv into q, k, v before heads (else per head)
+
+    def check_heads(self, width: int) -> None:
+        if self.num_head_channels != -1 and width % self.num_head_channels:
+            raise ValueError(f"width {width} not divisible by {self.num_head_channels=}")
+        if self.num_head_channels == -1 and width % self.num_heads:
+            raise ValueError(f"width {width} not divisible by {self.num_heads=}")
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.in_channels, self.resolution, self.resolution)
+
     def heads(self, width: int) -> int:
         return self.num_heads if self.num_head_channels == -1 else width // self.num_head_channels
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10000.0):
-    """(B,) float timesteps -> (B, dim) sinusoidal features, [cos | sin] (ADM's order)."""
-    half = dim // 2
-    steps = torch.arange(half, dtype=torch.float32, device=timesteps.device)
-    freqs = torch.exp(-math.log(max_period) * steps / half)
-    args = timesteps.float()[:, None] * freqs[None]
-    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
-    return F.pad(emb, (0, dim % 2))
 
 
 def zero_init(module: nn.Module) -> nn.Module:
@@ -297,7 +308,52 @@ def unet_levels(cfg, res_block, attention, down, up):
     return input_blocks, middle_block, output_blocks, width
 
 
-class UNet(nn.Module):
+class UNetTrunk(nn.Module):
+    """What the 2-D and the 3-D U-Net build and run alike: the time (and label) embedding, the levels
+    of `unet_levels` from the subclass's blocks, and the output head; `embed` and `levels` run them.
+    Modules are registered in guided-diffusion's order, so the state dict keys are its own."""
+
+    def __init__(self, cfg, res_block, attention, down, up):
+        super().__init__()
+        self.cfg = cfg
+        C = cfg.model_channels
+        emb_channels = 4 * C
+        self.time_embed = nn.Sequential(
+            nn.Linear(C, emb_channels), nn.SiLU(), nn.Linear(emb_channels, emb_channels)
+        )
+        if cfg.num_classes > 0:
+            self.label_emb = nn.Embedding(cfg.num_classes, emb_channels)
+        self.input_blocks, self.middle_block, self.output_blocks, width = unet_levels(
+            cfg, res_block, attention, down, up
+        )
+        self.out = nn.Sequential(
+            nn.GroupNorm(GROUPS, width),
+            nn.SiLU(),
+            zero_init(nn.Conv2d(width, cfg.out_channels, 3, padding=1)),
+        )
+
+    def embed(self, t, y):
+        """(B, E): the time embedding of t plus, when conditional, the label embedding of y."""
+        timesteps = t * 1000  # ADM conditions on the integer step index of a 1000-step schedule.
+        emb_in = timestep_embedding(timesteps, self.cfg.model_channels)
+        emb_BE = self.time_embed(emb_in.to(self.time_embed[0].weight.dtype))
+        if self.cfg.num_classes > 0:
+            emb_BE = emb_BE + self.label_emb(y)
+        return emb_BE
+
+    def levels(self, h, emb_BE):
+        """Down the levels, through the middle and back up, each up block eating one skip."""
+        skips = []
+        for block in self.input_blocks:
+            h = block(h, emb_BE)
+            skips.append(h)
+        h = self.middle_block(h, emb_BE)
+        for block in self.output_blocks:
+            h = block(torch.cat([h, skips.pop()], dim=1), emb_BE)
+        return h
+
+
+class UNet(UNetTrunk):
     """ADM U-Net (guided-diffusion `UNetModel`, 2-D, conv resampling, no checkpointing).
 
     forward(x, t, y=None, state=None) -> (out, None): x (B, *cfg.input_shape); t (B,) float in
@@ -307,10 +363,7 @@ class UNet(nn.Module):
     """
 
     def __init__(self, cfg: UNetConfig):
-        super().__init__()
-        self.cfg = cfg
-        C = cfg.model_channels
-        emb_channels = 4 * C
+        emb_channels = 4 * cfg.model_channels
 
         def res_block(channels, out_channels, resample=None):
             return ResBlock(
@@ -323,47 +376,19 @@ class UNet(nn.Module):
             )
 
         def attention(channels):
-            return AttentionBlock(channels, cfg.heads(channels), cfg.use_new_attention_order)
-
-        self.time_embed = nn.Sequential(
-            nn.Linear(C, emb_channels), nn.SiLU(), nn.Linear(emb_channels, emb_channels)
-        )
-        if cfg.num_classes > 0:
-            self.label_emb = nn.Embedding(cfg.num_classes, emb_channels)
+            return [AttentionBlock(channels, cfg.heads(channels), cfg.use_new_attention_order)]
 
         down = (lambda w: res_block(w, w, "down")) if cfg.resblock_updown else Downsample
         up = (lambda w: res_block(w, w, "up")) if cfg.resblock_updown else Upsample
-        self.input_blocks, self.middle_block, self.output_blocks, width = unet_levels(
-            cfg, res_block, lambda w: [attention(w)], down, up
-        )
-
-        self.out = nn.Sequential(
-            nn.GroupNorm(GROUPS, width),
-            nn.SiLU(),
-            zero_init(nn.Conv2d(width, cfg.out_channels, 3, padding=1)),
-        )
+        super().__init__(cfg, res_block, attention, down, up)
 
     def forward(self, x, t, y=None, state=None):
         check_inputs(self.cfg, x, t, y)
-        timesteps = t * 1000  # ADM conditions on the integer step index of a 1000-step schedule.
-        emb_in = timestep_embedding(timesteps, self.cfg.model_channels)
-        emb_BE = self.time_embed(emb_in.to(self.time_embed[0].weight.dtype))
-        if self.cfg.num_classes > 0:
-            emb_BE = emb_BE + self.label_emb(y)
-
-        h = x
-        skips = []
-        for block in self.input_blocks:
-            h = block(h, emb_BE)
-            skips.append(h)
-        h = self.middle_block(h, emb_BE)
-        for block in self.output_blocks:
-            h = block(torch.cat([h, skips.pop()], dim=1), emb_BE)
-        return self.out(h), None
+        return self.out(self.levels(x, self.embed(t, y))), None
 
 
 def check_inputs(cfg, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None) -> None:
-    """Shapes and label dtype for any U-Net config (2-D or 3-D); label values on CPU only."""
+    """Shapes and labels for any U-Net config (2-D or 3-D); label values on CPU only."""
     if tuple(x.shape[1:]) != tuple(cfg.input_shape):
         axes = "(B, C, T, H, W) = " if len(cfg.input_shape) == 4 else ""  # name a video's axes
         raise ValueError(
@@ -372,23 +397,8 @@ def check_inputs(cfg, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None) 
         )
     if t.shape != (x.shape[0],):
         raise ValueError(f"{cfg.name}: t must be ({x.shape[0]},), got {tuple(t.shape)}")
-    if cfg.num_classes == 0:
-        if y is not None:
-            raise ValueError(f"{cfg.name}: unconditional model, y must be None")
-        return
-    if y is None:
-        raise ValueError(f"{cfg.name}: class-conditional model, y (B,) labels are required")
-    if y.shape != (x.shape[0],) or y.dtype not in (torch.int64, torch.int32):
-        raise ValueError(
-            f"{cfg.name}: y must be ({x.shape[0]},) int64, got {tuple(y.shape)} {y.dtype}"
-        )
-    # Value check on CPU only: on a GPU it would cost a host sync every step.
-    # Not while compiling either: a value check breaks the graph.
-    if (
-        y.device.type == "cpu"
-        and y.numel()
-        and not torch.compiler.is_compiling()
-        and (y.min() < 0 or y.max() >= cfg.num_classes)
+    if check_labels(cfg.name, cfg.num_classes, y, x.shape[0]) and (
+        y.min() < 0 or y.max() >= cfg.num_classes
     ):
         raise ValueError(
             f"{cfg.name}: labels must lie in [0, {cfg.num_classes}), "
@@ -405,7 +415,6 @@ def analytic_macs(cfg: UNetConfig) -> int:
     activations, softmax, resampling or biases. A test oracle for the FLOP counter."""
     C = cfg.model_channels
     E = 4 * C
-    macs = C * E + E * E  # time embedding MLP
 
     def conv(size, k, c_in, c_out):
         return size * size * k * k * c_in * c_out
@@ -421,9 +430,24 @@ def analytic_macs(cfg: UNetConfig) -> int:
         T = size * size
         return T * c * 3 * c + 2 * T * T * c + T * c * c  # qkv, QK^T and AV, proj_out
 
-    sizes, last = cfg.level_sizes, len(cfg.channel_mult) - 1
+    # Resampling: a ResBlock (BigGAN-style) or a 3x3 conv at the output size.
+    def down(size, w):
+        return res_block(size, w, w, "down") if cfg.resblock_updown else conv(size // 2, 3, w, w)
+
+    def up(size, w):
+        return res_block(size, w, w, "up") if cfg.resblock_updown else conv(size * 2, 3, w, w)
+
+    time_embed = C * E + E * E
+    return time_embed + unet_levels_macs(cfg, conv, res_block, attention, down, up)
+
+
+def unet_levels_macs(cfg, conv, res_block, attention, down, up) -> int:
+    """The MACs of `unet_levels`' walk, from the cost of each op: conv(size, k, c_in, c_out),
+    res_block(size, c_in, c_out), attention(size, width), down(size, width), up(size, width); size
+    is the feature map's side at the op's input. Shared by the 2-D and the 3-D U-Net's closed forms."""
+    C, sizes, last = cfg.model_channels, cfg.level_sizes, len(cfg.channel_mult) - 1
     width = int(cfg.channel_mult[0] * C)
-    macs += conv(sizes[0], 3, cfg.in_channels, width)
+    macs = conv(sizes[0], 3, cfg.in_channels, width)
     skip_widths = [width]
     for level, mult in enumerate(cfg.channel_mult):
         size = sizes[level]
@@ -433,10 +457,7 @@ def analytic_macs(cfg: UNetConfig) -> int:
             macs += attention(size, width) if size in cfg.attention_resolutions else 0
             skip_widths.append(width)
         if level != last:
-            if cfg.resblock_updown:
-                macs += res_block(size, width, width, "down")
-            else:
-                macs += conv(size // 2, 3, width, width)
+            macs += down(size, width)
             skip_widths.append(width)
     size = sizes[last]
     macs += 2 * res_block(size, width, width) + attention(size, width)
@@ -447,9 +468,5 @@ def analytic_macs(cfg: UNetConfig) -> int:
             width = c_level
             macs += attention(size, width) if size in cfg.attention_resolutions else 0
             if level > 0 and i == cfg.num_res_blocks:
-                if cfg.resblock_updown:
-                    macs += res_block(size, width, width, "up")
-                else:
-                    macs += conv(size * 2, 3, width, width)
-    macs += conv(sizes[0], 3, width, cfg.out_channels)
-    return macs
+                macs += up(size, width)
+    return macs + conv(sizes[0], 3, width, cfg.out_channels)

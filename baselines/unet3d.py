@@ -35,6 +35,7 @@ S = H*W positions per frame, E embedding width (4 * model_channels), h heads, d 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -45,44 +46,29 @@ from baselines.unet import (
     AttentionBlock,
     Downsample,
     ResBlock,
+    UNetLevels,
+    UNetTrunk,
     Upsample,
     check_inputs,
-    timestep_embedding,
-    unet_levels,
+    unet_levels_macs,
     zero_init,
 )
 
 
 @dataclass(frozen=True, kw_only=True)
-class UNet3DConfig:
-    """One factorised space-time U-Net; field names follow UNetConfig (ADM) where they mean the same."""
+class UNet3DConfig(UNetLevels):
+    """One factorised space-time U-Net: the levels of ADM's (UNetLevels: `resolution` is pixels per
+    side of every frame, `attention_resolutions` the sizes with spatial and temporal attention),
+    then its frames and heads. VDM predicts eps / v with fixed variances, so `learn_sigma` stays
+    False (out_channels = in_channels)."""
 
-    name: str = "custom"  # the registry sets it to the preset slug
-    resolution: int  # pixels per side of every frame
-    in_channels: int = 3
-    num_classes: int = 0  # 0 = unconditional (Kinetics-600); else a label embedding is added
     frames: int  # T, frames per video; every level keeps all of them
-    model_channels: int  # C: base width; the time embedding is 4C wide
-    num_res_blocks: int  # ResBlocks per level on the way down (one more per level on the way up)
-    channel_mult: tuple[float, ...]  # width of level i = int(channel_mult[i] * C); one per level
-    attention_resolutions: tuple[
-        int, ...
-    ]  # feature-map sizes (px per side) with spatial+temporal attention
     num_head_channels: int = 64  # d; heads = width // d, in spatial and temporal attention alike
-    dropout: float = 0.0  # inside every ResBlock, before its last conv
-    use_scale_shift_norm: bool = True  # AdaGN: GroupNorm(h) * (1 + scale) + shift; else + bias
-    learn_sigma: bool = (
-        False  # VDM predicts eps / v with fixed variances: out_channels = in_channels
-    )
     cond_frames: int = 0  # leading clean frames at frame prediction; see the module docstring
 
+    example_resolution: ClassVar[int] = 16
+
     def __post_init__(self):
-        if not self.channel_mult:
-            raise ValueError("channel_mult needs at least one level")
-        if self.model_channels < 1 or self.num_res_blocks < 1 or self.in_channels < 1:
-            raise ValueError("model_channels, num_res_blocks and in_channels must be positive")
-        if self.num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0 (0 = unconditional): {self.num_classes}")
         if self.frames < 1:
             raise ValueError(
                 f"frames must be >= 1 (any number of frames works, e.g. 16), got {self.frames}"
@@ -91,45 +77,15 @@ class UNet3DConfig:
             raise ValueError(
                 f"cond_frames must lie in [0, frames) = [0, {self.frames}), got {self.cond_frames}"
             )
-        factor = self.downsample_factor
-        if self.resolution < factor or self.resolution % factor:
-            examples = ", ".join(str(max(factor, 16) * 2**k) for k in range(5))
-            raise ValueError(
-                f"resolution {self.resolution} does not work with {len(self.channel_mult)} levels "
-                f"(channel_mult {self.channel_mult}): it must be a positive multiple of {factor} "
-                f"(e.g. {examples})"
-            )
-        widths = [int(m * self.model_channels) for m in self.channel_mult]
-        for width in widths:
-            if width < GROUPS or width % GROUPS:
-                raise ValueError(f"level width {width} is not a multiple of {GROUPS} (GroupNorm)")
-        # The middle block always has attention; levels only where the feature map is listed.
-        attended = [
-            w
-            for w, s in zip(widths, self.level_sizes, strict=True)
-            if s in self.attention_resolutions
-        ]
-        for width in [*attended, widths[-1]]:
-            if width % self.num_head_channels:
-                raise ValueError(f"width {width} not divisible by {self.num_head_channels=}")
+        super().__post_init__()
+
+    def check_heads(self, width: int) -> None:
+        if width % self.num_head_channels:
+            raise ValueError(f"width {width} not divisible by {self.num_head_channels=}")
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
         return (self.in_channels, self.frames, self.resolution, self.resolution)
-
-    @property
-    def out_channels(self) -> int:
-        # learn_sigma: epsilon and the variance interpolation v (Nichol & Dhariwal 2021, eq. 15).
-        return self.in_channels * (2 if self.learn_sigma else 1)
-
-    @property
-    def downsample_factor(self) -> int:
-        return 2 ** (len(self.channel_mult) - 1)
-
-    @property
-    def level_sizes(self) -> tuple[int, ...]:
-        """Feature-map size (px per side) at each level."""
-        return tuple(self.resolution // 2**level for level in range(len(self.channel_mult)))
 
     def heads(self, width: int) -> int:
         return width // self.num_head_channels
@@ -209,7 +165,7 @@ class VideoResBlock(ResBlock):
 # --- model -------------------------------------------------------------------------------------
 
 
-class UNet3D(nn.Module):
+class UNet3D(UNetTrunk):
     """VDM's factorised space-time U-Net on ADM's blocks (conv resampling, space only).
 
     forward(x, t, y=None, state=None) -> (out, None): x (B, *cfg.input_shape) = (B, C, T, H, W);
@@ -219,10 +175,7 @@ class UNet3D(nn.Module):
     """
 
     def __init__(self, cfg: UNet3DConfig):
-        super().__init__()
-        self.cfg = cfg
-        C = cfg.model_channels
-        emb_channels = 4 * C
+        emb_channels = 4 * cfg.model_channels
 
         def res_block(channels, out_channels):
             return VideoResBlock(
@@ -237,40 +190,13 @@ class UNet3D(nn.Module):
                 TemporalAttention(channels, heads, cfg.frames),
             ]
 
-        self.time_embed = nn.Sequential(
-            nn.Linear(C, emb_channels), nn.SiLU(), nn.Linear(emb_channels, emb_channels)
-        )
-        if cfg.num_classes > 0:
-            self.label_emb = nn.Embedding(cfg.num_classes, emb_channels)
-
-        self.input_blocks, self.middle_block, self.output_blocks, width = unet_levels(
-            cfg, res_block, attention, Downsample, Upsample
-        )
-
-        self.out = nn.Sequential(
-            nn.GroupNorm(GROUPS, width),
-            nn.SiLU(),
-            zero_init(nn.Conv2d(width, cfg.out_channels, 3, padding=1)),
-        )
+        super().__init__(cfg, res_block, attention, Downsample, Upsample)
 
     def forward(self, x, t, y=None, state=None):
         check_inputs(self.cfg, x, t, y)
         B, _, T, H, W = x.shape
-        timesteps = t * 1000  # ADM's convention: the step index of a 1000-step schedule.
-        emb_in = timestep_embedding(timesteps, self.cfg.model_channels)
-        emb_BE = self.time_embed(emb_in.to(self.time_embed[0].weight.dtype))
-        if self.cfg.num_classes > 0:
-            emb_BE = emb_BE + self.label_emb(y)
-
         h = x.transpose(1, 2).flatten(0, 1)  # (B, C, T, H, W) -> (N, C, H, W), frames in the batch
-        skips = []
-        for block in self.input_blocks:
-            h = block(h, emb_BE)
-            skips.append(h)
-        h = self.middle_block(h, emb_BE)
-        for block in self.output_blocks:
-            h = block(torch.cat([h, skips.pop()], dim=1), emb_BE)
-        out_NCHW = self.out(h)
+        out_NCHW = self.out(self.levels(h, self.embed(t, y)))
         return out_NCHW.unflatten(0, (B, T)).transpose(1, 2), None
 
 
@@ -284,7 +210,7 @@ def analytic_macs(cfg: UNet3DConfig) -> int:
     Embedding projections run once per video. A test oracle for the FLOP counter."""
     C, T = cfg.model_channels, cfg.frames
     E = 4 * C
-    macs = C * E + E * E  # time embedding MLP
+    time_embed = C * E + E * E
 
     def conv(size, k, c_in, c_out):
         return T * size * size * k * k * c_in * c_out
@@ -299,29 +225,11 @@ def analytic_macs(cfg: UNet3DConfig) -> int:
         projections = 2 * (4 * T * S * c * c)  # qkv and proj_out, spatial and temporal
         return projections + T * 2 * S * S * c + S * 2 * T * T * c
 
-    sizes, last = cfg.level_sizes, len(cfg.channel_mult) - 1
-    width = int(cfg.channel_mult[0] * C)
-    macs += conv(sizes[0], 3, cfg.in_channels, width)
-    skip_widths = [width]
-    for level, mult in enumerate(cfg.channel_mult):
-        size = sizes[level]
-        for _ in range(cfg.num_res_blocks):
-            macs += res_block(size, width, int(mult * C))
-            width = int(mult * C)
-            macs += attention(size, width) if size in cfg.attention_resolutions else 0
-            skip_widths.append(width)
-        if level != last:
-            macs += conv(size // 2, 3, width, width)
-            skip_widths.append(width)
-    size = sizes[last]
-    macs += 2 * res_block(size, width, width) + attention(size, width)
-    for level in range(last, -1, -1):
-        size, c_level = sizes[level], int(cfg.channel_mult[level] * C)
-        for i in range(cfg.num_res_blocks + 1):
-            macs += res_block(size, width + skip_widths.pop(), c_level)
-            width = c_level
-            macs += attention(size, width) if size in cfg.attention_resolutions else 0
-            if level > 0 and i == cfg.num_res_blocks:
-                macs += conv(size * 2, 3, width, width)
-    macs += conv(sizes[0], 3, width, cfg.out_channels)
-    return macs
+    # Resampling is space only: a 3x3 conv at the output size.
+    def down(size, w):
+        return conv(size // 2, 3, w, w)
+
+    def up(size, w):
+        return conv(size * 2, 3, w, w)
+
+    return time_embed + unet_levels_macs(cfg, conv, res_block, attention, down, up)

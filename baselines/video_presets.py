@@ -4,6 +4,9 @@ Resolution variants: `dataclasses.replace(config, resolution=r)`; frame-count va
 `frames=` (and `cond_frames=`).
 """
 
+from dataclasses import replace
+
+from baselines.presets import TINY_LEVELS
 from baselines.unet3d import UNet3DConfig
 from bench.family import Preset, Source
 
@@ -17,22 +20,24 @@ from bench.family import Preset, Source
 # W.A.L.T's Table 1 (Gupta et al. 2023, arXiv:2312.06662) lists for Video Diffusion on Kinetics-600
 # (a rounded third-party figure); 3,424.85 GMACs per 16-frame video, 214.05 GMACs per frame
 # (tests/test_unet3d.py).
+VDM_K600 = UNet3DConfig(
+    resolution=64,
+    frames=16,
+    cond_frames=5,
+    num_classes=0,
+    model_channels=256,
+    num_res_blocks=2,
+    channel_mult=(1, 2, 4, 8),
+    attention_resolutions=(32, 16, 8),
+    num_head_channels=64,
+    dropout=0.1,
+    use_scale_shift_norm=True,
+    learn_sigma=False,
+)
+
 VIDEO_UNET_PRESETS: dict[str, Preset] = {
     "vdm-k600": Preset(
-        UNet3DConfig(
-            resolution=64,
-            frames=16,
-            cond_frames=5,
-            num_classes=0,
-            model_channels=256,
-            num_res_blocks=2,
-            channel_mult=(1, 2, 4, 8),
-            attention_resolutions=(32, 16, 8),
-            num_head_channels=64,
-            dropout=0.1,
-            use_scale_shift_norm=True,
-            learn_sigma=False,
-        ),
+        VDM_K600,
         Source(
             "reconstructed",
             "Ho et al. 2022 (arXiv:2204.03458), section 3",
@@ -45,17 +50,14 @@ VIDEO_UNET_PRESETS: dict[str, Preset] = {
         ),
     ),
     "vdm-tiny": Preset(
-        UNet3DConfig(
+        replace(
+            VDM_K600,
             resolution=16,
             frames=4,
             cond_frames=1,
-            num_classes=0,
-            model_channels=32,
-            num_res_blocks=1,
-            channel_mult=(1, 2),
             attention_resolutions=(8,),
-            num_head_channels=32,
-            use_scale_shift_norm=True,
+            dropout=0.0,
+            **TINY_LEVELS,
         ),
         Source("test", "CPU tests", "two-level factorised space-time U-Net, 4 frames of 16 px"),
     ),

@@ -1,4 +1,5 @@
-"""RIN presets: slug -> Preset(config, Source), each written as a base config plus the fields that differ.
+"""RIN presets: slug -> Preset(config, Source), each written as the numbers that differ (`rin`) or a
+base config plus the fields that differ (`dataclasses.replace`).
 
 Sources: the official configs in google-research/pix2seq (`configs/config_diffusion_cifar10.py`,
 `configs/config_diffusion_imagenet64.py`), the paper's text (patch 4 for 64 and 128 px, 8 above;
@@ -13,77 +14,68 @@ from bench.family import Preset, Source
 from rin.model import RINConfig
 
 PAPER_PATCHES = "Jabri et al. 2023 (arXiv:2212.11972), p. 5"
+PIX2SEQ = "google-research/pix2seq"
+# The training schedule of the paper's models, per the first author in google-research/pix2seq#35.
+SIGMOID = "sigmoid@-3,3,0.9"
 
-# The released ImageNet-64 config: patch 8 (its line reads `[4*2]  # 4`), the paper says 4.
-IN64_RELEASED = RINConfig(
-    resolution=64,
-    num_classes=1000,
-    patch_size=8,
-    interface_dim=512,
-    num_latents=128,
-    latent_dim=768,
-    blocks=4,
-    latent_depth=4,
-    latent_heads=16,
-    rw_heads=16,
-    latent_mlp_ratio=4,
-    interface_mlp_ratio=4,
-    noise_schedule="linear",
+
+def rin(image, tokens, depth, heads, mlp_ratios=(4, 4), **fields) -> RINConfig:
+    """A RIN config from the numbers that differ between presets, grouped as the paper and the
+    configs give them: image = (resolution, num_classes, patch_size); tokens = (interface width
+    D, latents M, latent width L); depth = (read-compute-write blocks, latent layers per block);
+    heads = (latent heads, read/write heads); mlp_ratios = (latent, interface); then any other
+    RINConfig field by name."""
+    groups = {
+        ("resolution", "num_classes", "patch_size"): image,
+        ("interface_dim", "num_latents", "latent_dim"): tokens,
+        ("blocks", "latent_depth"): depth,
+        ("latent_heads", "rw_heads"): heads,
+        ("latent_mlp_ratio", "interface_mlp_ratio"): mlp_ratios,
+    }
+    numbers = {name: n for names, ns in groups.items() for name, n in zip(names, ns, strict=True)}
+    return RINConfig(**numbers, **fields)
+
+
+# Read each `rin(...)` as: image (px, classes, patch) | tokens (D, M, L) | depth (blocks, latent
+# layers) | heads (latent, read/write) | MLP ratios (latent, interface; default 4, 4) | the rest.
+# The released configs, with every number they set.
+CIFAR10 = rin(
+    (32, 10, 2),
+    (256, 128, 512),
+    (3, 2),
+    (16, 8),
+    (4, 2),
+    dropout=0.1,
+    drop_path=0.1,
+    noise_schedule=SIGMOID,
 )
+# ImageNet-64: patch 8 (its line reads `[4*2]  # 4`), the paper says 4.
+IN64_RELEASED = rin((64, 1000, 8), (512, 128, 768), (4, 4), (16, 16), noise_schedule="linear")
 
 # The 256-px reconstruction, the base of the 128/512/1024-px and video presets.
-IN256 = RINConfig(
-    resolution=256,
-    num_classes=1000,
-    patch_size=8,
-    interface_dim=512,
-    num_latents=256,
-    latent_dim=1024,
-    blocks=6,
-    latent_depth=4,
-    latent_heads=16,
-    rw_heads=16,
-    noise_schedule="sigmoid@-3,3,0.9",
-)
+IN256 = rin((256, 1000, 8), (512, 256, 1024), (6, 4), (16, 16), noise_schedule=SIGMOID)
 IN512 = replace(IN256, resolution=512, latent_dim=768, latent_depth=6)
-
-TINY = RINConfig(
-    resolution=16,
-    num_classes=4,
-    patch_size=4,
-    interface_dim=32,
-    num_latents=8,
-    latent_dim=48,
-    blocks=2,
-    latent_depth=1,
-    latent_heads=2,
-    rw_heads=2,
-    latent_mlp_ratio=2,
-    interface_mlp_ratio=2,
+# Kinetics-600 frame prediction, unconditional: 16 frames of 64x64 in 2x4x4 patches, the first 5
+# given clean.
+K600 = replace(
+    IN256, resolution=64, patch_size=4, num_classes=0, frames=16, frame_patch=2, cond_frames=5
 )
+
+# Ours: the smallest RIN with every part, and the equal-compute experiment's 64-px model.
+TINY = rin((16, 4, 4), (32, 8, 48), (2, 1), (2, 2), mlp_ratios=(2, 2))
+SMALL = rin((64, 8, 4), (256, 64, 384), (4, 2), (6, 4), (4, 2), noise_schedule=SIGMOID)
+
+
+def _reconstructed(note: str, where: str = PAPER_PATCHES) -> Source:
+    return Source("reconstructed", where, note)
+
 
 PRESETS: dict[str, Preset] = {
     "rin-cifar10": Preset(
-        RINConfig(
-            resolution=32,
-            num_classes=10,
-            patch_size=2,
-            interface_dim=256,
-            num_latents=128,
-            latent_dim=512,
-            blocks=3,
-            latent_depth=2,
-            latent_heads=16,
-            rw_heads=8,
-            latent_mlp_ratio=4,
-            interface_mlp_ratio=2,
-            dropout=0.1,
-            drop_path=0.1,
-            noise_schedule="sigmoid@-3,3,0.9",
-        ),
+        CIFAR10,
         Source(
             "released config",
-            "google-research/pix2seq configs/config_diffusion_cifar10.py",
+            f"{PIX2SEQ} configs/config_diffusion_cifar10.py",
             "tape sweep; training schedule sigmoid@-3,3,0.9 per the author in "
             "google-research/pix2seq#35",
         ),
@@ -92,7 +84,7 @@ PRESETS: dict[str, Preset] = {
         IN64_RELEASED,
         Source(
             "released config",
-            "google-research/pix2seq configs/config_diffusion_imagenet64.py",
+            f"{PIX2SEQ} configs/config_diffusion_imagenet64.py",
             "patch 8, simple_linear schedule",
         ),
     ),
@@ -107,56 +99,39 @@ PRESETS: dict[str, Preset] = {
     ),
     "rin-in128": Preset(
         replace(IN256, resolution=128, patch_size=4),
-        Source(
-            "reconstructed",
-            PAPER_PATCHES,
+        _reconstructed(
             "patch 4 from the paper text; widths and depth from the 256-px reconstruction (no "
-            "source gives the 128-px model)",
+            "source gives the 128-px model)"
         ),
     ),
     "rin-in256": Preset(
         IN256,
-        Source(
-            "reconstructed",
-            PAPER_PATCHES,
+        _reconstructed(
             "patch 8 from the paper text; 256 latents x 1024, 6 blocks x 4 from the third-party "
             "nicolas-dufour/CAD cad/configs/overrides/cc12m_256_rin.yaml (396M vs the reported "
-            "410M)",
+            "410M)"
         ),
     ),
     "rin-in512": Preset(
         IN512,
-        Source(
-            "reconstructed",
-            PAPER_PATCHES,
+        _reconstructed(
             "patch 8 from the paper text; widths chosen to land on the reported 320M parameters "
-            "(JiT Table 8)",
+            "(JiT Table 8)"
         ),
     ),
     "rin-in1024": Preset(
         replace(IN512, resolution=1024),
-        Source(
-            "reconstructed",
-            "ajabri in lucidrains/recurrent-interface-network-pytorch#2",
+        _reconstructed(
             "16384 tokens with 256 latents (author); widths as the 512-px reconstruction",
+            "ajabri in lucidrains/recurrent-interface-network-pytorch#2",
         ),
     ),
     "rin-k600": Preset(
-        replace(
-            IN256,
-            resolution=64,
-            frames=16,
-            frame_patch=2,
-            cond_frames=5,
-            num_classes=0,
-            patch_size=4,
-        ),
-        Source(
-            "reconstructed",
-            PAPER_PATCHES,
+        K600,
+        _reconstructed(
             "16x64x64 with 2x4x4 patches = 2048 tokens; widths as the 256-px reconstruction, "
             "aiming at the reported 411M (W.A.L.T Table 1). Frame prediction: the first 5 frames "
-            "are given clean in x_t and left out of the loss; the network sees one video tensor",
+            "are given clean in x_t and left out of the loss; the network sees one video tensor"
         ),
     ),
     "rin-video-tiny": Preset(
@@ -164,21 +139,7 @@ PRESETS: dict[str, Preset] = {
         Source("test", "CPU tests", "rin-tiny's video path: 4 frames of 16 px in 2x4x4 patches"),
     ),
     "rin-small": Preset(
-        RINConfig(
-            resolution=64,
-            num_classes=8,
-            patch_size=4,
-            interface_dim=256,
-            num_latents=64,
-            latent_dim=384,
-            blocks=4,
-            latent_depth=2,
-            latent_heads=6,
-            rw_heads=4,
-            latent_mlp_ratio=4,
-            interface_mlp_ratio=2,
-            noise_schedule="sigmoid@-3,3,0.9",
-        ),
+        SMALL,
         Source(
             "harness",
             "rinbench train equal-compute",
