@@ -2,6 +2,7 @@
 filling zero-initialised weights, and the seeded-build check every family passes."""
 
 import functools
+import socket
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -52,3 +53,22 @@ def assert_seeded_build_and_forward_are_deterministic(build, cfg, *inputs) -> No
     out = model(*inputs)[0]
     assert out.abs().max() > 0
     assert torch.equal(out, model(*inputs)[0])
+
+
+def spawn_gloo(fn, world: int, *args) -> None:
+    """Run fn(rank, *args) in `world` processes joined in a gloo process group on this machine."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    torch.multiprocessing.spawn(_gloo_worker, args=(world, port, fn, args), nprocs=world)
+
+
+def _gloo_worker(rank: int, world: int, port: int, fn, args: tuple) -> None:
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+    )
+    try:
+        fn(rank, *args)
+    finally:
+        torch.distributed.destroy_process_group()

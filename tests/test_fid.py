@@ -2,13 +2,13 @@
 
 import importlib.util
 import json
-import socket
 from pathlib import Path
 from unittest import mock
 
 import numpy as np
 import pytest
 import torch
+from helpers import spawn_gloo
 
 from bench import cli
 from bench.data import BuiltinCrops, ImageFolder
@@ -358,31 +358,18 @@ def _fid_run(out_dir: Path, cache_dir: Path, dist) -> dict:
     return samples | metrics
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _sharded_worker(rank: int, world: int, port: int, root: str) -> None:
+def _sharded_worker(rank: int, root: str) -> None:
     from bench.distributed import distributed
 
-    torch.set_num_threads(1)
-    torch.distributed.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
-    )
-    try:
-        result = _fid_run(Path(root) / "sharded", Path(root) / "cache", distributed("cpu"))
-        if rank == 0:
-            (Path(root) / "sharded.json").write_text(json.dumps(result, default=str))
-    finally:
-        torch.distributed.destroy_process_group()
+    result = _fid_run(Path(root) / "sharded", Path(root) / "cache", distributed("cpu"))
+    if rank == 0:
+        (Path(root) / "sharded.json").write_text(json.dumps(result, default=str))
 
 
 @needs_data
 def test_two_gloo_processes_give_the_single_process_fid(tmp_path):
     single = _fid_run(tmp_path / "single", tmp_path / "cache", None)
-    torch.multiprocessing.spawn(_sharded_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2)
+    spawn_gloo(_sharded_worker, 2, str(tmp_path))
     sharded = json.loads((tmp_path / "sharded.json").read_text())
     assert sharded["world_size"] == 2 and single["world_size"] == 1
     assert sharded["n_generated_now"] == 7

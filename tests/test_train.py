@@ -3,10 +3,10 @@
 import dataclasses
 import importlib.util
 import json
-import socket
 
 import pytest
 import torch
+from helpers import spawn_gloo
 
 from bench import cli, results
 from bench.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, model_from_checkpoint
@@ -125,25 +125,12 @@ def test_other_families_and_lamb_train(tmp_path, preset, optimizer):
     assert ckpt["macs_train_step_per_image"] == pytest.approx(3 * ckpt["macs_fwd_per_image"], 0.01)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
-    torch.set_num_threads(1)
-    torch.distributed.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
-    )
-    try:
-        train(_settings(out_dir, steps=2, batch=4, self_cond_rate=0.9))
-    finally:
-        torch.distributed.destroy_process_group()
+def _ddp_worker(rank: int, out_dir: str) -> None:
+    train(_settings(out_dir, steps=2, batch=4, self_cond_rate=0.9))
 
 
 def test_ddp_two_processes_gloo(tmp_path):
-    torch.multiprocessing.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2)
+    spawn_gloo(_ddp_worker, 2, str(tmp_path))
     ckpt = load_checkpoint(tmp_path / CHECKPOINT_NAME)
     assert ckpt["step"] == 2 and ckpt["train_macs"] == 2 * 4 * ckpt["macs_train_step_per_image"]
 

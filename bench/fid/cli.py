@@ -146,12 +146,7 @@ def _add_metric_options(q) -> None:
         default="legacy-tf",
         help="how images reach 299 px (part of the metric names)",
     )
-    q.add_argument(
-        "--kid-subset-size",
-        type=int,
-        help=f"images per KID subset (default: min({KID_SUBSET_SIZE}, the smaller set's size), "
-        "said on stderr)",
-    )
+    add_kid_subset_option(q)
     q.add_argument("--no-kid", action="store_true", help="compute FID (and IS) without KID")
     q.add_argument("--feature-batch", type=int, default=64, help="images per Inception batch")
     q.add_argument(
@@ -166,6 +161,16 @@ def _add_metric_options(q) -> None:
         "--json", metavar="FILE", help="also write the result to FILE (default: stdout only)"
     )
     add_device_option(q)
+
+
+def add_kid_subset_option(parser) -> None:
+    """--kid-subset-size, which follows the sample count unless set (fid and equal-compute)."""
+    parser.add_argument(
+        "--kid-subset-size",
+        type=int,
+        help=f"images per KID subset (default: min({KID_SUBSET_SIZE}, the smaller set's size); "
+        "the result records the size used as kid_subset_size)",
+    )
 
 
 def _add_weights_options(q) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from bench.commands.common import add_command, add_device_option
 from bench.errors import UsageError, require_device
+from bench.fid.cli import add_kid_subset_option
 from bench.train.settings import (
     AMP_DTYPES,
     EQUAL_COMPUTE_MODELS,
@@ -210,11 +211,7 @@ def _add_equal_compute_parser(sub) -> None:
     p.add_argument("--num-samples", type=int, default=2048, help="samples per FID")
     p.add_argument("--sampler", default="ddim", help="ddim or ddpm")
     p.add_argument("--sample-steps", type=int, default=50, help="network evaluations per sample")
-    p.add_argument(
-        "--kid-subset-size",
-        type=int,
-        help="images per KID subset (default: min(1000, the smaller set's size))",
-    )
+    add_kid_subset_option(p)
     p.add_argument(
         "--inception-weights", help="see `rinbench fid weights --help` (default: found as there)"
     )
