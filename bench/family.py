@@ -56,9 +56,11 @@ class Source:
 
     @classmethod
     def from_text(cls, text: str) -> Source:
-        """The source of a schema-1 record, one string "<kind>: <detail>"."""
+        """The source of a schema-1 record, one string "<kind>: <where>; <note>": the inverse of
+        str(), so an upgraded record reads as it did."""
         kind, _, detail = text.partition(":")
-        return cls(kind.strip(), detail.strip())
+        where, _, note = detail.strip().partition("; ")
+        return cls(kind.strip(), where, note)
 
     def __str__(self) -> str:
         """The one-line form: "<kind>: <where>; <note>"."""

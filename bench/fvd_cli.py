@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from bench.commands.common import add_command, add_device_option
+from bench.commands.common import add_command, add_device_option, library_checks_as_usage
 from bench.errors import UsageError, require_device
 
 EXTRACTOR_ENV = "RINBENCH_VIDEO_EXTRACTOR"  # bench.fvd.EXTRACTOR_ENV, here without torch
@@ -16,7 +16,7 @@ def add_parser(commands) -> None:
     parser = add_command(
         commands,
         "fvd",
-        run,
+        library_checks_as_usage(run),
         help="Frechet Video Distance with a video feature extractor you supply",
         description="Fréchet Video Distance between two .npz files of uint8 clips (N, T, H, W, C), "
         "with a video feature extractor you supply (I3D weights are not on a package index).",

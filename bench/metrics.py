@@ -64,13 +64,6 @@ class Metric:
                 f"metric {self.key!r}: compare thresholds only kinds {', '.join(THRESHOLD_KINDS)}"
             )
 
-    def display(self, value: float) -> str:
-        """The value in its display unit and format, e.g. 1.5e9 MACs -> '1.5' (GMACs)."""
-        return format(value * self.scale, self.fmt)
-
-    def is_better(self, new: float, base: float) -> bool:
-        return new > base if self.better == HIGHER else new < base
-
 
 GIB = 2**30
 

@@ -71,7 +71,7 @@ class ModelInfo:
             params=data["params"],
             config=data.get("config") or {},
             config_sha=data.get("config_sha", ""),
-            source=Source(**source) if isinstance(source, dict) else Source.from_text(source),
+            source=Source(**source),
         )
 
 

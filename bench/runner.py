@@ -237,11 +237,11 @@ class _Progress:
     but the failures."""
 
     def __init__(self, name: str, total: int, enabled: bool):
-        from tqdm import tqdm
-
         self.total, self.count, self.enabled = total, 0, enabled
         self.bar = None
         if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
             self.bar = tqdm(total=total, desc=name, unit="cell", file=sys.stderr)
 
     def start(self, cell: Cell) -> None:

@@ -5,6 +5,8 @@ import argparse
 import pytest
 
 from bench import cli
+from bench.commands.common import library_checks_as_usage
+from bench.errors import UsageError
 
 
 def leaf_parsers(parser: argparse.ArgumentParser, path=("rinbench",)):
@@ -46,9 +48,27 @@ def test_a_misspelled_option_shows_the_commands_usage(capsys):
         (FileNotFoundError("no file at y"), "no file at y"),
     ],
 )
-def test_library_errors_escaping_a_command_become_one_line(error, line):
-    assert cli.one_line_error(error) == line
+def test_library_checks_of_a_commands_input_become_one_line(error, line):
+    def run(args):
+        raise error
+
+    with pytest.raises(UsageError) as raised:
+        library_checks_as_usage(run)(None)
+    assert str(raised.value) == line
 
 
-def test_a_bug_keeps_its_traceback():
-    assert cli.one_line_error(ZeroDivisionError("x")) is None
+def test_an_optional_library_that_is_missing_names_its_extra():
+    err = ModuleNotFoundError("No module named 'torch_fidelity'", name="torch_fidelity")
+    assert cli.one_line_error(err).endswith("python -m pip install 'rinbench[fid]'")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ZeroDivisionError("x"),
+        KeyError("macs_fwd"),  # a bug in a command, not bad input: it keeps its traceback
+        ModuleNotFoundError("No module named 'seaborn'", name="seaborn"),  # a core dependency
+    ],
+)
+def test_a_bug_keeps_its_traceback(error):
+    assert cli.one_line_error(error) is None

@@ -45,7 +45,7 @@ def measure(cell, settings, peak=None):
         time.sleep(300)
     if action.startswith("sleep "):
         time.sleep(float(action.split()[1]))
-    model = {"family": "fake", "params": 7, "config": {}, "config_sha": "0", "source": "test"}
+    model = {"family": "fake", "params": 7, "config": {}, "config_sha": "0", "source": {"kind": "test"}}
     return {"status": "ok", "values": {"images_per_s": 1.0, "pid": os.getpid()}, "error": None,
             "model": model}
 '''

@@ -103,6 +103,16 @@ def test_bad_presets_and_overrides_fail_before_training(tmp_path):
         train(_settings(tmp_path, preset="dit-s-2"))
     with pytest.raises(ValueError, match="unknown config field.*patchsize"):
         train(_settings(tmp_path, overrides=(("patchsize", 2),)))
+    with pytest.raises(ValueError, match="patch_size='abc' must be of type int"):
+        train(_settings(tmp_path, overrides=(("patch_size", "abc"),)))
+
+
+def test_equal_compute_usage_names_its_command(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "equal-compute", "--budget-macs", "1", "--out", "x", "--bogus"])
+    err = capsys.readouterr().err
+    assert err.startswith("usage: rinbench train equal-compute ")
+    assert "rinbench train equal-compute: error: unrecognized arguments: --bogus" in err
 
 
 @pytest.mark.parametrize("preset,optimizer", [("adm-tiny", "adamw"), ("dit-tiny", "lamb")])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import warnings
 from pathlib import Path
@@ -60,6 +61,25 @@ def add_command(
     )
     parser.set_defaults(run=run)
     return parser
+
+
+def library_checks_as_usage(run):
+    """Wrap a command's `run` whose arguments go straight into the library (fid, train, fvd): the
+    library's own checks of them (an unknown preset, a file that is not there, a bad config value)
+    raise ValueError, KeyError or OSError, which become UsageError, one line."""
+
+    @functools.wraps(run)
+    def wrapped(args) -> int:
+        try:
+            return run(args)
+        except UsageError:
+            raise
+        except KeyError as err:
+            raise UsageError(str(err.args[0]) if err.args else repr(err)) from err
+        except (ValueError, OSError) as err:
+            raise UsageError(" ".join(str(err).split())) from err
+
+    return wrapped
 
 
 def add_device_option(parser: argparse.ArgumentParser, *, progress: bool = True) -> None:

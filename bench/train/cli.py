@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bench.commands.common import add_command, add_device_option
+from bench.commands.common import add_command, add_device_option, library_checks_as_usage
 from bench.errors import UsageError, require_device
-from bench.fid.cli import add_kid_subset_option
+from bench.fid.cli import add_kid_subset_option, say_kid_subset_size
 from bench.train.settings import (
     AMP_DTYPES,
     EQUAL_COMPUTE_MODELS,
@@ -88,7 +88,7 @@ def add_parser(commands) -> None:
     parser = add_command(
         commands,
         "train",
-        run_train,
+        library_checks_as_usage(run_train),
         help="diffusion training of any preset on the built-in data or your images",
         description=DESCRIPTION,
     )
@@ -97,6 +97,7 @@ def add_parser(commands) -> None:
     options = argparse.ArgumentParser(add_help=False, prog=parser.prog)
     _add_train_options(options)
     sub = parser.add_subparsers(
+        prog="rinbench train",
         dest="preset",
         metavar="PRESET",
         required=True,
@@ -179,7 +180,7 @@ def _add_equal_compute_parser(sub) -> None:
     p = add_command(
         sub,
         "equal-compute",
-        run_equal_compute,
+        library_checks_as_usage(run_equal_compute),
         help="train small RIN, U-Net and DiT models to equal training MACs, with their FIDs",
         description="Train small RIN, U-Net and DiT models to equal training MACs on the built-in "
         "data, compute FID at each milestone, and write one JSON row per model and milestone "
@@ -319,4 +320,6 @@ def run_equal_compute(args: argparse.Namespace) -> int:
                 f.write(json.dumps(row) + "\n")
         for row in rows:
             print(json.dumps(row))
+        if args.kid_subset_size is None:
+            say_kid_subset_size(rows)
     return 0

@@ -24,6 +24,13 @@ def model_config(settings: TrainSettings, num_classes: int) -> Any:
             f"{settings.preset}: unknown config field(s) {', '.join(sorted(unknown))}; known: "
             f"{', '.join(f.name for f in dataclasses.fields(cfg))}"
         )
+    for key, value in changes.items():
+        current = getattr(cfg, key)
+        if current is not None and not _same_kind(value, current):
+            raise ValueError(
+                f"{settings.preset}: {key}={value!r} must be of type {type(current).__name__}, "
+                f"like the preset's {key}={current!r}"
+            )
     changes["num_classes"] = num_classes
     cfg = dataclasses.replace(cfg, **changes)
     if tuple(cfg.input_shape) != (3, cfg.resolution, cfg.resolution):
@@ -33,6 +40,15 @@ def model_config(settings: TrainSettings, num_classes: int) -> Any:
             "have); train a pixel-space preset"
         )
     return cfg
+
+
+def _same_kind(value: Any, current: Any) -> bool:
+    """An override fits a field when it has the field's type (an int where a float goes too)."""
+    if isinstance(current, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(current, bool)
+    if isinstance(current, float):
+        return isinstance(value, int | float)
+    return isinstance(value, type(current))
 
 
 def schedule_for(cfg: Any, requested: str | None) -> str:
