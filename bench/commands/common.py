@@ -82,6 +82,17 @@ def library_checks_as_usage(run):
     return wrapped
 
 
+def distributed_on(device: str | None):
+    """The process group set-up (bench.distributed) on `device`, after UsageError for a device this
+    machine does not have; None picks cuda when there is one (fid, train)."""
+    from bench.distributed import distributed
+    from bench.errors import require_device
+
+    if device is not None:
+        require_device(device)
+    return distributed(device)
+
+
 def add_device_option(parser: argparse.ArgumentParser, *, progress: bool = True) -> None:
     """--device for the commands that pick one GPU or the CPU (fid, train, fvd), and --no-progress."""
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")

@@ -15,9 +15,14 @@ import json
 import sys
 from pathlib import Path
 
-from bench.commands.common import add_command, add_device_option, library_checks_as_usage
+from bench.commands.common import (
+    add_command,
+    add_device_option,
+    distributed_on,
+    library_checks_as_usage,
+)
 from bench.data import BUILTIN_NAME
-from bench.errors import UsageError, require_device
+from bench.errors import UsageError
 from bench.fid.protocol import FEATURE_DTYPES, KID_SUBSET_SIZE, RESIZE_PROTOCOLS
 from bench.fid.weights import CACHE_ENV, WEIGHTS_ENV
 
@@ -199,7 +204,7 @@ def run_model(args: argparse.Namespace) -> int:
 
     if args.checkpoint is None and args.preset is None:
         raise UsageError("fid model needs a CHECKPOINT or --preset SLUG (random weights)")
-    dist = _distributed(args)
+    dist = distributed_on(args.device)
     result = fid_for_checkpoint(
         args.checkpoint,
         n=args.num_samples,
@@ -232,7 +237,7 @@ def run_images(args: argparse.Namespace) -> int:
     from bench.fid.evaluate import compare_sources
     from bench.fid.features import inception_extractor
 
-    dist = _distributed(args)
+    dist = distributed_on(args.device)
     sources = [
         open_images(spec, resolution=args.resolution, n=args.num_images, seed=seed)
         for spec, seed in ((args.generated, 0), (args.reference, 1))
@@ -248,14 +253,6 @@ def run_images(args: argparse.Namespace) -> int:
     if dist.is_main:
         _report(result, args)
     return 0
-
-
-def _distributed(args: argparse.Namespace):
-    if args.device is not None:
-        require_device(args.device)
-    from bench.distributed import distributed
-
-    return distributed(args.device)
 
 
 def _metric_options(args: argparse.Namespace, dist) -> dict:

@@ -16,8 +16,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bench.commands.common import add_command, add_device_option, library_checks_as_usage
-from bench.errors import UsageError, require_device
+from bench.commands.common import (
+    add_command,
+    add_device_option,
+    distributed_on,
+    library_checks_as_usage,
+)
+from bench.errors import UsageError
 from bench.fid.cli import add_kid_subset_option, say_kid_subset_size
 from bench.train.settings import (
     AMP_DTYPES,
@@ -235,14 +240,6 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _distributed(device: str | None):
-    if device is not None:
-        require_device(device)
-    from bench.distributed import distributed
-
-    return distributed(device)
-
-
 def run_train(args: argparse.Namespace) -> int:
     from bench.train.loop import train
 
@@ -255,7 +252,7 @@ def run_train(args: argparse.Namespace) -> int:
         conditional=not args.unconditional,
         **{name: getattr(args, name) for name in _PLAIN_SETTINGS},
     )
-    dist = _distributed(args.device)
+    dist = distributed_on(args.device)
     try:
         summary = train(
             settings, resume=args.resume, progress=not args.no_progress, log=_stderr, dist=dist
@@ -296,7 +293,7 @@ _PLAIN_SETTINGS = (
 def run_equal_compute(args: argparse.Namespace) -> int:
     from bench.train.equal_compute import equal_compute
 
-    dist = _distributed(args.device)
+    dist = distributed_on(args.device)
     rows = equal_compute(
         args.budget_macs,
         args.out,
