@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # What a metric measures; `compare` thresholds time, memory and energy per kind.
-COUNT, TIME, THROUGHPUT, MEMORY, ENERGY, EFFICIENCY, QUALITY, BUDGET = (
+# SETUP: the conditions a timing ran under (threads, load), to judge its other numbers by.
+COUNT, TIME, THROUGHPUT, MEMORY, ENERGY, EFFICIENCY, QUALITY, BUDGET, SETUP = (
     "count",
     "time",
     "throughput",
@@ -23,8 +24,9 @@ COUNT, TIME, THROUGHPUT, MEMORY, ENERGY, EFFICIENCY, QUALITY, BUDGET = (
     "efficiency",
     "quality",
     "budget",
+    "setup",
 )
-KINDS = (COUNT, TIME, THROUGHPUT, MEMORY, ENERGY, EFFICIENCY, QUALITY, BUDGET)
+KINDS = (COUNT, TIME, THROUGHPUT, MEMORY, ENERGY, EFFICIENCY, QUALITY, BUDGET, SETUP)
 # The kinds `rinbench compare` keeps a relative threshold for (bench.compare.DEFAULT_THRESHOLDS).
 THRESHOLD_KINDS = (TIME, MEMORY, ENERGY)
 
@@ -124,11 +126,29 @@ METRICS: tuple[Metric, ...] = (
            "CPU: the process's peak resident memory"),
     Metric("rss_before_bytes", "B", MEMORY, LOWER, "RSS GiB before", 1 / GIB, ",.3g",
            description="CPU: the process's resident memory before the timed window"),
+    Metric("rss_after_build_bytes", "B", MEMORY, LOWER, "RSS GiB after build", 1 / GIB, ",.3g",
+           description="CPU: the process's resident memory right after the model was built"),
+    Metric("rss_added_bytes", "B", MEMORY, LOWER, "added GiB", 1 / GIB, ",.3g",
+           description="CPU: peak resident memory of the timed window minus rss_after_build_bytes: "
+           "what the phase adds (activations, gradients, optimizer state, inputs), without the "
+           "interpreter, the libraries and the weights"),
     Metric("max_batch", "img", MEMORY, HIGHER, "max batch", fmt=",d", compare=THRESHOLD,
            description="the largest batch that fits (bisection over out-of-memory errors)"),
     # --- energy --------------------------------------------------------------------------------------
     Metric("joules_per_image", "J", ENERGY, LOWER, "J/img", fmt=",.3g", compare=THRESHOLD,
            description="GPU energy per image from NVML's energy counter over the timed window"),
+    # --- setup: the conditions of the timed window (not gated: they explain the times) -----------
+    Metric("torch_threads", "1", SETUP, None, "threads", fmt=",.0f",
+           description="torch's intra-op threads during the timed window (torch.get_num_threads)"),
+    Metric("torch_interop_threads", "1", SETUP, None, "interop threads", fmt=",.0f",
+           description="torch's inter-op threads (torch.get_num_interop_threads)"),
+    Metric("load_avg_1m_before", "1", SETUP, None, "load before", fmt=".2f",
+           description="the system's 1-minute load average just before the timed window"),
+    Metric("load_avg_1m_after", "1", SETUP, None, "load after", fmt=".2f",
+           description="the system's 1-minute load average just after the timed window"),
+    Metric("cpu_util_timed", "1", SETUP, None, "CPU util", fmt=".2f",
+           description="the process's CPU time over the wall time of the timed window: busy "
+           "threads on average; far below torch_threads on a CPU, another job held the cores"),
     # --- quality (fid records) ------------------------------------------------------------------
     Metric("fid_legacy_tf", "1", QUALITY, LOWER, "FID", fmt=".2f",
            description="FID with the TensorFlow-Inception resize protocol"),

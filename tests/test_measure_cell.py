@@ -1,17 +1,19 @@
 """bench.measure.cell.measure end to end on the tiny presets, and every failure as a status."""
 
+import dataclasses
 import json
+import os
 import re
 
 import pytest
 import torch
 
 from bench import cell as cell_module
-from bench import registry
+from bench import metrics, registry
 from bench.cell import Cell
 from bench.measure import cell as measure_module
 from bench.measure.cell import Settings, measure
-from bench.record import Outcome
+from bench.record import Outcome, Record, RunInfo
 
 FAST = Settings(warmup=1, min_repeats=2, min_seconds=0.0, sample_steps=2)
 # A made-up matmul peak, so that the cells skip measuring one (about a second each).
@@ -62,6 +64,7 @@ def test_timed_phases_on_cpu(slug, phase):
     assert out.values["latency_ms_median"] > 0
     assert out.values["images_per_s"] == pytest.approx(1 / (out.values["latency_ms_median"] / 1e3))
     assert out.values["peak_rss_bytes"] > 0
+    check_window_conditions(out)
     assert out.values["energy_j"] is None and out.details["energy_reason"]
     assert out.values["joules_per_image"] is None
     assert out.details["numerics"]["tf32_matmul"] is False
@@ -76,6 +79,53 @@ def test_timed_phases_on_cpu(slug, phase):
     assert not any(isinstance(value, str) for value in out.values.values())
     assert {"numerics", "timer", "energy_reason", "peak_rss_scope"} <= set(out.details)
     assert not set(out.values) & set(out.details)
+
+
+def check_window_conditions(out: Outcome) -> None:
+    """The conditions of the timed window (bench.measure.timing.window_conditions) and the memory
+    the phase adds over the built model (bench.measure.memory.rss_added), with sane values."""
+    values = out.values
+    assert values["torch_threads"] >= 1 and values["torch_interop_threads"] >= 1
+    assert values["load_avg_1m_before"] >= 0 and values["load_avg_1m_after"] >= 0
+    assert 0 <= values["cpu_util_timed"] <= os.cpu_count() + 0.5
+    assert 0 < values["rss_after_build_bytes"] <= values["peak_rss_bytes"]
+    if out.details["peak_rss_scope"] == "phase":
+        assert 0 <= values["rss_added_bytes"] < values["peak_rss_bytes"]
+    else:
+        assert values["rss_added_bytes"] is None and out.details["rss_added_reason"]
+
+
+WINDOW_KEYS = (
+    "torch_threads",
+    "torch_interop_threads",
+    "load_avg_1m_before",
+    "load_avg_1m_after",
+    "cpu_util_timed",
+    "rss_after_build_bytes",
+    "rss_added_bytes",
+)
+
+
+def test_the_new_keys_round_trip_through_a_record_and_the_report_frame():
+    from reports import load
+
+    out = check_ok(measure(tiny_cell(TINY[0], "forward"), FAST, peak=PEAK))
+    record = Record(
+        run=RunInfo("run-a", "quick"),
+        cell=tiny_cell(TINY[0], "forward"),
+        settings=FAST.as_dict(),
+        env={"device": "cpu"},
+        **{f.name: getattr(out, f.name) for f in dataclasses.fields(Outcome)},
+    )
+    again = Record.from_json(json.loads(json.dumps(record.to_json())))
+    assert again == record
+    row = load.frame([again]).iloc[0]
+    for key in WINDOW_KEYS:
+        if out.values[key] is None:
+            assert key not in row or row[key] != row[key]  # absent or NaN
+        else:
+            assert row[key] == pytest.approx(out.values[key])
+            assert metrics.get(key).compare is None  # explains the times, gated by none
 
 
 @pytest.mark.parametrize(

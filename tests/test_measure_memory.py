@@ -5,7 +5,7 @@ import mmap
 import pytest
 import torch
 
-from bench.measure.memory import PeakMemory, current_rss, is_oom, max_batch
+from bench.measure.memory import PeakMemory, current_rss, is_oom, max_batch, rss_added
 
 MiB = 1 << 20
 
@@ -36,6 +36,25 @@ def test_cpu_probe_resets_between_phases():
         pytest.skip("this kernel does not let a process reset its peak RSS")
     assert second.values["peak_rss_bytes"] < first.values["peak_rss_bytes"] - 48 * MiB
     assert current_rss() > 0
+
+
+def test_rss_added_is_the_phase_over_the_process_after_build():
+    after_build = current_rss()
+    with PeakMemory("cpu") as probe:
+        touch_fresh_pages(64 * MiB)
+    if probe.values["peak_rss_scope"] != "phase":
+        pytest.skip("this kernel does not let a process reset its peak RSS")
+    added = rss_added(probe.values, after_build)["rss_added_bytes"]
+    assert 48 * MiB <= added < probe.values["peak_rss_bytes"]
+
+
+def test_rss_added_says_why_it_has_no_number():
+    process_wide = {"peak_rss_bytes": 10 * MiB, "peak_rss_scope": "process"}
+    for peak, after_build in ((process_wide, MiB), (process_wide | {"peak_rss_bytes": None}, MiB)):
+        result = rss_added(peak, after_build)
+        assert result["rss_added_bytes"] is None and result["rss_added_reason"]
+    result = rss_added({"peak_rss_bytes": 10 * MiB, "peak_rss_scope": "phase"}, None)
+    assert result["rss_added_bytes"] is None and "/proc" in result["rss_added_reason"]
 
 
 def oom_above(limit: int, calls: list):

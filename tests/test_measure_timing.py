@@ -1,5 +1,6 @@
 """bench.measure.timing: statistics on a known sleep, the repeat rules, throughput and MFU."""
 
+import os
 import random
 import time
 
@@ -44,6 +45,52 @@ def test_warmup_calls_are_not_timed_and_the_window_excludes_them():
     )
     assert calls == ["call", "call", "enter", "call", "call", "call", "exit"]
     assert (stats["warmup_iters"], stats["timed_iters"]) == (2, 3)
+
+
+NEW_CONDITION_KEYS = (
+    "torch_threads",
+    "torch_interop_threads",
+    "load_avg_1m_before",
+    "load_avg_1m_after",
+    "cpu_util_timed",
+)
+
+
+def busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def test_the_window_records_its_conditions():
+    stats = time_calls(lambda: busy(0.01), warmup=0, min_repeats=5, min_seconds=0.05)
+    assert set(NEW_CONDITION_KEYS) <= set(stats)
+    assert stats["torch_threads"] == torch.get_num_threads() >= 1
+    assert stats["torch_interop_threads"] == torch.get_num_interop_threads() >= 1
+    assert stats["load_avg_1m_before"] >= 0 and stats["load_avg_1m_after"] >= 0
+    assert "load_avg_reason" not in stats
+    # One Python thread spinning: about 1 busy core (less when the machine is shared).
+    assert 0 < stats["cpu_util_timed"] <= os.cpu_count() + 0.5
+
+
+def test_a_sleeping_call_uses_no_cpu():
+    stats = time_calls(lambda: time.sleep(0.01), warmup=0, min_repeats=5, min_seconds=0.0)
+    assert 0 <= stats["cpu_util_timed"] < 0.5
+
+
+@pytest.mark.parametrize("missing", ["no_function", "unobtainable"])
+def test_a_missing_load_average_is_none_with_a_reason(monkeypatch, missing):
+    if missing == "no_function":  # not Unix
+        monkeypatch.delattr(os, "getloadavg", raising=False)
+    else:
+
+        def unobtainable():
+            raise OSError("load average unobtainable")
+
+        monkeypatch.setattr(os, "getloadavg", unobtainable)
+    stats = time_calls(lambda: None, warmup=0, min_repeats=2, min_seconds=0.0)
+    assert stats["load_avg_1m_before"] is None and stats["load_avg_1m_after"] is None
+    assert stats["load_avg_reason"].startswith("no load average")
 
 
 def test_bad_arguments_raise():

@@ -281,6 +281,7 @@ def _timed(cell: Cell, settings: Settings, out: Measurements, peak: dict | None)
     import torch
 
     from bench import registry
+    from bench.measure.memory import current_rss
     from bench.measure.numerics import numerics
     from bench.measure.timing import matmul_peak
 
@@ -295,6 +296,8 @@ def _timed(cell: Cell, settings: Settings, out: Measurements, peak: dict | None)
     torch.manual_seed(0)
     with torch.device(device):
         model = entry.builder(cfg)
+    if device.type == "cpu":  # the baseline of rss_added_bytes: the process with the model in it
+        out.values["rss_after_build_bytes"] = current_rss()
     autocast = _autocast(cell.dtype, device)
 
     with numerics(tf32=cell.dtype == "tf32", cudnn_benchmark=settings.cudnn_benchmark) as flags:
@@ -375,7 +378,7 @@ def _time_window(
     peaks are the steady state's, with lazily created state (AdamW moments, cuDNN workspaces) in
     alloc_before_bytes."""
     from bench.measure.energy import EnergyMeter, joules_per_image
-    from bench.measure.memory import PeakMemory
+    from bench.measure.memory import PeakMemory, rss_added
     from bench.measure.timing import throughput, time_calls
 
     memory, energy = PeakMemory(cell.device), EnergyMeter(cell.device)
@@ -388,6 +391,8 @@ def _time_window(
         window=_all_of(memory, energy),
     )
     out.add(stats | memory.values | energy.values)
+    if "rss_after_build_bytes" in out.values:
+        out.add(rss_added(memory.values, out.values["rss_after_build_bytes"]))
     out.add(
         throughput(
             stats["latency_ms_median"],

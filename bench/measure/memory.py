@@ -4,7 +4,9 @@ CUDA: torch's allocator peaks (allocated = live tensors, reserved = what the cac
 reset when the probe opens; NVML's device view adds the CUDA context and other processes (about 0.7 GB
 more than `max_memory_reserved`, measured on an H100 80GB with `nvmlDeviceGetMemoryInfo` v2).
 CPU: the process's peak resident set (VmHWM), reset through /proc/self/clear_refs where Linux allows it,
-else the peak since the process started, labelled as such.
+else the peak since the process started, labelled as such. The process peak includes the Python
+interpreter and torch's libraries (hundreds of MB, even for a tiny model), so `rss_added` gives the
+part a phase adds over the process as it was right after the model was built.
 """
 
 from __future__ import annotations
@@ -107,6 +109,22 @@ def reset_peak_rss() -> bool:
     except OSError:
         return False
     return True
+
+
+def rss_added(peak: dict, rss_after_build: int | None) -> dict:
+    """rss_added_bytes: the phase's peak resident set (`PeakMemory(cpu).values`) minus the RSS right
+    after the model was built: activations, gradients, optimizer state and inputs, without the
+    interpreter, the libraries and the weights. None with rss_added_reason where the peak is not the
+    phase's own (it then covers the whole process) or the RSS could not be read."""
+    if rss_after_build is None or peak.get("peak_rss_bytes") is None:
+        return {"rss_added_bytes": None, "rss_added_reason": "no resident-set reading (/proc)"}
+    if peak.get("peak_rss_scope") != "phase":
+        return {
+            "rss_added_bytes": None,
+            "rss_added_reason": "the peak could not be reset (/proc/self/clear_refs): it covers "
+            "the whole process, not the phase",
+        }
+    return {"rss_added_bytes": peak["peak_rss_bytes"] - rss_after_build}
 
 
 def nvml_used_bytes(device: torch.device) -> tuple[int | None, str | None]:

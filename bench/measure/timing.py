@@ -8,10 +8,16 @@ CPU: `time.perf_counter` around each call.
 
 Statistics are over the per-call samples: median and quantiles (robust to the odd slow call), IQR
 and CV for spread. The samples themselves are returned too.
+
+The conditions of the timed window come with them, so that a reader can tell a slow machine from a
+busy one: torch's thread counts, the 1-minute load average before and after, and the process's CPU
+time over the window's wall time (cpu_util_timed: near torch_threads when the cell had its cores,
+far below when another job held them).
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -37,7 +43,8 @@ def time_calls(
     the last timed call, with the device idle at both ends.
 
     Returns latency_ms_samples and the statistics of `latency_stats`, plus timer, warmup_iters,
-    timed_iters and timed_window_s (wall time of the timed loop).
+    timed_iters, timed_window_s (wall time of the timed loop) and the window's conditions
+    (`window_conditions`).
     """
     if warmup < 0 or min_repeats < 1 or min_seconds < 0:
         raise ValueError(
@@ -53,7 +60,9 @@ def time_calls(
     sync()
 
     samples_ms: list[float] = []
+    load_before = load_avg_1m()
     with window if window is not None else nullcontext():
+        start_cpu = time.process_time()
         start_wall = time.perf_counter()
         while len(samples_ms) < min_repeats or time.perf_counter() - start_wall < min_seconds:
             if on_gpu:
@@ -72,6 +81,8 @@ def time_calls(
                 samples_ms.append((time.perf_counter() - t0) * 1e3)
         sync()
         window_s = time.perf_counter() - start_wall
+        cpu_s = time.process_time() - start_cpu
+    load_after = load_avg_1m()
 
     return {
         "timer": "cuda_events" if on_gpu else "perf_counter",
@@ -80,7 +91,45 @@ def time_calls(
         "timed_window_s": window_s,
         "latency_ms_samples": samples_ms,
         **latency_stats(samples_ms),
+        **window_conditions(cpu_s, window_s, load_before, load_after),
     }
+
+
+LoadAverage = tuple[float | None, str | None]  # (value, reason it is None)
+
+
+def load_avg_1m() -> LoadAverage:
+    """The system's 1-minute load average (runnable processes, averaged), or None and the reason:
+    os.getloadavg exists on Unix only and raises OSError where the value is unobtainable (Python
+    docs, os.getloadavg)."""
+    try:
+        return os.getloadavg()[0], None
+    except (AttributeError, OSError) as err:
+        return None, f"no load average: {type(err).__name__}: {err}"
+
+
+def window_conditions(
+    cpu_s: float, window_s: float, load_before: LoadAverage, load_after: LoadAverage
+) -> dict:
+    """torch_threads, torch_interop_threads, load_avg_1m_before/_after (+ load_avg_reason where
+    missing) and cpu_util_timed: the process's CPU time over the window's wall time.
+
+    time.process_time is the sum of system and user CPU time of the current process (Python docs,
+    time.process_time); on Linux it reads CLOCK_PROCESS_CPUTIME_ID, which counts every thread of the
+    process (clock_gettime(2)), so 2 threads busy the whole window read 2.0. On CUDA the host mostly
+    waits for the device, and a spinning wait counts as busy: the ratio speaks for CPU cells.
+    """
+    conditions = {
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "load_avg_1m_before": load_before[0],
+        "load_avg_1m_after": load_after[0],
+        "cpu_util_timed": cpu_s / window_s if window_s > 0 else None,
+    }
+    reason = load_before[1] or load_after[1]
+    if reason is not None:
+        conditions["load_avg_reason"] = reason
+    return conditions
 
 
 def quantile(values: list[float], q: float) -> float:
