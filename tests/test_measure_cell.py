@@ -13,6 +13,7 @@ from bench import metrics, registry
 from bench.cell import Cell
 from bench.measure import cell as measure_module
 from bench.measure.cell import Settings, measure
+from bench.measure.timing import MIN_CPU_WINDOW_S
 from bench.record import Outcome, Record, RunInfo
 
 FAST = Settings(warmup=1, min_repeats=2, min_seconds=0.0, sample_steps=2)
@@ -87,7 +88,10 @@ def check_window_conditions(out: Outcome) -> None:
     values = out.values
     assert values["torch_threads"] >= 1 and values["torch_interop_threads"] >= 1
     assert values["load_avg_1m_before"] >= 0 and values["load_avg_1m_after"] >= 0
-    assert 0 <= values["cpu_util_timed"] <= os.cpu_count() + 0.5
+    if values["timed_window_s"] >= MIN_CPU_WINDOW_S:
+        assert 0 <= values["cpu_util_timed"] <= os.cpu_count() + 0.5
+    else:
+        assert values["cpu_util_timed"] is None and "too short" in out.details["cpu_util_reason"]
     assert 0 < values["rss_after_build_bytes"] <= values["peak_rss_bytes"]
     if out.details["peak_rss_scope"] == "phase":
         assert 0 <= values["rss_added_bytes"] < values["peak_rss_bytes"]

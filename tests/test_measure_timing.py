@@ -63,7 +63,7 @@ def busy(seconds: float) -> None:
 
 
 def test_the_window_records_its_conditions():
-    stats = time_calls(lambda: busy(0.01), warmup=0, min_repeats=5, min_seconds=0.05)
+    stats = time_calls(lambda: busy(0.01), warmup=0, min_repeats=5, min_seconds=0.15)
     assert set(NEW_CONDITION_KEYS) <= set(stats)
     assert stats["torch_threads"] == torch.get_num_threads() >= 1
     assert stats["torch_interop_threads"] == torch.get_num_interop_threads() >= 1
@@ -74,7 +74,7 @@ def test_the_window_records_its_conditions():
 
 
 def test_a_sleeping_call_uses_no_cpu():
-    stats = time_calls(lambda: time.sleep(0.01), warmup=0, min_repeats=5, min_seconds=0.0)
+    stats = time_calls(lambda: time.sleep(0.01), warmup=0, min_repeats=5, min_seconds=0.15)
     assert 0 <= stats["cpu_util_timed"] < 0.5
 
 
@@ -153,3 +153,8 @@ def test_matmul_peak_on_cuda():
     peak = matmul_peak("cuda")
     assert peak["matmul_peak_dtype"] == "bfloat16"
     assert peak["matmul_peak_tflops"] > 10
+
+
+def test_a_window_too_short_for_the_cpu_clocks_gets_no_ratio():
+    stats = time_calls(lambda: None, warmup=0, min_repeats=3, min_seconds=0.0)
+    assert stats["cpu_util_timed"] is None and "too short" in stats["cpu_util_reason"]
