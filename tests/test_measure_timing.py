@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.measure.timing import latency_stats, matmul_peak, quantile, throughput, time_calls
+from bench.measure.timing import latency_stats, matmul_peak, throughput, time_calls
 
 
 def test_a_known_sleep():
@@ -100,9 +100,14 @@ def test_bad_arguments_raise():
 
 def test_quantiles_match_numpy():
     rng = random.Random(0)
-    values = sorted(rng.random() for _ in range(37))
-    for q in (0.0, 0.1, 0.25, 0.5, 0.9, 1.0):
-        assert quantile(values, q) == pytest.approx(np.quantile(values, q))
+    values = [rng.random() for _ in range(37)]
+    stats = latency_stats(values)
+    assert stats["latency_ms_median"] == pytest.approx(np.quantile(values, 0.5))
+    assert stats["latency_ms_p10"] == pytest.approx(np.quantile(values, 0.1))
+    assert stats["latency_ms_p90"] == pytest.approx(np.quantile(values, 0.9))
+    iqr = np.quantile(values, 0.75) - np.quantile(values, 0.25)
+    assert stats["latency_ms_iqr"] == pytest.approx(iqr)
+    assert stats["latency_ms_min"] == min(values) and stats["latency_ms_max"] == max(values)
 
 
 def test_latency_stats_of_known_samples():

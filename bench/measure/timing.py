@@ -141,14 +141,6 @@ def window_conditions(
     return conditions
 
 
-def quantile(values: list[float], q: float) -> float:
-    """The q-quantile (q in [0, 1]) by linear interpolation between closest ranks: numpy's default
-    method, the one NumPy, pandas and torch.quantile share."""
-    if len(values) == 0:
-        raise ValueError("quantile of no values")
-    return float(np.percentile(values, 100 * q))
-
-
 def latency_stats(samples_ms: list[float]) -> dict[str, float | None]:
     """latency_ms_{median,p10,p90,iqr,mean,min,max} and latency_cv (stdev / mean; None for one sample)."""
     p10, p25, median, p75, p90 = (float(v) for v in np.percentile(samples_ms, [10, 25, 50, 75, 90]))
