@@ -74,11 +74,11 @@ def equal_compute(
     models = models or EQUAL_COMPUTE_MODELS
     if budget_macs <= 0 or not fractions or any(not 0 < f <= 1 for f in fractions):
         raise ValueError("need budget_macs > 0 and fractions in (0, 1]")
+    kid_subset_size_for(kid_subset_size, n_samples, n_reference or n_samples)
     out_dir = Path(out_dir)
     dist = distributed(device)
     if extractor is None:
         extractor = inception_extractor(inception_weights, device=dist.device)
-    kid_subset_size_for(kid_subset_size, n_samples, n_reference or n_samples)
     experiment = _Experiment(
         out_dir,
         dist,
