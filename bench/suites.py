@@ -9,6 +9,8 @@ blocks. Each grid lists values per axis, and the suite is the Cartesian product 
 
     [settings]                       # bench.measure.cell.Settings for every grid
     warmup = 1
+    [settings.cuda]                  # overrides for the cells on one device
+    warmup = 10
 
     [[grid]]
     presets = ["*", "rin-in256"]     # registry slugs or shell globs over them
@@ -26,6 +28,15 @@ blocks. Each grid lists values per axis, and the suite is the Cartesian product 
     phase = "train_step"
     dtype = "fp16"
 
+Any axis but `devices` may instead be a table keyed by device, for a suite that runs anywhere with a
+setup sized for each device (a GPU takes a batch of 32 in bf16 where a CPU takes one in fp32):
+
+    batches = { cpu = [1], cuda = [32] }
+    phases = { cpu = ["forward"], cuda = ["forward", "train_step"] }
+
+Such a table names every device the grid runs on (the `--device` override included); the cells of
+each device then come from its own values.
+
 Axes left out default to: resolutions ["native"], batches [1], dtypes ["fp32"], modes ["eager"],
 devices ["cpu"]; `presets` and `phases` are required. A resolution a preset's architecture cannot
 take is skipped with a note (Suite.notes), not an error: scaling grids list one range for all
@@ -34,7 +45,6 @@ families. Every other mistake raises SuiteError with one line naming the problem
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import tomllib
 import types
@@ -147,7 +157,7 @@ def parse(table: dict, *, name: str, path: str = "<memory>", device: str | None 
     timeout_s = table.get("timeout_s", DEFAULT_TIMEOUT_S)
     if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0:
         raise SuiteError(f"{where}: 'timeout_s' must be a positive number of seconds")
-    base_settings = _settings(table.get("settings", {}), {}, where)
+    base_settings = _settings_table(table.get("settings", {}), where)
     shared_excludes = _excludes(table.get("exclude", []), where)
     defaults = AXIS_DEFAULTS | {key: table[key] for key in AXES if key in table}
     grids = table.get("grid")
@@ -164,13 +174,15 @@ def parse(table: dict, *, name: str, path: str = "<memory>", device: str | None 
         axes = defaults | {key: grid[key] for key in AXES if key in grid}
         if device is not None:
             axes["devices"] = [device]
-        settings = _settings(
-            grid.get("settings", {}), dataclasses.asdict(base_settings), grid_where
-        )
+        grid_settings = _settings_table(grid.get("settings", {}), grid_where)
+        settings_of = {
+            name: _settings(base_settings, grid_settings, name, grid_where) for name in DEVICES
+        }
         excludes = shared_excludes + _excludes(grid.get("exclude", []), grid_where)
         for cell in _expand(axes, grid_where, notes):
             if any(_matches(cell, exclude) for exclude in excludes):
                 continue
+            settings = settings_of[cell.device]
             if cell in plan:
                 earlier, earlier_grid = plan[cell]
                 if earlier.settings != settings:
@@ -198,17 +210,41 @@ def _check_keys(table: dict, valid: tuple[str, ...], where: str) -> None:
             raise SuiteError(f"{where}: unknown key {key!r}; valid: {', '.join(valid)}")
 
 
-def _settings(overrides: Any, base: dict, where: str) -> Settings:
-    if not isinstance(overrides, dict):
+def _settings_table(table: Any, where: str) -> dict:
+    """A [settings] table checked key by key: Settings fields, and per-device sub-tables of them
+    ([settings.cuda]) whose values apply to that device's cells only."""
+    if not isinstance(table, dict):
         raise SuiteError(f"{where}: 'settings' must be a table, written [settings]")
     known = typing.get_type_hints(Settings)
-    for key, value in overrides.items():
+    for key, value in table.items():
+        if key in DEVICES:
+            if not isinstance(value, dict):
+                raise SuiteError(f"{where}: settings for {key} must be a table, [settings.{key}]")
+            _settings_table({k: v for k, v in value.items() if k not in DEVICES}, where)
+            if any(k in DEVICES for k in value):
+                raise SuiteError(f"{where}: [settings.{key}] cannot hold another device's table")
+            continue
         if key not in known:
-            raise SuiteError(f"{where}: unknown setting {key!r}; valid: {', '.join(known)}")
+            valid = ", ".join([*known, *(f"{d} (a table)" for d in DEVICES)])
+            raise SuiteError(f"{where}: unknown setting {key!r}; valid: {valid}")
         if not _fits(value, known[key]):
             raise SuiteError(f"{where}: setting {key!r} must be {_kind(known[key])}, got {value!r}")
+    return table
+
+
+def _settings(suite: dict, grid: dict, device: str, where: str) -> Settings:
+    """The settings of one device's cells: the suite's, then its device's, then the grid's, then
+    the grid's device's, each overriding the one before."""
+
+    def common(table: dict) -> dict:
+        return {key: value for key, value in table.items() if key not in DEVICES}
+
+    layers = (common(suite), suite.get(device, {}), common(grid), grid.get(device, {}))
+    merged: dict = {}
+    for layer in layers:
+        merged |= layer
     try:
-        return Settings(**(base | overrides))
+        return Settings(**merged)
     except (TypeError, ValueError) as err:
         raise SuiteError(f"{where}: invalid settings: {err}") from None
 
@@ -313,6 +349,33 @@ def _positive_ints(axes: dict, key: str, where: str, allowed_words: tuple[str, .
 
 
 def _expand(axes: dict, where: str, notes: list[str]) -> list[Cell]:
+    """The grid's cells; axes given per device (a table keyed by device) are expanded per device."""
+    per_device = [key for key, value in axes.items() if isinstance(value, dict)]
+    if not per_device:
+        return _product(axes, where, notes)
+    if "devices" in per_device:
+        raise SuiteError(f"{where}: 'devices' must be a list; other axes may be tables by device")
+    cells = []
+    for device in _choices(axes, "devices", DEVICES, where):
+        chosen = {"devices": [device]}
+        for key in per_device:
+            table = axes[key]
+            unknown = sorted(set(table) - set(DEVICES))
+            if unknown:
+                raise SuiteError(
+                    f"{where}: {key!r} names unknown devices {unknown}; valid: {', '.join(DEVICES)}"
+                )
+            if device not in table:
+                raise SuiteError(
+                    f"{where}: {key!r} is given per device but not for {device!r}; "
+                    f"add {device} = [...] to it"
+                )
+            chosen[key] = table[device]
+        cells.extend(_product(axes | chosen, f"{where} ({device})", notes))
+    return cells
+
+
+def _product(axes: dict, where: str, notes: list[str]) -> list[Cell]:
     presets = _presets(axes, where)
     resolutions = _positive_ints(axes, "resolutions", where, allowed_words=(NATIVE,))
     batches = _positive_ints(axes, "batches", where)

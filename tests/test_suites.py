@@ -15,7 +15,7 @@ def native(slug):
     return registry.get(slug).config.resolution
 
 
-@pytest.mark.parametrize("name", ["quick", "paper", "scaling", "ci"])
+@pytest.mark.parametrize("name", ["quick", "paper", "scaling", "ci", "claims"])
 def test_builtin_suites_load(name):
     suite = suites.load(name)
     assert suite.name == name and suite.description and suite.plan
@@ -24,7 +24,7 @@ def test_builtin_suites_load(name):
 
 
 def test_builtin_names_are_the_shipped_files():
-    assert suites.builtin_names() == ["ci", "paper", "quick", "scaling"]
+    assert suites.builtin_names() == ["ci", "claims", "paper", "quick", "scaling"]
 
 
 def test_quick_counts_every_paper_preset_and_each_family_across_resolutions():
@@ -63,6 +63,99 @@ def test_scaling_and_ci_suites():
     ci = suites.load("ci").cells
     assert {c.preset for c in ci if c.phase == "flops"} == set(registry.slugs())
     assert {c.preset for c in ci if c.phase == "forward"} == set(TINY_PRESETS)
+
+
+def test_claims_suite_times_both_sides_of_every_ratio_pair_on_one_setup_per_device():
+    from bench import claims
+
+    pairs = {
+        ((baseline, res_b), (rin, res_r))
+        for claim in claims.load()
+        if claim.kind in ("ratio", "ratio_max")
+        for baseline, res_b, rin, res_r in claim.pairs
+    }
+    for device, setups in {"cpu": {(1, "fp32", "forward")}, "cuda": None}.items():
+        plan = suites.load("claims", device).plan
+        timed = {}
+        for item in plan:
+            cell = item.cell
+            if cell.phase in ("forward", "train_step"):
+                timed.setdefault((cell.preset, cell.resolution), set()).add(
+                    (cell.batch if cell.preset.endswith("k600") else 0, cell.dtype, cell.phase)
+                )
+        counted = {(i.cell.preset, i.cell.resolution) for i in plan if i.cell.phase == "flops"}
+        for baseline, rin in pairs:
+            assert timed[baseline] == timed[rin], (device, baseline, rin)
+            assert {baseline, rin} <= counted
+        if setups:
+            assert {
+                (i.cell.batch, i.cell.dtype, i.cell.phase)
+                for i in plan
+                if i.cell.phase == "forward"
+            } == setups
+    on_gpu = suites.load("claims", "cuda").plan
+    assert {i.cell.dtype for i in on_gpu if i.cell.phase == "train_step"} == {"bf16"}
+    assert all(i.settings.min_repeats == 20 for i in on_gpu)
+    assert all(i.settings.min_repeats == 3 for i in suites.load("claims").plan)
+
+
+def test_axes_and_settings_given_per_device(tmp_path):
+    text = (
+        'presets = ["dit-tiny"]\ndevices = ["cpu", "cuda"]\n'
+        "batches = { cpu = [1], cuda = [8, 16] }\n"
+        'phases = { cpu = ["forward"], cuda = ["forward", "train_step"] }\n'
+        "[settings]\nwarmup = 2\n[settings.cuda]\nwarmup = 7\n"
+    )
+    suite = parse(text, tmp_path)
+    found = {(i.cell.device, i.cell.batch, i.cell.phase, i.settings.warmup) for i in suite.plan}
+    assert found == {
+        ("cpu", 1, "forward", 2),
+        ("cuda", 8, "forward", 7),
+        ("cuda", 16, "forward", 7),
+        ("cuda", 8, "train_step", 7),
+        ("cuda", 16, "train_step", 7),
+    }
+    on_cpu = parse(text, tmp_path, "cpu")
+    assert {(i.cell.device, i.cell.batch, i.settings.warmup) for i in on_cpu.plan} == {
+        ("cpu", 1, 2)
+    }
+    grid_level = parse(
+        '[[grid]]\npresets = ["dit-tiny"]\nphases = ["forward"]\n[grid.settings]\nwarmup = 4\n'
+        "[grid.settings.cpu]\nwarmup = 5\n",
+        tmp_path,
+    )
+    assert grid_level.plan[0].settings.warmup == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            'presets = ["dit-tiny"]\nphases = ["forward"]\nbatches = { cuda = [8] }',
+            r"'batches' is given per device but not for 'cpu'; add cpu = \[...\]",
+        ),
+        (
+            'presets = ["dit-tiny"]\nphases = ["forward"]\nbatches = { tpu = [8], cpu = [1] }',
+            r"'batches' names unknown devices \['tpu'\]; valid: cpu, cuda",
+        ),
+        (
+            'presets = ["dit-tiny"]\nphases = ["forward"]\ndevices = { cpu = ["cpu"] }',
+            r"'devices' must be a list",
+        ),
+        (
+            'presets = ["dit-tiny"]\nphases = ["forward"]\n[settings]\ncuda = 3',
+            r"settings for cuda must be a table",
+        ),
+        (
+            'presets = ["dit-tiny"]\nphases = ["forward"]\n[settings.cuda]\nwarmups = 3',
+            r"unknown setting 'warmups'",
+        ),
+    ],
+)
+def test_per_device_mistakes_are_one_clear_line(tmp_path, text, message):
+    with pytest.raises(suites.SuiteError, match=message) as caught:
+        parse(text, tmp_path)
+    assert "\n" not in str(caught.value)
 
 
 def parse(text: str, tmp_path, device=None):
@@ -212,7 +305,7 @@ def test_mistakes_are_one_clear_line(tmp_path, text, message):
 
 def test_unknown_suite_name_lists_the_built_in_ones(tmp_path):
     with pytest.raises(
-        suites.SuiteError, match=r"unknown suite 'quik'; valid: ci, paper, quick, scaling"
+        suites.SuiteError, match=r"unknown suite 'quik'; valid: ci, claims, paper, quick, scaling"
     ):
         suites.load("quik")
     with pytest.raises(suites.SuiteError, match="no suite file at"):
