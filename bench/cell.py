@@ -10,6 +10,23 @@ MODES = ("eager", "compile")
 DEVICES = ("cpu", "cuda")
 # Phases that need no real tensors: counted in-process on the meta device.
 STATIC_PHASES = ("params", "flops")
+# Profiles of the timed phases (bench.profile) are cells of their own phase, "profile:forward", so
+# that a profile's record never stands in for the timed record of the same cell.
+PROFILE_PREFIX = "profile:"
+PROFILE_PHASES = tuple(PROFILE_PREFIX + phase for phase in ("forward", "train_step", "sample"))
+
+
+def profile_of(phase: str) -> str:
+    """ "forward" -> "profile:forward"; ValueError for a phase that cannot be profiled."""
+    if PROFILE_PREFIX + phase not in PROFILE_PHASES:
+        profiled = ", ".join(p.removeprefix(PROFILE_PREFIX) for p in PROFILE_PHASES)
+        raise ValueError(f"phase {phase!r} cannot be profiled; profiled phases: {profiled}")
+    return PROFILE_PREFIX + phase
+
+
+def profiled(phase: str) -> str | None:
+    """ "profile:forward" -> "forward", the phase a profile phase profiles; None for other phases."""
+    return phase.removeprefix(PROFILE_PREFIX) if phase in PROFILE_PHASES else None
 
 
 @dataclass(frozen=True)
@@ -18,14 +35,14 @@ class Cell:
     resolution: int  # pixels per side; the backbone's input shape follows from the preset
     batch: int
     dtype: str = "fp32"  # one of DTYPES; bf16/fp16 mean autocast over fp32 weights
-    phase: str = "forward"  # one of PHASES
+    phase: str = "forward"  # one of PHASES, or of PROFILE_PHASES
     mode: str = "eager"  # one of MODES
     device: str = "cpu"  # one of DEVICES
 
     def __post_init__(self):
         for field, value, valid in (
             ("dtype", self.dtype, DTYPES),
-            ("phase", self.phase, PHASES),
+            ("phase", self.phase, PHASES + PROFILE_PHASES),
             ("mode", self.mode, MODES),
             ("device", self.device, DEVICES),
         ):

@@ -31,6 +31,7 @@ Start here:
 COMMANDS = (
     "bench.commands.listing",
     "bench.commands.run",
+    "bench.commands.profile",
     "bench.commands.env",
     "bench.commands.report",
     "bench.commands.claims",

@@ -149,6 +149,34 @@ METRICS: tuple[Metric, ...] = (
     Metric("cpu_util_timed", "1", SETUP, None, "CPU util", fmt=".2f",
            description="the process's CPU time over the wall time of the timed window: busy "
            "threads on average; far below torch_threads on a CPU, another job held the cores"),
+    # --- profiles (records of phase "profile:<phase>", bench.profile; not gated) -----------------
+    Metric("profile_steps", "1", SETUP, None, "profiled steps", fmt=",d",
+           description="steps run under torch.profiler; every profile value is per step"),
+    Metric("unprofiled_ms_median", "ms", TIME, LOWER, "unprofiled ms", fmt=",.4g",
+           description="median of a few calls of the step without the profiler, in the profile's "
+           "own process (a profile is no timing: the timed cell's latency_ms_median is)"),
+    Metric("profiled_ms_median", "ms", TIME, LOWER, "profiled ms", fmt=",.4g",
+           description="median wall-clock time of the profiled steps"),
+    Metric("traced_step_ms", "ms", TIME, LOWER, "traced ms", fmt=",.4g",
+           description="mean duration of the profiled steps' ranges in the trace: what the "
+           "time_ms_by_group parts add up to"),
+    Metric("profiler_slowdown", "1", SETUP, None, "profiler slowdown", fmt=".2f",
+           description="profiled_ms_median / unprofiled_ms_median: the profiler's own cost"),
+    Metric("trace_bytes", "B", SETUP, None, "trace MiB", 1 / 2**20, ",.3g",
+           description="size of the gzipped Chrome trace the profile wrote"),
+    Metric("time_ms_by_group", "ms", TIME, LOWER, "ms per group", fmt=",.4g",
+           description="per FLOP group (and the parts outside every group): time per profiled "
+           "step, CPU operator time on a CPU, kernel time on CUDA; adds up to traced_step_ms"),
+    Metric("time_share_by_group", "1", TIME, None, "time share", fmt=".1%",
+           description="per group: time_ms_by_group / traced_step_ms"),
+    Metric("backward_ms_by_group", "ms", TIME, LOWER, "backward ms per group", fmt=",.4g",
+           description="per group: the part of time_ms_by_group spent in its backward nodes"),
+    Metric("mac_share_by_group", "1", COUNT, None, "MAC share", fmt=".1%",
+           description="per group: its share of macs_fwd (macs_fwd_by_group normalised)"),
+    Metric("achieved_tflops_by_group", "TFLOP/s", EFFICIENCY, HIGHER, "TFLOP/s per group",
+           fmt=",.3g", description="per group: its share of the phase's FLOPs over its time"),
+    Metric("mfu_by_group", "1", EFFICIENCY, HIGHER, "MFU per group", fmt=".1%",
+           description="per group: achieved_tflops_by_group over matmul_peak_tflops"),
     # --- quality (fid records) ------------------------------------------------------------------
     Metric("fid_legacy_tf", "1", QUALITY, LOWER, "FID", fmt=".2f",
            description="FID with the TensorFlow-Inception resize protocol"),

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import bench
 from bench import results
-from bench.cell import STATIC_PHASES, Cell
+from bench.cell import PROFILE_PHASES, PROFILE_PREFIX, STATIC_PHASES, Cell
 from bench.record import FAILED_STATUSES, Outcome, Record, RunInfo
 from bench.suites import Planned, Suite
 from bench.worker import DEFAULT_MEASURE, load_measure, outcome_of, run_measure
@@ -88,6 +88,19 @@ def select(plan: Sequence[Planned], patterns: Sequence[str] | None) -> list[Plan
     return [item for item in plan if any(fnmatch.fnmatchcase(item.cell.id, p) for p in patterns)]
 
 
+def with_profiles(items: Sequence[Planned]) -> list[Planned]:
+    """The suite's cells, each timed cell whose settings say `profile = true` followed by its
+    profile cell (phase "profile:<phase>", bench.profile), which the worker measures in a process
+    of its own after the timed one."""
+    expanded = []
+    for item in items:
+        expanded.append(item)
+        phase = PROFILE_PREFIX + item.cell.phase
+        if item.settings.profile and phase in PROFILE_PHASES:
+            expanded.append(Planned(dataclasses.replace(item.cell, phase=phase), item.settings))
+    return expanded
+
+
 def plan(
     suite: Suite,
     out_dir: str | os.PathLike,
@@ -100,7 +113,7 @@ def plan(
     run), LATEST, or a run file path: cells that file already holds are skipped, except those with a
     FAILED_STATUSES status when `retry_failed` (their new record is appended; readers take the
     last record of a cell)."""
-    chosen = select(suite.plan, only)
+    chosen = select(with_profiles(suite.plan), only)
     if not chosen:
         example = suite.cells[0].id
         raise RunError(
@@ -197,7 +210,9 @@ def execute(
             for item in ordered:
                 shown.start(item.cell)
                 facts = devices.get(item.cell.device)
-                outcome = _measure_one(item, facts, measure, measure_fn, timeout_s, Path(scratch))
+                outcome = _measure_one(
+                    item, facts, measure, measure_fn, timeout_s, Path(scratch), plan.path
+                )
                 writer.append(make_record(plan.run, item, facts["env"], outcome))
                 summary.add(item.cell, outcome)
                 shown.done(item.cell, outcome)
@@ -211,12 +226,35 @@ def execute(
 
 
 def _measure_one(
-    item: Planned, facts: dict, measure: str, measure_fn, timeout_s: float, scratch: Path
+    item: Planned,
+    facts: dict,
+    measure: str,
+    measure_fn,
+    timeout_s: float,
+    scratch: Path,
+    run_file: Path,
 ) -> Outcome:
     settings = dataclasses.asdict(item.settings)
     if item.cell.phase in STATIC_PHASES:
         return run_measure(measure_fn, item.cell, settings)
+    if item.cell.phase in PROFILE_PHASES:
+        measure, settings = profile_request(measure, settings, run_file)
     return run_in_subprocess(item.cell, settings, facts["peak"], measure, timeout_s, scratch)
+
+
+def profile_request(measure: str, settings: dict, run_file: Path) -> tuple[str, dict]:
+    """A profile cell's measure function (the profiler's, unless a test injects its own) and its
+    settings with the folder for its trace: beside the run file, named like it without .jsonl."""
+    from bench.profile.measure import PROFILE_MEASURE, TRACE_DIR
+
+    measure = PROFILE_MEASURE if measure == DEFAULT_MEASURE else measure
+    return measure, settings | {TRACE_DIR: str(run_file.with_suffix(""))}
+
+
+def device_facts(device: str, timeout_s: float) -> dict:
+    """{"env": environment, "peak": matmul peak} of one device, taken as a sweep takes them (a
+    CUDA device's in a worker process): for a single cell measured outside a sweep."""
+    return _DeviceFacts({device}, timeout_s).get(device)
 
 
 def make_record(run: RunInfo, item: Planned, env: dict, outcome: Outcome) -> Record:

@@ -51,6 +51,7 @@ class Settings:
     compile_backend: str = "inductor"  # torch.compile backend for mode "compile"
     compile_mode: str | None = None  # torch.compile mode: None, "reduce-overhead", "max-autotune"
     cudnn_benchmark: bool = True  # let cuDNN pick the fastest conv algorithms (recorded per cell)
+    profile: bool = False  # also profile each timed cell, in a process of its own (bench.profile)
 
     def __post_init__(self):
         if self.warmup < 0 or self.min_repeats < 1 or self.min_seconds < 0:
@@ -62,6 +63,8 @@ class Settings:
             raise ValueError("settings need sample_steps >= 1 and max_batch_limit >= 1")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {self.sampler!r}; known: {', '.join(SAMPLERS)}")
+        if not isinstance(self.profile, bool):
+            raise ValueError(f"settings need profile = true or false, got {self.profile!r}")
 
     @classmethod
     def from_mapping(cls, table: Mapping) -> Settings:

@@ -1,0 +1,191 @@
+"""`rinbench profile`: one cell's step under torch.profiler, time per FLOP group beside its MACs."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.commands.common import add_command, positive_seconds
+from bench.errors import EXIT_OK, UsageError
+
+DEFAULT_TIMEOUT_S = 1800.0
+DESCRIPTION = """\
+Profile one cell: build its step as `rinbench run` times it (same model, inputs, dtype and
+mode), time a few unprofiled calls, then run a few steps under torch.profiler in a process of
+its own, and print where the time went: per FLOP group (RIN read / compute / write / other,
+U-Net per feature-map size, DiT per block kind) its time per step, its share of the step beside
+its share of the MACs, and the FLOP/s it achieved; then the operators with the most self time.
+
+The record goes to DIR/profile/RUN_ID.jsonl (phase "profile:PHASE", so that it never stands in
+for the timed record of the same cell; `rinbench report DIR` shows it under "Where the time
+goes"), the Chrome trace to DIR/profile/RUN_ID/CELL.trace.json.gz (open it in ui.perfetto.dev or
+chrome://tracing), and on CUDA a memory snapshot beside it (pytorch.org/memory_viz). A trace
+holds 3 forward steps, 2 train steps or 1 sampler call: a few MB at most.
+
+Exit status: 0 when the profile was recorded, 2 for bad input or a profile that failed (its
+attempt is recorded too).
+
+examples:
+  rinbench profile rin-tiny                                  forward, CPU, fp32, batch 1
+  rinbench profile rin-in256 --phase train_step --device cuda --dtype bf16 --batch 32
+  rinbench profile dit-xl-2.r256.b32.bf16.forward.eager.cuda  a cell id of a suite
+"""
+
+
+def add_parser(commands) -> None:
+    parser = add_command(
+        commands,
+        "profile",
+        run,
+        help="profile one cell: time per FLOP group, top operators, a trace",
+        description=DESCRIPTION,
+    )
+    parser.add_argument(
+        "target",
+        metavar="CELL_OR_PRESET",
+        help="a preset (see `rinbench list`) or a cell id such as "
+        "'rin-in256.r256.b1.fp32.forward.eager.cpu'",
+    )
+    parser.add_argument(
+        "--phase",
+        choices=("forward", "train_step", "sample"),
+        help="the step to profile (default: forward, or the cell id's)",
+    )
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cpu, or the cell id's")
+    parser.add_argument(
+        "--dtype", choices=("fp32", "tf32", "bf16", "fp16"), help="default: fp32, or the cell id's"
+    )
+    parser.add_argument("--batch", type=int, help="images per step (default: 1, or the cell id's)")
+    parser.add_argument(
+        "--mode",
+        choices=("eager", "compile"),
+        help="compile gives no time per group, only operators (default: eager, or the cell id's)",
+    )
+    parser.add_argument(
+        "--resolution", type=int, help="pixels per side (default: the preset's, or the cell id's)"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="calls after the first and before the unprofiled ones",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results"),
+        metavar="DIR",
+        help="folder for results: the record goes to DIR/profile/RUN_ID.jsonl",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help="kill the profiling process after this long",
+    )
+
+
+def run(args) -> int:
+    from bench import results, runner
+    from bench.errors import require_device
+    from bench.record import RunInfo
+    from bench.suites import Planned
+    from reports.profile import summary_text
+
+    cell = resolve_cell(args)
+    require_device(cell.device)
+    settings = _settings(args)
+    started = results.utc_now()
+    run_id = results.make_run_id(started, socket.gethostname(), cell.device, runner.git_hash())
+    path = args.out / "profile" / f"{run_id}.jsonl"
+    writer = _open_writer(path)
+    try:
+        facts = runner.device_facts(cell.device, args.timeout)
+        measure, request = runner.profile_request(args.measure, dataclasses.asdict(settings), path)
+        with tempfile.TemporaryDirectory(prefix=runner.scratch_prefix()) as scratch:
+            outcome = runner.run_in_subprocess(
+                cell, request, facts["peak"], measure, args.timeout, Path(scratch)
+            )
+        run = RunInfo(run_id, "profile", started.isoformat())
+        record = runner.make_record(run, Planned(cell, settings), facts["env"], outcome)
+        writer.append(record)
+    finally:
+        writer.close()
+    if record.status != "ok":
+        first = (record.error or "").splitlines()[0][:400]
+        raise UsageError(
+            f"profiling {cell.id} ended in {record.status}: {first} (attempt recorded in {path})"
+        )
+    print(summary_text(record), end="")
+    print(f"rinbench: record in {path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def resolve_cell(args):
+    """The profile cell the arguments name: a preset with the options, or a cell id whose fields
+    the options replace. UsageError listing the presets for an unknown name."""
+    from bench import registry
+    from bench.cell import Cell, profile_of, profiled
+
+    fields = {}
+    try:
+        cell = Cell.from_id(args.target)
+    except ValueError:
+        cell = None
+    if cell is not None:
+        fields = dataclasses.asdict(cell)
+        fields["phase"] = profiled(cell.phase) or cell.phase
+        preset = cell.preset
+    else:
+        preset = args.target
+    if preset not in registry.slugs():
+        raise UsageError(
+            f"unknown cell or preset {preset!r}; presets: {', '.join(registry.slugs())}"
+        )
+    options = {
+        "phase": args.phase,
+        "device": args.device,
+        "dtype": args.dtype,
+        "batch": args.batch,
+        "mode": args.mode,
+        "resolution": args.resolution,
+    }
+    defaults = {
+        "phase": "forward",
+        "device": "cpu",
+        "dtype": "fp32",
+        "batch": 1,
+        "mode": "eager",
+        "resolution": registry.config(preset).resolution,
+    }
+    chosen = {k: v if v is not None else fields.get(k, defaults[k]) for k, v in options.items()}
+    try:
+        chosen["phase"] = profile_of(chosen["phase"])
+        return Cell(preset=preset, **chosen)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+def _settings(args):
+    from bench.measure.cell import Settings
+
+    try:
+        return Settings(warmup=args.warmup)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+def _open_writer(path: Path):
+    """The run file's writer, opened; UsageError when the folder cannot be written."""
+    from bench import results
+
+    writer = results.Writer(path)
+    try:
+        writer.open()
+    except OSError as err:
+        raise UsageError(f"cannot write results to {path.parent}: {err.strerror or err}") from None
+    return writer

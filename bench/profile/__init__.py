@@ -1,0 +1,24 @@
+"""Profiles: where one cell's step spends its time, beside where its MACs go.
+
+`rinbench profile CELL_OR_PRESET` (bench/commands/profile.py), or a suite with `profile = true` in
+its settings, runs a cell's step under `torch.profiler` in a process of its own (never in the pass
+that times the cell) and files a record of phase "profile:<phase>" (bench.cell.PROFILE_PHASES), so
+that it never shadows the timed record of the same cell.
+
+Modules, one job each:
+- `groups`: module hooks that open a profiler range per FLOP group (the family's `flop_grouping`,
+  the same one `macs_fwd_by_group` is counted with), and the walk over the profiler's events that
+  turns them into time per group (forward ranges; backward ops through autograd sequence numbers).
+- `ops`: the per-operator table (self time, calls, share, FLOPs) and, on CUDA, the device's idle gaps.
+- `artifacts`: the Chrome trace (.json.gz) and, on CUDA, the memory snapshot.
+- `measure`: the worker's measure function (`bench.profile.measure:measure_profile`): build the
+  step as a timed cell does, time a few unprofiled calls, profile a few, and return the Outcome.
+"""
+
+# The parts of a profiled step that are no FLOP group (keys of time_ms_by_group beside the
+# family's groups); their names cannot clash with a group's (lower case without spaces: "read",
+# "32px", "attention"). Here, torch-free, for reports/ to read.
+OUTSIDE = "outside the model"  # loss, optimizer, sampler arithmetic, Python between module calls
+BACKWARD_UNATTRIBUTED = "backward (unattributed)"  # backward nodes no forward op in a group made
+DEVICE_IDLE = "device idle"  # CUDA: the step's wall time with no kernel running
+NOT_GROUPS = (OUTSIDE, BACKWARD_UNATTRIBUTED, DEVICE_IDLE)

@@ -1,0 +1,253 @@
+"""measure_profile(cell, settings, peak): one profile cell in this process, as a bench.record.Outcome.
+
+The worker runs it (`python -m bench.worker --measure bench.profile.measure:measure_profile`) for a
+cell of phase "profile:<phase>": the step is built exactly as the timed cell builds it
+(bench.measure.cell: the same model, inputs, dtype, mode and `PHASE_STEPS`), run once (compiling in
+compile mode), warmed up (`settings.warmup` calls), timed unprofiled over UNPROFILED_CALLS calls, and
+then run PROFILE_STEPS[phase] times under torch.profiler with the FLOP-group ranges of
+bench.profile.groups. The profile's slowdown over the unprofiled calls is recorded with it.
+
+Values (per profiled step; "by_group" dicts are keyed by the family's FLOP groups plus the parts of
+bench.profile.groups.NOT_GROUPS): profile_steps, unprofiled_ms_median, profiled_ms_median,
+traced_step_ms, profiler_slowdown, time_ms_by_group, time_share_by_group, backward_ms_by_group,
+mac_share_by_group, achieved_tflops_by_group, mfu_by_group, top_ops, idle_gaps (CUDA), trace_bytes,
+and the counts a timed cell records (macs_fwd, macs_fwd_by_group, flops_per_call, ...). Details:
+trace_file, memory_snapshot (CUDA) or the *_reason for what is missing, profile_clock.
+
+MACs per group are counted for the forward pass (`macs_fwd_by_group`); a train step's and a
+sampler call's FLOPs per group are that split scaled to the phase's total (a matmul's backward costs
+twice its forward in every group alike), which `achieved_tflops_by_group` divides by each group's time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+import traceback
+import warnings
+from contextlib import nullcontext
+from pathlib import Path
+
+from bench.cell import Cell, profiled
+from bench.measure.cell import (
+    PHASE_STEPS,
+    CompileFailed,
+    Measurements,
+    Settings,
+    Unsupported,
+    _autocast,
+    _compiled,
+    _count,
+    _first_call,
+    check_dtype,
+    model_info,
+    one_line,
+)
+from bench.record import Outcome
+
+PROFILE_MEASURE = "bench.profile.measure:measure_profile"
+# Steps under the profiler: enough to average over, few enough to bound the trace's size.
+PROFILE_STEPS = {"forward": 3, "train_step": 2, "sample": 1}
+UNPROFILED_CALLS = 3  # the unprofiled step's time (the slowdown's denominator): a median of these
+TRACE_DIR = "trace_dir"  # the request's settings may carry the folder for the trace; not a Setting
+
+
+def measure_profile(cell: Cell, settings: dict, peak: dict | None = None) -> Outcome:
+    """Profile one cell of a PROFILE_PHASES phase. `settings` is the suite's settings (a dict, as
+    the worker passes it), optionally with TRACE_DIR, the folder the trace and the memory snapshot
+    go to (without it none is written and the reason says so). Never raises for a failed
+    measurement: the Outcome says what failed, with what was measured before."""
+    settings = dict(settings)
+    trace_dir = settings.pop(TRACE_DIR, None)
+    phase = profiled(cell.phase)
+    if phase is None:
+        return Outcome("error", error=f"{cell.id} is not a profile cell (phase profile:...)")
+    out, status, error, model = Measurements(), "ok", None, None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            model = model_info(cell)
+            _profile(cell, phase, Settings.from_mapping(settings), out, peak, trace_dir)
+        except Unsupported as err:
+            status, error = "unsupported", str(err)
+        except CompileFailed as err:
+            status, error = "error", f"compile failed: {err}"
+            out.details["traceback"] = traceback.format_exc()
+        except Exception as err:
+            from bench.measure.memory import is_oom
+
+            status = "oom" if is_oom(err) else "error"
+            error = one_line(f"{type(err).__name__}: {err}")
+            if status == "error":
+                out.details["traceback"] = traceback.format_exc()
+    if caught:
+        messages = dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught)
+        out.details["warnings"] = list(messages)[:20]
+    return Outcome(status, out.values, error, model, out.details)
+
+
+def _profile(
+    cell: Cell, phase: str, settings: Settings, out: Measurements, peak, trace_dir
+) -> None:
+    import torch
+
+    from bench import registry
+    from bench.measure.numerics import numerics
+    from bench.measure.timing import matmul_peak
+
+    device = torch.device(cell.device)
+    timed = dataclasses.replace(cell, phase=phase)
+    check_dtype(cell.dtype, device)
+    counts = _count(timed, train_step=phase == "train_step")
+    out.add(peak if peak is not None else matmul_peak(device))
+    entry = registry.get(cell.preset)
+    cfg = registry.config(cell.preset, cell.resolution)
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = entry.builder(cfg)
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    with numerics(tf32=cell.dtype == "tf32", cudnn_benchmark=settings.cudnn_benchmark) as flags:
+        out.details["numerics"] = flags
+        model_fn = _compiled(model, timed, settings, out)
+        autocast = _autocast(cell.dtype, device)
+        make = PHASE_STEPS[phase](model_fn, model, cfg, autocast, device, cell.dtype, settings)
+        step = _first_call(make, timed, sync, out)
+        unprofiled = _time_unprofiled(step, settings.warmup, sync)
+        hooks = None if cell.mode == "compile" else (model, entry.flop_grouping)
+        prof, walls = _run_profiled(step, PROFILE_STEPS[phase], cell, sync, hooks, trace_dir, out)
+    out.values |= {
+        "profile_steps": len(walls),
+        "unprofiled_ms_median": unprofiled,
+        "profiled_ms_median": statistics.median(walls),
+        "profiler_slowdown": statistics.median(walls) / unprofiled,
+    }
+    _analyse(prof, cell, phase, settings, counts, hooks is not None, out)
+    _write_trace(prof, cell, trace_dir, out)
+
+
+def _time_unprofiled(step, warmup: int, sync) -> float:
+    """The median of UNPROFILED_CALLS calls after `warmup` more, in ms."""
+    for _ in range(warmup):
+        step()
+    sync()
+    times = []
+    for _ in range(UNPROFILED_CALLS):
+        start = time.perf_counter()
+        step()
+        sync()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def _run_profiled(step, steps: int, cell: Cell, sync, hooks, trace_dir, out: Measurements):
+    """`steps` calls under torch.profiler, each in a STEP_RANGE range (and the group ranges when
+    `hooks` is (model, grouping)); returns the profiler and each call's wall time in ms."""
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    from bench.profile.artifacts import MemoryHistory, file_stem
+    from bench.profile.groups import STEP_RANGE, GroupRanges
+
+    activities = [ProfilerActivity.CPU]
+    if cell.device == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    snapshot = (
+        None if trace_dir is None else Path(trace_dir) / f"{file_stem(cell.id)}.memory.pickle"
+    )
+    memory = MemoryHistory(cell.device, snapshot)
+    ranges = GroupRanges(*hooks) if hooks is not None else nullcontext()
+    walls = []
+    with memory, profile(activities=activities, with_flops=True) as prof, ranges:
+        for _ in range(steps):
+            start = time.perf_counter()
+            with record_function(STEP_RANGE):
+                step()
+                sync()
+            walls.append((time.perf_counter() - start) * 1e3)
+    out.add(memory.values)
+    return prof, walls
+
+
+def _analyse(prof, cell: Cell, phase, settings, counts: dict, grouped: bool, out) -> None:
+    """Time per group against MACs per group, the operator table and the idle gaps into `out`."""
+    from bench.profile.groups import group_times
+    from bench.profile.ops import NO_IDLE_ON_CPU, idle_gaps, op_table
+
+    times = group_times(prof.events(), cell.device)
+    out.values["traced_step_ms"] = times.step_ms
+    out.details["profile_clock"] = times.clock
+    out.add(_counts(counts, phase, settings))
+    if grouped:
+        out.add(_by_group(times, counts, phase, settings, cell.batch, out.values))
+    else:
+        out.details["time_ms_by_group_reason"] = (
+            "torch.compile fuses operators across modules into its own kernels: time per module "
+            "group is not attributable; see top_ops, or profile in eager mode"
+        )
+    out.values["top_ops"] = op_table(
+        prof.key_averages(), steps=times.steps, step_ms=times.step_ms, device=cell.device
+    )
+    if cell.device == "cuda":
+        steps = [
+            (e.start_ns(), e.end_ns())
+            for e in prof.profiler.kineto_results.events()
+            if e.name() == "rinbench.step"
+        ]
+        out.values["idle_gaps"] = idle_gaps(prof.profiler.kineto_results.events(), steps)
+    else:
+        out.details["idle_gaps_reason"] = NO_IDLE_ON_CPU
+
+
+def _counts(counts: dict, phase: str, settings: Settings) -> dict:
+    keys = ["macs_fwd", "flops_fwd", "macs_fwd_by_group"]
+    if phase == "train_step":
+        keys += ["macs_train_step", "flops_train_step"]
+    return {key: counts[key] for key in keys} | {
+        "flops_per_call": _phase_flops(counts, phase, settings)
+    }
+
+
+def _phase_flops(counts: dict, phase: str, settings: Settings) -> int:
+    """The FLOPs of one call of the phase, for the whole batch."""
+    if phase == "train_step":
+        return counts["flops_train_step_batch"]
+    if phase == "sample":
+        return settings.sample_steps * counts["flops_fwd_batch"]
+    return counts["flops_fwd_batch"]
+
+
+def _by_group(times, counts: dict, phase, settings, batch: int, values: dict) -> dict:
+    """time_ms_by_group and its shares, beside mac_share_by_group, achieved TFLOP/s and MFU per
+    group (a group's share of the phase's FLOPs over the group's time)."""
+    macs = counts["macs_fwd_by_group"]
+    total_macs = sum(macs.values())
+    step_ms = times.step_ms
+    phase_flops = _phase_flops(counts, phase, settings)
+    peak = values.get("matmul_peak_tflops")
+    achieved, mfu = {}, {}
+    for group, group_macs in macs.items():
+        ms = times.ms_by_group.get(group)
+        if not ms or not total_macs:
+            continue
+        achieved[group] = phase_flops * group_macs / total_macs / (ms * 1e-3) / 1e12
+        if peak:
+            mfu[group] = achieved[group] / peak
+    return {
+        "time_ms_by_group": times.ms_by_group,
+        "time_share_by_group": {g: ms / step_ms for g, ms in times.ms_by_group.items()},
+        "backward_ms_by_group": times.backward_ms_by_group,
+        "mac_share_by_group": {g: m / total_macs for g, m in macs.items()} if total_macs else {},
+        "achieved_tflops_by_group": achieved,
+        "mfu_by_group": mfu,
+    }
+
+
+def _write_trace(prof, cell: Cell, trace_dir, out: Measurements) -> None:
+    from bench.profile.artifacts import file_stem, write_trace
+
+    if trace_dir is None:
+        out.details["trace_file_reason"] = "no folder for files was given"
+        return
+    path, size = write_trace(prof, Path(trace_dir), file_stem(cell.id))
+    out.details["trace_file"] = str(path)
+    out.values["trace_bytes"] = size

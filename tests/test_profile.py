@@ -1,0 +1,166 @@
+"""bench.profile: time per FLOP group that adds up to the step, backward attributed through autograd's
+sequence numbers, the operator table, and a trace that opens as JSON. Tiny presets, CPU, in-process
+(the worker calls the same function); the CUDA paths under the `gpu` marker."""
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.cell import Cell
+from bench.profile import BACKWARD_UNATTRIBUTED, DEVICE_IDLE, NOT_GROUPS, OUTSIDE
+from bench.profile.artifacts import MemoryHistory
+from bench.profile.measure import TRACE_DIR, measure_profile
+
+FAST = {"warmup": 1}
+
+
+def profile(
+    tmp_path_factory, preset, phase, resolution=16, batch=2, device="cpu", mode="eager", **settings
+):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a busy 2-core machine: see tests/conftest.py, one_cpu_thread
+    try:
+        folder = tmp_path_factory.mktemp("traces")
+        cell = Cell(preset, resolution, batch, "fp32", f"profile:{phase}", mode, device)
+        outcome = measure_profile(cell, FAST | settings | {TRACE_DIR: str(folder)})
+    finally:
+        torch.set_num_threads(threads)
+    assert outcome.status == "ok", (outcome.error, outcome.details.get("traceback"))
+    return outcome
+
+
+@pytest.fixture(scope="module")
+def rin_forward(tmp_path_factory):
+    return profile(tmp_path_factory, "rin-tiny", "forward")
+
+
+@pytest.fixture(scope="module")
+def rin_train(tmp_path_factory):
+    return profile(tmp_path_factory, "rin-tiny", "train_step")
+
+
+def assert_adds_up(values):
+    """The parts partition the traced step, and the traced step is the profiled call's wall time
+    but for the profiler's own overhead."""
+    parts = values["time_ms_by_group"]
+    assert sum(parts.values()) == pytest.approx(values["traced_step_ms"], rel=1e-6)
+    assert sum(values["time_share_by_group"].values()) == pytest.approx(1.0, rel=1e-6)
+    wall, traced = values["profiled_ms_median"], values["traced_step_ms"]
+    overhead = max(wall - values["unprofiled_ms_median"], 0.0)
+    assert abs(wall - traced) <= overhead + 0.1 * wall + 0.5
+
+
+def test_forward_group_times_add_up_to_the_step(rin_forward):
+    values = rin_forward.values
+    assert_adds_up(values)
+    assert values["profile_steps"] == 3
+    assert values["profiler_slowdown"] > 0
+    groups = values["time_ms_by_group"]
+    assert {"read", "compute", "write"} <= set(groups)
+    assert all(groups[g] > 0 for g in ("read", "compute", "write"))
+    # The model is nearly all of a forward step.
+    assert groups.get(OUTSIDE, 0.0) < 0.5 * values["traced_step_ms"]
+
+
+def test_groups_are_the_flop_split_s_groups(rin_forward):
+    values = rin_forward.values
+    assert set(values["mac_share_by_group"]) == set(values["macs_fwd_by_group"])
+    assert sum(values["mac_share_by_group"].values()) == pytest.approx(1.0)
+    assert set(values["time_ms_by_group"]) - set(NOT_GROUPS) <= set(values["macs_fwd_by_group"])
+    achieved = values["achieved_tflops_by_group"]
+    assert set(achieved) <= set(values["macs_fwd_by_group"]) and achieved["read"] > 0
+    assert values["mfu_by_group"]["read"] == pytest.approx(
+        achieved["read"] / values["matmul_peak_tflops"]
+    )
+
+
+def test_unet_groups_by_feature_map_size(tmp_path_factory):
+    values = profile(tmp_path_factory, "adm-tiny", "forward", resolution=16, batch=1).values
+    assert_adds_up(values)
+    px_groups = {g for g in values["time_ms_by_group"] if g.endswith("px")}
+    assert px_groups and px_groups <= set(values["macs_fwd_by_group"])
+
+
+def test_train_step_backward_is_attributed_to_the_groups(rin_train):
+    values = rin_train.values
+    assert_adds_up(values)
+    backward = values["backward_ms_by_group"]
+    assert all(backward.get(g, 0) > 0 for g in ("read", "compute", "write"))
+    attributed = sum(ms for g, ms in backward.items() if g != BACKWARD_UNATTRIBUTED)
+    assert backward.get(BACKWARD_UNATTRIBUTED, 0.0) < 0.25 * attributed
+    assert values["profile_steps"] == 2
+    # The optimizer and the loss run outside every module call.
+    assert values["time_ms_by_group"][OUTSIDE] > 0
+
+
+def test_the_operator_table_ranks_ops_by_self_time(rin_forward):
+    ops = rin_forward.values["top_ops"]
+    assert 0 < len(ops) <= 15
+    times = [row["self_ms"] for row in ops.values()]
+    assert times == sorted(times, reverse=True)
+    assert all(0 < row["share"] <= 1 and row["calls"] > 0 for row in ops.values())
+    assert not any(name.startswith("rinbench.") for name in ops)
+    counted = [row["flops"] for row in ops.values() if row["flops"]]
+    assert counted, "torch's profiler counts the matmuls' FLOPs"
+
+
+def test_the_trace_opens_as_json_with_the_step_and_group_ranges(rin_forward):
+    path = Path(rin_forward.details["trace_file"])
+    assert path.name.endswith(".trace.json.gz")
+    assert rin_forward.values["trace_bytes"] == path.stat().st_size < 5 * 2**20
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        trace = json.load(handle)
+    names = {event.get("name") for event in trace["traceEvents"]}
+    assert "rinbench.step" in names and "rinbench.group:read" in names
+
+
+def test_a_cpu_profile_says_why_it_has_no_memory_snapshot_nor_idle_gaps(rin_forward, tmp_path):
+    details = rin_forward.details
+    assert "CPU" in details["memory_snapshot_reason"]
+    assert "CPU" in details["idle_gaps_reason"]
+    assert "idle_gaps" not in rin_forward.values
+    assert details["profile_clock"] == "cpu op self time"
+    with MemoryHistory("cpu", tmp_path / "x.pickle") as memory:
+        pass
+    assert not (tmp_path / "x.pickle").exists() and "memory_snapshot_reason" in memory.values
+
+
+def test_compiled_cells_give_operators_and_say_why_no_groups(tmp_path_factory):
+    outcome = profile(
+        tmp_path_factory, "dit-tiny", "forward", mode="compile", compile_backend="eager"
+    )
+    assert "time_ms_by_group" not in outcome.values
+    assert "torch.compile" in outcome.details["time_ms_by_group_reason"]
+    assert outcome.values["top_ops"]
+
+
+def test_without_a_folder_no_file_is_written_and_the_reason_is_recorded(one_cpu_thread):
+    outcome = measure_profile(Cell("dit-tiny", 16, 1, phase="profile:forward"), FAST)
+    assert outcome.status == "ok"
+    assert "trace_file" not in outcome.details and outcome.details["trace_file_reason"]
+
+
+def test_a_cell_that_is_no_profile_is_an_error_outcome():
+    outcome = measure_profile(Cell("dit-tiny", 16, 1, phase="forward"), FAST)
+    assert outcome.status == "error" and "not a profile cell" in outcome.error
+
+
+def test_an_unsupported_dtype_is_recorded_not_raised(one_cpu_thread):
+    outcome = measure_profile(Cell("dit-tiny", 16, 1, "tf32", phase="profile:forward"), FAST)
+    assert outcome.status == "unsupported" and "tf32" in outcome.error
+
+
+@pytest.mark.gpu
+def test_cuda_kernel_time_per_group_idle_gaps_and_memory_snapshot(tmp_path_factory):
+    outcome = profile(tmp_path_factory, "rin-tiny", "train_step", device="cuda")
+    values, details = outcome.values, outcome.details
+    assert details["profile_clock"] == "cuda kernel time"
+    assert_adds_up(values)
+    assert DEVICE_IDLE in values["time_ms_by_group"]
+    assert all(values["time_ms_by_group"].get(g, 0) > 0 for g in ("read", "compute", "write"))
+    assert isinstance(values["idle_gaps"], list)
+    assert Path(details["memory_snapshot"]).stat().st_size > 0
+    assert values["peak_alloc_bytes"] > 0
