@@ -23,6 +23,7 @@ from reports.tables import Table, format_number, format_percent, natural_key
 
 GROUP_HEADER = ("Group", "ms/step", "time share", "MAC share", "GFLOP/s", "MFU")
 OPS_HEADER = ("Operator", "self ms/step", "calls/step", "share", "GFLOP/step")
+KERNELS_HEADER = ("Kernel", *OPS_HEADER[1:])
 TOP_OPS_SHOWN = 8
 TITLE = "Where the time goes"
 INTRO = (
@@ -119,9 +120,10 @@ def group_table(record: Record) -> Table:
     return table
 
 
-def ops_table(record: Record, top: int = TOP_OPS_SHOWN) -> Table:
-    table = Table(header=OPS_HEADER)
-    ops = record.values.get("top_ops")
+def ops_table(record: Record, top: int = TOP_OPS_SHOWN, key: str = "top_ops") -> Table:
+    """The operators with the most self time (`key="top_kernels"`: the CUDA kernels)."""
+    table = Table(header=(KERNELS_HEADER if key == "top_kernels" else OPS_HEADER))
+    ops = record.values.get(key)
     for name, row in list(ops.items() if isinstance(ops, dict) else ())[:top]:
         flops = row.get("flops")
         table.rows.append(
@@ -156,9 +158,10 @@ def summary_text(record: Record) -> str:
     parts = [headline(record)]
     groups = group_table(record)
     parts.append(_aligned(groups.header, groups.rows) if groups.rows else groups.notes[0])
-    ops = ops_table(record)
-    if ops.rows:
-        parts.append("Top operators by self time:\n" + _aligned(ops.header, ops.rows))
+    for key, title in (("top_ops", "operators"), ("top_kernels", "kernels")):
+        ops = ops_table(record, key=key)
+        if ops.rows:
+            parts.append(f"Top {title} by self time:\n" + _aligned(ops.header, ops.rows))
     idle = idle_text(record)
     if idle:
         parts.append(idle)
@@ -258,6 +261,7 @@ class ProfiledCell:
     headline: str
     groups: Table
     ops: Table
+    kernels: Table  # CUDA only; empty elsewhere
     idle: str
 
 
@@ -284,6 +288,8 @@ class Section:
             )
             if cell.ops.rows:
                 parts += ["Top operators by self time:", cell.ops.markdown().rstrip()]
+            if cell.kernels.rows:
+                parts += ["Top kernels by time:", cell.kernels.markdown().rstrip()]
             if cell.idle:
                 parts.append(cell.idle)
         return "\n\n".join(parts) + "\n"
@@ -309,6 +315,8 @@ class Section:
                 parts.append(f'<p class="skipped">{escape(cell.groups.notes[0])}</p>')
             if cell.ops.rows:
                 parts += ["<p>Top operators by self time:</p>", cell.ops.html()]
+            if cell.kernels.rows:
+                parts += ["<p>Top kernels by time:</p>", cell.kernels.html()]
             if cell.idle:
                 parts.append(f"<p>{escape(cell.idle)}</p>")
         return "\n".join(parts) + "\n"
@@ -327,7 +335,15 @@ def section(records: Iterable[Record], *, with_figure: bool = True) -> Section:
 
     chosen = profile_records(records)
     cells = [
-        ProfiledCell(r, headline(r), group_table(r), ops_table(r), idle_text(r)) for r in chosen
+        ProfiledCell(
+            r,
+            headline(r),
+            group_table(r),
+            ops_table(r),
+            ops_table(r, key="top_kernels"),
+            idle_text(r),
+        )
+        for r in chosen
     ]
     figure = None
     if with_figure and cells:

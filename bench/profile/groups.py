@@ -119,12 +119,14 @@ def group_times(events: Iterable, device: str) -> GroupTimes:
 
 
 def _concurrent_roots(step, events: list) -> list:
-    """Top-level events of other threads inside the step's time (CUDA: autograd's device thread)."""
+    """Top-level CPU events of other threads inside the step's time (CUDA: autograd's device
+    thread). Kernels are events too, but each is counted once, through the op that launched it."""
     start, end = step.time_range.start, step.time_range.end
     return [
         e
         for e in events
-        if e.cpu_parent is None
+        if e.device_type == torch.autograd.DeviceType.CPU
+        and e.cpu_parent is None
         and e.thread != step.thread
         and start <= e.time_range.start
         and e.time_range.end <= end

@@ -188,6 +188,13 @@ def _analyse(prof, cell: Cell, phase, settings, counts: dict, grouped: bool, out
         prof.key_averages(), steps=times.steps, step_ms=times.step_ms, device=cell.device
     )
     if cell.device == "cuda":
+        out.values["top_kernels"] = op_table(
+            prof.key_averages(),
+            steps=times.steps,
+            step_ms=times.step_ms,
+            device=cell.device,
+            kernels=True,
+        )
         steps = [
             (e.start_ns(), e.end_ns())
             for e in prof.profiler.kineto_results.events()

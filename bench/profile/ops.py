@@ -30,13 +30,19 @@ def _is_operator(name: str) -> bool:
     )
 
 
-def op_table(averages, *, steps: int, step_ms: float, device: str, top: int = TOP_OPS) -> dict:
+def op_table(
+    averages, *, steps: int, step_ms: float, device: str, top: int = TOP_OPS, kernels: bool = False
+) -> dict:
     """{operator: {"self_ms", "calls", "share", "flops"}} per step, the `top` by self time, largest
-    first. `averages` is `prof.key_averages()`; `share` is of `step_ms`."""
+    first. `averages` is `prof.key_averages()`; `share` is of `step_ms`. On CUDA an operator's
+    self time is the kernel time of its own launches; `kernels=True` lists the kernels instead."""
+    import torch
+
     on_cuda = device == "cuda"
+    wanted = torch.autograd.DeviceType.CUDA if kernels else torch.autograd.DeviceType.CPU
     rows = []
     for average in averages:
-        if not _is_operator(average.key):
+        if not _is_operator(average.key) or getattr(average, "device_type", wanted) != wanted:
             continue
         self_us = average.self_device_time_total if on_cuda else average.self_cpu_time_total
         if self_us <= 0:
