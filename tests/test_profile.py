@@ -98,6 +98,14 @@ def test_train_step_backward_is_attributed_to_the_groups(rin_train):
     assert values["time_ms_by_group"][OUTSIDE] > 0
 
 
+def test_a_sampler_call_is_one_step_with_the_sampler_outside_the_model(tmp_path_factory):
+    values = profile(tmp_path_factory, "rin-tiny", "sample", sample_steps=2).values
+    assert_adds_up(values)
+    assert values["profile_steps"] == 1
+    assert values["time_ms_by_group"][OUTSIDE] > 0 and values["time_ms_by_group"]["read"] > 0
+    assert values["flops_per_call"] == 2 * 2 * values["flops_fwd"]  # steps x batch x per image
+
+
 def test_the_operator_table_ranks_ops_by_self_time(rin_forward):
     ops = rin_forward.values["top_ops"]
     assert 0 < len(ops) <= 15

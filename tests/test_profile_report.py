@@ -45,3 +45,21 @@ def test_a_compiled_profile_says_why_it_has_no_split_and_the_figure_skips():
 def test_without_profile_records_the_section_says_how_to_make_them():
     assert NO_PROFILES in section([profile_record(phase="forward")]).markdown()
     assert NO_PROFILES in section([]).html()
+
+
+def test_a_wall_clock_verdict_cites_the_group_whose_time_outgrows_its_macs():
+    from bench.profile.cite import profile_for, sentence, widest_gap
+
+    timed = profile_record(phase="forward", values={"images_per_s": 10.0})
+    other_machine = profile_record()
+    other_machine.env["cpu_model"] = "Another CPU"
+    profiled = profile_record()
+    chosen = profile_for([profiled, other_machine, timed], timed)
+    assert chosen is profiled
+    assert profile_for([timed], timed) is None
+    assert widest_gap(profiled) == ("write", 0.4, 0.25)  # 40% of the time for 25% of the MACs
+    text = sentence("rin-tiny", 9.1, 5.9, profiled)
+    assert text.startswith("rin-tiny is 9.1× cheaper in MACs but 5.9× faster; its write group")
+    assert "takes 40% of the time for 25% of the MACs (profiled forward, cpu fp32 b2 eager)" in text
+    no_split = profile_record(values={"traced_step_ms": 1.0})
+    assert sentence("rin-tiny", 9.1, 5.9, no_split) == ""
