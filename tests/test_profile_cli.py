@@ -188,3 +188,14 @@ def test_a_profile_record_never_shadows_the_timed_record_of_its_cell():
     from reports.profile import profile_records
 
     assert profile_records([timed, profiled]) == [profiled]
+
+
+def test_compare_judges_a_profile_cell_as_a_cell_of_its_own():
+    from bench.compare import compare
+
+    timed = profile_record(phase="forward", values={"latency_ms_median": 9.0, "macs_fwd": 5})
+    profiled = profile_record(values=profile_values() | {"macs_fwd": 5})
+    rows = compare([timed, profiled], [timed]).rows
+    by_cell = {row.cell: row for row in rows if row.item == "cell"}
+    assert by_cell[profiled.cell.id].note == "not in NEW"
+    assert all(row.cell == timed.cell.id for row in rows if row.item == "latency_ms_median")

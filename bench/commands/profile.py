@@ -14,8 +14,8 @@ from bench.errors import EXIT_OK, UsageError
 DEFAULT_TIMEOUT_S = 1800.0
 DESCRIPTION = """\
 Profile one cell: build its step as `rinbench run` times it (same model, inputs, dtype and
-mode), time a few unprofiled calls, then run a few steps under torch.profiler in a process of
-its own, and print where the time went: per FLOP group (RIN read / compute / write / other,
+mode), run a few steps under torch.profiler in a process of its own, timing a few calls without
+it before and after (the profiler's slowdown is recorded), and print where the time went: per FLOP group (RIN read / compute / write / other,
 U-Net per feature-map size, DiT per block kind) its time per step, its share of the step beside
 its share of the MACs, and the FLOP/s it achieved; then the operators with the most self time.
 

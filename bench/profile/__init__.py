@@ -11,8 +11,14 @@ Modules, one job each:
   turns them into time per group (forward ranges; backward ops through autograd sequence numbers).
 - `ops`: the per-operator table (self time, calls, share, FLOPs) and, on CUDA, the device's idle gaps.
 - `artifacts`: the Chrome trace (.json.gz) and, on CUDA, the memory snapshot.
+- `cite`: the sentence a wall-clock claim verdict cites from a profile (torch-free).
 - `measure`: the worker's measure function (`bench.profile.measure:measure_profile`): build the
   step as a timed cell does, time a few unprofiled calls, profile a few, and return the Outcome.
+
+The breakdowns are computed here from torch.profiler's own events, with no further dependency. The
+traces are the standard Chrome format, so Holistic Trace Analysis (the `HolisticTraceAnalysis`
+package, facebookresearch/HolisticTraceAnalysis) can read a CUDA profile's folder for its kernel-type,
+idle-time and launch-overhead breakdowns if a user has it.
 """
 
 # The parts of a profiled step that are no FLOP group (keys of time_ms_by_group beside the

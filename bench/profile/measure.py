@@ -3,9 +3,10 @@
 The worker runs it (`python -m bench.worker --measure bench.profile.measure:measure_profile`) for a
 cell of phase "profile:<phase>": the step is built exactly as the timed cell builds it
 (bench.measure.cell: the same model, inputs, dtype, mode and `PHASE_STEPS`), run once (compiling in
-compile mode), warmed up (`settings.warmup` calls), timed unprofiled over UNPROFILED_CALLS calls, and
-then run PROFILE_STEPS[phase] times under torch.profiler with the FLOP-group ranges of
-bench.profile.groups. The profile's slowdown over the unprofiled calls is recorded with it.
+compile mode), warmed up (`settings.warmup` calls), run PROFILE_STEPS[phase] times under
+torch.profiler with the FLOP-group ranges of bench.profile.groups, and timed unprofiled over
+UNPROFILED_CALLS calls before and as many after the profiled ones (so that neither side has the
+warmer caches). The profile's slowdown over the unprofiled calls is recorded with it.
 
 Values (per profiled step; "by_group" dicts are keyed by the family's FLOP groups plus the parts of
 bench.profile.groups.NOT_GROUPS): profile_steps, unprofiled_ms_median, profiled_ms_median,
@@ -49,7 +50,7 @@ from bench.record import Outcome
 PROFILE_MEASURE = "bench.profile.measure:measure_profile"
 # Steps under the profiler: enough to average over, few enough to bound the trace's size.
 PROFILE_STEPS = {"forward": 3, "train_step": 2, "sample": 1}
-UNPROFILED_CALLS = 3  # the unprofiled step's time (the slowdown's denominator): a median of these
+UNPROFILED_CALLS = 2  # before and after the profile: the slowdown's denominator is their median
 TRACE_DIR = "trace_dir"  # the request's settings may carry the folder for the trace; not a Setting
 
 
@@ -113,9 +114,12 @@ def _profile(
         autocast = _autocast(cell.dtype, device)
         make = PHASE_STEPS[phase](model_fn, model, cfg, autocast, device, cell.dtype, settings)
         step = _first_call(make, timed, sync, out)
-        unprofiled = _time_unprofiled(step, settings.warmup, sync)
+        for _ in range(settings.warmup):
+            step()
+        before = _time_unprofiled(step, sync)
         hooks = None if cell.mode == "compile" else (model, entry.flop_grouping)
         prof, walls = _run_profiled(step, PROFILE_STEPS[phase], cell, sync, hooks, trace_dir, out)
+        unprofiled = statistics.median(before + _time_unprofiled(step, sync))
     out.values |= {
         "profile_steps": len(walls),
         "unprofiled_ms_median": unprofiled,
@@ -126,10 +130,8 @@ def _profile(
     _write_trace(prof, cell, trace_dir, out)
 
 
-def _time_unprofiled(step, warmup: int, sync) -> float:
-    """The median of UNPROFILED_CALLS calls after `warmup` more, in ms."""
-    for _ in range(warmup):
-        step()
+def _time_unprofiled(step, sync) -> list[float]:
+    """UNPROFILED_CALLS calls' wall times, in ms."""
     sync()
     times = []
     for _ in range(UNPROFILED_CALLS):
@@ -137,7 +139,7 @@ def _time_unprofiled(step, warmup: int, sync) -> float:
         step()
         sync()
         times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    return times
 
 
 def _run_profiled(step, steps: int, cell: Cell, sync, hooks, trace_dir, out: Measurements):
