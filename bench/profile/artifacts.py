@@ -4,8 +4,8 @@
   (ui.perfetto.dev) and chrome://tracing open it as it is. Its size is bounded by profiling a small
   fixed number of steps (bench.profile.measure.PROFILE_STEPS) without shapes or stacks: a forward of
   the 256-px paper presets is a few hundred kB.
-- The memory snapshot (CUDA): `torch.cuda.memory._record_memory_history` over the profiled steps,
-  dumped with `_dump_snapshot` as `<name>.memory.pickle`, which PyTorch's memory viewer
+- The memory snapshot (CUDA): `torch.cuda.memory._record_memory_history` over one step after the
+  profiled ones, dumped with `_dump_snapshot` as `<name>.memory.pickle`, which PyTorch's memory viewer
   (pytorch.org/memory_viz) opens; at most MEMORY_HISTORY_ENTRIES allocation events are kept. The
   API is private to torch: if it fails, the reason is recorded instead of a file.
 """

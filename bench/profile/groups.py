@@ -37,6 +37,7 @@ from bench.family import Grouping
 from bench.measure.flops import _CallPath
 from bench.profile import BACKWARD_UNATTRIBUTED, DEVICE_IDLE, NOT_GROUPS, OUTSIDE
 
+RINBENCH_RANGES = "rinbench."  # the prefix of every range rinbench opens
 STEP_RANGE = "rinbench.step"
 GROUP_PREFIX = "rinbench.group:"
 BACKWARD_NODE_PREFIX = "autograd::engine::evaluate_function"
@@ -102,7 +103,7 @@ def group_times(events: Iterable, device: str) -> GroupTimes:
     for step, others in roots:
         wall += step.time_range.elapsed_us()
         for event, (group, is_backward) in _labelled((step, *others), creators):
-            spent = event.self_device_time_total if on_cuda else event.self_cpu_time_total
+            spent = _own_kernel_us(event) if on_cuda else event.self_cpu_time_total
             totals[group] += spent
             if is_backward:
                 backward[group] += spent
@@ -116,6 +117,13 @@ def group_times(events: Iterable, device: str) -> GroupTimes:
         backward_ms_by_group={group: us * per_step for group, us in sorted(backward.items())},
         clock="cuda kernel time" if on_cuda else "cpu op self time",
     )
+
+
+def _own_kernel_us(event) -> float:
+    """The device time of the kernels `event` itself launched. Not `self_device_time_total`: the
+    GPU side of rinbench's own ranges (Kineto's gpu_user_annotation spans) can be linked to the
+    ranges as if they were kernels, and would count every kernel inside them twice."""
+    return sum(k.duration for k in event.kernels if not k.name.startswith(RINBENCH_RANGES))
 
 
 def _concurrent_roots(step, events: list) -> list:

@@ -120,6 +120,7 @@ def _profile(
         hooks = None if cell.mode == "compile" else (model, entry.flop_grouping)
         prof, walls = _run_profiled(step, PROFILE_STEPS[phase], cell, sync, hooks, trace_dir, out)
         unprofiled = statistics.median(before + _time_unprofiled(step, sync))
+        _snapshot_memory(step, cell, sync, trace_dir, out)
     out.values |= {
         "profile_steps": len(walls),
         "unprofiled_ms_median": unprofiled,
@@ -147,27 +148,36 @@ def _run_profiled(step, steps: int, cell: Cell, sync, hooks, trace_dir, out: Mea
     `hooks` is (model, grouping)); returns the profiler and each call's wall time in ms."""
     from torch.profiler import ProfilerActivity, profile, record_function
 
-    from bench.profile.artifacts import MemoryHistory, file_stem
     from bench.profile.groups import STEP_RANGE, GroupRanges
 
     activities = [ProfilerActivity.CPU]
     if cell.device == "cuda":
         activities.append(ProfilerActivity.CUDA)
-    snapshot = (
-        None if trace_dir is None else Path(trace_dir) / f"{file_stem(cell.id)}.memory.pickle"
-    )
-    memory = MemoryHistory(cell.device, snapshot)
     ranges = GroupRanges(*hooks) if hooks is not None else nullcontext()
     walls = []
-    with memory, profile(activities=activities, with_flops=True) as prof, ranges:
+    with profile(activities=activities, with_flops=True) as prof, ranges:
         for _ in range(steps):
             start = time.perf_counter()
             with record_function(STEP_RANGE):
                 step()
                 sync()
             walls.append((time.perf_counter() - start) * 1e3)
-    out.add(memory.values)
     return prof, walls
+
+
+def _snapshot_memory(step, cell: Cell, sync, trace_dir, out: Measurements) -> None:
+    """On CUDA one more step with the allocator's history recorded, dumped beside the trace (not
+    during the profiled steps: recording every allocation's stack would slow them); on a CPU the
+    reason there is none."""
+    from bench.profile.artifacts import MemoryHistory, file_stem
+
+    folder = None if trace_dir is None else Path(trace_dir)
+    path = None if folder is None else folder / f"{file_stem(cell.id)}.memory.pickle"
+    with MemoryHistory(cell.device, path) as memory:
+        if cell.device == "cuda":
+            step()
+            sync()
+    out.add(memory.values)
 
 
 def _analyse(prof, cell: Cell, phase, settings, counts: dict, grouped: bool, out) -> None:
@@ -180,7 +190,7 @@ def _analyse(prof, cell: Cell, phase, settings, counts: dict, grouped: bool, out
     out.details["profile_clock"] = times.clock
     out.add(_counts(counts, phase, settings))
     if grouped:
-        out.add(_by_group(times, counts, phase, settings, cell.batch, out.values))
+        out.add(_by_group(times, counts, phase, settings, out.values))
     else:
         out.details["time_ms_by_group_reason"] = (
             "torch.compile fuses operators across modules into its own kernels: time per module "
@@ -225,7 +235,7 @@ def _phase_flops(counts: dict, phase: str, settings: Settings) -> int:
     return counts["flops_fwd_batch"]
 
 
-def _by_group(times, counts: dict, phase, settings, batch: int, values: dict) -> dict:
+def _by_group(times, counts: dict, phase, settings, values: dict) -> dict:
     """time_ms_by_group and its shares, beside mac_share_by_group, achieved TFLOP/s and MFU per
     group (a group's share of the phase's FLOPs over the group's time)."""
     macs = counts["macs_fwd_by_group"]

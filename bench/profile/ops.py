@@ -12,7 +12,7 @@ and has no device to wait for, so on a CPU there is nothing to list.
 
 from __future__ import annotations
 
-from bench.profile.groups import BACKWARD_NODE_PREFIX, GROUP_PREFIX, STEP_RANGE
+from bench.profile.groups import BACKWARD_NODE_PREFIX, RINBENCH_RANGES
 
 TOP_OPS = 15  # rows kept in a record's op table
 TOP_GAPS = 5
@@ -23,8 +23,7 @@ NO_IDLE_ON_CPU = (
 
 def _is_operator(name: str) -> bool:
     return not (
-        name == STEP_RANGE
-        or name.startswith(GROUP_PREFIX)
+        name.startswith(RINBENCH_RANGES)  # on CUDA also their GPU-side spans
         or name.startswith(BACKWARD_NODE_PREFIX)
         or name.startswith("ProfilerStep")
     )
@@ -72,7 +71,7 @@ def idle_gaps(kineto_events, step_ranges: list[tuple[int, int]], top: int = TOP_
     kernels = sorted(
         (e.start_ns(), e.end_ns(), e.name())
         for e in kineto_events
-        if e.device_type() == torch.autograd.DeviceType.CUDA
+        if e.device_type() == torch.autograd.DeviceType.CUDA and _is_operator(e.name())
     )
     gaps = []
     for (_, end, name), (start, _, next_name) in zip(kernels, kernels[1:], strict=False):
