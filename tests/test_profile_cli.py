@@ -93,6 +93,27 @@ def test_an_unwritable_folder_is_bad_input(tmp_path, capsys):
     assert "cannot write results" in err
 
 
+def test_a_cuda_profile_without_cuda_is_bad_input(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    err = one_line_exit_2(
+        capsys, ["profile", "rin-tiny", "--device", "cuda", "--out", str(tmp_path)]
+    )
+    assert "CUDA" in err and not any(tmp_path.iterdir())
+
+
+def test_a_cell_that_cannot_run_here_is_one_line_and_its_attempt_is_recorded(
+    tmp_path, capsys, single_thread_workers
+):
+    err = one_line_exit_2(
+        capsys, ["profile", "rin-tiny", "--dtype", "tf32", "--out", str(tmp_path)]
+    )
+    assert "ended in unsupported" in err and "tf32" in err
+    (record,) = results.read(tmp_path / "profile")
+    assert record.status == "unsupported" and record.cell.dtype == "tf32"
+
+
 def test_a_failed_profile_is_one_line_and_keeps_the_store(tmp_path, capsys, fake, monkeypatch):
     store = tmp_path / "profile"
     store.mkdir()
