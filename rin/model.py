@@ -2,7 +2,8 @@
 Generation", ICML 2023 (arXiv 2212.11972).
 
 Structure follows the paper (§3, Algorithm 1–3) and the official TensorFlow code, google-research/pix2seq
-`architectures/tape.py` and `architectures/transformers.py` @ eabd4e9 (Apache-2.0), read for layout only.
+`architectures/tape.py` and `architectures/transformers.py` @ eabd4e9 (Apache-2.0), read for the layout,
+the initialisation (`RIN.reset_parameters`) and the video layout (`patch_layout`); no code is copied.
 
 The network holds two sets of tokens: the *interface* (one token per image patch, X in R^{n x d}) and a
 small set of *latents* (Z in R^{m x d'}, m << n). Every block reads (latents cross-attend to the interface),
