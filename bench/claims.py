@@ -228,23 +228,30 @@ class Verdict:
     def phrase(self) -> str:
         """The verdict in words that carry what it rests on: 'holds at 1.39× the claimed 6.62×, on
         a reconstruction of rin-in256 that misses the paper's cost by 27% (0.73×)'."""
-        if self.status == CANNOT_CHECK or self.ratio is None:
-            return self.status
-        claim = self.claim
-        if claim.compare == "at_least":
-            words = [f"{self.status} at {self.ratio:.2f}× the claimed {claim.reported:g}×"]
-            if self.status == HOLDS and self.ratio < 1:
-                words[0] += f" (within its {_percent(claim.tolerance)} tolerance)"
-        elif self.status == HOLDS:
-            words = [HOLDS]
-        else:
-            side = "below" if self.ratio < 1 else "above"
-            words = [f"{FAILS}: {_percent(abs(self.ratio - 1))} {side} the reported"]
-        words += [text for s in self.standing if (text := s.words(claim.id))]
-        phrase = ", ".join(words)
-        if self.timing is not None and self.timing.noisy:
-            phrase += " (noisy timing)"
-        return phrase
+        return describe(self)
+
+
+def describe(verdict: Verdict, *, standing: bool = True) -> str:
+    """Verdict.phrase; without the presets it rests on when `standing` is False (for a line that
+    has said them already)."""
+    claim, ratio = verdict.claim, verdict.ratio
+    if verdict.status == CANNOT_CHECK or ratio is None:
+        return verdict.status
+    if claim.compare == "at_least":
+        words = [f"{verdict.status} at {ratio:.2f}× the claimed {claim.reported:g}×"]
+        if verdict.status == HOLDS and ratio < 1:
+            words[0] += f" (within its {_percent(claim.tolerance)} tolerance)"
+    elif verdict.status == HOLDS:
+        words = [HOLDS]
+    else:
+        side = "below" if ratio < 1 else "above"
+        words = [f"{FAILS}: {_percent(abs(ratio - 1))} {side} the reported"]
+    if standing:
+        words += [text for s in verdict.standing if (text := s.words(claim.id))]
+    phrase = ", ".join(words)
+    if verdict.timing is not None and verdict.timing.noisy:
+        phrase += " (noisy timing)"
+    return phrase
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from reports import tables
+from bench import claims as claims_module
+from reports import tables, verdicts
 from reports.report import Report
 
 STYLE = """
@@ -30,6 +31,13 @@ figcaption { color: #4a5160; font-size: 13px; max-width: 60rem; }
 .skipped { color: #6b6f76; font-style: italic; }
 .tally { font-size: 1.05rem; font-weight: 600; }
 .scroll { overflow-x: auto; }
+#headline { background: #f4f7fb; border: 1px solid #c9d3e0; border-radius: 6px; padding: 0 1rem;
+            margin-top: 1rem; }
+#headline h2 { margin-top: 0.8rem; }
+#claims td { white-space: nowrap; }
+#claims details { white-space: normal; max-width: 42rem; }
+#claims details p { margin: 0.3rem 0; }
+#claims tr.group th { position: static; background: #e6ebf2; font-size: 14px; }
 """
 # Nothing may load from outside the page: images only from data: URIs, styles only inline.
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -51,7 +59,7 @@ def page(report: Report) -> str:
         f'<p id="provenance">{escape(report.provenance)}</p>',
     ]
     if report.verdicts:
-        parts.append(f'<p class="tally">Claims: {escape(report.tally_text())}.</p>')
+        parts += _headline(report)
     parts += _results(report) + _exponents(report) + _figures(report)
     parts.append("<h2>Hardware comparison</h2>")
     if report.hardware is None:
@@ -59,14 +67,73 @@ def page(report: Report) -> str:
     else:
         parts.append(_scroll(report.hardware.html("hardware")))
     if report.verdicts:
-        parts += ["<h2>Claims</h2>", "<h3>FLOP convention</h3>"]
-        parts.append(_list(report.convention, "convention"))
-        parts += [
-            "<h3>Verdicts</h3>",
-            _scroll(tables.verdict_table(report.verdicts).html("claims")),
-        ]
+        parts += _claims(report)
     parts += ["</body>", "</html>"]
     return "\n".join(parts) + "\n"
+
+
+def _headline(report: Report) -> list[str]:
+    """The paper's main claim, one row per panel (MACs and wall-clock), and each group's tally."""
+    parts = ['<section id="headline">', "<h2>The paper's main claim</h2>"]
+    for headline in claims_module.headlines(report.verdicts):
+        claim = headline.claim
+        parts.append(
+            f"<p><strong>{escape(claim.text)}.</strong> Source: {escape(claim.source)}.</p>"
+        )
+        parts.append(_scroll(verdicts.headline_table(headline).html("headline-table")))
+    parts.append('<ul class="tally" id="tallies">')
+    parts += [f"<li>{escape(line)}</li>" for line in verdicts.group_tallies(report.verdicts)]
+    parts += ["</ul>", "</section>"]
+    return parts
+
+
+def _claims(report: Report) -> list[str]:
+    """The verdicts, one line each with their details folded, the caveats once per preset, and
+    the FLOP convention."""
+    parts = ["<h2>Claims</h2>", f"<p>All claims: {escape(report.tally_text())}.</p>"]
+    parts += ["<h3>Verdicts</h3>", _scroll(claims_table(report.verdicts))]
+    caveats = claims_module.caveats(report.verdicts)
+    if caveats:
+        parts += ["<h3>Caveats, once per preset</h3>", _list(caveats, "caveats")]
+    parts += ["<h3>FLOP convention</h3>", _list(report.convention, "convention")]
+    return parts
+
+
+CLAIMS_HEADER = ("Claim", "Basis", "Claimed", "Measured", "Verdict", "Details")
+
+
+def claims_table(found: list) -> str:
+    """One line per verdict, grouped (the RIN paper's, then the baselines' checks, each headed by
+    its tally): claim id, basis, claimed, measured and the verdict in words; the claim in full,
+    how it was measured, its source and note folded in a closed <details>."""
+    lines = ['<table id="claims">', "<thead><tr>"]
+    lines.append("".join(f"<th>{escape(h)}</th>" for h in CLAIMS_HEADER) + "</tr></thead><tbody>")
+    for name, members in claims_module.grouped(found).items():
+        tally = f"{name}: {claims_module.tally_text(members)}"
+        lines.append(
+            f'<tr class="group"><th colspan="{len(CLAIMS_HEADER)}">{escape(tally)}</th></tr>'
+        )
+        lines += [_claim_row(verdict) for verdict in members]
+    lines.append("</tbody></table>")
+    return "\n".join(lines) + "\n"
+
+
+def _claim_row(verdict) -> str:
+    claim = verdict.claim
+    status = tables.STATUS_CLASSES[verdict.status]
+    folded = [claim.text, verdict.detail, f"Source: {claim.source}"]
+    if claim.note:
+        folded.append(f"Note: {claim.note}")
+    details = "".join(f"<p>{escape(text)}</p>" for text in folded if text)
+    cells = [
+        f'<td class="id">{escape(claim.id)}</td>',
+        f"<td>{escape(verdict.basis)}</td>",
+        f'<td class="num">{escape(tables.format_claim_value(claim, claim.reported))}</td>',
+        f'<td class="num">{escape(tables.format_claim_value(claim, verdict.measured))}</td>',
+        f'<td class="{status}">{escape(verdict.phrase)}</td>',
+        f"<td><details><summary>details</summary>{details}</details></td>",
+    ]
+    return "<tr>" + "".join(cells) + "</tr>"
 
 
 def _results(report: Report) -> list[str]:
