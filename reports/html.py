@@ -35,8 +35,10 @@ figcaption { color: #4a5160; font-size: 13px; max-width: 60rem; }
             margin-top: 1rem; }
 #headline h2 { margin-top: 0.8rem; }
 #claims td { white-space: nowrap; }
-#claims details { white-space: normal; max-width: 42rem; }
+#claims td.phrase, #claims td.basis { white-space: normal; min-width: 14rem; max-width: 34rem; }
+#claims details[open] { white-space: normal; max-width: 34rem; }
 #claims details p { margin: 0.3rem 0; }
+#claims summary { cursor: pointer; }
 #claims tr.group th { position: static; background: #e6ebf2; font-size: 14px; }
 """
 # Nothing may load from outside the page: images only from data: URIs, styles only inline.
@@ -99,13 +101,13 @@ def _claims(report: Report) -> list[str]:
     return parts
 
 
-CLAIMS_HEADER = ("Claim", "Basis", "Claimed", "Measured", "Verdict", "Details")
+CLAIMS_HEADER = ("Claim", "Basis", "Claimed", "Measured", "Verdict")
 
 
 def claims_table(found: list) -> str:
-    """One line per verdict, grouped (the RIN paper's, then the baselines' checks, each headed by
-    its tally): claim id, basis, claimed, measured and the verdict in words; the claim in full,
-    how it was measured, its source and note folded in a closed <details>."""
+    """One row per verdict, grouped (the RIN paper's, then the baselines' checks, each headed by
+    its tally): claim id, basis, claimed, measured and the verdict in words. The claim id opens a
+    closed <details> with the claim in full, how it was measured, its source and note."""
     lines = ['<table id="claims">', "<thead><tr>"]
     lines.append("".join(f"<th>{escape(h)}</th>" for h in CLAIMS_HEADER) + "</tr></thead><tbody>")
     for name, members in claims_module.grouped(found).items():
@@ -126,12 +128,11 @@ def _claim_row(verdict) -> str:
         folded.append(f"Note: {claim.note}")
     details = "".join(f"<p>{escape(text)}</p>" for text in folded if text)
     cells = [
-        f'<td class="id">{escape(claim.id)}</td>',
-        f"<td>{escape(verdict.basis)}</td>",
+        f"<td><details><summary>{escape(claim.id)}</summary>{details}</details></td>",
+        f'<td class="basis">{escape(verdict.basis)}</td>',
         f'<td class="num">{escape(tables.format_claim_value(claim, claim.reported))}</td>',
         f'<td class="num">{escape(tables.format_claim_value(claim, verdict.measured))}</td>',
-        f'<td class="{status}">{escape(verdict.phrase)}</td>',
-        f"<td><details><summary>details</summary>{details}</details></td>",
+        f'<td class="phrase {status}">{escape(verdict.phrase)}</td>',
     ]
     return "<tr>" + "".join(cells) + "</tr>"
 

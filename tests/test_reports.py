@@ -353,6 +353,29 @@ def test_html_is_self_contained_and_escaped(small_report):
     assert "http://" not in page and "https://" not in page
 
 
+def test_the_report_puts_the_main_claim_first_and_each_caveat_once(small_report):
+    from reports import html, md
+
+    page = md.page(small_report)
+    assert page.index("## The paper's main claim") < page.index("## Results")
+    assert "| Panel | Claimed | MACs | Wall-clock |" in page
+    assert "- RIN paper: 6 hold, 5 fail, 24 cannot be checked" in page
+    assert page.index("### RIN paper: ") < page.index("### baseline checks: ")
+    assert page.count("rin-in256 is reconstructed") == 1
+    assert "### Caveats, once per preset" in page
+    web = html.page(small_report)
+    assert web.index('<section id="headline">') < web.index('<table id="results">')
+    claims_table = web[
+        web.index('<table id="claims">') : web.index("</table>", web.index('<table id="claims">'))
+    ]
+    rows = claims_table.count("<tr>") - 1  # the header's
+    assert rows == len(small_report.verdicts) == claims_table.count("<details>")
+    assert claims_table.count('<tr class="group">') == 2
+    assert "<details open" not in web
+    assert web.count("rin-in256 is reconstructed") == 1
+    assert '<ul id="caveats"><li>rin-in256 is reconstructed' in web
+
+
 def test_report_builds_from_a_cpu_only_run():
     report = reports.compose(results.read(QUICK_CPU), title="quick on a CPU")
     assert len(report.table.rows) == 44 and not report.table.notes
