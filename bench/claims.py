@@ -9,8 +9,17 @@ against result records (`bench.record.Record`s) and gives one or more verdicts p
 - cannot check: the records lack what the claim needs, and the verdict says what is missing.
 
 Efficiency factors are checked in MACs (from the flops cells) and, for every setup on which both
-models were timed, in wall-clock (images per second). A verdict on a "reconstructed" preset says so:
-a miss there is evidence about the reconstruction as much as about the paper.
+models were timed (one machine, GPU or CPU, dtype, batch, mode, phase and, where recorded, torch's
+thread count), in wall-clock (images per second); such a verdict names the machine (`Timing`).
+
+`status` is the word machines read (HOLDS, FAILS, CANNOT_CHECK); `Verdict.phrase` says it for a
+reader, with how far above or below an `at_least` claim the factor lands and the presets it rests on
+that are not the published model as released or miss the paper's own cost (`Standing`): "holds at
+1.39× the claimed 6.62×, on a reconstruction of rin-in256 that misses the paper's cost by 27%
+(0.73×)". `caveats` says each such preset's caveat once. `grouped` puts the RIN paper's own claims
+(origin RIN_ORIGIN) apart from the baselines' counting checks; `headlines` gathers the paper's main
+claim (a ratio_max claim) and its panels, with the wall-clock verdict a headline shows (a GPU's
+where there is one).
 
 `convention_fits` infers, per origin of the numbers, whether a published "GFLOP" is one multiply-add
 (MACs) or two (2·MACs), from the presets built from released configs (reports.convention says it in
