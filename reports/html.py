@@ -34,6 +34,7 @@ figcaption { color: #4a5160; font-size: 13px; max-width: 60rem; }
 #headline { background: #f4f7fb; border: 1px solid #c9d3e0; border-radius: 6px; padding: 0 1rem;
             margin-top: 1rem; }
 #headline h2 { margin-top: 0.8rem; }
+#headline-table td { font-weight: 400; }
 #claims td { white-space: nowrap; }
 #claims td.phrase, #claims td.basis { white-space: normal; min-width: 14rem; max-width: 34rem; }
 #claims details[open] { white-space: normal; max-width: 34rem; }
@@ -82,11 +83,31 @@ def _headline(report: Report) -> list[str]:
         parts.append(
             f"<p><strong>{escape(claim.text)}.</strong> Source: {escape(claim.source)}.</p>"
         )
-        parts.append(_scroll(verdicts.headline_table(headline).html("headline-table")))
+        parts.append(_scroll(headline_table(headline)))
     parts.append('<ul class="tally" id="tallies">')
     parts += [f"<li>{escape(line)}</li>" for line in verdicts.group_tallies(report.verdicts)]
     parts += ["</ul>", "</section>"]
     return parts
+
+
+def headline_table(headline) -> str:
+    """reports.verdicts.headline_table with each verdict's cell coloured by its status."""
+    table = verdicts.headline_table(headline)
+    lines = ['<table id="headline-table">', "<thead><tr>"]
+    lines.append("".join(f"<th>{escape(h)}</th>" for h in table.header) + "</tr></thead><tbody>")
+    for panel, row in zip(verdicts.rows(headline), table.rows, strict=True):
+        label, claimed, macs, clock = (escape(text) for text in row)
+        lines.append(
+            f'<tr><td>{label}</td><td class="num">{claimed}</td>'
+            f"<td{_status_class(panel.macs)}>{macs}</td>"
+            f"<td{_status_class(panel.clock)}>{clock}</td></tr>"
+        )
+    lines.append("</tbody></table>")
+    return "\n".join(lines) + "\n"
+
+
+def _status_class(verdict) -> str:
+    return "" if verdict is None else f' class="{tables.STATUS_CLASSES[verdict.status]}"'
 
 
 def _claims(report: Report) -> list[str]:
