@@ -480,6 +480,16 @@ def test_cli_claims_csv_and_unknown_claims_file(capsys):
     assert "unknown claims file 'nope'; built-in: rin_paper" in err and err.count("\n") == 1
 
 
+def test_cli_claims_json_keeps_the_machine_word_beside_the_phrase(capsys):
+    assert cli.main(["claims", str(SMALL), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {row["verdict"] for row in rows} == {"holds", "fails", "cannot check"}
+    clock = next(r for r in rows if r["id"] == "ratio-adm-rin-256" and r["setup"])
+    assert clock["setup"] == "H100 80GB HBM3 (bf16, b32, eager)" and clock["noisy"] is False
+    assert clock["phrase"].startswith("holds at 1.21× the claimed 6.62×")
+    assert clock["group"] == "RIN paper"
+
+
 def test_cli_claims_on_a_missing_file_says_so_in_one_line(tmp_path, capsys):
     assert cli.main(["claims", str(tmp_path / "absent.jsonl")]) == 2
     err = capsys.readouterr().err

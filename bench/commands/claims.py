@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from bench.commands.common import add_command, read_some_records
@@ -22,6 +23,7 @@ fit. Exit status 0 (verdicts are results), 2 for bad input.
 examples:
   rinbench claims results/
   rinbench claims results/paper --format markdown > claims.md
+  rinbench claims results/ --format json     # 'verdict' is holds, fails or cannot check
   rinbench claims results/ --claims my_claims.toml
 """
 
@@ -43,9 +45,9 @@ def add_parser(commands) -> None:
     )
     parser.add_argument(
         "--format",
-        choices=("text", "markdown", "csv"),
+        choices=("text", "markdown", "csv", "json"),
         default="text",
-        help="plain text, a Markdown table, or CSV",
+        help="plain text, Markdown tables, CSV, or JSON (one object per verdict, as the CSV's rows)",
     )
 
 
@@ -62,6 +64,9 @@ def run(args) -> int:
     fits = claims.convention_fits(claim_list, records)
     if args.format == "csv":
         print(tables.verdict_table(found).csv(), end="")
+        return EXIT_OK
+    if args.format == "json":
+        print(json.dumps(tables.verdict_table(found).records, indent=1, ensure_ascii=False))
         return EXIT_OK
     if args.format == "markdown":
         print(verdicts.headline_markdown(found) + "\n")
