@@ -75,8 +75,9 @@ def setup_words(record: Record) -> str:
     eager)', 'H100 80GB HBM3 (bf16, b32, eager)'."""
     cell = record.cell
     parts = [cell.dtype, f"b{cell.batch}", cell.mode]
-    if not is_gpu(record) and threads(record) is not None:
-        parts.insert(0, f"{threads(record)} threads")
+    count = threads(record)
+    if not is_gpu(record) and count is not None:
+        parts.insert(0, f"{count} thread{'' if count == 1 else 's'}")
     device = device_words(record)
     if device.endswith(")"):  # '... (2 CPUs)': one parenthesis for the whole setup
         return f"{device[:-1]}, {', '.join(parts)})"

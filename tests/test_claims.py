@@ -471,3 +471,14 @@ def test_every_claimed_preset_is_in_the_registry_at_its_resolution():
 def test_malformed_claims_files_are_claims_errors(text, message):
     with pytest.raises(claims.ClaimsError, match=re.escape(message)):
         parse(text)
+
+
+def test_setup_words_name_the_machine_as_a_reader_knows_it():
+    from bench import selection
+
+    cpu = record("rin-m.r64.b1.fp32.forward.eager.cpu", cpu=EPYC, torch_threads=1)
+    assert selection.setup_words(cpu) == "AMD EPYC 7B13 (2 CPUs, 1 thread, fp32, b1, eager)"
+    unnamed = record("rin-m.r64.b4.fp32.forward.eager.cpu")
+    assert selection.setup_words(unnamed) == "CPU (fp32, b4, eager)"
+    gpu = record("rin-m.r64.b8.bf16.forward.eager.cuda", gpu="NVIDIA H200", torch_threads=8)
+    assert selection.setup_words(gpu) == "H200 (bf16, b8, eager)"
