@@ -9,8 +9,17 @@ against result records (`bench.record.Record`s) and gives one or more verdicts p
 - cannot check: the records lack what the claim needs, and the verdict says what is missing.
 
 Efficiency factors are checked in MACs (from the flops cells) and, for every setup on which both
-models were timed, in wall-clock (images per second). A verdict on a "reconstructed" preset says so:
-a miss there is evidence about the reconstruction as much as about the paper.
+models were timed (one machine, GPU or CPU, dtype, batch, mode, phase and, where recorded, torch's
+thread count), in wall-clock (images per second); such a verdict names the machine (`Timing`).
+
+`status` is the word machines read (HOLDS, FAILS, CANNOT_CHECK); `Verdict.phrase` says it for a
+reader, with how far above or below an `at_least` claim the factor lands and the presets it rests on
+that are not the published model as released or miss the paper's own cost (`Standing`): "holds at
+1.39× the claimed 6.62×, on a reconstruction of rin-in256 that misses the paper's cost by 27%
+(0.73×)". `caveats` says each such preset's caveat once. `grouped` puts the RIN paper's own claims
+(origin RIN_ORIGIN) apart from the baselines' counting checks; `headlines` gathers the paper's main
+claim (a ratio_max claim) and its panels, with the wall-clock verdict a headline shows (a GPU's
+where there is one).
 
 `convention_fits` infers, per origin of the numbers, whether a published "GFLOP" is one multiply-add
 (MACs) or two (2·MACs), from the presets built from released configs (reports.convention says it in
@@ -23,7 +32,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from bench import selection
@@ -44,6 +53,10 @@ VERDICTS = (HOLDS, FAILS, CANNOT_CHECK)
 # Preset kinds (registry) that are the published model itself; every other kind ("paper text" with
 # gaps filled, "reconstructed", ...) is called out in the verdicts.
 EXACT_KINDS = ("released config", "test")
+# The claims the RIN paper makes itself, apart from the counting checks of the baselines' papers.
+RIN_ORIGIN = "the RIN paper"
+RIN_GROUP, BASELINE_GROUP = "RIN paper", "baseline checks"
+GROUPS = (RIN_GROUP, BASELINE_GROUP)
 
 
 class ClaimsError(ValueError):
@@ -68,6 +81,7 @@ class Claim:
     train_images: float | None = None
     statement: str = ""
     note: str = ""
+    panel: str = ""  # ratio kinds: the label of its panel in the headline ("ImageNet 256 px")
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -129,14 +143,124 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Timing:
+    """Where both cells of a wall-clock verdict ran, and whether their timings were noise."""
+
+    hardware: str  # bench.selection.hardware: what the setup is keyed on
+    words: str  # bench.selection.setup_words: "AMD EPYC 7B13 (2 CPUs, 2 threads, fp32, b1, eager)"
+    gpu: bool
+    phase: str
+    noisy: bool = False  # a record the factor rests on says its latency is noise (latency_noisy)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A preset a verdict rests on, when it is not the published model as released or its forward
+    cost misses the paper's number: what a reader must know to weigh the verdict."""
+
+    preset: str
+    kind: str  # its Source kind
+    where: str = ""
+    cost_claim: str = ""  # the id of the preset's own gflops claim
+    cost_ratio: float | None = None  # that claim's measured / reported
+    cost_holds: bool | None = None
+
+    @property
+    def exact(self) -> bool:
+        return self.kind in EXACT_KINDS
+
+    def words(self, claim_id: str = "") -> str:
+        """The words a verdict on claim `claim_id` carries: 'on a reconstruction of rin-in256 that
+        misses the paper's cost by 27% (0.73x)'; '' for a released preset whose cost holds. A
+        preset's own gflops verdict does not cite itself."""
+        ratio = None if self.cost_claim == claim_id else self.cost_ratio
+        misses = ratio is not None and not self.cost_holds
+        if self.exact and not misses:
+            return ""
+        if self.kind == "reconstructed":
+            text = f"on a reconstruction of {self.preset}"
+        elif self.exact:
+            text = f"on {self.preset},"
+        else:
+            text = f"on {self.preset} (built from {self.kind})"
+        if misses:
+            verb = "whose count misses" if self.exact else "that misses"
+            text += f" {verb} the paper's cost by {_percent(abs(ratio - 1))} ({ratio:.2f}×)"
+        elif ratio is not None:
+            text += " whose cost matches the paper's"
+        return text
+
+    def sentence(self) -> str:
+        """The caveat about this preset, once for every verdict that rests on it."""
+        if self.kind == "reconstructed":
+            text = f"{self.preset} is reconstructed"
+        elif self.exact:
+            text = f"{self.preset} is built from a {self.kind}"
+        else:
+            text = f"{self.preset} is built from {self.kind}"
+        if self.where:
+            text += f" ({_shorten(self.where.split('; ')[0])})"
+        if self.cost_ratio is not None:
+            verdict = HOLDS if self.cost_holds else FAILS
+            text += (
+                f"; its forward cost is {self.cost_ratio:.2f}× the paper's ({self.cost_claim} "
+                f"{verdict})"
+            )
+        if self.exact:
+            return text + ": a factor that rests on it rests on a count the paper does not match"
+        return (
+            text
+            + ": a verdict on it is evidence about the reconstruction as much as about the paper"
+        )
+
+
+@dataclass(frozen=True)
 class Verdict:
     claim: Claim
-    basis: str  # what was compared: "params", "GFLOPs = 2·MACs", "wall-clock forward, <setup>"...
-    status: str  # one of VERDICTS
+    basis: str  # what was compared: "params", "GFLOPs = 2·MACs", "wall-clock forward on <setup>"...
+    status: str  # one of VERDICTS: what machines read; `phrase` is the same in words
     measured: float | None = None
     ratio: float | None = None  # measured / reported
     detail: str = ""  # how the measured value was obtained, or why the claim cannot be checked
     caveat: str = ""  # reconstructed presets involved, and what that means for the verdict
+    presets: tuple[str, ...] = ()  # the presets the verdict rests on
+    pair: tuple[str, int, str, int] | None = None  # ratio kinds: the pair of the measured factor
+    timing: Timing | None = None  # wall-clock verdicts: where both cells ran
+    standing: tuple[Standing, ...] = ()  # presets that are not as released, or miss their cost
+
+    @property
+    def group(self) -> str:
+        """RIN_GROUP for the RIN paper's own numbers, BASELINE_GROUP for the others."""
+        return group(self.claim)
+
+    @property
+    def phrase(self) -> str:
+        """The verdict in words that carry what it rests on: 'holds at 1.39× the claimed 6.62×, on
+        a reconstruction of rin-in256 that misses the paper's cost by 27% (0.73×)'."""
+        return describe(self)
+
+
+def describe(verdict: Verdict, *, standing: bool = True) -> str:
+    """Verdict.phrase; without the presets it rests on when `standing` is False (for a line that
+    has said them already)."""
+    claim, ratio = verdict.claim, verdict.ratio
+    if verdict.status == CANNOT_CHECK or ratio is None:
+        return verdict.status
+    if claim.compare == "at_least":
+        words = [f"{verdict.status} at {ratio:.2f}× the claimed {claim.reported:g}×"]
+        if verdict.status == HOLDS and ratio < 1:
+            words[0] += f" (within its {_percent(claim.tolerance)} tolerance)"
+    elif verdict.status == HOLDS:
+        words = [HOLDS]
+    else:
+        side = "below" if ratio < 1 else "above"
+        words = [f"{FAILS}: {_percent(abs(ratio - 1))} {side} the reported"]
+    if standing:
+        words += [text for s in verdict.standing if (text := s.words(claim.id))]
+    phrase = ", ".join(words)
+    if verdict.timing is not None and verdict.timing.noisy:
+        phrase += " (noisy timing)"
+    return phrase
 
 
 @dataclass(frozen=True)
@@ -230,6 +354,11 @@ def _shorten(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def _percent(fraction: float) -> str:
+    """27%, 1.4%: whole percents from 10% up."""
+    return f"{fraction:.0%}" if fraction >= 0.095 else f"{fraction:.1%}"
+
+
 @dataclass
 class Measured:
     """The records indexed by what claims ask for."""
@@ -250,7 +379,16 @@ class Measured:
             if cell.phase in COUNT_PHASES:
                 selection.keep_count(index.counts.setdefault(key, {}), cell.phase, record)
             elif cell.phase in TIMED_PHASES:
-                setup = (selection.hardware(record), cell.dtype, cell.batch, cell.mode, cell.phase)
+                # torch's thread count, where recorded, is part of a CPU setup: a factor between
+                # cells that ran on 1 and on 2 threads would measure the threads.
+                setup = (
+                    selection.hardware(record),
+                    cell.dtype,
+                    cell.batch,
+                    cell.mode,
+                    cell.phase,
+                    selection.threads(record),
+                )
                 index.timed.setdefault(key, {})[setup] = record
             elif cell.phase == "fid":
                 index.fid[key] = selection.most_trained(
@@ -314,12 +452,58 @@ class Measured:
 
 
 def evaluate(claims: Iterable[Claim], records: Iterable[Record]) -> list[Verdict]:
-    """One or more verdicts per claim, in the claims' order."""
+    """One or more verdicts per claim, in the claims' order. Each names the presets it rests on,
+    with their caveat and standing (reconstructed, or missing the paper's cost)."""
+    claims = list(claims)
     measured = Measured.of(records)
+    costs = _cost_checks(claims, measured)
     verdicts: list[Verdict] = []
     for claim in claims:
-        verdicts.extend(CHECKS[claim.kind](claim, measured))
+        for verdict in CHECKS[claim.kind](claim, measured):
+            presets = verdict.presets or tuple(preset for preset, _ in claim.presets)
+            standing = tuple(
+                s for preset in presets if (s := _standing(preset, claim, measured, costs))
+            )
+            verdicts.append(
+                replace(
+                    verdict,
+                    presets=presets,
+                    caveat=measured.caveat(presets),
+                    standing=standing,
+                )
+            )
     return verdicts
+
+
+def _cost_checks(claims: list[Claim], measured: Measured) -> dict[str, list[tuple[Claim, float]]]:
+    """Per preset: its gflops claims that the records can check, with measured / reported."""
+    costs: dict[str, list[tuple[Claim, float]]] = {}
+    for claim in claims:
+        macs = measured.macs((claim.preset, claim.resolution)) if claim.kind == "gflops" else None
+        if macs is not None:
+            ratio = CONVENTIONS[claim.convention] * macs / 1e9 / claim.reported
+            costs.setdefault(claim.preset, []).append((claim, ratio))
+    return costs
+
+
+def _standing(preset: str, claim: Claim, measured: Measured, costs: dict) -> Standing | None:
+    """What a verdict on `claim` must say about `preset`: None for a released preset whose cost
+    matches the paper's. The cost check of the claim's own origin is preferred (the RIN paper's
+    factors rest on the RIN paper's GFLOPs)."""
+    source = measured.sources.get(preset)
+    checks = costs.get(preset, [])
+    check = next((c for c in checks if c[0].origin == claim.origin), checks[0] if checks else None)
+    cost_holds = None if check is None else _judge(check[0], check[1] * check[0].reported)[0]
+    if source is None or (source.kind in EXACT_KINDS and cost_holds in (None, HOLDS)):
+        return None
+    return Standing(
+        preset=preset,
+        kind=source.kind,
+        where=source.where or source.note,
+        cost_claim=check[0].id if check else "",
+        cost_ratio=check[1] if check else None,
+        cost_holds=None if check is None else cost_holds == HOLDS,
+    )
 
 
 def _judge(claim: Claim, measured_value: float) -> tuple[str, float]:
@@ -334,12 +518,11 @@ def _judge(claim: Claim, measured_value: float) -> tuple[str, float]:
 def _check_params(claim: Claim, measured: Measured) -> list[Verdict]:
     key = (claim.preset, claim.resolution)
     count = measured.params(key)
-    caveat = measured.caveat([claim.preset])
     if count is None:
         return [Verdict(claim, "params", CANNOT_CHECK, detail=measured.missing(key, "params"))]
     status, ratio = _judge(claim, count)
     detail = f"{count:,} parameters counted on the meta device"
-    return [Verdict(claim, "params", status, count, ratio, detail, caveat)]
+    return [Verdict(claim, "params", status, count, ratio, detail)]
 
 
 def _check_gflops(claim: Claim, measured: Measured) -> list[Verdict]:
@@ -351,7 +534,7 @@ def _check_gflops(claim: Claim, measured: Measured) -> list[Verdict]:
     gflops = CONVENTIONS[claim.convention] * macs / 1e9
     status, ratio = _judge(claim, gflops)
     detail = f"{macs / 1e9:,.2f} GMACs per image and forward pass, attention included"
-    return [Verdict(claim, basis, status, gflops, ratio, detail, measured.caveat([claim.preset]))]
+    return [Verdict(claim, basis, status, gflops, ratio, detail)]
 
 
 def _pair_text(pair) -> str:
@@ -361,14 +544,10 @@ def _pair_text(pair) -> str:
 
 def _check_ratio(claim: Claim, measured: Measured) -> list[Verdict]:
     """The efficiency factor baseline / RIN: in MACs, then in wall-clock per common setup."""
-    presets = [p for b, _, r, _ in claim.pairs for p in (b, r)]
-    caveat = measured.caveat(presets)
-    verdicts = [_ratio_in_macs(claim, measured, caveat)]
-    verdicts.extend(_ratio_in_time(claim, measured, caveat))
-    return verdicts
+    return [_ratio_in_macs(claim, measured), *_ratio_in_time(claim, measured)]
 
 
-def _ratio_in_macs(claim: Claim, measured: Measured, caveat: str) -> Verdict:
+def _ratio_in_macs(claim: Claim, measured: Measured) -> Verdict:
     factors, missing = {}, []
     for pair in claim.pairs:
         baseline, rin = (pair[0], pair[1]), (pair[2], pair[3])
@@ -376,9 +555,9 @@ def _ratio_in_macs(claim: Claim, measured: Measured, caveat: str) -> Verdict:
         if gaps:
             missing.extend(gaps)
         else:
-            factors[_pair_text(pair)] = measured.macs(baseline) / measured.macs(rin)
+            factors[pair] = measured.macs(baseline) / measured.macs(rin)
     if not factors:
-        return Verdict(claim, "MACs", CANNOT_CHECK, detail="; ".join(missing), caveat=caveat)
+        return Verdict(claim, "MACs", CANNOT_CHECK, detail="; ".join(missing))
     single = None
     if len(claim.pairs) == 1:
         (baseline, res_b, rin, res_r) = claim.pairs[0]
@@ -387,29 +566,43 @@ def _ratio_in_macs(claim: Claim, measured: Measured, caveat: str) -> Verdict:
             f"{rin} {measured.macs((rin, res_r)) / 1e9:,.1f} GMACs"
         )
     extra = "; not measured: " + "; ".join(missing) if missing else ""
-    return _largest(claim, "MACs", factors, caveat, single=single, extra=extra)
+    return _largest(claim, "MACs", factors, single=single, extra=extra)
 
 
 def _largest(
-    claim: Claim, basis: str, factors: dict[str, float], caveat: str, *, single, extra: str
+    claim: Claim, basis: str, factors: dict[tuple, float], *, single, extra: str, timing=None
 ) -> Verdict:
-    """The verdict on the largest factor; `single` details a lone pair, else the factors are listed
-    with `extra` (what was not measured) after them."""
+    """The verdict on the largest factor (of a pair of `factors`); `single` details a lone pair,
+    else the factors are listed with `extra` (what was not measured) after them."""
     best = max(factors, key=factors.get)
     status, ratio = _judge(claim, factors[best])
-    listed = "largest of " + ", ".join(f"{k} {v:.2f}x" for k, v in factors.items()) + extra
-    return Verdict(claim, basis, status, factors[best], ratio, single or listed, caveat)
+    listed = (
+        "largest of " + ", ".join(f"{_pair_text(k)} {v:.2f}x" for k, v in factors.items()) + extra
+    )
+    if timing is not None:
+        timing = timing(best)
+    return Verdict(
+        claim,
+        basis,
+        status,
+        factors[best],
+        ratio,
+        single or listed,
+        presets=(best[0], best[2]),
+        pair=best,
+        timing=timing,
+    )
 
 
-def _ratio_in_time(claim: Claim, measured: Measured, caveat: str) -> list[Verdict]:
-    """Per (hardware, dtype, batch, mode, phase) on which some pair was timed on both sides:
-    images per second of RIN / of the baseline."""
-    setups: dict[tuple, dict[str, tuple[Record, Record]]] = {}
+def _ratio_in_time(claim: Claim, measured: Measured) -> list[Verdict]:
+    """Per (hardware, dtype, batch, mode, phase, threads) on which some pair was timed on both
+    sides, GPU or CPU alike: images per second of RIN / of the baseline. GPU setups first."""
+    setups: dict[tuple, dict[tuple, tuple[Record, Record]]] = {}
     for pair in claim.pairs:
         baseline, rin = (pair[0], pair[1]), (pair[2], pair[3])
         timed_b, timed_r = measured.timed.get(baseline, {}), measured.timed.get(rin, {})
         for setup in timed_b.keys() & timed_r.keys():
-            setups.setdefault(setup, {})[_pair_text(pair)] = (timed_b[setup], timed_r[setup])
+            setups.setdefault(setup, {})[pair] = (timed_b[setup], timed_r[setup])
     if not setups:
         names = " and ".join(dict.fromkeys(f"{p[0]}, {p[2]}" for p in claim.pairs))
         return [
@@ -418,21 +611,25 @@ def _ratio_in_time(claim: Claim, measured: Measured, caveat: str) -> list[Verdic
                 "wall-clock",
                 CANNOT_CHECK,
                 detail=f"no timings of both {names} on one setup (device, dtype, batch, mode)",
-                caveat=caveat,
             )
         ]
-    order = sorted(setups, key=lambda s: (s[0], s[1], s[2], s[3], _phase_order(s[4])))
-    return [_ratio_on_setup(claim, setup, setups[setup], caveat) for setup in order]
+
+    def order(setup: tuple) -> tuple:
+        record = next(iter(setups[setup].values()))[0]
+        return (not selection.is_gpu(record), *setup[:4], _phase_order(setup[4]), str(setup[5:]))
+
+    return [_ratio_on_setup(claim, setup, setups[setup]) for setup in sorted(setups, key=order)]
 
 
 def _ratio_on_setup(
-    claim: Claim, setup: tuple, pairs: dict[str, tuple[Record, Record]], caveat: str
+    claim: Claim, setup: tuple, pairs: dict[tuple, tuple[Record, Record]]
 ) -> Verdict:
     """The factor on one setup: the largest over the pairs timed there (baseline, RIN records)."""
     any_record = next(iter(pairs.values()))[0]
-    basis = f"wall-clock {setup[4]}, {selection.setup_label(any_record)}"
+    words = selection.setup_words(any_record)
+    basis = f"wall-clock {setup[4]} on {words}"
     factors, problems = {}, []
-    for name, (base_record, rin_record) in pairs.items():
+    for pair, (base_record, rin_record) in pairs.items():
         speeds = [_speed(r) for r in (base_record, rin_record)]
         if None in speeds:
             problems.extend(
@@ -441,9 +638,10 @@ def _ratio_on_setup(
                 if s is None
             )
         else:
-            factors[name] = speeds[1] / speeds[0]
+            factors[pair] = speeds[1] / speeds[0]
+    timing = Timing(setup[0], words, selection.is_gpu(any_record), setup[4])
     if not factors:
-        return Verdict(claim, basis, CANNOT_CHECK, detail="; ".join(problems), caveat=caveat)
+        return Verdict(claim, basis, CANNOT_CHECK, detail="; ".join(problems), timing=timing)
     single = None
     if len(pairs) == 1 and not problems:
         base_record, rin_record = next(iter(pairs.values()))
@@ -455,7 +653,16 @@ def _ratio_on_setup(
     absent = len(claim.pairs) - len(pairs)
     if absent:
         extra += f"; {absent} of {len(claim.pairs)} pairs not timed on this setup"
-    return _largest(claim, basis, factors, caveat, single=single, extra=extra)
+
+    def timing_of(best: tuple) -> Timing:
+        return replace(timing, noisy=any(_noisy(r) for r in pairs[best]))
+
+    return _largest(claim, basis, factors, single=single, extra=extra, timing=timing_of)
+
+
+def _noisy(record: Record) -> bool:
+    """The timing side's flag that a cell's latency is noise (its spread stayed large)."""
+    return bool(record.values.get("latency_noisy") or record.details.get("latency_noisy"))
 
 
 def _phase_order(phase: str) -> int:
@@ -472,10 +679,9 @@ def _speed(record: Record) -> float | None:
 def _check_fid(claim: Claim, measured: Measured) -> list[Verdict]:
     key = (claim.preset, claim.resolution)
     basis = claim.metric.upper()
-    caveat = measured.caveat([claim.preset])
 
     def cannot(why: str) -> list[Verdict]:
-        return [Verdict(claim, basis, CANNOT_CHECK, detail=why, caveat=caveat)]
+        return [Verdict(claim, basis, CANNOT_CHECK, detail=why)]
 
     if claim.metric == "fvd":
         return cannot("rinbench computes FID, not FVD")
@@ -513,7 +719,7 @@ def _check_fid(claim: Claim, measured: Measured) -> list[Verdict]:
     detail = f"{metric_key} from {int(samples):,} samples"
     if is_number(values.get("steps")):
         detail += f", {values['steps']} sampling steps"
-    return [Verdict(claim, basis, status, fid, ratio, detail, caveat)]
+    return [Verdict(claim, basis, status, fid, ratio, detail)]
 
 
 def _images_seen(values: dict, measured: Measured, key: tuple[str, int]) -> float | None:
@@ -590,3 +796,107 @@ def tally(verdicts: Iterable[Verdict]) -> dict[str, int]:
     for verdict in verdicts:
         counts[verdict.status] += 1
     return counts
+
+
+def tally_text(verdicts: Iterable[Verdict]) -> str:
+    """'8 hold, 10 fail, 13 cannot be checked'."""
+    counts = tally(verdicts)
+    return f"{counts[HOLDS]} hold, {counts[FAILS]} fail, {counts[CANNOT_CHECK]} cannot be checked"
+
+
+# --- groups, caveats and the headline ------------------------------------------------------------
+
+
+def group(claim: Claim) -> str:
+    """RIN_GROUP for what the RIN paper claims itself, BASELINE_GROUP for the counting checks of
+    the baselines' own papers."""
+    return RIN_GROUP if claim.origin == RIN_ORIGIN else BASELINE_GROUP
+
+
+def grouped(verdicts: Iterable[Verdict]) -> dict[str, list[Verdict]]:
+    """The verdicts per group, in GROUPS order (a group without verdicts is left out)."""
+    groups: dict[str, list[Verdict]] = {name: [] for name in GROUPS}
+    for verdict in verdicts:
+        groups[verdict.group].append(verdict)
+    return {name: members for name, members in groups.items() if members}
+
+
+def caveats(verdicts: Iterable[Verdict]) -> list[str]:
+    """One sentence per preset that a verdict which holds or fails rests on and that is not the
+    published model as released (or misses the paper's cost), in first-seen order."""
+    sentences: dict[str, str] = {}
+    for verdict in verdicts:
+        if verdict.status == CANNOT_CHECK:
+            continue
+        for standing in verdict.standing:
+            if standing.words(verdict.claim.id) or not standing.exact:
+                sentences.setdefault(standing.preset, standing.sentence())
+    return list(sentences.values())
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One panel of the main claim: a ratio claim, its factor in MACs, and its wall-clock factor
+    on the setup the headline shows (`clock`, a GPU's when there is one) among all (`clocks`)."""
+
+    claim: Claim
+    label: str
+    macs: Verdict | None
+    clock: Verdict | None
+    clocks: tuple[Verdict, ...] = ()
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The paper's main claim (a ratio_max claim): one Panel per pair, then the claim itself."""
+
+    claim: Claim
+    panels: tuple[Panel, ...]
+    overall: Panel
+
+
+def headlines(verdicts: Iterable[Verdict]) -> list[Headline]:
+    """Per ratio_max claim ("up to 10x"): its panels (the ratio claims of one of its pairs, in
+    the pairs' order) and its own verdicts."""
+    by_claim: dict[str, list[Verdict]] = {}
+    claims_by_id: dict[str, Claim] = {}
+    for verdict in verdicts:
+        by_claim.setdefault(verdict.claim.id, []).append(verdict)
+        claims_by_id[verdict.claim.id] = verdict.claim
+    singles = {c.pairs[0]: c for c in claims_by_id.values() if c.kind == "ratio"}
+    found = []
+    for claim in claims_by_id.values():
+        if claim.kind != "ratio_max":
+            continue
+        panels = tuple(
+            _panel(singles[pair], by_claim[singles[pair].id], _panel_label(singles[pair]))
+            for pair in claim.pairs
+            if pair in singles
+        )
+        overall = _panel(claim, by_claim[claim.id], f"up to {claim.reported:g}× (the largest)")
+        found.append(Headline(claim, panels, overall))
+    return found
+
+
+def _panel_label(claim: Claim) -> str:
+    baseline, res_b, rin, res_r = claim.pairs[0]
+    label = claim.panel or (f"{res_r} px" if res_b == res_r else f"{res_b}/{res_r} px")
+    return f"{label} ({baseline} / {rin})"
+
+
+def _panel(claim: Claim, verdicts: list[Verdict], label: str) -> Panel:
+    macs = next((v for v in verdicts if v.basis == "MACs"), None)
+    clocks = tuple(v for v in verdicts if v.basis.startswith("wall-clock"))
+    return Panel(claim, label, macs, shown_clock(clocks), clocks)
+
+
+def shown_clock(verdicts: Iterable[Verdict]) -> Verdict | None:
+    """The wall-clock verdict a headline shows: a measured one before one that cannot be checked,
+    a GPU's before a CPU's, forward before a train step; None when nothing was timed."""
+    timed = [v for v in verdicts if v.timing is not None]
+    if not timed:
+        return None
+    return min(
+        timed,
+        key=lambda v: (v.status == CANNOT_CHECK, not v.timing.gpu, _phase_order(v.timing.phase)),
+    )

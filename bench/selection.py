@@ -49,6 +49,41 @@ def setup_label(record: Record) -> str:
     return f"{device_label(record)} {cell.dtype} b{cell.batch} {cell.mode}"
 
 
+def is_gpu(record: Record) -> bool:
+    return record.cell.device.startswith("cuda")
+
+
+def threads(record: Record) -> int | None:
+    """torch's intra-op thread count during the timed window, where the record says it."""
+    count = record.values.get("torch_threads")
+    return int(count) if is_number(count) else None
+
+
+def device_words(record: Record) -> str:
+    """The machine in the words a reader knows: 'H100 80GB HBM3', 'AMD EPYC 7B13 (2 CPUs)', or
+    'CPU' where the record names no model."""
+    if is_gpu(record):
+        return device_label(record)
+    model, count = record.env.get("cpu_model"), record.env.get("cpu_count")
+    if not model:
+        return "CPU"
+    return f"{model} ({count} CPUs)" if count else f"CPU {model}"
+
+
+def setup_words(record: Record) -> str:
+    """Where and how a timed cell ran, in words: 'AMD EPYC 7B13 (2 CPUs, 2 threads, fp32, b1,
+    eager)', 'H100 80GB HBM3 (bf16, b32, eager)'."""
+    cell = record.cell
+    parts = [cell.dtype, f"b{cell.batch}", cell.mode]
+    count = threads(record)
+    if not is_gpu(record) and count is not None:
+        parts.insert(0, f"{count} thread{'' if count == 1 else 's'}")
+    device = device_words(record)
+    if device.endswith(")"):  # '... (2 CPUs)': one parenthesis for the whole setup
+        return f"{device[:-1]}, {', '.join(parts)})"
+    return f"{device} ({', '.join(parts)})"
+
+
 def latest(records: Iterable[Record]) -> list[Record]:
     """The last record per (hardware, cell id), in first-seen order: a retried cell's newest attempt,
     while the same cell measured on two machines keeps both. FID records are kept per checkpoint

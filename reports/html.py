@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from reports import tables
+from bench import claims as claims_module
+from reports import tables, verdicts
 from reports.report import Report
 
 STYLE = """
@@ -30,6 +31,16 @@ figcaption { color: #4a5160; font-size: 13px; max-width: 60rem; }
 .skipped { color: #6b6f76; font-style: italic; }
 .tally { font-size: 1.05rem; font-weight: 600; }
 .scroll { overflow-x: auto; }
+#headline { background: #f4f7fb; border: 1px solid #c9d3e0; border-radius: 6px; padding: 0 1rem;
+            margin-top: 1rem; }
+#headline h2 { margin-top: 0.8rem; }
+#headline-table td { font-weight: 400; }
+#claims td { white-space: nowrap; }
+#claims td.phrase, #claims td.basis { white-space: normal; min-width: 14rem; max-width: 34rem; }
+#claims details[open] { white-space: normal; max-width: 34rem; }
+#claims details p { margin: 0.3rem 0; }
+#claims summary { cursor: pointer; }
+#claims tr.group th { position: static; background: #e6ebf2; font-size: 14px; }
 """
 # Nothing may load from outside the page: images only from data: URIs, styles only inline.
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -51,7 +62,7 @@ def page(report: Report) -> str:
         f'<p id="provenance">{escape(report.provenance)}</p>',
     ]
     if report.verdicts:
-        parts.append(f'<p class="tally">Claims: {escape(report.tally_text())}.</p>')
+        parts += _headline(report)
     parts += _results(report) + _exponents(report) + _figures(report)
     parts.append("<h2>Hardware comparison</h2>")
     if report.hardware is None:
@@ -59,14 +70,92 @@ def page(report: Report) -> str:
     else:
         parts.append(_scroll(report.hardware.html("hardware")))
     if report.verdicts:
-        parts += ["<h2>Claims</h2>", "<h3>FLOP convention</h3>"]
-        parts.append(_list(report.convention, "convention"))
-        parts += [
-            "<h3>Verdicts</h3>",
-            _scroll(tables.verdict_table(report.verdicts).html("claims")),
-        ]
+        parts += _claims(report)
     parts += ["</body>", "</html>"]
     return "\n".join(parts) + "\n"
+
+
+def _headline(report: Report) -> list[str]:
+    """The paper's main claim, one row per panel (MACs and wall-clock), and each group's tally."""
+    parts = ['<section id="headline">', "<h2>The paper's main claim</h2>"]
+    for headline in claims_module.headlines(report.verdicts):
+        claim = headline.claim
+        parts.append(
+            f"<p><strong>{escape(claim.text)}.</strong> Source: {escape(claim.source)}.</p>"
+        )
+        parts.append(_scroll(headline_table(headline)))
+    parts.append('<ul class="tally" id="tallies">')
+    parts += [f"<li>{escape(line)}</li>" for line in verdicts.group_tallies(report.verdicts)]
+    parts += ["</ul>", "</section>"]
+    return parts
+
+
+def headline_table(headline) -> str:
+    """reports.verdicts.headline_table with each verdict's cell coloured by its status."""
+    table = verdicts.headline_table(headline)
+    lines = ['<table id="headline-table">', "<thead><tr>"]
+    lines.append("".join(f"<th>{escape(h)}</th>" for h in table.header) + "</tr></thead><tbody>")
+    for panel, row in zip(verdicts.rows(headline), table.rows, strict=True):
+        label, claimed, macs, clock = (escape(text) for text in row)
+        lines.append(
+            f'<tr><td>{label}</td><td class="num">{claimed}</td>'
+            f"<td{_status_class(panel.macs)}>{macs}</td>"
+            f"<td{_status_class(panel.clock)}>{clock}</td></tr>"
+        )
+    lines.append("</tbody></table>")
+    return "\n".join(lines) + "\n"
+
+
+def _status_class(verdict) -> str:
+    return "" if verdict is None else f' class="{tables.STATUS_CLASSES[verdict.status]}"'
+
+
+def _claims(report: Report) -> list[str]:
+    """The verdicts, one line each with their details folded, the caveats once per preset, and
+    the FLOP convention."""
+    parts = ["<h2>Claims</h2>", f"<p>All claims: {escape(report.tally_text())}.</p>"]
+    parts += ["<h3>Verdicts</h3>", _scroll(claims_table(report.verdicts))]
+    caveats = claims_module.caveats(report.verdicts)
+    if caveats:
+        parts += ["<h3>Caveats, once per preset</h3>", _list(caveats, "caveats")]
+    parts += ["<h3>FLOP convention</h3>", _list(report.convention, "convention")]
+    return parts
+
+
+CLAIMS_HEADER = ("Claim", "Basis", "Claimed", "Measured", "Verdict")
+
+
+def claims_table(found: list) -> str:
+    """One row per verdict, grouped (the RIN paper's, then the baselines' checks, each headed by
+    its tally): claim id, basis, claimed, measured and the verdict in words. The claim id opens a
+    closed <details> with the claim in full, how it was measured, its source and note."""
+    lines = ['<table id="claims">', "<thead><tr>"]
+    lines.append("".join(f"<th>{escape(h)}</th>" for h in CLAIMS_HEADER) + "</tr></thead><tbody>")
+    for name, members in claims_module.grouped(found).items():
+        tally = f"{name}: {claims_module.tally_text(members)}"
+        lines.append(
+            f'<tr class="group"><th colspan="{len(CLAIMS_HEADER)}">{escape(tally)}</th></tr>'
+        )
+        lines += [_claim_row(verdict) for verdict in members]
+    lines.append("</tbody></table>")
+    return "\n".join(lines) + "\n"
+
+
+def _claim_row(verdict) -> str:
+    claim = verdict.claim
+    status = tables.STATUS_CLASSES[verdict.status]
+    folded = [claim.text, verdict.detail, f"Source: {claim.source}"]
+    if claim.note:
+        folded.append(f"Note: {claim.note}")
+    details = "".join(f"<p>{escape(text)}</p>" for text in folded if text)
+    cells = [
+        f"<td><details><summary>{escape(claim.id)}</summary>{details}</details></td>",
+        f'<td class="basis">{escape(verdict.basis)}</td>',
+        f'<td class="num">{escape(tables.format_claim_value(claim, claim.reported))}</td>',
+        f'<td class="num">{escape(tables.format_claim_value(claim, verdict.measured))}</td>',
+        f'<td class="phrase {status}">{escape(verdict.phrase)}</td>',
+    ]
+    return "<tr>" + "".join(cells) + "</tr>"
 
 
 def _results(report: Report) -> list[str]:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from reports import tables
+from reports import tables, verdicts
 from reports.report import Report
 
 
@@ -15,15 +15,17 @@ def summary(report: Report, *, details: str = "") -> str:
     parts.append(tables.LEGEND)
     if report.verdicts:
         where = f" ({details})" if details else ""
-        parts.append(f"Claims: {report.tally_text()}{where}.")
+        tallies = "; ".join(verdicts.group_tallies(report.verdicts))
+        parts.append(f"Claims: {tallies}{where}.")
     return "\n\n".join(parts) + "\n"
 
 
 def page(report: Report, figure_dir: str = "figures") -> str:
-    """The whole report; figures as links to `figure_dir`/NAME.png."""
+    """The whole report; figures as links to `figure_dir`/NAME.png. The paper's main claim comes
+    first, with the tally of each group of claims; the verdicts are at the end."""
     parts = [f"# {report.title}", report.provenance]
     if report.verdicts:
-        parts.append(f"Claims: {report.tally_text()} (the verdicts are at the end).")
+        parts += ["## The paper's main claim", verdicts.headline_markdown(report.verdicts)]
     parts += ["## Results", report.table.markdown().rstrip()]
     if report.table.notes:
         parts.append(_notes(report.table.notes))
@@ -42,9 +44,8 @@ def page(report: Report, figure_dir: str = "figures") -> str:
     else:
         parts.append(report.hardware.markdown().rstrip())
     if report.verdicts:
-        parts += ["## Claims", f"{report.tally_text()}."]
-        parts += ["### FLOP convention", _bullets(report.convention)]
-        parts += ["### Verdicts", tables.verdict_table(report.verdicts).markdown().rstrip()]
+        parts += ["## Claims", f"All claims: {report.tally_text()}."]
+        parts.append(verdicts.markdown(report.verdicts, report.convention))
     return "\n\n".join(parts) + "\n"
 
 

@@ -1,6 +1,7 @@
 """One report from result records, computed once: the results table, claim verdicts with the FLOP
-convention, cost exponents, figures and the hardware comparison. Rendered by reports.md (Markdown)
-and reports.html (one self-contained page); reports.files writes every format.
+convention (the paper's main claim first: reports.verdicts), cost exponents, figures and the
+hardware comparison. Rendered by reports.md (Markdown) and reports.html (one self-contained page);
+reports.files writes every format.
 
     report = compose(records, title="rinbench paper")    # records: bench.results.read(paths)
 """
@@ -48,11 +49,9 @@ class Report:
         return f"{len(self.records)} records from run{plural} {', '.join(runs)}{where}."
 
     def tally_text(self) -> str:
-        counts = claims_module.tally(self.verdicts)
-        return (
-            f"{counts[claims_module.HOLDS]} hold, {counts[claims_module.FAILS]} fail, "
-            f"{counts[claims_module.CANNOT_CHECK]} cannot be checked"
-        )
+        """Over all claims: '41 hold, 10 fail, 18 cannot be checked' (reports.verdicts.group_tallies
+        gives it per group, the headline's way)."""
+        return claims_module.tally_text(self.verdicts)
 
 
 def compose(

@@ -305,51 +305,68 @@ VERDICT_CSV_COLUMNS = (
     "caveat",
     "source",
     "origin",
+    "phrase",
+    "group",
+    "setup",
+    "noisy",
 )
 
 
 def verdict_table(verdicts: list[claims_module.Verdict], *, compact: bool = False) -> Table:
-    """One row per verdict. `compact` (for LaTeX): claim id, basis, numbers and verdict only."""
+    """One row per verdict, its verdict in words (Verdict.phrase). `compact` (for LaTeX): claim id,
+    basis, numbers and verdict only. The caveats about presets are not repeated per row: they
+    are said once per preset by bench.claims.caveats; the CSV keeps each row's caveat and its
+    machine-read verdict word."""
     header = VERDICT_COLUMNS[:6] if compact else VERDICT_COLUMNS
     table = Table(header=header, csv_header=VERDICT_CSV_COLUMNS)
     for verdict in verdicts:
         claim = verdict.claim
         detail = verdict.detail
-        if verdict.caveat:
-            detail += f". Caveat: {verdict.caveat}"
         if claim.note:
             detail += f". Note: {claim.note}"
         row = (
             claim.id if compact else f"{claim.id}: {claim.text}",
             verdict.basis,
-            _claim_value(claim, claim.reported),
-            _claim_value(claim, verdict.measured),
+            format_claim_value(claim, claim.reported),
+            format_claim_value(claim, verdict.measured),
             "" if verdict.ratio is None else f"{verdict.ratio:.3f}",
-            verdict.status,
+            verdict.phrase,
             detail,
             claim.source,
         )
         table.rows.append(row[: len(header)])
-        table.records.append(
-            {
-                "id": claim.id,
-                "kind": claim.kind,
-                "claim": claim.text,
-                "basis": verdict.basis,
-                "convention": claim.convention or "",
-                "tolerance": claim.tolerance,
-                "compare": claim.compare,
-                "reported": claim.reported,
-                "measured": verdict.measured,
-                "ratio": verdict.ratio,
-                "verdict": verdict.status,
-                "detail": verdict.detail,
-                "caveat": verdict.caveat,
-                "source": claim.source,
-                "origin": claim.origin,
-            }
-        )
+        table.records.append(_verdict_record(verdict))
     return table
+
+
+def _verdict_record(verdict: claims_module.Verdict) -> dict:
+    claim, timing = verdict.claim, verdict.timing
+    return {
+        "id": claim.id,
+        "kind": claim.kind,
+        "claim": claim.text,
+        "basis": verdict.basis,
+        "convention": claim.convention or "",
+        "tolerance": claim.tolerance,
+        "compare": claim.compare,
+        "reported": claim.reported,
+        "measured": verdict.measured,
+        "ratio": verdict.ratio,
+        "verdict": verdict.status,
+        "detail": verdict.detail,
+        "caveat": verdict.caveat,
+        "source": claim.source,
+        "origin": claim.origin,
+        "phrase": verdict.phrase,
+        "group": verdict.group,
+        "setup": "" if timing is None else timing.words,
+        "noisy": "" if timing is None else timing.noisy,
+    }
+
+
+def format_claim_value(claim: claims_module.Claim, value) -> str:
+    """A claim's number as its kind prints it: '410.0M' parameters, '6.62x', '1,120' GFLOPs."""
+    return _claim_value(claim, value)
 
 
 def _claim_value(claim: claims_module.Claim, value) -> str:

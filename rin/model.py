@@ -2,7 +2,8 @@
 Generation", ICML 2023 (arXiv 2212.11972).
 
 Structure follows the paper (§3, Algorithm 1–3) and the official TensorFlow code, google-research/pix2seq
-`architectures/tape.py` and `architectures/transformers.py` @ eabd4e9 (Apache-2.0), read for layout only.
+`architectures/tape.py` and `architectures/transformers.py` @ eabd4e9 (Apache-2.0), read for the layout,
+the initialisation (`RIN.reset_parameters`) and the video layout (`patch_layout`); no code is copied.
 
 The network holds two sets of tokens: the *interface* (one token per image patch, X in R^{n x d}) and a
 small set of *latents* (Z in R^{m x d'}, m << n). Every block reads (latents cross-attend to the interface),
@@ -96,6 +97,15 @@ def parse_sigmoid(schedule: str) -> tuple[float, float, float]:
 # Configuration
 # ----------------------------------------------------------------------------------------------
 
+INITS = ("keras", "torch")
+
+
+def same_padding(size: int, stride: int) -> tuple[int, int]:
+    """Zeros before and after `size` so that a stride-`stride` kernel of the same length covers it:
+    TF's padding='SAME' for kernel == stride (the smaller half first)."""
+    total = -size % stride
+    return total // 2, total - total // 2
+
 
 @dataclass(frozen=True)
 class RINConfig:
@@ -119,9 +129,10 @@ class RINConfig:
     noise_schedule: str = "cosine"  # maps the interface's t to the gamma the time token embeds
     frames: int = 0  # 0 = images (B, C, H, W); else video (B, C, frames, H, W) with 3-D patches
     frame_patch: int = 1  # frames per patch (2 for Kinetics-600: 2x4x4 patches, Jabri et al. p. 5)
-    cond_frames: int = (
-        0  # leading frames given clean at frame prediction (the diffusion process's job)
-    )
+    # Leading frames given clean at frame prediction (the diffusion process holds them clean and
+    # leaves them out of the loss); the network patches them apart from the frames it predicts.
+    cond_frames: int = 0
+    init: str = "keras"  # "keras": the official code's initialisation; "torch": PyTorch's defaults
 
     def __post_init__(self):
         sizes = ("resolution", "in_channels", "patch_size", "interface_dim", "num_latents")
@@ -132,14 +143,16 @@ class RINConfig:
             raise ValueError("num_classes and frames must be >= 0 (0: unconditional, images)")
         if not self.frames and self.frame_patch != 1:
             raise ValueError("frame_patch applies to video: set frames too, or leave it at 1")
-        if self.frames and self.frames % self.frame_patch:
-            raise ValueError(
-                f"frames {self.frames} is not divisible by frame patch {self.frame_patch}"
-            )
         if self.cond_frames and not 0 < self.cond_frames < self.frames:
             raise ValueError(
                 f"cond_frames must lie in [0, frames), got {self.cond_frames} of {self.frames}"
             )
+        if self.frames and not self.cond_frames and self.frames % self.frame_patch:
+            raise ValueError(
+                f"frames {self.frames} is not divisible by frame patch {self.frame_patch}"
+            )
+        if self.init not in INITS:
+            raise ValueError(f"unknown init {self.init!r}; known: {', '.join(INITS)}")
         if self.resolution % self.patch_size:
             raise ValueError(
                 f"resolution {self.resolution} is not divisible by patch size {self.patch_size}; "
@@ -169,9 +182,19 @@ class RINConfig:
 
     @property
     def patch_grid(self) -> tuple[int, int, int]:
-        """Patches along (time, height, width); time is 1 for images."""
+        """Patches along (time, height, width); time is 1 for images. At frame prediction the
+        frames to predict and the context frames are patched apart, each padded to whole patches."""
         side = self.resolution // self.patch_size
-        return (self.frames // self.frame_patch if self.frames else 1, side, side)
+        time = sum(sum(pad) + n for _, n, pad in self.frame_groups) // self.frame_patch
+        return (time if self.frames else 1, side, side)
+
+    @property
+    def frame_groups(self) -> tuple[tuple[int, int, tuple[int, int]], ...]:
+        """(first frame, frames, (zero frames before, after)) of each group of frames patched on its
+        own, in token order: the frames to predict, then the context frames (as the official
+        VideoTapeDenoiser orders them). Each group is padded like TF's 'SAME' convolution."""
+        groups = ((self.cond_frames, self.frames - self.cond_frames), (0, self.cond_frames))
+        return tuple((first, n, same_padding(n, self.frame_patch)) for first, n in groups if n)
 
     @property
     def patch_shape(self) -> tuple[int, ...]:
@@ -251,6 +274,47 @@ class Attention(nn.Module):
             q, k, v = self.qkv(x).unflatten(-1, (3, self.heads, -1)).permute(2, 0, 3, 1, 4)
         out = F.scaled_dot_product_attention(q, k, v)
         return self.proj(out.transpose(1, 2).flatten(2))
+
+    @torch.no_grad()
+    def keras_init_(self) -> None:
+        """Keras MultiHeadAttention's defaults: glorot-uniform kernels, zero biases (official
+        `tf.keras.layers.MultiHeadAttention(num_heads, key_dim)`, architectures/transformers.py
+        l. 466-467 and 566-567). Keras keeps each projection as a 3-D EinsumDense kernel, Q/K/V
+        (width, heads, key_dim) and output (heads, key_dim, width), and computes glorot fans of a
+        3-D kernel as of a convolution (`_compute_fans`: every axis but the last two is a receptive
+        field), so the bounds are sqrt(6 / (width (heads + key_dim))) for Q/K/V and
+        sqrt(6 / (heads (key_dim + width))) for the output: several times below a plain Dense's."""
+        key_dim = self.proj.in_features // self.heads
+        projections = (self.q, self.kv) if self.is_cross else (self.qkv,)
+        for layer in projections:  # Q, K and V kernels stacked along the output axis
+            glorot_uniform_(layer.weight, layer.in_features * (self.heads + key_dim))
+        glorot_uniform_(self.proj.weight, self.heads * (key_dim + self.proj.out_features))
+        for layer in (*projections, self.proj):
+            nn.init.zeros_(layer.bias)
+
+
+def keras_init_(model: nn.Module) -> None:
+    """Every layer of `model` as Keras initialises its counterpart in the official code."""
+    attention = [m for m in model.modules() if isinstance(m, Attention)]
+    inside_attention = {id(m) for a in attention for m in a.modules()}
+    for module in model.modules():
+        if id(module) in inside_attention:
+            continue
+        if isinstance(module, (nn.Linear, nn.Conv2d, nn.Conv3d)):
+            nn.init.xavier_uniform_(module.weight)  # fans of (out, in, *kernel) = Keras' fans
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+    for module in attention:
+        module.keras_init_()
+
+
+def glorot_uniform_(weight: torch.Tensor, fan_sum: int) -> None:
+    """U(-a, a) with a = sqrt(6 / (fan_in + fan_out)): Keras' glorot_uniform (VarianceScaling with
+    scale 1, mode fan_avg, uniform)."""
+    bound = math.sqrt(6.0 / fan_sum)
+    nn.init.uniform_(weight, -bound, bound)
 
 
 class CrossAttentionUnit(nn.Module):
@@ -364,12 +428,36 @@ class RIN(nn.Module):
         # Readout: LN, linear to patch values, unpatchify (§3.1).
         self.out_norm = layer_norm(d)
         self.out_proj = nn.Linear(d, cfg.patch_values)
-        self.reset_parameters()
+        # PyTorch's layers come initialised by their constructors: "torch" only adds RIN's own.
+        self.reset_parameters(layers=cfg.init != "torch")
 
-    def reset_parameters(self) -> None:
-        nn.init.trunc_normal_(self.interface_pos, std=0.02)
-        nn.init.trunc_normal_(self.latents, std=0.02)
-        nn.init.zeros_(self.prev_latent_norm.weight)  # so that Z = Z_init early in training
+    @torch.no_grad()
+    def reset_parameters(self, layers: bool = True) -> None:
+        """Every weight as `cfg.init` says; with `layers=False` only the tables and the
+        self-conditioning LayerNorm. Also fills a model materialised from meta with `to_empty()`.
+
+        "keras" is the official code's (google-research/pix2seq @ eabd4e9). Its layers take Keras
+        defaults, glorot-uniform kernels and zero biases: the stem Conv2D / Conv3D (tape.py
+        l. 423-425, 502-509), `cond_proj` (l. 86-87), `output_linear` (l. 191-192), the MLPs'
+        Dense layers (transformers.py l. 390-393) and MultiHeadAttention (`Attention.keras_init_`);
+        the time MLP's VarianceScaling(1, fan_avg, uniform) is glorot-uniform too (transunet.py
+        l. 34-36, 66-73); LayerNorms scale one, shift zero. The learned position and latent
+        tables are TruncatedNormal(std 0.02) (transformers.py l. 111-113, 147-152), which Keras
+        cuts at two standard deviations. "torch" is PyTorch's layer defaults (kaiming-uniform
+        kernels, uniform biases), the model as it was before this option."""
+        keras = self.cfg.init == "keras"
+        if layers and keras:
+            keras_init_(self)
+        elif layers:
+            for module in self.modules():
+                if isinstance(module, (nn.Linear, nn.Conv2d, nn.Conv3d, nn.LayerNorm)):
+                    module.reset_parameters()
+        cut = 0.04 if keras else 2.0  # "torch" keeps the earlier cut, at 100 std
+        for table in (self.interface_pos, self.latents):
+            nn.init.trunc_normal_(table, std=0.02, a=-cut, b=cut)
+        # Self-conditioning: LN with zero scale and shift, so that Z = Z_init early in training
+        # (Jabri et al. p. 4; official `latent_prev_ln`, gamma_initializer='zeros', tape.py l. 103-104).
+        nn.init.zeros_(self.prev_latent_norm.weight)
         nn.init.zeros_(self.prev_latent_norm.bias)
 
     def forward(
@@ -382,8 +470,7 @@ class RIN(nn.Module):
         cfg = self.cfg
         check_inputs(cfg, x, t, y, state)
         B = x.shape[0]
-        x_BND = self.stem(x).flatten(2).transpose(1, 2)
-        x_BND = self.stem_norm(x_BND) + self.interface_pos
+        x_BND = self.tokenize(x)
 
         # The time token embeds the noise level gamma(t), as the official code conditions on gamma * 1000.
         tokens = [
@@ -400,17 +487,58 @@ class RIN(nn.Module):
         for block in self.blocks:
             z_BML, x_BND = block(z_BML, x_BND)
 
+        # The readout runs on every token, context tokens included, as the official one does.
         patches_BNP = self.out_proj(self.out_norm(x_BND))
         return unpatchify(patches_BNP, cfg), z_BML
 
+    def tokenize(self, x: torch.Tensor) -> torch.Tensor:
+        """x -> the interface (B, N, D): patch embedding, LayerNorm, learned positions."""
+        x_BND = self.stem(patch_layout(x, self.cfg)).flatten(2).transpose(1, 2)
+        return self.stem_norm(x_BND) + self.interface_pos
+
+
+# Frame prediction follows the official VideoTapeDenoiser (google-research/pix2seq
+# architectures/tape.py @ eabd4e9): the noisy frames and the clean context frames go through the
+# same Conv3D stem separately, each zero-padded to whole patches by padding='SAME' (l. 502-509,
+# 569-573), so no patch mixes a context frame with a noisy one; the context tokens follow the noisy
+# ones in one learned position table (l. 529-533, 544, 570-573), whose length counts the padding
+# (t_pad, l. 476-478); the readout unfolds every token and keeps the predicted frames (l. 547-557).
+# Here both groups sit in one padded tensor, patched by one stride = kernel convolution, which
+# gives the same tokens. With Kinetics-600's 5 context frames of 16 and 2-frame patches that is
+# 6 + 3 time patches, 2304 tokens at 64x64 / 4x4, where the paper (p. 5) counts 2048 for 16 frames
+# in 2x4x4 patches; 2048 holds when the context fills whole patches (e.g. 4 context frames).
+
+
+def patch_layout(x: torch.Tensor, cfg: RINConfig) -> torch.Tensor:
+    """(B, C, T, H, W) -> (B, C, T', H, W): the frames of `cfg.frame_groups` in token order, each
+    group zero-padded to whole patches. Images and unconditional video pass unchanged."""
+    if not cfg.cond_frames:
+        return x
+    groups = [
+        F.pad(x[:, :, first : first + n], (0, 0, 0, 0, *pad)) for first, n, pad in cfg.frame_groups
+    ]
+    return torch.cat(groups, dim=2)
+
+
+def frames_from_layout(x: torch.Tensor, cfg: RINConfig) -> torch.Tensor:
+    """The inverse of `patch_layout`: drop the padding frames, put the frames back in time order."""
+    if not cfg.cond_frames:
+        return x
+    groups, offset = {}, 0
+    for first, n, (before, after) in cfg.frame_groups:
+        groups[first] = x[:, :, offset + before : offset + before + n]
+        offset += before + n + after
+    return torch.cat([groups[first] for first in sorted(groups)], dim=2)
+
 
 def unpatchify(patches_BNP: torch.Tensor, cfg: RINConfig) -> torch.Tensor:
-    """(B, N, P) -> (B, C, [T,] H, W): each token's values become its patch (depth_to_space)."""
+    """(B, N, P) -> (B, C, [T,] H, W): each token's values become its patch (depth_to_space); at
+    frame prediction the padding frames are dropped and the frames put back in time order."""
     (gt, gh, gw), (pt, ph, pw) = cfg.patch_grid, (1, *cfg.patch_shape)[-3:]
     B = patches_BNP.shape[0]
     x = patches_BNP.reshape(B, gt, gh, gw, pt, ph, pw, cfg.out_channels)
     x = x.permute(0, 7, 1, 4, 2, 5, 3, 6).reshape(B, cfg.out_channels, gt * pt, gh * ph, gw * pw)
-    return x if cfg.frames else x.squeeze(2)
+    return frames_from_layout(x, cfg) if cfg.frames else x.squeeze(2)
 
 
 def check_inputs(cfg: RINConfig, x, t, y, state) -> None:

@@ -17,6 +17,9 @@ PAPER_PATCHES = "Jabri et al. 2023 (arXiv:2212.11972), p. 5"
 PIX2SEQ = "google-research/pix2seq"
 # The training schedule of the paper's models, per the first author in google-research/pix2seq#35.
 SIGMOID = "sigmoid@-3,3,0.9"
+# Every preset takes RINConfig's default init="keras", the official code's (rin/model.py,
+# RIN.reset_parameters); the paper presets say so in their note.
+KERAS_INIT = f"Init: Keras defaults as in {PIX2SEQ} architectures/tape.py (init='keras')"
 
 
 def rin(image, tokens, depth, heads, mlp_ratios=(4, 4), **fields) -> RINConfig:
@@ -56,7 +59,8 @@ IN64_RELEASED = rin((64, 1000, 8), (512, 128, 768), (4, 4), (16, 16), noise_sche
 IN256 = rin((256, 1000, 8), (512, 256, 1024), (6, 4), (16, 16), noise_schedule=SIGMOID)
 IN512 = replace(IN256, resolution=512, latent_dim=768, latent_depth=6)
 # Kinetics-600 frame prediction, unconditional: 16 frames of 64x64 in 2x4x4 patches, the first 5
-# given clean.
+# given clean and patched apart from the 11 to predict, as the official VideoTapeDenoiser does
+# (rin/model.py, `patch_layout`): 6 + 3 time patches, 2304 tokens.
 K600 = replace(
     IN256, resolution=64, patch_size=4, num_classes=0, frames=16, frame_patch=2, cond_frames=5
 )
@@ -67,7 +71,7 @@ SMALL = rin((64, 8, 4), (256, 64, 384), (4, 2), (6, 4), (4, 2), noise_schedule=S
 
 
 def _reconstructed(note: str, where: str = PAPER_PATCHES) -> Source:
-    return Source("reconstructed", where, note)
+    return Source("reconstructed", where, f"{note}. {KERAS_INIT}")
 
 
 PRESETS: dict[str, Preset] = {
@@ -77,7 +81,7 @@ PRESETS: dict[str, Preset] = {
             "released config",
             f"{PIX2SEQ} configs/config_diffusion_cifar10.py",
             "tape sweep; training schedule sigmoid@-3,3,0.9 per the author in "
-            "google-research/pix2seq#35",
+            f"google-research/pix2seq#35. {KERAS_INIT}",
         ),
     ),
     "rin-in64-released": Preset(
@@ -85,7 +89,7 @@ PRESETS: dict[str, Preset] = {
         Source(
             "released config",
             f"{PIX2SEQ} configs/config_diffusion_imagenet64.py",
-            "patch 8, simple_linear schedule",
+            f"patch 8, simple_linear schedule. {KERAS_INIT}",
         ),
     ),
     "rin-in64": Preset(
@@ -94,7 +98,8 @@ PRESETS: dict[str, Preset] = {
             "paper text",
             PAPER_PATCHES,
             "patch 4 for 64x64; other fields from the released ImageNet-64 config. EDM2 "
-            "(Karras et al. 2024, Table 3) reprints 281M params for the paper's model: not matched",
+            "(Karras et al. 2024, Table 3) reprints 281M params for the paper's model: not "
+            f"matched. {KERAS_INIT}",
         ),
     ),
     "rin-in128": Preset(
@@ -129,14 +134,23 @@ PRESETS: dict[str, Preset] = {
     "rin-k600": Preset(
         K600,
         _reconstructed(
-            "16x64x64 with 2x4x4 patches = 2048 tokens; widths as the 256-px reconstruction, "
-            "aiming at the reported 411M (W.A.L.T Table 1). Frame prediction: the first 5 frames "
-            "are given clean in x_t and left out of the loss; the network sees one video tensor"
+            "16x64x64 in 2x4x4 patches; widths as the 256-px reconstruction, aiming at the "
+            "reported 411M (W.A.L.T Table 1). Frame prediction: the first 5 frames are given "
+            "clean in x_t and left out of the loss; the network patches them apart from the 11 "
+            "noisy ones, each group zero-padded to whole patches, as the official "
+            f"VideoTapeDenoiser ({PIX2SEQ} architectures/tape.py): 6 + 3 time patches = 2304 "
+            "tokens, not the paper's 2048 (16 frames / 2 x 16 x 16), which no layout of 5 + 11 "
+            f"frames in 2-frame patches reaches without mixing them"
         ),
     ),
     "rin-video-tiny": Preset(
         replace(TINY, frames=4, frame_patch=2, cond_frames=1, num_classes=0),
-        Source("test", "CPU tests", "rin-tiny's video path: 4 frames of 16 px in 2x4x4 patches"),
+        Source(
+            "test",
+            "CPU tests",
+            "rin-tiny's video path: 4 frames of 16 px in 2x4x4 patches, the first given clean and "
+            "patched apart from the 3 noisy ones (2 + 1 time patches, 48 tokens), as rin-k600",
+        ),
     ),
     "rin-small": Preset(
         SMALL,

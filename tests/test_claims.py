@@ -17,9 +17,13 @@ RECONSTRUCTED = "reconstructed: widths guessed here; nothing published"
 RELEASED = "released config: the authors' flags"
 
 
-def record(cell_id, *, status="ok", source=RELEASED, gpu=None, **values):
-    """A record as rinbench 0.1 wrote it (schema 1, the source one string), read as today's."""
+def record(cell_id, *, status="ok", source=RELEASED, gpu=None, cpu=None, **values):
+    """A record as rinbench 0.1 wrote it (schema 1, the source one string), read as today's.
+    `cpu`: (model, count) of the machine a CPU cell ran on."""
     cell = Cell.from_id(cell_id).as_dict()
+    env = {"device": cell["device"], "gpu": {"name": gpu} if gpu else None}
+    if cpu:
+        env |= {"cpu_model": cpu[0], "cpu_count": cpu[1]}
     data = {
         "schema": 1,
         "run": {"id": "run-a"},
@@ -30,7 +34,7 @@ def record(cell_id, *, status="ok", source=RELEASED, gpu=None, **values):
             "params": values.get("params"),
             "source": source,
         },
-        "env": {"device": cell["device"], "gpu": {"name": gpu} if gpu else None},
+        "env": env,
         "status": status,
         "values": values,
         "error": None if status == "ok" else "CUDA out of memory",
@@ -195,13 +199,121 @@ def test_an_efficiency_factor_is_checked_in_macs_and_per_timed_setup():
     assert (macs.status, macs.measured, macs.ratio) == ("holds", 20.0, 2.0)
     assert macs.detail == "base-m 20.0 GMACs / rin-m 1.0 GMACs"
     assert macs.caveat.startswith("rin-m is reconstructed")
-    forward = verdicts[("tenfold", "wall-clock forward, H100 80GB HBM3 bf16 b8 eager")]
+    forward = verdicts[("tenfold", "wall-clock forward on H100 80GB HBM3 (bf16, b8, eager)")]
     assert (forward.status, forward.measured) == ("holds", 9.5)  # at least 10 x (1 - 0.1)
     assert forward.detail == "rin-m 950 img/s / base-m 100 img/s"
-    train = verdicts[("tenfold", "wall-clock train_step, H100 80GB HBM3 bf16 b8 eager")]
+    assert forward.timing.gpu and forward.timing.phase == "forward"
+    train = verdicts[("tenfold", "wall-clock train_step on H100 80GB HBM3 (bf16, b8, eager)")]
     assert train.status == "cannot check" and train.detail.startswith("base-m oom")
-    slower = verdicts[("tenfold", "wall-clock forward, H200 bf16 b8 eager")]
+    slower = verdicts[("tenfold", "wall-clock forward on H200 (bf16, b8, eager)")]
     assert (slower.status, slower.measured) == ("fails", 5.0)
+
+
+EPYC = ("AMD EPYC 7B13", 2)
+
+
+def cpu_timed(base_speed=10.0, rin_speed=60.0, *, rin_threads=2, **rin_values):
+    """Forward timings of both sides of the tenfold pair on one 2-CPU machine, fp32 batch 1."""
+    return [
+        record(
+            "base-m.r64.b1.fp32.forward.eager.cpu",
+            cpu=EPYC,
+            images_per_s=base_speed,
+            torch_threads=2,
+        ),
+        record(
+            "rin-m.r64.b1.fp32.forward.eager.cpu",
+            cpu=EPYC,
+            source=RECONSTRUCTED,
+            images_per_s=rin_speed,
+            torch_threads=rin_threads,
+            **rin_values,
+        ),
+    ]
+
+
+CPU_BASIS = "wall-clock forward on AMD EPYC 7B13 (2 CPUs, 2 threads, fp32, b1, eager)"
+
+
+def test_a_factor_is_checked_in_wall_clock_on_a_cpu_naming_the_machine():
+    verdicts = verdicts_by_basis(parse(RATIO), counted() + cpu_timed())
+    clock = verdicts[("tenfold", CPU_BASIS)]
+    assert (clock.status, clock.measured, clock.ratio) == ("fails", 6.0, 0.6)
+    assert clock.detail == "rin-m 60 img/s / base-m 10 img/s"
+    assert not clock.timing.gpu and clock.timing.hardware == "CPU AMD EPYC 7B13 (2 cpus)"
+    assert clock.pair == ("base-m", 64, "rin-m", 64)
+    assert clock.phrase == "fails at 0.60× the claimed 10×, on a reconstruction of rin-m"
+    assert ("tenfold", "wall-clock") not in verdicts  # timed: no "cannot check" row
+
+
+def test_cells_timed_on_different_thread_counts_are_not_compared():
+    verdicts = verdicts_by_basis(parse(RATIO), counted() + cpu_timed(rin_threads=1))
+    assert verdicts[("tenfold", "wall-clock")].status == "cannot check"
+
+
+def test_gpu_and_cpu_verdicts_stand_side_by_side_and_the_headline_shows_the_gpu():
+    h100 = "NVIDIA H100 80GB HBM3"
+    gpu = [
+        record("base-m.r64.b8.bf16.forward.eager.cuda", gpu=h100, images_per_s=100.0),
+        record("rin-m.r64.b8.bf16.forward.eager.cuda", gpu=h100, images_per_s=1200.0),
+    ]
+    both = claims.evaluate(parse(RATIO), counted() + cpu_timed() + gpu)
+    assert [v.basis for v in both] == [
+        "MACs",
+        "wall-clock forward on H100 80GB HBM3 (bf16, b8, eager)",
+        CPU_BASIS,
+    ]
+    assert claims.shown_clock(both).timing.gpu
+    cpu_only = claims.evaluate(parse(RATIO), counted() + cpu_timed())
+    assert claims.shown_clock(cpu_only).basis == CPU_BASIS
+    assert claims.shown_clock(claims.evaluate(parse(RATIO), counted())) is None
+
+
+def test_a_verdict_on_noisy_timings_says_so():
+    verdicts = verdicts_by_basis(parse(RATIO), counted() + cpu_timed(latency_noisy=True))
+    assert verdicts[("tenfold", CPU_BASIS)].phrase.endswith(" (noisy timing)")
+    quiet = verdicts_by_basis(parse(RATIO), counted() + cpu_timed(latency_noisy=False))
+    assert "noisy" not in quiet[("tenfold", CPU_BASIS)].phrase
+
+
+def test_verdict_phrases_carry_the_margin_and_the_preset_they_rest_on():
+    claim_list = parse(COUNTS) + parse(RATIO)
+    verdicts = verdicts_by_basis(claim_list, counted() + cpu_timed(rin_speed=95.0))
+    # rin-m is reconstructed and costs half the 4 GFLOPs its own claim reports.
+    macs = verdicts[("tenfold", "MACs")]
+    assert macs.status == "holds"
+    assert macs.phrase == (
+        "holds at 2.00× the claimed 10×, on a reconstruction of rin-m that misses the paper's cost "
+        "by 50% (0.50×)"
+    )
+    clock = verdicts[("tenfold", CPU_BASIS)]
+    assert clock.phrase.startswith("holds at 0.95× the claimed 10× (within its 10% tolerance), on")
+    assert verdicts[("base-m-r64-params", "params")].phrase == "holds"
+    # Its own cost verdict does not cite itself; its params verdict cites its cost.
+    own = verdicts[("rin-m-r64-gflops-2macs", "GFLOPs = 2·MACs")]
+    assert own.phrase == "fails: 50% below the reported, on a reconstruction of rin-m"
+    params = verdicts[("rin-m-r64-params", "params")]
+    assert params.phrase == (
+        "fails: 10% below the reported, on a reconstruction of rin-m that misses the paper's cost "
+        "by 50% (0.50×)"
+    )
+    assert params.status == "fails"  # what machines read stays one of the three words
+    assert verdicts[("lost-m-r64-params", "params")].phrase == "cannot check"
+    # One caveat for rin-m, however many verdicts rest on it.
+    (caveat,) = claims.caveats(verdicts.values())
+    assert caveat.startswith(
+        "rin-m is reconstructed (widths guessed here); its forward cost is 0.50× the paper's "
+        "(rin-m-r64-gflops-2macs fails)"
+    )
+
+
+def test_a_released_preset_whose_cost_fails_is_named_in_the_phrase():
+    text = COUNTS.replace("reported = 40 }", "reported = 30 }")  # base-m now misses by 33 %
+    verdicts = verdicts_by_basis(parse(text) + parse(RATIO), counted())
+    assert verdicts[("tenfold", "MACs")].phrase == (
+        "holds at 2.00× the claimed 10×, on base-m, whose count misses the paper's cost by 33% "
+        "(1.33×), on a reconstruction of rin-m that misses the paper's cost by 50% (0.50×)"
+    )
 
 
 def test_an_efficiency_factor_without_timings_cannot_be_checked_in_wall_clock():
@@ -309,7 +421,27 @@ def test_verdicts_on_the_cpu_quick_run():
     assert rin.status == "fails" and rin.caveat.startswith("rin-in256 is reconstructed (patch 8")
     ten = verdicts[("up-to-10x", "MACs")]
     assert ten.status == "holds" and ten.measured == pytest.approx(23.77, abs=0.01)
+    # The 23.8x rests on a 3-D U-Net that costs 1.66x the paper's: the verdict says so.
+    assert ten.phrase.startswith(
+        "holds at 2.38× the claimed 10×, on a reconstruction of vdm-k600 that misses the paper's "
+        "cost by 66% (1.66×)"
+    )
     assert verdicts[("up-to-10x", "wall-clock")].status == "cannot check"
+    groups = claims.grouped(verdicts.values())
+    assert {name: claims.tally_text(members) for name, members in groups.items()} == {
+        "RIN paper": "8 hold, 10 fail, 13 cannot be checked",
+        "baseline checks": "33 hold, 0 fail, 5 cannot be checked",
+    }
+    (headline,) = claims.headlines(verdicts.values())
+    assert [p.label for p in headline.panels] == [
+        "ImageNet 128 px (adm-in128 / rin-in128)",
+        "ImageNet 256 px (adm-in256 / rin-in256)",
+        "ImageNet 512 px (adm-in512 / rin-in512)",
+        "Kinetics-600 video 16x64x64 (vdm-k600 / rin-k600)",
+    ]
+    assert [round(p.macs.measured, 2) for p in headline.panels] == [2.53, 9.21, 11.61, 23.77]
+    assert all(p.clock is None for p in (*headline.panels, headline.overall))  # not timed
+    assert headline.overall.macs is ten
     fits = {f.origin: f for f in claims.convention_fits(claim_list, records)}
     assert fits["the DiT paper"].fits == "macs"
     assert fits["the DiT, EDM2 and JiT tables"].fits == "macs"
@@ -339,3 +471,14 @@ def test_every_claimed_preset_is_in_the_registry_at_its_resolution():
 def test_malformed_claims_files_are_claims_errors(text, message):
     with pytest.raises(claims.ClaimsError, match=re.escape(message)):
         parse(text)
+
+
+def test_setup_words_name_the_machine_as_a_reader_knows_it():
+    from bench import selection
+
+    cpu = record("rin-m.r64.b1.fp32.forward.eager.cpu", cpu=EPYC, torch_threads=1)
+    assert selection.setup_words(cpu) == "AMD EPYC 7B13 (2 CPUs, 1 thread, fp32, b1, eager)"
+    unnamed = record("rin-m.r64.b4.fp32.forward.eager.cpu")
+    assert selection.setup_words(unnamed) == "CPU (fp32, b4, eager)"
+    gpu = record("rin-m.r64.b8.bf16.forward.eager.cuda", gpu="NVIDIA H200", torch_threads=8)
+    assert selection.setup_words(gpu) == "H200 (bf16, b8, eager)"

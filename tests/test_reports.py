@@ -353,13 +353,39 @@ def test_html_is_self_contained_and_escaped(small_report):
     assert "http://" not in page and "https://" not in page
 
 
+def test_the_report_puts_the_main_claim_first_and_each_caveat_once(small_report):
+    from reports import html, md
+
+    page = md.page(small_report)
+    assert page.index("## The paper's main claim") < page.index("## Results")
+    assert "| Panel | Claimed | MACs | Wall-clock |" in page
+    assert "- RIN paper: 6 hold, 5 fail, 24 cannot be checked" in page
+    assert page.index("### RIN paper: ") < page.index("### baseline checks: ")
+    assert page.count("rin-in256 is reconstructed") == 1
+    assert "### Caveats, once per preset" in page
+    web = html.page(small_report)
+    assert web.index('<section id="headline">') < web.index('<table id="results">')
+    claims_table = web[
+        web.index('<table id="claims">') : web.index("</table>", web.index('<table id="claims">'))
+    ]
+    rows = claims_table.count("<tr>") - 1  # the header's
+    assert rows == len(small_report.verdicts) == claims_table.count("<details>")
+    assert claims_table.count('<tr class="group">') == 2
+    assert "<details open" not in web
+    assert web.count("rin-in256 is reconstructed") == 1
+    assert '<ul id="caveats"><li>rin-in256 is reconstructed' in web
+
+
 def test_report_builds_from_a_cpu_only_run():
     report = reports.compose(results.read(QUICK_CPU), title="quick on a CPU")
     assert len(report.table.rows) == 44 and not report.table.notes
     assert report.hardware is None
     summary = reports.summary_markdown(report)
     assert "| rin-tiny | 16 | cpu fp32 b4 eager | 103,536 |" in summary
-    assert "Claims: 41 hold, 10 fail, 18 cannot be checked." in summary
+    assert (
+        "Claims: RIN paper: 8 hold, 10 fail, 13 cannot be checked; baseline checks: 33 hold, "
+        "0 fail, 5 cannot be checked." in summary
+    )
     assert report.exponents["preset"].tolist() == ["adm-in256", "dit-xl-2", "rin-in256"]
 
 
@@ -397,19 +423,81 @@ def test_cli_claims_prints_verdicts_and_the_convention(capsys):
     assert cli.main(["claims", str(SMALL)]) == 0
     out = capsys.readouterr().out
     assert (
-        "HOLDS         ratio-adm-rin-256 [wall-clock forward, H100 80GB HBM3 bf16 b32 eager]: "
-        "reported 6.62x, measured 8.00x (measured / reported 1.208)" in out
+        "HOLDS         ratio-adm-rin-256 [wall-clock forward on H100 80GB HBM3 (bf16, b32, eager)]: "
+        "reported 6.62x, measured 8.00x (measured / reported 1.208)\n"
+        "              holds at 1.21× the claimed 6.62×, on a reconstruction of rin-in256 that "
+        "misses the paper's cost by 27% (0.73×)\n" in out
     )
     assert "CANNOT CHECK  rin-k600-r64-fid [FVD]: reported 10.8" in out
     assert "FLOP convention:" in out and "one FLOP per multiply-add (MACs)" in out
     assert out.rstrip().endswith("cannot be checked")
 
 
+def test_cli_claims_puts_the_main_claim_first_then_each_group_with_its_tally(capsys):
+    assert cli.main(["claims", str(SMALL)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("The paper's main claim: RIN is up to 10x more efficient")
+    assert (
+        lines[1]
+        == "  ImageNet 128 px (adm-in128 / rin-in128): MACs not counted; wall-clock not timed"
+    )
+    assert lines[2].startswith(
+        "  ImageNet 256 px (adm-in256 / rin-in256): MACs 9.21×: holds at 1.39× the claimed 6.62×, "
+        "on a reconstruction of rin-in256 that misses the paper's cost by 27% (0.73×); wall-clock "
+        "on H100 80GB HBM3 (bf16, b32, eager), forward: rin-in256 8.00× as fast as adm-in256: "
+        "holds at 1.21× the claimed 6.62×"
+    )
+    assert lines[4].startswith("  Kinetics-600 video 16x64x64 (vdm-k600 / rin-k600): MACs not")
+    assert lines[5].startswith("  up to 10× (the largest): MACs 9.21× (adm-in256 / rin-in256)")
+    assert lines[7:9] == [
+        "RIN paper: 6 hold, 5 fail, 24 cannot be checked",
+        "baseline checks: 2 hold, 0 fail, 36 cannot be checked",
+    ]
+    assert lines.index("RIN paper:") < lines.index("baseline checks:")
+    # The caveat about rin-in256 is said once, however many verdicts rest on it.
+    text = "\n".join(lines)
+    assert text.count("rin-in256 is reconstructed") == 1
+    assert lines[-1] == "73 verdicts on 64 claims: 8 hold, 5 fail, 60 cannot be checked"
+
+
+def test_cli_claims_markdown_starts_with_the_headline_table(capsys):
+    assert cli.main(["claims", str(SMALL), "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("**RIN is up to 10x more efficient than 2D and 3D U-Nets")
+    assert "| Panel | Claimed | MACs | Wall-clock |" in out
+    assert "| ImageNet 128 px (adm-in128 / rin-in128) | 2.77x | not counted | not timed |" in out
+    assert "### RIN paper: 6 hold, 5 fail, 24 cannot be checked" in out
+    assert out.count("rin-in256 is reconstructed") == 1
+
+
 def test_cli_claims_csv_and_unknown_claims_file(capsys):
     assert cli.main(["claims", str(SMALL), "--format", "csv"]) == 0
-    assert capsys.readouterr().out.startswith("id,kind,claim,basis,convention,tolerance")
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.startswith("id,kind,claim,basis,convention,tolerance")
+    assert header.endswith(",verdict,detail,caveat,source,origin,phrase,group,setup,noisy")
     assert cli.main(["claims", str(SMALL), "--claims", "nope"]) == 2
-    assert "unknown claims file 'nope'; built-in: rin_paper" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown claims file 'nope'; built-in: rin_paper" in err and err.count("\n") == 1
+
+
+def test_cli_claims_json_keeps_the_machine_word_beside_the_phrase(capsys):
+    assert cli.main(["claims", str(SMALL), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {row["verdict"] for row in rows} == {"holds", "fails", "cannot check"}
+    clock = next(r for r in rows if r["id"] == "ratio-adm-rin-256" and r["setup"])
+    assert clock["setup"] == "H100 80GB HBM3 (bf16, b32, eager)" and clock["noisy"] is False
+    assert clock["phrase"].startswith("holds at 1.21× the claimed 6.62×")
+    assert clock["group"] == "RIN paper"
+
+
+def test_cli_claims_on_a_missing_file_says_so_in_one_line(tmp_path, capsys):
+    assert cli.main(["claims", str(tmp_path / "absent.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rinbench: error: ") and err.count("\n") == 1
+    assert "absent.jsonl" in err
+    assert cli.main(["claims", str(SMALL), "--claims", str(tmp_path / "absent.toml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rinbench: error: ") and err.count("\n") == 1 and "absent.toml" in err
 
 
 def test_fid_records_are_kept_per_checkpoint(small):

@@ -107,3 +107,64 @@ def test_the_screenshot_is_a_rendered_page(page, tmp_path):
     saturated = (rgb.max(axis=-1) - rgb.min(axis=-1) > 0.3).mean()
     assert saturated > 0.005, f"only {saturated:.2%} of the screenshot is coloured"
     assert np.isfinite(pixels).all()
+
+
+# --- the claims: the main claim first, one line per verdict, details folded --------------------
+
+MAGENTA = "background: rgb(255, 0, 255) !important;"
+
+
+def magenta_share(tmp_path: Path, html_text: str, name: str, height: int) -> float:
+    """The share of magenta pixels in a 1280 x `height` screenshot of the page."""
+    from matplotlib import image
+
+    page_file = tmp_path / f"{name}.html"
+    page_file.write_text(html_text, encoding="utf-8")
+    shot = tmp_path / f"{name}.png"
+    chromium(tmp_path, f"--screenshot={shot}", f"--window-size=1280,{height}", page_file.as_uri())
+    rgb = image.imread(shot)[..., :3]
+    magenta = (rgb[..., 0] > 0.95) & (rgb[..., 1] < 0.05) & (rgb[..., 2] > 0.95)
+    return float(magenta.mean())
+
+
+@pytest.fixture(scope="module")
+def claims_page():
+    """The HTML page of the small records without figures (short enough to screenshot whole)."""
+    from reports import html
+
+    report = reports.compose(
+        results.read(DATA / "results_small.jsonl"), title="claims", with_figures=False
+    )
+    return html.page(report)
+
+
+def with_style(page_html: str, css: str) -> str:
+    return page_html.replace("</style>", f"{css}</style>", 1)
+
+
+def test_the_main_claim_is_drawn_in_the_first_screen(claims_page, tmp_path):
+    marked = with_style(claims_page, f"#headline {{ {MAGENTA} }}")
+    assert magenta_share(tmp_path, marked, "headline", 800) > 0.05
+    # The control: the results table is not in the first screen, the headline pushes it down.
+    results_marked = with_style(claims_page, f"#results {{ {MAGENTA} }}")
+    assert magenta_share(tmp_path, results_marked, "results", 800) < 0.01
+
+
+def test_the_claims_table_folds_its_details_and_says_each_caveat_once(claims_page, tmp_path):
+    dom_file = tmp_path / "dom.html"
+    dom_file.write_text(claims_page, encoding="utf-8")
+    dom = chromium(tmp_path, "--dump-dom", dom_file.as_uri()).stdout.decode()
+    elements = Elements()
+    elements.feed(dom)
+    order = [attrs.get("id") for _, attrs in elements.tags if attrs.get("id")]
+    assert order.index("headline") < order.index("results") < order.index("claims")
+    folded = elements.all("details")
+    assert len(folded) == 73 and not any("open" in attrs for attrs in folded)
+    text = "".join(elements.text)
+    assert text.count("rin-in256 is reconstructed") == 1
+    assert "RIN paper: 6 hold, 5 fail, 24 cannot be checked" in text
+    # Closed, the details draw nothing; opened, they do (the check can fail).
+    css = f"#claims details p {{ {MAGENTA} }}"
+    assert magenta_share(tmp_path, with_style(claims_page, css), "closed", 5000) == 0
+    opened = with_style(claims_page, css).replace("<details>", "<details open>")
+    assert magenta_share(tmp_path, opened, "opened", 5000) > 0.001

@@ -86,3 +86,31 @@ def test_video_panel_verdicts_in_macs_and_wall_clock():
     assert "rin-k600" in in_macs.caveat  # a reconstructed preset is named in the verdict
     wall = next(v for b, v in by_basis.items() if "wall-clock" in b)
     assert wall.measured == pytest.approx(5.0) and wall.status == "fails"  # 5x < the reported 10.7x
+
+
+@pytest.mark.parametrize("pair", [("rin-k600", "vdm-k600"), ("rin-video-tiny", "vdm-tiny")])
+def test_rin_and_the_3d_unet_predict_the_same_frames_from_the_same_context(pair):
+    # Both see one clip with the context frames first; bench/diffusion.py holds those clean and
+    # leaves them out of the loss for either backbone.
+    from bench import registry
+
+    rin, unet = (registry.config(slug) for slug in pair)
+    assert rin.input_shape == unet.input_shape and rin.cond_frames == unet.cond_frames > 0
+
+
+def test_rin_predicts_the_frames_from_the_context_patched_apart():
+    # The context tokens are their own, yet the predicted frames still read them (via the latents).
+    import torch
+
+    from bench import registry
+
+    model = registry.build("rin-video-tiny").eval()
+    k = model.cfg.cond_frames
+    x = torch.randn(1, *model.cfg.input_shape)
+    changed = x.clone()
+    changed[:, :, :k] = torch.randn_like(changed[:, :, :k])
+    t = torch.tensor([0.5])
+    with torch.no_grad():
+        before, after = model(x, t)[0], model(changed, t)[0]
+    assert not torch.allclose(before[:, :, k:], after[:, :, k:])
+    assert model.cfg.num_tokens == (2 + 1) * 16  # 3 noisy frames -> 2 patches, 1 context -> 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from bench.commands.common import add_command, read_some_records
@@ -12,13 +13,17 @@ Check published claims against result files: parameter counts, forward GFLOPs (e
 says whether one FLOP is a multiply-add or two), the "up to 10x more efficient than U-Nets"
 factor per resolution (in MACs, and in wall-clock where both models were timed on one
 setup) and FIDs. Each verdict is holds, fails or cannot check (with the reason), with the
-measured value and measured / reported. Verdicts on reconstructed presets say so. Then the
-FLOP convention each source's numbers fit. Exit status 0 (verdicts are results), 2 for bad
-input.
+measured value and measured / reported, and in words that say how far above or below the
+claim it lands and which reconstructed presets it rests on. The paper's main claim comes
+first, one line per panel (MACs and wall-clock, the machine named; a GPU's timing where
+there is one), then the RIN paper's own claims and the baselines' counting checks, each
+with its tally, the caveats once per preset, and the FLOP convention each source's numbers
+fit. Exit status 0 (verdicts are results), 2 for bad input.
 
 examples:
   rinbench claims results/
   rinbench claims results/paper --format markdown > claims.md
+  rinbench claims results/ --format json     # 'verdict' is holds, fails or cannot check
   rinbench claims results/ --claims my_claims.toml
 """
 
@@ -40,52 +45,53 @@ def add_parser(commands) -> None:
     )
     parser.add_argument(
         "--format",
-        choices=("text", "markdown", "csv"),
+        choices=("text", "markdown", "csv", "json"),
         default="text",
-        help="plain text, a Markdown table, or CSV",
+        help="plain text, Markdown tables, CSV, or JSON (one object per verdict, as the CSV's rows)",
     )
 
 
 def run(args) -> int:
     from bench import claims
-    from reports import convention, tables
+    from reports import convention, tables, verdicts
 
     records = read_some_records(args.results)
     try:
         claim_list = claims.load(args.claims)
     except claims.ClaimsError as err:
         raise UsageError(str(err)) from None
-    verdicts = claims.evaluate(claim_list, records)
+    found = claims.evaluate(claim_list, records)
     fits = claims.convention_fits(claim_list, records)
     if args.format == "csv":
-        print(tables.verdict_table(verdicts).csv(), end="")
+        print(tables.verdict_table(found).csv(), end="")
+        return EXIT_OK
+    if args.format == "json":
+        print(json.dumps(tables.verdict_table(found).records, indent=1, ensure_ascii=False))
         return EXIT_OK
     if args.format == "markdown":
-        print(tables.verdict_table(verdicts).markdown())
+        print(verdicts.headline_markdown(found) + "\n")
+        print(verdicts.markdown(found, convention.convention_summary(fits, claim_list)))
     else:
-        for verdict in verdicts:
-            print(verdict_line(verdict))
-    print("\nFLOP convention:")
-    for line in convention.convention_summary(fits, claim_list):
-        print(f"  - {line}")
-    counts = claims.tally(verdicts)
-    print(
-        f"\n{len(verdicts)} verdicts on {len(claim_list)} claims: {counts[claims.HOLDS]} hold, "
-        f"{counts[claims.FAILS]} fail, {counts[claims.CANNOT_CHECK]} cannot be checked"
-    )
+        print(text(found, convention.convention_summary(fits, claim_list)))
+    print(f"\n{len(found)} verdicts on {len(claim_list)} claims: {claims.tally_text(found)}")
     return EXIT_OK
 
 
-def verdict_line(verdict) -> str:
-    from reports import tables
+def text(found: list, convention: list[str]) -> str:
+    """The headline, the tally of each group, the verdicts per group, the caveats once per preset
+    and the FLOP convention, as plain text."""
+    from bench import claims
+    from reports import verdicts
 
-    row = tables.verdict_table([verdict]).rows[0]
-    claim, basis, reported, measured, ratio, status = row[:6]
-    numbers = f"reported {reported}"
-    if measured:
-        numbers += f", measured {measured} (measured / reported {ratio})"
-    lines = [f"{status.upper():<13} {verdict.claim.id} [{basis}]: {numbers}"]
-    for extra in (verdict.detail, verdict.caveat):
-        if extra:
-            lines.append(f"{'':<14}{extra}")
-    return "\n".join(lines)
+    parts = []
+    for headline in claims.headlines(found):
+        parts.append("\n".join(verdicts.headline_lines(headline)))
+    parts.append("\n".join(verdicts.group_tallies(found)))
+    for name, members in claims.grouped(found).items():
+        lines = [f"{name}:"] + [verdicts.verdict_line(verdict) for verdict in members]
+        parts.append("\n".join(lines))
+    caveats = claims.caveats(found)
+    if caveats:
+        parts.append("Caveats, once per preset:\n" + "\n".join(f"  - {c}" for c in caveats))
+    parts.append("FLOP convention:\n" + "\n".join(f"  - {line}" for line in convention))
+    return "\n\n".join(parts)
