@@ -31,8 +31,8 @@ def write(report: Report, out_dir: Path) -> list[Path]:
     if report.hardware is not None:
         files["hardware.csv"] = report.hardware.csv()
         files["hardware.tex"] = report.hardware.latex(caption="Images per second per machine")
-    for figure in report.figures:
-        if figure.png is not None:
+    for figure in [*report.figures, report.profile.figure]:
+        if figure is not None and figure.png is not None:
             files[f"figures/{figure.name}.png"] = figure.png
             files[f"figures/{figure.name}.svg"] = figure.svg
     return [write_atomic(out_dir / name, content) for name, content in files.items()]

@@ -69,6 +69,7 @@ def page(report: Report) -> str:
         parts.append('<p class="skipped">None: no timed cell ran on two or more machines.</p>')
     else:
         parts.append(_scroll(report.hardware.html("hardware")))
+    parts.append(report.profile.html())
     if report.verdicts:
         parts += _claims(report)
     parts += ["</body>", "</html>"]

@@ -43,6 +43,7 @@ def page(report: Report, figure_dir: str = "figures") -> str:
         parts.append("_None: no timed cell ran on two or more machines._")
     else:
         parts.append(report.hardware.markdown().rstrip())
+    parts.append(report.profile.markdown(figure_dir).rstrip())
     if report.verdicts:
         parts += ["## Claims", f"All claims: {report.tally_text()}."]
         parts.append(verdicts.markdown(report.verdicts, report.convention))

@@ -295,9 +295,10 @@ class Section:
         return "\n\n".join(parts) + "\n"
 
     def html(self) -> str:
-        parts = [f'<h2 id="profile">{escape(TITLE)}</h2>']
+        parts = ['<section id="profile">', f"<h2>{escape(TITLE)}</h2>"]
         if not self.cells:
-            return parts[0] + f'\n<p class="skipped">{escape(NO_PROFILES)}</p>\n'
+            parts += [f'<p class="skipped">{escape(NO_PROFILES)}</p>', "</section>"]
+            return "\n".join(parts) + "\n"
         parts.append(f"<p>{escape(INTRO)}</p>")
         figure = self.figure
         if figure is not None and not figure.skipped:
@@ -319,6 +320,7 @@ class Section:
                 parts += ["<p>Top kernels by time:</p>", cell.kernels.html()]
             if cell.idle:
                 parts.append(f"<p>{escape(cell.idle)}</p>")
+        parts.append("</section>")
         return "\n".join(parts) + "\n"
 
 

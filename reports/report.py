@@ -14,9 +14,11 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bench import claims as claims_module
+from bench.cell import PROFILE_PHASES
 from bench.record import Record
 from reports import convention, load, tables
 from reports import figures as figures_module
+from reports import profile as profile_module
 
 DEFAULT_CLAIMS = "rin_paper"
 
@@ -32,6 +34,7 @@ class Report:
     exponents: pd.DataFrame
     hardware: tables.Table | None
     figures: list[figures_module.Figure]
+    profile: profile_module.Section  # "Where the time goes", from the profile records
 
     @property
     def runs(self) -> list[str]:
@@ -64,7 +67,9 @@ def compose(
     """Everything a report shows, computed once. `claims`: a built-in claims file's name, a path,
     a list of claims, or None for no claims section."""
     records = list(records)
-    frame = load.frame(records)
+    # Profiles are no timings: the tables, figures and claims read the other records, and the
+    # profile records have a section of their own.
+    frame = load.frame([r for r in records if r.cell.phase not in PROFILE_PHASES])
     claim_list = (
         [] if claims is None else claims if isinstance(claims, list) else claims_module.load(claims)
     )
@@ -79,4 +84,5 @@ def compose(
         exponents=figures_module.cost_exponents(frame),
         hardware=tables.hardware_table(frame),
         figures=figures_module.render_all(frame) if with_figures else [],
+        profile=profile_module.section(records, with_figure=with_figures),
     )

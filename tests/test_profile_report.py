@@ -54,12 +54,56 @@ def test_a_wall_clock_verdict_cites_the_group_whose_time_outgrows_its_macs():
     other_machine = profile_record()
     other_machine.env["cpu_model"] = "Another CPU"
     profiled = profile_record()
-    chosen = profile_for([profiled, other_machine, timed], timed)
+    machine = "CPU Test CPU (2 cpus)"
+    chosen = profile_for([profiled, other_machine, timed], "rin-tiny", 16, "forward", machine)
     assert chosen is profiled
-    assert profile_for([timed], timed) is None
+    assert profile_for([timed], "rin-tiny", 16, "forward", machine) is None
+    assert profile_for([profiled], "rin-tiny", 16, "train_step", machine) is None
     assert widest_gap(profiled) == ("write", 0.4, 0.25)  # 40% of the time for 25% of the MACs
     text = sentence("rin-tiny", 9.1, 5.9, profiled)
     assert text.startswith("rin-tiny is 9.1× cheaper in MACs but 5.9× faster; its write group")
     assert "takes 40% of the time for 25% of the MACs (profiled forward, cpu fp32 b2 eager)" in text
     no_split = profile_record(values={"traced_step_ms": 1.0})
     assert sentence("rin-tiny", 9.1, 5.9, no_split) == ""
+    assert "rin-tiny is 0.8× as fast; its write group" in sentence("rin-tiny", None, 0.8, profiled)
+
+
+def test_the_report_has_the_section_and_keeps_profiles_out_of_its_tables(tmp_path):
+    import reports
+
+    timed = profile_record(phase="forward", values={"images_per_s": 10.0})
+    only_profiled = profile_record(preset="rin-in64")
+    report = reports.compose([timed, profile_record(), only_profiled], title="t")
+    assert [row[0] for row in report.table.rows] == ["rin-tiny"]  # no row for rin-in64
+    assert not report.table.notes
+    assert set(report.frame["phase"]) == {"forward"}
+    assert len(report.profile.cells) == 2
+    page = reports.md.page(report)
+    assert "## Where the time goes" in page and "figures/time_vs_macs.png" in page
+    written = reports.write(report, tmp_path)
+    assert tmp_path / "figures" / "time_vs_macs.png" in written
+
+
+def test_rinbench_claims_cites_the_profile_beside_a_wall_clock_verdict():
+    import dataclasses
+
+    from test_claims import CPU_BASIS, EPYC, RATIO, counted, cpu_timed, parse, verdicts_by_basis
+
+    from bench.cell import Cell
+
+    profiled = dataclasses.replace(
+        profile_record(preset="rin-m"),
+        cell=Cell("rin-m", 64, 1, phase="profile:forward"),
+        env={"device": "cpu", "cpu_model": EPYC[0], "cpu_count": EPYC[1]},
+    )
+    clock = verdicts_by_basis(parse(RATIO), [*counted(), *cpu_timed(), profiled])[
+        ("tenfold", CPU_BASIS)
+    ]
+    assert clock.detail.startswith("rin-m 60 img/s / base-m 10 img/s; ")
+    assert "rin-m is 20× cheaper in MACs but 6× faster; its write group takes 40% of the time" in (
+        clock.detail
+    )
+    # Without a profile of the faster side on that machine, the verdict is as it was.
+    elsewhere = dataclasses.replace(profiled, env={"cpu_model": "Another CPU", "cpu_count": 2})
+    plain = verdicts_by_basis(parse(RATIO), [*counted(), *cpu_timed(), elsewhere])
+    assert plain[("tenfold", CPU_BASIS)].detail == "rin-m 60 img/s / base-m 10 img/s"

@@ -168,3 +168,41 @@ def test_the_claims_table_folds_its_details_and_says_each_caveat_once(claims_pag
     assert magenta_share(tmp_path, with_style(claims_page, css), "closed", 5000) == 0
     opened = with_style(claims_page, css).replace("<details>", "<details open>")
     assert magenta_share(tmp_path, opened, "opened", 5000) > 0.001
+
+
+# --- where the time goes: the profile section ---------------------------------------------------
+
+
+def test_the_profile_section_renders_its_tables_and_figure(tmp_path):
+    from test_profile_cli import profile_record
+
+    from reports import html
+
+    records = [*results.read(DATA / "results_small.jsonl"), profile_record()]
+    records.append(profile_record(preset="rin-in64"))
+    page_html = html.page(reports.compose(records, title="profiles"))
+    dom_file = tmp_path / "dom.html"
+    dom_file.write_text(page_html, encoding="utf-8")
+    elements = Elements()
+    elements.feed(chromium(tmp_path, "--dump-dom", dom_file.as_uri()).stdout.decode())
+    order = [attrs.get("id") for _, attrs in elements.tags if attrs.get("id")]
+    assert order.index("hardware") < order.index("profile") < order.index("claims")
+    groups = [a["id"] for a in elements.all("table") if a.get("id", "").startswith("profile-")]
+    assert len(groups) == 2
+    (figure,) = [a for a in elements.all("img") if a["id"] == "fig-time_vs_macs"]
+    assert figure["src"].startswith("data:image/png;base64,")
+    assert "Where the time goes" in "".join(elements.text)
+    # Only the section drawn: its figure's coloured bars show in the screenshot.
+    alone = with_style(page_html, "body > :not(#profile) { display: none !important; }")
+    assert saturated_share(tmp_path, alone, "profile", 2000) > 0.005
+
+
+def saturated_share(tmp_path: Path, html_text: str, name: str, height: int) -> float:
+    from matplotlib import image
+
+    page_file = tmp_path / f"{name}.html"
+    page_file.write_text(html_text, encoding="utf-8")
+    shot = tmp_path / f"{name}.png"
+    chromium(tmp_path, f"--screenshot={shot}", f"--window-size=1280,{height}", page_file.as_uri())
+    rgb = image.imread(shot)[..., :3]
+    return float((rgb.max(axis=-1) - rgb.min(axis=-1) > 0.3).mean())
