@@ -9,11 +9,12 @@ UNPROFILED_CALLS calls before and as many after the profiled ones (so that neith
 warmer caches). The profile's slowdown over the unprofiled calls is recorded with it.
 
 Values (per profiled step; "by_group" dicts are keyed by the family's FLOP groups plus the parts of
-bench.profile.groups.NOT_GROUPS): profile_steps, unprofiled_ms_median, profiled_ms_median,
-traced_step_ms, profiler_slowdown, time_ms_by_group, time_share_by_group, backward_ms_by_group,
-mac_share_by_group, achieved_tflops_by_group, mfu_by_group, top_ops, idle_gaps (CUDA), trace_bytes,
-and the counts a timed cell records (macs_fwd, macs_fwd_by_group, flops_per_call, ...). Details:
-trace_file, memory_snapshot (CUDA) or the *_reason for what is missing, profile_clock.
+bench.profile.NOT_GROUPS): profile_steps, unprofiled_ms_median, profiled_ms_median, traced_step_ms,
+profiler_slowdown, time_ms_by_group, time_share_by_group, backward_ms_by_group, mac_share_by_group,
+achieved_tflops_by_group, mfu_by_group, top_ops (bench.profile.ops), on CUDA top_kernels, idle_gaps
+and peak_alloc_bytes (over the memory snapshot's step), trace_bytes, and the counts a timed cell
+records (macs_fwd, macs_fwd_by_group, flops_per_call, ...). Details: trace_file, memory_snapshot
+(CUDA), profile_clock, and a *_reason for each of these that is missing.
 
 MACs per group are counted for the forward pass (`macs_fwd_by_group`); a train step's and a
 sampler call's FLOPs per group are that split scaled to the phase's total (a matmul's backward costs
