@@ -35,9 +35,14 @@ INTRO = (
     "per group split the phase's FLOPs by the forward MAC split. The trace of each cell "
     "(.trace.json.gz, beside its run file) opens in ui.perfetto.dev or chrome://tracing."
 )
+# The parts of a step that are no FLOP group, in greys that tell them apart.
+GREYS = dict(
+    zip(NOT_GROUPS, ((0.8, 0.8, 0.8), (0.55, 0.55, 0.55), (0.92, 0.92, 0.92)), strict=True)
+)
 FIGURE_CAPTION = (
     "Per profiled cell, the share of the step's time (upper bar) and of its MACs (lower bar) each "
-    "FLOP group takes; time outside every group is grey. One panel per family."
+    "FLOP group takes; the time outside every group (outside the model, backward nodes no group "
+    "made, an idle device) is grey. One panel per family."
 )
 
 
@@ -211,7 +216,7 @@ def time_vs_macs(records: list[Record]):
         groups = list(dict.fromkeys(row["group"] for r in chosen for row in group_rows(r)))
         named = [g for g in groups if g not in NOT_GROUPS]
         colors = dict(zip(named, sns.color_palette("deep", len(named)), strict=True))
-        colors |= {g: (0.75, 0.75, 0.75) for g in groups if g in NOT_GROUPS}
+        colors |= {g: GREYS[g] for g in groups if g in NOT_GROUPS}
         _share_bars(axes, chosen, groups, colors)
         axes.set_title(family, loc="left", fontsize="medium")
     panels[-1].set_xlabel("share of the step (%): time above, MACs below")
