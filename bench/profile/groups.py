@@ -91,7 +91,9 @@ class GroupTimes:
 def group_times(events: Iterable, device: str) -> GroupTimes:
     """Time per group from a profiler's events (`prof.events()`) that hold STEP_RANGE ranges."""
     events = list(events)
-    steps = [e for e in events if e.name == STEP_RANGE]
+    # On CUDA the ranges also have a GPU-side span of the same name; the step is the CPU's range.
+    cpu = torch.autograd.DeviceType.CPU
+    steps = [e for e in events if e.name == STEP_RANGE and e.device_type == cpu]
     if not steps:
         raise RuntimeError(f"the profile holds no {STEP_RANGE!r} range: no step was profiled")
     on_cuda = device == "cuda"
