@@ -12,6 +12,7 @@ import torch
 from bench.cell import Cell
 from bench.profile import BACKWARD_UNATTRIBUTED, DEVICE_IDLE, NOT_GROUPS, OUTSIDE
 from bench.profile.artifacts import MemoryHistory
+from bench.profile.groups import BACKWARD_NODE_PREFIX as BACKWARD_NODE
 from bench.profile.measure import TRACE_DIR, measure_profile
 
 FAST = {"warmup": 1}
@@ -174,3 +175,54 @@ def test_cuda_kernel_time_per_group_idle_gaps_and_memory_snapshot(tmp_path_facto
     assert isinstance(values["idle_gaps"], list)
     assert Path(details["memory_snapshot"]).stat().st_size > 0
     assert values["peak_alloc_bytes"] > 0
+
+
+# --- the CUDA attribution, on made-up events (the real thing runs under the gpu marker) ---------
+
+
+class FakeRange:
+    def __init__(self, start, end):
+        self.start, self.end = start, end
+
+    def elapsed_us(self):
+        return self.end - self.start
+
+
+def event(name, start, end, *, thread=1, children=(), kernels=(), seq=-1, cuda=False):
+    from types import SimpleNamespace
+
+    DeviceType = torch.autograd.DeviceType  # noqa: N806 (torch's name)
+
+    made = SimpleNamespace(
+        name=name,
+        time_range=FakeRange(start, end),
+        thread=thread,
+        cpu_children=list(children),
+        cpu_parent=None,
+        kernels=[SimpleNamespace(name=k, device=0, duration=d) for k, d in kernels],
+        sequence_nr=seq,
+        device_type=DeviceType.CUDA if cuda else DeviceType.CPU,
+    )
+    for child in made.cpu_children:
+        child.cpu_parent = made
+    return made
+
+
+def test_cuda_time_is_each_op_s_own_kernels_and_the_rest_is_device_idle():
+    from bench.profile.groups import group_times
+
+    forward_mm = event("aten::mm", 12, 20, seq=5, kernels=[("gemm", 15)])
+    # Kineto may link the GPU-side span of a range to it as if it were a kernel: not counted.
+    read = event(
+        "rinbench.group:read", 10, 40, children=[forward_mm], kernels=[("rinbench.group:read", 30)]
+    )
+    outside = event("aten::add", 50, 55, kernels=[("add_kernel", 5)])
+    step = event("rinbench.step", 0, 100, children=[read, outside])
+    backward_mm = event("aten::mm", 61, 79, thread=2, kernels=[("gemm_bw", 25)])
+    node = event(f"{BACKWARD_NODE}MmBackward0", 60, 80, thread=2, seq=5, children=[backward_mm])
+    gpu_span = event("rinbench.step", 0, 100, thread=7, cuda=True)
+    times = group_times([step, read, forward_mm, outside, backward_mm, node, gpu_span], "cuda")
+    assert times.steps == 1 and times.step_ms == pytest.approx(0.1)
+    assert times.ms_by_group == pytest.approx({"read": 0.040, OUTSIDE: 0.005, DEVICE_IDLE: 0.055})
+    assert times.backward_ms_by_group == pytest.approx({"read": 0.025})
+    assert times.clock == "cuda kernel time"
