@@ -226,3 +226,29 @@ def test_cuda_time_is_each_op_s_own_kernels_and_the_rest_is_device_idle():
     assert times.ms_by_group == pytest.approx({"read": 0.040, OUTSIDE: 0.005, DEVICE_IDLE: 0.055})
     assert times.backward_ms_by_group == pytest.approx({"read": 0.025})
     assert times.clock == "cuda kernel time"
+
+
+def test_idle_gaps_are_between_kernels_inside_the_steps_longest_first():
+    from types import SimpleNamespace
+
+    from bench.profile.ops import idle_gaps
+
+    def kineto(name, start, end, cuda=True):
+        kind = torch.autograd.DeviceType.CUDA if cuda else torch.autograd.DeviceType.CPU
+        return SimpleNamespace(
+            name=lambda: name, start_ns=lambda: start, end_ns=lambda: end, device_type=lambda: kind
+        )
+
+    events = [
+        kineto("gemm", 0, 10),
+        kineto("rinbench.step", 0, 100),  # the step's GPU-side span is no kernel
+        kineto("softmax", 15, 20),
+        kineto("aten::mm", 20, 90, cuda=False),
+        kineto("gemm", 40, 50),
+        kineto("after the step", 500, 510),
+    ]
+    gaps = idle_gaps(events, [(0, 100)])
+    assert [(g["gap_ms"] * 1e6, g["after"], g["before"]) for g in gaps] == [
+        (pytest.approx(20), "softmax", "gemm"),
+        (pytest.approx(5), "gemm", "softmax"),
+    ]
