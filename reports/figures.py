@@ -170,40 +170,41 @@ def throughput_vs_resolution(frame: pd.DataFrame):
     )
 
 
+SPREAD_LABEL, NOISY_LABEL = "p10-p90 of the calls", "noisy timing"
+
+
 def _throughput_spread(axes, data: pd.DataFrame, palette: dict) -> None:
     """Per point, a bar from the throughput of the 90th-percentile call to that of the 10th (the
-    calls without stalls), and a ring around a noisy timing (latency_noisy)."""
+    calls without stalls), and a ring around a noisy timing (latency_noisy); each in its series'
+    colour, with one grey entry in the legend."""
     low, high = _throughput_band(data)
     noisy = (
         data["latency_noisy"].eq(1)
         if "latency_noisy" in data
         else pd.Series(False, index=data.index)
     )
-    labels = {"bars": "p10-p90 of the calls", "rings": "noisy timing"}
+    ring = dict(s=130, facecolors="none", linewidths=1.4, zorder=3)
     for series, rows in data.groupby("series", sort=False):
         color, band = palette[series], low[rows.index].notna() & high[rows.index].notna()
         if band.any():
-            axes.vlines(
+            bars = axes.vlines(
                 rows["resolution"][band],
                 low[rows.index][band],
                 high[rows.index][band],
                 colors=[color],
                 linewidth=1.2,
                 alpha=0.7,
-                label=labels.pop("bars", "_nolegend_"),
             )
+            bars.set_gid("spread")
         ringed = rows[noisy[rows.index]]
         if not ringed.empty:
-            axes.scatter(
-                ringed["resolution"],
-                ringed["value"],
-                s=130,
-                facecolors="none",
-                edgecolors=[color],
-                linewidths=1.4,
-                zorder=3,
-                label=labels.pop("rings", "_nolegend_"),
-            )
+            axes.scatter(ringed["resolution"], ringed["value"], edgecolors=[color], **ring)
+            axes.collections[-1].set_gid("noisy")
+    # Legend entries in grey: the colours belong to the series.
+    if (low.notna() & high.notna()).any():
+        axes.vlines([], [], [], colors="0.45", linewidth=1.2, label=SPREAD_LABEL)
+    if noisy.any():
+        axes.scatter([], [], edgecolors="0.45", label=NOISY_LABEL, **ring)
 
 
 def _throughput_band(data: pd.DataFrame) -> tuple[pd.Series, pd.Series]:

@@ -178,11 +178,11 @@ def test_throughput_figure_shows_the_spread_and_rings_noisy_points():
     axes = figures.throughput_vs_resolution(load.frame(noisy_records())).axes[0]
     legend = [t.get_text() for t in axes.get_legend().get_texts()]
     assert {"p10-p90 of the calls", "noisy timing"} <= set(legend)
-    bars = [c for c in axes.collections if c.get_label() == "p10-p90 of the calls"]
+    bars = [c for c in axes.collections if c.get_gid() == "spread"]
     # forward at 16 and 32 px: from 4 images / 16 ms = 250 img/s to 4 / 8 ms = 500 img/s
     segments = sorted(tuple(map(tuple, s)) for s in bars[0].get_segments())
     assert segments == [((16, 250), (16, 500)), ((32, 250), (32, 500))]
-    rings = [c for c in axes.collections if c.get_label() == "noisy timing"]
+    rings = [c for c in axes.collections if c.get_gid() == "noisy"]
     ringed = sorted(map(tuple, rings[0].get_offsets()))
     assert ringed == [(32, 100), (32, 400)]  # both 32 px timings, not the steady 16 px one
 
