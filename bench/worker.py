@@ -18,6 +18,10 @@ fakes start in milliseconds.
 `--probe DEVICE` writes {"env": environment(DEVICE), "peak": matmul_peak(DEVICE) with --peak, else
 null}: the runner takes a GPU's facts in a separate process, so that its own process never holds a
 CUDA context (and GPU memory) while the cells measure.
+
+Threads: a timed CPU cell, and the CPU peak, run with the intra-op threads
+`bench.measure.hardware.set_cpu_threads` decides (the user's OMP_NUM_THREADS, else no more than the
+usable cores); the cell's details["torch_threads_source"] says which.
 """
 
 from __future__ import annotations
