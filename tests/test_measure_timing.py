@@ -360,3 +360,11 @@ def test_the_mfu_suspect_rule(change, device, suspect, why):
 
 def test_no_mfu_no_verdict():
     assert mfu_suspect(STEADY_PEAK | {"mfu": None}, "cpu", usable_cores=2) == {}
+
+
+def test_a_peak_without_its_conditions_is_not_called_steady():
+    verdict = mfu_suspect({"mfu": 0.3, "matmul_peak_tflops": 1.0}, "cpu", usable_cores=2)
+    assert verdict == {
+        "mfu_suspect": 0,
+        "mfu_suspect_reason": "the peak came without its conditions",
+    }

@@ -387,6 +387,8 @@ def mfu_suspect(values: Mapping, device_type: str, usable_cores: int) -> dict:
         reasons.append(f"an MFU of {mfu:.0%} is over 100%: the peak was measured low")
     if reasons:
         return {"mfu_suspect": 1, "mfu_suspect_reason": "suspect: " + "; ".join(reasons)}
+    if "matmul_peak_noisy" not in values:  # a peak from elsewhere, without its conditions
+        return {"mfu_suspect": 0, "mfu_suspect_reason": "the peak came without its conditions"}
     trusted = "the matmul peak was steady" + (
         ", with its cores to itself" if device_type == "cpu" else ""
     )
