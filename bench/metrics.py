@@ -159,8 +159,10 @@ METRICS: tuple[Metric, ...] = (
            "something else): kept in latency_ms_samples, left out of the statistics"),
     Metric("latency_noisy", "1", SETUP, None, "noisy", fmt=",.0f",
            description="1 when the timing ended noisy: its spread (latency_rel_iqr) above the "
-           "suite's max_rel_iqr when the time budget ran out, stalls in over 10% of the samples, or "
-           "fewer than 3 samples without stalls; 0 when steady (why: details latency_noisy_reason)"),
+           "suite's max_rel_iqr when the time budget ran out, stalls in over 10% of the samples, "
+           "fewer than 3 samples without stalls, or (CPU) short of cores: under 75% of its threads "
+           "busy with the load average above the usable cores; 0 when steady (why: details "
+           "latency_noisy_reason)"),
     Metric("mfu_suspect", "1", SETUP, None, "MFU suspect", fmt=",.0f",
            description="1 when the MFU rests on a matmul peak that was noisy, taken under a load "
            "average above the usable cores or with under 75% of its threads busy (CPU), or the "

@@ -43,10 +43,10 @@ LEGEND = (
     "longest, from records of phase 'fid' (fid_legacy_tf where present). OOM, error, timeout, "
     "n/a: the measurement did not finish (reasons in the notes); an empty cell was not measured. "
     "~: a noisy timing: the spread of its calls (IQR / median, stalls left out) stayed above the "
-    "suite's max_rel_iqr until its time budget ran out, or stalls (calls over 2x the median) "
-    "were over 10% of them; the CSV has the spread (latency_rel_iqr) and the stalls "
-    "(latency_stalls). ?: an MFU over a matmul peak that was itself noisy, or taken while other "
-    "jobs held the cores (mfu_suspect)."
+    "suite's max_rel_iqr until its time budget ran out, stalls (calls over 2x the median) were "
+    "over 10% of them, or other jobs held the CPU cores it needed; the CSV has the spread "
+    "(latency_rel_iqr) and the stalls (latency_stalls). ?: an MFU over a matmul peak that was "
+    "itself noisy, or taken while other jobs held the cores (mfu_suspect)."
 )
 # Appended to a timed value whose record carries the flag (a metric of bench.metrics, 1 or 0).
 NOISY_MARK, SUSPECT_MARK = "~", "?"

@@ -194,9 +194,13 @@ class ScriptedClock:
         self.calls += 1
 
 
-def scripted(monkeypatch, durations_ms, **kwargs) -> tuple[dict, ScriptedClock]:
+def scripted(monkeypatch, durations_ms, load=0.0, **kwargs) -> tuple[dict, ScriptedClock]:
+    """time_calls over scripted call times, on a machine whose load average is `load` (the calls
+    use no CPU, so a load above the usable cores reads as a timing short of cores)."""
     clock = ScriptedClock(durations_ms)
     monkeypatch.setattr(timing, "wall_clock", clock)
+    monkeypatch.setattr(timing, "load_avg_1m", lambda: (load, None))
+    monkeypatch.setattr(timing.hardware, "usable_cores", lambda: 2)
     settings = dict(warmup=0, min_repeats=5, min_seconds=0.0) | kwargs
     return time_calls(clock.call, **settings), clock
 
@@ -326,6 +330,38 @@ def test_matmul_peak_is_timed_by_the_same_rule(monkeypatch):
     assert peak["matmul_peak_tflops"] == pytest.approx(2 * 1024**3 / 0.01 / 1e12)
     assert (peak["matmul_peak_noisy"], peak["matmul_peak_stalls"]) == (1, 2)
     assert peak["matmul_peak_load_avg_1m"] == 2.5  # the one load average there was
+
+
+def test_a_timing_short_of_cores_is_noisy(monkeypatch):
+    stats, _ = scripted(monkeypatch, itertools.repeat(10.0), load=3.0, min_seconds=0.2)
+    assert stats["latency_rel_iqr"] == pytest.approx(0, abs=1e-9)  # steady, but...
+    assert stats["cpu_util_timed"] < 0.75 * stats["torch_threads"]  # the calls used no CPU
+    assert stats["latency_noisy"] == 1
+    assert stats["latency_noisy_reason"].startswith("noisy: short of cores: ")
+    assert "load average of 3.00 on 2 usable cores" in stats["latency_noisy_reason"]
+
+
+QUIET = {"cpu_util_timed": 1.9, "torch_threads": 2, "load_avg_1m_before": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("change", "short"),
+    [
+        ({}, False),
+        ({"cpu_util_timed": 1.0}, False),  # few threads busy on a quiet machine: serial stretches
+        ({"load_avg_1m_after": 3.5}, False),  # a busy machine, but the threads had their cores
+        ({"cpu_util_timed": 1.0, "load_avg_1m_after": 3.5}, True),
+        ({"cpu_util_timed": 1.0, "load_avg_1m_before": 2.5}, True),
+        ({"cpu_util_timed": 1.5, "load_avg_1m_before": 2.5}, False),  # 75% of 2 threads
+        ({"cpu_util_timed": None, "load_avg_1m_before": 9.0}, False),  # a window too short
+        ({"cpu_util_timed": 0.1, "load_avg_1m_before": None}, False),  # no load average
+    ],
+)
+def test_short_of_cores_needs_idle_threads_and_a_load_above_the_cores(change, short):
+    reason = timing.short_of_cores(QUIET | change, usable_cores=2)
+    assert (reason is not None) == short
+    if short:
+        assert reason.startswith("short of cores: 1.00 of 2 threads busy (under 75%)")
 
 
 STEADY_PEAK = {

@@ -10,7 +10,8 @@ CPU: `time.perf_counter` around each call.
 Statistics are over the per-call samples that are not stalls (`STALL_FACTOR`): median and quantiles,
 IQR, CV and the relative IQR (IQR / median, the spread that decides when to stop). The samples
 themselves are returned too, stalls included. A timing that ends with its spread above the threshold,
-or with too many stalls, is flagged noisy (`judge_noise`), with the reason.
+with too many stalls, or short of cores (a CPU timing whose threads were not kept busy while other
+jobs loaded the machine) is flagged noisy (`judge_noise`), with the reason.
 
 The conditions of the timed window come with them, so that a reader can tell a slow machine from a
 busy one: torch's thread counts, the 1-minute load average before and after, and the process's CPU
@@ -23,11 +24,13 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 import torch
+
+from bench.measure import hardware
 
 # The clock of the timed loop and of CPU samples; tests replace it with a scripted one.
 wall_clock: Callable[[], float] = time.perf_counter
@@ -48,6 +51,12 @@ MIN_JUDGED_SAMPLES = 3
 DEFAULT_MAX_REL_IQR = 0.05
 # Without a max_seconds, the budget is this multiple of min_seconds.
 BUDGET_PER_MIN_SECONDS = 5.0
+# torch's OpenMP threads spin while they wait for work, so a CPU timing that had its cores keeps
+# about torch_threads busy (cpu_util_timed 2.0 with 2 threads, measured on the quick suite). Under
+# this share of its threads, with the load average above the usable cores, other jobs held the cores:
+# each parallel region then waits for a descheduled thread, and the same cell ran 200x slower, with a
+# spread of 1% (rin-tiny forward, 7.7 against 1,675 img/s in back-to-back quick runs here).
+MIN_UTIL_SHARE = 0.75
 
 
 def default_budget(min_seconds: float, max_seconds: float | None) -> float:
@@ -110,7 +119,9 @@ def time_calls(
     load_after = load_avg_1m()
 
     stats = latency_stats(samples_ms)
-    noisy, reason = judge_noise(stats, len(samples_ms), max_rel_iqr)
+    conditions = window_conditions(cpu_s, window_s, load_before, load_after)
+    short = None if on_gpu else short_of_cores(conditions, hardware.usable_cores())
+    noisy, reason = judge_noise(stats, len(samples_ms), max_rel_iqr, also=[short] if short else [])
     reason += f"; {len(samples_ms)} samples in {window_s:.2f} s (budget {budget_s:g} s"
     overrun = window_s > budget_s + 1e-3  # a millisecond past is the clocks' rounding
     reason += ", overrun by the minimums or a slow last call)" if overrun else ")"
@@ -123,7 +134,7 @@ def time_calls(
         **stats,
         "latency_noisy": int(noisy),
         "latency_noisy_reason": reason,
-        **window_conditions(cpu_s, window_s, load_before, load_after),
+        **conditions,
     }
 
 
@@ -166,13 +177,15 @@ class _StopRule:
         return elapsed_s + self.typical_s > self.budget_s
 
 
-def judge_noise(stats: Mapping, n_samples: int, max_rel_iqr: float) -> tuple[bool, str]:
+def judge_noise(
+    stats: Mapping, n_samples: int, max_rel_iqr: float, also: Sequence[str] = ()
+) -> tuple[bool, str]:
     """(noisy, why) for the statistics of `latency_stats` over `n_samples` samples. Noisy: fewer than
-    MIN_JUDGED_SAMPLES samples without stalls, a relative IQR above `max_rel_iqr`, or stalls in more
-    than MAX_STALL_SHARE of the samples."""
+    MIN_JUDGED_SAMPLES samples without stalls, a relative IQR above `max_rel_iqr`, stalls in more
+    than MAX_STALL_SHARE of the samples, or any reason in `also` (`short_of_cores`)."""
     stalls, spread = stats["latency_stalls"], stats["latency_rel_iqr"]
     kept = n_samples - stalls
-    reasons, fine = [], []
+    reasons, fine = list(also), []
     if kept < MIN_JUDGED_SAMPLES:
         reasons.append(
             f"{kept} samples without stalls: too few to judge the spread "
@@ -193,6 +206,24 @@ def judge_noise(stats: Mapping, n_samples: int, max_rel_iqr: float) -> tuple[boo
     if reasons:
         return True, "noisy: " + "; ".join(reasons + fine)
     return False, "steady: " + "; ".join(fine)
+
+
+def short_of_cores(conditions: Mapping, usable_cores: int) -> str | None:
+    """Why a CPU timing did not have its cores, or None: its process kept fewer than MIN_UTIL_SHARE
+    of torch's threads busy while the load average (before or after) was above the usable cores.
+    The load alone is not enough (the average lags a minute, and counts our own threads), nor the
+    CPU use alone (a model with long serial stretches lets the threads sleep on an idle machine)."""
+    util, threads = conditions.get("cpu_util_timed"), conditions.get("torch_threads")
+    loads = [conditions.get(k) for k in ("load_avg_1m_before", "load_avg_1m_after")]
+    load = max((v for v in loads if v is not None), default=None)
+    if util is None or not threads or load is None:
+        return None
+    if util < MIN_UTIL_SHARE * threads and load > usable_cores:
+        return (
+            f"short of cores: {util:.2f} of {threads} threads busy (under {MIN_UTIL_SHARE:.0%}) "
+            f"with a load average of {load:.2f} on {usable_cores} usable cores"
+        )
+    return None
 
 
 LoadAverage = tuple[float | None, str | None]  # (value, reason it is None)
@@ -348,11 +379,6 @@ def _time_matmul(
     )
 
 
-# A matmul keeps every thread it has busy; one whose process used less than this share of its
-# threads' time shared the cores with another job, and the peak it gives is too low.
-PEAK_MIN_UTIL_SHARE = 0.75
-
-
 def mfu_suspect(values: Mapping, device_type: str, usable_cores: int) -> dict:
     """Whether a cell's MFU rests on a peak that cannot be trusted: {"mfu_suspect": 1 or 0,
     "mfu_suspect_reason": why (or why not)}, or {} for a cell without an MFU. `values` holds the
@@ -360,7 +386,7 @@ def mfu_suspect(values: Mapping, device_type: str, usable_cores: int) -> dict:
     - the peak's timing was noisy (matmul_peak_noisy);
     - on a CPU, the load average around the peak's window was above the cores this process may use
       (other jobs wanted the cores: the 1-minute average counts runnable threads, ours among them);
-    - on a CPU, the peak's matmul kept fewer than PEAK_MIN_UTIL_SHARE of its threads busy;
+    - on a CPU, the peak's matmul kept fewer than MIN_UTIL_SHARE of its threads busy;
     - the MFU is over 100%: no model beats the device's dense matmul, so the peak was taken low.
     On a GPU the host's load says nothing of the device, so only the first and the last apply.
     """
@@ -378,10 +404,10 @@ def mfu_suspect(values: Mapping, device_type: str, usable_cores: int) -> dict:
                 "was timed"
             )
         util, threads = values.get("matmul_peak_cpu_util"), values.get("matmul_peak_threads")
-        if util is not None and threads and util < PEAK_MIN_UTIL_SHARE * threads:
+        if util is not None and threads and util < MIN_UTIL_SHARE * threads:
             reasons.append(
                 f"the peak's matmul kept {util:.2f} of its {threads} threads busy "
-                f"(under {PEAK_MIN_UTIL_SHARE:.0%})"
+                f"(under {MIN_UTIL_SHARE:.0%})"
             )
     if mfu > 1:
         reasons.append(f"an MFU of {mfu:.0%} is over 100%: the peak was measured low")
