@@ -91,15 +91,19 @@ METRICS: tuple[Metric, ...] = (
            description="2 x macs_sample"),
     # --- time ---------------------------------------------------------------------------------------
     Metric("latency_ms_median", "ms", TIME, LOWER, "ms/call", fmt=",.4g", compare=THRESHOLD,
-           description="median wall-clock time of one call (a batch) over the timed samples"),
+           description="median wall-clock time of one call (a batch) over the timed samples "
+           "without stalls"),
     Metric("latency_ms_p10", "ms", TIME, LOWER, "ms p10", fmt=",.4g",
-           description="10th percentile of the per-call times"),
+           description="10th percentile of the per-call times without stalls"),
     Metric("latency_ms_p90", "ms", TIME, LOWER, "ms p90", fmt=",.4g",
-           description="90th percentile of the per-call times"),
+           description="90th percentile of the per-call times without stalls"),
     Metric("latency_ms_iqr", "ms", TIME, LOWER, "ms IQR", fmt=",.3g",
-           description="interquartile range of the per-call times"),
+           description="interquartile range of the per-call times without stalls"),
     Metric("latency_cv", "1", TIME, LOWER, "CV", fmt=".1%",
-           description="coefficient of variation of the per-call times (std / mean)"),
+           description="coefficient of variation of the per-call times without stalls (std / mean)"),
+    Metric("latency_rel_iqr", "1", TIME, LOWER, "spread", fmt=".1%",
+           description="relative IQR of the per-call times without stalls (IQR / median): the "
+           "spread that decides when timing stops (suite setting max_rel_iqr)"),
     Metric("first_call_s", "s", TIME, LOWER, "first call s", fmt=",.3g",
            description="the first call, compilation included; never among the samples"),
     Metric("ms_per_step", "ms", TIME, LOWER, "ms/step", fmt=",.4g",
@@ -149,6 +153,34 @@ METRICS: tuple[Metric, ...] = (
     Metric("cpu_util_timed", "1", SETUP, None, "CPU util", fmt=".2f",
            description="the process's CPU time over the wall time of the timed window: busy "
            "threads on average; far below torch_threads on a CPU, another job held the cores"),
+    # --- setup: how far the timing can be trusted (not gated) -------------------------------------
+    Metric("latency_stalls", "1", SETUP, None, "stalls", fmt=",.0f",
+           description="timed calls that took over 2x the median of all samples (held up by "
+           "something else): kept in latency_ms_samples, left out of the statistics"),
+    Metric("latency_noisy", "1", SETUP, None, "noisy", fmt=",.0f",
+           description="1 when the timing ended noisy: its spread (latency_rel_iqr) above the "
+           "suite's max_rel_iqr when the time budget ran out, stalls in over 10% of the samples, "
+           "fewer than 3 samples without stalls, or (CPU) short of cores: under 75% of its threads "
+           "busy with the load average above the usable cores; 0 when steady (why: details "
+           "latency_noisy_reason)"),
+    Metric("mfu_suspect", "1", SETUP, None, "MFU suspect", fmt=",.0f",
+           description="1 when the MFU rests on a matmul peak that was noisy, taken under a load "
+           "average above the usable cores or with under 75% of its threads busy (CPU), or the "
+           "MFU is over 100% (why: details mfu_suspect_reason)"),
+    Metric("matmul_peak_rel_iqr", "1", SETUP, None, "peak spread", fmt=".1%",
+           description="relative IQR (IQR / median) of the matmul peak's per-call times without "
+           "stalls"),
+    Metric("matmul_peak_stalls", "1", SETUP, None, "peak stalls", fmt=",.0f",
+           description="stalls among the matmul peak's timed calls (over 2x their median)"),
+    Metric("matmul_peak_noisy", "1", SETUP, None, "peak noisy", fmt=",.0f",
+           description="1 when the matmul peak's timing ended noisy (the rule of latency_noisy)"),
+    Metric("matmul_peak_threads", "1", SETUP, None, "peak threads", fmt=",.0f",
+           description="torch's intra-op threads while the matmul peak was timed"),
+    Metric("matmul_peak_cpu_util", "1", SETUP, None, "peak CPU util", fmt=".2f",
+           description="the process's CPU time over the wall time of the matmul peak's window"),
+    Metric("matmul_peak_load_avg_1m", "1", SETUP, None, "peak load", fmt=".2f",
+           description="the higher 1-minute load average of before and after the matmul peak's "
+           "window"),
     # --- profiles (records of phase "profile:<phase>", bench.profile; not gated) -----------------
     Metric("profile_steps", "1", SETUP, None, "profiled steps", fmt=",d",
            description="steps run under torch.profiler; every profile value is per step"),

@@ -429,7 +429,8 @@ def _sigterm_as_interrupt():
 
 class _DeviceFacts:
     """Per device, once per run: {"env": environment(device), "peak": matmul_peak(device)}, the
-    peak only for devices with timed cells (the MFU denominator every timed cell shares). A CUDA
+    peak only for devices with timed cells (the MFU denominator every timed cell shares, timed like
+    a cell: until steady or its budget, with a CPU cell's threads; bench.worker.probe). A CUDA
     device's facts are taken in a worker process: initialising CUDA here would hold GPU memory
     while every cell measures."""
 

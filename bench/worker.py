@@ -18,6 +18,10 @@ fakes start in milliseconds.
 `--probe DEVICE` writes {"env": environment(DEVICE), "peak": matmul_peak(DEVICE) with --peak, else
 null}: the runner takes a GPU's facts in a separate process, so that its own process never holds a
 CUDA context (and GPU memory) while the cells measure.
+
+Threads: a timed CPU cell, and the CPU peak, run with the intra-op threads
+`bench.measure.hardware.set_cpu_threads` decides (the user's OMP_NUM_THREADS, else no more than the
+usable cores); the cell's details["torch_threads_source"] says which.
 """
 
 from __future__ import annotations
@@ -33,25 +37,48 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.cell import Cell
+from bench.cell import STATIC_PHASES, Cell
 from bench.record import MEASURE_STATUSES, Outcome
 
 DEFAULT_MEASURE = "bench.worker:measure_cell"
 
 
 def measure_cell(cell: Cell, settings: dict, peak: dict | None = None) -> Outcome:
-    """The harness's measurement: bench.measure.cell.measure with the suite's settings."""
+    """The harness's measurement: bench.measure.cell.measure with the suite's settings. A timed CPU
+    cell first gets its intra-op threads (`cpu_threads_for`); details["torch_threads_source"] says
+    where the number came from."""
     from bench.measure.cell import Settings, measure
 
-    return measure(cell, Settings(**settings), peak=peak)
+    source = cpu_threads_for(cell)
+    outcome = measure(cell, Settings(**settings), peak=peak)
+    if source is None:
+        return outcome
+    return dataclasses.replace(outcome, details=outcome.details | {"torch_threads_source": source})
+
+
+def cpu_threads_for(cell: Cell) -> str | None:
+    """Set torch's intra-op threads for a timed CPU cell (bench.measure.hardware.set_cpu_threads:
+    the user's OMP_NUM_THREADS, else no more threads than usable cores) and return the source;
+    None for other cells: counts take no time worth threading, and a CUDA cell's host threads only
+    launch kernels."""
+    if cell.device != "cpu" or cell.phase in STATIC_PHASES:
+        return None
+    from bench.measure.hardware import set_cpu_threads
+
+    return set_cpu_threads()
 
 
 def probe(device: str, with_peak: bool) -> dict:
-    """{"env": the device's environment, "peak": its matmul peak (or None)}."""
-    from bench.measure.hardware import environment
+    """{"env": the device's environment, "peak": its matmul peak (or None)}. A CPU peak is taken
+    with the threads a CPU cell gets, so that the MFU compares like with like."""
+    from bench.measure.hardware import environment, set_cpu_threads
     from bench.measure.timing import matmul_peak
 
-    return {"env": environment(device), "peak": matmul_peak(device) if with_peak else None}
+    if not with_peak:
+        return {"env": environment(device), "peak": None}
+    if device == "cpu":
+        set_cpu_threads()
+    return {"env": environment(device), "peak": matmul_peak(device)}
 
 
 def load_measure(target: str) -> Callable[..., Outcome | dict]:

@@ -166,7 +166,56 @@ def throughput_vs_resolution(frame: pd.DataFrame):
         keys=("images_per_s",),
         title="Throughput vs resolution",
         missing="needs timed cells (forward, train_step or sample) that ended ok",
+        decorate=_throughput_spread,
     )
+
+
+SPREAD_LABEL, NOISY_LABEL = "p10-p90 of the calls", "noisy timing"
+
+
+def _throughput_spread(axes, data: pd.DataFrame, palette: dict) -> None:
+    """Per point, a bar from the throughput of the 90th-percentile call to that of the 10th (the
+    calls without stalls), and a ring around a noisy timing (latency_noisy); each in its series'
+    colour, with one grey entry in the legend."""
+    low, high = _throughput_band(data)
+    noisy = (
+        data["latency_noisy"].eq(1)
+        if "latency_noisy" in data
+        else pd.Series(False, index=data.index)
+    )
+    ring = dict(s=130, facecolors="none", linewidths=1.4, zorder=3)
+    for series, rows in data.groupby("series", sort=False):
+        color, band = palette[series], low[rows.index].notna() & high[rows.index].notna()
+        if band.any():
+            bars = axes.vlines(
+                rows["resolution"][band],
+                low[rows.index][band],
+                high[rows.index][band],
+                colors=[color],
+                linewidth=1.2,
+                alpha=0.7,
+            )
+            bars.set_gid("spread")
+        ringed = rows[noisy[rows.index]]
+        if not ringed.empty:
+            axes.scatter(ringed["resolution"], ringed["value"], edgecolors=[color], **ring)
+            axes.collections[-1].set_gid("noisy")
+    # Legend entries in grey: the colours belong to the series.
+    if (low.notna() & high.notna()).any():
+        axes.vlines([], [], [], colors="0.45", linewidth=1.2, label=SPREAD_LABEL)
+    if noisy.any():
+        axes.scatter([], [], edgecolors="0.45", label=NOISY_LABEL, **ring)
+
+
+def _throughput_band(data: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Images per second of the 90th- and the 10th-percentile call (batch / call time, as
+    bench.measure.timing.throughput divides); NaN where a record lacks the percentiles."""
+    nothing = pd.Series(np.nan, index=data.index)
+    if "latency_ms_p10" not in data or "latency_ms_p90" not in data:
+        return nothing, nothing
+    scale = metrics.get("images_per_s").scale
+    per_s = data["batch"].astype(float) * 1e3 * scale
+    return per_s / data["latency_ms_p90"], per_s / data["latency_ms_p10"]
 
 
 def memory_vs_resolution(frame: pd.DataFrame):
@@ -178,25 +227,34 @@ def memory_vs_resolution(frame: pd.DataFrame):
     )
 
 
-def per_resolution(frame, *, keys: tuple[str, ...], title: str, missing: str):
+def per_resolution(
+    frame, *, keys: tuple[str, ...], title: str, missing: str, decorate: Callable | None = None
+):
     """Any timed metric against resolution on log-log axes, one line per series, a marker style per
-    phase; labelled and scaled by the metric table (keys[0]). Skip(`missing`) without data."""
+    phase; labelled and scaled by the metric table (keys[0]). Skip(`missing`) without data.
+    `decorate(axes, data, palette)` draws more over the lines (palette: series -> colour)."""
     import seaborn as sns
 
     data = timed_values(frame, keys)
     if data.empty:
         raise Skip(missing)
+    order = list(dict.fromkeys(data["series"]))
+    palette = dict(zip(order, sns.color_palette(n_colors=len(order)), strict=True))
     figure, axes = _axes()
     sns.lineplot(
         data=data,
         x="resolution",
         y="value",
         hue="series",
+        hue_order=order,
+        palette=palette,
         style="phase ",
         markers=True,
         dashes=True,
         ax=axes,
     )
+    if decorate is not None:
+        decorate(axes, data, palette)
     axes.set_yscale("log")
     _resolution_axis(axes, data["resolution"])
     axes.set_ylabel(f"{metrics.get(keys[0]).label} (log)")
@@ -344,7 +402,9 @@ FIGURES: dict[str, tuple[str, str, Callable]] = {
     ),
     "throughput_vs_resolution": (
         "Throughput vs resolution",
-        "Images per second of each timed phase, per preset and setup.",
+        "Images per second of each timed phase, per preset and setup. A bar spans the throughput "
+        "of the 90th- to the 10th-percentile call (stalls left out); a ring marks a noisy timing, "
+        "one whose spread stayed above the suite's threshold or that had too many stalls.",
         throughput_vs_resolution,
     ),
     "memory_vs_resolution": (

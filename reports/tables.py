@@ -41,8 +41,15 @@ LEGEND = (
     "phases. MFU: achieved model FLOP/s of the forward pass over the device's measured dense matmul "
     "peak. J/img: GPU energy per image of the forward pass (NVML). FID: of the checkpoint trained "
     "longest, from records of phase 'fid' (fid_legacy_tf where present). OOM, error, timeout, "
-    "n/a: the measurement did not finish (reasons in the notes); an empty cell was not measured."
+    "n/a: the measurement did not finish (reasons in the notes); an empty cell was not measured. "
+    "~: a noisy timing: the spread of its calls (IQR / median, stalls left out) stayed above the "
+    "suite's max_rel_iqr until its time budget ran out, stalls (calls over 2x the median) were "
+    "over 10% of them, or other jobs held the CPU cores it needed; the CSV has the spread "
+    "(latency_rel_iqr) and the stalls (latency_stalls). ?: an MFU over a matmul peak that was "
+    "itself noisy, or taken while other jobs held the cores (mfu_suspect)."
 )
+# Appended to a timed value whose record carries the flag (a metric of bench.metrics, 1 or 0).
+NOISY_MARK, SUSPECT_MARK = "~", "?"
 
 
 @dataclass
@@ -113,6 +120,7 @@ class Column:
     suffix: str = ""  # after the metric's label: "img/s" + "fwd"
     text: Callable[[float], str] | None = None  # of the scaled value
     shows_status: bool = False  # a record that did not finish shows its status here
+    marks: tuple[tuple[str, str], ...] = ()  # (flag key, mark): the mark follows a flagged value
 
     @property
     def metric(self) -> metrics.Metric:
@@ -129,13 +137,14 @@ class Column:
         return style(value * self.metric.scale)
 
 
+TIMING_MARKS = (("latency_noisy", NOISY_MARK),)
 RESULTS_COLUMNS = (
     Column(("params",), COUNTS, text=format_params),
     Column(("macs_fwd",), COUNTS),
-    Column(("images_per_s",), "forward", "fwd", shows_status=True),
-    Column(("images_per_s",), "train_step", "train", shows_status=True),
+    Column(("images_per_s",), "forward", "fwd", shows_status=True, marks=TIMING_MARKS),
+    Column(("images_per_s",), "train_step", "train", shows_status=True, marks=TIMING_MARKS),
     Column(selection.PEAK_MEMORY_KEYS, TIMED, text="{:.2f}".format),
-    Column(("mfu",), "forward"),
+    Column(("mfu",), "forward", marks=(*TIMING_MARKS, ("mfu_suspect", SUSPECT_MARK))),
     Column(("joules_per_image",), "forward"),
     Column(selection.FID_KEYS, "fid", shows_status=True),
 )
@@ -230,7 +239,10 @@ def _cell(column: Column, model: _Model, phases: dict[str, dict]) -> str:
         return ""
     if row["status"] != "ok":
         return STATUS_LABELS.get(row["status"], row["status"]) if column.shows_status else ""
-    return column.render(selection.first_number(row, column.keys)[1])
+    text = column.render(selection.first_number(row, column.keys)[1])
+    if text:
+        text += "".join(mark for key, mark in column.marks if row.get(key) == 1)
+    return text
 
 
 def _csv_record(key: tuple[str, int], label: str, model: _Model, phases: dict[str, dict]) -> dict:
@@ -514,7 +526,7 @@ def latex_table(header, rows, caption: str = "", label: str = "") -> str:
 
 
 def _looks_numeric(text: str) -> bool:
-    stripped = str(text).replace(",", "").rstrip("%xMB")
+    stripped = str(text).replace(",", "").rstrip(NOISY_MARK + SUSPECT_MARK).rstrip("%xMB")
     try:
         float(stripped)
     except ValueError:

@@ -12,6 +12,7 @@ from bench import cell as cell_module
 from bench import metrics, registry
 from bench.cell import Cell
 from bench.measure import cell as measure_module
+from bench.measure import timing
 from bench.measure.cell import Settings, measure
 from bench.measure.timing import MIN_CPU_WINDOW_S
 from bench.record import Outcome, Record, RunInfo
@@ -93,6 +94,11 @@ def check_window_conditions(out: Outcome) -> None:
     else:
         assert values["cpu_util_timed"] is None and "too short" in out.details["cpu_util_reason"]
     assert 0 < values["rss_after_build_bytes"] <= values["peak_rss_bytes"]
+    # How far the timing can be trusted: the flag as a number (the report frame keeps numbers),
+    # the reason among the diagnostics.
+    assert values["latency_noisy"] in (0, 1) and values["latency_stalls"] >= 0
+    assert out.details["latency_noisy_reason"].startswith(("steady", "noisy"))
+    assert values["mfu_suspect"] in (0, 1) and out.details["mfu_suspect_reason"]
     if out.details["peak_rss_scope"] == "phase":
         assert 0 <= values["rss_added_bytes"] < values["peak_rss_bytes"]
     else:
@@ -107,6 +113,10 @@ WINDOW_KEYS = (
     "cpu_util_timed",
     "rss_after_build_bytes",
     "rss_added_bytes",
+    "latency_rel_iqr",
+    "latency_stalls",
+    "latency_noisy",
+    "mfu_suspect",
 )
 
 
@@ -243,12 +253,37 @@ def test_settings_validate():
     with pytest.raises(ValueError, match="known: warmup"):
         Settings.from_mapping({"warmups": 3})
     assert Settings.from_mapping({"warmup": 5}).warmup == 5
+    with pytest.raises(ValueError, match="max_seconds >= min_seconds"):
+        Settings(min_seconds=2.0, max_seconds=1.0)
+    with pytest.raises(ValueError, match="max_rel_iqr > 0"):
+        Settings(max_rel_iqr=0.0)
+    table = Settings.from_mapping({"min_seconds": 0.2, "max_seconds": 0.5, "max_rel_iqr": 0.1})
+    assert (table.max_seconds, table.max_rel_iqr) == (0.5, 0.1)
+    assert Settings(min_seconds=3.0).max_seconds is None  # the budget: 5 x min_seconds
+
+
+def test_a_timed_cell_stops_when_steady_or_at_its_budget(monkeypatch):
+    """The suite's budget and threshold reach time_calls; a spread the threshold cannot meet runs
+    the cell to its budget and flags it noisy."""
+    settings = Settings(warmup=0, min_repeats=3, min_seconds=0.0, max_seconds=0.4, max_rel_iqr=1e-9)
+    out = check_ok(measure(tiny_cell("dit-tiny", "forward"), settings, peak=PEAK))
+    assert out.values["latency_noisy"] == 1
+    assert "over the 0.0% threshold" in out.details["latency_noisy_reason"]
+    # It stopped because the next call (about the median) would have ended past the budget, and
+    # no later than the budget (or the 3 calls min_repeats asks for) plus one slow last call.
+    values = out.values
+    median_s, slowest_s = values["latency_ms_median"] / 1e3, values["latency_ms_max"] / 1e3
+    first_three_s = sum(values["latency_ms_samples"][:3]) / 1e3
+    assert values["timed_window_s"] + median_s >= 0.4 * 0.99
+    assert values["timed_window_s"] <= max(0.4, first_three_s) + slowest_s
 
 
 def test_tables_agree_with_their_sources():
     from bench.diffusion import SAMPLERS
 
     assert measure_module.SAMPLERS == SAMPLERS
+    assert measure_module.DEFAULT_MAX_REL_IQR == timing.DEFAULT_MAX_REL_IQR
+    assert measure_module.BUDGET_PER_MIN_SECONDS == timing.BUDGET_PER_MIN_SECONDS
     assert set(measure_module.PHASES) == set(cell_module.PHASES)
 
 

@@ -196,3 +196,52 @@ def test_energy_over_one_second_of_work():
     if meter.values["energy_reason"] is not None:
         pytest.skip(f"no energy counter here: {meter.values['energy_reason']}")
     assert 10 < meter.values["avg_power_w"] < 2000
+
+
+# --- CPU threads ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("environ", "usable", "torch_default", "threads", "source"),
+    [
+        ({}, 2, 2, 2, "default: 2 = the smaller of torch's default (2) and the 2 usable cores"),
+        ({}, 4, 16, 4, "the 4 usable cores"),  # affinity (taskset, a cpuset) below torch's count
+        ({}, 32, 16, 16, "torch's default (16)"),  # SMT siblings beyond the physical cores
+        ({"OMP_NUM_THREADS": "3"}, 2, 2, None, "OMP_NUM_THREADS=3 (set by the user"),
+        ({"MKL_NUM_THREADS": "1"}, 8, 8, None, "MKL_NUM_THREADS=1"),
+        ({"OMP_NUM_THREADS": ""}, 2, 2, 2, "default: 2"),  # empty: not set
+    ],
+)
+def test_cpu_threads_default_and_source(environ, usable, torch_default, threads, source):
+    chosen, said = hardware.cpu_threads(environ, usable, torch_default)
+    assert chosen == threads
+    assert source in said
+
+
+def test_usable_cores_follow_the_affinity_mask(monkeypatch):
+    monkeypatch.setattr(hardware.os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)
+    assert hardware.usable_cores() == 3
+    monkeypatch.delattr(hardware.os, "sched_getaffinity", raising=False)  # macOS, Windows
+    monkeypatch.setattr(hardware.os, "cpu_count", lambda: 6)
+    assert hardware.usable_cores() == 6
+
+
+@pytest.fixture
+def torch_threads():
+    """Restore torch's intra-op threads after a test that sets them."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_set_cpu_threads_sets_torch_or_respects_the_user(monkeypatch, torch_threads):
+    monkeypatch.setattr(hardware, "usable_cores", lambda: 1)
+    source = hardware.set_cpu_threads({})
+    assert torch.get_num_threads() == 1 and source.startswith("default: 1")
+    torch.set_num_threads(2)
+    source = hardware.set_cpu_threads({"OMP_NUM_THREADS": "2"})
+    assert torch.get_num_threads() == 2 and source.startswith("OMP_NUM_THREADS=2")
+
+
+def test_the_environment_records_the_usable_cores():
+    assert environment("cpu")["cpu_usable_cores"] == hardware.usable_cores() >= 1

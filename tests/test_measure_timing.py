@@ -1,5 +1,7 @@
-"""bench.measure.timing: statistics on a known sleep, the repeat rules, throughput and MFU."""
+"""bench.measure.timing: statistics on a known sleep, the repeat rules (minimums, then until steady or
+the budget), stalls and the noisy flag, throughput, MFU and when an MFU is suspect."""
 
+import itertools
 import os
 import random
 import time
@@ -8,7 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from bench.measure.timing import latency_stats, matmul_peak, throughput, time_calls
+from bench.measure import timing
+from bench.measure.timing import (
+    judge_noise,
+    latency_stats,
+    matmul_peak,
+    mfu_suspect,
+    throughput,
+    time_calls,
+)
 
 
 def test_a_known_sleep():
@@ -163,3 +173,234 @@ def test_matmul_peak_on_cuda():
 def test_a_window_too_short_for_the_cpu_clocks_gets_no_ratio():
     stats = time_calls(lambda: None, warmup=0, min_repeats=3, min_seconds=0.0)
     assert stats["cpu_util_timed"] is None and "too short" in stats["cpu_util_reason"]
+
+
+# --- repeat until steady, stalls, the noisy flag -------------------------------------------------
+
+
+class ScriptedClock:
+    """A wall clock that moves only when the timed function runs: each call takes the next of
+    `durations_ms`, so the samples are exactly the script (no sleeping, no jitter)."""
+
+    def __init__(self, durations_ms):
+        self.now, self.calls = 0.0, 0
+        self.durations = iter(durations_ms)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def call(self) -> None:
+        self.now += next(self.durations) / 1e3
+        self.calls += 1
+
+
+def scripted(monkeypatch, durations_ms, load=0.0, **kwargs) -> tuple[dict, ScriptedClock]:
+    """time_calls over scripted call times, on a machine whose load average is `load` (the calls
+    use no CPU, so a load above the usable cores reads as a timing short of cores)."""
+    clock = ScriptedClock(durations_ms)
+    monkeypatch.setattr(timing, "wall_clock", clock)
+    monkeypatch.setattr(timing, "load_avg_1m", lambda: (load, None))
+    monkeypatch.setattr(timing.hardware, "usable_cores", lambda: 2)
+    settings = dict(warmup=0, min_repeats=5, min_seconds=0.0) | kwargs
+    return time_calls(clock.call, **settings), clock
+
+
+def test_steady_samples_stop_at_the_minimum(monkeypatch):
+    stats, clock = scripted(monkeypatch, itertools.repeat(10.0), max_seconds=60.0)
+    assert stats["timed_iters"] == clock.calls == 5
+    assert stats["latency_ms_samples"] == pytest.approx([10.0] * 5)
+    assert stats["latency_rel_iqr"] == pytest.approx(0, abs=1e-9) and stats["latency_stalls"] == 0
+    assert stats["latency_noisy"] == 0
+    assert stats["latency_noisy_reason"].startswith(
+        "steady: spread (IQR / median) 0.0% within 5.0%"
+    )
+
+
+def test_a_noisy_sequence_runs_to_the_budget_and_ends_flagged(monkeypatch):
+    stats, _ = scripted(monkeypatch, itertools.cycle([5.0, 15.0]), max_seconds=1.0)
+    # The loop stops when the next call (about the median, 10 ms) would end past 1 s.
+    assert 90 <= stats["timed_iters"] <= 100
+    assert stats["timed_window_s"] <= 1.0 + 1e-9  # never past the budget
+    assert stats["latency_rel_iqr"] == pytest.approx(1.0)  # IQR 10 ms over a median of 10 ms
+    assert stats["latency_noisy"] == 1
+    reason = stats["latency_noisy_reason"]
+    assert reason.startswith("noisy: spread (IQR / median) 100.0% over the 5.0% threshold")
+    assert "samples in 1.00 s (budget 1 s)" in reason
+
+
+def test_a_timing_that_settles_stops_before_the_budget(monkeypatch):
+    durations = itertools.chain([5.0, 15.0] * 5, itertools.repeat(10.0))
+    stats, _ = scripted(monkeypatch, durations, max_seconds=60.0, max_rel_iqr=0.05)
+    assert stats["latency_noisy"] == 0
+    assert 10 < stats["timed_iters"] < 100  # steady once the 10 ms calls fill the middle half
+    assert stats["timed_window_s"] < 1.0
+
+
+def test_the_default_budget_is_a_multiple_of_min_seconds(monkeypatch):
+    stats, _ = scripted(monkeypatch, itertools.cycle([5.0, 15.0]), min_seconds=0.1)
+    assert timing.default_budget(0.1, None) == pytest.approx(0.5)
+    assert 0.45 <= stats["timed_window_s"] <= 0.5 + 1e-9
+
+
+def test_min_repeats_wins_over_the_budget(monkeypatch):
+    stats, _ = scripted(monkeypatch, itertools.repeat(400.0), min_repeats=3, max_seconds=0.5)
+    assert stats["timed_iters"] == 3 and stats["timed_window_s"] == pytest.approx(1.2)
+    assert stats["latency_noisy"] == 0
+    assert "overrun by the minimums" in stats["latency_noisy_reason"]
+
+
+def test_a_stall_is_counted_kept_and_left_out_of_the_statistics(monkeypatch):
+    stats, _ = scripted(monkeypatch, [5.0, 5.0, 500.0, 5.0, 5.0], max_seconds=0.0)
+    assert stats["latency_ms_samples"] == pytest.approx([5.0, 5.0, 500.0, 5.0, 5.0])
+    assert stats["latency_stalls"] == 1
+    for key in ("latency_ms_median", "latency_ms_mean", "latency_ms_p90"):
+        assert stats[key] == pytest.approx(5.0)
+    assert stats["latency_cv"] == pytest.approx(0, abs=1e-9)
+    assert stats["latency_ms_max"] == pytest.approx(500.0)
+    # One stall in five samples is over the 10% a steady timing allows.
+    assert stats["latency_noisy"] == 1
+    assert "1 stalls (over 2x the median) in 5 samples" in stats["latency_noisy_reason"]
+
+
+def test_a_rare_stall_is_left_out_and_the_reason_says_why_the_timing_is_steady(monkeypatch):
+    durations = [5.0] * 10 + [500.0] + [5.0] * 9
+    stats, _ = scripted(monkeypatch, durations, min_repeats=20, max_seconds=0.0)
+    assert stats["latency_stalls"] == 1 and stats["latency_ms_mean"] == pytest.approx(5.0)
+    assert stats["latency_noisy"] == 0
+    assert "left out of the statistics, within 10%" in stats["latency_noisy_reason"]
+
+
+def test_stalls_keep_the_timing_going_until_they_are_rare(monkeypatch):
+    durations = itertools.chain([5.0, 500.0, 5.0, 5.0, 5.0], itertools.repeat(5.0))
+    stats, _ = scripted(monkeypatch, durations, max_seconds=60.0)
+    assert stats["latency_noisy"] == 0 and stats["latency_stalls"] == 1
+    assert stats["timed_iters"] == 10  # the first count at which one stall is 10%
+
+
+def test_too_few_samples_to_judge_are_noisy(monkeypatch):
+    stats, _ = scripted(monkeypatch, itertools.repeat(10.0), min_repeats=2, max_seconds=0.0)
+    assert stats["latency_noisy"] == 1 and "too few to judge" in stats["latency_noisy_reason"]
+
+
+def test_judge_noise_thresholds():
+    steady = latency_stats([10.0, 10.1, 10.2, 10.0])
+    assert judge_noise(steady, 4, 0.05)[0] is False
+    assert judge_noise(steady, 4, 0.001)[0] is True
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(max_seconds=0.5, min_seconds=1.0), dict(max_rel_iqr=0.0)],
+)
+def test_bad_budget_or_threshold_raise(kwargs):
+    with pytest.raises(ValueError, match="max_"):
+        time_calls(lambda: None, **kwargs)
+
+
+def test_matmul_peak_records_how_far_it_can_be_trusted():
+    peak = matmul_peak("cpu", min_seconds=0.05, max_seconds=0.3)
+    assert peak["matmul_peak_noisy"] in (0, 1)
+    assert peak["matmul_peak_noisy_reason"].startswith(("steady", "noisy"))
+    assert peak["matmul_peak_stalls"] >= 0 and peak["matmul_peak_rel_iqr"] >= 0
+    assert peak["matmul_peak_threads"] == torch.get_num_threads()
+    assert peak["matmul_peak_load_avg_1m"] >= 0
+    assert peak["matmul_peak_cpu_util"] is None or peak["matmul_peak_cpu_util"] >= 0
+
+
+def test_matmul_peak_is_timed_by_the_same_rule(monkeypatch):
+    seen = {}
+
+    def fake_time_calls(fn, **kwargs):
+        seen.update(kwargs)
+        return {
+            "latency_ms_median": 10.0,
+            "latency_rel_iqr": 0.3,
+            "latency_stalls": 2,
+            "latency_noisy": 1,
+            "latency_noisy_reason": "noisy: ...",
+            "torch_threads": 2,
+            "cpu_util_timed": 0.9,
+            "load_avg_1m_before": 2.5,
+            "load_avg_1m_after": None,
+        }
+
+    monkeypatch.setattr(timing, "time_calls", fake_time_calls)
+    peak = matmul_peak("cpu", min_seconds=0.1, max_seconds=0.4, max_rel_iqr=0.02)
+    assert (seen["min_seconds"], seen["max_seconds"], seen["max_rel_iqr"]) == (0.1, 0.4, 0.02)
+    assert peak["matmul_peak_tflops"] == pytest.approx(2 * 1024**3 / 0.01 / 1e12)
+    assert (peak["matmul_peak_noisy"], peak["matmul_peak_stalls"]) == (1, 2)
+    assert peak["matmul_peak_load_avg_1m"] == 2.5  # the one load average there was
+
+
+def test_a_timing_short_of_cores_is_noisy(monkeypatch):
+    stats, _ = scripted(monkeypatch, itertools.repeat(10.0), load=3.0, min_seconds=0.2)
+    assert stats["latency_rel_iqr"] == pytest.approx(0, abs=1e-9)  # steady, but...
+    assert stats["cpu_util_timed"] < 0.75 * stats["torch_threads"]  # the calls used no CPU
+    assert stats["latency_noisy"] == 1
+    assert stats["latency_noisy_reason"].startswith("noisy: short of cores: ")
+    assert "load average of 3.00 on 2 usable cores" in stats["latency_noisy_reason"]
+
+
+QUIET = {"cpu_util_timed": 1.9, "torch_threads": 2, "load_avg_1m_before": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("change", "short"),
+    [
+        ({}, False),
+        ({"cpu_util_timed": 1.0}, False),  # few threads busy on a quiet machine: serial stretches
+        ({"load_avg_1m_after": 3.5}, False),  # a busy machine, but the threads had their cores
+        ({"cpu_util_timed": 1.0, "load_avg_1m_after": 3.5}, True),
+        ({"cpu_util_timed": 1.0, "load_avg_1m_before": 2.5}, True),
+        ({"cpu_util_timed": 1.5, "load_avg_1m_before": 2.5}, False),  # 75% of 2 threads
+        ({"cpu_util_timed": None, "load_avg_1m_before": 9.0}, False),  # a window too short
+        ({"cpu_util_timed": 0.1, "load_avg_1m_before": None}, False),  # no load average
+    ],
+)
+def test_short_of_cores_needs_idle_threads_and_a_load_above_the_cores(change, short):
+    reason = timing.short_of_cores(QUIET | change, usable_cores=2)
+    assert (reason is not None) == short
+    if short:
+        assert reason.startswith("short of cores: 1.00 of 2 threads busy (under 75%)")
+
+
+STEADY_PEAK = {
+    "mfu": 0.3,
+    "matmul_peak_noisy": 0,
+    "matmul_peak_load_avg_1m": 1.0,
+    "matmul_peak_cpu_util": 1.9,
+    "matmul_peak_threads": 2,
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "device", "suspect", "why"),
+    [
+        ({}, "cpu", 0, "steady, with its cores"),
+        ({"matmul_peak_noisy": 1}, "cpu", 1, "timing was noisy"),
+        ({"matmul_peak_load_avg_1m": 2.5}, "cpu", 1, "load average 2.50 over the 2 usable"),
+        ({"matmul_peak_load_avg_1m": 2.0}, "cpu", 0, "steady"),  # at the core count: not over
+        ({"matmul_peak_cpu_util": 1.4}, "cpu", 1, "kept 1.40 of its 2 threads busy"),
+        ({"matmul_peak_cpu_util": 1.5}, "cpu", 0, "steady"),  # 75% of 2 threads
+        ({"mfu": 1.2}, "cpu", 1, "MFU of 120% is over 100%"),
+        ({"matmul_peak_load_avg_1m": 9.0, "matmul_peak_cpu_util": 0.1}, "cuda", 0, "steady"),
+        ({"matmul_peak_noisy": 1}, "cuda", 1, "timing was noisy"),
+        ({"matmul_peak_load_avg_1m": None, "matmul_peak_cpu_util": None}, "cpu", 0, "steady"),
+    ],
+)
+def test_the_mfu_suspect_rule(change, device, suspect, why):
+    verdict = mfu_suspect(STEADY_PEAK | change, device, usable_cores=2)
+    assert verdict["mfu_suspect"] == suspect
+    assert why in verdict["mfu_suspect_reason"]
+
+
+def test_no_mfu_no_verdict():
+    assert mfu_suspect(STEADY_PEAK | {"mfu": None}, "cpu", usable_cores=2) == {}
+
+
+def test_a_peak_without_its_conditions_is_not_called_steady():
+    verdict = mfu_suspect({"mfu": 0.3, "matmul_peak_tflops": 1.0}, "cpu", usable_cores=2)
+    assert verdict == {
+        "mfu_suspect": 0,
+        "mfu_suspect_reason": "the peak came without its conditions",
+    }

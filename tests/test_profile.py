@@ -18,17 +18,24 @@ from bench.profile.measure import TRACE_DIR, measure_profile
 FAST = {"warmup": 1}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread_per_profile():
+    """The profile sets the threads a timed cell gets (bench.worker.cpu_threads_for), which honour
+    OMP_NUM_THREADS: one here, as tests/conftest.py's one_cpu_thread does for a busy 2-core box."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # what torch would have read from the variable at its start
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMP_NUM_THREADS", "1")
+        yield
+    torch.set_num_threads(threads)
+
+
 def profile(
     tmp_path_factory, preset, phase, resolution=16, batch=2, device="cpu", mode="eager", **settings
 ):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a busy 2-core machine: see tests/conftest.py, one_cpu_thread
-    try:
-        folder = tmp_path_factory.mktemp("traces")
-        cell = Cell(preset, resolution, batch, "fp32", f"profile:{phase}", mode, device)
-        outcome = measure_profile(cell, FAST | settings | {TRACE_DIR: str(folder)})
-    finally:
-        torch.set_num_threads(threads)
+    folder = tmp_path_factory.mktemp("traces")
+    cell = Cell(preset, resolution, batch, "fp32", f"profile:{phase}", mode, device)
+    outcome = measure_profile(cell, FAST | settings | {TRACE_DIR: str(folder)})
     assert outcome.status == "ok", (outcome.error, outcome.details.get("traceback"))
     return outcome
 
@@ -61,6 +68,9 @@ def test_forward_group_times_add_up_to_the_step(rin_forward):
     assert_adds_up(values)
     assert values["profile_steps"] == 3
     assert values["profiler_slowdown"] > 0
+    # The threads a timed cell gets, and the conditions of the profiled window.
+    assert values["torch_threads"] == 1 and "load_avg_1m_before" in values
+    assert rin_forward.details["torch_threads_source"]
     groups = values["time_ms_by_group"]
     assert {"read", "compute", "write"} <= set(groups)
     assert all(groups[g] > 0 for g in ("read", "compute", "write"))
@@ -148,7 +158,7 @@ def test_compiled_cells_give_operators_and_say_why_no_groups(tmp_path_factory):
     assert outcome.values["top_ops"]
 
 
-def test_without_a_folder_no_file_is_written_and_the_reason_is_recorded(one_cpu_thread):
+def test_without_a_folder_no_file_is_written_and_the_reason_is_recorded():
     outcome = measure_profile(Cell("dit-tiny", 16, 1, phase="profile:forward"), FAST)
     assert outcome.status == "ok"
     assert "trace_file" not in outcome.details and outcome.details["trace_file_reason"]
@@ -159,7 +169,7 @@ def test_a_cell_that_is_no_profile_is_an_error_outcome():
     assert outcome.status == "error" and "not a profile cell" in outcome.error
 
 
-def test_an_unsupported_dtype_is_recorded_not_raised(one_cpu_thread):
+def test_an_unsupported_dtype_is_recorded_not_raised():
     outcome = measure_profile(Cell("dit-tiny", 16, 1, "tf32", phase="profile:forward"), FAST)
     assert outcome.status == "unsupported" and "tf32" in outcome.error
 

@@ -131,6 +131,62 @@ def test_results_table_latex_escapes_and_aligns(small_frame):
     assert r"rin-in256 & 512 & -- & 397.5M & 190 &  &  &  &  &  &  \\" in tex
 
 
+def noisy_records() -> list[Record]:
+    """rin-tiny timed at 16 and 32 px: the 16 px forward steady, the 32 px forward noisy with an
+    MFU over a suspect peak, the train step noisy."""
+    timing = dict(latency_ms_p10=8.0, latency_ms_p90=16.0, latency_ms_median=10.0)
+    return [
+        record(
+            "rin-tiny.r16.b4.fp32.forward.eager.cpu",
+            images_per_s=400.0,
+            mfu=0.05,
+            latency_noisy=0,
+            mfu_suspect=0,
+            **timing,
+        ),
+        record(
+            "rin-tiny.r32.b4.fp32.forward.eager.cpu",
+            images_per_s=400.0,
+            mfu=0.05,
+            latency_noisy=1,
+            mfu_suspect=1,
+            latency_rel_iqr=0.4,
+            **timing,
+        ),
+        record("rin-tiny.r32.b4.fp32.train_step.eager.cpu", images_per_s=100.0, latency_noisy=1),
+    ]
+
+
+def test_results_table_marks_noisy_timings_and_suspect_mfus():
+    table = tables.results_table(load.frame(noisy_records()))
+    fwd, train, mfu = (table.header.index(h) for h in ("img/s fwd", "img/s train", "MFU"))
+    steady, noisy = table.rows
+    assert (steady[fwd], steady[train], steady[mfu]) == ("400", "", "5.0%")
+    assert (noisy[fwd], noisy[train], noisy[mfu]) == ("400~", "100~", "5.0%~?")
+    assert "~: a noisy timing" in tables.LEGEND and "?: an MFU over a matmul peak" in tables.LEGEND
+    # The CSV keeps numbers: the flag and the spread are columns of their own.
+    header, _, second = table.csv().splitlines()
+    values = dict(zip(header.split(","), second.split(","), strict=True))
+    assert values["forward.images_per_s"] == "400" and values["forward.latency_noisy"] == "1"
+    assert values["forward.latency_rel_iqr"] == "0.4" and values["forward.mfu_suspect"] == "1"
+    # A marked number is still a number: right-aligned in LaTeX and HTML.
+    assert tables._looks_numeric("5.0%~?") and tables._looks_numeric("1,120~")
+    assert '<td class="num">400~</td>' in table.html()
+
+
+def test_throughput_figure_shows_the_spread_and_rings_noisy_points():
+    axes = figures.throughput_vs_resolution(load.frame(noisy_records())).axes[0]
+    legend = [t.get_text() for t in axes.get_legend().get_texts()]
+    assert {"p10-p90 of the calls", "noisy timing"} <= set(legend)
+    bars = [c for c in axes.collections if c.get_gid() == "spread"]
+    # forward at 16 and 32 px: from 4 images / 16 ms = 250 img/s to 4 / 8 ms = 500 img/s
+    segments = sorted(tuple(map(tuple, s)) for s in bars[0].get_segments())
+    assert segments == [((16, 250), (16, 500)), ((32, 250), (32, 500))]
+    rings = [c for c in axes.collections if c.get_gid() == "noisy"]
+    ringed = sorted(map(tuple, rings[0].get_offsets()))
+    assert ringed == [(32, 100), (32, 400)]  # both 32 px timings, not the steady 16 px one
+
+
 def test_markdown_cells_escape_pipes():
     text = tables.markdown_table(("a|b",), [("x | y",)])
     assert text == "| a\\|b |\n|---|\n| x \\| y |\n"

@@ -35,6 +35,9 @@ from bench.record import ModelInfo, Outcome, is_diagnostic
 # The samplers of bench.diffusion, repeated so that Settings validates without importing torch
 # (tests/test_measure_cell.py checks the two agree).
 SAMPLERS = ("ddpm", "ddim")
+# bench.measure.timing's defaults, repeated for the same reason (the same test checks them).
+DEFAULT_MAX_REL_IQR = 0.05
+BUDGET_PER_MIN_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,11 @@ class Settings:
     warmup: int = 3  # untimed calls before timing (after the first call, which compiles)
     min_repeats: int = 10  # timed calls, at least
     min_seconds: float = 1.0  # and at least this long (also the energy window)
+    # Then on until the relative IQR of the samples without stalls is at most max_rel_iqr, or the
+    # next call would end past max_seconds (None: 5 x min_seconds); a timing still spread wider is
+    # recorded as noisy (latency_noisy). min_repeats wins over the budget.
+    max_seconds: float | None = None
+    max_rel_iqr: float = DEFAULT_MAX_REL_IQR
     sample_steps: int = 10  # network evaluations per call of the `sample` phase
     sampler: str = "ddim"  # one of SAMPLERS
     max_batch: bool = False  # also search the largest batch that fits (CUDA; bisection over OOM)
@@ -59,6 +67,14 @@ class Settings:
                 "settings need warmup >= 0, min_repeats >= 1 and min_seconds >= 0, got "
                 f"{self.warmup}, {self.min_repeats}, {self.min_seconds}"
             )
+        if self.max_seconds is not None and self.max_seconds < self.min_seconds:
+            raise ValueError(
+                f"settings need max_seconds >= min_seconds (or no max_seconds, for "
+                f"{BUDGET_PER_MIN_SECONDS:g} x min_seconds), got {self.max_seconds} < "
+                f"{self.min_seconds}"
+            )
+        if not self.max_rel_iqr > 0:
+            raise ValueError(f"settings need max_rel_iqr > 0, got {self.max_rel_iqr}")
         if self.sample_steps < 1 or self.max_batch_limit < 1:
             raise ValueError("settings need sample_steps >= 1 and max_batch_limit >= 1")
         if self.sampler not in SAMPLERS:
@@ -381,8 +397,9 @@ def _time_window(
     peaks are the steady state's, with lazily created state (AdamW moments, cuDNN workspaces) in
     alloc_before_bytes."""
     from bench.measure.energy import EnergyMeter, joules_per_image
+    from bench.measure.hardware import usable_cores
     from bench.measure.memory import PeakMemory, rss_added
-    from bench.measure.timing import throughput, time_calls
+    from bench.measure.timing import mfu_suspect, throughput, time_calls
 
     memory, energy = PeakMemory(cell.device), EnergyMeter(cell.device)
     stats = time_calls(
@@ -391,6 +408,8 @@ def _time_window(
         warmup=settings.warmup,
         min_repeats=settings.min_repeats,
         min_seconds=settings.min_seconds,
+        max_seconds=settings.max_seconds,
+        max_rel_iqr=settings.max_rel_iqr,
         window=_all_of(memory, energy),
     )
     out.add(stats | memory.values | energy.values)
@@ -404,6 +423,7 @@ def _time_window(
             peak_tflops=out.values["matmul_peak_tflops"],
         )
     )
+    out.add(mfu_suspect(out.values, cell.device.split(":")[0], usable_cores()))
     out.values["joules_per_image"] = joules_per_image(
         energy.values, stats["timed_iters"] * cell.batch
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -30,6 +31,7 @@ def environment(device: str = "cpu") -> dict:
         "platform": platform.platform(),
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
+        "cpu_usable_cores": usable_cores(),
         "torch": torch.__version__,
         "torch_cuda": torch.version.cuda,
         "numerics": numerics_flags(),
@@ -41,6 +43,52 @@ def environment(device: str = "cpu") -> dict:
     else:
         env |= {"gpu": None, "nvml": "not queried: the cell runs on the CPU"}
     return env
+
+
+def usable_cores() -> int:
+    """The CPUs this process may run on: its affinity mask where the OS has one (Linux; taskset,
+    a container's cpuset), else every CPU of the machine (os.cpu_count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+# Environment variables that set torch's intra-op threads at startup (ATen's
+# intraop_default_num_threads reads both, aten/src/ATen/ParallelCommon.cpp).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def cpu_threads(
+    environ: Mapping[str, str], usable: int, torch_default: int
+) -> tuple[int | None, str]:
+    """(the intra-op threads to set for a CPU cell, or None to leave torch's; where the number comes
+    from). A user's OMP_NUM_THREADS or MKL_NUM_THREADS wins: torch already read it. Else the
+    smaller of torch's default and the usable cores. torch's default is the physical cores cpuinfo
+    counts (c10/core/thread_pool.cpp, TaskThreadPoolBase::defaultNumThreads); where that counts
+    cores outside the process's affinity mask, torch would run more threads than it has cores, and
+    threads that wait at every parallel region for a descheduled sibling turn milliseconds into
+    time slices. Logical CPUs beyond the physical cores (SMT siblings) share the same arithmetic
+    units, so the default stays at the physical count where that is smaller. Deciding it here, and
+    recording the source, keeps it from being left to the build."""
+    for name in THREAD_VARIABLES:
+        if environ.get(name):
+            return None, f"{name}={environ[name]} (set by the user; torch runs {torch_default})"
+    threads = max(1, min(torch_default, usable))
+    return threads, (
+        f"default: {threads} = the smaller of torch's default ({torch_default}) and the "
+        f"{usable} usable cores"
+    )
+
+
+def set_cpu_threads(environ: Mapping[str, str] | None = None) -> str:
+    """Set torch's intra-op threads as `cpu_threads` decides for this process; returns the source."""
+    threads, source = cpu_threads(
+        os.environ if environ is None else environ, usable_cores(), torch.get_num_threads()
+    )
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return source
 
 
 def cpu_model() -> str:

@@ -14,7 +14,8 @@ profiler_slowdown, time_ms_by_group, time_share_by_group, backward_ms_by_group, 
 achieved_tflops_by_group, mfu_by_group, top_ops (bench.profile.ops), on CUDA top_kernels, idle_gaps
 and peak_alloc_bytes (over the memory snapshot's step), trace_bytes, and the counts a timed cell
 records (macs_fwd, macs_fwd_by_group, flops_per_call, ...). Details: trace_file, memory_snapshot
-(CUDA), profile_clock, and a *_reason for each of these that is missing.
+(CUDA), profile_clock, and a *_reason for each of these that is missing. Like a timed window, the
+profiled steps record torch_threads, the load average around them and cpu_util_timed.
 
 MACs per group are counted for the forward pass (`macs_fwd_by_group`); a train step's and a
 sampler call's FLOPs per group are that split scaled to the phase's total (a matmul's backward costs
@@ -47,6 +48,7 @@ from bench.measure.cell import (
     one_line,
 )
 from bench.record import Outcome
+from bench.worker import cpu_threads_for
 
 PROFILE_MEASURE = "bench.profile.measure:measure_profile"
 # Steps under the profiler: enough to average over, few enough to bound the trace's size.
@@ -66,6 +68,10 @@ def measure_profile(cell: Cell, settings: dict, peak: dict | None = None) -> Out
     if phase is None:
         return Outcome("error", error=f"{cell.id} is not a profile cell (phase profile:...)")
     out, status, error, model = Measurements(), "ok", None, None
+    # The intra-op threads the timed cell gets (bench.worker.cpu_threads_for), so both run alike.
+    threads_source = cpu_threads_for(dataclasses.replace(cell, phase=phase))
+    if threads_source is not None:
+        out.details["torch_threads_source"] = threads_source
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         try:
@@ -149,6 +155,7 @@ def _run_profiled(step, steps: int, cell: Cell, sync, hooks, trace_dir, out: Mea
     `hooks` is (model, grouping)); returns the profiler and each call's wall time in ms."""
     from torch.profiler import ProfilerActivity, profile, record_function
 
+    from bench.measure.timing import load_avg_1m, window_conditions
     from bench.profile.groups import STEP_RANGE, GroupRanges
 
     activities = [ProfilerActivity.CPU]
@@ -156,6 +163,7 @@ def _run_profiled(step, steps: int, cell: Cell, sync, hooks, trace_dir, out: Mea
         activities.append(ProfilerActivity.CUDA)
     ranges = GroupRanges(*hooks) if hooks is not None else nullcontext()
     walls = []
+    load_before, cpu_start, wall_start = load_avg_1m(), time.process_time(), time.perf_counter()
     with profile(activities=activities, with_flops=True) as prof, ranges:
         for _ in range(steps):
             start = time.perf_counter()
@@ -163,6 +171,9 @@ def _run_profiled(step, steps: int, cell: Cell, sync, hooks, trace_dir, out: Mea
                 step()
                 sync()
             walls.append((time.perf_counter() - start) * 1e3)
+    cpu_s, wall_s = time.process_time() - cpu_start, time.perf_counter() - wall_start
+    # The conditions a timed window records (threads, load, busy threads): was the machine free?
+    out.add(window_conditions(cpu_s, wall_s, load_before, load_avg_1m()))
     return prof, walls
 
 
