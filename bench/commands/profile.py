@@ -14,10 +14,11 @@ from bench.errors import EXIT_OK, UsageError
 DEFAULT_TIMEOUT_S = 1800.0
 DESCRIPTION = """\
 Profile one cell: build its step as `rinbench run` times it (same model, inputs, dtype and
-mode), run a few steps under torch.profiler in a process of its own, timing a few calls without
-it before and after (the profiler's slowdown is recorded), and print where the time went: per FLOP group (RIN read / compute / write / other,
-U-Net per feature-map size, DiT per block kind) its time per step, its share of the step beside
-its share of the MACs, and the FLOP/s it achieved; then the operators with the most self time.
+mode), run a few steps under torch.profiler in a process of its own, time a few calls without
+it before and after (the profiler's slowdown is recorded), and print where the time went: per
+FLOP group (RIN read / compute / write / other, U-Net per feature-map size, DiT per block kind)
+its time per step, its share of the step beside its share of the MACs, and the FLOP/s it
+achieved; then the operators with the most self time.
 
 The record goes to DIR/profile/RUN_ID.jsonl (phase "profile:PHASE", so that it never stands in
 for the timed record of the same cell; `rinbench report DIR` shows it under "Where the time
@@ -56,7 +57,9 @@ def add_parser(commands) -> None:
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cpu, or the cell id's")
     parser.add_argument(
-        "--dtype", choices=("fp32", "tf32", "bf16", "fp16"), help="default: fp32, or the cell id's"
+        "--dtype",
+        choices=("fp32", "tf32", "bf16", "fp16"),
+        help="bf16 and fp16 autocast over fp32 weights (default: fp32, or the cell id's)",
     )
     parser.add_argument("--batch", type=int, help="images per step (default: 1, or the cell id's)")
     parser.add_argument(
