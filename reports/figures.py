@@ -274,13 +274,21 @@ def mfu_per_model(frame: pd.DataFrame):
     data["model"] = data["preset"] + " @" + data["resolution"].astype(str)
     if several:
         data["model"] += " · " + data["setup"]
+    # The results table's "?" mark: an MFU over a doubtful matmul peak (mfu_suspect), or noise.
+    suspect = data["mfu_suspect"].eq(1) if "mfu_suspect" in data else False
+    noisy = data["latency_noisy"].eq(1) if "latency_noisy" in data else False
+    doubtful = data["model"].map(data.assign(d=suspect | noisy).groupby("model")["d"].any())
+    data.loc[doubtful, "model"] += " (?)"
     percent = f"{mfu.label} (%)"
     data[percent] = 100 * data["value"]
     height = 1.6 + 0.32 * data["model"].nunique() * max(1, data["phase"].nunique() / 2)
     figure, axes = _axes(height=min(height, 14))
     sns.barplot(data=data, x=percent, y="model", hue="phase ", orient="h", ax=axes)
     axes.set_ylabel("")
-    figure.suptitle("MFU: model FLOP/s over the measured matmul peak")
+    title = "MFU: model FLOP/s over the measured matmul peak"
+    if doubtful.any():
+        title += "\n(?): a noisy timing, or a peak taken while other jobs held the device"
+    figure.suptitle(title)
     sns.move_legend(axes, "upper left", bbox_to_anchor=(1.01, 1), title="phase", fontsize="small")
     return figure
 

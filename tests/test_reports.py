@@ -187,6 +187,13 @@ def test_throughput_figure_shows_the_spread_and_rings_noisy_points():
     assert ringed == [(32, 100), (32, 400)]  # both 32 px timings, not the steady 16 px one
 
 
+def test_mfu_figure_marks_the_models_whose_mfu_is_doubtful():
+    figure = figures.mfu_per_model(load.frame(noisy_records()))
+    labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+    assert sorted(labels) == ["rin-tiny @16", "rin-tiny @32 (?)"]
+    assert "(?): a noisy timing" in figure._suptitle.get_text()
+
+
 def test_markdown_cells_escape_pipes():
     text = tables.markdown_table(("a|b",), [("x | y",)])
     assert text == "| a\\|b |\n|---|\n| x \\| y |\n"
