@@ -27,6 +27,7 @@ import pandas as pd
 
 from bench import claims as claims_module
 from bench import metrics, selection
+from bench.record import is_number
 from bench.selection import COUNT_PHASES, TIMED_PHASES
 from reports import load
 
@@ -38,7 +39,8 @@ LEGEND = (
     "(what the DiT and ADM papers call GFLOPs; FLOPs = 2 x MACs). img/s: images per second at the "
     "row's setup (fwd = one network evaluation, train = forward + backward + optimizer step). "
     "peak GiB: peak allocated GPU memory, or peak resident memory on a CPU, over the row's timed "
-    "phases. MFU: achieved model FLOP/s of the forward pass over the device's measured dense matmul "
+    "phases; on a CPU, (+x) is what the phase itself added over the process with the model built "
+    "in it (rss_added_bytes), the rest being the interpreter, torch and the weights. MFU: achieved model FLOP/s of the forward pass over the device's measured dense matmul "
     "peak. J/img: GPU energy per image of the forward pass (NVML). FID: of the checkpoint trained "
     "longest, from records of phase 'fid' (fid_legacy_tf where present). OOM, error, timeout, "
     "n/a: the measurement did not finish (reasons in the notes); an empty cell was not measured. "
@@ -121,6 +123,7 @@ class Column:
     text: Callable[[float], str] | None = None  # of the scaled value
     shows_status: bool = False  # a record that did not finish shows its status here
     marks: tuple[tuple[str, str], ...] = ()  # (flag key, mark): the mark follows a flagged value
+    beside: str | None = None  # a metric of the same unit shown after the value as "(+x)"
 
     @property
     def metric(self) -> metrics.Metric:
@@ -143,7 +146,7 @@ RESULTS_COLUMNS = (
     Column(("macs_fwd",), COUNTS),
     Column(("images_per_s",), "forward", "fwd", shows_status=True, marks=TIMING_MARKS),
     Column(("images_per_s",), "train_step", "train", shows_status=True, marks=TIMING_MARKS),
-    Column(selection.PEAK_MEMORY_KEYS, TIMED, text="{:.2f}".format),
+    Column(selection.PEAK_MEMORY_KEYS, TIMED, text="{:.2f}".format, beside="rss_added_bytes"),
     Column(("mfu",), "forward", marks=(*TIMING_MARKS, ("mfu_suspect", SUSPECT_MARK))),
     Column(("joules_per_image",), "forward"),
     Column(selection.FID_KEYS, "fid", shows_status=True),
@@ -228,12 +231,15 @@ def _cell(column: Column, model: _Model, phases: dict[str, dict]) -> str:
     if column.phase == COUNTS:
         return column.render(model.count(column.keys))
     if column.phase == TIMED:
-        found = [
-            selection.first_number(row, column.keys)[1]
-            for row in phases.values()
-            if row["status"] == "ok"
-        ]
-        return column.render(max((v for v in found if v is not None), default=None))
+        ok = [row for row in phases.values() if row["status"] == "ok"]
+        found = [selection.first_number(row, column.keys)[1] for row in ok]
+        text = column.render(max((v for v in found if v is not None), default=None))
+        if text and column.beside:
+            added = [row.get(column.beside) for row in ok]
+            largest = max((v for v in added if is_number(v)), default=None)
+            if largest is not None:
+                text += f" (+{column.render(largest)})"
+        return text
     row = model.fid() if column.phase == "fid" else phases.get(column.phase)
     if row is None:
         return ""
@@ -526,7 +532,8 @@ def latex_table(header, rows, caption: str = "", label: str = "") -> str:
 
 
 def _looks_numeric(text: str) -> bool:
-    stripped = str(text).replace(",", "").rstrip(NOISY_MARK + SUSPECT_MARK).rstrip("%xMB")
+    stripped = re.sub(r" \(\+[0-9.,]+\)$", "", str(text))  # a CPU's "2.50 (+0.50)" GiB
+    stripped = stripped.replace(",", "").rstrip(NOISY_MARK + SUSPECT_MARK).rstrip("%xMB")
     try:
         float(stripped)
     except ValueError:

@@ -187,6 +187,30 @@ def test_throughput_figure_shows_the_spread_and_rings_noisy_points():
     assert ringed == [(32, 100), (32, 400)]  # both 32 px timings, not the steady 16 px one
 
 
+def test_cpu_peak_memory_shows_what_the_phase_added_beside_the_process_peak():
+    gib = 2**30
+    rows = [
+        record(
+            "rin-tiny.r16.b4.fp32.forward.eager.cpu",
+            images_per_s=400.0,
+            peak_rss_bytes=2.5 * gib,
+            rss_added_bytes=0.25 * gib,
+        ),
+        record(
+            "rin-tiny.r16.b4.fp32.train_step.eager.cpu",
+            images_per_s=100.0,
+            peak_rss_bytes=2.0 * gib,
+            rss_added_bytes=0.5 * gib,
+        ),
+        record("rin-tiny.r32.b4.fp32.forward.eager.cpu", images_per_s=400.0, peak_rss_bytes=gib),
+    ]
+    table = tables.results_table(load.frame(rows))
+    peak = table.header.index("peak GiB")
+    assert [row[peak] for row in table.rows] == ["2.50 (+0.50)", "1.00"]
+    assert "(+x) is what the phase itself added" in tables.LEGEND
+    assert tables._looks_numeric("2.50 (+0.50)") and not tables._looks_numeric("2.50 (+x)")
+
+
 def test_mfu_figure_marks_the_models_whose_mfu_is_doubtful():
     figure = figures.mfu_per_model(load.frame(noisy_records()))
     labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
