@@ -54,6 +54,7 @@ def test_paper_suite_times_paper_presets_on_cuda_in_bf16_with_max_batch():
         "forward",
         "train_step",
     }
+    assert {item.cell.phase for item in timed if item.settings.profile} == {"forward", "train_step"}
 
 
 def test_scaling_and_ci_suites():
