@@ -107,3 +107,14 @@ def test_rinbench_claims_cites_the_profile_beside_a_wall_clock_verdict():
     elsewhere = dataclasses.replace(profiled, env={"cpu_model": "Another CPU", "cpu_count": 2})
     plain = verdicts_by_basis(parse(RATIO), [*counted(), *cpu_timed(), elsewhere])
     assert plain[("tenfold", CPU_BASIS)].detail == "rin-m 60 img/s / base-m 10 img/s"
+
+
+def test_rinbench_report_counts_the_profile_figure(tmp_path, capsys):
+    from bench import cli, results
+
+    path = tmp_path / "profiles.jsonl"
+    with results.Writer(path) as writer:
+        writer.append(profile_record())
+    assert cli.main(["report", str(path), "--out", str(tmp_path / "report")]) == 0
+    assert "(1 figure)" in capsys.readouterr().err
+    assert (tmp_path / "report" / "figures" / "time_vs_macs.png").is_file()

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from bench.commands.common import add_command, read_some_records
+from bench.commands.common import add_command, plural, read_some_records
 from bench.errors import EXIT_OK, UsageError
 
 
@@ -57,10 +57,10 @@ def run(args) -> int:
     except OSError as err:
         raise UsageError(f"cannot write the report to {out}: {err.strerror or err}") from None
     print(reports.summary_markdown(report, details=f"verdicts in {out / 'report.html'}"), end="")
-    figures = sum(1 for f in report.figures if f.png is not None)
+    figures = sum(1 for path in written if path.parent.name == "figures" and path.suffix == ".png")
     print(
         f"rinbench: report written to {out}: report.html, report.md, {len(written)} files "
-        f"in all ({figures} figures)",
+        f"in all ({plural(figures, 'figure')})",
         file=sys.stderr,
     )
     return EXIT_OK
