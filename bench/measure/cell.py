@@ -131,12 +131,20 @@ def measure(cell: Cell, settings: Settings = Settings(), *, peak: dict | None = 
     Never raises for a measurement failure and prints nothing: warnings raised while measuring are
     returned in details["warnings"].
     """
-    out, status, error, model = Measurements(), "ok", None, None
+    out = Measurements()
+    return measured_outcome(cell, out, lambda: PHASES[cell.phase](cell, settings, out, peak))
+
+
+def measured_outcome(cell: Cell, out: Measurements, fill: Callable[[], None]) -> Outcome:
+    """Call `fill`, which measures into `out`, and return what it got as an Outcome: the model's
+    description, the status and reason of a failure (what was measured before it kept), and the
+    warnings raised meanwhile. Never raises for a measurement failure."""
+    status, error, model = "ok", None, None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         try:
             model = model_info(cell)
-            PHASES[cell.phase](cell, settings, out, peak)
+            fill()
         except Unsupported as err:
             status, error = "unsupported", str(err)
         except CompileFailed as err:

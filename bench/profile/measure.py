@@ -27,25 +27,20 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import time
-import traceback
-import warnings
 from contextlib import nullcontext
 from pathlib import Path
 
 from bench.cell import Cell, profiled
 from bench.measure.cell import (
     PHASE_STEPS,
-    CompileFailed,
     Measurements,
     Settings,
-    Unsupported,
     _autocast,
     _compiled,
     _count,
     _first_call,
     check_dtype,
-    model_info,
-    one_line,
+    measured_outcome,
 )
 from bench.record import Outcome
 from bench.worker import cpu_threads_for
@@ -67,32 +62,16 @@ def measure_profile(cell: Cell, settings: dict, peak: dict | None = None) -> Out
     phase = profiled(cell.phase)
     if phase is None:
         return Outcome("error", error=f"{cell.id} is not a profile cell (phase profile:...)")
-    out, status, error, model = Measurements(), "ok", None, None
+    out = Measurements()
     # The intra-op threads the timed cell gets (bench.worker.cpu_threads_for), so both run alike.
     threads_source = cpu_threads_for(dataclasses.replace(cell, phase=phase))
     if threads_source is not None:
         out.details["torch_threads_source"] = threads_source
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("default")
-        try:
-            model = model_info(cell)
-            _profile(cell, phase, Settings.from_mapping(settings), out, peak, trace_dir)
-        except Unsupported as err:
-            status, error = "unsupported", str(err)
-        except CompileFailed as err:
-            status, error = "error", f"compile failed: {err}"
-            out.details["traceback"] = traceback.format_exc()
-        except Exception as err:
-            from bench.measure.memory import is_oom
-
-            status = "oom" if is_oom(err) else "error"
-            error = one_line(f"{type(err).__name__}: {err}")
-            if status == "error":
-                out.details["traceback"] = traceback.format_exc()
-    if caught:
-        messages = dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught)
-        out.details["warnings"] = list(messages)[:20]
-    return Outcome(status, out.values, error, model, out.details)
+    return measured_outcome(
+        cell,
+        out,
+        lambda: _profile(cell, phase, Settings.from_mapping(settings), out, peak, trace_dir),
+    )
 
 
 def _profile(
