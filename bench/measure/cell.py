@@ -307,7 +307,6 @@ def _timed(cell: Cell, settings: Settings, out: Measurements, peak: dict | None)
     measure memory and energy over the timed window."""
     import torch
 
-    from bench import registry
     from bench.measure.memory import current_rss
     from bench.measure.numerics import numerics
     from bench.measure.timing import matmul_peak
@@ -318,11 +317,7 @@ def _timed(cell: Cell, settings: Settings, out: Measurements, peak: dict | None)
     flops_per_call = _count_timed(cell, settings, out)
     out.add(peak if peak is not None else matmul_peak(device))
 
-    entry = registry.get(cell.preset)
-    cfg = registry.config(cell.preset, cell.resolution)
-    torch.manual_seed(0)
-    with torch.device(device):
-        model = entry.builder(cfg)
+    model, cfg = build_model(cell, device)
     if device.type == "cpu":  # the baseline of rss_added_bytes: the process with the model in it
         out.values["rss_after_build_bytes"] = current_rss()
     autocast = _autocast(cell.dtype, device)
@@ -337,6 +332,19 @@ def _timed(cell: Cell, settings: Settings, out: Measurements, peak: dict | None)
         if settings.max_batch:
             del step
             _max_batch(make, cell, settings, sync, out)
+
+
+def build_model(cell: Cell, device):
+    """The cell's model and config, built straight on `device` from seed 0 (every timed or profiled
+    step of a preset starts from the same weights)."""
+    import torch
+
+    from bench import registry
+
+    cfg = registry.config(cell.preset, cell.resolution)
+    torch.manual_seed(0)
+    with torch.device(device):
+        return registry.get(cell.preset).builder(cfg), cfg
 
 
 def _count_timed(cell: Cell, settings: Settings, out: Measurements) -> int:

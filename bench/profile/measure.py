@@ -39,6 +39,7 @@ from bench.measure.cell import (
     _compiled,
     _count,
     _first_call,
+    build_model,
     check_dtype,
     measured_outcome,
 )
@@ -88,11 +89,7 @@ def _profile(
     check_dtype(cell.dtype, device)
     counts = _count(timed, train_step=phase == "train_step")
     out.add(peak if peak is not None else matmul_peak(device))
-    entry = registry.get(cell.preset)
-    cfg = registry.config(cell.preset, cell.resolution)
-    torch.manual_seed(0)
-    with torch.device(device):
-        model = entry.builder(cfg)
+    model, cfg = build_model(cell, device)
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     with numerics(tf32=cell.dtype == "tf32", cudnn_benchmark=settings.cudnn_benchmark) as flags:
         out.details["numerics"] = flags
@@ -103,7 +100,7 @@ def _profile(
         for _ in range(settings.warmup):
             step()
         before = _time_unprofiled(step, sync)
-        hooks = None if cell.mode == "compile" else (model, entry.flop_grouping)
+        hooks = None if cell.mode == "compile" else (model, registry.get(cell.preset).flop_grouping)
         prof, walls = _run_profiled(step, PROFILE_STEPS[phase], cell, sync, hooks, trace_dir, out)
         unprofiled = statistics.median(before + _time_unprofiled(step, sync))
         _snapshot_memory(step, cell, sync, trace_dir, out)
