@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# The GPU check: one prepared, time-boxed command that turns a short lease on one GPU into results.
+#
+#   bash benchmarks/gpu/check.sh OUT_DIR [--device cuda|cpu] [--budget SECONDS]
+#
+# Runs from the repository as it is (no install: PYTHONPATH points at it), with the Python in
+# $PYTHON (default python3), inside a total time budget (default 465 s on a GPU, 300 s on a CPU).
+# The steps, most important first; each gets what the budget has left after the reserve of the
+# steps behind it, and a step cut short or left out is written down, never silently lost:
+#   1. env        the GPU, driver, torch and Python
+#   2. bare-loop  the harness's median against a bare CUDA-event loop on DiT-XL/2 b64 forward
+#   3. suite      `rinbench run gpu-check` (bench/suites/gpu-check.toml: its cells in order of
+#                 importance, with NVML energy and the RIN-256/ADM-256 train-step profiles);
+#                 cells the budget cut off are listed in skipped.txt
+#   4. gpu-tests  `pytest -m gpu`
+#   5. report     `rinbench report` and `rinbench claims` on the results; summary.md with the targets
+# OUT_DIR receives at most 8 files of at most 16 MiB: check.log, summary.md, results.tar.gz (the
+# results folder with traces and the report folder), report.html, claims.md, bare_loop.json,
+# pytest-gpu.log, skipped.txt.
+#
+# `--device cpu` is the dry run: the same steps with the tiny presets in fp32 (the suite's CPU
+# grids), in a few minutes; tests/test_gpu_check.py runs it so that this script cannot rot.
+set -uo pipefail
+
+usage() { echo "usage: bash benchmarks/gpu/check.sh OUT_DIR [--device cuda|cpu] [--budget SECONDS]" >&2; exit 2; }
+
+[ $# -ge 1 ] || usage
+OUT=$1
+shift
+DEVICE=cuda
+BUDGET=
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --device) DEVICE=${2:-}; shift 2 || usage ;;
+        --budget) BUDGET=${2:-}; shift 2 || usage ;;
+        *) echo "check.sh: unknown argument '$1'" >&2; usage ;;
+    esac
+done
+case "$DEVICE" in cuda|cpu) ;; *) echo "check.sh: --device must be cuda or cpu, got '$DEVICE'" >&2; exit 2 ;; esac
+if [ -z "$BUDGET" ]; then
+    if [ "$DEVICE" = cuda ]; then BUDGET=465; else BUDGET=300; fi
+fi
+case "$BUDGET" in ''|*[!0-9]*) echo "check.sh: --budget must be whole seconds, got '$BUDGET'" >&2; exit 2 ;; esac
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PY=${PYTHON:-python3}
+mkdir -p "$OUT" || exit 2
+OUT=$(cd "$OUT" && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
+RESULTS=$WORK/results
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+cd "$REPO" || exit 2
+exec > >(tee -a "$OUT/check.log") 2>&1
+TEE_PID=$!
+
+START=$(date +%s)
+DEADLINE=$((START + BUDGET))
+# Seconds kept back for the steps behind each step (a GPU's report step reads a few hundred records).
+RESERVE_TESTS=$([ "$DEVICE" = cuda ] && echo 90 || echo 60)
+RESERVE_REPORT=60
+: >"$WORK/steps.tsv"
+
+left() { echo $((DEADLINE - $(date +%s))); }
+
+# step NAME LIMIT_S RESERVE_S COMMAND...: run COMMAND under `timeout` for at most LIMIT_S, and never
+# into the last RESERVE_S seconds of the budget; SIGTERM first (the runner keeps finished cells and
+# kills the one in flight), SIGKILL 20 s later. Appends a line to steps.tsv.
+step() {
+    local name=$1 limit=$2 reserve=$3
+    shift 3
+    local allowed=$(($(left) - reserve))
+    [ "$allowed" -lt "$limit" ] && limit=$allowed
+    if [ "$limit" -lt 5 ]; then
+        echo "== $name: skipped, the budget is spent"
+        printf '%s\tskipped (budget)\t0\t\t%s\n' "$name" "$limit" >>"$WORK/steps.tsv"
+        return 0
+    fi
+    echo "== $name (at most ${limit} s): $*"
+    local began=$(date +%s)
+    timeout -s TERM -k 20 "$limit" "$@"
+    local code=$?
+    local took=$(($(date +%s) - began))
+    local status=ok
+    if [ "$code" -eq 124 ] || [ "$code" -eq 137 ]; then
+        status="cut at its time limit"
+    elif [ "$code" -ne 0 ]; then
+        status=failed
+    fi
+    echo "== $name: $status (exit $code, ${took} s)"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$status" "$took" "$code" "$limit" >>"$WORK/steps.tsv"
+    return 0
+}
+
+machine_facts() {
+    date -u +%Y-%m-%dT%H:%M:%SZ
+    git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "no git"
+    if [ "$DEVICE" = cuda ]; then
+        nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit --format=csv
+    fi
+    "$PY" -c 'import sys, torch; print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())'
+}
+
+export DEVICE REPO PY
+export -f machine_facts
+
+if [ "$DEVICE" = cuda ]; then
+    BARE=(--device cuda --preset dit-xl-2 --batch 64 --dtype bf16)
+    BARE_LIMIT=75
+    TEST_LIMIT=90
+else
+    BARE=(--device cpu --preset dit-tiny --batch 2 --dtype fp32 --seconds 0.5)
+    BARE_LIMIT=40
+    TEST_LIMIT=60
+fi
+
+echo "GPU check: device $DEVICE, budget ${BUDGET} s, repository $REPO, work folder $WORK"
+step env 30 $((RESERVE_TESTS + RESERVE_REPORT)) bash -c machine_facts
+step bare-loop "$BARE_LIMIT" $((RESERVE_TESTS + RESERVE_REPORT)) \
+    "$PY" benchmarks/gpu/bare_loop.py "${BARE[@]}" --out "$WORK/bare_loop.json"
+step suite "$BUDGET" $((RESERVE_TESTS + RESERVE_REPORT)) \
+    "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --no-progress
+step gpu-tests "$TEST_LIMIT" "$RESERVE_REPORT" \
+    bash -c "'$PY' -m pytest -m gpu -q -p no:cacheprovider tests >'$WORK/pytest-gpu.log' 2>&1; code=\$?; tail -n 15 '$WORK/pytest-gpu.log'; exit \$code"
+
+# What the budget left out: the suite's cells without a record (all of them if it never started).
+if ! "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --resume --dry-run >"$WORK/skipped.txt" 2>/dev/null; then
+    "$PY" -m bench run gpu-check --device "$DEVICE" --dry-run >"$WORK/skipped.txt"
+fi
+echo "== cells left out by the budget: $(wc -l <"$WORK/skipped.txt")"
+
+if compgen -G "$RESULTS/gpu-check/*.jsonl" >/dev/null; then
+    step report 60 0 "$PY" -m bench report "$RESULTS/gpu-check" --out "$WORK/report"
+    step claims 30 0 bash -c "'$PY' -m bench claims '$RESULTS' --format markdown >'$WORK/claims.md'"
+fi
+"$PY" benchmarks/gpu/summary.py "$WORK" >"$WORK/summary.md"
+
+# Bring back at most 8 files of at most 16 MiB each.
+LIMIT_BYTES=$((16 * 1024 * 1024))
+tar -czf "$OUT/results.tar.gz" -C "$WORK" results $( [ -d "$WORK/report" ] && echo report ) summary.md steps.tsv
+if [ "$(stat -c %s "$OUT/results.tar.gz")" -gt "$LIMIT_BYTES" ]; then
+    echo "== results.tar.gz over 16 MiB: packed again without the traces and memory snapshots"
+    tar -czf "$OUT/results.tar.gz" -C "$WORK" --exclude='*.json.gz' --exclude='*.pickle' \
+        results $( [ -d "$WORK/report" ] && echo report ) summary.md steps.tsv
+fi
+cp "$WORK/summary.md" "$WORK/skipped.txt" "$OUT/"
+for name in bare_loop.json pytest-gpu.log claims.md; do
+    [ -f "$WORK/$name" ] && cp "$WORK/$name" "$OUT/"
+done
+[ -f "$WORK/report/report.html" ] && cp "$WORK/report/report.html" "$OUT/"
+for file in "$OUT"/*; do
+    if [ "$(stat -c %s "$file")" -gt "$LIMIT_BYTES" ]; then
+        echo "== $(basename "$file") is over 16 MiB: removed"
+        rm -f "$file"
+    fi
+done
+echo "GPU check done in $(($(date +%s) - START)) s; summary:"
+cat "$WORK/summary.md"
+failed=$(cut -f2 "$WORK/steps.tsv" | grep -c '^failed$')
+rm -rf "$WORK"
+exec 1>&- 2>&-
+wait "$TEE_PID" 2>/dev/null
+# 1 when a step failed (a failed cell fails the suite step: the summary says which), else 0.
+[ "$failed" -eq 0 ]

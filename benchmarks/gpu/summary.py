@@ -1,0 +1,183 @@
+"""The GPU check's one-page summary: what ran, what it measured against its targets, what was skipped.
+
+    python benchmarks/gpu/summary.py CHECK_DIR > summary.md
+
+CHECK_DIR is the folder benchmarks/gpu/check.sh works in: steps.tsv (one line per step: name,
+status, seconds, exit code, time limit), results/ (the gpu-check run), bare_loop.json and
+skipped.txt. Prints Markdown: the machine, the steps, the throughput targets (MFU = model FLOPs
+over the matmul peak the run measured; a train step's FLOPs are the forward's and backward's,
+counted), every timed cell, failures with their reasons, the harness-against-bare-loop check and
+the cells the time budget left out.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.results import latest_per_cell, read  # noqa: E402
+
+GIB = 2**30
+# (cell id on a GPU, MFU target): the issue's targets for this check (BENCHMARKS.md says why).
+TARGETS = {
+    "dit-xl-2.r256.b64.bf16.train_step.eager.cuda": None,
+    "dit-xl-2.r256.b64.bf16.train_step.compile.cuda": 0.45,
+    "adm-in256.r256.b16.bf16.train_step.eager.cuda": 0.30,
+    "rin-in256.r256.b32.bf16.train_step.eager.cuda": 0.40,
+    "rin-in256.r256.b32.bf16.train_step.compile.cuda": 0.40,
+}
+TIMED = ("forward", "train_step", "sample")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or not Path(argv[0]).is_dir():
+        print("usage: summary.py CHECK_DIR", file=sys.stderr)
+        return 2
+    folder = Path(argv[0])
+    files = sorted((folder / "results").rglob("*.jsonl"))
+    records = latest_per_cell(read(files)) if files else {}
+    lines = ["# GPU check", ""]
+    lines += _machine(records)
+    lines += _steps(folder / "steps.tsv")
+    lines += _targets(records)
+    lines += _timed(records)
+    lines += _profiles(records)
+    lines += _bare_loop(folder / "bare_loop.json")
+    lines += _skipped(folder / "skipped.txt")
+    print("\n".join(lines))
+    return 0
+
+
+def _machine(records: dict) -> list[str]:
+    for record in records.values():
+        env = record.env
+        gpu = env.get("gpu") or {}
+        name = gpu.get("name") if isinstance(gpu, dict) else gpu
+        return [
+            f"Machine: {name or env.get('cpu_model')}; torch {env.get('torch')}, "
+            f"Python {env.get('python')}; commit {env.get('git_commit')}.",
+            "",
+        ]
+    return ["No records.", ""]
+
+
+def _steps(path: Path) -> list[str]:
+    lines = [
+        "## Steps",
+        "",
+        "| step | status | seconds | exit | limit s |",
+        "|---|---|---|---|---|",
+    ]
+    if path.is_file():
+        for row in path.read_text(encoding="utf-8").splitlines():
+            lines.append("| " + " | ".join(row.split("\t")) + " |")
+    return lines + [""]
+
+
+def _targets(records: dict) -> list[str]:
+    lines = ["## Targets", "", "| cell | status | img/s | MFU | target MFU | met |"]
+    lines.append("|---|---|---|---|---|---|")
+    for cell_id, target in TARGETS.items():
+        record = records.get(cell_id)
+        if record is None:
+            lines.append(f"| {cell_id} | not run | | | {_pct(target)} | |")
+            continue
+        mfu = record.values.get("mfu")
+        met = "" if target is None or mfu is None else ("yes" if mfu >= target else "no")
+        lines.append(
+            f"| {cell_id} | {record.status} | {_num(record.values.get('images_per_s'))} | "
+            f"{_pct(mfu)} | {_pct(target)} | {met} |"
+        )
+    return lines + [""]
+
+
+def _timed(records: dict) -> list[str]:
+    lines = ["## Timed cells", ""]
+    lines.append("| cell | status | img/s | ms median | rel IQR | MFU | peak GiB | J/img | noisy |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    failures = []
+    for cell_id, record in records.items():
+        if record.cell.phase not in TIMED:
+            if record.status != "ok":
+                failures.append((cell_id, record.status, record.error))
+            continue
+        v = record.values
+        peak = v.get("peak_alloc_bytes")
+        lines.append(
+            f"| {cell_id} | {record.status} | {_num(v.get('images_per_s'))} | "
+            f"{_num(v.get('latency_ms_median'))} | {_pct(v.get('latency_rel_iqr'))} | "
+            f"{_pct(v.get('mfu'))} | {_num(peak / GIB if peak else None)} | "
+            f"{_num(v.get('joules_per_image'))} | {'yes' if v.get('latency_noisy') else ''} |"
+        )
+        if record.status != "ok":
+            failures.append((cell_id, record.status, record.error))
+    lines.append("")
+    if failures:
+        lines += ["## Failures", ""]
+        lines += [f"- {cell_id}: {status}: {error}" for cell_id, status, error in failures]
+        lines.append("")
+    return lines
+
+
+def _profiles(records: dict) -> list[str]:
+    """Per profiled step: each FLOP group's share of the time against its share of the MACs."""
+    lines = ["## Where the time goes (profiles)", ""]
+    for cell_id, record in records.items():
+        if not record.cell.phase.startswith("profile:"):
+            continue
+        if record.status != "ok":
+            lines.append(f"- {cell_id}: {record.status}: {record.error}")
+            continue
+        v = record.values
+        time_share, mac_share = v.get("time_share_by_group", {}), v.get("mac_share_by_group", {})
+        mfu = v.get("mfu_by_group", {})
+        parts = []
+        for group, share in sorted(time_share.items(), key=lambda kv: -kv[1]):
+            part = f"{group} {_pct(share)} of the time"
+            if mac_share.get(group) is not None:
+                part += f" for {_pct(mac_share[group])} of the MACs (MFU {_pct(mfu.get(group))})"
+            parts.append(part)
+        lines.append(
+            f"- {cell_id}: {_num(v.get('unprofiled_ms_median'))} ms a step unprofiled "
+            f"(profiler slowdown {_num(v.get('profiler_slowdown'))}x): " + "; ".join(parts)
+        )
+    return lines + [""]
+
+
+def _bare_loop(path: Path) -> list[str]:
+    if not path.is_file():
+        return ["## Harness against a bare CUDA-event loop", "", "Not run.", ""]
+    result = json.loads(path.read_text(encoding="utf-8"))
+    if "harness_over_bare" not in result:
+        text = f"{result['cell']}: the harness's cell {result['harness_status']}: {result['harness_error']}"
+    else:
+        verdict = "within" if result["holds"] else "outside"
+        text = (
+            f"{result['cell']}: harness median {result['harness_ms_median']:.3f} ms, bare loop "
+            f"{result['bare_ms_median_before']:.3f} ms before and {result['bare_ms_median_after']:.3f}"
+            f" ms after: {result['harness_over_bare']:.3f}x, {verdict} "
+            f"{result['tolerance']:.0%} (bare loops {result['bare_drift']:.1%} apart)."
+        )
+    return ["## Harness against a bare CUDA-event loop", "", text, ""]
+
+
+def _skipped(path: Path) -> list[str]:
+    cells = path.read_text(encoding="utf-8").split() if path.is_file() else []
+    lines = ["## Skipped by the time budget", ""]
+    lines += [f"- {cell}" for cell in cells] or ["None."]
+    return lines + [""]
+
+
+def _num(value) -> str:
+    return "" if value is None else f"{value:,.4g}"
+
+
+def _pct(value) -> str:
+    return "" if value is None else f"{value:.1%}"
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
