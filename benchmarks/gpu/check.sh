@@ -22,18 +22,19 @@
 # grids), in a few minutes; tests/test_gpu_check.py runs it so that this script cannot rot.
 set -uo pipefail
 
-usage() { echo "usage: bash benchmarks/gpu/check.sh OUT_DIR [--device cuda|cpu] [--budget SECONDS]" >&2; exit 2; }
+usage() { echo "check.sh: ${1:+$1; }usage: bash benchmarks/gpu/check.sh OUT_DIR [--device cuda|cpu] [--budget SECONDS]" >&2; exit 2; }
 
-[ $# -ge 1 ] || usage
+[ $# -ge 1 ] || usage "no OUT_DIR"
+case "$1" in -*) usage "OUT_DIR comes first" ;; esac
 OUT=$1
 shift
 DEVICE=cuda
 BUDGET=
 while [ $# -gt 0 ]; do
     case "$1" in
-        --device) DEVICE=${2:-}; shift 2 || usage ;;
-        --budget) BUDGET=${2:-}; shift 2 || usage ;;
-        *) echo "check.sh: unknown argument '$1'" >&2; usage ;;
+        --device) DEVICE=${2:-}; shift 2 || usage "--device needs a value" ;;
+        --budget) BUDGET=${2:-}; shift 2 || usage "--budget needs a value" ;;
+        *) usage "unknown argument '$1'" ;;
     esac
 done
 case "$DEVICE" in cuda|cpu) ;; *) echo "check.sh: --device must be cuda or cpu, got '$DEVICE'" >&2; exit 2 ;; esac

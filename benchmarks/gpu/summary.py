@@ -30,6 +30,10 @@ TARGETS = {
     "rin-in256.r256.b32.bf16.train_step.compile.cuda": 0.40,
 }
 TIMED = ("forward", "train_step", "sample")
+# The targets are set against a fixed yardstick: the dense bf16 rate of an 8192^3 matmul measured on
+# this project's H200 machines (769-798 TFLOP/s, random data). The run's own peak probe can land
+# elsewhere (667 TFLOP/s in the first check); both MFUs are shown.
+REFERENCE_PEAK_TFLOPS = 790.0
 
 
 def main(argv: list[str]) -> int:
@@ -78,18 +82,24 @@ def _steps(path: Path) -> list[str]:
 
 
 def _targets(records: dict) -> list[str]:
-    lines = ["## Targets", "", "| cell | status | img/s | MFU | target MFU | met |"]
-    lines.append("|---|---|---|---|---|---|")
+    lines = ["## Targets", ""]
+    lines.append(
+        f"MFU over the run's measured matmul peak, and over the {REFERENCE_PEAK_TFLOPS:g} TFLOP/s "
+        "yardstick the targets are set against (met is judged on the latter)."
+    )
+    lines += ["", "| cell | status | img/s | MFU (run's peak) | MFU (yardstick) | target | met |"]
+    lines.append("|---|---|---|---|---|---|---|")
     for cell_id, target in TARGETS.items():
         record = records.get(cell_id)
         if record is None:
-            lines.append(f"| {cell_id} | not run | | | {_pct(target)} | |")
+            lines.append(f"| {cell_id} | not run | | | | {_pct(target)} | |")
             continue
-        mfu = record.values.get("mfu")
+        achieved = record.values.get("achieved_tflops")
+        mfu = None if achieved is None else achieved / REFERENCE_PEAK_TFLOPS
         met = "" if target is None or mfu is None else ("yes" if mfu >= target else "no")
         lines.append(
             f"| {cell_id} | {record.status} | {_num(record.values.get('images_per_s'))} | "
-            f"{_pct(mfu)} | {_pct(target)} | {met} |"
+            f"{_pct(record.values.get('mfu'))} | {_pct(mfu)} | {_pct(target)} | {met} |"
         )
     return lines + [""]
 

@@ -1,0 +1,107 @@
+"""benchmarks/gpu/check.sh, the GPU check: its dry run on the CPU, so that the script a GPU lease
+depends on cannot rot while no GPU is at hand, and its time budget."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from bench import results, suites
+from bench.runner import with_profiles
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "gpu" / "check.sh"
+MAX_FILES, MAX_BYTES = 8, 16 * 2**20
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("bash") is None or shutil.which("timeout") is None,
+    reason="the check is a bash script and needs coreutils' timeout",
+)
+
+
+def run_check(out: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHON=sys.executable)
+    return subprocess.run(
+        ["bash", str(SCRIPT), str(out), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
+def cpu_cells() -> list[str]:
+    return [item.cell.id for item in with_profiles(suites.load("gpu-check", "cpu").plan)]
+
+
+def steps(out: Path) -> dict[str, str]:
+    """{step: status} from the summary's steps table."""
+    table = {}
+    for line in (out / "summary.md").read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 5 and cells[0] not in ("step", "---"):
+            table[cells[0]] = cells[1]
+    return table
+
+
+@pytest.mark.slow
+def test_dry_run_measures_every_cell_and_brings_back_at_most_8_small_files(tmp_path):
+    out = tmp_path / "out"
+    completed = run_check(out, "--device", "cpu", timeout=600)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+
+    files = sorted(p.name for p in out.iterdir())
+    assert len(files) <= MAX_FILES
+    assert all((out / name).stat().st_size <= MAX_BYTES for name in files)
+    assert {"check.log", "summary.md", "results.tar.gz", "report.html", "claims.md"} <= set(files)
+    assert {"bare_loop.json", "pytest-gpu.log", "skipped.txt"} <= set(files)
+
+    assert steps(out) == dict.fromkeys(
+        ["env", "bare-loop", "suite", "gpu-tests", "report", "claims"], "ok"
+    )
+    assert (out / "skipped.txt").read_text(encoding="utf-8").split() == []
+
+    unpacked = tmp_path / "unpacked"
+    with tarfile.open(out / "results.tar.gz") as archive:
+        archive.extractall(unpacked, filter="data")
+    records = results.read(sorted((unpacked / "results").rglob("*.jsonl")))
+    assert sorted(r.cell.id for r in records) == sorted(cpu_cells())
+    assert {r.cell.id: r.status for r in records if r.status != "ok"} == {}
+    assert any(r.cell.phase.startswith("profile:") for r in records)
+    assert list((unpacked / "results").rglob("*.trace.json.gz")), "the profiles' traces travel"
+    assert (unpacked / "report" / "report.md").is_file()
+
+    bare = json.loads((out / "bare_loop.json").read_text(encoding="utf-8"))
+    assert bare["harness_status"] == "ok" and bare["harness_ms_median"] > 0
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert "## Targets" in summary and "## Where the time goes" in summary
+    assert "Harness against a bare CUDA-event loop" in summary and "Not run." not in summary
+
+
+def test_a_spent_budget_skips_the_steps_and_lists_every_cell_as_skipped(tmp_path):
+    out = tmp_path / "out"
+    completed = run_check(out, "--device", "cpu", "--budget", "10", timeout=120)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert steps(out) == dict.fromkeys(
+        ["env", "bare-loop", "suite", "gpu-tests"], "skipped (budget)"
+    )
+    assert (out / "skipped.txt").read_text(encoding="utf-8").split() == cpu_cells()
+    assert "results.tar.gz" in {p.name for p in out.iterdir()}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--device", "tpu"], ["--budget", "soon"], ["--frobnicate"]],
+)
+def test_bad_arguments_are_one_line_and_exit_2(tmp_path, args):
+    completed = run_check(tmp_path / "out", *args, timeout=30)
+    assert completed.returncode == 2
+    assert completed.stderr.strip().startswith("check.sh:")
+    assert completed.stdout == ""
