@@ -10,11 +10,20 @@ subprocess (`python -m bench.worker`) under a timeout: an OOM, a crash (even kil
 ends that process, becomes a record with status "oom", "error" or "timeout" and a reason, and the
 sweep goes on. Ctrl-C stops the sweep between records: every finished cell is already on disk
 (fsynced), the cell in flight is dropped, and `plan(..., resume=...)` later measures only the rest.
+
+    summary = runner.execute(plan, writer, devices=("0", "1", "2", "3"))
+
+spreads the subprocess cells over four GPUs (`rinbench run --devices`, bench/devices.py): one cell
+per GPU at a time, each worker pinned through CUDA_VISIBLE_DEVICES so that it sees its GPU as
+"cuda" (the record's env says which: env["cuda_visible_devices"]). The scheduling lives in
+bench/pool.py: a thread per cell in flight waits for its process and hands the outcome back to this
+thread, the only one that writes records. A cell that `needs_whole_node` (a FID cell, a CPU cell)
+waits until every GPU is idle and runs alone. Ctrl-C kills every cell in flight; resume, retry and
+the timeout work per cell as with one device, only the order of the records differs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import fnmatch
 import json
@@ -34,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import bench
-from bench import results
+from bench import pool, results
 from bench.cell import PROFILE_PHASES, PROFILE_PREFIX, STATIC_PHASES, Cell
 from bench.record import FAILED_STATUSES, Outcome, Record, RunInfo
 from bench.suites import Planned, Suite
@@ -190,32 +199,40 @@ def execute(
     timeout_s: float | None = None,
     measure: str = DEFAULT_MEASURE,
     progress: bool = True,
+    devices: Sequence[str] | None = None,
 ) -> RunSummary:
     """Measure `plan.todo` and append a record per cell to `writer`. Static cells (params, flops)
     first, in this process; the others each in a subprocess killed after `timeout_s` (default: the
-    suite's). Ctrl-C (or SIGTERM) returns early with `interrupted` set. `progress`: a bar on a
-    terminal, one line per cell when stderr is a file (a bar's carriage returns would make one
-    endless line of a log)."""
+    suite's). `devices` (bench.devices.choose: a CUDA_VISIBLE_DEVICES value per GPU) spreads the
+    subprocess cells over those GPUs, one at a time on each, pinned through CUDA_VISIBLE_DEVICES;
+    a cell that `needs_whole_node` waits until every GPU is idle and runs alone. Without `devices`
+    the cells run one after another, as on one device. Ctrl-C (or SIGTERM) kills every cell in
+    flight and returns early with `interrupted` set. `progress`: a bar on a terminal, one line per
+    cell when stderr is a file (a bar's carriage returns would make one endless line of a log)."""
     timeout_s = plan.suite.timeout_s if timeout_s is None else timeout_s
     measure_fn = load_measure(measure)
-    ordered = sorted(plan.todo, key=lambda item: item.cell.phase not in STATIC_PHASES)
+    static = [item for item in plan.todo if item.cell.phase in STATIC_PHASES]
+    timed = [item for item in plan.todo if item.cell.phase not in STATIC_PHASES]
+    slots = tuple(devices) if devices else (None,)
+    processes = pool.Processes()
+    facts = _DeviceFacts({item.cell.device for item in timed}, timeout_s, processes)
     summary = RunSummary(plan.path, plan.run.id)
-    timed_devices = {item.cell.device for item in ordered if item.cell.phase not in STATIC_PHASES}
-    devices = _DeviceFacts(timed_devices, timeout_s)
-    shown = _Progress(plan.suite.name, len(ordered), progress)
+    shown = _Progress(plan.suite.name, len(plan.todo), progress)
     previous_sigterm = _sigterm_as_interrupt()
     remove_stale_scratch()
     try:
         with tempfile.TemporaryDirectory(prefix=scratch_prefix()) as scratch:
-            for item in ordered:
+            sweep = _Sweep(
+                plan, writer, summary, shown, facts, measure, timeout_s, Path(scratch), processes
+            )
+            for item in static:
                 shown.start(item.cell)
-                facts = devices.get(item.cell.device)
-                outcome = _measure_one(
-                    item, facts, measure, measure_fn, timeout_s, Path(scratch), plan.path
-                )
-                writer.append(make_record(plan.run, item, facts["env"], outcome))
-                summary.add(item.cell, outcome)
-                shown.done(item.cell, outcome)
+                env = facts.get(item.cell.device, slots[0])["env"]
+                settings = dataclasses.asdict(item.settings)
+                sweep.record(item, env, run_measure(measure_fn, item.cell, settings))
+            if any(item.cell.device == "cpu" for item in timed):
+                facts.get("cpu")  # in this thread: a CPU peak runs in this process
+            sweep.run_timed(timed, slots)
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
@@ -225,21 +242,73 @@ def execute(
     return summary
 
 
-def _measure_one(
-    item: Planned,
-    facts: dict,
-    measure: str,
-    measure_fn,
-    timeout_s: float,
-    scratch: Path,
-    run_file: Path,
-) -> Outcome:
-    settings = dataclasses.asdict(item.settings)
-    if item.cell.phase in STATIC_PHASES:
-        return run_measure(measure_fn, item.cell, settings)
-    if item.cell.phase in PROFILE_PHASES:
-        measure, settings = profile_request(measure, settings, run_file)
-    return run_in_subprocess(item.cell, settings, facts["peak"], measure, timeout_s, scratch)
+# Phases whose cell spreads over every GPU itself: a FID cell samples its images sharded over the
+# GPUs with torchrun (bench.distributed, `rinbench fid model`), so it takes the whole node.
+WHOLE_NODE_PHASES = ("fid",)
+
+
+def needs_whole_node(item: Planned) -> bool:
+    """Whether a cell runs only while every device of the sweep is idle, with all of them visible:
+    a phase that uses every GPU (WHOLE_NODE_PHASES), and a CPU cell, whose timing takes every core
+    that cells on the GPUs would otherwise share."""
+    return item.cell.device == "cpu" or item.cell.phase in WHOLE_NODE_PHASES
+
+
+@dataclass
+class _Sweep:
+    """One execute(): what its cells share. Only the calling thread writes records (`record`);
+    the pool's threads measure (`measure_timed`) and hand their outcomes back."""
+
+    plan: RunPlan
+    writer: results.Writer
+    summary: RunSummary
+    shown: _Progress
+    facts: _DeviceFacts
+    measure: str
+    timeout_s: float
+    scratch: Path
+    processes: pool.Processes
+
+    def record(self, item: Planned, env: dict, outcome: Outcome) -> None:
+        self.writer.append(make_record(self.plan.run, item, env, outcome))
+        self.summary.add(item.cell, outcome)
+        self.shown.done(item.cell, outcome)
+
+    def run_timed(self, items: list[Planned], slots: tuple) -> None:
+        jobs = [pool.Job(item, whole=needs_whole_node(item)) for item in items]
+        with pool.Pool(slots, self.processes) as running:
+            started = running.results(
+                jobs, self.measure_timed, on_start=lambda item, _: self.shown.start(item.cell)
+            )
+            for item, (env, outcome) in started:
+                self.record(item, env, outcome)
+
+    def measure_timed(self, item: Planned, taken: tuple) -> tuple[dict, Outcome]:
+        """(env, outcome) of one subprocess cell on the slots it holds, in a scratch folder of its
+        own: a CUDA cell of a sweep over `devices` is pinned to them through CUDA_VISIBLE_DEVICES
+        and takes the facts of the first. Runs in a pool thread."""
+        pinned = item.cell.device == "cuda" and taken[0] is not None
+        visible = ",".join(taken) if pinned else None
+        facts = self.facts.get(item.cell.device, taken[0] if pinned else None)
+        measure, settings = self.measure, dataclasses.asdict(item.settings)
+        if item.cell.phase in PROFILE_PHASES:
+            measure, settings = profile_request(measure, settings, self.plan.path)
+        scratch = Path(tempfile.mkdtemp(prefix="cell-", dir=self.scratch))
+        try:
+            outcome = run_in_subprocess(
+                item.cell,
+                settings,
+                facts["peak"],
+                measure,
+                self.timeout_s,
+                scratch,
+                visible=visible,
+                processes=self.processes,
+            )
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        env = facts["env"] | {"cuda_visible_devices": visible} if pinned else facts["env"]
+        return env, outcome
 
 
 def profile_request(measure: str, settings: dict, run_file: Path) -> tuple[str, dict]:
@@ -270,12 +339,14 @@ def make_record(run: RunInfo, item: Planned, env: dict, outcome: Outcome) -> Rec
 
 
 class _Progress:
-    """What the sweep shows on stderr: a tqdm bar on a terminal; elsewhere (a CI log, a file) one
-    line per finished cell. Failures are shown either way, and nothing at all without `enabled`
-    but the failures."""
+    """What the sweep shows on stderr: a tqdm bar on a terminal, its postfix naming the cell in
+    flight (the oldest, and how many more, when several GPUs measure at once); elsewhere (a CI log,
+    a file) one line per finished cell. Failures are shown either way, and nothing at all without
+    `enabled` but the failures."""
 
     def __init__(self, name: str, total: int, enabled: bool):
         self.total, self.count, self.enabled = total, 0, enabled
+        self.in_flight: list[str] = []
         self.bar = None
         if enabled and sys.stderr.isatty():
             from tqdm import tqdm
@@ -283,17 +354,27 @@ class _Progress:
             self.bar = tqdm(total=total, desc=name, unit="cell", file=sys.stderr)
 
     def start(self, cell: Cell) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix_str(cell.id, refresh=True)
+        self.in_flight.append(cell.id)
+        self._show_in_flight()
 
     def done(self, cell: Cell, outcome: Outcome) -> None:
         self.count += 1
+        if cell.id in self.in_flight:
+            self.in_flight.remove(cell.id)
         if outcome.status != "ok":
             self._say(f"{outcome.status}: {cell.id}: {outcome.error.splitlines()[0]}")
         elif self.enabled and self.bar is None:
             self._say(f"[{self.count}/{self.total}] ok: {cell.id}")
         if self.bar is not None:
             self.bar.update(1)
+            self._show_in_flight()
+
+    def _show_in_flight(self) -> None:
+        if self.bar is None or not self.in_flight:
+            return
+        more = len(self.in_flight) - 1
+        text = self.in_flight[0] + (f" (+{more} in flight)" if more else "")
+        self.bar.set_postfix_str(text, refresh=True)
 
     def _say(self, line: str) -> None:
         if self.bar is not None:
@@ -334,9 +415,19 @@ def _pid_alive(pid: int) -> bool:
 
 
 def run_in_subprocess(
-    cell: Cell, settings: dict, peak: dict | None, measure: str, timeout_s: float, scratch: Path
+    cell: Cell,
+    settings: dict,
+    peak: dict | None,
+    measure: str,
+    timeout_s: float,
+    scratch: Path,
+    *,
+    visible: str | None = None,
+    processes: pool.Processes | None = None,
 ) -> Outcome:
-    """Measure one cell in `python -m bench.worker`; a dead or hung process becomes an outcome."""
+    """Measure one cell in `python -m bench.worker`; a dead or hung process becomes an outcome.
+    `visible`: the worker's CUDA_VISIBLE_DEVICES (None: this process's); `processes`: the
+    registry that kills the worker when the sweep stops (None: Ctrl-C in this thread does)."""
     request, result, output = (
         scratch / "request.json",
         scratch / "result.json",
@@ -347,7 +438,7 @@ def run_in_subprocess(
     request.write_text(json.dumps(request_data), encoding="utf-8")
     command = [sys.executable, "-m", "bench.worker", "--request", str(request)]
     command += ["--result", str(result), "--measure", measure, "--parent-pid", str(os.getpid())]
-    returncode = _run_killable(command, output, timeout_s)
+    returncode = _run_killable(command, output, timeout_s, visible, processes)
     if returncode is None:
         reason = f"no result after {timeout_s:g} s; the cell process was killed"
         return _failed("timeout", reason, output)
@@ -363,42 +454,49 @@ def run_in_subprocess(
     return _failed("error", f"cell process exited with code {returncode} and no result", output)
 
 
-def _run_killable(command: list[str], output: Path, timeout_s: float) -> int | None:
+def _run_killable(
+    command: list[str],
+    output: Path,
+    timeout_s: float,
+    visible: str | None = None,
+    processes: pool.Processes | None = None,
+) -> int | None:
     """Run `command` with its output in `output`; its return code, or None if it timed out. The
     process gets its own session, so a terminal's Ctrl-C reaches only the runner, which then
-    kills the cell's whole process group (torch.compile starts helper processes)."""
+    kills the cell's whole process group (torch.compile starts helper processes): here when this
+    thread is interrupted, through `processes` when the sweep's pool stops."""
+    registry = processes if processes is not None else pool.Processes()
     with open(output, "wb") as sink:
-        process = subprocess.Popen(
+        process = registry.start(
             command,
             stdin=subprocess.DEVNULL,
             stdout=sink,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=_worker_environ(),
+            env=_worker_environ(visible),
         )
         try:
             return process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            _kill_group(process)
+            pool.kill_group(process)
+            process.wait()
             return None
         except BaseException:  # KeyboardInterrupt: leave no cell running behind us
-            _kill_group(process)
+            pool.kill_group(process)
+            process.wait()
             raise
+        finally:
+            registry.finished(process)
 
 
-def _kill_group(process: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):  # it ended on its own meanwhile
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-
-
-def _worker_environ() -> dict[str, str]:
+def _worker_environ(visible: str | None = None) -> dict[str, str]:
     # The worker imports `bench` from the same place as this process, installed or not.
     package_root = str(Path(bench.__file__).resolve().parent.parent)
     environ = dict(os.environ, PYTHONUNBUFFERED="1")
     environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (package_root, os.environ.get("PYTHONPATH")) if p
     )
+    if visible is not None:  # the GPUs this worker may use, as it numbers them: cuda:0, ...
+        environ["CUDA_VISIBLE_DEVICES"] = visible
     return environ
 
 
@@ -432,19 +530,30 @@ class _DeviceFacts:
     peak only for devices with timed cells (the MFU denominator every timed cell shares, timed like
     a cell: until steady or its budget, with a CPU cell's threads; bench.worker.probe). A CUDA
     device's facts are taken in a worker process: initialising CUDA here would hold GPU memory
-    while every cell measures."""
+    while every cell measures. In a sweep over several GPUs each GPU has its own facts, `visible`
+    naming it (its CUDA_VISIBLE_DEVICES value), taken by a worker pinned to it the same way."""
 
-    def __init__(self, timed_devices: set[str], timeout_s: float):
+    def __init__(
+        self, timed_devices: set[str], timeout_s: float, processes: pool.Processes | None = None
+    ):
         self.timed_devices = timed_devices
         self.timeout_s = timeout_s
-        self.cache: dict[str, dict] = {}
+        self.processes = processes
+        self.cache: dict[tuple[str, str | None], dict] = {}
+        self.lock = threading.Lock()
 
-    def get(self, device: str) -> dict:
-        if device not in self.cache:
-            self.cache[device] = self._take(device, with_peak=device in self.timed_devices)
-        return self.cache[device]
+    def get(self, device: str, visible: str | None = None) -> dict:
+        key = (device, None if device == "cpu" else visible)
+        with self.lock:
+            if key in self.cache:
+                return self.cache[key]
+        # Outside the lock: the pool's threads probe their GPUs at the same time (each GPU is
+        # held by one thread at a time, so no key is taken twice).
+        facts = self._take(device, device in self.timed_devices, key[1])
+        with self.lock:
+            return self.cache.setdefault(key, facts)
 
-    def _take(self, device: str, with_peak: bool) -> dict:
+    def _take(self, device: str, with_peak: bool, visible: str | None) -> dict:
         if device == "cpu":
             from bench.worker import probe
 
@@ -454,7 +563,7 @@ class _DeviceFacts:
             command = [sys.executable, "-m", "bench.worker", "--probe", device]
             command += ["--result", str(result), "--parent-pid", str(os.getpid())]
             command += ["--peak"] if with_peak else []
-            returncode = _run_killable(command, output, self.timeout_s)
+            returncode = _run_killable(command, output, self.timeout_s, visible, self.processes)
             if returncode == 0 and result.is_file():
                 return json.loads(result.read_text(encoding="utf-8"))
             # Cells still run: each then measures its own peak; the env says what went wrong.

@@ -31,6 +31,7 @@ examples:
   rinbench run my_suite.toml --out /data/runs   your own suite file
   rinbench run quick --resume                   finish the latest quick run
   rinbench run quick --resume --retry-failed    ... and measure error/timeout cells again
+  rinbench run paper --device cuda --devices all   one cell per GPU of this node at a time
 """
 
 
@@ -53,6 +54,14 @@ def add_parser(commands) -> None:
         "--device",
         choices=("cpu", "cuda"),
         help="run every cell on this device (default: the devices the suite names)",
+    )
+    parser.add_argument(
+        "--devices",
+        metavar="LIST",
+        help="spread the CUDA cells over these GPUs of this node, one cell per GPU at a time, "
+        "each worker pinned through CUDA_VISIBLE_DEVICES: indices as torch numbers them "
+        "('0,1,2,3') or 'all'; a cell that needs the whole node (fid) waits for every GPU "
+        "(default: one device, one cell at a time)",
     )
     parser.add_argument(
         "--only",
@@ -99,13 +108,16 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from bench import results, runner
+    from bench import devices, results, runner
 
     suite, plan = _plan(args)
+    if args.devices is not None:
+        devices.check_cells(args.devices, [cell.device for cell in suite.cells])
     if args.dry_run:
         for item in plan.todo:
             print(item.cell.id)
         return EXIT_OK
+    chosen = devices.choose(args.devices) if args.devices is not None else None
     _check_cuda(suite, plan)
     writer = results.Writer(plan.path)
     try:
@@ -127,6 +139,7 @@ def run(args) -> int:
             timeout_s=args.timeout,
             measure=args.measure,
             progress=not args.no_progress,
+            devices=chosen,
         )
     finally:
         writer.close()
@@ -172,7 +185,11 @@ def _check_cuda(suite, plan) -> None:
 
 def _say_how_to_resume(args, plan, summary) -> None:
     again = ["rinbench", "run", args.suite, "--resume", str(plan.path)]
-    for flag, value in (("--device", args.device), ("--timeout", args.timeout)):
+    for flag, value in (
+        ("--device", args.device),
+        ("--devices", args.devices),
+        ("--timeout", args.timeout),
+    ):
         if value is not None:
             again += [flag, str(value)]
     for pattern in args.only or ():
