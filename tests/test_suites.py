@@ -24,7 +24,7 @@ def test_builtin_suites_load(name):
 
 
 def test_builtin_names_are_the_shipped_files():
-    assert suites.builtin_names() == ["ci", "claims", "paper", "quick", "scaling"]
+    assert suites.builtin_names() == ["ci", "claims", "gpu-check", "paper", "quick", "scaling"]
 
 
 def test_quick_counts_every_paper_preset_and_each_family_across_resolutions():
@@ -306,7 +306,7 @@ def test_mistakes_are_one_clear_line(tmp_path, text, message):
 
 def test_unknown_suite_name_lists_the_built_in_ones(tmp_path):
     with pytest.raises(
-        suites.SuiteError, match=r"unknown suite 'quik'; valid: ci, claims, paper, quick, scaling"
+        suites.SuiteError, match=r"unknown suite 'quik'; valid: ci, claims, gpu-check, paper, quick, scaling"
     ):
         suites.load("quik")
     with pytest.raises(suites.SuiteError, match="no suite file at"):
