@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bench.commands.common import add_command, plural, positive_seconds, read_records
 from bench.errors import EXIT_FAILED_CELLS, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from bench.launch.settings import add_options as add_launcher_options
 
 DESCRIPTION = """\
 Measure every cell of a suite and append one JSON line per cell to
@@ -31,6 +32,9 @@ examples:
   rinbench run my_suite.toml --out /data/runs   your own suite file
   rinbench run quick --resume                   finish the latest quick run
   rinbench run quick --resume --retry-failed    ... and measure error/timeout cells again
+  rinbench run paper --launcher slurm --partitions a100,h100 --account lab
+                                                the paper suite on two Slurm partitions
+                                                (docs/slurm.md)
 """
 
 
@@ -96,11 +100,17 @@ def add_parser(commands) -> None:
         help="print the ids of the cells that would be measured, and stop",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_launcher_options(parser)  # --launcher slurm and its knobs (docs/slurm.md)
 
 
 def run(args) -> int:
     from bench import results, runner
 
+    if getattr(args, "launcher", "local") != "local":
+        from bench.launch import cli as launch
+
+        return launch.run(args, report=_report)
+    _refuse_launcher_flags(args)
     suite, plan = _plan(args)
     if args.dry_run:
         for item in plan.todo:
@@ -134,6 +144,15 @@ def run(args) -> int:
         _say_how_to_resume(args, plan, summary)
         return EXIT_INTERRUPTED
     return _report(suite, plan)
+
+
+def _refuse_launcher_flags(args) -> None:
+    from bench.launch.settings import given_flags
+
+    given = [name for name, value in given_flags(args).items() if value is not None]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise UsageError(f"{flag} is a setting of a cluster launch: add --launcher slurm")
 
 
 def _plan(args):
