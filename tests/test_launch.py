@@ -345,3 +345,61 @@ def test_progress_lines_cut_by_a_killed_job_are_skipped(tmp_path):
         log.write('{"event": "job", "pid": 1}\n{"event": "done", "cell": "a"}\n')
     more, _ = job_module.read_from(path, offset)
     assert more == [{"event": "done", "cell": "a"}]
+
+
+def test_each_node_runs_torchrun_meeting_at_the_first_node():
+    from bench.launch.torchrun import torchrun_command
+
+    line = torchrun_command(
+        ["train", "rin-tiny", "--steps", "2"],
+        nnodes=2,
+        nproc_per_node=8,
+        endpoint="gpu17:29500",
+        rdzv_id="rinbench-123",
+    )
+    assert line[0] == sys.executable and line[1:3] == ["-m", "torch.distributed.run"]
+    flags = dict(zip(line[3:13:2], line[4:13:2], strict=True))
+    assert flags == {
+        "--nnodes": "2",
+        "--nproc-per-node": "8",
+        "--rdzv-backend": "c10d",
+        "--rdzv-endpoint": "gpu17:29500",
+        "--rdzv-id": "rinbench-123",
+    }
+    assert line[13:] == ["-m", "bench", "train", "rin-tiny", "--steps", "2"]
+
+
+@pytest.mark.parametrize(
+    "command, message",
+    [
+        (["--", "list"], "rinbench launch runs: train, fid model; got list"),
+        (["--nodes", "2", "--launcher", "submitit-local", "--", "train", "rin-tiny", "--out", "x"],
+         "submitit-local runs on this machine: --nodes 1"),
+    ],
+)  # fmt: skip
+def test_launch_refuses_what_it_cannot_run_in_one_line(command, message, capsys):
+    status, err = run_cli(["launch", *command], capsys)
+    assert status == 2 and err.count("\n") == 1 and message in err, err
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_launch_trains_with_two_gloo_processes_in_a_local_job(tmp_path, capsys):
+    """The job's task starts torchrun, whose two CPU processes join one gloo group."""
+    out = tmp_path / "run"
+    command = ["train", "rin-tiny", "--steps", "2", "--batch", "4", "--data-size", "16"]
+    command += ["--device", "cpu", "--out", str(out), "--checkpoint-every", "2"]
+    argv = ["launch", "--launcher", "submitit-local", "--nproc-per-node", "2"]
+    argv += ["--port", str(free_port()), "--logs", str(tmp_path / "logs"), "--", *command]
+    status, err = run_cli(argv, capsys)
+    assert status == 0, err
+    assert json.loads((out / "train_log.jsonl").read_text().splitlines()[-1])["step"] == 2
+    (log,) = (tmp_path / "logs").glob("*_0_log.out")  # rank 0 prints the run's summary
+    assert '"world_size": 2' in log.read_text() and "--nproc-per-node 2" in log.read_text()
