@@ -30,7 +30,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -75,6 +77,18 @@ STATE_WORDS = {
     "FAILED": "failed",
     "INTERRUPTED": "was killed by a signal",
 }
+
+
+def sigterm_as_interrupt():
+    """SIGTERM (a CI job cancelled, `kill PID`) ends the parent like Ctrl-C, cancelling the jobs,
+    as the local runner treats it; returns the previous handler (None off the main thread)."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def import_submitit():
@@ -185,7 +199,7 @@ class Sweep:
         """Run until every cell is recorded; Ctrl-C (or SIGTERM) cancels the jobs and returns
         with each summary's `interrupted` set."""
         self.submitit = import_submitit()
-        previous = runner._sigterm_as_interrupt()  # noqa: SLF001 (the local runner's own rule)
+        previous = sigterm_as_interrupt()
         try:
             for target in self.targets:
                 self._reattach(target)
@@ -199,8 +213,6 @@ class Sweep:
             self._cancel_all()
         finally:
             if previous is not None:
-                import signal
-
                 signal.signal(signal.SIGTERM, previous)
         return [target.summary for target in self.targets]
 
@@ -461,8 +473,6 @@ class LocalJobProcess:
         return pid_alive(int(self.job.job_id))
 
     def cancel(self, check: bool = False) -> None:
-        import signal
-
         if self.alive():
             os.kill(int(self.job.job_id), signal.SIGINT)  # as LocalJob.cancel does
 
@@ -474,8 +484,14 @@ def pid_alive(pid: int) -> bool:
             return not any(line.startswith("State:\tZ") for line in status)
     except FileNotFoundError:
         return False
-    except OSError:
-        return runner._pid_alive(pid)  # noqa: SLF001 (no /proc: not Linux)
+    except OSError:  # no /proc (not Linux): ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
 
 def local_state(job) -> str | None:
