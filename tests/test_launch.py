@@ -42,8 +42,8 @@ def fake(fake_dir, monkeypatch, tmp_path):
     return use_fake(monkeypatch, fake_dir, tmp_path)
 
 
-def suite_of(phases=("params", "forward"), timeout_s=60, launcher=None):
-    table = {"timeout_s": timeout_s, "presets": list(TINY), "phases": list(phases)}
+def suite_of(phases=("params", "forward"), timeout_s=60, launcher=None, presets=TINY):
+    table = {"timeout_s": timeout_s, "presets": list(presets), "phases": list(phases)}
     if launcher is not None:
         table["launcher"] = launcher
     return suites.parse(table, name="launched")
@@ -81,7 +81,7 @@ def progress_events(run_file):
 
 def test_a_suite_split_over_jobs_gives_the_records_of_a_local_run(fake, tmp_path):
     suite = suite_of()
-    targets, (summary,) = sweep(suite, tmp_path / "launched", cells_per_job=2)
+    targets, (summary,) = sweep(suite, tmp_path / "launched", cells_per_job=4)
     launched = results.read(targets[0].plan.path)
 
     plan = runner.plan(suite, tmp_path / "local")
@@ -92,7 +92,7 @@ def test_a_suite_split_over_jobs_gives_the_records_of_a_local_run(fake, tmp_path
     assert not summary.interrupted and summary.measured == 6
     assert sorted(map(comparable, launched)) == sorted(map(comparable, local))
     jobs = {r.env["launcher"]["job_id"] for r in launched}
-    assert len(jobs) == 3  # six cells, two per job
+    assert len(jobs) == 2  # six cells, four per job
     assert all(r.env["cpu_count"] and r.run == targets[0].plan.run for r in launched)
     ledger = [json.loads(line) for line in targets[0].ledger.read_text().splitlines()]
     assert {e["submitted"] for e in ledger if "submitted" in e} == jobs
@@ -146,21 +146,22 @@ def test_a_job_killed_mid_cell_records_that_cell_and_requeues_the_rest(fake, tmp
     assert summary.statuses == {"ok": 2, "error": 1}
 
 
+@pytest.mark.slow
 def test_a_job_past_its_time_limit_records_a_timeout(fake, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_ACTIONS", json.dumps({"rin-tiny.*": "sleep 60"}))
-    suite = suite_of(phases=("forward",))
-    # 0.1 min: submitit's local controller signals the job at 4.5 s (as Slurm does 90 s before
-    # the limit) and kills it at 6 s; the cell's own timeout (60 s) is far away.
+    suite = suite_of(phases=("forward",), presets=("rin-tiny", "adm-tiny"))
+    # 0.2 min: submitit's local controller signals the job at 9 s (as Slurm does 90 s before the
+    # limit; the job has started its first cell by then) and kills it at 12 s; the cell's own
+    # timeout (60 s) is far away.
     start = time.monotonic()
-    targets, (summary,) = sweep(suite, tmp_path / "out", cells_per_job=2, time=0.1)
-    assert time.monotonic() - start < 30
+    targets, (summary,) = sweep(suite, tmp_path / "out", cells_per_job=2, time=0.2)
+    assert time.monotonic() - start < 40
     records = {r.cell.id: r for r in results.read(targets[0].plan.path)}
     timed_out = records["rin-tiny.r16.b1.fp32.forward.eager.cpu"]
     assert timed_out.status == "timeout"
-    assert "time limit (0.1 min, --time)" in timed_out.error
-    assert records["adm-tiny.r32.b1.fp32.forward.eager.cpu"].status == "ok"  # requeued
-    assert records["dit-tiny.r32.b1.fp32.forward.eager.cpu"].status == "ok"
-    assert len(results.read(targets[0].plan.path)) == 3
+    assert "reached its time limit (0.2 min, --time) while measuring this cell" in timed_out.error
+    assert records["adm-tiny.r32.b1.fp32.forward.eager.cpu"].status == "ok"  # in a second job
+    assert len(results.read(targets[0].plan.path)) == 2
     # --retry-failed measures the timed-out cell again, once.
     monkeypatch.setenv("FAKE_ACTIONS", "{}")
     plan = runner.plan(suite, tmp_path / "out", resume=targets[0].plan.path, retry_failed=True)
@@ -403,3 +404,57 @@ def test_launch_trains_with_two_gloo_processes_in_a_local_job(tmp_path, capsys):
     assert json.loads((out / "train_log.jsonl").read_text().splitlines()[-1])["step"] == 2
     (log,) = (tmp_path / "logs").glob("*_0_log.out")  # rank 0 prints the run's summary
     assert '"world_size": 2' in log.read_text() and "--nproc-per-node 2" in log.read_text()
+
+
+def test_a_requeued_job_starts_again_from_its_first_unfinished_cell(
+    fake_dir, tmp_path, monkeypatch
+):
+    """Slurm requeues a preempted job (submitit asks it to): the same request runs again, and the
+    cells its progress file says are done are not measured twice."""
+    use_fake(monkeypatch, fake_dir, tmp_path)
+    plan = runner.plan(suite_of(phases=("params",)), tmp_path / "out")
+    cells = [{"cell": i.cell.as_dict(), "settings": {}} for i in plan.todo]
+    progress = tmp_path / "progress.log"
+    request = {"cells": cells, "progress": str(progress), "measure": FAKE, "timeout_s": 60}
+    request |= {"run_file": str(plan.path), "partition": "a100"}
+    first = cells[0]["cell"]["id"]
+    progress.write_text(
+        json.dumps({"event": "done", "cell": first, "env": {}, "outcome": {}}) + "\n"
+    )
+    assert job_module.measure_cells(request) == {"measured": 2}
+    events = job_module.read_events(progress)
+    started = [e["cell"] for e in events if e["event"] == "start"]
+    assert started == [c["cell"]["id"] for c in cells[1:]]
+    done = [e for e in events if e["event"] == "done"][1:]
+    assert all(e["outcome"]["status"] == "ok" and e["env"]["cpu_count"] for e in done)
+    assert all(e["env"]["launcher"]["partition"] == "a100" for e in done)
+
+
+class _Ended:
+    """A stand-in for a submitit job that ended without a result file."""
+
+    def __init__(self, folder):
+        self.paths = type("Paths", (), {"result_pickle": folder / "none.pkl"})()
+
+
+@pytest.mark.parametrize(
+    "state, status, words",
+    [
+        ("TIMEOUT", "timeout", "reached its time limit (30 min, --time)"),
+        ("NODE_FAIL", "error", "lost its node (NODE_FAIL)"),
+        ("OUT_OF_MEMORY", "error", "ran out of its host memory (OUT_OF_MEMORY; see --mem-gb)"),
+        ("CANCELLED", "error", "was cancelled (scancel, or an administrator)"),
+        ("PREEMPTED", "error", "was preempted and not requeued"),
+        ("BOOT_FAIL", "error", "could not boot its node (BOOT_FAIL)"),
+    ],
+)
+def test_each_slurm_end_of_a_job_names_its_reason(state, status, words, tmp_path):
+    from bench.launch.sweep import Watched, failure_reason
+
+    watched = Watched(None, _Ended(tmp_path), "123_4", "slurm", tmp_path / "p.log", ["a"])
+    watched.facts = {"host": "gpu17"}
+    chosen = launch_settings.SlurmSettings(time=30)
+    assert failure_reason(watched, state, chosen, 600) == (
+        status,
+        f"Slurm job 123_4 on gpu17 {words}",
+    )

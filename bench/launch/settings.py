@@ -81,6 +81,7 @@ TABLE_KEYS = (
 )
 _TEXT = ("account", "qos", "constraint")
 _COUNTS = ("gpus_per_job", "cpus_per_job", "array_parallelism", "cells_per_job")
+_MAY_BE_ZERO = ("gpus_per_job",)  # 0: a CPU partition
 _AMOUNTS = ("time", "mem_gb")
 
 
@@ -120,8 +121,10 @@ def from_table(table: Mapping, where: str) -> dict:
     for key in _COUNTS:
         if key in table:
             value = table[key]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise LaunchError(f"{where}: {key!r} must be a positive integer, got {value!r}")
+            least = 0 if key in _MAY_BE_ZERO else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                kind = "a whole number, 0 or more" if least == 0 else "a positive integer"
+                raise LaunchError(f"{where}: {key!r} must be {kind}, got {value!r}")
             values[key] = value
     for key in _AMOUNTS:
         if key in table:
@@ -201,6 +204,11 @@ def positive_int(text: str) -> int:
     return value
 
 
+def whole_number(text: str) -> int:
+    value = positive_int(text) if text.strip() != "0" else 0
+    return value
+
+
 def positive_number(text: str) -> float:
     try:
         value = float(text)
@@ -267,14 +275,13 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         f"+ {TIME_MARGIN_MIN} min)",
     )
     counts = (
-        ("--gpus-per-job", DEFAULT_GPUS_PER_JOB, "GPUs each job asks for"),
+        ("--gpus-per-job", DEFAULT_GPUS_PER_JOB, "GPUs each job asks for (0 on a CPU partition)"),
         ("--cells-per-job", DEFAULT_CELLS_PER_JOB, "cells each job measures, one after the other"),
         ("--array-parallelism", DEFAULT_ARRAY_PARALLELISM, "jobs of the array running at once"),
     )
     for flag, default, words in counts:
-        group.add_argument(
-            flag, type=positive_int, metavar="N", help=f"{words} (default: {default})"
-        )
+        kind = whole_number if flag == "--gpus-per-job" else positive_int
+        group.add_argument(flag, type=kind, metavar="N", help=f"{words} (default: {default})")
     group.add_argument(
         "--cpus-per-job", type=positive_int, metavar="N", help="CPUs per job (default: Slurm's)"
     )

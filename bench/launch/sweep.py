@@ -34,6 +34,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,7 +123,11 @@ class Target:
 
     @classmethod
     def open(cls, plan: runner.RunPlan, writer: results.Writer, partition: str | None) -> Target:
-        recorded = {r.cell.id for r in results.read(plan.path)} if plan.path.is_file() else set()
+        recorded: set[str] = set()
+        if plan.path.is_file():
+            with warnings.catch_warnings():  # runner.plan has told the user about them
+                warnings.simplefilter("ignore", results.CorruptRecordWarning)
+                recorded = {record.cell.id for record in results.read(plan.path)}
         items = {item.cell.id: item for item in runner.with_profiles(plan.suite.plan)}
         summary = runner.RunSummary(plan.path, plan.run.id)
         return cls(plan, writer, partition, summary, items, recorded)
@@ -435,7 +440,7 @@ def make_executor(submitit, kind, folder, settings, partition, timeout_s, suite_
     parameters = {
         "job_name": f"rinbench-{suite_name}",
         "time": max(1, math.ceil(minutes)),
-        "gpus_per_node": settings.gpus_per_job,
+        "gpus_per_node": settings.gpus_per_job or None,  # 0: ask for none
         "array_parallelism": settings.array_parallelism,
         "stderr_to_stdout": True,
         "partition": partition,
