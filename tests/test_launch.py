@@ -49,9 +49,9 @@ def suite_of(phases=("params", "forward"), timeout_s=60, launcher=None, presets=
     return suites.parse(table, name="launched")
 
 
-def sweep(suite, out, *, resume=None, **settings):
+def sweep(suite, out, *, resume=None, retry_failed=False, **settings):
     """Plan and run a launched sweep in this process, as `run --launcher submitit-local` does."""
-    plan = runner.plan(suite, out, resume=resume)
+    plan = runner.plan(suite, out, resume=resume, retry_failed=retry_failed)
     writer = results.Writer(plan.path)
     writer.open()
     targets = [Target.open(plan, writer, None)]
@@ -162,10 +162,16 @@ def test_a_job_past_its_time_limit_records_a_timeout(fake, tmp_path, monkeypatch
     assert "reached its time limit (0.2 min, --time) while measuring this cell" in timed_out.error
     assert records["adm-tiny.r32.b1.fp32.forward.eager.cpu"].status == "ok"  # in a second job
     assert len(results.read(targets[0].plan.path)) == 2
-    # --retry-failed measures the timed-out cell again, once.
+    # --retry-failed measures the timed-out cell again, once, in a job of its own.
     monkeypatch.setenv("FAKE_ACTIONS", "{}")
-    plan = runner.plan(suite, tmp_path / "out", resume=targets[0].plan.path, retry_failed=True)
-    assert [item.cell.id for item in plan.todo] == ["rin-tiny.r16.b1.fp32.forward.eager.cpu"]
+    path = targets[0].plan.path
+    again, (summary,) = sweep(suite, tmp_path / "out", resume=path, retry_failed=True)
+    assert [item.cell.id for item in again[0].plan.todo] == [timed_out.cell.id]
+    assert summary.statuses == {"ok": 1}
+    assert [r.status for r in results.read(path) if r.cell.id == timed_out.cell.id] == [
+        "timeout",
+        "ok",
+    ]
 
 
 def run_launched(suite_file, out, *options):
@@ -199,13 +205,13 @@ def test_a_parent_killed_and_resumed_files_every_cell_once(fake, tmp_path, monke
     they finished meanwhile, and submits nothing twice."""
     monkeypatch.setenv("FAKE_ACTIONS", json.dumps({"*.forward.*": "sleep 2"}))
     suite_file, out = write_suite(tmp_path), tmp_path / "out"
-    parent = run_launched(suite_file, out, "--cells-per-job", "2", "--no-progress")
+    parent = run_launched(suite_file, out, "--cells-per-job", "3", "--no-progress")
     (run_file,) = wait_for_records(out, 1)
     parent.kill()
     parent.wait()
     ledger = (jobs_folder(run_file) / "ledger.log").read_text().splitlines()
     submitted = [json.loads(line)["submitted"] for line in ledger if "submitted" in line]
-    assert len(submitted) == 3
+    assert len(submitted) == 2
 
     resumed = subprocess.run(
         bench_run_command(suite_file, out, "--launcher", "submitit-local", "--resume"),
@@ -219,14 +225,14 @@ def test_a_parent_killed_and_resumed_files_every_cell_once(fake, tmp_path, monke
     assert sorted(r.cell.id for r in records) == sorted(c.id for c in suite_of().cells)
     assert all(r.status == "ok" for r in records)
     ledger = (jobs_folder(run_file) / "ledger.log").read_text().splitlines()
-    assert sum("submitted" in line for line in ledger) == 3  # every cell's first job finished it
+    assert sum("submitted" in line for line in ledger) == 2  # every cell's first job finished it
 
 
 @pytest.mark.slow
 def test_ctrl_c_cancels_the_jobs_and_resume_completes_each_cell_once(fake, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_ACTIONS", json.dumps({"dit-tiny.*": "sleep 60"}))
     suite_file, out = write_suite(tmp_path, phases=("forward",)), tmp_path / "out"
-    parent = run_launched(suite_file, out, "--cells-per-job", "1")
+    parent = run_launched(suite_file, out, "--cells-per-job", "3")  # one job: rin, adm, dit
     (run_file,) = wait_for_records(out, 2)
     parent.send_signal(signal.SIGINT)  # Ctrl-C; on a cluster the jobs are not in its group
     _, err = parent.communicate(timeout=60)
@@ -271,7 +277,19 @@ def test_partitions_each_get_a_run_file_in_one_folder_and_resume_by_partition(
     assert len(results.read(out)) == 6
     capsys.readouterr()
     assert cli.main([*argv, "--resume", "--dry-run"], measure=FAKE) == 0
+    assert cli.main([*argv, "--resume", str(files[1]), "--dry-run"], measure=FAKE) == 0
     assert capsys.readouterr().out == ""  # nothing left to measure on either partition
+
+    # Nodes of two kinds: the report keeps each partition's records as hardware of its own (a
+    # GPU's name on a cluster; here, as both "partitions" share this CPU, a renamed CPU model).
+    from reports import load
+
+    text = files[1].read_text().replace('"cpu_model": "', '"cpu_model": "Other ')
+    files[1].write_text(text)
+    frame = load.frame(results.read(out))
+    per_hardware = frame.groupby("hardware")["run_id"].agg(set).to_dict()
+    assert sorted(map(sorted, per_hardware.values())) == [[files[0].stem], [files[1].stem]]
+    assert len(frame) == 6
 
 
 def run_cli(argv, capsys):

@@ -117,7 +117,8 @@ class Target:
     partition: str | None
     summary: runner.RunSummary
     items: dict[str, Planned]  # every cell id of the suite -> its planned cell
-    recorded: set[str]  # cell ids this run file holds a record of
+    in_file: set[str]  # cell ids the run file held a record of when the sweep started
+    recorded: set[str]  # cell ids not to record again: in the file and not to redo, or done now
     queue: list[Planned] = field(default_factory=list)  # cells no job holds
     unstarted: Counter = field(default_factory=Counter)  # cell id -> jobs that ended before it
 
@@ -130,7 +131,8 @@ class Target:
                 recorded = {record.cell.id for record in results.read(plan.path)}
         items = {item.cell.id: item for item in runner.with_profiles(plan.suite.plan)}
         summary = runner.RunSummary(plan.path, plan.run.id)
-        return cls(plan, writer, partition, summary, items, recorded)
+        redo = {item.cell.id for item in plan.todo}  # with --retry-failed, failed cells too
+        return cls(plan, writer, partition, summary, items, recorded, recorded - redo)
 
     @property
     def ledger(self) -> Path:
@@ -312,8 +314,8 @@ class Sweep:
                 self._record(watched.target, cell_id, env, outcome_of(event.get("outcome")))
 
     def _record(self, target: Target, cell_id: str, env: dict, outcome: Outcome) -> None:
-        """Append the cell's record, unless the run file already holds one (the only check
-        against a duplicate: a re-attached job may report a cell recorded before)."""
+        """Append the cell's record, unless it is recorded already: in this sweep, or before it
+        and not to be measured again (a re-attached job may report a cell recorded before)."""
         if cell_id in target.recorded:
             return
         item = target.items[cell_id]
@@ -399,7 +401,7 @@ class Sweep:
             if job_id is None or job_id in settled:
                 continue
             # A cell recorded before is left out: with --retry-failed a new job measures it.
-            owned = [c for c in entry["cells"] if c in todo and c not in target.recorded]
+            owned = [c for c in entry["cells"] if c in todo and c not in target.in_file]
             owned = [c for c in owned if c not in held and c in target.items]
             handle = reattach(self.submitit, entry)
             watched = Watched(
