@@ -39,6 +39,7 @@ COMMANDS = (
     "bench.fid.cli",
     "bench.train.cli",
     "bench.fvd_cli",
+    "bench.launch.torchrun",
 )
 # The optional libraries and the extra that installs each: a command that needs one says so in a line.
 EXTRAS = {

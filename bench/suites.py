@@ -28,6 +28,9 @@ blocks. Each grid lists values per axis, and the suite is the Cartesian product 
     phase = "train_step"
     dtype = "fp16"
 
+    [launcher]                       # optional: Slurm knobs for `run --launcher slurm`
+    partition = "a100"               # (bench.launch.settings lists the keys)
+
 Any axis but `devices` may instead be a table keyed by device, for a suite that runs anywhere with a
 setup sized for each device (a GPU takes a batch of 32 in bf16 where a CPU takes one in fp32):
 
@@ -49,13 +52,14 @@ import fnmatch
 import tomllib
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from bench import registry
 from bench.cell import DEVICES, DTYPES, MODES, PHASES, Cell
+from bench.launch.settings import LaunchError, check_table
 from bench.measure.cell import Settings
 
 DEFAULT_SUITE = "quick"
@@ -78,7 +82,7 @@ AXIS_DEFAULTS = {
     "devices": ["cpu"],
 }
 NATIVE = "native"
-TOP_LEVEL_KEYS = ("description", "timeout_s", "settings", "grid", "exclude", *AXES)
+TOP_LEVEL_KEYS = ("description", "timeout_s", "settings", "grid", "exclude", "launcher", *AXES)
 GRID_KEYS = ("settings", "exclude", *AXES)
 
 
@@ -105,6 +109,8 @@ class Suite:
     timeout_s: float  # per subprocess cell
     plan: tuple[Planned, ...]
     notes: tuple[str, ...]  # combinations skipped at expansion, one line each
+    # The [launcher] table (bench.launch.settings): how `run --launcher slurm` submits the cells.
+    launcher: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def cells(self) -> tuple[Cell, ...]:
@@ -158,6 +164,10 @@ def parse(table: dict, *, name: str, path: str = "<memory>", device: str | None 
     if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0:
         raise SuiteError(f"{where}: 'timeout_s' must be a positive number of seconds")
     base_settings = _settings_table(table.get("settings", {}), where)
+    try:
+        launcher = check_table(table.get("launcher", {}), where)
+    except LaunchError as err:
+        raise SuiteError(str(err)) from None
     shared_excludes = _excludes(table.get("exclude", []), where)
     defaults = AXIS_DEFAULTS | {key: table[key] for key in AXES if key in table}
     grids = table.get("grid")
@@ -201,6 +211,7 @@ def parse(table: dict, *, name: str, path: str = "<memory>", device: str | None 
         timeout_s=float(timeout_s),
         plan=tuple(planned for planned, _ in plan.values()),
         notes=tuple(dict.fromkeys(notes)),  # a preset in several grids is noted once
+        launcher=launcher,
     )
 
 

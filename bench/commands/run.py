@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bench.commands.common import add_command, plural, positive_seconds, read_records
 from bench.errors import EXIT_FAILED_CELLS, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from bench.launch.settings import add_options as add_launcher_options
 
 DESCRIPTION = """\
 Measure every cell of a suite and append one JSON line per cell to
@@ -32,6 +33,9 @@ examples:
   rinbench run quick --resume                   finish the latest quick run
   rinbench run quick --resume --retry-failed    ... and measure error/timeout cells again
   rinbench run paper --device cuda --devices all   one cell per GPU of this node at a time
+  rinbench run paper --launcher slurm --partitions a100,h100 --account lab
+                                                the paper suite on two Slurm partitions
+                                                (docs/slurm.md)
 """
 
 
@@ -105,11 +109,17 @@ def add_parser(commands) -> None:
         help="print the ids of the cells that would be measured, and stop",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_launcher_options(parser)  # --launcher slurm and its knobs (docs/slurm.md)
 
 
 def run(args) -> int:
     from bench import devices, results, runner
 
+    if getattr(args, "launcher", "local") != "local":
+        from bench.launch import cli as launch
+
+        return launch.run(args, report=_report)
+    _refuse_launcher_flags(args)
     suite, plan = _plan(args)
     if args.devices is not None:
         devices.check_cells(args.devices, [cell.device for cell in suite.cells])
@@ -147,6 +157,15 @@ def run(args) -> int:
         _say_how_to_resume(args, plan, summary)
         return EXIT_INTERRUPTED
     return _report(suite, plan)
+
+
+def _refuse_launcher_flags(args) -> None:
+    from bench.launch.settings import given_flags
+
+    given = [name for name, value in given_flags(args).items() if value is not None]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise UsageError(f"{flag} is a setting of a cluster launch: add --launcher slurm")
 
 
 def _plan(args):
