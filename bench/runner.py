@@ -218,7 +218,7 @@ def execute(
     facts = _DeviceFacts({item.cell.device for item in timed}, timeout_s, processes)
     summary = RunSummary(plan.path, plan.run.id)
     shown = _Progress(plan.suite.name, len(plan.todo), progress)
-    previous_sigterm = _sigterm_as_interrupt()
+    previous_sigterm = sigterm_as_interrupt()
     remove_stale_scratch()
     try:
         with tempfile.TemporaryDirectory(prefix=scratch_prefix()) as scratch:
@@ -513,7 +513,7 @@ def _tail(output: Path) -> str:
     return " | ".join(kept)[-1500:]
 
 
-def _sigterm_as_interrupt():
+def sigterm_as_interrupt():
     """Treat SIGTERM (a CI job cancelled, `kill PID`) like Ctrl-C so the cell in flight is
     killed too; returns the previous handler."""
 

@@ -11,6 +11,29 @@ from pathlib import Path
 from bench.errors import UsageError
 
 
+def open_run(plan, partition: str | None = None):
+    """The opened bench.results.Writer of a run plan (bench.runner.RunPlan), after saying on stderr
+    how many of its cells are still to measure and where they go; UsageError if the folder is not
+    writable."""
+    from bench import results
+
+    writer = results.Writer(plan.path)
+    try:
+        writer.open()
+    except OSError as err:
+        raise UsageError(
+            f"cannot write results to {plan.path.parent}: {err.strerror or err}"
+        ) from None
+    done = f", {plan.already_done} already recorded" if plan.already_done else ""
+    where = f" on partition {partition}" if partition else ""
+    print(
+        f"rinbench: suite {plan.suite.name}{where}: {len(plan.todo)} of {plan.selected} cells to "
+        f"measure{done} -> {plan.path}",
+        file=sys.stderr,
+    )
+    return writer
+
+
 def read_records(paths: list[Path]) -> list:
     """bench.results.read (bench.record.Record objects), with its warnings about skipped lines printed one per line on stderr;
     UsageError for a path that is not there or records from a newer rinbench."""

@@ -6,7 +6,13 @@ import shlex
 import sys
 from pathlib import Path
 
-from bench.commands.common import add_command, plural, positive_seconds, read_records
+from bench.commands.common import (
+    add_command,
+    open_run,
+    plural,
+    positive_seconds,
+    read_records,
+)
 from bench.errors import EXIT_FAILED_CELLS, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from bench.launch.settings import add_options as add_launcher_options
 
@@ -113,7 +119,7 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from bench import devices, results, runner
+    from bench import devices, runner
 
     if getattr(args, "launcher", "local") != "local":
         from bench.launch import cli as launch
@@ -129,19 +135,7 @@ def run(args) -> int:
         return EXIT_OK
     chosen = devices.choose(args.devices) if args.devices is not None else None
     _check_cuda(suite, plan)
-    writer = results.Writer(plan.path)
-    try:
-        writer.open()
-    except OSError as err:
-        raise UsageError(
-            f"cannot write results to {plan.path.parent}: {err.strerror or err}"
-        ) from None
-    done = f", {plan.already_done} already recorded" if plan.already_done else ""
-    print(
-        f"rinbench: suite {suite.name}: {len(plan.todo)} of {plan.selected} cells to measure{done}"
-        f" -> {plan.path}",
-        file=sys.stderr,
-    )
+    writer = open_run(plan)
     try:
         summary = runner.execute(
             plan,

@@ -15,6 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from bench.commands.common import open_run
 from bench.errors import EXIT_FAILED_CELLS, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from bench.launch import settings as launch_settings
 
@@ -124,27 +125,13 @@ def _base_run_id(folder: Path, resume: str, partitions: tuple[str, ...]) -> str:
 
 
 def _open(plans, suite) -> list:
-    from bench import results
     from bench.launch.sweep import Target
 
     targets = []
     for partition, plan in plans:
-        writer = results.Writer(plan.path)
-        try:
-            writer.open()
-        except OSError as err:
-            raise UsageError(
-                f"cannot write results to {plan.path.parent}: {err.strerror or err}"
-            ) from None
         for line in (*suite.notes, *plan.warnings):
             print(f"rinbench: note: {line}", file=sys.stderr)
-        done = f", {plan.already_done} already recorded" if plan.already_done else ""
-        where = f" on partition {partition}" if partition else ""
-        print(
-            f"rinbench: suite {suite.name}{where}: {len(plan.todo)} of {plan.selected} cells to "
-            f"measure{done} -> {plan.path}",
-            file=sys.stderr,
-        )
+        writer = open_run(plan, partition)
         targets.append(Target.open(plan, writer, partition))
     return targets
 

@@ -219,19 +219,8 @@ def positive_number(text: str) -> float:
     return value
 
 
-FLAG_FIELDS = (  # flag dest -> [launcher] key (the same names)
-    "partition",
-    "partitions",
-    "account",
-    "qos",
-    "time",
-    "gpus_per_job",
-    "cpus_per_job",
-    "mem_gb",
-    "constraint",
-    "array_parallelism",
-    "cells_per_job",
-)
+# flag dest -> [launcher] key (the same names); `setup` (shell lines) lives in the table only
+FLAG_FIELDS = tuple(key for key in TABLE_KEYS if key != "setup")
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:

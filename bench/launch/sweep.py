@@ -32,7 +32,6 @@ import json
 import os
 import signal
 import sys
-import threading
 import time
 import warnings
 from collections import Counter
@@ -78,18 +77,6 @@ STATE_WORDS = {
     "FAILED": "failed",
     "INTERRUPTED": "was killed by a signal",
 }
-
-
-def sigterm_as_interrupt():
-    """SIGTERM (a CI job cancelled, `kill PID`) ends the parent like Ctrl-C, cancelling the jobs,
-    as the local runner treats it; returns the previous handler (None off the main thread)."""
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def import_submitit():
@@ -206,7 +193,7 @@ class Sweep:
         """Run until every cell is recorded; Ctrl-C (or SIGTERM) cancels the jobs and returns
         with each summary's `interrupted` set."""
         self.submitit = import_submitit()
-        previous = sigterm_as_interrupt()
+        previous = runner.sigterm_as_interrupt()
         try:
             for target in self.targets:
                 self._reattach(target)

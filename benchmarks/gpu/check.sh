@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check: one prepared, time-boxed command that turns a short lease on one GPU into results.
 #
-#   bash benchmarks/gpu/check.sh OUT_DIR [--device cuda|cpu] [--budget SECONDS]
+#   bash benchmarks/gpu/check.sh OUT_DIR [--device cuda|cpu] [--budget SECONDS] [--only GLOB ...]
 #
 # Runs from the repository as it is (no install: PYTHONPATH points at it), with the Python in
 # $PYTHON (default python3), inside a total time budget (default 465 s on a GPU, 300 s on a CPU).
@@ -18,11 +18,14 @@
 # results folder with traces and the report folder), report.html, claims.md, bare_loop.json,
 # pytest-gpu.log, skipped.txt.
 #
+# `--only GLOB` (repeatable) passes on to `rinbench run gpu-check --only`: a later lease can measure
+# what an earlier one's skipped.txt lists (`--only '*.compile.cuda'`).
+#
 # `--device cpu` is the dry run: the same steps with the tiny presets in fp32 (the suite's CPU
 # grids), in a few minutes; tests/test_gpu_check.py runs it so that this script cannot rot.
 set -uo pipefail
 
-usage() { echo "check.sh: ${1:+$1; }usage: bash benchmarks/gpu/check.sh OUT_DIR [--device cuda|cpu] [--budget SECONDS]" >&2; exit 2; }
+usage() { echo "check.sh: ${1:+$1; }usage: bash benchmarks/gpu/check.sh OUT_DIR [--device cuda|cpu] [--budget SECONDS] [--only GLOB ...]" >&2; exit 2; }
 
 [ $# -ge 1 ] || usage "no OUT_DIR"
 case "$1" in -*) usage "OUT_DIR comes first" ;; esac
@@ -30,10 +33,12 @@ OUT=$1
 shift
 DEVICE=cuda
 BUDGET=
+ONLY=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --device) DEVICE=${2:-}; shift 2 || usage "--device needs a value" ;;
         --budget) BUDGET=${2:-}; shift 2 || usage "--budget needs a value" ;;
+        --only) [ -n "${2:-}" ] || usage "--only needs a cell-id pattern"; ONLY+=(--only "$2"); shift 2 ;;
         *) usage "unknown argument '$1'" ;;
     esac
 done
@@ -119,13 +124,13 @@ step env 30 $((RESERVE_TESTS + RESERVE_REPORT)) bash -c machine_facts
 step bare-loop "$BARE_LIMIT" $((RESERVE_TESTS + RESERVE_REPORT)) \
     "$PY" benchmarks/gpu/bare_loop.py "${BARE[@]}" --out "$WORK/bare_loop.json"
 step suite "$BUDGET" $((RESERVE_TESTS + RESERVE_REPORT)) \
-    "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --no-progress
+    "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --no-progress "${ONLY[@]}"
 step gpu-tests "$TEST_LIMIT" "$RESERVE_REPORT" \
     bash -c "'$PY' -m pytest -m gpu -q -p no:cacheprovider tests >'$WORK/pytest-gpu.log' 2>&1; code=\$?; tail -n 15 '$WORK/pytest-gpu.log'; exit \$code"
 
 # What the budget left out: the suite's cells without a record (all of them if it never started).
-if ! "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --resume --dry-run >"$WORK/skipped.txt" 2>/dev/null; then
-    "$PY" -m bench run gpu-check --device "$DEVICE" --dry-run >"$WORK/skipped.txt"
+if ! "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --resume --dry-run "${ONLY[@]}" >"$WORK/skipped.txt" 2>/dev/null; then
+    "$PY" -m bench run gpu-check --device "$DEVICE" --dry-run "${ONLY[@]}" >"$WORK/skipped.txt"
 fi
 echo "== cells left out by the budget: $(wc -l <"$WORK/skipped.txt")"
 
