@@ -62,10 +62,10 @@ def test_dry_run_measures_every_cell_and_brings_back_at_most_8_small_files(tmp_p
     assert len(files) <= MAX_FILES
     assert all((out / name).stat().st_size <= MAX_BYTES for name in files)
     assert {"check.log", "summary.md", "results.tar.gz", "report.html", "claims.md"} <= set(files)
-    assert {"bare_loop.json", "pytest-gpu.log", "skipped.txt"} <= set(files)
+    assert {"pytest-gpu.log", "skipped.txt"} <= set(files)
 
     assert steps(out) == dict.fromkeys(
-        ["env", "bare-loop", "suite", "gpu-tests", "report", "claims"], "ok"
+        ["env", "bare-loop", "peak", "suite", "gpu-tests", "report", "claims"], "ok"
     )
     assert (out / "skipped.txt").read_text(encoding="utf-8").split() == []
 
@@ -79,11 +79,15 @@ def test_dry_run_measures_every_cell_and_brings_back_at_most_8_small_files(tmp_p
     assert list((unpacked / "results").rglob("*.trace.json.gz")), "the profiles' traces travel"
     assert (unpacked / "report" / "report.md").is_file()
 
-    bare = json.loads((out / "bare_loop.json").read_text(encoding="utf-8"))
+    bare = json.loads((unpacked / "bare_loop.json").read_text(encoding="utf-8"))
     assert bare["harness_status"] == "ok" and bare["harness_ms_median"] > 0
+    peak = json.loads((unpacked / "peak.json").read_text(encoding="utf-8"))
+    assert set(peak["tflops"]) == {"harness", "ten_in_a_row", "after_warm_up", "plain_operator"}
+    assert all(tflops > 0 for tflops in peak["tflops"].values())
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert "## Targets" in summary and "## Where the time goes" in summary
     assert "Harness against a bare CUDA-event loop" in summary and "Not run." not in summary
+    assert "## The matmul peak, four ways" in summary
 
 
 def test_a_spent_budget_skips_the_steps_and_lists_every_cell_as_skipped(tmp_path):
@@ -93,7 +97,7 @@ def test_a_spent_budget_skips_the_steps_and_lists_every_cell_as_skipped(tmp_path
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     assert steps(out) == dict.fromkeys(
-        ["env", "bare-loop", "suite", "gpu-tests"], "skipped (budget)"
+        ["env", "bare-loop", "peak", "suite", "gpu-tests"], "skipped (budget)"
     )
     train_steps = [c for c in cpu_cells() if fnmatch.fnmatchcase(c, "*.train_step.*")]
     assert train_steps and len(train_steps) < len(cpu_cells())

@@ -9,14 +9,15 @@
 # steps behind it, and a step cut short or left out is written down, never silently lost:
 #   1. env        the GPU, driver, torch and Python
 #   2. bare-loop  the harness's median against a bare CUDA-event loop on DiT-XL/2 b64 forward
+#      peak       the dense matmul rate timed four ways (benchmarks/gpu/peak.py): the MFU denominator
 #   3. suite      `rinbench run gpu-check` (bench/suites/gpu-check.toml: its cells in order of
 #                 importance, with NVML energy and the RIN-256/ADM-256 train-step profiles);
 #                 cells the budget cut off are listed in skipped.txt
 #   4. gpu-tests  `pytest -m gpu`
 #   5. report     `rinbench report` and `rinbench claims` on the results; summary.md with the targets
 # OUT_DIR receives at most 8 files of at most 16 MiB: check.log, summary.md, results.tar.gz (the
-# results folder with traces and the report folder), report.html, claims.md, bare_loop.json,
-# pytest-gpu.log, skipped.txt.
+# results folder with traces, the report folder, bare_loop.json, peak.json, steps.tsv), report.html,
+# claims.md, pytest-gpu.log, skipped.txt.
 #
 # `--only GLOB` (repeatable) passes on to `rinbench run gpu-check --only`: a later lease can measure
 # what an earlier one's skipped.txt lists (`--only '*.compile.cuda'`).
@@ -112,10 +113,12 @@ export -f machine_facts
 if [ "$DEVICE" = cuda ]; then
     BARE=(--device cuda --preset dit-xl-2 --batch 64 --dtype bf16)
     BARE_LIMIT=75
+    PEAK=(--device cuda)
     TEST_LIMIT=90
 else
     BARE=(--device cpu --preset dit-tiny --batch 2 --dtype fp32 --seconds 0.5)
     BARE_LIMIT=40
+    PEAK=(--device cpu --warm-up 0.5)
     TEST_LIMIT=60
 fi
 
@@ -123,6 +126,8 @@ echo "GPU check: device $DEVICE, budget ${BUDGET} s, repository $REPO, work fold
 step env 30 $((RESERVE_TESTS + RESERVE_REPORT)) bash -c machine_facts
 step bare-loop "$BARE_LIMIT" $((RESERVE_TESTS + RESERVE_REPORT)) \
     "$PY" benchmarks/gpu/bare_loop.py "${BARE[@]}" --out "$WORK/bare_loop.json"
+step peak 40 $((RESERVE_TESTS + RESERVE_REPORT)) \
+    "$PY" benchmarks/gpu/peak.py "${PEAK[@]}" --out "$WORK/peak.json"
 step suite "$BUDGET" $((RESERVE_TESTS + RESERVE_REPORT)) \
     "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --no-progress "${ONLY[@]}"
 step gpu-tests "$TEST_LIMIT" "$RESERVE_REPORT" \
@@ -142,14 +147,17 @@ fi
 
 # Bring back at most 8 files of at most 16 MiB each.
 LIMIT_BYTES=$((16 * 1024 * 1024))
-tar -czf "$OUT/results.tar.gz" -C "$WORK" results $( [ -d "$WORK/report" ] && echo report ) summary.md steps.tsv
+PACKED=(results summary.md steps.tsv)
+for name in report bare_loop.json peak.json; do
+    [ -e "$WORK/$name" ] && PACKED+=("$name")
+done
+tar -czf "$OUT/results.tar.gz" -C "$WORK" "${PACKED[@]}"
 if [ "$(stat -c %s "$OUT/results.tar.gz")" -gt "$LIMIT_BYTES" ]; then
     echo "== results.tar.gz over 16 MiB: packed again without the traces and memory snapshots"
-    tar -czf "$OUT/results.tar.gz" -C "$WORK" --exclude='*.json.gz' --exclude='*.pickle' \
-        results $( [ -d "$WORK/report" ] && echo report ) summary.md steps.tsv
+    tar -czf "$OUT/results.tar.gz" -C "$WORK" --exclude='*.json.gz' --exclude='*.pickle' "${PACKED[@]}"
 fi
 cp "$WORK/summary.md" "$WORK/skipped.txt" "$OUT/"
-for name in bare_loop.json pytest-gpu.log claims.md; do
+for name in pytest-gpu.log claims.md; do
     [ -f "$WORK/$name" ] && cp "$WORK/$name" "$OUT/"
 done
 [ -f "$WORK/report/report.html" ] && cp "$WORK/report/report.html" "$OUT/"

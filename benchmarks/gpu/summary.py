@@ -3,11 +3,11 @@
     python benchmarks/gpu/summary.py CHECK_DIR > summary.md
 
 CHECK_DIR is the folder benchmarks/gpu/check.sh works in: steps.tsv (one line per step: name,
-status, seconds, exit code, time limit), results/ (the gpu-check run), bare_loop.json and
-skipped.txt. Prints Markdown: the machine, the steps, the throughput targets (MFU = model FLOPs
+status, seconds, exit code, time limit), results/ (the gpu-check run), bare_loop.json, peak.json
+and skipped.txt. Prints Markdown: the machine, the steps, the throughput targets (MFU = model FLOPs
 over the matmul peak the run measured; a train step's FLOPs are the forward's and backward's,
-counted), every timed cell, failures with their reasons, the harness-against-bare-loop check and
-the cells the time budget left out.
+counted), every timed cell, failures with their reasons, the harness-against-bare-loop check, the
+matmul peak timed four ways and the cells the time budget left out.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def main(argv: list[str]) -> int:
     lines += _timed(records)
     lines += _profiles(records)
     lines += _bare_loop(folder / "bare_loop.json")
+    lines += _peak(folder / "peak.json")
     lines += _skipped(folder / "skipped.txt")
     print("\n".join(lines))
     return 0
@@ -172,6 +173,17 @@ def _bare_loop(path: Path) -> list[str]:
             f"{result['tolerance']:.0%} (bare loops {result['bare_drift']:.1%} apart)."
         )
     return ["## Harness against a bare CUDA-event loop", "", text, ""]
+
+
+def _peak(path: Path) -> list[str]:
+    lines = ["## The matmul peak, four ways (benchmarks/gpu/peak.py)", ""]
+    if not path.is_file():
+        return lines + ["Not run.", ""]
+    result = json.loads(path.read_text(encoding="utf-8"))
+    lines.append(f"{result['n']}^3 {result['dtype']} on {result['device']}:")
+    lines.append("")
+    lines += [f"- {name}: {_num(tflops)} TFLOP/s" for name, tflops in result["tflops"].items()]
+    return lines + [""]
 
 
 def _skipped(path: Path) -> list[str]:
