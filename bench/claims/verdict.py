@@ -1,0 +1,152 @@
+"""A verdict on one claim, and the verdict in words.
+
+`Verdict.status` is the word machines read (HOLDS, FAILS, CANNOT_CHECK); `Verdict.phrase` (that is,
+`describe`) says it for a reader, with how far above or below an `at_least` claim the factor lands
+and the presets it rests on that are not the published model as released or miss the paper's own
+cost (`Standing`): "holds at 1.39× the claimed 6.62×, on a reconstruction of rin-in256 that misses
+the paper's cost by 27% (0.73×)". A wall-clock verdict names the machine both of its cells ran on
+(`Timing`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.claims.spec import Claim, group
+
+HOLDS, FAILS, CANNOT_CHECK = "holds", "fails", "cannot check"
+VERDICTS = (HOLDS, FAILS, CANNOT_CHECK)
+# Preset kinds (registry) that are the published model itself; every other kind ("paper text" with
+# gaps filled, "reconstructed", ...) is called out in the verdicts.
+EXACT_KINDS = ("released config", "test")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Where both cells of a wall-clock verdict ran, and whether their timings were noise."""
+
+    hardware: str  # bench.selection.hardware: what the setup is keyed on
+    words: str  # bench.selection.setup_words: "AMD EPYC 7B13 (2 CPUs, 2 threads, fp32, b1, eager)"
+    gpu: bool
+    phase: str
+    noisy: bool = False  # a record the factor rests on says its latency is noise (latency_noisy)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A preset a verdict rests on, when it is not the published model as released or its forward
+    cost misses the paper's number: what a reader must know to weigh the verdict."""
+
+    preset: str
+    kind: str  # its Source kind
+    where: str = ""
+    cost_claim: str = ""  # the id of the preset's own gflops claim
+    cost_ratio: float | None = None  # that claim's measured / reported
+    cost_holds: bool | None = None
+
+    @property
+    def exact(self) -> bool:
+        return self.kind in EXACT_KINDS
+
+    def words(self, claim_id: str = "") -> str:
+        """The words a verdict on claim `claim_id` carries: 'on a reconstruction of rin-in256 that
+        misses the paper's cost by 27% (0.73x)'; '' for a released preset whose cost holds. A
+        preset's own gflops verdict does not cite itself."""
+        ratio = None if self.cost_claim == claim_id else self.cost_ratio
+        misses = ratio is not None and not self.cost_holds
+        if self.exact and not misses:
+            return ""
+        if self.kind == "reconstructed":
+            text = f"on a reconstruction of {self.preset}"
+        elif self.exact:
+            text = f"on {self.preset},"
+        else:
+            text = f"on {self.preset} (built from {self.kind})"
+        if misses:
+            verb = "whose count misses" if self.exact else "that misses"
+            text += f" {verb} the paper's cost by {_percent(abs(ratio - 1))} ({ratio:.2f}×)"
+        elif ratio is not None:
+            text += " whose cost matches the paper's"
+        return text
+
+    def sentence(self) -> str:
+        """The caveat about this preset, once for every verdict that rests on it."""
+        if self.kind == "reconstructed":
+            text = f"{self.preset} is reconstructed"
+        elif self.exact:
+            text = f"{self.preset} is built from a {self.kind}"
+        else:
+            text = f"{self.preset} is built from {self.kind}"
+        if self.where:
+            text += f" ({shorten(self.where.split('; ')[0])})"
+        if self.cost_ratio is not None:
+            verdict = HOLDS if self.cost_holds else FAILS
+            text += (
+                f"; its forward cost is {self.cost_ratio:.2f}× the paper's ({self.cost_claim} "
+                f"{verdict})"
+            )
+        if self.exact:
+            return text + ": a factor that rests on it rests on a count the paper does not match"
+        return (
+            text
+            + ": a verdict on it is evidence about the reconstruction as much as about the paper"
+        )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    claim: Claim
+    basis: str  # what was compared: "params", "GFLOPs = 2·MACs", "wall-clock forward on <setup>"...
+    status: str  # one of VERDICTS: what machines read; `phrase` is the same in words
+    measured: float | None = None
+    ratio: float | None = None  # measured / reported
+    detail: str = ""  # how the measured value was obtained, or why the claim cannot be checked
+    caveat: str = ""  # reconstructed presets involved, and what that means for the verdict
+    presets: tuple[str, ...] = ()  # the presets the verdict rests on
+    pair: tuple[str, int, str, int] | None = None  # ratio kinds: the pair of the measured factor
+    timing: Timing | None = None  # wall-clock verdicts: where both cells ran
+    standing: tuple[Standing, ...] = ()  # presets that are not as released, or miss their cost
+
+    @property
+    def group(self) -> str:
+        """RIN_GROUP for the RIN paper's own numbers, BASELINE_GROUP for the others."""
+        return group(self.claim)
+
+    @property
+    def phrase(self) -> str:
+        """The verdict in words that carry what it rests on: 'holds at 1.39× the claimed 6.62×, on
+        a reconstruction of rin-in256 that misses the paper's cost by 27% (0.73×)'."""
+        return describe(self)
+
+
+def describe(verdict: Verdict, *, standing: bool = True) -> str:
+    """Verdict.phrase; without the presets it rests on when `standing` is False (for a line that
+    has said them already)."""
+    claim, ratio = verdict.claim, verdict.ratio
+    if verdict.status == CANNOT_CHECK or ratio is None:
+        return verdict.status
+    if claim.compare == "at_least":
+        words = [f"{verdict.status} at {ratio:.2f}× the claimed {claim.reported:g}×"]
+        if verdict.status == HOLDS and ratio < 1:
+            words[0] += f" (within its {_percent(claim.tolerance)} tolerance)"
+    elif verdict.status == HOLDS:
+        words = [HOLDS]
+    else:
+        side = "below" if ratio < 1 else "above"
+        words = [f"{FAILS}: {_percent(abs(ratio - 1))} {side} the reported"]
+    if standing:
+        words += [text for s in verdict.standing if (text := s.words(claim.id))]
+    phrase = ", ".join(words)
+    if verdict.timing is not None and verdict.timing.noisy:
+        phrase += " (noisy timing)"
+    return phrase
+
+
+def shorten(text: str, limit: int = 160) -> str:
+    """`text` cut to `limit` characters, an ellipsis marking the cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _percent(fraction: float) -> str:
+    """27%, 1.4%: whole percents from 10% up."""
+    return f"{fraction:.0%}" if fraction >= 0.095 else f"{fraction:.1%}"
