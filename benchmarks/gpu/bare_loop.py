@@ -2,9 +2,9 @@
 
     python benchmarks/gpu/bare_loop.py --device cuda --preset dit-xl-2 --batch 64 --out bare.json
 
-A bare loop (the same model from the same seed, the same inputs and autocast as the harness's
-forward step, CUDA events around each call with no synchronisation between calls; perf_counter on a
-CPU) runs before and after the harness's own measurement of the cell (`bench.worker.measure_cell`,
+A bare loop (the harness's own forward step: the same model from the same seed, inputs, autocast
+and numerics flags; CUDA events around each call with no synchronisation between calls;
+perf_counter on a CPU) runs before and after the harness's own measurement of the cell (`bench.worker.measure_cell`,
 as a sweep's worker calls it). The check holds when the harness's median latency lies within
 `--tolerance` (default 3%) of the mean of the two bare medians, and the two bare medians agree
 with each other as closely (else the machine drifted and the comparison says so). Writes one JSON
@@ -27,35 +27,27 @@ BARE_SECONDS = 2.0  # timed per bare loop, after 10 warm-up calls
 
 
 def bare_forward_ms(cell, seconds: float) -> list[float]:
-    """Per-call forward latencies (ms) of the cell's model, timed as plainly as it can be."""
+    """Per-call forward latencies (ms) of the step the harness times (the same model from seed 0,
+    inputs, autocast and numerics flags: bench.measure.cell's own forward step), timed as plainly
+    as it can be: only the timing differs from the harness's."""
     import torch
 
-    from bench import registry
-    from bench.diffusion import uses_state
-    from bench.measure.cell import build_model
+    from bench.measure.cell import PHASE_STEPS, Settings, _autocast, build_model, check_dtype
+    from bench.measure.numerics import numerics
 
     device = torch.device(cell.device)
+    check_dtype(cell.dtype, device)
     model, cfg = build_model(cell, device)
-    model.eval()
-    x, t, y = registry.example_inputs(cfg, cell.batch, device)
-    target = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cell.dtype)
-    autocast = (
-        (lambda: torch.autocast(device.type, dtype=target))
-        if target is not None
-        else (lambda: torch.autocast(device.type, enabled=False))
-    )
-    with torch.no_grad(), autocast():
-        state = model(x, t, y)[1] if uses_state(model) else None
-
-    def call():
-        with torch.no_grad(), autocast():
-            return model(x, t, y, state)
-
-    for _ in range(10):
-        call()
-    if device.type == "cuda":
-        return _cuda_loop(call, seconds, device)
-    return _cpu_loop(call, seconds)
+    settings = Settings()
+    with numerics(tf32=cell.dtype == "tf32", cudnn_benchmark=settings.cudnn_benchmark):
+        autocast = _autocast(cell.dtype, device)
+        make = PHASE_STEPS["forward"](model, model, cfg, autocast, device, cell.dtype, settings)
+        call = make(cell.batch)
+        for _ in range(10):
+            call()
+        if device.type == "cuda":
+            return _cuda_loop(call, seconds, device)
+        return _cpu_loop(call, seconds)
 
 
 def _cuda_loop(call, seconds: float, device) -> list[float]:
