@@ -183,6 +183,8 @@ def _order_rank(n: int) -> int:
 # --- what records hold ------------------------------------------------------------------------
 
 ROUND_MEDIANS_KEY = "latency_ms_round_medians"
+# How many rounds of a paired record ran while other jobs held the CPU cores (bench.paired).
+SHORT_OF_CORES_KEY = "rounds_short_of_cores"
 
 
 def latency(values: Mapping) -> Interval | None:
@@ -214,3 +216,41 @@ def _positive(value: object) -> bool:
         and math.isfinite(value)
         and value > 0
     )
+
+
+def factor_of_pair(first, second) -> Interval | None:
+    """time(first) / time(second), with its interval over the rounds in which the two records were
+    timed together (bench.paired): each record names the other as its partner
+    (details["pair"]["with"]), both come from one run, and their per-round medians pair up round
+    by round. None for records timed apart. Where other jobs held the cores in some round
+    (SHORT_OF_CORES_KEY), the factor comes without an interval, the reason naming the rounds and
+    what the interval would have been. `first` and `second` are bench.record.Records."""
+    for mine, other in ((first, second), (second, first)):
+        pair = mine.details.get("pair")
+        if not isinstance(pair, dict) or pair.get("with") != other.cell.id:
+            return None
+    if first.run.id != second.run.id:
+        return None
+    a, b = (record.values.get(ROUND_MEDIANS_KEY) for record in (first, second))
+    if not (isinstance(a, list) and isinstance(b, list) and a and len(a) == len(b)):
+        return None
+    if not all(_positive(v) for v in (*a, *b)):
+        return None
+    found = ratio_over_rounds(a, b)
+    short = max(_count(record.values.get(SHORT_OF_CORES_KEY)) for record in (first, second))
+    if short and found.available:
+        # Contention slows the two models by different factors (RIN's many short parallel regions
+        # wait on a descheduled thread more often than ADM's long convolutions): the factor of a
+        # contended machine is not the machine's, however tight its rounds.
+        return Interval(
+            found.estimate,
+            n=found.n,
+            method=ROUNDS,
+            reason=f"other jobs held the cores in {short} of {len(a)} rounds (over the rounds: "
+            f"{found.text(unit='×')})",
+        )
+    return found
+
+
+def _count(value: object) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0

@@ -64,6 +64,13 @@ class Processes:
             for process in self._live:
                 kill_group(process)
 
+    def kill_running(self) -> None:
+        """Kill every group still running, but accept new processes: a pool that ended normally
+        leaves the registry usable for the next stretch of the sweep."""
+        with self._lock:
+            for process in self._live:
+                kill_group(process)
+
 
 def kill_group(process: subprocess.Popen) -> None:
     """SIGKILL the process group `process` leads (a cell's helpers die with it)."""
@@ -98,8 +105,12 @@ class Pool:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        """Kill what still runs (nothing, after a complete `results`) and wait for the threads."""
-        self.processes.kill_all()
+        """Kill what still runs (nothing, after a complete `results`) and wait for the threads;
+        after an exception (Ctrl-C) the registry refuses new processes too."""
+        if exc_info[0] is None:
+            self.processes.kill_running()
+        else:
+            self.processes.kill_all()
         deadline = time.monotonic() + JOIN_TIMEOUT_S
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))

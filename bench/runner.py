@@ -45,14 +45,14 @@ from pathlib import Path
 import bench
 from bench import pool, results
 from bench.cell import PROFILE_PHASES, PROFILE_PREFIX, STATIC_PHASES, Cell
+from bench.cellprocess import failed_outcome, output_tail, worker_environ
 from bench.record import FAILED_STATUSES, Outcome, Record, RunInfo
 from bench.suites import Planned, Suite
-from bench.worker import DEFAULT_MEASURE, load_measure, outcome_of, run_measure
+from bench.worker import DEFAULT_MEASURE, DEFAULT_SERVE, load_measure, outcome_of, run_measure
 
 # results.make_run_id: "20260101T120000Z-host-device-gitsha.jsonl".
 RUN_FILE = re.compile(r"\d{8}T\d{6}Z-[\w.-]+\.jsonl")
 LATEST = "latest"  # resume=LATEST: the newest run file of the suite in the output folder
-OUTPUT_TAIL_LINES = 6  # lines of a dead cell's output kept in its error reason
 # Scratch folders in the temp directory are named rinbench-<runner pid>-*, so that a later run can
 # remove those a killed runner (kill -9, a node going down) left behind: their pid is dead.
 SCRATCH_PREFIX = "rinbench-"
@@ -110,6 +110,21 @@ def with_profiles(items: Sequence[Planned]) -> list[Planned]:
     return expanded
 
 
+def with_partners(suite: Suite, items: Sequence[Planned]) -> list[Planned]:
+    """`items`, with the partner of every paired cell among them (a pair is timed together, so
+    selecting or redoing one side takes the other along), in the suite's order."""
+    wanted = {item.cell for item in items}
+    for pair in suite.pairs:
+        if wanted & set(pair.cells):
+            wanted |= set(pair.cells)
+    extra = [item for item in suite.plan if item.cell in wanted and item not in items]
+    if not extra:
+        return list(items)
+    order = {item.cell: number for number, item in enumerate(suite.plan)}
+    merged = list(items) + extra
+    return sorted(merged, key=lambda item: order.get(item.cell, len(order)))
+
+
 def plan(
     suite: Suite,
     out_dir: str | os.PathLike,
@@ -122,7 +137,7 @@ def plan(
     run), LATEST, or a run file path: cells that file already holds are skipped, except those with a
     FAILED_STATUSES status when `retry_failed` (their new record is appended; readers take the
     last record of a cell)."""
-    chosen = select(with_profiles(suite.plan), only)
+    chosen = with_partners(suite, select(with_profiles(suite.plan), only))
     if not chosen:
         example = suite.cells[0].id
         raise RunError(
@@ -156,12 +171,15 @@ def plan(
         run = RunInfo(path.stem, suite.name, results.utc_now().isoformat())
     done = {cell_id: r.status for cell_id, r in results.latest_per_cell(existing).items()}
     redo = FAILED_STATUSES if retry_failed else ()
-    todo = tuple(item for item in chosen if item.cell.id not in done or done[item.cell.id] in redo)
+    todo = with_partners(
+        suite,
+        [item for item in chosen if item.cell.id not in done or done[item.cell.id] in redo],
+    )
     return RunPlan(
         suite,
         path,
         run,
-        todo,
+        tuple(todo),
         len(chosen),
         len(chosen) - len(todo),
         tuple(str(w.message) for w in caught),
@@ -200,6 +218,7 @@ def execute(
     measure: str = DEFAULT_MEASURE,
     progress: bool = True,
     devices: Sequence[str] | None = None,
+    serve: str = DEFAULT_SERVE,
 ) -> RunSummary:
     """Measure `plan.todo` and append a record per cell to `writer`. Static cells (params, flops)
     first, in this process; the others each in a subprocess killed after `timeout_s` (default: the
@@ -208,14 +227,18 @@ def execute(
     a cell that `needs_whole_node` waits until every GPU is idle and runs alone. Without `devices`
     the cells run one after another, as on one device. Ctrl-C (or SIGTERM) kills every cell in
     flight and returns early with `interrupted` set. `progress`: a bar on a terminal, one line per
-    cell when stderr is a file (a bar's carriage returns would make one endless line of a log)."""
+    cell when stderr is a file (a bar's carriage returns would make one endless line of a log).
+    A pair of the suite's (bench.paired) is timed where its first cell stands in the plan, alone,
+    on the first device, each side served window by window by `serve`."""
     timeout_s = plan.suite.timeout_s if timeout_s is None else timeout_s
     measure_fn = load_measure(measure)
     static = [item for item in plan.todo if item.cell.phase in STATIC_PHASES]
+    pairs = [pair for pair in plan.suite.pairs if set(pair.cells) <= {i.cell for i in plan.todo}]
     timed = [item for item in plan.todo if item.cell.phase not in STATIC_PHASES]
     slots = tuple(devices) if devices else (None,)
     processes = pool.Processes()
-    facts = _DeviceFacts({item.cell.device for item in timed}, timeout_s, processes)
+    timed_devices = {item.cell.device for item in timed}
+    facts = _DeviceFacts(timed_devices, timeout_s, processes)
     summary = RunSummary(plan.path, plan.run.id)
     shown = _Progress(plan.suite.name, len(plan.todo), progress)
     previous_sigterm = sigterm_as_interrupt()
@@ -225,14 +248,18 @@ def execute(
             sweep = _Sweep(
                 plan, writer, summary, shown, facts, measure, timeout_s, Path(scratch), processes
             )
+            sweep.serve = serve
             for item in static:
                 shown.start(item.cell)
                 env = facts.get(item.cell.device, slots[0])["env"]
                 settings = dataclasses.asdict(item.settings)
                 sweep.record(item, env, run_measure(measure_fn, item.cell, settings))
-            if any(item.cell.device == "cpu" for item in timed):
+            if "cpu" in timed_devices:
                 facts.get("cpu")  # in this thread: a CPU peak runs in this process
-            sweep.run_timed(timed, slots)
+            for stretch, pair in _in_order(plan.todo, pairs):
+                sweep.run_timed(stretch, slots)
+                if pair is not None:
+                    sweep.run_pairs([pair], slots[0])
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
@@ -240,6 +267,25 @@ def execute(
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
     return summary
+
+
+def _in_order(todo: Sequence[Planned], pairs: list) -> list[tuple[list[Planned], object]]:
+    """The timed cells in the plan's order, cut where a pair stands: (the unpaired cells before
+    it, the pair), ..., (the cells after the last pair, None)."""
+    pair_at = {pair.first.cell: pair for pair in pairs} | {pair.second.cell: pair for pair in pairs}
+    stretches, stretch, started = [], [], set()
+    for item in todo:
+        if item.cell.phase in STATIC_PHASES:
+            continue
+        pair = pair_at.get(item.cell)
+        if pair is None:
+            stretch.append(item)
+        elif id(pair) not in started:
+            started.add(id(pair))
+            stretches.append((stretch, pair))
+            stretch = []
+    stretches.append((stretch, None))
+    return stretches
 
 
 # Phases whose cell spreads over every GPU itself: a FID cell samples its images sharded over the
@@ -268,13 +314,49 @@ class _Sweep:
     timeout_s: float
     scratch: Path
     processes: pool.Processes
+    serve: str = DEFAULT_SERVE
 
     def record(self, item: Planned, env: dict, outcome: Outcome) -> None:
         self.writer.append(make_record(self.plan.run, item, env, outcome))
         self.summary.add(item.cell, outcome)
         self.shown.done(item.cell, outcome)
 
+    def run_pairs(self, pairs: list, slot: str | None) -> None:
+        """Time each pair interleaved (bench.paired), on one device, and record both sides; the
+        rounds log beside the run file lets an interrupted pair go on at its next round."""
+        from bench import paired
+
+        if not pairs:
+            return
+        rounds_log = paired.RoundsLog.beside(self.plan.path)
+        for pair in pairs:
+            for item in (pair.first, pair.second):
+                self.shown.start(item.cell)
+            device = pair.first.cell.device
+            pinned = device == "cuda" and slot is not None
+            facts = self.facts.get(device, slot if pinned else None)
+            scratch = Path(tempfile.mkdtemp(prefix="pair-", dir=self.scratch))
+            try:
+                outcomes = paired.measure(
+                    pair,
+                    facts["peak"],
+                    serve=self.serve,
+                    timeout_s=self.timeout_s,
+                    scratch=scratch,
+                    rounds_log=rounds_log,
+                    processes=self.processes,
+                    visible=slot if pinned else None,
+                )
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+            env = facts["env"] | {"cuda_visible_devices": slot} if pinned else facts["env"]
+            for item, outcome in zip((pair.first, pair.second), outcomes, strict=True):
+                self.record(item, env, outcome)
+            rounds_log.forget(pair)
+
     def run_timed(self, items: list[Planned], slots: tuple) -> None:
+        if not items:
+            return
         jobs = [pool.Job(item, whole=needs_whole_node(item)) for item in items]
         with pool.Pool(slots, self.processes) as running:
             started = running.results(
@@ -441,17 +523,21 @@ def run_in_subprocess(
     returncode = _run_killable(command, output, timeout_s, visible, processes)
     if returncode is None:
         reason = f"no result after {timeout_s:g} s; the cell process was killed"
-        return _failed("timeout", reason, output)
+        return failed_outcome("timeout", reason, output)
     if result.is_file():
         try:
             return outcome_of(json.loads(result.read_text(encoding="utf-8")))
         except ValueError as err:
-            return _failed("error", f"unreadable result from the cell process ({err})", output)
+            return failed_outcome(
+                "error", f"unreadable result from the cell process ({err})", output
+            )
     if returncode < 0:
         name = signal.Signals(-returncode).name
         hint = " (kill -9, or the kernel's out-of-memory killer)" if name == "SIGKILL" else ""
-        return _failed("error", f"cell process killed by {name}{hint}", output)
-    return _failed("error", f"cell process exited with code {returncode} and no result", output)
+        return failed_outcome("error", f"cell process killed by {name}{hint}", output)
+    return failed_outcome(
+        "error", f"cell process exited with code {returncode} and no result", output
+    )
 
 
 def _run_killable(
@@ -472,7 +558,7 @@ def _run_killable(
             stdin=subprocess.DEVNULL,
             stdout=sink,
             stderr=subprocess.STDOUT,
-            env=_worker_environ(visible),
+            env=worker_environ(visible),
         )
         try:
             return process.wait(timeout=timeout_s)
@@ -486,31 +572,6 @@ def _run_killable(
             raise
         finally:
             registry.finished(process)
-
-
-def _worker_environ(visible: str | None = None) -> dict[str, str]:
-    # The worker imports `bench` from the same place as this process, installed or not.
-    package_root = str(Path(bench.__file__).resolve().parent.parent)
-    environ = dict(os.environ, PYTHONUNBUFFERED="1")
-    environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (package_root, os.environ.get("PYTHONPATH")) if p
-    )
-    if visible is not None:  # the GPUs this worker may use, as it numbers them: cuda:0, ...
-        environ["CUDA_VISIBLE_DEVICES"] = visible
-    return environ
-
-
-def _failed(status: str, reason: str, output: Path) -> Outcome:
-    tail = _tail(output)
-    return Outcome(status, error=f"{reason}; last output: {tail}" if tail else reason)
-
-
-def _tail(output: Path) -> str:
-    if not output.is_file():
-        return ""
-    lines = output.read_text(encoding="utf-8", errors="replace").splitlines()
-    kept = [line.strip() for line in lines if line.strip()][-OUTPUT_TAIL_LINES:]
-    return " | ".join(kept)[-1500:]
 
 
 def sigterm_as_interrupt():
@@ -568,7 +629,7 @@ class _DeviceFacts:
                 return json.loads(result.read_text(encoding="utf-8"))
             # Cells still run: each then measures its own peak; the env says what went wrong.
             failure = "timed out" if returncode is None else f"exited with code {returncode}"
-            reason = f"probe {failure}: {_tail(output)}"
+            reason = f"probe {failure}: {output_tail(output)}"
             return {"env": {"device": device, "error": reason}, "peak": None}
 
 

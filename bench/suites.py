@@ -28,6 +28,10 @@ blocks. Each grid lists values per axis, and the suite is the Cartesian product 
     phase = "train_step"
     dtype = "fp16"
 
+    [pairs]                          # optional: time these presets' cells as pairs (bench.paired)
+    presets = [["adm-in256", "rin-in256"]]   # each timed cell of the first beside the second's
+    rounds = 5                       # interleaved rounds, each a window of either side
+
     [launcher]                       # optional: Slurm knobs for `run --launcher slurm`
     partition = "a100"               # (bench.launch.settings lists the keys)
 
@@ -43,11 +47,19 @@ each device then come from its own values.
 Axes left out default to: resolutions ["native"], batches [1], dtypes ["fp32"], modes ["eager"],
 devices ["cpu"]; `presets` and `phases` are required. A resolution a preset's architecture cannot
 take is skipped with a note (Suite.notes), not an error: scaling grids list one range for all
-families. Every other mistake raises SuiteError with one line naming the problem and what is valid.
+families.
+
+`[pairs]` names presets whose timings a ratio will compare (a wall-clock claim): every timed cell of
+the first preset is paired with its twin, the cell of the second preset that is equal on every other
+axis, and the two are timed interleaved over `rounds` rounds (bench.paired; docs/verdicts.md says
+why), at the place of the first preset's cell in the suite's order. A twin needs the same settings;
+cells without a twin are timed alone, but a pair of presets with no twins at all is an error.
+`presets` may be a table keyed by device (`{ cuda = [[...]], cpu = [] }`), like the axes. Every other mistake raises SuiteError with one line naming the problem and what is valid.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import tomllib
 import types
@@ -82,7 +94,20 @@ AXIS_DEFAULTS = {
     "devices": ["cpu"],
 }
 NATIVE = "native"
-TOP_LEVEL_KEYS = ("description", "timeout_s", "settings", "grid", "exclude", "launcher", *AXES)
+TOP_LEVEL_KEYS = (
+    "description",
+    "timeout_s",
+    "settings",
+    "grid",
+    "exclude",
+    "launcher",
+    "pairs",
+    *AXES,
+)
+PAIRS_KEYS = ("presets", "rounds")
+DEFAULT_ROUNDS = 5
+# The phases a pair times side by side; counts are exact and need no partner.
+PAIRED_PHASES = ("forward", "train_step", "sample")
 GRID_KEYS = ("settings", "exclude", *AXES)
 
 
@@ -102,6 +127,20 @@ class Planned:
 
 
 @dataclass(frozen=True)
+class Pair:
+    """Two cells timed interleaved, A B, B A, ... for `rounds` rounds (bench.paired): `first` is
+    the claim's baseline (the side whose time is the numerator of the factor)."""
+
+    first: Planned
+    second: Planned
+    rounds: int
+
+    @property
+    def cells(self) -> tuple[Cell, Cell]:
+        return self.first.cell, self.second.cell
+
+
+@dataclass(frozen=True)
 class Suite:
     name: str  # the built-in name, or the file's stem for a user's file
     description: str
@@ -111,10 +150,15 @@ class Suite:
     notes: tuple[str, ...]  # combinations skipped at expansion, one line each
     # The [launcher] table (bench.launch.settings): how `run --launcher slurm` submits the cells.
     launcher: dict = field(default_factory=dict, hash=False, compare=False)
+    pairs: tuple[Pair, ...] = ()  # the [pairs] table, expanded to cells
 
     @property
     def cells(self) -> tuple[Cell, ...]:
         return tuple(item.cell for item in self.plan)
+
+    def pair_of(self, cell: Cell) -> Pair | None:
+        """The pair `cell` belongs to, or None."""
+        return next((pair for pair in self.pairs if cell in pair.cells), None)
 
 
 def builtin_names() -> list[str]:
@@ -204,6 +248,7 @@ def parse(table: dict, *, name: str, path: str = "<memory>", device: str | None 
             plan[cell] = (Planned(cell, settings), number)
     if not plan:
         raise SuiteError(f"{where}: the suite has no cells (every combination excluded or skipped)")
+    items = {cell: planned for cell, (planned, _) in plan.items()}
     return Suite(
         name=name,
         description=description,
@@ -212,7 +257,104 @@ def parse(table: dict, *, name: str, path: str = "<memory>", device: str | None 
         plan=tuple(planned for planned, _ in plan.values()),
         notes=tuple(dict.fromkeys(notes)),  # a preset in several grids is noted once
         launcher=launcher,
+        pairs=_pairs(table.get("pairs"), items, where),
     )
+
+
+def _pairs(spec: Any, items: dict[Cell, Planned], where: str) -> tuple[Pair, ...]:
+    """The [pairs] table expanded: each timed cell of a pair's first preset with the cell of its
+    second preset that equals it on every other axis. `presets` may be a table keyed by device, as
+    the axes may: each device's pairs then pair that device's cells."""
+    if spec is None:
+        return ()
+    if not isinstance(spec, dict):
+        raise SuiteError(f"{where}: 'pairs' must be a table, written [pairs]")
+    _check_keys(spec, PAIRS_KEYS, f"{where} [pairs]")
+    rounds = spec.get("rounds", DEFAULT_ROUNDS)
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise SuiteError(f"{where}: [pairs] rounds must be an integer >= 1, got {rounds!r}")
+    presets = spec.get("presets")
+    per_device = presets if isinstance(presets, dict) else dict.fromkeys(DEVICES, presets)
+    unknown = sorted(set(per_device) - set(DEVICES))
+    if unknown:
+        raise SuiteError(
+            f"{where}: [pairs] presets names unknown devices {unknown}; valid: {', '.join(DEVICES)}"
+        )
+    pairs: list[Pair] = []
+    taken: dict[Cell, str] = {}
+    devices_used = {cell.device for cell in items}
+    for device, listed in per_device.items():
+        if device not in devices_used and isinstance(presets, dict):
+            continue
+        _check_pair_list(listed, where)
+        timed = [c for c in items if c.phase in PAIRED_PHASES and c.device == device]
+        if not timed and not isinstance(presets, dict):
+            continue  # a list applies to every device; this one has no timed cells
+        for first, second in listed:
+            pairs += _pairs_of(first, second, timed, items, taken, rounds, where)
+    if presets is not None and not isinstance(presets, dict) and not pairs:
+        _check_pair_list(presets, where)
+        first, second = presets[0]
+        raise SuiteError(f"{where}: [pairs] {first}/{second}: no timed cells to pair in the suite")
+    return tuple(pairs)
+
+
+def _check_pair_list(listed: Any, where: str) -> None:
+    if not isinstance(listed, list) or not all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) for s in p) for p in listed
+    ):
+        raise SuiteError(
+            f"{where}: [pairs] presets must be a list of [first, second] preset slugs, e.g. "
+            '[["adm-in256", "rin-in256"]], or a table of such lists by device'
+        )
+
+
+def _pairs_of(
+    first: str,
+    second: str,
+    timed: list[Cell],
+    items: dict[Cell, Planned],
+    taken: dict[Cell, str],
+    rounds: int,
+    where: str,
+) -> list[Pair]:
+    """The pairs of two presets among one device's timed cells: every cell of `first` whose twin
+    (the same cell with preset `second`) is in the suite. Cells without a twin are timed alone;
+    a pair of presets with no twins at all is an error (the suite asks to pair what it lacks)."""
+    name = f"{first}/{second}"
+    if first == second:
+        raise SuiteError(f"{where}: [pairs] {name} pairs a preset with itself")
+    for preset in (first, second):
+        if not any(cell.preset == preset for cell in timed):
+            phases = ", ".join(PAIRED_PHASES)
+            raise SuiteError(
+                f"{where}: [pairs] {name}: {preset} has no timed cell ({phases}) in the suite"
+            )
+    found = []
+    for cell in (c for c in timed if c.preset == first):
+        twin = dataclasses.replace(cell, preset=second)
+        if twin not in items:
+            continue
+        for member in (cell, twin):
+            if member in taken:
+                raise SuiteError(
+                    f"{where}: [pairs] {member.id} is in pairs {taken[member]} and {name}"
+                )
+            taken[member] = name
+        if items[cell].settings != items[twin].settings:
+            raise SuiteError(
+                f"{where}: [pairs] {cell.id} and {twin.id} have different settings; a pair is "
+                "timed alike"
+            )
+        found.append(Pair(items[cell], items[twin], rounds))
+    if not found:
+        example = next(c for c in timed if c.preset == first)
+        twin = dataclasses.replace(example, preset=second)
+        raise SuiteError(
+            f"{where}: [pairs] {name}: no cell of {first} has its twin in the suite, e.g. "
+            f"{example.id} has no {twin.id}"
+        )
+    return found
 
 
 def _check_keys(table: dict, valid: tuple[str, ...], where: str) -> None:

@@ -2,6 +2,7 @@
 
     python -m bench.worker --request REQUEST.json --result RESULT.json [--measure MODULE:FUNCTION]
     python -m bench.worker --probe DEVICE [--peak] --result RESULT.json
+    python -m bench.worker --request REQUEST.json --serve MODULE:FUNCTION --answers DIR
 
 The runner (bench/runner.py) starts one of these per timed, memory or FID cell, so that an OOM, a
 crash or a hang ends this process and not the sweep. REQUEST.json holds {"cell": Cell.as_dict(),
@@ -14,6 +15,12 @@ returning a bench.record.Outcome (or its JSON object, which `outcome_of` checks)
 device's matmul peak measured once per run (or None). The default is the harness's measurement; the
 tests pass a fake one to provoke each failure for real. This module imports torch only through the measure function, so the
 fakes start in milliseconds.
+
+`--serve` measures a paired cell window by window (bench.paired): the function is a generator
+f(cell, settings, peak) that yields the set-up's outcome, then one window's outcome per next(); the
+worker writes each as DIR/answer-<n>.json (0: the set-up) and waits for the parent to write "next"
+(one more window) or "stop" on its standard input. Both sides of a pair stay alive, each in its own
+process, while the parent alternates their windows.
 
 `--probe DEVICE` writes {"env": environment(DEVICE), "peak": matmul_peak(DEVICE) with --peak, else
 null}: the runner takes a GPU's facts in a separate process, so that its own process never holds a
@@ -34,13 +41,16 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bench.cell import STATIC_PHASES, Cell
 from bench.record import MEASURE_STATUSES, Outcome
 
 DEFAULT_MEASURE = "bench.worker:measure_cell"
+DEFAULT_SERVE = "bench.worker:serve_cell"
+# What the parent writes on a serving worker's standard input: one more window, or the end.
+NEXT, STOP = "next", "stop"
 
 
 def measure_cell(cell: Cell, settings: dict, peak: dict | None = None) -> Outcome:
@@ -54,6 +64,20 @@ def measure_cell(cell: Cell, settings: dict, peak: dict | None = None) -> Outcom
     if source is None:
         return outcome
     return dataclasses.replace(outcome, details=outcome.details | {"torch_threads_source": source})
+
+
+def serve_cell(cell: Cell, settings: dict, peak: dict | None = None) -> Iterator[Outcome]:
+    """The harness's measurement window by window, for a paired cell (bench.paired):
+    bench.measure.cell.windows with the suite's settings, after `cpu_threads_for`."""
+    from bench.measure.cell import Settings, windows
+
+    source = cpu_threads_for(cell)
+    for outcome in windows(cell, Settings(**settings), peak=peak):
+        if source is not None:
+            outcome = dataclasses.replace(
+                outcome, details=outcome.details | {"torch_threads_source": source}
+            )
+        yield outcome
 
 
 def cpu_threads_for(cell: Cell) -> str | None:
@@ -152,6 +176,43 @@ def contract_error(problem: str) -> Outcome:
     return Outcome("error", error=f"the measure function broke its contract: {problem}")
 
 
+def serve(
+    serve_fn: Callable[..., Iterator], cell: Cell, request: dict, answers: Path, commands
+) -> None:
+    """Answer a paired cell's parent: the set-up's outcome as answers/answer-0.json, then one
+    window's outcome per NEXT line read from `commands`, until STOP, the end of the input, or a
+    failed outcome (which ends the cell). Each answer is written whole (`write_json`)."""
+    try:
+        outcomes = iter(serve_fn(cell, request["settings"], request.get("peak")))
+    except Exception as exc:
+        write_json(answers / "answer-0.json", Outcome("error", error=describe(exc)).to_json())
+        return
+    count, command = 0, NEXT
+    try:
+        while command == NEXT:
+            outcome = _next_outcome(outcomes)
+            write_json(answers / f"answer-{count}.json", outcome.to_json())
+            count += 1
+            if outcome.status != "ok":
+                return
+            command = commands.readline().strip()
+    finally:
+        close = getattr(outcomes, "close", None)
+        if close is not None:
+            close()
+
+
+def _next_outcome(outcomes: Iterator) -> Outcome:
+    try:
+        result = next(outcomes)
+    except StopIteration:
+        return contract_error("the serve function ended while windows were still asked for")
+    except Exception as exc:
+        status = "oom" if is_out_of_memory(exc) else "error"
+        return Outcome(status, error=describe(exc))
+    return outcome_of(result)
+
+
 def write_json(path: Path, data: dict) -> None:
     """Write atomically: the reader sees the whole file or none."""
     partial = path.with_name(path.name + ".partial")
@@ -185,16 +246,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.worker", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--result", type=Path, required=True, help="where to write the outcome")
+    parser.add_argument("--result", type=Path, help="where to write the outcome (not with --serve)")
     parser.add_argument("--request", type=Path, help="JSON file with the cell and settings")
     parser.add_argument("--measure", default=DEFAULT_MEASURE, help="MODULE:FUNCTION that measures")
     parser.add_argument("--probe", metavar="DEVICE", help="write the facts of DEVICE instead")
     parser.add_argument("--peak", action="store_true", help="with --probe: measure the matmul peak")
     parser.add_argument("--parent-pid", type=int, help="exit when this process (the runner) dies")
+    parser.add_argument(
+        "--serve",
+        metavar="MODULE:FUNCTION",
+        help="measure the cell window by window (a paired cell): answers go to --answers, one "
+        f"per '{NEXT}' line on standard input",
+    )
+    parser.add_argument("--answers", type=Path, help="with --serve: the folder for the answers")
     args = parser.parse_args(argv)
     if args.parent_pid is not None:
         die_with_parent(args.parent_pid)
 
+    if args.result is None and args.serve is None:
+        parser.error("--result is required unless --serve is given")
     if args.probe is not None:
         write_json(args.result, probe(args.probe, args.peak))
         return 0
@@ -203,6 +273,18 @@ def main(argv: list[str] | None = None) -> int:
     request = json.loads(args.request.read_text(encoding="utf-8"))
     cell_fields = {f.name for f in dataclasses.fields(Cell)}
     cell = Cell(**{k: v for k, v in request["cell"].items() if k in cell_fields})
+    if args.serve is not None:
+        if args.answers is None:
+            parser.error("--serve needs --answers")
+        try:
+            serve_fn = load_measure(args.serve)
+        except Exception as exc:
+            write_json(
+                args.answers / "answer-0.json", Outcome("error", error=describe(exc)).to_json()
+            )
+            return 0
+        serve(serve_fn, cell, request, args.answers, sys.stdin)
+        return 0
     try:
         measure = load_measure(args.measure)
     except Exception as exc:

@@ -24,6 +24,7 @@ tbody tr:nth-child(even) { background: #fafbfc; }
 td.failed { color: #a11; font-weight: 600; }
 td.holds { color: #176b2c; font-weight: 600; }
 td.fails { color: #a11; font-weight: 600; }
+td.inconclusive { color: #8a5a00; font-weight: 600; }
 td.cannot { color: #6b6f76; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 figure { margin: 1.2rem 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }

@@ -327,6 +327,10 @@ VERDICT_CSV_COLUMNS = (
     "group",
     "setup",
     "noisy",
+    "low",
+    "high",
+    "rounds",
+    "interval",
 )
 
 
@@ -379,7 +383,19 @@ def _verdict_record(verdict: claims_module.Verdict) -> dict:
         "group": verdict.group,
         "setup": "" if timing is None else timing.words,
         "noisy": "" if timing is None else timing.noisy,
+        **_interval_fields(verdict.interval),
     }
+
+
+def _interval_fields(interval) -> dict:
+    """A wall-clock verdict's 95% interval: its ends, the rounds behind it, and in words how it
+    was made or why there is none; empty for counts."""
+    if interval is None:
+        return {"low": None, "high": None, "rounds": None, "interval": ""}
+    if not interval.available:
+        return {"low": None, "high": None, "rounds": None, "interval": interval.reason}
+    words = f"95% over {interval.n} interleaved rounds"
+    return {"low": interval.low, "high": interval.high, "rounds": interval.n, "interval": words}
 
 
 def format_claim_value(claim: claims_module.Claim, value) -> str:
@@ -564,6 +580,7 @@ STATUS_CLASSES = {
     **{label: "failed" for label in STATUS_LABELS.values()},
     claims_module.HOLDS: "holds",
     claims_module.FAILS: "fails",
+    claims_module.INCONCLUSIVE: "inconclusive",
     claims_module.CANNOT_CHECK: "cannot",
 }
 

@@ -36,8 +36,8 @@ def macs_text(panel: Panel, *, name_pair: bool = False) -> str:
 
 
 def clock_text(panel: Panel) -> str:
-    """'on H100 80GB HBM3 (bf16, b32, eager), forward: rin-in256 8.00× as fast as adm-in256:
-    holds at 1.21× the claimed 6.62×', or 'not timed'. The presets the factor rests on are named
+    """'on H100 80GB HBM3 (bf16, b32, eager), forward: rin-in256 8.00× [7.81, 8.20] as fast as
+    adm-in256: holds at 1.21× the claimed 6.62×', or 'not timed'. The presets the factor rests on are named
     when the MACs part has not named them already."""
     verdict = panel.clock
     if verdict is None:
@@ -49,7 +49,12 @@ def clock_text(panel: Panel) -> str:
         base, _, rin, _ = verdict.pair
         said = panel.macs.standing if panel.macs is not None else ()
         phrase = claims_module.describe(verdict, standing=verdict.standing != said)
-        text = f"{where}: {rin} {verdict.measured:.2f}× as fast as {base}: {phrase}"
+        factor = (
+            verdict.interval.text(unit="×")
+            if verdict.interval is not None
+            else f"{verdict.measured:.2f}×"
+        )
+        text = f"{where}: {rin} {factor} as fast as {base}: {phrase}"
     others = sum(v.timing is not None for v in panel.clocks) - 1
     if others:
         text += f" (+{others} more timing{'s' if others > 1 else ''} in the verdicts)"

@@ -147,7 +147,10 @@ def suite_file(tmp_path, text):
 @pytest.mark.parametrize(
     ("make_args", "message"),
     [
-        (lambda p: ["run", "nosuch"], "unknown suite 'nosuch'; valid: ci, claims, gpu-check, paper, quick, scaling"),
+        (
+            lambda p: ["run", "nosuch"],
+            "unknown suite 'nosuch'; valid: ci, claims, gpu-check, paper, quick, scaling",
+        ),
         (lambda p: ["run", suite_file(p, "presets = [\n")], "mine.toml is not valid TOML: "),
         (
             lambda p: ["run", suite_file(p, 'presets = ["dit-xxl"]\nphases = ["forward"]')],

@@ -446,7 +446,7 @@ def test_the_report_puts_the_main_claim_first_and_each_caveat_once(small_report)
     page = md.page(small_report)
     assert page.index("## The paper's main claim") < page.index("## Results")
     assert "| Panel | Claimed | MACs | Wall-clock |" in page
-    assert "- RIN paper: 6 hold, 5 fail, 24 cannot be checked" in page
+    assert "- RIN paper: 5 hold, 4 fail, 2 inconclusive, 24 cannot be checked" in page
     assert page.index("### RIN paper: ") < page.index("### baseline checks: ")
     assert page.count("rin-in256 is reconstructed") == 1
     assert "### Caveats, once per preset" in page
@@ -470,8 +470,8 @@ def test_report_builds_from_a_cpu_only_run():
     summary = reports.summary_markdown(report)
     assert "| rin-tiny | 16 | cpu fp32 b4 eager | 103,536 |" in summary
     assert (
-        "Claims: RIN paper: 8 hold, 10 fail, 13 cannot be checked; baseline checks: 33 hold, "
-        "0 fail, 5 cannot be checked." in summary
+        "Claims: RIN paper: 8 hold, 10 fail, 0 inconclusive, 13 cannot be checked; baseline "
+        "checks: 33 hold, 0 fail, 0 inconclusive, 5 cannot be checked." in summary
     )
     assert report.exponents["preset"].tolist() == ["adm-in256", "dit-xl-2", "rin-in256"]
 
@@ -531,20 +531,22 @@ def test_cli_claims_puts_the_main_claim_first_then_each_group_with_its_tally(cap
     assert lines[2].startswith(
         "  ImageNet 256 px (adm-in256 / rin-in256): MACs 9.21×: holds at 1.39× the claimed 6.62×, "
         "on a reconstruction of rin-in256 that misses the paper's cost by 27% (0.73×); wall-clock "
-        "on H100 80GB HBM3 (bf16, b32, eager), forward: rin-in256 8.00× as fast as adm-in256: "
-        "holds at 1.21× the claimed 6.62×"
+        "on H100 80GB HBM3 (bf16, b32, eager), forward: rin-in256 8.00× [7.80, 8.20] as fast as "
+        "adm-in256: holds at 1.21× the claimed 6.62×"
     )
     assert lines[4].startswith("  Kinetics-600 video 16x64x64 (vdm-k600 / rin-k600): MACs not")
     assert lines[5].startswith("  up to 10× (the largest): MACs 9.21× (adm-in256 / rin-in256)")
     assert lines[7:9] == [
-        "RIN paper: 6 hold, 5 fail, 24 cannot be checked",
-        "baseline checks: 2 hold, 0 fail, 36 cannot be checked",
+        "RIN paper: 5 hold, 4 fail, 2 inconclusive, 24 cannot be checked",
+        "baseline checks: 2 hold, 0 fail, 0 inconclusive, 36 cannot be checked",
     ]
     assert lines.index("RIN paper:") < lines.index("baseline checks:")
     # The caveat about rin-in256 is said once, however many verdicts rest on it.
     text = "\n".join(lines)
     assert text.count("rin-in256 is reconstructed") == 1
-    assert lines[-1] == "73 verdicts on 64 claims: 8 hold, 5 fail, 60 cannot be checked"
+    assert lines[-1] == (
+        "73 verdicts on 64 claims: 7 hold, 4 fail, 2 inconclusive, 60 cannot be checked"
+    )
 
 
 def test_cli_claims_markdown_starts_with_the_headline_table(capsys):
@@ -553,7 +555,7 @@ def test_cli_claims_markdown_starts_with_the_headline_table(capsys):
     assert out.startswith("**RIN is up to 10x more efficient than 2D and 3D U-Nets")
     assert "| Panel | Claimed | MACs | Wall-clock |" in out
     assert "| ImageNet 128 px (adm-in128 / rin-in128) | 2.77x | not counted | not timed |" in out
-    assert "### RIN paper: 6 hold, 5 fail, 24 cannot be checked" in out
+    assert "### RIN paper: 5 hold, 4 fail, 2 inconclusive, 24 cannot be checked" in out
     assert out.count("rin-in256 is reconstructed") == 1
 
 
@@ -561,7 +563,9 @@ def test_cli_claims_csv_and_unknown_claims_file(capsys):
     assert cli.main(["claims", str(SMALL), "--format", "csv"]) == 0
     header, *rows = capsys.readouterr().out.splitlines()
     assert header.startswith("id,kind,claim,basis,convention,tolerance")
-    assert header.endswith(",verdict,detail,caveat,source,origin,phrase,group,setup,noisy")
+    assert header.endswith(
+        ",verdict,detail,caveat,source,origin,phrase,group,setup,noisy,low,high,rounds,interval"
+    )
     assert cli.main(["claims", str(SMALL), "--claims", "nope"]) == 2
     err = capsys.readouterr().err
     assert "unknown claims file 'nope'; built-in: rin_paper" in err and err.count("\n") == 1
@@ -570,10 +574,14 @@ def test_cli_claims_csv_and_unknown_claims_file(capsys):
 def test_cli_claims_json_keeps_the_machine_word_beside_the_phrase(capsys):
     assert cli.main(["claims", str(SMALL), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert {row["verdict"] for row in rows} == {"holds", "fails", "cannot check"}
+    assert {row["verdict"] for row in rows} == {"holds", "fails", "inconclusive", "cannot check"}
     clock = next(r for r in rows if r["id"] == "ratio-adm-rin-256" and r["setup"])
     assert clock["setup"] == "H100 80GB HBM3 (bf16, b32, eager)" and clock["noisy"] is False
     assert clock["phrase"].startswith("holds at 1.21× the claimed 6.62×")
+    assert (round(clock["low"], 2), round(clock["high"], 2), clock["rounds"]) == (7.8, 8.2, 3)
+    apart = next(r for r in rows if r["id"] == "ratio-adm-rin-256" and "H200" in r["setup"])
+    assert apart["verdict"] == "inconclusive" and apart["low"] is None
+    assert apart["interval"] == "timed apart, not interleaved"
     assert clock["group"] == "RIN paper"
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import cli, devices, pool, results, runner, suites
+from bench import cellprocess, cli, devices, pool, results, runner, suites
 from bench.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -331,7 +331,7 @@ def test_a_gpu_probe_is_pinned_to_its_gpu(monkeypatch):
     calls = []
 
     def fake_run_killable(command, output, timeout_s, visible=None, processes=None):
-        calls.append((command, runner._worker_environ(visible)["CUDA_VISIBLE_DEVICES"]))
+        calls.append((command, cellprocess.worker_environ(visible)["CUDA_VISIBLE_DEVICES"]))
         return 1
 
     monkeypatch.setattr(runner, "_run_killable", fake_run_killable)

@@ -96,8 +96,9 @@ def test_claims_suite_times_both_sides_of_every_ratio_pair_on_one_setup_per_devi
             } == setups
     on_gpu = suites.load("claims", "cuda").plan
     assert {i.cell.dtype for i in on_gpu if i.cell.phase == "train_step"} == {"bf16"}
-    assert all(i.settings.min_repeats == 20 for i in on_gpu)
-    assert all(i.settings.min_repeats == 3 for i in suites.load("claims").plan)
+    # Per round and side, a short window: the rounds, not the windows, give the interval.
+    assert all(i.settings.min_repeats == 10 for i in on_gpu)
+    assert all(i.settings.min_repeats == 1 for i in suites.load("claims").plan)
 
 
 def test_axes_and_settings_given_per_device(tmp_path):
@@ -306,7 +307,8 @@ def test_mistakes_are_one_clear_line(tmp_path, text, message):
 
 def test_unknown_suite_name_lists_the_built_in_ones(tmp_path):
     with pytest.raises(
-        suites.SuiteError, match=r"unknown suite 'quik'; valid: ci, claims, gpu-check, paper, quick, scaling"
+        suites.SuiteError,
+        match=r"unknown suite 'quik'; valid: ci, claims, gpu-check, paper, quick, scaling",
     ):
         suites.load("quik")
     with pytest.raises(suites.SuiteError, match="no suite file at"):

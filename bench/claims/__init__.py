@@ -6,7 +6,7 @@ Modules, one job each (each layer imports only the ones above it):
   `ClaimsError`, the field constants (KINDS, CONVENTIONS, COMPARES, METRICS), the two groups.
   The built-in files (`rin_paper.toml`) live in this folder as package data.
 - `verdict`: what a verdict is (`Verdict`, with the `Timing` and `Standing` it carries, the words
-  HOLDS / FAILS / CANNOT_CHECK) and how it reads (`describe`, `Verdict.phrase`).
+  HOLDS / FAILS / INCONCLUSIVE / CANNOT_CHECK) and how it reads (`describe`, `Verdict.phrase`).
 - `evaluation`: claims checked against records: `evaluate`, the per-kind checks in CHECKS, the
   record index `Measured`, `cite_profiles`.
 - `convention`: which FLOP convention each origin of published GFLOPs uses (`convention_fits`).
@@ -50,11 +50,14 @@ from bench.claims.verdict import (
     EXACT_KINDS,
     FAILS,
     HOLDS,
+    INCONCLUSIVE,
     VERDICTS,
     Standing,
     Timing,
     Verdict,
     describe,
+    judge_interval,
+    threshold,
 )
 
 __all__ = [
@@ -69,6 +72,7 @@ __all__ = [
     "FAILS",
     "GROUPS",
     "HOLDS",
+    "INCONCLUSIVE",
     "KINDS",
     "METRICS",
     "RIN_GROUP",
@@ -90,6 +94,7 @@ __all__ = [
     "describe",
     "evaluate",
     "group",
+    "judge_interval",
     "grouped",
     "headlines",
     "load",
@@ -97,4 +102,5 @@ __all__ = [
     "shown_clock",
     "tally",
     "tally_text",
+    "threshold",
 ]

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from bench import selection
+from bench import intervals, selection
 from bench.cell import PROFILE_PHASES
 from bench.claims.spec import CONVENTION_NAMES, CONVENTIONS, Claim
 from bench.claims.verdict import (
@@ -29,12 +29,15 @@ from bench.claims.verdict import (
     EXACT_KINDS,
     FAILS,
     HOLDS,
+    INCONCLUSIVE,
     Standing,
     Timing,
     Verdict,
+    judge_interval,
     shorten,
 )
 from bench.family import Source
+from bench.intervals import Interval
 from bench.profile import cite
 from bench.record import Record, is_number
 from bench.selection import COUNT_PHASES, TIMED_PHASES
@@ -275,7 +278,7 @@ def _ratio_in_macs(claim: Claim, measured: Measured) -> Verdict:
 
 
 def _largest(
-    claim: Claim, basis: str, factors: dict[tuple, float], *, single, extra: str, timing=None
+    claim: Claim, basis: str, factors: dict[tuple, float], *, single, extra: str
 ) -> Verdict:
     """The verdict on the largest factor (of a pair of `factors`); `single` details a lone pair,
     else the factors are listed with `extra` (what was not measured) after them."""
@@ -284,8 +287,6 @@ def _largest(
     listed = (
         "largest of " + ", ".join(f"{_pair_text(k)} {v:.2f}x" for k, v in factors.items()) + extra
     )
-    if timing is not None:
-        timing = timing(best)
     return Verdict(
         claim,
         basis,
@@ -295,7 +296,6 @@ def _largest(
         single or listed,
         presets=(best[0], best[2]),
         pair=best,
-        timing=timing,
     )
 
 
@@ -329,7 +329,8 @@ def _ratio_in_time(claim: Claim, measured: Measured) -> list[Verdict]:
 def _ratio_on_setup(
     claim: Claim, setup: tuple, pairs: dict[tuple, tuple[Record, Record]]
 ) -> Verdict:
-    """The factor on one setup: the largest over the pairs timed there (baseline, RIN records)."""
+    """The factor on one setup, with its interval (`_factor`), judged over the pairs timed there
+    (baseline, RIN records) by `_decide`."""
     any_record = next(iter(pairs.values()))[0]
     words = selection.setup_words(any_record)
     basis = f"wall-clock {setup[4]} on {words}"
@@ -343,26 +344,81 @@ def _ratio_on_setup(
                 if s is None
             )
         else:
-            factors[pair] = speeds[1] / speeds[0]
+            factors[pair] = _factor(base_record, rin_record, speeds)
     timing = Timing(setup[0], words, selection.is_gpu(any_record), setup[4])
     if not factors:
         return Verdict(claim, basis, CANNOT_CHECK, detail="; ".join(problems), timing=timing)
-    single = None
+    status, best = _decide(claim, factors)
+    interval = factors[best]
+    base_record, rin_record = pairs[best]
     if len(pairs) == 1 and not problems:
-        base_record, rin_record = next(iter(pairs.values()))
-        single = (
+        detail = (
             f"{rin_record.cell.preset} {_speed(rin_record):,.4g} img/s / "
             f"{base_record.cell.preset} {_speed(base_record):,.4g} img/s"
         )
-    extra = "; failed: " + "; ".join(problems) if problems else ""
-    absent = len(claim.pairs) - len(pairs)
-    if absent:
-        extra += f"; {absent} of {len(claim.pairs)} pairs not timed on this setup"
+    else:
+        detail = "factors: " + ", ".join(
+            f"{_pair_text(k)} {v.text(unit='x')}" for k, v in factors.items()
+        )
+        if len(factors) > 1:
+            detail += f"; decided by {_pair_text(best)}"
+        if problems:
+            detail += "; failed: " + "; ".join(problems)
+        absent = len(claim.pairs) - len(pairs)
+        if absent:
+            detail += f"; {absent} of {len(claim.pairs)} pairs not timed on this setup"
+    detail += "; " + _interval_words(interval)
+    return Verdict(
+        claim,
+        basis,
+        status,
+        interval.estimate,
+        interval.estimate / claim.reported,
+        detail,
+        presets=(best[0], best[2]),
+        pair=best,
+        timing=replace(timing, noisy=any(_noisy(r) for r in pairs[best])),
+        interval=interval,
+    )
 
-    def timing_of(best: tuple) -> Timing:
-        return replace(timing, noisy=any(_noisy(r) for r in pairs[best]))
 
-    return _largest(claim, basis, factors, single=single, extra=extra, timing=timing_of)
+def _factor(base: Record, rin: Record, speeds: list[float]) -> Interval:
+    """RIN's speed over the baseline's: over the rounds both were timed in together, with its
+    interval; for records timed apart, the ratio of their speeds with no interval."""
+    found = intervals.factor_of_pair(base, rin)
+    if found is not None:
+        return found
+    return Interval(
+        speeds[1] / speeds[0],
+        reason="timed apart, not interleaved",
+    )
+
+
+def _decide(claim: Claim, factors: dict[tuple, Interval]) -> tuple[str, tuple]:
+    """The verdict over several pairs' factors, and the pair that decides it: HOLDS when some
+    pair's whole interval clears the claim (the one with the highest lower end decides); FAILS
+    when every pair's whole interval falls short (the one with the highest upper end decides);
+    else INCONCLUSIVE (the largest undecided factor). So a pair whose interval is wide cannot sink
+    an "up to" claim that another pair clears, and no claim holds on a factor that is noise."""
+    judged = {pair: judge_interval(claim, interval) for pair, interval in factors.items()}
+    holding = [pair for pair, status in judged.items() if status == HOLDS]
+    if holding:
+        return HOLDS, max(holding, key=lambda pair: factors[pair].low)
+    if all(status == FAILS for status in judged.values()):
+        return FAILS, max(factors, key=lambda pair: factors[pair].high)
+    undecided = [pair for pair, status in judged.items() if status == INCONCLUSIVE]
+    return INCONCLUSIVE, max(undecided, key=lambda pair: factors[pair].estimate)
+
+
+def _interval_words(interval: Interval) -> str:
+    """How the interval was made: '95% interval over 5 interleaved rounds (Student's t of the
+    log ratios)', or why there is none."""
+    if not interval.available:
+        return f"no interval: {interval.reason}"
+    return (
+        f"95% interval over {interval.n} interleaved rounds (Student's t of the per-round log "
+        "ratios)"
+    )
 
 
 def _noisy(record: Record) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from bench.claims.evaluation import phase_order
 from bench.claims.spec import GROUPS, Claim
-from bench.claims.verdict import CANNOT_CHECK, FAILS, HOLDS, VERDICTS, Verdict
+from bench.claims.verdict import CANNOT_CHECK, FAILS, HOLDS, INCONCLUSIVE, VERDICTS, Verdict
 
 
 def tally(verdicts: Iterable[Verdict]) -> dict[str, int]:
@@ -24,9 +24,12 @@ def tally(verdicts: Iterable[Verdict]) -> dict[str, int]:
 
 
 def tally_text(verdicts: Iterable[Verdict]) -> str:
-    """'8 hold, 10 fail, 13 cannot be checked'."""
+    """'8 hold, 10 fail, 2 inconclusive, 13 cannot be checked'."""
     counts = tally(verdicts)
-    return f"{counts[HOLDS]} hold, {counts[FAILS]} fail, {counts[CANNOT_CHECK]} cannot be checked"
+    return (
+        f"{counts[HOLDS]} hold, {counts[FAILS]} fail, {counts[INCONCLUSIVE]} inconclusive, "
+        f"{counts[CANNOT_CHECK]} cannot be checked"
+    )
 
 
 def grouped(verdicts: Iterable[Verdict]) -> dict[str, list[Verdict]]:

@@ -1,11 +1,17 @@
 """A verdict on one claim, and the verdict in words.
 
-`Verdict.status` is the word machines read (HOLDS, FAILS, CANNOT_CHECK); `Verdict.phrase` (that is,
-`describe`) says it for a reader, with how far above or below an `at_least` claim the factor lands
+`Verdict.status` is the word machines read (HOLDS, FAILS, INCONCLUSIVE, CANNOT_CHECK);
+`Verdict.phrase` (that is, `describe`) says it for a reader, with how far above or below an `at_least` claim the factor lands
 and the presets it rests on that are not the published model as released or miss the paper's own
 cost (`Standing`): "holds at 1.39× the claimed 6.62×, on a reconstruction of rin-in256 that misses
 the paper's cost by 27% (0.73×)". A wall-clock verdict names the machine both of its cells ran on
 (`Timing`).
+
+A wall-clock factor carries its 95% interval (`Verdict.interval`, bench.intervals): it holds when
+the whole interval clears the claim's threshold (the reported factor less its tolerance), fails
+when the whole interval falls short, and is inconclusive when the interval straddles the threshold
+or there is none (two cells timed apart): "2.29× [2.18, 2.41]: fails at 0.83× the claimed 2.77×".
+Counts (parameters, MACs) are exact and keep holds and fails.
 """
 
 from __future__ import annotations
@@ -13,9 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.claims.spec import Claim, group
+from bench.intervals import Interval
 
-HOLDS, FAILS, CANNOT_CHECK = "holds", "fails", "cannot check"
-VERDICTS = (HOLDS, FAILS, CANNOT_CHECK)
+HOLDS, FAILS, INCONCLUSIVE, CANNOT_CHECK = "holds", "fails", "inconclusive", "cannot check"
+VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, CANNOT_CHECK)
 # Preset kinds (registry) that are the published model itself; every other kind ("paper text" with
 # gaps filled, "reconstructed", ...) is called out in the verdicts.
 EXACT_KINDS = ("released config", "test")
@@ -106,6 +113,7 @@ class Verdict:
     pair: tuple[str, int, str, int] | None = None  # ratio kinds: the pair of the measured factor
     timing: Timing | None = None  # wall-clock verdicts: where both cells ran
     standing: tuple[Standing, ...] = ()  # presets that are not as released, or miss their cost
+    interval: Interval | None = None  # wall-clock: the factor's 95% interval (or why there is none)
 
     @property
     def group(self) -> str:
@@ -125,7 +133,9 @@ def describe(verdict: Verdict, *, standing: bool = True) -> str:
     claim, ratio = verdict.claim, verdict.ratio
     if verdict.status == CANNOT_CHECK or ratio is None:
         return verdict.status
-    if claim.compare == "at_least":
+    if verdict.interval is not None:
+        words = [_judged_interval(verdict)]
+    elif claim.compare == "at_least":
         words = [f"{verdict.status} at {ratio:.2f}× the claimed {claim.reported:g}×"]
         if verdict.status == HOLDS and ratio < 1:
             words[0] += f" (within its {_percent(claim.tolerance)} tolerance)"
@@ -140,6 +150,47 @@ def describe(verdict: Verdict, *, standing: bool = True) -> str:
     if verdict.timing is not None and verdict.timing.noisy:
         phrase += " (noisy timing)"
     return phrase
+
+
+def threshold(claim: Claim) -> float:
+    """The factor an at_least claim needs: the reported one less its tolerance."""
+    return claim.reported * (1 - claim.tolerance)
+
+
+def judge_interval(claim: Claim, interval: Interval) -> str:
+    """HOLDS when the whole interval clears the claim's threshold, FAILS when the whole interval
+    falls short of it, INCONCLUSIVE when it straddles it or there is no interval."""
+    if not interval.available:
+        return INCONCLUSIVE
+    if interval.low >= threshold(claim):
+        return HOLDS
+    if interval.high < threshold(claim):
+        return FAILS
+    return INCONCLUSIVE
+
+
+def _judged_interval(verdict: Verdict) -> str:
+    """'fails at 0.83× the claimed 2.77×'; 'inconclusive: the interval [2.40, 2.61] straddles the
+    2.49× the claim needs (2.77× less its 10% tolerance)'; 'inconclusive: timed apart, so no
+    interval (2.62× would be 0.95× the claimed 2.77×)'."""
+    claim, interval, ratio = verdict.claim, verdict.interval, verdict.ratio
+    at = f"{ratio:.2f}× the claimed {claim.reported:g}×"
+    if not interval.available:
+        return f"{INCONCLUSIVE}: {interval.reason}, so no interval (as measured, {at})"
+    if verdict.status == INCONCLUSIVE:
+        needs = f"{threshold(claim):.2f}×"
+        if claim.tolerance:
+            needs += f" the claim needs ({claim.reported:g}× less its {_percent(claim.tolerance)} tolerance)"
+        else:
+            needs += " the claim needs"
+        return (
+            f"{INCONCLUSIVE}: the interval [{interval.low:.2f}, {interval.high:.2f}] straddles "
+            f"the {needs}"
+        )
+    text = f"{verdict.status} at {at}"
+    if verdict.status == HOLDS and ratio < 1:
+        text += f" (within its {_percent(claim.tolerance)} tolerance)"
+    return text
 
 
 def shorten(text: str, limit: int = 160) -> str:

@@ -145,22 +145,32 @@ def measured_outcome(cell: Cell, out: Measurements, fill: Callable[[], None]) ->
         try:
             model = model_info(cell)
             fill()
-        except Unsupported as err:
-            status, error = "unsupported", str(err)
-        except CompileFailed as err:
-            status, error = "error", f"compile failed: {err}"
-            out.details["traceback"] = traceback.format_exc()
         except Exception as err:
-            from bench.measure.memory import is_oom
-
-            status = "oom" if is_oom(err) else "error"
-            error = one_line(f"{type(err).__name__}: {err}")
-            if status == "error":
-                out.details["traceback"] = traceback.format_exc()
+            status, error = failure(err, out)
     if caught:
-        messages = dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught)
-        out.details["warnings"] = list(messages)[:20]
+        out.details["warnings"] = warning_texts(caught)
     return Outcome(status, out.values, error, model, out.details)
+
+
+def failure(err: Exception, out: Measurements) -> tuple[str, str]:
+    """(status, reason) of a measurement that raised `err`: unsupported, a failed compile (error),
+    an out-of-memory (oom) or any other error; the traceback of an error goes to `out.details`."""
+    from bench.measure.memory import is_oom
+
+    if isinstance(err, Unsupported):
+        return "unsupported", str(err)
+    if isinstance(err, CompileFailed):
+        out.details["traceback"] = traceback.format_exc()
+        return "error", f"compile failed: {err}"
+    if is_oom(err):
+        return "oom", one_line(f"{type(err).__name__}: {err}")
+    out.details["traceback"] = traceback.format_exc()
+    return "error", one_line(f"{type(err).__name__}: {err}")
+
+
+def warning_texts(caught: list) -> list[str]:
+    """The distinct warnings caught while measuring, as text, at most 20."""
+    return list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))[:20]
 
 
 def one_line(message: str) -> str:
@@ -305,6 +315,31 @@ def _all_of(*managers) -> Iterator[None]:
 def _timed(cell: Cell, settings: Settings, out: Measurements, peak: dict | None) -> None:
     """forward, train_step and sample: build on the device, run once (compiling), time, and
     measure memory and energy over the timed window."""
+    with ExitStack() as scope:
+        ready = _set_up(cell, settings, out, peak, scope)
+        _time_window(ready.step, cell, settings, ready.flops_per_call, out)
+        if settings.max_batch:
+            del ready.step
+            _max_batch(ready.make, cell, settings, ready.sync, out)
+
+
+@dataclass
+class _Ready:
+    """A timed cell set up to be timed: its step (run once already), the factory of steps at other
+    batches, the device's synchronisation and the model FLOPs of one call."""
+
+    step: Callable
+    make: Callable
+    sync: Callable
+    flops_per_call: int
+
+
+def _set_up(
+    cell: Cell, settings: Settings, out: Measurements, peak: dict | None, scope: ExitStack
+) -> _Ready:
+    """Count the cell's FLOPs (on meta), take the matmul peak, build the model on the device and run
+    its step once (compiling in compile mode). The numerics flags are entered into `scope` and stay
+    set until it closes: every window timed in it runs under them."""
     import torch
 
     from bench.measure.memory import current_rss
@@ -321,17 +356,71 @@ def _timed(cell: Cell, settings: Settings, out: Measurements, peak: dict | None)
     if device.type == "cpu":  # the baseline of rss_added_bytes: the process with the model in it
         out.values["rss_after_build_bytes"] = current_rss()
     autocast = _autocast(cell.dtype, device)
+    flags = scope.enter_context(
+        numerics(tf32=cell.dtype == "tf32", cudnn_benchmark=settings.cudnn_benchmark)
+    )
+    out.details["numerics"] = flags
+    model_fn = _compiled(model, cell, settings, out)
+    make = PHASE_STEPS[cell.phase](model_fn, model, cfg, autocast, device, cell.dtype, settings)
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    step = _first_call(make, cell, sync, out)
+    return _Ready(step, make, sync, flops_per_call)
 
-    with numerics(tf32=cell.dtype == "tf32", cudnn_benchmark=settings.cudnn_benchmark) as flags:
-        out.details["numerics"] = flags
-        model_fn = _compiled(model, cell, settings, out)
-        make = PHASE_STEPS[cell.phase](model_fn, model, cfg, autocast, device, cell.dtype, settings)
-        sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
-        step = _first_call(make, cell, sync, out)
-        _time_window(step, cell, settings, flops_per_call, out)
-        if settings.max_batch:
-            del step
-            _max_batch(make, cell, settings, sync, out)
+
+# What a window needs of the set-up's values: the MFU's denominator and the RSS baseline.
+WINDOW_INPUTS = ("matmul_peak_tflops", "rss_after_build_bytes")
+
+
+def windows(cell: Cell, settings: Settings = Settings(), *, peak: dict | None = None):
+    """One timed cell measured window by window, for paired timing (bench.paired): a generator
+    that yields the set-up's outcome (the model built and its step run once: the counts, the
+    matmul peak, first_call_s), then, at each next(), the outcome of one more timed window
+    (`_time_window`: the calls, memory and energy). A failure is yielded as a failed outcome and
+    ends the generator; closing it ends the cell (the numerics flags are restored).
+
+    On CUDA each window hands its cached blocks back to the driver when it ends, so that the other
+    side of the pair, waiting in its own process, finds the memory free.
+    """
+    out = Measurements()
+    model = None
+    with warnings.catch_warnings(record=True) as caught, ExitStack() as scope:
+        warnings.simplefilter("default")
+        try:
+            model = model_info(cell)
+            ready = _set_up(cell, settings, out, peak, scope)
+        except Exception as err:
+            status, error = failure(err, out)
+            yield _with_warnings(Outcome(status, out.values, error, model, out.details), caught)
+            return
+        yield _with_warnings(Outcome("ok", out.values, None, model, out.details), caught)
+        while True:
+            caught.clear()
+            window = Measurements({k: out.values[k] for k in WINDOW_INPUTS if k in out.values})
+            try:
+                _time_window(ready.step, cell, settings, ready.flops_per_call, window)
+                _release_cache(cell)
+            except Exception as err:
+                status, error = failure(err, window)
+                yield _with_warnings(
+                    Outcome(status, window.values, error, model, window.details), caught
+                )
+                return
+            yield _with_warnings(Outcome("ok", window.values, None, model, window.details), caught)
+
+
+def _with_warnings(outcome: Outcome, caught: list) -> Outcome:
+    if not caught:
+        return outcome
+    return dataclasses.replace(
+        outcome, details=outcome.details | {"warnings": warning_texts(caught)}
+    )
+
+
+def _release_cache(cell: Cell) -> None:
+    if cell.device == "cuda":
+        import torch
+
+        torch.cuda.empty_cache()
 
 
 def build_model(cell: Cell, device):

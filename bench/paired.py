@@ -1,0 +1,451 @@
+"""Paired timing: the two cells of a ratio timed interleaved, so that drift lands on both sides.
+
+    outcomes = paired.measure(pair, peak, serve=DEFAULT_SERVE, timeout_s=900, scratch=folder,
+                              rounds_log=paired.RoundsLog(run_file))
+
+A factor such as "RIN-128 is 2.6x as fast as ADM-128" from two cells timed minutes apart rests on
+whatever the machine did in between, on one side only: on this project's CPU the factor moved by
+13-23% between two runs a week apart while each cell's spread read 1%. Here each side of a pair gets a
+process of its own (`python -m bench.worker --serve`), which builds its model and runs its step
+once, then waits. The parent alternates them: round 1 times a window of A, then one of B; round 2
+B, then A; and so on (A B B A ... cancels a steady drift within a pair of rounds as well). Each
+round is persisted to the run's rounds log before the next starts, so an interrupted run resumes at
+the next round, never losing or repeating one. When the rounds are done, each side's windows are
+merged into one record (`merge`), which keeps every round: its median, its samples, and the
+partner it was timed beside. The factor's interval comes from the rounds (bench.intervals).
+
+Why two processes rather than both models in one: each side keeps its own memory readings (peak
+RSS, the allocator's peak) and its own fate (an OOM or a crash of one side is its record's status,
+and the other side goes on alone), and neither model's caches or allocations are the other's. On a
+GPU both processes hold their weights on the device, so each window hands its cached blocks back to
+the driver when it ends (bench.measure.cell.windows); nvml_used_bytes, the device's view, then
+includes the partner's memory, and the record says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bench import intervals, pool
+from bench.cellprocess import failed_outcome, worker_environ
+from bench.intervals import SHORT_OF_CORES_KEY
+from bench.record import Outcome
+from bench.suites import Pair, Planned
+from bench.worker import NEXT, STOP, outcome_of
+
+POLL_S = 0.05  # how often the parent looks for an answer: small beside any window
+ROUNDS_SUFFIX = ".rounds"  # beside RUN.jsonl; not *.jsonl, so readers of results never take it
+
+
+@dataclass
+class Side:
+    """One side of a pair: a serving worker process and the answers it gave."""
+
+    item: Planned
+    scratch: Path
+    timeout_s: float
+    processes: pool.Processes
+    visible: str | None = None
+    process: subprocess.Popen | None = None
+    answers: int = 0
+    ended: Outcome | None = None  # the failed outcome that ended this side, if one did
+
+    @property
+    def cell_id(self) -> str:
+        return self.item.cell.id
+
+    def start(self, serve: str, peak: dict | None) -> Outcome:
+        """Start the worker and wait for its set-up (model built, step run once)."""
+        request = self.scratch / "request.json"
+        settings = asdict(self.item.settings)
+        data = {"cell": self.item.cell.as_dict(), "settings": settings, "peak": peak}
+        request.write_text(json.dumps(data), encoding="utf-8")
+        command = [sys.executable, "-m", "bench.worker", "--request", str(request)]
+        command += ["--serve", serve, "--answers", str(self.scratch)]
+        command += ["--parent-pid", str(os.getpid())]
+        self.log = self.scratch / "output.log"
+        with open(self.log, "wb") as sink:
+            self.process = self.processes.start(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                env=worker_environ(self.visible),
+            )
+        return self._answer()
+
+    def window(self) -> Outcome:
+        """Ask for one more timed window and wait for it."""
+        self._say(NEXT)
+        return self._answer()
+
+    def stop(self) -> None:
+        """End the worker: STOP, then a kill if it does not go within a few seconds."""
+        if self.process is None:
+            return
+        try:
+            self._say(STOP)
+            self.process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            pool.kill_group(self.process)
+            self.process.wait()
+        finally:
+            self.processes.finished(self.process)
+            self.process = None
+
+    def kill(self) -> None:
+        if self.process is not None:
+            pool.kill_group(self.process)
+            self.process.wait()
+            self.processes.finished(self.process)
+            self.process = None
+
+    def _say(self, command: str) -> None:
+        try:
+            self.process.stdin.write(f"{command}\n".encode())
+            self.process.stdin.flush()
+        except OSError:
+            pass  # the worker is gone: _answer says how
+
+    def _answer(self) -> Outcome:
+        """The worker's next answer; a timeout or a dead worker ends the side with that status."""
+        path = self.scratch / f"answer-{self.answers}.json"
+        deadline = time.monotonic() + self.timeout_s
+        while not path.is_file():
+            code = self.process.poll()
+            if code is not None and not path.is_file():
+                reason = f"the cell process exited with code {code} and no answer"
+                self.kill()
+                return self._end(failed_outcome("error", reason, self.log))
+            if time.monotonic() > deadline:
+                self.kill()
+                reason = f"no answer after {self.timeout_s:g} s; the cell process was killed"
+                return self._end(failed_outcome("timeout", reason, self.log))
+            time.sleep(POLL_S)
+        self.answers += 1
+        try:
+            outcome = outcome_of(json.loads(path.read_text(encoding="utf-8")))
+        except ValueError as err:
+            outcome = Outcome("error", error=f"unreadable answer from the cell process ({err})")
+        path.unlink(missing_ok=True)
+        if outcome.status != "ok":
+            self.stop()
+            return self._end(outcome)
+        return outcome
+
+    def _end(self, outcome: Outcome) -> Outcome:
+        self.ended = outcome
+        return outcome
+
+
+# --- the rounds log -------------------------------------------------------------------------------
+
+
+@dataclass
+class RoundsLog:
+    """Finished rounds of a run's pairs, one JSON line per round, beside the run file
+    (RUN.rounds): what `--resume` needs to go on at the next round. A line is appended, flushed and
+    fsynced when both windows of its round are in; a round cut short leaves no line."""
+
+    path: Path
+    rounds: dict[tuple[str, str], list[dict]] = field(default_factory=dict)
+
+    @classmethod
+    def beside(cls, run_file: Path) -> RoundsLog:
+        log = cls(Path(run_file).with_suffix(ROUNDS_SUFFIX))
+        if log.path.is_file():
+            for line in log.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                    key = (entry["first"], entry["second"])
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut by a crash: that round is measured again
+                log.rounds.setdefault(key, []).append(entry)
+        return log
+
+    def done(self, pair: Pair) -> list[dict]:
+        """The pair's finished rounds, in order."""
+        return list(self.rounds.get(_key(pair), []))
+
+    def add(self, pair: Pair, entry: dict) -> None:
+        self.rounds.setdefault(_key(pair), []).append(entry)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as file:
+            file.write(json.dumps(entry) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+
+    def forget(self, pair: Pair) -> None:
+        """Drop a pair's rounds (its records are written): the log keeps only unfinished pairs,
+        and is removed when none is left."""
+        self.rounds.pop(_key(pair), None)
+        lines = [json.dumps(e) for entries in self.rounds.values() for e in entries]
+        if lines:
+            self.path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        else:
+            self.path.unlink(missing_ok=True)
+
+
+def _key(pair: Pair) -> tuple[str, str]:
+    return pair.first.cell.id, pair.second.cell.id
+
+
+# --- one pair -------------------------------------------------------------------------------------
+
+
+def measure(
+    pair: Pair,
+    peak: dict | None,
+    *,
+    serve: str,
+    timeout_s: float,
+    scratch: Path,
+    rounds_log: RoundsLog,
+    processes: pool.Processes | None = None,
+    visible: str | None = None,
+) -> tuple[Outcome, Outcome]:
+    """The outcomes of both cells of `pair`, each merged over its rounds (`merge`). Rounds already
+    in `rounds_log` count; each new one is added to it when both its windows are in. A side that
+    fails (at set-up or in a window) keeps its failure as its outcome, with what it measured; the
+    other side goes on alone. Ctrl-C kills both workers and propagates."""
+    processes = processes if processes is not None else pool.Processes()
+    sides = []
+    for index, item in enumerate((pair.first, pair.second)):
+        folder = scratch / f"side-{index}"
+        folder.mkdir(parents=True, exist_ok=True)
+        sides.append(Side(item, folder, timeout_s, processes, visible))
+    setups: list[Outcome | None] = [None, None]
+    done = rounds_log.done(pair)
+    windows: list[list[Outcome]] = [
+        [Outcome.from_json(entry["windows"][index]) for entry in done] for index in (0, 1)
+    ]
+    orders = [entry["order"] for entry in done]
+    try:
+        for index, side in enumerate(sides):
+            setups[index] = side.start(serve, peak)
+        for number in range(len(done), pair.rounds):
+            order = (0, 1) if number % 2 == 0 else (1, 0)
+            got: dict[int, Outcome] = {}
+            for index in order:
+                if sides[index].ended is None:
+                    got[index] = sides[index].window()
+            if not got:
+                break
+            if all(sides[i].ended is None for i in (0, 1)):
+                entry = {
+                    "first": pair.first.cell.id,
+                    "second": pair.second.cell.id,
+                    "round": number + 1,
+                    "order": "ab" if order == (0, 1) else "ba",
+                    "windows": [got[0].to_json(), got[1].to_json()],
+                }
+                rounds_log.add(pair, entry)
+            for index, outcome in got.items():
+                if outcome.status == "ok":
+                    windows[index].append(outcome)
+            orders.append("ab" if order == (0, 1) else "ba")
+    except BaseException:  # Ctrl-C, SIGTERM: a window in flight is not waited for
+        for side in sides:
+            side.kill()
+        raise
+    for side in sides:
+        side.stop()
+    outcomes = []
+    for index, side in enumerate(sides):
+        other = sides[1 - index]
+        outcomes.append(
+            merge(
+                setups[index],
+                windows[index],
+                side.item,
+                partner=other.cell_id,
+                role="first" if index == 0 else "second",
+                orders=orders,
+                ended=side.ended,
+                partner_ended=other.ended,
+            )
+        )
+    return outcomes[0], outcomes[1]
+
+
+# --- merging the windows of one side --------------------------------------------------------------
+
+# Peaks over the windows: the largest.
+PEAK_KEYS = (
+    "peak_alloc_bytes",
+    "peak_reserved_bytes",
+    "alloc_before_bytes",
+    "nvml_used_bytes",
+    "peak_rss_bytes",
+    "rss_before_bytes",
+    "rss_added_bytes",
+)
+# Sums over the windows.
+SUM_KEYS = ("timed_iters", "warmup_iters", "timed_window_s", "energy_j", "energy_window_s")
+
+
+def merge(
+    setup: Outcome | None,
+    windows: Sequence[Outcome],
+    item: Planned,
+    *,
+    partner: str,
+    role: str,
+    orders: Sequence[str],
+    ended: Outcome | None = None,
+    partner_ended: Outcome | None = None,
+) -> Outcome:
+    """One side's record from its set-up and its windows (one per round): every sample, the
+    median of each round (ROUND_MEDIANS_KEY), the statistics over all samples without stalls,
+    the throughput of their median, the largest memory peaks, the energy over all windows, and a
+    noise judgement over the rounds (`judge_rounds`). details["pair"] names the partner."""
+    from bench.measure.timing import latency_stats, mfu_suspect, throughput
+
+    if setup is None:  # interrupted before the set-up answered
+        setup = ended or Outcome("error", error="the cell process never answered")
+    values = dict(setup.values)
+    details = dict(setup.details)
+    details["pair"] = {
+        "with": partner,
+        "role": role,
+        "rounds": len(windows),
+        "orders": list(orders),
+    }
+    if partner_ended is not None:
+        details["pair"]["partner_ended"] = f"{partner_ended.status}: {partner_ended.error}"
+    if windows:
+        values |= _merged_windows(windows, item, latency_stats, throughput, mfu_suspect, values)
+        noisy, reason = judge_rounds(windows, values, item.settings.max_rel_iqr)
+        values["latency_noisy"] = int(noisy)
+        values[SHORT_OF_CORES_KEY] = len(rounds_short_of_cores(windows))
+        details["latency_noisy_reason"] = reason
+        warnings = [w for window in windows for w in window.details.get("warnings", [])]
+        if warnings:
+            details["warnings"] = list(dict.fromkeys(details.get("warnings", []) + warnings))[:20]
+        if item.cell.device == "cuda":
+            details["nvml_used_reason"] = (
+                "the device's view while the partner's process held its weights on it too"
+            )
+    if ended is not None:
+        return Outcome(ended.status, values, ended.error, setup.model or ended.model, details)
+    if not windows:
+        return Outcome("error", values, "no window was timed", setup.model, details)
+    return Outcome("ok", values, None, setup.model, details)
+
+
+def _merged_windows(windows, item, latency_stats, throughput, mfu_suspect, setup_values) -> dict:
+    from bench.measure.hardware import usable_cores
+
+    cell = item.cell
+    by_round = [list(w.values["latency_ms_samples"]) for w in windows]
+    samples = [s for round_samples in by_round for s in round_samples]
+    merged: dict = {
+        "latency_ms_samples": samples,
+        "latency_ms_samples_by_round": by_round,
+        intervals.ROUND_MEDIANS_KEY: [w.values["latency_ms_median"] for w in windows],
+        **latency_stats(samples),
+    }
+    for key in SUM_KEYS:
+        numbers = [w.values.get(key) for w in windows]
+        if all(isinstance(n, int | float) for n in numbers):
+            merged[key] = sum(numbers)
+    for key in PEAK_KEYS:
+        numbers = [w.values.get(key) for w in windows if isinstance(w.values.get(key), int | float)]
+        if numbers:
+            merged[key] = max(numbers)
+    first, last = windows[0].values, windows[-1].values
+    merged |= {
+        "torch_threads": first.get("torch_threads"),
+        "torch_interop_threads": first.get("torch_interop_threads"),
+        "load_avg_1m_before": first.get("load_avg_1m_before"),
+        "load_avg_1m_after": last.get("load_avg_1m_after"),
+        "cpu_util_timed": _weighted_util(windows),
+    }
+    merged |= throughput(
+        merged["latency_ms_median"],
+        images_per_call=cell.batch,
+        flops_per_call=setup_values.get("flops_per_call"),
+        peak_tflops=setup_values.get("matmul_peak_tflops"),
+    )
+    merged |= mfu_suspect(setup_values | merged, cell.device, usable_cores())
+    energy = merged.get("energy_j")
+    merged["joules_per_image"] = (
+        energy / (merged["timed_iters"] * cell.batch)
+        if isinstance(energy, int | float) and merged.get("timed_iters")
+        else None
+    )
+    if cell.phase == "sample":
+        merged["ms_per_step"] = merged["latency_ms_median"] / item.settings.sample_steps
+    return merged
+
+
+def _weighted_util(windows: Sequence[Outcome]) -> float | None:
+    """The CPU use over all windows: each window's weighted by its length."""
+    pairs = [(w.values.get("cpu_util_timed"), w.values.get("timed_window_s")) for w in windows]
+    pairs = [(u, s) for u, s in pairs if isinstance(u, int | float) and isinstance(s, int | float)]
+    total = sum(s for _, s in pairs)
+    return sum(u * s for u, s in pairs) / total if total else None
+
+
+def judge_rounds(
+    windows: Sequence[Outcome], values: Mapping, max_rel_iqr: float
+) -> tuple[bool, str]:
+    """(noisy, why) of a side timed in rounds. Noisy: fewer than two rounds (no interval); the
+    interval over its rounds' medians wider than ±`max_rel_iqr`; a window that ran short of cores
+    (bench.measure.timing.short_of_cores, in that window's reason); or stalls in more than 10% of
+    all samples."""
+    reasons, fine = [], []
+    found = intervals.latency(values)
+    if found is None or not found.available:
+        reasons.append(f"{len(windows)} round: no interval over rounds")
+    elif found.half_width > max_rel_iqr:
+        reasons.append(
+            f"the interval over {found.n} rounds is ±{found.half_width:.1%}, over the "
+            f"{max_rel_iqr:.1%} threshold"
+        )
+    else:
+        fine.append(f"the interval over {found.n} rounds is ±{found.half_width:.1%}")
+    short = rounds_short_of_cores(windows)
+    if short:
+        reasons.append(f"short of cores in round{'s' if len(short) > 1 else ''} {_listed(short)}")
+    stalls, count = values.get("latency_stalls", 0), len(values.get("latency_ms_samples", []))
+    if count and stalls > 0.1 * count:
+        reasons.append(f"{stalls} stalls in {count} samples, over the 10% a steady timing allows")
+    elif stalls:
+        fine.append(f"{stalls} stalls in {count} samples left out")
+    if reasons:
+        return True, "noisy: " + "; ".join(reasons + fine)
+    return False, "steady: " + "; ".join(fine)
+
+
+def rounds_short_of_cores(windows: Sequence[Outcome]) -> list[int]:
+    """The rounds (from 1) whose window ran short of cores: other jobs held the CPU while it was
+    timed (bench.measure.timing.short_of_cores, in the window's noise reason)."""
+    return [
+        number
+        for number, window in enumerate(windows, start=1)
+        if "short of cores" in str(window.details.get("latency_noisy_reason", ""))
+    ]
+
+
+def _listed(numbers: Sequence[int]) -> str:
+    return ", ".join(str(n) for n in numbers)
+
+
+def ratio(first: Mapping, second: Mapping) -> intervals.Interval | None:
+    """The factor time(first) / time(second) with its interval over the rounds both were timed
+    in together: per-round medians of the two records, round i beside round i. None where the
+    records were not timed as a pair (no rounds, or a different number of them)."""
+    a, b = (values.get(intervals.ROUND_MEDIANS_KEY) for values in (first, second))
+    if not (isinstance(a, list) and isinstance(b, list) and a and len(a) == len(b)):
+        return None
+    if not all(isinstance(v, int | float) and v > 0 for v in (*a, *b)):
+        return None
+    return intervals.ratio_over_rounds(a, b)

@@ -1,0 +1,238 @@
+"""Paired timing (bench.paired): the two sides of a ratio timed interleaved in processes of their own,
+every round kept, a failure on one side recorded while the other goes on, and a run interrupted
+mid-pair resumed without losing or repeating a round.
+
+A fake serve function stands in for the harness's (FAKE_SERVE): each side's k-th window reports a
+latency of its base time x the drift of round k, the same drift for both sides, as a machine whose
+speed wanders between rounds would; FAKE_SERVE_ACTIONS says what else a side does.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from bench import claims, intervals, paired, results, runner, suites
+
+REPO = Path(__file__).resolve().parents[1]
+DRIFT = (1.0, 1.4, 0.8, 1.6, 1.1, 0.9)  # per round: the machine's speed wanders by up to 2x
+
+FAKE_SERVE = (
+    f"DRIFT = {DRIFT!r}\n"
+    + '''
+"""Test double for bench.worker.serve_cell (see tests/test_paired.py)."""
+import fnmatch, json, os, signal, time
+
+def serve(cell, settings, peak=None):
+    actions = json.loads(os.environ.get("FAKE_SERVE_ACTIONS", "{}"))
+    action = next((a for p, a in actions.items() if fnmatch.fnmatchcase(cell.id, p)), {})
+    model = {"family": "fake", "params": 7, "config": {}, "config_sha": "0",
+             "source": {"kind": "test"}}
+    if action.get("setup") == "oom":
+        yield {"status": "oom", "values": {}, "error": "out of memory on purpose", "model": model}
+        return
+    yield {"status": "ok", "values": {"first_call_s": 0.01, "matmul_peak_tflops": 1.0,
+           "flops_per_call": 1e9}, "error": None, "model": model}
+    base = action.get("ms", 10.0)
+    for number in range(1, 100):
+        if action.get("interrupt_at") == number:
+            os.kill(os.getppid(), signal.SIGTERM)
+            time.sleep(30)
+        if action.get("raise_at") == number:
+            raise ValueError("broken on purpose")
+        ms = base * DRIFT[(number - 1) % len(DRIFT)]
+        samples = [ms * f for f in (0.99, 1.0, 1.01)]
+        yield {"status": "ok", "values": {"latency_ms_samples": samples, "latency_ms_median": ms,
+               "timed_iters": 3, "timed_window_s": 3 * ms / 1e3, "torch_threads": 2,
+               "cpu_util_timed": 2.0, "peak_rss_bytes": 1000 + number},
+               "error": None, "model": model,
+               "details": {"latency_noisy_reason": "steady: spread 1%"}}
+'''
+)
+
+
+@pytest.fixture(scope="module")
+def fake_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fake_serve")
+    (folder / "fake_serve.py").write_text(FAKE_SERVE)
+    return folder
+
+
+@pytest.fixture
+def fake(fake_dir, monkeypatch):
+    monkeypatch.syspath_prepend(str(fake_dir))
+    paths = [str(fake_dir), str(REPO), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
+
+    def actions(table: dict) -> None:
+        monkeypatch.setenv("FAKE_SERVE_ACTIONS", json.dumps(table))
+
+    return actions
+
+
+def pair_suite(rounds=5):
+    table = {
+        "timeout_s": 60,
+        "presets": ["adm-tiny", "rin-tiny"],
+        "resolutions": [32],
+        "phases": ["forward"],
+        "pairs": {"presets": [["adm-tiny", "rin-tiny"]], "rounds": rounds},
+    }
+    return suites.parse(table, name="pairs")
+
+
+def execute(plan):
+    with results.Writer(plan.path) as writer:
+        return runner.execute(plan, writer, serve="fake_serve:serve", progress=False)
+
+
+def forward_records(path):
+    return {r.cell.preset: r for r in results.read(path)}
+
+
+def test_a_pair_is_timed_in_alternating_rounds_and_the_drift_cancels_in_the_factor(fake, tmp_path):
+    fake({"adm-tiny.*": {"ms": 30.0}, "rin-tiny.*": {"ms": 10.0}})
+    plan = runner.plan(pair_suite(), tmp_path)
+    summary = execute(plan)
+    assert summary.statuses == {"ok": 2} and not summary.interrupted
+    adm, rin = forward_records(plan.path).values()
+    assert adm.details["pair"] == {
+        "with": rin.cell.id,
+        "role": "first",
+        "rounds": 5,
+        "orders": ["ab", "ba", "ab", "ba", "ab"],
+    }
+    # Every round is kept: its median and its samples.
+    medians = adm.values[intervals.ROUND_MEDIANS_KEY]
+    assert medians == pytest.approx([30.0 * d for d in DRIFT[:5]])
+    assert len(adm.values["latency_ms_samples_by_round"]) == 5
+    assert adm.values["timed_iters"] == 15 and adm.values["peak_rss_bytes"] == 1005
+    # Each side alone drifts by up to 2x, so its own interval is wide and it is flagged noisy...
+    assert adm.values["latency_noisy"] == 1
+    assert "interval over 5 rounds" in adm.details["latency_noisy_reason"]
+    # ...while the factor, measured round by round, is exactly 3 with a tight interval.
+    factor = intervals.factor_of_pair(adm, rin)
+    assert factor.estimate == pytest.approx(3.0) and factor.half_width < 1e-9
+    assert not list((tmp_path / "pairs").glob("*.rounds")), "the rounds log goes once recorded"
+
+
+def test_a_side_that_fails_is_recorded_and_its_partner_goes_on_alone(fake, tmp_path):
+    fake({"adm-tiny.*": {"ms": 30.0, "raise_at": 3}, "rin-tiny.*": {"ms": 10.0}})
+    plan = runner.plan(pair_suite(), tmp_path)
+    summary = execute(plan)
+    adm, rin = forward_records(plan.path).values()
+    assert adm.status == "error" and "broken on purpose" in adm.error
+    assert len(adm.values[intervals.ROUND_MEDIANS_KEY]) == 2  # what it measured before failing
+    assert rin.status == "ok" and len(rin.values[intervals.ROUND_MEDIANS_KEY]) == 5
+    assert "broken on purpose" in rin.details["pair"]["partner_ended"]
+    assert intervals.factor_of_pair(adm, rin) is None
+    assert summary.statuses == {"ok": 1, "error": 1}
+
+
+def test_a_side_that_cannot_be_set_up_leaves_its_partner_timed_alone(fake, tmp_path):
+    fake({"adm-tiny.*": {"setup": "oom"}, "rin-tiny.*": {"ms": 10.0}})
+    plan = runner.plan(pair_suite(rounds=2), tmp_path)
+    execute(plan)
+    adm, rin = forward_records(plan.path).values()
+    assert adm.status == "oom" and rin.status == "ok"
+    assert rin.details["pair"]["rounds"] == 2
+
+
+def test_an_interrupted_pair_resumes_at_its_next_round(fake, tmp_path):
+    fake({"adm-tiny.*": {"ms": 30.0}, "rin-tiny.*": {"ms": 10.0, "interrupt_at": 3}})
+    plan = runner.plan(pair_suite(), tmp_path)
+    summary = execute(plan)
+    assert summary.interrupted and not results.read(plan.path)
+    logged = paired.RoundsLog.beside(plan.path).done(pair_suite().pairs[0])
+    assert [entry["round"] for entry in logged] == [1, 2]  # round 3 was cut short: not logged
+
+    fake({"adm-tiny.*": {"ms": 30.0}, "rin-tiny.*": {"ms": 10.0}})
+    again = runner.plan(pair_suite(), tmp_path, resume=plan.path)
+    assert {item.cell.preset for item in again.todo} == {"adm-tiny", "rin-tiny"}
+    assert not execute(again).interrupted
+    adm, rin = forward_records(plan.path).values()
+    # Five rounds, neither lost nor repeated: the first two from before the interruption, the
+    # rest from fresh processes whose windows count from one again.
+    assert adm.values[intervals.ROUND_MEDIANS_KEY] == pytest.approx(
+        [30.0 * d for d in (*DRIFT[:2], *DRIFT[:3])]
+    )
+    assert adm.details["pair"]["orders"] == ["ab", "ba", "ab", "ba", "ab"]
+
+
+def test_pairs_in_a_suite_are_checked_with_one_line_each():
+    def suite_with(pairs, **axes):
+        table = {"presets": ["adm-tiny", "rin-tiny"], "resolutions": [32], "phases": ["forward"]}
+        return suites.parse(table | axes | {"pairs": pairs}, name="bad")
+
+    assert len(suite_with({"presets": [["adm-tiny", "rin-tiny"]]}).pairs) == 1
+    bad = [
+        ({"presets": [["adm-tiny", "rin-tiny"]], "rounds": 0}, "rounds must be an integer >= 1"),
+        ({"presets": [["adm-tiny", "dit-tiny"]]}, "dit-tiny has no timed cell"),
+        ({"presets": {"tpu": [["adm-tiny", "rin-tiny"]]}}, "unknown devices"),
+        ({"presets": [["adm-tiny", "adm-tiny"]]}, "pairs a preset with itself"),
+        ({"presets": ["adm-tiny"]}, "list of [first, second] preset slugs"),
+        ({"presets": [["adm-tiny", "rin-tiny"]], "repeat": 2}, "unknown key 'repeat'"),
+    ]
+    for spec, message in bad:
+        with pytest.raises(suites.SuiteError, match=message.replace("[", r"\[")):
+            suite_with(spec)
+    # A cell without its twin is timed alone; presets without any twin cannot be a pair.
+    grids = [
+        {"presets": ["adm-tiny"], "resolutions": [32], "batches": [1, 2], "phases": ["forward"]},
+        {"presets": ["rin-tiny"], "resolutions": [32], "phases": ["forward"]},
+    ]
+    suite = suites.parse(
+        {"grid": grids, "pairs": {"presets": [["adm-tiny", "rin-tiny"]]}}, name="s"
+    )
+    assert [pair.first.cell.batch for pair in suite.pairs] == [1]
+    grids[0]["batches"] = [2]
+    with pytest.raises(suites.SuiteError, match="no cell of adm-tiny has its twin"):
+        suites.parse({"grid": grids, "pairs": {"presets": [["adm-tiny", "rin-tiny"]]}}, name="s")
+
+
+def test_selecting_one_side_of_a_pair_takes_its_partner_along(tmp_path):
+    plan = runner.plan(pair_suite(), tmp_path, only=["adm-tiny.*"])
+    assert {item.cell.preset for item in plan.todo} == {"adm-tiny", "rin-tiny"}
+
+
+def test_the_built_in_claims_suite_pairs_every_timed_cell():
+    for device in ("cpu", "cuda"):
+        suite = suites.load("claims", device=device)
+        timed = [cell for cell in suite.cells if cell.phase in suites.PAIRED_PHASES]
+        paired_cells = {cell for pair in suite.pairs for cell in pair.cells}
+        assert set(timed) == paired_cells
+
+
+def test_claims_judge_a_paired_factor_by_its_interval(fake, tmp_path):
+    """A factor of 3 against a claim that needs at least 2.77 x 0.9: holds; the same records against
+    a claim of 4: fails; and two records timed apart: inconclusive, with the factor as measured."""
+    fake({"adm-tiny.*": {"ms": 30.0}, "rin-tiny.*": {"ms": 10.0}})
+    plan = runner.plan(pair_suite(rounds=3), tmp_path)
+    execute(plan)
+    records = results.read(plan.path)
+
+    def verdict(reported, pool=records):
+        claim = claims.Claim(
+            id="c",
+            kind="ratio",
+            reported=reported,
+            source="test",
+            compare="at_least",
+            tolerance=0.1,
+            pairs=(("adm-tiny", 32, "rin-tiny", 32),),
+        )
+        (clock,) = [v for v in claims.evaluate([claim], pool) if v.basis.startswith("wall")]
+        return clock
+
+    holds = verdict(2.77)
+    assert holds.status == claims.HOLDS and holds.interval.n == 3
+    assert "95% interval over 3 interleaved rounds" in holds.detail
+    assert verdict(4.0).status == claims.FAILS
+    apart = [
+        r.__class__(**{**r.__dict__, "details": {}}) if r.cell.phase == "forward" else r
+        for r in records
+    ]
+    timed_apart = verdict(2.77, apart)
+    assert timed_apart.status == claims.INCONCLUSIVE
+    assert "timed apart, not interleaved, so no interval" in timed_apart.phrase
