@@ -463,7 +463,9 @@ def _summary(records: Iterable[Record]) -> str:
 
 COLUMNS = ("Cell", "Metric", "Base", "New", "Change", "Verdict")
 DASH = "–"
-NOTE_CHARS = 160  # the run file keeps the full reason
+# A status row's note is the cell's error, which can run long: cut in the table (the run file keeps
+# it whole). The notes compare writes itself, a time's two tests with their reasons, are never cut.
+NOTE_CHARS = 160
 
 
 def markdown(comparison: Comparison, *, all_rows: bool = False) -> str:
@@ -533,8 +535,9 @@ def _threshold_text(value: float | None) -> str:
 
 def _table_row(row: Row, *, failing: bool) -> str:
     verdict = f"**{row.verdict}**" if failing else row.verdict
-    if row.note:  # a status row's note is the cell's error, which can run long
-        note = row.note if len(row.note) <= NOTE_CHARS else row.note[: NOTE_CHARS - 1] + "…"
+    if row.note:
+        long_error = row.item == "status" and len(row.note) > NOTE_CHARS
+        note = row.note[: NOTE_CHARS - 1] + "…" if long_error else row.note
         verdict += f" ({note})"
     cells = (
         f"`{row.cell}`",
