@@ -13,10 +13,24 @@ record, as everywhere in rinbench). Each matched cell is judged on the metrics b
   failure, until the baseline is updated on purpose. (flops_* = 2 x macs_* need no rule of their own.)
 - thresholded (time, memory and energy): the relative change of the new value against a threshold
   per metric (DEFAULT_THRESHOLDS per kind, changed by `resolve_thresholds`); the metric's `better`
-  says which direction is costly. Beyond it in the costly direction: "worse" (a failure); in the cheap direction: "better"; within it: "unchanged". These
-  are compared only when both records ended ok and were measured on the same device model (the
-  GPU's name; for a CPU, its model name and core count); otherwise the cell reports "not compared"
-  and why: a cross-machine difference is not a regression of the code.
+  says which direction is costly. Beyond it in the costly direction: "worse" (a failure); in the
+  cheap direction: "better"; within it: "unchanged". These are compared only when both records
+  ended ok and were measured on the same device model (the GPU's name; for a CPU, its model name
+  and core count); otherwise the cell reports "not compared" and why: a cross-machine difference
+  is not a regression of the code.
+- time, against the noise as well: the median latency (and the metrics that rescale it,
+  FOLLOW_LATENCY) carries a 95% interval on each side (bench.intervals.latency: over rounds, or
+  over one window's samples), and the interval of the change is the conservative one of
+  bench.intervals.relative_change, [new.low / base.high - 1, new.high / base.low - 1], which
+  contains 0 exactly when the two intervals overlap: the two runs agree. A change is "worse" or
+  "better" only when it clears both tests, the threshold (its point change) and the noise (the
+  intervals do not overlap); one beyond the threshold whose intervals overlap is "within noise",
+  which does not fail, and its note gives the interval of the change. Where a side has no interval
+  (fewer samples than bound a median, a record that keeps none) the threshold alone decides and
+  the note says so; a record flagged `latency_noisy` keeps its interval (wide, as its samples
+  are), and the note says it was flagged. A window's interval holds that window's noise, not
+  drift between runs on a shared machine: gate on time only on dedicated hardware (docs/ci.md).
+  Memory and energy have no samples: threshold only.
 - status: a cell that ran ok before and now ends oom, unsupported, error or timeout is "worse";
   the reverse is "better" (ranked ok < oom, unsupported < error, timeout).
 - a cell only in BASE is "missing" (a failure: the gate lost coverage; `allow_missing` turns it
@@ -29,6 +43,7 @@ without torch.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import math
 import os
@@ -38,22 +53,31 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import metrics, results
+from bench import intervals, metrics, results
+from bench.intervals import Interval
 from bench.metrics import ENERGY, EXACT, HIGHER, MEMORY, THRESHOLD_KINDS, TIME, Metric
 from bench.record import Record, is_number
 
-# Verdicts, most severe first: the table lists rows in this order.
-WORSE, CHANGED, MISSING, NOT_COMPARED, BETTER, NEW, UNCHANGED = (
+# Verdicts, most severe first: the table lists rows in this order. WITHIN_NOISE: beyond the
+# threshold, but the two runs' intervals overlap (see the module docstring); it does not fail.
+WORSE, CHANGED, MISSING, NOT_COMPARED, WITHIN_NOISE, BETTER, NEW, UNCHANGED = (
     "worse",
     "changed",
     "missing",
     "not compared",
+    "within noise",
     "better",
     "new",
     "unchanged",
 )
-VERDICTS = (WORSE, CHANGED, MISSING, NOT_COMPARED, BETTER, NEW, UNCHANGED)
+VERDICTS = (WORSE, CHANGED, MISSING, NOT_COMPARED, WITHIN_NOISE, BETTER, NEW, UNCHANGED)
 FAILING = (WORSE, CHANGED, MISSING)
+
+# The metrics that are the median latency rescaled (ms_per_step = latency_ms_median /
+# sample_steps): each is judged against the noise with the latency's interval, rescaled alike.
+# images_per_s would follow inversely, but throughput is not a kind compare thresholds.
+FOLLOW_LATENCY = ("latency_ms_median", "ms_per_step")
+LATENCY_KEY = "latency_ms_median"
 
 # Relative changes within these are noise. GPU-bound timings repeat within 1-3 % run to run, but
 # launch-bound ones (small models, small batches) swing by tens of percent (measured on an H100: a
@@ -92,6 +116,9 @@ class Row:
     verdict: str  # one of VERDICTS
     change: float | None = None  # (new - base) / base for numbers
     note: str = ""  # why, where the verdict alone does not say
+    # The 95% interval of the change (bench.intervals.relative_change) of a metric judged against
+    # the noise; None where a side has no interval (the note says why) or the metric has no samples.
+    change_interval: Interval | None = None
 
 
 @dataclass(frozen=True)
@@ -338,9 +365,69 @@ def _compare_measured(
             verdict = BETTER
         else:
             verdict = UNCHANGED
-        note = f"threshold {_threshold_text(threshold)}"
-        rows.append(Row(cell_id, metric.key, old, now, verdict, change, note=note))
+        if metric.key not in FOLLOW_LATENCY:  # memory, energy: one number a run, no samples
+            note = f"threshold {_threshold_text(threshold)}"
+            rows.append(Row(cell_id, metric.key, old, now, verdict, change, note=note))
+            continue
+        rows.append(
+            _against_noise(
+                Row(cell_id, metric.key, old, now, verdict, change), before, after, threshold
+            )
+        )
     return rows
+
+
+def _against_noise(row: Row, before: Record, after: Record, threshold: float) -> Row:
+    """A time row, judged by its threshold (`row.verdict`), judged against the noise as well: a
+    verdict beyond the threshold stands only where the two runs' intervals do not overlap."""
+    beyond = row.verdict != UNCHANGED
+    limit = _threshold_text(threshold)
+    said = f"{_percent(row.change)} {'beyond' if beyond else 'within'} the {limit} threshold"
+    sides = {"BASE": before, "NEW": after}
+    found = {side: _interval(row.item, record.values) for side, record in sides.items()}
+    noisy = [side for side, record in sides.items() if record.values.get("latency_noisy")]
+    flagged = f"; {' and '.join(noisy)} flagged noisy (latency_noisy)" if noisy else ""
+    lacking: dict[str, list[str]] = {}  # reason -> the sides it holds for
+    for side, interval in found.items():
+        if not interval.available:
+            lacking.setdefault(interval.reason, []).append(side)
+    if lacking:
+        why = "; ".join(f"{' and '.join(sides)}: {reason}" for reason, sides in lacking.items())
+        note = f"{said}; no interval: threshold only ({why}){flagged}"
+        return dataclasses.replace(row, note=note)
+    # Two runs of a cell agree when their intervals overlap; the change's interval then holds 0.
+    overlap = found["BASE"].overlaps(found["NEW"])
+    interval = intervals.relative_change(found["BASE"], found["NEW"])
+    span = f"change [{_percent(interval.low)}, {_percent(interval.high)}]"
+    if not beyond:
+        note = f"{said}; {span}{flagged}"
+    elif overlap:
+        note = f"{said}, but within the noise: {span}, intervals overlap{flagged}"
+    else:
+        note = f"{said} and beyond the noise: {span}, intervals apart{flagged}"
+    verdict = WITHIN_NOISE if beyond and overlap else row.verdict
+    return dataclasses.replace(row, verdict=verdict, note=note, change_interval=interval)
+
+
+def _interval(key: str, values: Mapping) -> Interval:
+    """The 95% interval of a FOLLOW_LATENCY metric in a record, or an Interval without one that
+    says why."""
+    latency = intervals.latency(values)
+    if latency is None or not is_number(values.get(LATENCY_KEY)):
+        return Interval(float(values[key]), reason="the record has no latency_ms_median")
+    if key == LATENCY_KEY or not latency.available:
+        return latency
+    scale = values[key] / values[LATENCY_KEY]  # ms_per_step: the latency over sample_steps
+    return dataclasses.replace(
+        latency,
+        estimate=latency.estimate * scale,
+        low=latency.low * scale,
+        high=latency.high * scale,
+    )
+
+
+def _percent(fraction: float) -> str:
+    return "∞" if math.isinf(fraction) else f"{fraction * 100:+.3g}%"
 
 
 def _number(value) -> float | int | None:
@@ -376,7 +463,9 @@ def _summary(records: Iterable[Record]) -> str:
 
 COLUMNS = ("Cell", "Metric", "Base", "New", "Change", "Verdict")
 DASH = "–"
-NOTE_CHARS = 160  # the run file keeps the full reason
+# A status row's note is the cell's error, which can run long: cut in the table (the run file keeps
+# it whole). The notes compare writes itself, a time's two tests with their reasons, are never cut.
+NOTE_CHARS = 160
 
 
 def markdown(comparison: Comparison, *, all_rows: bool = False) -> str:
@@ -395,6 +484,15 @@ def markdown(comparison: Comparison, *, all_rows: bool = False) -> str:
         f"{m.key} {_threshold_text(thresholds.get(m.key))}" for m in gated() if m.compare != EXACT
     )
     exact = [m.key for m in gated() if m.compare == EXACT and thresholds.get(m.key) is not None]
+    noise = [
+        m.key for m in gated() if m.key in FOLLOW_LATENCY and thresholds.get(m.key) is not None
+    ]
+    noise_rule = (
+        f" {', '.join(noise)} worse/better only when the two runs' 95% intervals do not overlap "
+        f"either (else {WITHIN_NOISE}; where a side has no interval, the threshold alone);"
+        if noise
+        else ""
+    )
     lines = [
         f"# rinbench compare: {headline}",
         "",
@@ -402,7 +500,7 @@ def markdown(comparison: Comparison, *, all_rows: bool = False) -> str:
         f"- NEW: {comparison.new_summary}",
         f"- Rows: {tally}.",
         f"- Rules: {', '.join(exact) or 'no count'} must be equal (exact); "
-        f"worse/better beyond {limits}; timings only on the same device model.",
+        f"worse/better beyond {limits};{noise_rule} timings only on the same device model.",
     ]
     if comparison.allow_missing and counts[MISSING]:
         lines.append("- Missing cells and metrics are allowed (--allow-missing).")
@@ -437,8 +535,9 @@ def _threshold_text(value: float | None) -> str:
 
 def _table_row(row: Row, *, failing: bool) -> str:
     verdict = f"**{row.verdict}**" if failing else row.verdict
-    if row.note:  # a status row's note is the cell's error, which can run long
-        note = row.note if len(row.note) <= NOTE_CHARS else row.note[: NOTE_CHARS - 1] + "…"
+    if row.note:
+        long_error = row.item == "status" and len(row.note) > NOTE_CHARS
+        note = row.note[: NOTE_CHARS - 1] + "…" if long_error else row.note
         verdict += f" ({note})"
     cells = (
         f"`{row.cell}`",
@@ -472,7 +571,7 @@ def _format_change(row: Row) -> str:
         return DASH
     if row.new == row.base:
         return "0"
-    percent = "∞" if math.isinf(row.change) else f"{row.change * 100:+.3g}%"
+    percent = _percent(row.change)
     if isinstance(row.base, int) and isinstance(row.new, int):
         return f"{row.new - row.base:+,} ({percent})"
     return percent

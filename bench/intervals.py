@@ -62,7 +62,7 @@ class Interval:
     """A point estimate with its 95% interval, or without one and the reason (`low`/`high` None).
 
     `n` counts the independent units behind it (rounds, or samples of one window); `method` is
-    ROUNDS or WINDOW (or "" where there is none)."""
+    ROUNDS or WINDOW (or "" where there is none; "rounds+window" for a change between the two)."""
 
     estimate: float
     low: float | None = None
@@ -178,6 +178,31 @@ def _order_rank(n: int) -> int:
         if nxt > (1 - LEVEL) / 2:
             return max(k, 1)
         tail, k = nxt, k + 1
+
+
+def relative_change(before: Interval, after: Interval) -> Interval:
+    """after / before - 1 between two independent measurements (two runs of a cell), with the
+    conservative interval [after.low / before.high - 1, after.high / before.low - 1]: it contains 0
+    exactly when the two intervals overlap, the rule by which two runs of a cell agree. Without an
+    interval on either side, the point change and the sides' reasons. Timings: positive ends."""
+    if not (before.estimate > 0 and after.estimate > 0):
+        raise ValueError(f"a relative change needs positive estimates, got {before} and {after}")
+    estimate = after.estimate / before.estimate - 1
+    n = min(before.n, after.n)
+    if not (before.available and after.available):
+        sides = (("before", before), ("after", after))
+        reason = "; ".join(f"{side}: {i.reason}" for side, i in sides if not i.available)
+        return Interval(estimate, n=n, reason=reason)
+    if not before.low > 0:
+        raise ValueError(f"a relative change needs a positive lower end, got {before}")
+    methods = dict.fromkeys((before.method, after.method))  # ordered, without repeats
+    return Interval(
+        estimate,
+        after.low / before.high - 1,
+        after.high / before.low - 1,
+        n,
+        "+".join(m for m in methods if m),
+    )
 
 
 # --- what records hold ------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -51,11 +52,26 @@ def record(
     )
 
 
-def timed(latency=10.0, rss=1000 * 2**20, foo_ms=None, **kwargs):
+def timed(latency=10.0, rss=1000 * 2**20, foo_ms=None, samples=None, noisy=None, **kwargs):
     values = {"macs_fwd": 1000, "latency_ms_median": latency, "peak_rss_bytes": rss}
     if foo_ms is not None:  # a metric a test adds to the table
         values["foo_ms"] = foo_ms
+    if samples is not None:
+        values["latency_ms_samples"] = list(samples)
+    if noisy is not None:
+        values["latency_noisy"] = int(noisy)
     return record(values=values, **kwargs)
+
+
+# Ten samples each: the median's 95% interval is [2nd, 9th] (bench.intervals.median_interval).
+SPREAD = (6.0, 7.0, 8.0, 9.0, 10.0, 10.0, 11.0, 12.0, 13.0, 14.0)  # median 10, interval [7, 13]
+TIGHT = (9.8, 9.9, 9.9, 10.0, 10.0, 10.0, 10.0, 10.1, 10.1, 10.2)  # median 10, [9.9, 10.1]
+
+
+def sampled(samples, factor=1.0, **kwargs):
+    """A timed record whose samples are `samples` x `factor`, the median theirs."""
+    scaled = [sample * factor for sample in samples]
+    return timed(statistics.median(scaled), samples=scaled, **kwargs)
 
 
 def counted(params=5000, macs=1000, preset="dit-tiny"):
@@ -155,7 +171,71 @@ def test_time_regression_exit_codes_through_the_cli(tmp_path, capsys):
     assert run_cli(capsys, base, new)[0] == 0  # +7 % is within the default 10 %
     code, out, _ = run_cli(capsys, base, new, "--fail-above", "5%")
     assert code == 1
-    assert "| latency_ms_median | 10 ms | 10.7 ms | +7% | **worse** (threshold 5%) |" in out
+    assert (
+        "| latency_ms_median | 10 ms | 10.7 ms | +7% | **worse** (+7% beyond the 5% threshold; "
+        "no interval: threshold only (BASE and NEW: the record keeps no samples)) |"
+    ) in out
+
+
+# --- time against the noise: the runs' 95% intervals -------------------------------------------
+
+
+def test_a_slowdown_within_the_noise_is_not_a_regression():
+    # Drift: +20 % on the medians, but samples so spread that the two intervals overlap.
+    outcome = compare.compare([sampled(SPREAD)], [sampled(SPREAD, 1.2, noisy=True)])
+    (row,) = [row for row in outcome.rows if row.item == "latency_ms_median"]
+    assert row.verdict == compare.WITHIN_NOISE and not outcome.regressed
+    assert row.note == (
+        "+20% beyond the 10% threshold, but within the noise: change [-35.4%, +123%], intervals "
+        "overlap; NEW flagged noisy (latency_noisy)"
+    )
+    assert row.change_interval.low < 0 < row.change_interval.high
+    text = compare.markdown(outcome)
+    assert text.startswith("# rinbench compare: no regression") and "1 within noise" in text
+    assert "latency_ms_median worse/better only when the two runs' 95% intervals do not" in text
+
+
+@pytest.mark.parametrize(
+    ("factor", "verdict", "said"),
+    [
+        (1.3, compare.WORSE, "+30% beyond the 10% threshold and beyond the noise"),
+        (0.7, compare.BETTER, "-30% beyond the 10% threshold and beyond the noise"),
+        (1.05, compare.UNCHANGED, "+5% within the 10% threshold; change ["),  # steady, small
+    ],
+)
+def test_tight_samples_judge_a_change_by_its_threshold(factor, verdict, said):
+    outcome = compare.compare([sampled(TIGHT)], [sampled(TIGHT, factor)])
+    (row,) = [row for row in outcome.rows if row.item == "latency_ms_median"]
+    assert row.verdict == verdict and row.note.startswith(said)
+    assert outcome.regressed == (verdict == compare.WORSE)
+
+
+@pytest.mark.parametrize(
+    ("samples", "reason"),
+    [
+        (None, "the record keeps no samples"),
+        ((9.0, 10.0, 11.0), "3 samples in one window: at least 6 bound a median at 95%"),
+    ],
+)
+def test_without_an_interval_the_threshold_alone_decides(samples, reason):
+    before, after = (
+        (timed(10.0), timed(12.0)) if samples is None else (sampled(samples), sampled(samples, 1.2))
+    )
+    (row,) = [r for r in compare.compare([before], [after]).rows if r.item == "latency_ms_median"]
+    assert row.verdict == compare.WORSE and row.change_interval is None
+    assert f"no interval: threshold only (BASE and NEW: {reason})" in row.note
+
+
+def test_noise_and_slowdown_exit_codes_through_the_cli(tmp_path, capsys):
+    base = write(tmp_path / "base.jsonl", [sampled(SPREAD)])
+    drifted = write(tmp_path / "drifted.jsonl", [sampled(SPREAD, 1.2)])
+    code, out, err = run_cli(capsys, base, drifted)
+    assert code == 0 and "| within noise (+20% beyond the 10% threshold, but" in out, out
+    assert "rinbench: no regression" in err
+    tight = write(tmp_path / "tight.jsonl", [sampled(TIGHT)])
+    slower = write(tmp_path / "slower.jsonl", [sampled(TIGHT, 1.3)])
+    code, out, _ = run_cli(capsys, tight, slower)
+    assert code == 1 and out.startswith("# rinbench compare: regression: 1 worse"), out
 
 
 def test_higher_is_better_metrics_regress_downwards():

@@ -358,6 +358,24 @@ def _fid_run(out_dir: Path, cache_dir: Path, dist) -> dict:
     return samples | metrics
 
 
+def test_kid_spread_over_one_distinct_subset_is_not_available():
+    from bench.record import split_diagnostics
+
+    f = _features(0, n=20, d=8)
+    # Subsets of 20 out of 20 and 20: every subset is the whole set, whose std reads ~1e-16.
+    whole = metrics.metrics_from_features(
+        {"2048": f}, {"2048": f + 0.1}, protocol="legacy-tf", kid_subsets=5
+    )
+    assert whole["kid_subset_size"] == 20 and whole["kid_std_legacy_tf"] is None
+    assert "whole of both sets (20 features each)" in whole["kid_std_legacy_tf_reason"]
+    values, details = split_diagnostics(whole)  # as a fid record stores it
+    assert values["kid_std_legacy_tf"] is None and "kid_std_legacy_tf_reason" in details
+    part = metrics.metrics_from_features(
+        {"2048": f}, {"2048": f + 0.1}, protocol="legacy-tf", kid_subsets=5, kid_subset_size=10
+    )
+    assert part["kid_std_legacy_tf"] > 1e-6 and "kid_std_legacy_tf_reason" not in part
+
+
 def _sharded_worker(rank: int, root: str) -> None:
     from bench.distributed import distributed
 

@@ -15,9 +15,12 @@ better / worse / unchanged / missing / new, per metric.
 
 Rules: params and MACs are exact (any change is 'changed' and fails: the model changed);
 time, memory and energy fail ('worse') beyond a relative threshold, and are compared only
-between records from the same device model (GPU name; CPU model and core count); a cell
-that was ok and now ends oom/unsupported/error/timeout is 'worse'; a cell of BASE that
-NEW lacks is 'missing' and fails (see --allow-missing).
+between records from the same device model (GPU name; CPU model and core count); a latency
+fails only when, beyond its threshold, the two runs' 95% intervals do not overlap either
+(else 'within noise', which passes; a side with too few samples for an interval: the
+threshold alone, said in the note); a cell that was ok and now ends
+oom/unsupported/error/timeout is 'worse'; a cell of BASE that NEW lacks is 'missing' and
+fails (see --allow-missing).
 
 Exit status: 0 no regression, 1 regression, 2 bad input.
 

@@ -67,7 +67,8 @@ def kid_subset_size_for(requested: int | None, *sizes: int) -> int:
 
 def kernel_inception_distance(f1, f2, *, subsets=100, subset_size=KID_SUBSET_SIZE, seed=2020):
     """KID (Bińkowski et al. 2018): torch-fidelity's unbiased MMD² with the cubic polynomial kernel,
-    on float64 features; {"mean", "std"} over `subsets` random subsets."""
+    on float64 features; {"mean", "std", "std_reason"} over `subsets` random subsets. "std" is None
+    where the subsets cannot differ (`kid_spread_missing`), and "std_reason" says why (else None)."""
     import torch
     from torch_fidelity.metric_kid import kid_features_to_metric
 
@@ -80,10 +81,26 @@ def kernel_inception_distance(f1, f2, *, subsets=100, subset_size=KID_SUBSET_SIZ
         rng_seed=seed,
         verbose=False,
     )
+    missing = kid_spread_missing(len(f1), len(f2), subsets=subsets, subset_size=subset_size)
     return {
         "mean": out["kernel_inception_distance_mean"],
-        "std": out["kernel_inception_distance_std"],
+        "std": None if missing else out["kernel_inception_distance_std"],
+        "std_reason": missing,
     }
+
+
+def kid_spread_missing(n1: int, n2: int, *, subsets: int, subset_size: int) -> str | None:
+    """Why KID's standard deviation over subsets is no spread, or None where it is one. A subset
+    the size of both sets is each whole set in another order: every subset gives the same MMD², and
+    torch-fidelity's std reads rounding (~1e-16), not a spread of zero."""
+    if subsets < 2:
+        return f"{subsets} KID subset: no spread over subsets"
+    if subset_size == n1 == n2:
+        return (
+            f"KID subsets of {subset_size} are the whole of both sets ({n1} features each): one "
+            "distinct subset, so no spread over subsets (a smaller --kid-subset-size gives one)"
+        )
+    return None
 
 
 def inception_score(logits, *, splits=10, seed=2020) -> dict:
@@ -117,6 +134,8 @@ def metrics_from_features(
             generated["2048"], reference["2048"], subsets=kid_subsets, subset_size=size
         )
         out |= {f"kid_mean_{suffix}": result["mean"], f"kid_std_{suffix}": result["std"]}
+        if result["std_reason"] is not None:  # a record's details, by the *_reason rule
+            out[f"kid_std_{suffix}_reason"] = result["std_reason"]
         out["kid_subset_size"] = size
     if "logits_unbiased" in generated:
         isc = inception_score(generated["logits_unbiased"])
