@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bench import metrics, selection
+from bench import intervals, metrics, selection
 from bench.selection import TIMED_PHASES
 from reports import load
 from reports.tables import hardware_table, natural_key
@@ -170,13 +170,13 @@ def throughput_vs_resolution(frame: pd.DataFrame):
     )
 
 
-SPREAD_LABEL, NOISY_LABEL = "p10-p90 of the calls", "noisy timing"
+SPREAD_LABEL, NOISY_LABEL = "95% interval", "noisy timing"
 
 
 def _throughput_spread(axes, data: pd.DataFrame, palette: dict) -> None:
-    """Per point, a bar from the throughput of the 90th-percentile call to that of the 10th (the
-    calls without stalls), and a ring around a noisy timing (latency_noisy); each in its series'
-    colour, with one grey entry in the legend."""
+    """Per point, an error bar over the 95% interval of its throughput (bench.intervals: over its
+    rounds where it was timed in a pair, else of its window's median), and a ring around a noisy
+    timing (latency_noisy); each in its series' colour, with one grey entry in the legend."""
     low, high = _throughput_band(data)
     noisy = (
         data["latency_noisy"].eq(1)
@@ -187,35 +187,100 @@ def _throughput_spread(axes, data: pd.DataFrame, palette: dict) -> None:
     for series, rows in data.groupby("series", sort=False):
         color, band = palette[series], low[rows.index].notna() & high[rows.index].notna()
         if band.any():
-            bars = axes.vlines(
+            values = rows["value"][band]
+            bars = axes.errorbar(
                 rows["resolution"][band],
-                low[rows.index][band],
-                high[rows.index][band],
-                colors=[color],
-                linewidth=1.2,
-                alpha=0.7,
+                values,
+                # The point is the median of all calls, the interval's centre that of the rounds:
+                # an end a rounding away on the wrong side is drawn at the point.
+                yerr=[
+                    (values - low[rows.index][band]).clip(lower=0),
+                    (high[rows.index][band] - values).clip(lower=0),
+                ],
+                fmt="none",
+                ecolor=color,
+                elinewidth=1.2,
+                capsize=3,
+                alpha=0.8,
             )
-            bars.set_gid("spread")
+            for artist in bars.lines[2]:
+                artist.set_gid("spread")
         ringed = rows[noisy[rows.index]]
         if not ringed.empty:
             axes.scatter(ringed["resolution"], ringed["value"], edgecolors=[color], **ring)
             axes.collections[-1].set_gid("noisy")
     # Legend entries in grey: the colours belong to the series.
     if (low.notna() & high.notna()).any():
-        axes.vlines([], [], [], colors="0.45", linewidth=1.2, label=SPREAD_LABEL)
+        axes.errorbar([], [], yerr=[], fmt="none", ecolor="0.45", capsize=3, label=SPREAD_LABEL)
     if noisy.any():
         axes.scatter([], [], edgecolors="0.45", label=NOISY_LABEL, **ring)
 
 
 def _throughput_band(data: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """Images per second of the 90th- and the 10th-percentile call (batch / call time, as
-    bench.measure.timing.throughput divides); NaN where a record lacks the percentiles."""
-    nothing = pd.Series(np.nan, index=data.index)
-    if "latency_ms_p10" not in data or "latency_ms_p90" not in data:
-        return nothing, nothing
+    """The ends of each row's 95% throughput interval in the display unit (images per second:
+    batch / latency, as bench.measure.timing.throughput divides); NaN where a record has none."""
     scale = metrics.get("images_per_s").scale
-    per_s = data["batch"].astype(float) * 1e3 * scale
-    return per_s / data["latency_ms_p90"], per_s / data["latency_ms_p10"]
+    low, high = pd.Series(np.nan, index=data.index), pd.Series(np.nan, index=data.index)
+    for index, row in data.iterrows():
+        found = intervals.throughput(row[load.RECORD].values, int(row["batch"]))
+        if found is not None and found.available:
+            low[index], high[index] = found.low * scale, found.high * scale
+    return low, high
+
+
+def claim_factors(frame: pd.DataFrame):
+    """The paper's main claim per panel: the factor in MACs (a diamond) and each wall-clock factor
+    with its 95% interval (an error bar; a hollow marker without one), beside the claimed factor
+    (a line) and what the claim needs (the claimed less its tolerance, a dotted line)."""
+    from bench import claims
+
+    records = [row[load.RECORD] for _, row in frame.iterrows()]
+    headlines = claims.headlines(claims.evaluate(claims.load(), records))
+    panels = [panel for headline in headlines for panel in headline.panels]
+    shown = [p for p in panels if (p.macs and p.macs.measured) or any(c.interval for c in p.clocks)]
+    if not shown:
+        raise Skip("needs the flops cells or the timed pairs of the paper's main claim")
+    figure, axes = _axes(width=9.5, height=1.4 + 0.75 * len(shown))
+    setups: dict[str, int] = {}
+    for row, panel in enumerate(reversed(shown)):
+        claim = panel.claim
+        axes.vlines(claim.reported, row - 0.35, row + 0.35, colors="0.2", linewidth=1.5)
+        axes.vlines(claims.threshold(claim), row - 0.35, row + 0.35, colors="0.2",
+                    linestyles="dotted", linewidth=1.2)  # fmt: skip
+        if panel.macs is not None and panel.macs.measured:
+            axes.scatter(panel.macs.measured, row, marker="D", color="0.35", zorder=3)
+        timed = [c for c in panel.clocks if c.interval is not None]
+        for offset, clock in zip(np.linspace(-0.2, 0.2, len(timed) or 1), timed, strict=False):
+            color = f"C{setups.setdefault(clock.timing.words, len(setups)) % 10}"
+            interval = clock.interval
+            if interval.available:
+                axes.errorbar(interval.estimate, row + offset, capsize=3, fmt="o", color=color,
+                              xerr=[[interval.estimate - interval.low],
+                                    [interval.high - interval.estimate]])  # fmt: skip
+            else:
+                axes.scatter(interval.estimate, row + offset, facecolors="none",
+                             edgecolors=color, zorder=3)  # fmt: skip
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+    axes.set_yticks(range(len(shown)), [p.label for p in reversed(shown)], fontsize="small")
+    axes.set_xscale("log")
+    axes.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axes.xaxis.set_major_formatter(ScalarFormatter())
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.set_xlabel("factor: U-Net / RIN (MACs; images per second)")
+    handles = [Line2D([], [], marker="D", color="0.35", linestyle="none", label="MACs")]
+    handles += [
+        Line2D([], [], marker="o", color=f"C{i % 10}", linestyle="none", label=words)
+        for words, i in setups.items()
+    ]
+    handles += [
+        Line2D([], [], color="0.2", label="claimed"),
+        Line2D([], [], color="0.2", linestyle="dotted", label="the claim needs"),
+    ]
+    axes.legend(handles=handles, fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1))
+    figure.suptitle("The main claim per panel: factors against the claimed")
+    return figure
 
 
 def memory_vs_resolution(frame: pd.DataFrame):
@@ -410,10 +475,19 @@ FIGURES: dict[str, tuple[str, str, Callable]] = {
     ),
     "throughput_vs_resolution": (
         "Throughput vs resolution",
-        "Images per second of each timed phase, per preset and setup. A bar spans the throughput "
-        "of the 90th- to the 10th-percentile call (stalls left out); a ring marks a noisy timing, "
-        "one whose spread stayed above the suite's threshold or that had too many stalls.",
+        "Images per second of each timed phase, per preset and setup. An error bar spans the 95% "
+        "interval of the throughput: over its rounds where the cell was timed in a pair "
+        "(docs/verdicts.md), else of its one window's median (that window's noise only; none "
+        "under 6 samples); a ring marks a noisy timing.",
         throughput_vs_resolution,
+    ),
+    "claim_factors": (
+        "The main claim per panel",
+        "RIN's factor over the U-Net per panel of the paper's Figure 1: in MACs (diamond) and in "
+        "wall-clock per setup, with the 95% interval over its interleaved rounds (a hollow marker: "
+        "timed apart or while other jobs held the cores, so no interval). The solid line is the "
+        "claimed factor, the dotted one what the claim needs (less its tolerance).",
+        claim_factors,
     ),
     "memory_vs_resolution": (
         "Memory vs resolution",

@@ -236,3 +236,16 @@ def test_claims_judge_a_paired_factor_by_its_interval(fake, tmp_path):
     timed_apart = verdict(2.77, apart)
     assert timed_apart.status == claims.INCONCLUSIVE
     assert "timed apart, not interleaved, so no interval" in timed_apart.phrase
+
+
+def test_a_bad_pairs_table_is_one_line_and_exit_2(tmp_path, capsys):
+    from bench import cli
+
+    suite = tmp_path / "bad.toml"
+    suite.write_text(
+        'presets = ["adm-tiny", "rin-tiny"]\nresolutions = [32]\nphases = ["forward"]\n'
+        '[pairs]\npresets = [["adm-tiny", "rin-tiny"]]\nrounds = 0\n'
+    )
+    assert cli.main(["run", str(suite), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "rounds must be an integer >= 1, got 0" in err and err.count("\n") == 1

@@ -12,9 +12,14 @@ DESCRIPTION = """\
 Check published claims against result files: parameter counts, forward GFLOPs (each claim
 says whether one FLOP is a multiply-add or two), the "up to 10x more efficient than U-Nets"
 factor per resolution (in MACs, and in wall-clock where both models were timed on one
-setup) and FIDs. Each verdict is holds, fails or cannot check (with the reason), with the
-measured value and measured / reported, and in words that say how far above or below the
-claim it lands and which reconstructed presets it rests on. The paper's main claim comes
+setup) and FIDs. Each verdict is holds, fails, inconclusive or cannot check (with the
+reason), with the measured value and measured / reported, and in words that say how far
+above or below the claim it lands and which reconstructed presets it rests on. A wall-clock
+factor carries its 95% interval over the rounds in which the two models were timed
+interleaved (the claims suite's [pairs]; docs/verdicts.md): it holds when the whole interval
+clears the claim, fails when the whole interval falls short, and is inconclusive when it
+straddles the claim or there is no interval (cells timed apart, or while other jobs held the
+cores). The paper's main claim comes
 first, one line per panel (MACs and wall-clock, the machine named; a GPU's timing where
 there is one), then the RIN paper's own claims and the baselines' counting checks, each
 with its tally, the caveats once per preset, and the FLOP convention each source's numbers
@@ -23,7 +28,7 @@ fit. Exit status 0 (verdicts are results), 2 for bad input.
 examples:
   rinbench claims results/
   rinbench claims results/paper --format markdown > claims.md
-  rinbench claims results/ --format json     # 'verdict' is holds, fails or cannot check
+  rinbench claims results/ --format json     # 'verdict': holds, fails, inconclusive, cannot check
   rinbench claims results/ --claims my_claims.toml
 """
 
@@ -33,7 +38,8 @@ def add_parser(commands) -> None:
         commands,
         "claims",
         run,
-        help="check the RIN paper's claims against result files: holds, fails or cannot check",
+        help="check the RIN paper's claims against result files: holds, fails, inconclusive or "
+        "cannot check",
         description=DESCRIPTION,
     )
     parser.add_argument("results", nargs="+", type=Path, metavar="RESULTS", help="files or folders")

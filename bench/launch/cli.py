@@ -39,6 +39,11 @@ def run(args, report) -> int:
         raise UsageError(f"--launcher slurm needs Slurm's {missing[0]}, which is not on PATH here")
     try:
         suite = suites.load(args.suite, device=args.device)
+        if suite.pairs:
+            raise launch_settings.LaunchError(
+                f"suite {suite.name!r} times pairs interleaved ([pairs]), which a job per cell "
+                "cannot do: run it without --launcher, on one node"
+            )
         chosen = launch_settings.resolve(suite.launcher, launch_settings.given_flags(args))
         if args.launcher == "slurm":
             launch_settings.check_partitions_exist(chosen.partitions)
