@@ -106,7 +106,9 @@ def test_rinbench_claims_cites_the_profile_beside_a_wall_clock_verdict():
     # Without a profile of the faster side on that machine, the verdict is as it was.
     elsewhere = dataclasses.replace(profiled, env={"cpu_model": "Another CPU", "cpu_count": 2})
     plain = verdicts_by_basis(parse(RATIO), [*counted(), *cpu_timed(), elsewhere])
-    assert plain[("tenfold", CPU_BASIS)].detail == "rin-m 60 img/s / base-m 10 img/s"
+    assert plain[("tenfold", CPU_BASIS)].detail == (
+        "rin-m 60 img/s / base-m 10 img/s; no interval: timed apart, not interleaved"
+    )
 
 
 def test_rinbench_report_counts_the_profile_figure(tmp_path, capsys):

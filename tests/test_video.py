@@ -85,7 +85,9 @@ def test_video_panel_verdicts_in_macs_and_wall_clock():
     assert in_macs.status == "holds" and in_macs.measured == pytest.approx(3_425 / 144)
     assert "rin-k600" in in_macs.caveat  # a reconstructed preset is named in the verdict
     wall = next(v for b, v in by_basis.items() if "wall-clock" in b)
-    assert wall.measured == pytest.approx(5.0) and wall.status == "fails"  # 5x < the reported 10.7x
+    # 5x against the reported 10.7x, but the two cells were timed apart: no interval, no word.
+    assert wall.measured == pytest.approx(5.0) and wall.status == "inconclusive"
+    assert wall.phrase.startswith("inconclusive: timed apart, not interleaved, so no interval")
 
 
 @pytest.mark.parametrize("pair", [("rin-k600", "vdm-k600"), ("rin-video-tiny", "vdm-tiny")])

@@ -388,6 +388,7 @@ def windows(cell: Cell, settings: Settings = Settings(), *, peak: dict | None = 
         try:
             model = model_info(cell)
             ready = _set_up(cell, settings, out, peak, scope)
+            _release_cache(cell)  # the partner sets up next, in its own process
         except Exception as err:
             status, error = failure(err, out)
             yield _with_warnings(Outcome(status, out.values, error, model, out.details), caught)
