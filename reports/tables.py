@@ -350,7 +350,7 @@ def verdict_table(verdicts: list[claims_module.Verdict], *, compact: bool = Fals
             claim.id if compact else f"{claim.id}: {claim.text}",
             verdict.basis,
             format_claim_value(claim, claim.reported),
-            format_claim_value(claim, verdict.measured),
+            measured_text(verdict),
             "" if verdict.ratio is None else f"{verdict.ratio:.3f}",
             verdict.phrase,
             detail,
@@ -396,6 +396,16 @@ def _interval_fields(interval) -> dict:
         return {"low": None, "high": None, "rounds": None, "interval": interval.reason}
     words = f"95% over {interval.n} interleaved rounds"
     return {"low": interval.low, "high": interval.high, "rounds": interval.n, "interval": words}
+
+
+def measured_text(verdict: claims_module.Verdict) -> str:
+    """The measured value as the claim's kind prints it, with its 95% interval where it has one:
+    '8.00x [7.80, 8.20]'."""
+    text = format_claim_value(verdict.claim, verdict.measured)
+    interval = verdict.interval
+    if text and interval is not None and interval.available:
+        text += f" [{interval.low:.2f}, {interval.high:.2f}]"
+    return text
 
 
 def format_claim_value(claim: claims_module.Claim, value) -> str:

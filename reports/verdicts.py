@@ -103,8 +103,7 @@ def verdict_line(verdict: Verdict) -> str:
     numbers = f"reported {tables.format_claim_value(claim, claim.reported)}"
     if verdict.measured is not None:
         numbers += (
-            f", measured {tables.format_claim_value(claim, verdict.measured)} "
-            f"(measured / reported {verdict.ratio:.3f})"
+            f", measured {tables.measured_text(verdict)} (measured / reported {verdict.ratio:.3f})"
         )
     lines = [f"{verdict.status.upper():<13} {claim.id} [{verdict.basis}]: {numbers}"]
     if verdict.status != CANNOT_CHECK:

@@ -513,7 +513,7 @@ def test_cli_claims_prints_verdicts_and_the_convention(capsys):
     out = capsys.readouterr().out
     assert (
         "HOLDS         ratio-adm-rin-256 [wall-clock forward on H100 80GB HBM3 (bf16, b32, eager)]: "
-        "reported 6.62x, measured 8.00x (measured / reported 1.208)\n"
+        "reported 6.62x, measured 8.00x [7.80, 8.20] (measured / reported 1.208)\n"
         "              holds at 1.21× the claimed 6.62×, on a reconstruction of rin-in256 that "
         "misses the paper's cost by 27% (0.73×)\n" in out
     )

@@ -377,7 +377,11 @@ def _ratio_on_setup(
         detail,
         presets=(best[0], best[2]),
         pair=best,
-        timing=replace(timing, noisy=any(_noisy(r) for r in pairs[best])),
+        # A factor with an interval over its rounds speaks for its own noise: each side alone may
+        # drift (and be flagged) while the factor, round by round, holds still.
+        timing=replace(
+            timing, noisy=not interval.available and any(_noisy(r) for r in pairs[best])
+        ),
         interval=interval,
     )
 
