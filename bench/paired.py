@@ -326,6 +326,10 @@ def merge(
         values["latency_noisy"] = int(noisy)
         values[SHORT_OF_CORES_KEY] = len(rounds_short_of_cores(windows))
         details["latency_noisy_reason"] = reason
+        # The last window's diagnostics (why energy or a memory reading is missing, the RSS scope).
+        for key, value in windows[-1].details.items():
+            if key not in ("latency_noisy_reason", "warnings", "traceback"):
+                details.setdefault(key, value)
         warnings = [w for window in windows for w in window.details.get("warnings", [])]
         if warnings:
             details["warnings"] = list(dict.fromkeys(details.get("warnings", []) + warnings))[:20]
@@ -375,7 +379,9 @@ def _merged_windows(windows, item, latency_stats, throughput, mfu_suspect, setup
         peak_tflops=setup_values.get("matmul_peak_tflops"),
     )
     merged |= mfu_suspect(setup_values | merged, cell.device, usable_cores())
-    energy = merged.get("energy_j")
+    energy, energy_s = merged.get("energy_j"), merged.get("energy_window_s")
+    if isinstance(energy, int | float) and energy_s:
+        merged["avg_power_w"] = energy / energy_s
     merged["joules_per_image"] = (
         energy / (merged["timed_iters"] * cell.batch)
         if isinstance(energy, int | float) and merged.get("timed_iters")
