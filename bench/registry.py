@@ -2,7 +2,10 @@
 
 Each family declares itself (bench/family.py: model class, config class, presets with their sources,
 FLOP grouping, input maker) in its own package; this module only loops over FAMILIES. Adding a
-backbone is one family declaration plus its line in FAMILIES.
+backbone is one family declaration plus its line in BUILT_IN, or, from a package of one's own, an
+entry point of the group "rinbench.families" (bench/plugins.py, docs/peers.md): its families join
+FAMILIES, named in PLUGINS with their package; a plugin that cannot be loaded or clashes with another
+family leaves its reason in PLUGIN_PROBLEMS instead.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ from typing import Any
 import torch
 
 from baselines.families import ADM, DIT, VDM
+from bench import plugins
 from bench.family import SOURCE_KINDS as SOURCE_KINDS  # re-exported: the kinds a source may have
 from bench.family import Family, Grouping, Source
 from rin.family import FAMILY as RIN
 
-FAMILIES: tuple[Family, ...] = (RIN, ADM, DIT, VDM)
+BUILT_IN: tuple[Family, ...] = (RIN, ADM, DIT, VDM)
 
 
 @dataclass(frozen=True)
@@ -74,8 +78,43 @@ def _by_config_type(families: tuple[Family, ...]) -> dict[type, Family]:
     return by_type
 
 
+def _with_plugins(
+    built_in: tuple[Family, ...], discovered: tuple | None = None
+) -> tuple[tuple[Family, ...], tuple[plugins.Plugin, ...], tuple[str, ...]]:
+    """The built-in families and those of the installed plugins (or of `discovered`, what
+    plugins.discover returns) that load and clash with none: (families, the plugins taken, one
+    line per plugin left out)."""
+    found, problems = plugins.discover() if discovered is None else discovered
+    families, taken, problems = list(built_in), [], list(problems)
+    for plugin in found:
+        try:
+            _entries((*families, *plugin.families))
+            _by_config_type((*families, *plugin.families))
+        except ValueError as err:
+            problems.append(f"plugin {plugin.name!r} from package {plugin.package!r}: {err}")
+            continue
+        families += plugin.families
+        taken.append(plugin)
+    return tuple(families), tuple(taken), tuple(problems)
+
+
+FAMILIES, PLUGINS, PLUGIN_PROBLEMS = _with_plugins(BUILT_IN)
 REGISTRY: dict[str, Entry] = _entries(FAMILIES)
 _FAMILY_OF_CONFIG: dict[type, Family] = _by_config_type(FAMILIES)
+
+
+def plugin_of(family: Family) -> plugins.Plugin | None:
+    """The plugin that declared `family`, or None for a built-in one."""
+    return next((p for p in PLUGINS if family in p.families), None)
+
+
+def check_plugins() -> None:
+    """Raise ValueError with the first plugin that could not be loaded (one line): commands that
+    resolve presets refuse to run on a partial registry."""
+    if PLUGIN_PROBLEMS:
+        more = len(PLUGIN_PROBLEMS) - 1
+        extra = f" (and {more} more: rinbench list)" if more else ""
+        raise ValueError(PLUGIN_PROBLEMS[0] + extra)
 
 
 def get(slug: str) -> Entry:
@@ -83,7 +122,10 @@ def get(slug: str) -> Entry:
     try:
         return REGISTRY[slug]
     except KeyError:
-        raise KeyError(f"unknown preset {slug!r}; known: {', '.join(sorted(REGISTRY))}") from None
+        broken = f"; plugins not loaded: {'; '.join(PLUGIN_PROBLEMS)}" if PLUGIN_PROBLEMS else ""
+        raise KeyError(
+            f"unknown preset {slug!r}; known: {', '.join(sorted(REGISTRY))}{broken}"
+        ) from None
 
 
 def config(slug: str, resolution: int | None = None) -> Any:

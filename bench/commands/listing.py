@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 from bench.commands.common import add_command
-from bench.errors import EXIT_OK, UsageError
+from bench.errors import EXIT_OK, EXIT_USAGE, UsageError
 
 
 def add_parser(commands) -> None:
@@ -13,7 +15,10 @@ def add_parser(commands) -> None:
         run,
         help="list the suites and the presets (with parameter counts and sources)",
         description="List the built-in suites (name, cells, purpose) and every model preset "
-        "(family, native resolution, parameters counted on the meta device, source).",
+        "(family, native resolution, parameters counted on the meta device, source), and the "
+        "families that installed packages declare as plugins (entry points of the group "
+        "'rinbench.families', docs/peers.md). Exit 2 when a plugin cannot be loaded, with the "
+        "reason and the package it came from.",
     )
 
 
@@ -41,4 +46,17 @@ def run(args) -> int:
         print(
             f"  {slug:<20} {entry.family:<6} {entry.config.resolution:>5} {params:>15,}  {entry.source}"
         )
-    return EXIT_OK
+    print()
+    if registry.PLUGINS:
+        print("Plugin families (entry points 'rinbench.families'):")
+        for plugin in registry.PLUGINS:
+            names = ", ".join(family.name for family in plugin.families)
+            print(f"  {plugin.name}: {names} (package {plugin.package})")
+    else:
+        print(
+            "Plugin families: none installed; a package of yours declares one under the entry "
+            "point group 'rinbench.families' (docs/peers.md)"
+        )
+    for problem in registry.PLUGIN_PROBLEMS:
+        print(f"rinbench: error: {problem}", file=sys.stderr)
+    return EXIT_USAGE if registry.PLUGIN_PROBLEMS else EXIT_OK

@@ -170,6 +170,12 @@ def _plan(args):
         raise UsageError(
             "--retry-failed retries the failed cells of a run: add --resume [RUN_FILE]"
         )
+    from bench import registry
+
+    try:
+        registry.check_plugins()  # a partial registry would measure a suite short of its presets
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     try:
         suite = suites.load(args.suite, device=args.device)
         plan = runner.plan(

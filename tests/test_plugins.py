@@ -1,0 +1,169 @@
+"""Families from other packages (bench/plugins.py): a stand-in package declares one through the entry
+point group "rinbench.families", and rinbench lists it, counts it and times it as its own; a plugin
+that cannot be loaded is one line naming its package, and exit 2.
+
+The stand-in is installed the way pip leaves a package: its module beside a `*.dist-info` folder
+whose entry_points.txt names the family, on a folder that PYTHONPATH puts on sys.path, so that
+importlib.metadata finds it in the CLI's process and in the worker processes alike.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from bench import plugins
+from bench.family import Family
+
+REPO = Path(__file__).resolve().parents[1]
+
+STAND_IN = '''
+"""A stand-in for someone's own backbone: the DiT of rinbench under another config class."""
+import dataclasses
+
+from baselines.dit import DiT, DiTConfig
+from baselines.families import by_dit_block_kind
+from bench.family import Family, Preset, Source, gaussian_inputs
+
+
+@dataclasses.dataclass(frozen=True)
+class StandInConfig(DiTConfig):
+    pass
+
+
+FAMILY = Family(
+    name="standin",
+    description="a stand-in plugin family (tests/test_plugins.py)",
+    model=DiT,
+    config=StandInConfig,
+    presets={
+        "standin-tiny": Preset(
+            StandInConfig(resolution=32, num_classes=4, in_channels=3, latent_factor=1,
+                          patch_size=4, depth=1, hidden_size=32, num_heads=2),
+            Source("test", "tests/test_plugins.py", "a one-block DiT on 32 px pixels"),
+        )
+    },
+    flop_grouping=by_dit_block_kind,
+    make_inputs=gaussian_inputs,
+)
+'''
+
+
+def install(folder: Path, package: str, module_text: str, target: str) -> Path:
+    """A package `package` whose entry point 'standin' names `target`, as pip would leave it."""
+    module = target.split(":")[0]
+    (folder / f"{module}.py").write_text(module_text)
+    dist = folder / f"{package.replace('-', '_')}-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[{plugins.GROUP}]\nstandin = {target}\n")
+    return folder
+
+
+def rinbench(folder: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    paths = [str(folder), str(REPO), os.environ.get("PYTHONPATH", "")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+@pytest.mark.slow
+def test_a_plugin_family_is_listed_counted_and_timed_like_a_built_in_one(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    install(site, "stand-in-family", STAND_IN, "stand_in:FAMILY")
+    listed = rinbench(site, "list", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "standin-tiny" in listed.stdout
+    assert "standin: standin (package stand-in-family)" in listed.stdout
+    suite = tmp_path / "plugin.toml"
+    suite.write_text(
+        'presets = ["standin-tiny", "dit-tiny"]\nphases = ["params", "flops", "forward"]\n'
+        "[settings]\nwarmup = 0\nmin_repeats = 2\nmin_seconds = 0.0\nmax_seconds = 0.2\n"
+        '[pairs]\npresets = [["dit-tiny", "standin-tiny"]]\nrounds = 2\n'
+    )
+    ran = rinbench(site, "run", str(suite), "--out", str(tmp_path / "out"), "--no-progress",
+                   cwd=tmp_path)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    (run_file,) = (tmp_path / "out" / "plugin").glob("*.jsonl")
+    records = [json.loads(line) for line in run_file.read_text().splitlines()]
+    mine = {r["cell"]["phase"]: r for r in records if r["cell"]["preset"] == "standin-tiny"}
+    assert {phase: r["status"] for phase, r in mine.items()} == dict.fromkeys(
+        ("params", "flops", "forward"), "ok"
+    )
+    assert mine["params"]["model"]["family"] == "standin"
+    assert mine["forward"]["details"]["pair"]["with"].startswith("dit-tiny.")
+
+
+def test_a_plugin_that_cannot_be_loaded_stops_list_and_run_with_one_line(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    install(site, "bad-plugin", "raise ImportError('no module named dit_checkout')", "bad:FAMILY")
+    for args in (("list",), ("run", "quick", "--dry-run")):
+        done = rinbench(site, *args, cwd=tmp_path)
+        assert done.returncode == 2, (args, done.stderr)
+        assert done.stderr.strip().splitlines()[-1] == (
+            "rinbench: error: plugin 'standin' (bad:FAMILY) from package 'bad-plugin' failed to load: "
+            "ImportError: no module named dit_checkout"
+        )
+        assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("declared", "says"),
+    [
+        ("raise", "failed to load: ValueError: broken on purpose"),
+        (42, "gives int, not a bench.family.Family (or a list of them)"),
+        ([], "gives list, not a bench.family.Family (or a list of them)"),
+    ],
+)
+def test_what_a_plugin_gives_is_checked(monkeypatch, declared, says):
+    module = type(sys)("declares_badly")
+
+    def broken():
+        raise ValueError("broken on purpose")
+
+    module.FAMILY = broken if declared == "raise" else declared
+    monkeypatch.setitem(sys.modules, "declares_badly", module)
+    entry = metadata.EntryPoint("mine", "declares_badly:FAMILY", plugins.GROUP)
+    found, (problem,) = plugins.discover([entry])
+    assert found == () and problem.startswith("plugin 'mine' (declares_badly:FAMILY)")
+    assert problem.endswith(says)
+
+
+def test_a_plugin_that_clashes_with_a_built_in_family_is_left_out():
+    from bench import registry
+
+    dit = registry.get("dit-tiny").declared_by
+    again = plugins.Plugin("again", "copycat", (dit,))
+    families, taken, (problem,) = registry._with_plugins(registry.BUILT_IN, ((again,), ()))
+    assert families == registry.BUILT_IN and taken == ()
+    assert problem.startswith("plugin 'again' from package 'copycat': preset slug")
+
+
+def test_discover_takes_a_family_a_list_or_a_function_of_them(monkeypatch):
+    from bench import registry
+
+    dit = registry.get("dit-tiny").declared_by
+    module = type(sys)("declares")
+    module.ONE, module.SEVERAL, module.LATER = dit, [dit], lambda: (dit,)
+    monkeypatch.setitem(sys.modules, "declares", module)
+    entries = [
+        metadata.EntryPoint(name, f"declares:{attr}", plugins.GROUP)
+        for name, attr in (("one", "ONE"), ("several", "SEVERAL"), ("later", "LATER"))
+    ]
+    found, problems = plugins.discover(entries)
+    assert problems == ()
+    assert [p.name for p in found] == ["later", "one", "several"]
+    assert all(isinstance(f, Family) for p in found for f in p.families)
+    assert {p.package for p in found} == {"?"}  # not from an installed distribution
