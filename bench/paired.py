@@ -61,6 +61,11 @@ class Side:
     def cell_id(self) -> str:
         return self.item.cell.id
 
+    @property
+    def log(self) -> Path:
+        """The worker's output, whose last lines explain a worker that died."""
+        return self.scratch / "output.log"
+
     def start(self, serve: str, peak: dict | None) -> Outcome:
         """Start the worker and wait for its set-up (model built, step run once)."""
         request = self.scratch / "request.json"
@@ -70,7 +75,6 @@ class Side:
         command = [sys.executable, "-m", "bench.worker", "--request", str(request)]
         command += ["--serve", serve, "--answers", str(self.scratch)]
         command += ["--parent-pid", str(os.getpid())]
-        self.log = self.scratch / "output.log"
         with open(self.log, "wb") as sink:
             self.process = self.processes.start(
                 command,
@@ -232,6 +236,7 @@ def measure(
             setups[index] = side.start(serve, peak)
         for number in range(len(done), pair.rounds):
             order = (0, 1) if number % 2 == 0 else (1, 0)
+            label = "ab" if order == (0, 1) else "ba"
             got: dict[int, Outcome] = {}
             for index in order:
                 if sides[index].ended is None:
@@ -243,14 +248,14 @@ def measure(
                     "first": pair.first.cell.id,
                     "second": pair.second.cell.id,
                     "round": number + 1,
-                    "order": "ab" if order == (0, 1) else "ba",
+                    "order": label,
                     "windows": [got[0].to_json(), got[1].to_json()],
                 }
                 rounds_log.add(pair, entry)
             for index, outcome in got.items():
                 if outcome.status == "ok":
                     windows[index].append(outcome)
-            orders.append("ab" if order == (0, 1) else "ba")
+            orders.append(label)
     except BaseException:  # Ctrl-C, SIGTERM: a window in flight is not waited for
         for side in sides:
             side.kill()
@@ -306,8 +311,6 @@ def merge(
     median of each round (ROUND_MEDIANS_KEY), the statistics over all samples without stalls,
     the throughput of their median, the largest memory peaks, the energy over all windows, and a
     noise judgement over the rounds (`judge_rounds`). details["pair"] names the partner."""
-    from bench.measure.timing import latency_stats, mfu_suspect, throughput
-
     if setup is None:  # interrupted before the set-up answered
         setup = ended or Outcome("error", error="the cell process never answered")
     values = dict(setup.values)
@@ -321,10 +324,11 @@ def merge(
     if partner_ended is not None:
         details["pair"]["partner_ended"] = f"{partner_ended.status}: {partner_ended.error}"
     if windows:
-        values |= _merged_windows(windows, item, latency_stats, throughput, mfu_suspect, values)
-        noisy, reason = judge_rounds(windows, values, item.settings.max_rel_iqr)
+        values |= _merged_windows(windows, item, values)
+        short = rounds_short_of_cores(windows)
+        noisy, reason = judge_rounds(windows, values, item.settings.max_rel_iqr, short)
         values["latency_noisy"] = int(noisy)
-        values[SHORT_OF_CORES_KEY] = len(rounds_short_of_cores(windows))
+        values[SHORT_OF_CORES_KEY] = len(short)
         details["latency_noisy_reason"] = reason
         # The last window's diagnostics (why energy or a memory reading is missing, the RSS scope).
         for key, value in windows[-1].details.items():
@@ -344,8 +348,9 @@ def merge(
     return Outcome("ok", values, None, setup.model, details)
 
 
-def _merged_windows(windows, item, latency_stats, throughput, mfu_suspect, setup_values) -> dict:
+def _merged_windows(windows: Sequence[Outcome], item: Planned, setup_values: Mapping) -> dict:
     from bench.measure.hardware import usable_cores
+    from bench.measure.timing import latency_stats, mfu_suspect, throughput
 
     cell = item.cell
     by_round = [list(w.values["latency_ms_samples"]) for w in windows]
@@ -401,12 +406,11 @@ def _weighted_util(windows: Sequence[Outcome]) -> float | None:
 
 
 def judge_rounds(
-    windows: Sequence[Outcome], values: Mapping, max_rel_iqr: float
+    windows: Sequence[Outcome], values: Mapping, max_rel_iqr: float, short: Sequence[int]
 ) -> tuple[bool, str]:
     """(noisy, why) of a side timed in rounds. Noisy: fewer than two rounds (no interval); the
-    interval over its rounds' medians wider than ±`max_rel_iqr`; a window that ran short of cores
-    (bench.measure.timing.short_of_cores, in that window's reason); or stalls in more than 10% of
-    all samples."""
+    interval over its rounds' medians wider than ±`max_rel_iqr`; rounds that ran short of cores
+    (`short`: rounds_short_of_cores); or stalls in more than 10% of all samples."""
     reasons, fine = [], []
     found = intervals.latency(values)
     if found is None or not found.available:
@@ -418,7 +422,6 @@ def judge_rounds(
         )
     else:
         fine.append(f"the interval over {found.n} rounds is ±{found.half_width:.1%}")
-    short = rounds_short_of_cores(windows)
     if short:
         reasons.append(f"short of cores in round{'s' if len(short) > 1 else ''} {_listed(short)}")
     stalls, count = values.get("latency_stalls", 0), len(values.get("latency_ms_samples", []))
@@ -443,15 +446,3 @@ def rounds_short_of_cores(windows: Sequence[Outcome]) -> list[int]:
 
 def _listed(numbers: Sequence[int]) -> str:
     return ", ".join(str(n) for n in numbers)
-
-
-def ratio(first: Mapping, second: Mapping) -> intervals.Interval | None:
-    """The factor time(first) / time(second) with its interval over the rounds both were timed
-    in together: per-round medians of the two records, round i beside round i. None where the
-    records were not timed as a pair (no rounds, or a different number of them)."""
-    a, b = (values.get(intervals.ROUND_MEDIANS_KEY) for values in (first, second))
-    if not (isinstance(a, list) and isinstance(b, list) and a and len(a) == len(b)):
-        return None
-    if not all(isinstance(v, int | float) and v > 0 for v in (*a, *b)):
-        return None
-    return intervals.ratio_over_rounds(a, b)

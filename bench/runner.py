@@ -246,9 +246,17 @@ def execute(
     try:
         with tempfile.TemporaryDirectory(prefix=scratch_prefix()) as scratch:
             sweep = _Sweep(
-                plan, writer, summary, shown, facts, measure, timeout_s, Path(scratch), processes
+                plan,
+                writer,
+                summary,
+                shown,
+                facts,
+                measure,
+                timeout_s,
+                Path(scratch),
+                processes,
+                serve=serve,
             )
-            sweep.serve = serve
             for item in static:
                 shown.start(item.cell)
                 env = facts.get(item.cell.device, slots[0])["env"]
@@ -259,7 +267,7 @@ def execute(
             for stretch, pair in _in_order(plan.todo, pairs):
                 sweep.run_timed(stretch, slots)
                 if pair is not None:
-                    sweep.run_pairs([pair], slots[0])
+                    sweep.run_pair(pair, slots[0])
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
@@ -321,38 +329,35 @@ class _Sweep:
         self.summary.add(item.cell, outcome)
         self.shown.done(item.cell, outcome)
 
-    def run_pairs(self, pairs: list, slot: str | None) -> None:
-        """Time each pair interleaved (bench.paired), on one device, and record both sides; the
-        rounds log beside the run file lets an interrupted pair go on at its next round."""
+    def run_pair(self, pair, slot: str | None) -> None:
+        """Time a pair interleaved (bench.paired) on one device and record both sides; the rounds
+        log beside the run file lets an interrupted pair go on at its next round."""
         from bench import paired
 
-        if not pairs:
-            return
         rounds_log = paired.RoundsLog.beside(self.plan.path)
-        for pair in pairs:
-            for item in (pair.first, pair.second):
-                self.shown.start(item.cell)
-            device = pair.first.cell.device
-            pinned = device == "cuda" and slot is not None
-            facts = self.facts.get(device, slot if pinned else None)
-            scratch = Path(tempfile.mkdtemp(prefix="pair-", dir=self.scratch))
-            try:
-                outcomes = paired.measure(
-                    pair,
-                    facts["peak"],
-                    serve=self.serve,
-                    timeout_s=self.timeout_s,
-                    scratch=scratch,
-                    rounds_log=rounds_log,
-                    processes=self.processes,
-                    visible=slot if pinned else None,
-                )
-            finally:
-                shutil.rmtree(scratch, ignore_errors=True)
-            env = facts["env"] | {"cuda_visible_devices": slot} if pinned else facts["env"]
-            for item, outcome in zip((pair.first, pair.second), outcomes, strict=True):
-                self.record(item, env, outcome)
-            rounds_log.forget(pair)
+        for item in (pair.first, pair.second):
+            self.shown.start(item.cell)
+        device = pair.first.cell.device
+        pinned = device == "cuda" and slot is not None
+        facts = self.facts.get(device, slot if pinned else None)
+        scratch = Path(tempfile.mkdtemp(prefix="pair-", dir=self.scratch))
+        try:
+            outcomes = paired.measure(
+                pair,
+                facts["peak"],
+                serve=self.serve,
+                timeout_s=self.timeout_s,
+                scratch=scratch,
+                rounds_log=rounds_log,
+                processes=self.processes,
+                visible=slot if pinned else None,
+            )
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        env = facts["env"] | {"cuda_visible_devices": slot} if pinned else facts["env"]
+        for item, outcome in zip((pair.first, pair.second), outcomes, strict=True):
+            self.record(item, env, outcome)
+        rounds_log.forget(pair)
 
     def run_timed(self, items: list[Planned], slots: tuple) -> None:
         if not items:
