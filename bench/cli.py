@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None, *, measure: str = DEFAULT_MEASURE) -> in
 def one_line_error(err: Exception) -> str | None:
     """The line a command's exception becomes, or None for a bug (which keeps its traceback).
     Commands raise UsageError for bad input; an ImportError of an optional library names its extra."""
-    if isinstance(err, UsageError):
+    from bench.family import MissingPackage
+
+    if isinstance(err, UsageError | MissingPackage):
         return str(err)
     if isinstance(err, ImportError) and (err.name or "").split(".")[0] in EXTRAS:
         extra = EXTRAS[err.name.split(".")[0]]

@@ -72,6 +72,31 @@ class Source:
 class Preset:
     config: Any  # an instance of the family's config class
     source: Source
+    # A peer family's preset (one implementation of ours, as another project wrote it): the slug of
+    # the built-in preset it is configured to match, the one it stands beside in the report's
+    # "Against the public implementations" section.
+    counterpart: str = ""
+
+
+class MissingPackage(ImportError):
+    """A family's model needs a package that is not installed; the message says how to install it.
+    A cell that meets it ends "unsupported" with that message; a command, one line and exit 2."""
+
+
+def require(module: str, extra: str) -> Any:
+    """Import `module` (a peer implementation's package), or raise MissingPackage naming the rinbench
+    extra that installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        if (err.name or module).split(".")[0] != module.split(".")[0]:
+            raise  # the package is there but broken: its own error says more than ours would
+        raise MissingPackage(
+            f"{module} is not installed: python -m pip install 'rinbench[{extra}]'",
+            name=module,
+        ) from None
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: there is one of each
@@ -85,8 +110,16 @@ class Family:
     presets: Mapping[str, Preset]  # slug -> preset; slugs start with the family's name
     flop_grouping: Grouping  # the breakdown of `macs_fwd_by_group`
     make_inputs: InputMaker
+    # Peer families (baselines/peers/: another project's implementation behind our interface): the
+    # packages the model imports, the rinbench extra that installs them, and the built-in family
+    # it is measured against. Built-in families need nothing beyond rinbench's own dependencies.
+    requires: tuple[str, ...] = ()
+    extra: str = ""
+    peer_of: str = ""
 
     def __post_init__(self):
+        if self.requires and not self.extra:
+            raise ValueError(f"{self.name}: a family that requires packages names the extra")
         for slug, preset in self.presets.items():
             if not isinstance(preset, Preset):
                 raise TypeError(f"{self.name}: preset {slug!r} is not a Preset")
@@ -97,6 +130,17 @@ class Family:
                     f"{self.name}: preset {slug!r} has a {type(preset.config).__name__}, "
                     f"not a {self.config.__name__}"
                 )
+
+    def missing(self) -> tuple[str, ...]:
+        """The required packages that are not installed (found without importing them)."""
+        import importlib.util
+
+        return tuple(m for m in self.requires if importlib.util.find_spec(m) is None)
+
+    @property
+    def install_hint(self) -> str:
+        """How to install what the family requires: "python -m pip install 'rinbench[peers]'"."""
+        return f"python -m pip install 'rinbench[{self.extra}]'" if self.extra else ""
 
 
 def gaussian_inputs(cfg: Any, batch: int, device: Any = "cpu", dtype: Any = None) -> tuple:

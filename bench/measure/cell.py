@@ -155,9 +155,10 @@ def measured_outcome(cell: Cell, out: Measurements, fill: Callable[[], None]) ->
 def failure(err: Exception, out: Measurements) -> tuple[str, str]:
     """(status, reason) of a measurement that raised `err`: unsupported, a failed compile (error),
     an out-of-memory (oom) or any other error; the traceback of an error goes to `out.details`."""
+    from bench.family import MissingPackage
     from bench.measure.memory import is_oom
 
-    if isinstance(err, Unsupported):
+    if isinstance(err, Unsupported | MissingPackage):  # a peer without its package is a result
         return "unsupported", str(err)
     if isinstance(err, CompileFailed):
         out.details["traceback"] = traceback.format_exc()
