@@ -263,8 +263,12 @@ def analytic_macs(slug: str, resolution: int | None = None) -> int:
     from baselines import dit, unet, unet3d
     from rin import model as rin
 
+    entry = registry.get(slug)
+    counterpart = entry.declared_by.presets[slug].counterpart
+    if counterpart:  # a peer (baselines/peers/) implements one of ours: ours is its oracle
+        return analytic_macs(counterpart, resolution)
     cfg = registry.config(slug, resolution)
-    family = registry.get(slug).family
+    family = entry.family
     if family == "rin":
         return sum(rin.analytic_macs(cfg).values())
     closed_forms = {
