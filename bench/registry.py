@@ -18,12 +18,13 @@ from typing import Any
 import torch
 
 from baselines.families import ADM, DIT, VDM
+from baselines.peers import PEERS
 from bench import plugins
 from bench.family import SOURCE_KINDS as SOURCE_KINDS  # re-exported: the kinds a source may have
 from bench.family import Family, Grouping, Source
 from rin.family import FAMILY as RIN
 
-BUILT_IN: tuple[Family, ...] = (RIN, ADM, DIT, VDM)
+BUILT_IN: tuple[Family, ...] = (RIN, ADM, DIT, VDM, *PEERS)
 
 
 @dataclass(frozen=True)
