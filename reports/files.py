@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports import html, md, tables
+from reports import html, md, peers, tables
 from reports.report import Report
 
 
 def write(report: Report, out_dir: Path) -> list[Path]:
     """Every format into `out_dir` (created): report.md, report.html, results.{csv,tex},
-    claims.{csv,tex}, exponents.csv, hardware.{csv,tex} when there is a comparison, and
+    claims.{csv,tex}, exponents.csv, hardware.{csv,tex} when there is a comparison, peers-{counts,timings}.csv
+    when a peer was measured beside ours, and
     figures/NAME.{png,svg}. Returns the paths written."""
     out_dir = Path(out_dir)
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
@@ -31,6 +32,9 @@ def write(report: Report, out_dir: Path) -> list[Path]:
     if report.hardware is not None:
         files["hardware.csv"] = report.hardware.csv()
         files["hardware.tex"] = report.hardware.latex(caption="Images per second per machine")
+    if not report.peers.empty:
+        files["peers-counts.csv"] = peers.counts_table(report.peers).csv()
+        files["peers-timings.csv"] = peers.timed_table(report.peers).csv()
     for figure in [*report.figures, report.profile.figure]:
         if figure is not None and figure.png is not None:
             files[f"figures/{figure.name}.png"] = figure.png

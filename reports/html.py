@@ -10,7 +10,7 @@ import base64
 from html import escape
 
 from bench import claims as claims_module
-from reports import tables, verdicts
+from reports import peers, tables, verdicts
 from reports.report import Report
 
 STYLE = """
@@ -70,11 +70,22 @@ def page(report: Report) -> str:
         parts.append('<p class="skipped">None: no timed cell ran on two or more machines.</p>')
     else:
         parts.append(_scroll(report.hardware.html("hardware")))
+    if not report.peers.empty:
+        parts += _peers(report)
     parts.append(report.profile.html())
     if report.verdicts:
         parts += _claims(report)
     parts += ["</body>", "</html>"]
     return "\n".join(parts) + "\n"
+
+
+def _peers(report: Report) -> list[str]:
+    """Ours beside each public implementation: the counts, then the timings."""
+    parts = [f'<h2 id="peers">{escape(peers.TITLE)}</h2>', f"<p>{escape(peers.INTRO)}</p>"]
+    parts.append(_scroll(peers.counts_table(report.peers).html("peer-counts")))
+    if report.peers.timed:
+        parts.append(_scroll(peers.timed_table(report.peers).html("peer-timings")))
+    return parts
 
 
 def _headline(report: Report) -> list[str]:

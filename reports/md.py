@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from reports import tables, verdicts
+from reports import peers, tables, verdicts
 from reports.report import Report
 
 
@@ -43,6 +43,8 @@ def page(report: Report, figure_dir: str = "figures") -> str:
         parts.append("_None: no timed cell ran on two or more machines._")
     else:
         parts.append(report.hardware.markdown().rstrip())
+    if not report.peers.empty:
+        parts += [f"## {peers.TITLE}", peers.markdown(report.peers)]
     parts.append(report.profile.markdown(figure_dir).rstrip())
     if report.verdicts:
         parts += ["## Claims", f"All claims: {report.tally_text()}."]

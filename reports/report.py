@@ -1,6 +1,6 @@
 """One report from result records, computed once: the results table, claim verdicts with the FLOP
 convention (the paper's main claim first: reports.verdicts), cost exponents, figures and the
-hardware comparison. Rendered by reports.md (Markdown) and reports.html (one self-contained page);
+hardware comparison, and ours beside the public implementations (reports.peers). Rendered by reports.md (Markdown) and reports.html (one self-contained page);
 reports.files writes every format.
 
     report = compose(records, title="rinbench paper")    # records: bench.results.read(paths)
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bench import claims as claims_module
+from bench import versus
 from bench.cell import PROFILE_PHASES
 from bench.record import Record
 from reports import convention, load, tables
@@ -35,6 +36,7 @@ class Report:
     hardware: tables.Table | None
     figures: list[figures_module.Figure]
     profile: profile_module.Section  # "Where the time goes", from the profile records
+    peers: versus.SideBySide  # "Against the public implementations": ours beside each peer
 
     @property
     def runs(self) -> list[str]:
@@ -69,7 +71,8 @@ def compose(
     records = list(records)
     # Profiles are no timings: the tables, figures and claims read the other records, and the
     # profile records have a section of their own.
-    frame = load.frame([r for r in records if r.cell.phase not in PROFILE_PHASES])
+    timed_and_counted = [r for r in records if r.cell.phase not in PROFILE_PHASES]
+    frame = load.frame(timed_and_counted)
     claim_list = (
         [] if claims is None else claims if isinstance(claims, list) else claims_module.load(claims)
     )
@@ -85,4 +88,5 @@ def compose(
         hardware=tables.hardware_table(frame),
         figures=figures_module.render_all(frame) if with_figures else [],
         profile=profile_module.section(records, with_figure=with_figures),
+        peers=versus.side_by_side(timed_and_counted, versus.peer_pairs(timed_and_counted)),
     )

@@ -179,3 +179,30 @@ def test_declaring_a_family_loads_no_torch():
         "import sys, bench.family; assert 'torch' not in sys.modules, 'bench.family loaded torch'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_missing_peer_package_is_one_line_with_the_install_command(tmp_path, monkeypatch):
+    from bench.cli import one_line_error
+    from bench.family import MissingPackage, require
+
+    with pytest.raises(MissingPackage) as missing:
+        require("no_such_peer_package", "peers")
+    line = "no_such_peer_package is not installed: python -m pip install 'rinbench[peers]'"
+    assert str(missing.value) == line and one_line_error(missing.value) == line
+    # A package that is there but broken keeps its own error: ours would hide the cause.
+    (tmp_path / "broken_peer.py").write_text("import no_such_dependency_of_it\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError, match="no_such_dependency_of_it"):
+        require("broken_peer", "peers")
+
+
+@pytest.mark.parametrize(
+    "family", [f for f in registry.FAMILIES if f.peer_of], ids=lambda f: f.name
+)
+def test_a_peer_family_names_its_packages_extra_and_counterparts(family):
+    assert family.requires and family.extra == "peers" and family.missing() == ()
+    assert family.peer_of in {f.name for f in registry.FAMILIES if not f.peer_of}
+    for slug, preset in family.presets.items():
+        counterpart = registry.get(preset.counterpart)
+        assert counterpart.family == family.peer_of, slug
+        assert counterpart.config.resolution == preset.config.resolution, slug

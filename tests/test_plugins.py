@@ -27,12 +27,28 @@ import dataclasses
 
 from baselines.dit import DiT, DiTConfig
 from baselines.families import by_dit_block_kind
-from bench.family import Family, Preset, Source, gaussian_inputs
+from bench.family import Family, Preset, Source, gaussian_inputs, require
 
 
 @dataclasses.dataclass(frozen=True)
 class StandInConfig(DiTConfig):
     pass
+
+
+@dataclasses.dataclass(frozen=True)
+class AbsentConfig(DiTConfig):
+    pass
+
+
+ONE_BLOCK = dict(resolution=32, num_classes=4, in_channels=3, latent_factor=1, patch_size=4,
+                 depth=1, hidden_size=32, num_heads=2)
+
+
+class AbsentPeer(DiT):
+    """A peer whose package is not installed: it says so when built."""
+
+    def __init__(self, cfg):
+        require("no_such_peer_package", "peers")
 
 
 FAMILY = Family(
@@ -42,14 +58,34 @@ FAMILY = Family(
     config=StandInConfig,
     presets={
         "standin-tiny": Preset(
-            StandInConfig(resolution=32, num_classes=4, in_channels=3, latent_factor=1,
-                          patch_size=4, depth=1, hidden_size=32, num_heads=2),
+            StandInConfig(**ONE_BLOCK),
             Source("test", "tests/test_plugins.py", "a one-block DiT on 32 px pixels"),
         )
     },
     flop_grouping=by_dit_block_kind,
     make_inputs=gaussian_inputs,
 )
+
+ABSENT = Family(
+    name="absent",
+    description="a peer family without its package (tests/test_plugins.py)",
+    model=AbsentPeer,
+    config=AbsentConfig,
+    presets={
+        "absent-tiny": Preset(
+            AbsentConfig(**ONE_BLOCK),
+            Source("test", "tests/test_plugins.py", "the stand-in's config"),
+            counterpart="dit-tiny",
+        )
+    },
+    flop_grouping=by_dit_block_kind,
+    make_inputs=gaussian_inputs,
+    requires=("no_such_peer_package",),
+    extra="peers",
+    peer_of="dit",
+)
+
+FAMILIES = [FAMILY, ABSENT]
 '''
 
 
@@ -81,20 +117,28 @@ def rinbench(folder: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess
 def test_a_plugin_family_is_listed_counted_and_timed_like_a_built_in_one(tmp_path):
     site = tmp_path / "site"
     site.mkdir()
-    install(site, "stand-in-family", STAND_IN, "stand_in:FAMILY")
+    install(site, "stand-in-family", STAND_IN, "stand_in:FAMILIES")
     listed = rinbench(site, "list", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert "standin-tiny" in listed.stdout
-    assert "standin: standin (package stand-in-family)" in listed.stdout
+    assert "standin: standin, absent (package stand-in-family)" in listed.stdout
+    # A peer without its package: listed with how to install it, never built.
+    assert "absent-tiny" in listed.stdout and "not installed" in listed.stdout
+    assert "python -m pip install 'rinbench[peers]'" in listed.stdout
     suite = tmp_path / "plugin.toml"
     suite.write_text(
-        'presets = ["standin-tiny", "dit-tiny"]\nphases = ["params", "flops", "forward"]\n'
+        'presets = ["standin-tiny", "dit-tiny", "absent-tiny", "adm-tiny"]\n'
+        'phases = ["params", "flops", "forward"]\n'
         "[settings]\nwarmup = 0\nmin_repeats = 2\nmin_seconds = 0.0\nmax_seconds = 0.2\n"
-        '[pairs]\npresets = [["dit-tiny", "standin-tiny"]]\nrounds = 2\n'
+        '[pairs]\npresets = [["dit-tiny", "standin-tiny"], ["absent-tiny", "adm-tiny"]]\n'
+        "rounds = 2\n"
     )
     ran = rinbench(site, "run", str(suite), "--out", str(tmp_path / "out"), "--no-progress",
                    cwd=tmp_path)  # fmt: skip
     assert ran.returncode == 0, ran.stderr
+    assert "3 cells of absent will end unsupported: no_such_peer_package not installed" in (
+        ran.stderr
+    )
     (run_file,) = (tmp_path / "out" / "plugin").glob("*.jsonl")
     records = [json.loads(line) for line in run_file.read_text().splitlines()]
     mine = {r["cell"]["phase"]: r for r in records if r["cell"]["preset"] == "standin-tiny"}
@@ -103,6 +147,17 @@ def test_a_plugin_family_is_listed_counted_and_timed_like_a_built_in_one(tmp_pat
     )
     assert mine["params"]["model"]["family"] == "standin"
     assert mine["forward"]["details"]["pair"]["with"].startswith("dit-tiny.")
+    absent = [r for r in records if r["cell"]["preset"] == "absent-tiny"]
+    assert {r["status"] for r in absent} == {"unsupported"} and len(absent) == 3
+    assert all(
+        r["error"] == "no_such_peer_package is not installed: python -m pip install "
+        "'rinbench[peers]'"
+        for r in absent
+    )
+    assert "Traceback" not in ran.stderr
+    (partner,) = [r for r in records if r["cell"]["id"].startswith("adm-tiny.r32.b1.fp32.forward")]
+    assert partner["status"] == "ok"  # the side whose peer could not be built went on alone
+    assert partner["details"]["pair"]["partner_ended"].startswith("unsupported: no_such_peer")
 
 
 def test_a_plugin_that_cannot_be_loaded_stops_list_and_run_with_one_line(tmp_path):

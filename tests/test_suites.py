@@ -6,7 +6,12 @@ from bench import registry, suites
 from bench.cell import Cell
 from bench.measure.cell import Settings
 
-PAPER_PRESETS = [slug for slug in registry.slugs() if not slug.endswith("-tiny")]
+# Ours, not the public implementations beside them (baselines/peers/: the peers suite's).
+PAPER_PRESETS = [
+    slug
+    for slug in registry.slugs()
+    if not slug.endswith("-tiny") and not registry.get(slug).declared_by.peer_of
+]
 TINY_PRESETS = [slug for slug in registry.slugs() if slug.endswith("-tiny")]
 SCALING = (64, 128, 256, 512, 1024)
 
@@ -24,7 +29,15 @@ def test_builtin_suites_load(name):
 
 
 def test_builtin_names_are_the_shipped_files():
-    assert suites.builtin_names() == ["ci", "claims", "gpu-check", "paper", "quick", "scaling"]
+    assert suites.builtin_names() == [
+        "ci",
+        "claims",
+        "gpu-check",
+        "paper",
+        "peers",
+        "quick",
+        "scaling",
+    ]
 
 
 def test_quick_counts_every_paper_preset_and_each_family_across_resolutions():
@@ -62,8 +75,9 @@ def test_scaling_and_ci_suites():
     assert {c.resolution for c in scaling} == set(SCALING)
     assert {c.phase for c in scaling} == {"params", "flops", "forward"}
     ci = suites.load("ci").cells
-    assert {c.preset for c in ci if c.phase == "flops"} == set(registry.slugs())
-    assert {c.preset for c in ci if c.phase == "forward"} == set(TINY_PRESETS)
+    ours = {slug for slug in registry.slugs() if not registry.get(slug).declared_by.peer_of}
+    assert {c.preset for c in ci if c.phase == "flops"} == ours
+    assert {c.preset for c in ci if c.phase == "forward"} == set(TINY_PRESETS) & ours
 
 
 def test_claims_suite_times_both_sides_of_every_ratio_pair_on_one_setup_per_device():
@@ -308,7 +322,7 @@ def test_mistakes_are_one_clear_line(tmp_path, text, message):
 def test_unknown_suite_name_lists_the_built_in_ones(tmp_path):
     with pytest.raises(
         suites.SuiteError,
-        match=r"unknown suite 'quik'; valid: ci, claims, gpu-check, paper, quick, scaling",
+        match=r"unknown suite 'quik'; valid: ci, claims, gpu-check, paper, peers, quick, scaling",
     ):
         suites.load("quik")
     with pytest.raises(suites.SuiteError, match="no suite file at"):

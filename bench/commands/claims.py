@@ -30,6 +30,12 @@ examples:
   rinbench claims results/paper --format markdown > claims.md
   rinbench claims results/ --format json     # 'verdict': holds, fails, inconclusive, cannot check
   rinbench claims results/ --claims my_claims.toml
+  rinbench claims results/peers --versus rin diffusers-unet    # any two families or presets
+
+With --versus A B, no claims file: A beside B, for every preset of each (a family's name or a
+preset's slug) measured at the same resolution, on every setup both were timed on: parameters,
+MACs, images per second with A's speed over B's (its 95% interval where the two were timed
+interleaved), peak memory and MFU.
 """
 
 
@@ -50,6 +56,12 @@ def add_parser(commands) -> None:
         help="a built-in claims file (rin_paper) or a .toml path",
     )
     parser.add_argument(
+        "--versus",
+        nargs=2,
+        metavar=("A", "B"),
+        help="compare two families or presets side by side instead of checking claims",
+    )
+    parser.add_argument(
         "--format",
         choices=("text", "markdown", "csv", "json"),
         default="text",
@@ -62,6 +74,8 @@ def run(args) -> int:
     from reports import convention, tables, verdicts
 
     records = read_some_records(args.results)
+    if args.versus:
+        return versus(records, *args.versus, args.format)
     try:
         claim_list = claims.load(args.claims)
     except claims.ClaimsError as err:
@@ -80,6 +94,31 @@ def run(args) -> int:
     else:
         print(text(found, convention.convention_summary(fits, claim_list)))
     print(f"\n{len(found)} verdicts on {len(claim_list)} claims: {claims.tally_text(found)}")
+    return EXIT_OK
+
+
+def versus(records: list, first: str, second: str, form: str) -> int:
+    """`--versus A B`: the two side by side, in `form`."""
+    from bench import versus as versus_module
+    from reports import peers, tables
+
+    try:
+        pairs = versus_module.named_pairs(records, first, second)
+    except versus_module.UnknownName as err:
+        raise UsageError(str(err)) from None
+    found = versus_module.side_by_side(records, pairs)
+    labels = peers.Labels.named(first, second)
+    if form in ("csv", "json"):
+        header, rows = peers.merged_records(found)
+        if form == "csv":
+            print(tables.csv_text(header, rows), end="")
+        else:
+            print(json.dumps(rows, indent=1, ensure_ascii=False))
+    elif form == "markdown":
+        intro = f"{first} beside {second}: a speed factor above 1 means {first} is faster."
+        print(peers.markdown(found, labels, intro=intro))
+    else:
+        print("\n".join(peers.text_lines(found)))
     return EXIT_OK
 
 

@@ -17,7 +17,8 @@ def add_parser(commands) -> None:
         description="List the built-in suites (name, cells, purpose) and every model preset "
         "(family, native resolution, parameters counted on the meta device, source), and the "
         "families that installed packages declare as plugins (entry points of the group "
-        "'rinbench.families', docs/peers.md). Exit 2 when a plugin cannot be loaded, with the "
+        "'rinbench.families', docs/peers.md), and the peer families (public implementations, with how "
+        "to install them where they are not). Exit 2 when a plugin cannot be loaded, with the "
         "reason and the package it came from.",
     )
 
@@ -38,15 +39,30 @@ def run(args) -> int:
         print(f"  {name:<8} {len(suite.plan):>4} cells on {devices:<9} {suite.description}")
     print()
     print("Presets (parameters counted on the meta device):")
-    print(f"  {'preset':<20} {'family':<6} {'res':>5} {'params':>15}  source")
+    width = max(len(family.name) for family in registry.FAMILIES)
+    print(f"  {'preset':<22} {'family':<{width}} {'res':>5} {'params':>15}  source")
     for slug in registry.slugs():
         entry = registry.get(slug)
-        with torch.device("meta"):
-            params = count_params(registry.build(slug))["params"]
+        if entry.declared_by.missing():
+            params = "not installed"
+        else:
+            with torch.device("meta"):
+                params = f"{count_params(registry.build(slug))['params']:,}"
         print(
-            f"  {slug:<20} {entry.family:<6} {entry.config.resolution:>5} {params:>15,}  {entry.source}"
+            f"  {slug:<22} {entry.family:<{width}} {entry.config.resolution:>5} {params:>15}  "
+            f"{entry.source}"
         )
     print()
+    peers = [family for family in registry.FAMILIES if family.peer_of]
+    if peers:
+        print("Peer families (public implementations measured beside ours: rinbench run peers):")
+        for family in peers:
+            missing = family.missing()
+            state = f"not installed: {family.install_hint}" if missing else "installed"
+            print(
+                f"  {family.name:<{width}} beside {family.peer_of:<4} {state}; {family.description}"
+            )
+        print()
     if registry.PLUGINS:
         print("Plugin families (entry points 'rinbench.families'):")
         for plugin in registry.PLUGINS:

@@ -183,9 +183,26 @@ def _plan(args):
         )
     except (suites.SuiteError, runner.RunError, SchemaError) as err:
         raise UsageError(str(err)) from None
-    for line in (*suite.notes, *plan.warnings):
+    for line in (*suite.notes, *plan.warnings, *_not_installed(plan)):
         print(f"rinbench: note: {line}", file=sys.stderr)
     return suite, plan
+
+
+def _not_installed(plan) -> list[str]:
+    """One line per family whose packages are missing (a peer without its extra): its cells will be
+    recorded unsupported, with the install line as the reason, and the rest of the suite runs."""
+    from bench import registry
+
+    cells: dict = {}
+    for item in plan.todo:
+        family = registry.get(item.cell.preset).declared_by
+        if family.missing():
+            cells[family] = cells.get(family, 0) + 1
+    return [
+        f"{count} cells of {family.name} will end unsupported: {', '.join(family.missing())} "
+        f"not installed ({family.install_hint})"
+        for family, count in cells.items()
+    ]
 
 
 def _check_cuda(suite, plan) -> None:

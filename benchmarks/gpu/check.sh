@@ -8,6 +8,10 @@
 # The steps, most important first; each gets what the budget has left after the reserve of the
 # steps behind it, and a step cut short or left out is written down, never silently lost:
 #   1. env        the GPU, driver, torch and Python
+#      peers      the public implementations measured beside ours (the `peers` extra: diffusers,
+#                 rin-pytorch), installed from the wheels in $REPO/.whl (or $PEER_WHEELS) without
+#                 network; `python benchmarks/gpu/peer_wheels.py` fetches them beforehand, on a
+#                 machine that has a network. Without them the peer cells end "unsupported".
 #   2. bare-loop  the harness's median against a bare CUDA-event loop on DiT-XL/2 b64 forward
 #      peak       the dense matmul rate timed four ways (benchmarks/gpu/peak.py): the MFU denominator
 #   3. suite      `rinbench run gpu-check` (bench/suites/gpu-check.toml: its cells in order of
@@ -124,6 +128,21 @@ fi
 
 echo "GPU check: device $DEVICE, budget ${BUDGET} s, repository $REPO, work folder $WORK"
 step env 30 $((RESERVE_TESTS + RESERVE_REPORT)) bash -c machine_facts
+WHEELS=${PEER_WHEELS:-$REPO/.whl}
+install_peers() {
+    # pip installs only what the machine lacks; a Python that marks itself externally managed is
+    # this lease's own, thrown away after it.
+    "$PY" -m pip install --quiet --no-index --find-links "$WHEELS" 'diffusers>=0.30' 'rin-pytorch>=0.7' \
+        || "$PY" -m pip install --quiet --break-system-packages --no-index --find-links "$WHEELS" \
+            'diffusers>=0.30' 'rin-pytorch>=0.7'
+}
+export WHEELS
+export -f install_peers
+if compgen -G "$WHEELS/*.whl" >/dev/null; then
+    step peers 120 $((RESERVE_TESTS + RESERVE_REPORT)) bash -c install_peers
+elif ! "$PY" -c 'import diffusers, rin_pytorch' 2>/dev/null; then
+    echo "== peers: no wheels in $WHEELS and not installed: the peer cells will end unsupported"
+fi
 step bare-loop "$BARE_LIMIT" $((RESERVE_TESTS + RESERVE_REPORT)) \
     "$PY" benchmarks/gpu/bare_loop.py "${BARE[@]}" --out "$WORK/bare_loop.json"
 step peak 40 $((RESERVE_TESTS + RESERVE_REPORT)) \
