@@ -174,6 +174,17 @@ def test_a_source_is_one_of_the_known_kinds_and_reads_back_as_text():
     assert entry.source == str(entry.source_info) and entry.source_kind == "reconstructed"
 
 
+def test_the_registry_imports_none_of_the_peers_packages():
+    """Peers import their package when a model is built (bench.family.require), so rinbench
+    starts as fast without them and lists them where they are missing."""
+    packages = sorted({m for family in registry.FAMILIES for m in family.requires})
+    code = (
+        "import sys, bench.registry; "
+        f"loaded = [m for m in {packages!r} if m in sys.modules]; assert not loaded, loaded"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_declaring_a_family_loads_no_torch():
     code = (
         "import sys, bench.family; assert 'torch' not in sys.modules, 'bench.family loaded torch'"

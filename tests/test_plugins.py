@@ -127,9 +127,10 @@ def test_a_plugin_family_is_listed_counted_and_timed_like_a_built_in_one(tmp_pat
     assert "python -m pip install 'rinbench[peers]'" in listed.stdout
     suite = tmp_path / "plugin.toml"
     suite.write_text(
-        'presets = ["standin-tiny", "dit-tiny", "absent-tiny", "adm-tiny"]\n'
-        'phases = ["params", "flops", "forward"]\n'
         "[settings]\nwarmup = 0\nmin_repeats = 2\nmin_seconds = 0.0\nmax_seconds = 0.2\n"
+        '[[grid]]\npresets = ["standin-tiny", "dit-tiny", "absent-tiny", "adm-tiny"]\n'
+        'phases = ["params", "flops", "forward"]\n'
+        '[[grid]]\npresets = ["standin-tiny"]\nphases = ["train_step", "sample"]\n'
         '[pairs]\npresets = [["dit-tiny", "standin-tiny"], ["absent-tiny", "adm-tiny"]]\n'
         "rounds = 2\n"
     )
@@ -143,7 +144,7 @@ def test_a_plugin_family_is_listed_counted_and_timed_like_a_built_in_one(tmp_pat
     records = [json.loads(line) for line in run_file.read_text().splitlines()]
     mine = {r["cell"]["phase"]: r for r in records if r["cell"]["preset"] == "standin-tiny"}
     assert {phase: r["status"] for phase, r in mine.items()} == dict.fromkeys(
-        ("params", "flops", "forward"), "ok"
+        ("params", "flops", "forward", "train_step", "sample"), "ok"
     )
     assert mine["params"]["model"]["family"] == "standin"
     assert mine["forward"]["details"]["pair"]["with"].startswith("dit-tiny.")
