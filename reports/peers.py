@@ -19,7 +19,9 @@ INTRO = (
     "Each preset of ours beside a public implementation configured to match it (baselines/peers/, "
     "docs/peers.md): the same harness counts and times both. A factor above 1 means ours is "
     "faster; its 95% interval comes from the rounds in which the two were timed interleaved "
-    "(docs/verdicts.md), and a factor timed apart has none."
+    "(docs/verdicts.md), and a factor timed apart has none. The img/s columns are each side's "
+    "median over all its calls, the factor the geometric mean of the per-round ratios: where the "
+    "two differ by little, they may disagree on which side is ahead, within the interval."
 )
 EMPTY = (
     "No peer was measured beside its counterpart: run `rinbench run peers` (after "
@@ -52,7 +54,7 @@ def counts_table(found: SideBySide, labels: Labels = Labels()) -> Table:
         f"{a} − {b}",
         f"GMACs {a}",
         f"GMACs {b}",
-        f"{a} / {b}",
+        f"MACs {a} / {b}",
     )
     table = Table(header, csv_header=COUNT_CSV)
     for row in found.counts:
