@@ -59,7 +59,8 @@ def add_parser(commands) -> None:
         "--versus",
         nargs=2,
         metavar=("A", "B"),
-        help="compare two families or presets side by side instead of checking claims",
+        help="compare two families or presets side by side instead of checking claims (default: "
+        "check the claims)",
     )
     parser.add_argument(
         "--format",
