@@ -382,6 +382,7 @@ def _merged_windows(windows: Sequence[Outcome], item: Planned, setup_values: Map
         images_per_call=cell.batch,
         flops_per_call=setup_values.get("flops_per_call"),
         peak_tflops=setup_values.get("matmul_peak_tflops"),
+        datasheet_peak_tflops=setup_values.get("datasheet_peak_tflops"),
     )
     merged |= mfu_suspect(setup_values | merged, cell.device, usable_cores())
     energy, energy_s = merged.get("energy_j"), merged.get("energy_window_s")

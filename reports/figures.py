@@ -344,13 +344,13 @@ def mfu_per_model(frame: pd.DataFrame):
     noisy = data["latency_noisy"].eq(1) if "latency_noisy" in data else False
     doubtful = data["model"].map(data.assign(d=suspect | noisy).groupby("model")["d"].any())
     data.loc[doubtful, "model"] += " (?)"
-    percent = f"{mfu.label} (%)"
+    percent = "MFU over the measured peak (%)"
     data[percent] = 100 * data["value"]
     height = 1.6 + 0.32 * data["model"].nunique() * max(1, data["phase"].nunique() / 2)
     figure, axes = _axes(height=min(height, 14))
     sns.barplot(data=data, x=percent, y="model", hue="phase ", orient="h", ax=axes)
     axes.set_ylabel("")
-    title = "MFU: model FLOP/s over the measured matmul peak"
+    title = "MFU: model FLOP/s over the matmul peak measured in the run (not the data sheet's)"
     if doubtful.any():
         title += "\n(?): a noisy timing, or a peak taken while other jobs held the device"
     figure.suptitle(title)
@@ -495,8 +495,10 @@ FIGURES: dict[str, tuple[str, str, Callable]] = {
         memory_vs_resolution,
     ),
     "mfu": (
-        "MFU per model",
-        "Achieved model FLOP/s (2 x MACs per second) over the device's measured dense matmul peak.",
+        "MFU per model (measured peak)",
+        "Achieved model FLOP/s (2 x MACs per second) over the dense matmul peak measured on the "
+        "device in the same run: the results table's 'MFU (measured peak)'. Its 'MFU (data sheet)' "
+        "column divides by the vendor's dense peak instead, as published MFUs do.",
         mfu_per_model,
     ),
     "rin_compute_split": (

@@ -6,7 +6,9 @@ run on two GPUs stays two rows (the hardware comparison) while a retried cell sh
 attempt. Columns: who and where (IDENTITY), then one column per metric of `bench.metrics.METRICS`
 that some record has, in the table's order, then the per-group breakdowns, then the Record itself
 (for the choices of `bench.selection`). A value a record lacks is NaN, never an error: a CPU run has
-no energy, a count cell no timings, a timed-out cell no model.
+no energy, a count cell no timings, a timed-out cell no model. A GPU record written before cells
+recorded `mfu_datasheet` gets it here from its achieved TFLOP/s (`bench.datasheet.derived_for`), so
+that older runs show MFU in both conventions too.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from bench import metrics, selection
+from bench import datasheet, metrics, selection
 from bench.record import Record, is_number
 
 IDENTITY = (
@@ -75,6 +77,7 @@ def _row(record: Record) -> dict:
         RECORD: record,
     }
     row |= {key: float(values[key]) for key in metrics.BY_KEY if is_number(values.get(key))}
+    row |= datasheet.derived_for(record)
     if "params" not in row and model is not None and is_number(model.params):
         row["params"] = float(model.params)  # the model block carries the same count
     row |= {key: values[key] for key in BREAKDOWNS if isinstance(values.get(key), dict)}

@@ -21,7 +21,9 @@ INTRO = (
     "faster; its 95% interval comes from the rounds in which the two were timed interleaved "
     "(docs/verdicts.md), and a factor timed apart has none. The img/s columns are each side's "
     "median over all its calls, the factor the geometric mean of the per-round ratios: where the "
-    "two differ by little, they may disagree on which side is ahead, within the interval."
+    "two differ by little, they may disagree on which side is ahead, within the interval. MFU is "
+    "over the matmul peak measured in the run (the results table's 'MFU (measured peak)'); both "
+    "sides ran on the same device, so the data sheet's peak would scale both alike."
 )
 EMPTY = (
     "No peer was measured beside its counterpart: run `rinbench run peers` (after "

@@ -3,9 +3,9 @@ and the summary `rinbench profile` prints.
 
 Per profiled cell: each FLOP group's time per step, its share of the step beside its share of the
 MACs (the picture that explains why a model with k× fewer MACs is not k× faster), the FLOP/s it
-achieved and its MFU, then the operators with the most self time. The figure sets time share
-against MAC share per group, one panel per family. Standard library, pandas and matplotlib only:
-no torch.
+achieved and its MFU (over the matmul peak measured in the run), then the operators with the most
+self time. The figure sets time share against MAC share per group, one panel per family. Standard
+library, pandas and matplotlib only: no torch.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from bench.profile import NOT_GROUPS
 from bench.record import Record, is_number
 from reports.tables import Table, format_number, format_percent, natural_key
 
-GROUP_HEADER = ("Group", "ms/step", "time share", "MAC share", "GFLOP/s", "MFU")
+GROUP_HEADER = ("Group", "ms/step", "time share", "MAC share", "GFLOP/s", "MFU (measured peak)")
 OPS_HEADER = ("Operator", "self ms/step", "calls/step", "share", "GFLOP/step")
 KERNELS_HEADER = ("Kernel", *OPS_HEADER[1:])
 TOP_OPS_SHOWN = 8
@@ -32,8 +32,10 @@ INTRO = (
     "whose time share exceeds its MAC share runs below the model's average FLOP/s: that is where "
     "wall-clock and MAC ratios part. 'outside the model' is the loss, optimizer or sampler around "
     "the network; 'backward (unattributed)' the backward nodes no group's forward op made. FLOPs "
-    "per group split the phase's FLOPs by the forward MAC split. The trace of each cell "
-    "(.trace.json.gz, beside its run file) opens in ui.perfetto.dev or chrome://tracing."
+    "per group split the phase's FLOPs by the forward MAC split; a group's MFU divides its FLOP/s "
+    "by the matmul peak measured in the run, not the data sheet's (the results table gives both). "
+    "The trace of each cell (.trace.json.gz, beside its run file) opens in ui.perfetto.dev or "
+    "chrome://tracing."
 )
 # The parts of a step that are no FLOP group, in greys that tell them apart.
 GREYS = dict(

@@ -3,7 +3,8 @@ Markdown, LaTeX, CSV and HTML from one list of cells each.
 
 The results table has one row per model, resolution and timing setup (hardware, dtype, batch, mode):
 
-    Model | Res | Setup | Params | GMACs | img/s fwd | img/s train | peak GiB | MFU | J/img | FID
+    Model | Res | Setup | Params | GMACs | img/s fwd | img/s train | peak GiB | MFU (measured peak)
+    | MFU (data sheet) | J/img | FID
 
 Its columns are declared in RESULTS_COLUMNS, each naming its metric keys and phase; labels and scales
 come from the metric table (bench.metrics). Params, GMACs and FID do not depend on the setup, so
@@ -40,15 +41,22 @@ LEGEND = (
     "row's setup (fwd = one network evaluation, train = forward + backward + optimizer step). "
     "peak GiB: peak allocated GPU memory, or peak resident memory on a CPU, over the row's timed "
     "phases; on a CPU, (+x) is what the phase itself added over the process with the model built "
-    "in it (rss_added_bytes), the rest being the interpreter, torch and the weights. MFU: achieved model FLOP/s of the forward pass over the device's measured dense matmul "
-    "peak. J/img: GPU energy per image of the forward pass (NVML). FID: of the checkpoint trained "
-    "longest, from records of phase 'fid' (fid_legacy_tf where present). OOM, error, timeout, "
-    "n/a: the measurement did not finish (reasons in the notes); an empty cell was not measured. "
+    "in it (rss_added_bytes), the rest being the interpreter, torch and the weights. MFU, in two "
+    "conventions: achieved model FLOP/s of the forward pass over the dense matmul peak measured "
+    "on the device in the same run (measured peak: an 8192^3 bf16 matmul on a GPU, 1024^3 fp32 on "
+    "a CPU, whatever the row's dtype), and over the vendor data sheet's dense (not sparse) peak "
+    "of the GPU for the row's dtype (data sheet: e.g. 989.4 TFLOP/s bf16 on an H100 SXM or an "
+    "H200; bench.datasheet), as published MFUs count it. In bf16 the measured peak is the lower "
+    "(about 790 TFLOP/s on an H200), so the same run reads higher over it; a CPU, or a GPU the "
+    "table lacks, has no data-sheet MFU. J/img: GPU energy per image of the forward pass (NVML). "
+    "FID: of the checkpoint trained longest, from records of phase 'fid' (fid_legacy_tf where "
+    "present). OOM, error, timeout, n/a: the measurement did not finish (reasons in the notes); "
+    "an empty cell was not measured. "
     "~: a noisy timing: the spread of its calls (IQR / median, stalls left out) stayed above the "
     "suite's max_rel_iqr until its time budget ran out, stalls (calls over 2x the median) were "
     "over 10% of them, or other jobs held the CPU cores it needed; the CSV has the spread "
-    "(latency_rel_iqr) and the stalls (latency_stalls). ?: an MFU over a matmul peak that was "
-    "itself noisy, or taken while other jobs held the cores (mfu_suspect)."
+    "(latency_rel_iqr) and the stalls (latency_stalls). ?: an MFU over a measured matmul peak "
+    "that was itself noisy, or taken while other jobs held the cores (mfu_suspect)."
 )
 # Appended to a timed value whose record carries the flag (a metric of bench.metrics, 1 or 0).
 NOISY_MARK, SUSPECT_MARK = "~", "?"
@@ -148,6 +156,7 @@ RESULTS_COLUMNS = (
     Column(("images_per_s",), "train_step", "train", shows_status=True, marks=TIMING_MARKS),
     Column(selection.PEAK_MEMORY_KEYS, TIMED, text="{:.2f}".format, beside="rss_added_bytes"),
     Column(("mfu",), "forward", marks=(*TIMING_MARKS, ("mfu_suspect", SUSPECT_MARK))),
+    Column(("mfu_datasheet",), "forward", marks=TIMING_MARKS),
     Column(("joules_per_image",), "forward"),
     Column(selection.FID_KEYS, "fid", shows_status=True),
 )

@@ -60,8 +60,8 @@ def test_run_quick_end_to_end(quick_run):
     report = run_file.with_suffix(".md").read_text()
     assert done.stdout == report
     assert (
-        "| Model | Res | Setup | Params | GMACs | img/s fwd | img/s train | peak GiB | MFU | J/img "
-        "| FID |" in report
+        "| Model | Res | Setup | Params | GMACs | img/s fwd | img/s train | peak GiB "
+        "| MFU (measured peak) | MFU (data sheet) | J/img | FID |" in report
     )
     page = run_file.with_suffix(".html").read_text()
     assert page.startswith("<!DOCTYPE html>") and 'id="results"' in page

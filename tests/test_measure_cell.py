@@ -72,6 +72,9 @@ def test_timed_phases_on_cpu(slug, phase):
     assert out.details["numerics"]["tf32_matmul"] is False
     assert out.values["matmul_peak_tflops"] == PEAK["matmul_peak_tflops"]
     assert out.values["mfu"] == pytest.approx(out.values["achieved_tflops"] / 0.05)
+    # A CPU has no data-sheet peak: no data-sheet MFU, and the reason among the diagnostics.
+    assert out.values["mfu_datasheet"] is None and "datasheet_peak_tflops" not in out.values
+    assert "CPU" in out.details["mfu_datasheet_reason"]
     flops = {"forward": "flops_fwd", "train_step": "flops_train_step", "sample": "flops_sample"}
     assert out.values["flops_per_call"] == out.values[flops[phase]]  # batch 1
     if phase == "sample":
@@ -310,6 +313,13 @@ def test_timed_phases_on_cuda(dtype, phase):
     assert out.values["peak_reserved_bytes"] >= out.values["peak_alloc_bytes"]
     assert out.details["numerics"]["tf32_matmul"] is (dtype == "tf32")
     assert out.details["matmul_peak_dtype"] == "bfloat16"
+    # The data-sheet MFU where bench.datasheet knows the GPU, the reason where it does not.
+    if "datasheet_peak_tflops" in out.values:
+        peak = out.values["datasheet_peak_tflops"]
+        assert out.values["mfu_datasheet"] == pytest.approx(out.values["achieved_tflops"] / peak)
+        assert f", {dtype} dense" in out.details["datasheet_peak_source"]
+    else:
+        assert out.values["mfu_datasheet"] is None and out.details["mfu_datasheet_reason"]
 
 
 @pytest.mark.gpu

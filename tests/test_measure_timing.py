@@ -131,12 +131,20 @@ def test_latency_stats_of_known_samples():
     assert latency_stats([2.0])["latency_cv"] is None
 
 
-def test_throughput_and_mfu():
-    out = throughput(50.0, images_per_call=32, flops_per_call=10e12, peak_tflops=800.0)
+def test_throughput_and_mfu_in_both_conventions():
+    out = throughput(
+        50.0,
+        images_per_call=32,
+        flops_per_call=10e12,
+        peak_tflops=800.0,
+        datasheet_peak_tflops=1000.0,
+    )
     assert out["images_per_s"] == pytest.approx(640.0)
     assert out["achieved_tflops"] == pytest.approx(200.0)
     assert out["mfu"] == pytest.approx(0.25)
-    assert throughput(50.0, images_per_call=1)["mfu"] is None
+    assert out["mfu_datasheet"] == pytest.approx(0.2)
+    bare = throughput(50.0, images_per_call=1)
+    assert bare["mfu"] is None and bare["mfu_datasheet"] is None
 
 
 def test_matmul_peak_on_cpu():

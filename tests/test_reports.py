@@ -28,16 +28,16 @@ QUICK_CPU = DATA / "quick_cpu.jsonl"
 REPO = Path(__file__).resolve().parents[1]
 
 GOLDEN_TABLE = """\
-| Model | Res | Setup | Params | GMACs | img/s fwd | img/s train | peak GiB | MFU | J/img | FID |
-|---|---|---|---|---|---|---|---|---|---|---|
-| adm-in256 | 256 | H100 80GB HBM3 bf16 b32 eager | 553.8M | 1,120 | 125 | OOM | 12.00 | 40.0% | 4 |  |
-| adm-in256 | 256 | H200 bf16 b32 eager | 553.8M | 1,120 | 180 |  | 12.00 | 41.0% | 3 |  |
-| adm-in256 | 512 | – | 548.6M | 4,445 |  |  |  |  |  |  |
-| dit-xl-2 | 256 | H100 80GB HBM3 bf16 b32 eager |  |  | timeout |  |  |  |  |  |
-| rin-in256 | 256 | H100 80GB HBM3 bf16 b32 eager | 395.9M | 122 | 1,000 | 300 | 20.00 | 25.0% | 0.5 | 4.6 |
-| rin-in256 | 256 | H200 bf16 b32 eager | 395.9M | 122 | 1,500 |  | 8.00 | 27.0% | 0.4 | 4.6 |
-| rin-in256 | 512 | – | 397.5M | 190 |  |  |  |  |  |  |
-| rin-tiny | 16 | cpu fp32 b4 eager | 103,536 | 0.000974 | 3,834 |  | 0.67 | 3.6% |  |  |
+| Model | Res | Setup | Params | GMACs | img/s fwd | img/s train | peak GiB | MFU (measured peak) | MFU (data sheet) | J/img | FID |
+|---|---|---|---|---|---|---|---|---|---|---|---|
+| adm-in256 | 256 | H100 80GB HBM3 bf16 b32 eager | 553.8M | 1,120 | 125 | OOM | 12.00 | 40.0% |  | 4 |  |
+| adm-in256 | 256 | H200 bf16 b32 eager | 553.8M | 1,120 | 180 |  | 12.00 | 41.0% |  | 3 |  |
+| adm-in256 | 512 | – | 548.6M | 4,445 |  |  |  |  |  |  |  |
+| dit-xl-2 | 256 | H100 80GB HBM3 bf16 b32 eager |  |  | timeout |  |  |  |  |  |  |
+| rin-in256 | 256 | H100 80GB HBM3 bf16 b32 eager | 395.9M | 122 | 1,000 | 300 | 20.00 | 25.0% |  | 0.5 | 4.6 |
+| rin-in256 | 256 | H200 bf16 b32 eager | 395.9M | 122 | 1,500 |  | 8.00 | 27.0% |  | 0.4 | 4.6 |
+| rin-in256 | 512 | – | 397.5M | 190 |  |  |  |  |  |  |  |
+| rin-tiny | 16 | cpu fp32 b4 eager | 103,536 | 0.000974 | 3,834 |  | 0.67 | 3.6% |  |  |  |
 """
 
 
@@ -122,13 +122,13 @@ def test_results_table_csv_keeps_numbers_and_statuses(small_frame):
 
 def test_results_table_latex_escapes_and_aligns(small_frame):
     tex = tables.results_table(small_frame).latex(caption="50% of 100_000 & more", label="t")
-    assert r"\begin{tabular}{lrlrrrrrrrr}" in tex
+    assert r"\begin{tabular}{lrlrrrrrrlrr}" in tex  # no record has a data-sheet MFU: text
     assert r"\caption{50\% of 100\_000 \& more}" in tex
     assert (
         r"adm-in256 & 256 & H100 80GB HBM3 bf16 b32 eager & 553.8M & 1,120 & 125 & OOM & 12.00 "
-        r"& 40.0\% & 4 &  \\" in tex
+        r"& 40.0\% &  & 4 &  \\" in tex
     )
-    assert r"rin-in256 & 512 & -- & 397.5M & 190 &  &  &  &  &  &  \\" in tex
+    assert r"rin-in256 & 512 & -- & 397.5M & 190 &  &  &  &  &  &  &  \\" in tex
 
 
 def noisy_records() -> list[Record]:
@@ -161,11 +161,13 @@ def noisy_records() -> list[Record]:
 
 def test_results_table_marks_noisy_timings_and_suspect_mfus():
     table = tables.results_table(load.frame(noisy_records()))
-    fwd, train, mfu = (table.header.index(h) for h in ("img/s fwd", "img/s train", "MFU"))
+    headers = ("img/s fwd", "img/s train", "MFU (measured peak)")
+    fwd, train, mfu = (table.header.index(h) for h in headers)
     steady, noisy = table.rows
     assert (steady[fwd], steady[train], steady[mfu]) == ("400", "", "5.0%")
     assert (noisy[fwd], noisy[train], noisy[mfu]) == ("400~", "100~", "5.0%~?")
-    assert "~: a noisy timing" in tables.LEGEND and "?: an MFU over a matmul peak" in tables.LEGEND
+    assert "~: a noisy timing" in tables.LEGEND
+    assert "?: an MFU over a measured matmul peak" in tables.LEGEND
     # The CSV keeps numbers: the flag and the spread are columns of their own.
     header, _, second = table.csv().splitlines()
     values = dict(zip(header.split(","), second.split(","), strict=True))
@@ -245,9 +247,9 @@ def test_missing_metrics_give_empty_cells_not_crashes():
     ]
     table = tables.results_table(load.frame(sparse))
     assert table.rows == [
-        ("adm-tiny", "32", "–", "", "", "", "", "", "", "", ""),
-        ("dit-tiny", "32", "–", "197,400", "", "", "", "", "", "", ""),
-        ("rin-tiny", "16", "cpu fp32 b4 eager", "", "", "", "n/a", "", "", "", ""),
+        ("adm-tiny", "32", "–", "", "", "", "", "", "", "", "", ""),
+        ("dit-tiny", "32", "–", "197,400", "", "", "", "", "", "", "", ""),
+        ("rin-tiny", "16", "cpu fp32 b4 eager", "", "", "", "n/a", "", "", "", "", ""),
     ]
     assert len(table.notes) == 2
 
@@ -353,7 +355,7 @@ def test_throughput_and_memory_figures_plot_every_series(small_frame):
 
 def test_mfu_split_fid_and_hardware_figures(small_frame):
     mfu = figures.mfu_per_model(small_frame).axes[0]
-    assert mfu.get_xlabel() == "MFU (%)" and len(mfu.patches) >= 5
+    assert mfu.get_xlabel() == "MFU over the measured peak (%)" and len(mfu.patches) >= 5
     split = figures.rin_compute_split(small_frame).axes[0]
     assert [t.get_text() for t in split.get_yticklabels()] == ["rin-in256 @256", "rin-in256 @512"]
     assert [t.get_text() for t in split.get_legend().get_texts()] == list(figures.RIN_GROUPS)
@@ -632,7 +634,7 @@ def test_a_fid_record_stored_by_rinbench_fid_reaches_the_table_and_figure(tmp_pa
         store_result(result(step, value), tmp_path, batch=8, device="cpu")
     frame = load.frame(results.read(tmp_path))
     assert tables.results_table(frame).rows == [
-        ("rin-tiny", "16", "–", "", "", "", "", "", "", "", "120")
+        ("rin-tiny", "16", "–", "", "", "", "", "", "", "", "", "120")
     ]
     line = next(l for l in figures.fid_vs_compute(frame).axes[0].get_lines() if len(l.get_xdata()))
     assert list(line.get_ydata()) == [300.0, 120.0]

@@ -19,11 +19,12 @@ def add_parser(commands) -> None:
         description="Read result files (*.jsonl; folders are searched recursively) from any runs "
         "and machines and write, into one folder: report.html (everything in one self-contained "
         "page), report.md, the results table in the papers' layout (Model | Res | Setup | Params "
-        "| GMACs | img/s fwd | img/s train | peak GiB | MFU | J/img | FID) as results.tex, every "
-        "metric of every phase as results.csv, the claim verdicts (claims.csv, claims.tex), figures/*.png and *.svg, and "
-        "a hardware comparison when the same cells ran on two machines. Prints the table. A cell "
-        "measured more than once shows its last record per machine. Lines that are not valid "
-        "records (e.g. cut off by a crash) are skipped with a warning.",
+        "| GMACs | img/s fwd | img/s train | peak GiB | MFU (measured peak) | MFU (data sheet) | "
+        "J/img | FID) as results.tex, every metric of every phase as results.csv, the claim "
+        "verdicts (claims.csv, claims.tex), figures/*.png and *.svg, and a hardware comparison "
+        "when the same cells ran on two machines. Prints the table. A cell measured more than "
+        "once shows its last record per machine. Lines that are not valid records (e.g. cut off "
+        "by a crash) are skipped with a warning.",
     )
     parser.add_argument("results", nargs="+", type=Path, metavar="RESULTS", help="files or folders")
     parser.add_argument(

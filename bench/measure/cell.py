@@ -338,20 +338,23 @@ class _Ready:
 def _set_up(
     cell: Cell, settings: Settings, out: Measurements, peak: dict | None, scope: ExitStack
 ) -> _Ready:
-    """Count the cell's FLOPs (on meta), take the matmul peak, build the model on the device and run
-    its step once (compiling in compile mode). The numerics flags are entered into `scope` and stay
-    set until it closes: every window timed in it runs under them."""
+    """Count the cell's FLOPs (on meta), take the matmul peak and look up the data-sheet peak
+    (bench.datasheet), build the model on the device and run its step once (compiling in compile
+    mode). The numerics flags are entered into `scope` and stay set until it closes: every window
+    timed in it runs under them."""
     import torch
 
     from bench.measure.memory import current_rss
     from bench.measure.numerics import numerics
-    from bench.measure.timing import matmul_peak
+    from bench.measure.timing import device_datasheet_peak, matmul_peak
 
     device = torch.device(cell.device)
     check_dtype(cell.dtype, device)
     # FLOPs first, on meta: the achieved-TFLOP/s numerator, at no memory cost on the device.
     flops_per_call = _count_timed(cell, settings, out)
+    # The two MFU denominators: the measured matmul peak and the data sheet's for the dtype.
     out.add(peak if peak is not None else matmul_peak(device))
+    out.add(device_datasheet_peak(device, cell.dtype))
 
     model, cfg = build_model(cell, device)
     if device.type == "cpu":  # the baseline of rss_added_bytes: the process with the model in it
@@ -368,8 +371,8 @@ def _set_up(
     return _Ready(step, make, sync, flops_per_call)
 
 
-# What a window needs of the set-up's values: the MFU's denominator and the RSS baseline.
-WINDOW_INPUTS = ("matmul_peak_tflops", "rss_after_build_bytes")
+# What a window needs of the set-up's values: the MFUs' denominators and the RSS baseline.
+WINDOW_INPUTS = ("matmul_peak_tflops", "datasheet_peak_tflops", "rss_after_build_bytes")
 
 
 def windows(cell: Cell, settings: Settings = Settings(), *, peak: dict | None = None):
@@ -528,6 +531,7 @@ def _time_window(
             images_per_call=cell.batch,
             flops_per_call=flops_per_call,
             peak_tflops=out.values["matmul_peak_tflops"],
+            datasheet_peak_tflops=out.values.get("datasheet_peak_tflops"),
         )
     )
     out.add(mfu_suspect(out.values, cell.device.split(":")[0], usable_cores()))

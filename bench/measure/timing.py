@@ -30,6 +30,7 @@ from contextlib import AbstractContextManager, nullcontext
 import numpy as np
 import torch
 
+from bench import datasheet
 from bench.measure import hardware
 
 # The clock of the timed loop and of CPU samples; tests replace it with a scripted one.
@@ -302,15 +303,29 @@ def throughput(
     images_per_call: int,
     flops_per_call: int | float | None = None,
     peak_tflops: float | None = None,
+    datasheet_peak_tflops: float | None = None,
 ) -> dict[str, float | None]:
-    """images_per_s, achieved_tflops (model FLOPs / median time) and mfu (achieved / peak)."""
+    """images_per_s, achieved_tflops (model FLOPs / median time), mfu (achieved / the measured
+    matmul peak, `peak_tflops`) and mfu_datasheet (achieved / the data-sheet dense peak for the
+    cell's dtype, bench.datasheet)."""
     seconds = latency_ms / 1e3
     achieved = flops_per_call / seconds / 1e12 if flops_per_call is not None else None
     return {
         "images_per_s": images_per_call / seconds,
         "achieved_tflops": achieved,
         "mfu": achieved / peak_tflops if achieved is not None and peak_tflops else None,
+        datasheet.MFU_KEY: datasheet.mfu(achieved, datasheet_peak_tflops),
     }
+
+
+def device_datasheet_peak(device: str | torch.device, dtype: str) -> dict:
+    """The data-sheet dense peak of the device for the cell's dtype, as a timed cell records it:
+    {datasheet_peak_tflops, datasheet_peak_source}, or {mfu_datasheet_reason} where the table has
+    none (a CPU, a GPU it lacks). The device's name is the one torch reports, as in the record's
+    env (bench.measure.hardware.gpu_state)."""
+    device = torch.device(device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    return datasheet.datasheet_peak(device.type, name, dtype).values()
 
 
 def matmul_peak(
