@@ -42,21 +42,36 @@ def cpu_cells() -> list[str]:
     return [item.cell.id for item in with_profiles(suites.load("gpu-check", "cpu").plan)]
 
 
-def steps(out: Path) -> dict[str, str]:
-    """{step: status} from the summary's steps table."""
+def steps(out: Path, call: str = "1") -> dict[str, str]:
+    """{step: status} of one call, from the summary's steps table."""
     table = {}
     for line in (out / "summary.md").read_text(encoding="utf-8").splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
-        if len(cells) == 5 and cells[0] not in ("step", "---"):
-            table[cells[0]] = cells[1]
+        if len(cells) == 6 and cells[0] == call:
+            table[cells[1]] = cells[2]
     return table
 
 
 @pytest.mark.slow
-def test_dry_run_measures_every_cell_and_brings_back_at_most_8_small_files(tmp_path):
-    out = tmp_path / "out"
-    completed = run_check(out, "--device", "cpu", timeout=600)
+def test_dry_run_in_two_calls_measures_every_cell_once_and_brings_back_at_most_8_small_files(
+    tmp_path,
+):
+    """The two-call check: the first call counts (--part 1), the second takes up its results and
+    measures the rest, then tests and reports over both (a one-call check runs the same steps)."""
+    first = tmp_path / "first"
+    completed = run_check(first, "--device", "cpu", "--part", "1", "--only", "*.params.*",
+                          "--only", "*.flops.*", timeout=300)  # fmt: skip
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert steps(first) == dict.fromkeys(["env", "bare-loop", "peak", "suite"], "ok")
+    out = tmp_path / "out"
+    completed = run_check(out, "--device", "cpu", "--part", "2", "--resume-from",
+                          str(first / "results.tar.gz"), timeout=600)  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert steps(out, "2") == dict.fromkeys(["env", "suite", "gpu-tests", "report", "claims"], "ok")
+    counts = [c for c in cpu_cells() if c.split(".")[4] in ("params", "flops")]
+    summary_text = (out / "summary.md").read_text(encoding="utf-8")
+    assert f"- call 1: {len(counts)} records of the suite" in summary_text
+    assert f"- call 2: {len(cpu_cells()) - len(counts)} records of the suite" in summary_text
 
     files = sorted(p.name for p in out.iterdir())
     assert len(files) <= MAX_FILES
@@ -64,9 +79,6 @@ def test_dry_run_measures_every_cell_and_brings_back_at_most_8_small_files(tmp_p
     assert {"check.log", "summary.md", "results.tar.gz", "report.html", "claims.md"} <= set(files)
     assert {"pytest-gpu.log", "skipped.txt"} <= set(files)
 
-    assert steps(out) == dict.fromkeys(
-        ["env", "bare-loop", "peak", "suite", "gpu-tests", "report", "claims"], "ok"
-    )
     assert (out / "skipped.txt").read_text(encoding="utf-8").split() == []
 
     unpacked = tmp_path / "unpacked"

@@ -2,6 +2,7 @@
 # The GPU check: one prepared, time-boxed command that turns a short lease on one GPU into results.
 #
 #   bash benchmarks/gpu/check.sh OUT_DIR [--device cuda|cpu] [--budget SECONDS] [--only GLOB ...]
+#                                [--part 1 | --part 2 --resume-from RESULTS_TAR]
 #
 # Runs from the repository as it is (no install: PYTHONPATH points at it), with the Python in
 # $PYTHON (default python3), inside a total time budget (default 465 s on a GPU, 300 s on a CPU).
@@ -23,6 +24,15 @@
 # results folder with traces, the report folder, bare_loop.json, peak.json, steps.tsv), report.html,
 # claims.md, pytest-gpu.log, skipped.txt.
 #
+# Two calls cover the whole list where one call's time is not enough (a device lease holds a command
+# for 10 minutes at most): `--part 1` runs the machine's checks and as much of the suite as its
+# budget allows, without the tests and the report; `--part 2 --resume-from RESULTS_TAR` (the first
+# call's results.tar.gz, carried back to the machine) takes up its records, measures only the cells
+# still missing (`rinbench run --resume`: nothing is measured twice, nor the bare loop and the matmul
+# peak again), then runs the tests and the report over both. torch.compile's caches live on the
+# machine (/tmp/torchinductor_$USER), so a second call on the same warm machine compiles from them.
+# calls.tsv and the summary say which cells each call measured. Without --part: one call, all steps.
+#
 # `--only GLOB` (repeatable) passes on to `rinbench run gpu-check --only`: a later lease can measure
 # what an earlier one's skipped.txt lists (`--only '*.compile.cuda'`).
 #
@@ -30,7 +40,7 @@
 # grids), in a few minutes; tests/test_gpu_check.py runs it so that this script cannot rot.
 set -uo pipefail
 
-usage() { echo "check.sh: ${1:+$1; }usage: bash benchmarks/gpu/check.sh OUT_DIR [--device cuda|cpu] [--budget SECONDS] [--only GLOB ...]" >&2; exit 2; }
+usage() { echo "check.sh: ${1:+$1; }usage: bash benchmarks/gpu/check.sh OUT_DIR [--device cuda|cpu] [--budget SECONDS] [--only GLOB ...] [--part 1 | --part 2 --resume-from RESULTS_TAR]" >&2; exit 2; }
 
 [ $# -ge 1 ] || usage "no OUT_DIR"
 case "$1" in -*) usage "OUT_DIR comes first" ;; esac
@@ -39,15 +49,26 @@ shift
 DEVICE=cuda
 BUDGET=
 ONLY=()
+PART=
+RESUME_FROM=
 while [ $# -gt 0 ]; do
     case "$1" in
         --device) DEVICE=${2:-}; shift 2 || usage "--device needs a value" ;;
         --budget) BUDGET=${2:-}; shift 2 || usage "--budget needs a value" ;;
         --only) [ -n "${2:-}" ] || usage "--only needs a cell-id pattern"; ONLY+=(--only "$2"); shift 2 ;;
+        --part) PART=${2:-}; shift 2 || usage "--part needs 1 or 2" ;;
+        --resume-from) RESUME_FROM=${2:-}; shift 2 || usage "--resume-from needs the first call's results.tar.gz" ;;
         *) usage "unknown argument '$1'" ;;
     esac
 done
 case "$DEVICE" in cuda|cpu) ;; *) echo "check.sh: --device must be cuda or cpu, got '$DEVICE'" >&2; exit 2 ;; esac
+case "$PART" in
+    ''|1) [ -z "$RESUME_FROM" ] || usage "--resume-from goes with --part 2" ;;
+    2) [ -n "$RESUME_FROM" ] || usage "--part 2 needs --resume-from, the first call's results.tar.gz"
+       [ -f "$RESUME_FROM" ] || { echo "check.sh: --resume-from: no file at '$RESUME_FROM'" >&2; exit 2; } ;;
+    *) echo "check.sh: --part must be 1 or 2, got '$PART'" >&2; exit 2 ;;
+esac
+CALL=${PART:-1}
 if [ -z "$BUDGET" ]; then
     if [ "$DEVICE" = cuda ]; then BUDGET=465; else BUDGET=300; fi
 fi
@@ -64,11 +85,22 @@ cd "$REPO" || exit 2
 exec > >(tee -a "$OUT/check.log") 2>&1
 TEE_PID=$!
 
+if [ -n "$RESUME_FROM" ]; then
+    # The first call's folder: its records, its checks' JSON and its steps and calls, kept apart.
+    tar -xzf "$RESUME_FROM" -C "$WORK" || { echo "check.sh: cannot unpack '$RESUME_FROM'" >&2; exit 2; }
+    [ -f "$WORK/steps.tsv" ] && mv "$WORK/steps.tsv" "$WORK/steps-call1.tsv"
+    rm -rf "$WORK/report" "$WORK/summary.md"
+fi
+
 START=$(date +%s)
 DEADLINE=$((START + BUDGET))
 # Seconds kept back for the steps behind each step (a GPU's report step reads a few hundred records).
 RESERVE_TESTS=$([ "$DEVICE" = cuda ] && echo 90 || echo 60)
 RESERVE_REPORT=60
+if [ "$PART" = 1 ]; then  # the tests and the report are the second call's
+    RESERVE_TESTS=0
+    RESERVE_REPORT=15
+fi
 : >"$WORK/steps.tsv"
 
 left() { echo $((DEADLINE - $(date +%s))); }
@@ -83,7 +115,7 @@ step() {
     [ "$allowed" -lt "$limit" ] && limit=$allowed
     if [ "$limit" -lt 5 ]; then
         echo "== $name: skipped, the budget is spent"
-        printf '%s\tskipped (budget)\t0\t\t%s\n' "$name" "$limit" >>"$WORK/steps.tsv"
+        printf '%s\tskipped (budget)\t0\t\t%s\t%s\n' "$name" "$limit" "$CALL" >>"$WORK/steps.tsv"
         return 0
     fi
     echo "== $name (at most ${limit} s): $*"
@@ -98,7 +130,7 @@ step() {
         status=failed
     fi
     echo "== $name: $status (exit $code, ${took} s)"
-    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$status" "$took" "$code" "$limit" >>"$WORK/steps.tsv"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$status" "$took" "$code" "$limit" "$CALL" >>"$WORK/steps.tsv"
     return 0
 }
 
@@ -143,14 +175,26 @@ if compgen -G "$WHEELS/*.whl" >/dev/null; then
 elif ! "$PY" -c 'import diffusers, rin_pytorch' 2>/dev/null; then
     echo "== peers: no wheels in $WHEELS and not installed: the peer cells will end unsupported"
 fi
-step bare-loop "$BARE_LIMIT" $((RESERVE_TESTS + RESERVE_REPORT)) \
-    "$PY" benchmarks/gpu/bare_loop.py "${BARE[@]}" --out "$WORK/bare_loop.json"
-step peak 40 $((RESERVE_TESTS + RESERVE_REPORT)) \
-    "$PY" benchmarks/gpu/peak.py "${PEAK[@]}" --out "$WORK/peak.json"
+# The second call has the first's bare loop and matmul peak (in the unpacked folder): not again.
+if [ ! -f "$WORK/bare_loop.json" ]; then
+    step bare-loop "$BARE_LIMIT" $((RESERVE_TESTS + RESERVE_REPORT)) \
+        "$PY" benchmarks/gpu/bare_loop.py "${BARE[@]}" --out "$WORK/bare_loop.json"
+fi
+if [ ! -f "$WORK/peak.json" ]; then
+    step peak 40 $((RESERVE_TESTS + RESERVE_REPORT)) \
+        "$PY" benchmarks/gpu/peak.py "${PEAK[@]}" --out "$WORK/peak.json"
+fi
+records_so_far() { cat "$RESULTS"/gpu-check/*.jsonl 2>/dev/null | wc -l; }
+RESUME=()
+compgen -G "$RESULTS/gpu-check/*.jsonl" >/dev/null && RESUME=(--resume)
+before=$(records_so_far)
 step suite "$BUDGET" $((RESERVE_TESTS + RESERVE_REPORT)) \
-    "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --no-progress "${ONLY[@]}"
-step gpu-tests "$TEST_LIMIT" "$RESERVE_REPORT" \
-    bash -c "'$PY' -m pytest -m gpu -q -p no:cacheprovider tests >'$WORK/pytest-gpu.log' 2>&1; code=\$?; tail -n 15 '$WORK/pytest-gpu.log'; exit \$code"
+    "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --no-progress "${RESUME[@]}" "${ONLY[@]}"
+printf '%s\t%s\n' "$CALL" $(($(records_so_far) - before)) >>"$WORK/calls.tsv"
+if [ "$PART" != 1 ]; then
+    step gpu-tests "$TEST_LIMIT" "$RESERVE_REPORT" \
+        bash -c "'$PY' -m pytest -m gpu -q -p no:cacheprovider tests >'$WORK/pytest-gpu.log' 2>&1; code=\$?; tail -n 15 '$WORK/pytest-gpu.log'; exit \$code"
+fi
 
 # What the budget left out: the suite's cells without a record (all of them if it never started).
 if ! "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --resume --dry-run "${ONLY[@]}" >"$WORK/skipped.txt" 2>/dev/null; then
@@ -158,7 +202,7 @@ if ! "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --resume -
 fi
 echo "== cells left out by the budget: $(wc -l <"$WORK/skipped.txt")"
 
-if compgen -G "$RESULTS/gpu-check/*.jsonl" >/dev/null; then
+if [ "$PART" != 1 ] && compgen -G "$RESULTS/gpu-check/*.jsonl" >/dev/null; then
     step report 60 0 "$PY" -m bench report "$RESULTS/gpu-check" --out "$WORK/report"
     step claims 30 0 bash -c "'$PY' -m bench claims '$RESULTS' --format markdown >'$WORK/claims.md'"
 fi
@@ -167,7 +211,7 @@ fi
 # Bring back at most 8 files of at most 16 MiB each.
 LIMIT_BYTES=$((16 * 1024 * 1024))
 PACKED=(results summary.md steps.tsv)
-for name in report bare_loop.json peak.json; do
+for name in report bare_loop.json peak.json calls.tsv steps-call1.tsv; do
     [ -e "$WORK/$name" ] && PACKED+=("$name")
 done
 tar -czf "$OUT/results.tar.gz" -C "$WORK" "${PACKED[@]}"
