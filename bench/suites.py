@@ -44,6 +44,16 @@ setup sized for each device (a GPU takes a batch of 32 in bf16 where a CPU takes
 Such a table names every device the grid runs on (the `--device` override included); the cells of
 each device then come from its own values.
 
+The settings are the fields of bench.measure.cell.Settings (its docstring says what each does): the
+timing (warmup, min_repeats, min_seconds, max_seconds, max_rel_iqr), sampling (sample_steps,
+sampler), max_batch and max_batch_limit, compile_backend, cudnn_benchmark, profile, and the levers,
+each off by default: channels_last (true/false), sdpa_backend ("flash", "efficient", "cudnn",
+"math"), fused_optimizer (true/false) and compile_mode ("default", "reduce-overhead",
+"max-autotune", "max-autotune-no-cudagraphs"). Every record stores its cell's settings, but a cell's
+id names what it computes, not how: a cell may not sit in two grids with different settings, so a
+lever cell and its plain twin belong to two suites, each run into its own results (the built-in
+`levers` suite holds lever twins of `gpu-check` cells).
+
 Axes left out default to: resolutions ["native"], batches [1], dtypes ["fp32"], modes ["eager"],
 devices ["cpu"]; `presets` and `phases` are required. A resolution a preset's architecture cannot
 take is skipped with a note (Suite.notes), not an error: scaling grids list one range for all

@@ -38,8 +38,8 @@ def run_check(out: Path, *args: str, timeout: float) -> subprocess.CompletedProc
     )
 
 
-def cpu_cells() -> list[str]:
-    return [item.cell.id for item in with_profiles(suites.load("gpu-check", "cpu").plan)]
+def cpu_cells(suite: str = "gpu-check") -> list[str]:
+    return [item.cell.id for item in with_profiles(suites.load(suite, "cpu").plan)]
 
 
 def steps(out: Path, call: str = "1") -> dict[str, str]:
@@ -67,7 +67,9 @@ def test_dry_run_in_two_calls_measures_every_cell_once_and_brings_back_at_most_8
     completed = run_check(out, "--device", "cpu", "--part", "2", "--resume-from",
                           str(first / "results.tar.gz"), timeout=600)  # fmt: skip
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    assert steps(out, "2") == dict.fromkeys(["env", "suite", "gpu-tests", "report", "claims"], "ok")
+    assert steps(out, "2") == dict.fromkeys(
+        ["env", "suite", "levers", "gpu-tests", "report", "claims"], "ok"
+    )
     counts = [c for c in cpu_cells() if c.split(".")[4] in ("params", "flops")]
     summary_text = (out / "summary.md").read_text(encoding="utf-8")
     assert f"- call 1: {len(counts)} records of the suite" in summary_text
@@ -90,6 +92,12 @@ def test_dry_run_in_two_calls_measures_every_cell_once_and_brings_back_at_most_8
     assert any(r.cell.phase.startswith("profile:") for r in records)
     assert list((unpacked / "results").rglob("*.trace.json.gz")), "the profiles' traces travel"
     assert (unpacked / "report" / "report.md").is_file()
+    # The levers' records lie apart from the plain ones: each has the id of its plain twin.
+    levers = results.read(sorted((unpacked / "levers").rglob("*.jsonl")))
+    assert sorted(r.cell.id for r in levers) == sorted(cpu_cells("levers"))
+    assert set(cpu_cells("levers")) <= set(cpu_cells())
+    assert all(r.status == "ok" and r.run.suite == "levers" for r in levers)
+    assert (unpacked / "skipped-levers.txt").read_text(encoding="utf-8").split() == []
 
     bare = json.loads((unpacked / "bare_loop.json").read_text(encoding="utf-8"))
     assert bare["harness_status"] == "ok" and bare["harness_ms_median"] > 0
@@ -100,6 +108,15 @@ def test_dry_run_in_two_calls_measures_every_cell_once_and_brings_back_at_most_8
     assert "## Targets" in summary and "## Where the time goes" in summary
     assert "Harness against a bare CUDA-event loop" in summary and "Not run." not in summary
     assert "## The matmul peak, four ways" in summary
+    levers_section = summary.split("## Levers against the plain cells")[1].split("\n## ")[0]
+    lever_rows = [
+        line
+        for line in levers_section.splitlines()
+        if line.startswith(tuple(f"| {c} |" for c in cpu_cells("levers")))
+    ]
+    assert len(lever_rows) == len(cpu_cells("levers"))
+    assert all("no plain twin" not in row for row in lever_rows)
+    assert any("channels_last=True" in row for row in lever_rows)
 
 
 def test_a_spent_budget_skips_the_steps_and_lists_every_cell_as_skipped(tmp_path):
@@ -109,12 +126,27 @@ def test_a_spent_budget_skips_the_steps_and_lists_every_cell_as_skipped(tmp_path
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     assert steps(out) == dict.fromkeys(
-        ["env", "bare-loop", "peak", "suite", "gpu-tests"], "skipped (budget)"
+        ["env", "bare-loop", "peak", "suite", "levers", "gpu-tests"], "skipped (budget)"
     )
     train_steps = [c for c in cpu_cells() if fnmatch.fnmatchcase(c, "*.train_step.*")]
     assert train_steps and len(train_steps) < len(cpu_cells())
     assert (out / "skipped.txt").read_text(encoding="utf-8").split() == train_steps
     assert "results.tar.gz" in {p.name for p in out.iterdir()}
+    # The levers' cells the budget left out are listed apart (their ids are their twins').
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    levers_section = summary.split("## Levers against the plain cells")[1].split("\n## ")[0]
+    assert "Lever cells the time budget left out" in levers_section
+    assert all(f"- {cell}" in levers_section for cell in cpu_cells("levers"))
+
+
+def test_an_only_that_selects_no_lever_cell_runs_no_levers_step(tmp_path):
+    out = tmp_path / "out"
+    completed = run_check(
+        out, "--device", "cpu", "--budget", "10", "--only", "*.forward.*", timeout=120
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert "levers" not in steps(out)
+    assert "--only selects no cell of the levers suite" in completed.stdout
 
 
 @pytest.mark.parametrize(

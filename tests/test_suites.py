@@ -33,6 +33,7 @@ def test_builtin_names_are_the_shipped_files():
         "ci",
         "claims",
         "gpu-check",
+        "levers",
         "paper",
         "peers",
         "quick",
@@ -113,6 +114,33 @@ def test_claims_suite_times_both_sides_of_every_ratio_pair_on_one_setup_per_devi
     # Per round and side, a short window: the rounds, not the windows, give the interval.
     assert all(i.settings.min_repeats == 10 for i in on_gpu)
     assert all(i.settings.min_repeats == 1 for i in suites.load("claims").plan)
+
+
+@pytest.mark.parametrize("device", ["cuda", "cpu"])
+def test_every_lever_cell_has_a_plain_twin_in_the_gpu_check(device):
+    """The levers suite holds the lever cells only: each has the id of a gpu-check cell timed
+    alike (the same settings but for the levers), which the GPU check's summary sets beside it. A
+    lever cell cannot join gpu-check itself: a cell in two grids with different settings is an
+    error, and records are keyed by cell id."""
+    from bench.measure.cell import LEVERS
+
+    plain = {item.cell: item.settings for item in suites.load("gpu-check", device).plan}
+    levered = suites.load("levers", device).plan
+    assert levered and all(item.cell.phase == "train_step" for item in levered)
+    for item in levered:
+        assert item.cell in plain, item.cell.id
+        twin = plain[item.cell]
+        differing = {
+            key
+            for key, value in item.settings.as_dict().items()
+            if value != twin.as_dict()[key] and key != "profile"  # gpu-check profiles its twins
+        }
+        assert differing and differing <= set(LEVERS), (item.cell.id, differing)
+    if device == "cuda":
+        by_preset = {item.cell.preset: item.settings for item in levered}
+        assert by_preset["adm-in256"].channels_last
+        assert by_preset["rin-in256"].fused_optimizer
+        assert by_preset["rin-in256"].sdpa_backend == "flash"
 
 
 def test_axes_and_settings_given_per_device(tmp_path):
@@ -294,6 +322,14 @@ def test_resolution_an_architecture_cannot_take_is_skipped_with_a_note(tmp_path)
             r"invalid settings: unknown sampler 'euler'",
         ),
         (
+            'presets = ["dit-tiny"]\nphases = ["flops"]\n[settings]\nsdpa_backend = "fast"',
+            r"invalid settings: unknown sdpa_backend 'fast'; valid: flash, efficient, cudnn, math",
+        ),
+        (
+            'presets = ["dit-tiny"]\nphases = ["flops"]\n[settings]\nchannels_last = 1',
+            r"'channels_last' must be true or false",
+        ),
+        (
             'presets = ["dit-tiny"]\nphases = ["flops"]\n[[exclude]]\nphase = "flops"',
             r"the suite has no cells",
         ),
@@ -322,7 +358,7 @@ def test_mistakes_are_one_clear_line(tmp_path, text, message):
 def test_unknown_suite_name_lists_the_built_in_ones(tmp_path):
     with pytest.raises(
         suites.SuiteError,
-        match=r"unknown suite 'quik'; valid: ci, claims, gpu-check, paper, peers, quick, scaling",
+        match=r"unknown suite 'quik'; valid: ci, claims, gpu-check, levers, paper, peers, quick, scaling",
     ):
         suites.load("quik")
     with pytest.raises(suites.SuiteError, match="no suite file at"):

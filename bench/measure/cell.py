@@ -14,6 +14,12 @@ TF32 off). Modes: eager, compile (`torch.compile`). Whatever cannot run as asked
 the reason, never with a substitute: tf32 on a CPU is "unsupported", a failed compile is "error" with
 "compile failed: ...", an out-of-memory is "oom".
 
+Levers (Settings.channels_last, sdpa_backend, fused_optimizer, compile_mode) change how the same
+math runs, never what it computes: each is off by default, recorded with the cell's settings, and
+applied where the cell builds its model, inputs and optimizer (`build_model`, `make_steps`), so that
+a timed cell and its profile run alike. A lever that cannot run as asked ends the cell
+"unsupported".
+
 This module imports torch only inside functions, so that a runner can import `Settings` cheaply.
 """
 
@@ -38,11 +44,58 @@ SAMPLERS = ("ddpm", "ddim")
 # bench.measure.timing's defaults, repeated for the same reason (the same test checks them).
 DEFAULT_MAX_REL_IQR = 0.05
 BUDGET_PER_MIN_SECONDS = 5.0
+# Settings.sdpa_backend -> the torch.nn.attention.SDPBackend member it names (torch 2.5+ spells
+# cuDNN's CUDNN_ATTENTION); the test of the tables checks the members exist.
+SDPA_BACKENDS = {
+    "flash": "FLASH_ATTENTION",
+    "efficient": "EFFICIENT_ATTENTION",
+    "cudnn": "CUDNN_ATTENTION",
+    "math": "MATH",
+}
+# torch.compile's modes (torch._inductor.list_mode_options() of torch 2.11 and later; the same test
+# checks them against the installed torch). None is torch's default mode.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+# The modes that ask inductor for CUDA graphs: their cells record how many graphs it left without.
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
+TRAIN_STEP_LR = 1e-4  # the train step's AdamW learning rate (its cost does not depend on it)
+# The Settings fields that are levers (see Settings): how the same math runs, not what it is.
+LEVERS = ("channels_last", "sdpa_backend", "fused_optimizer", "compile_mode")
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Per-suite knobs (a suite file's [settings] table)."""
+    """Per-suite knobs (a suite file's [settings] table), stored with every record.
+
+    Levers: faster ways to run the same math, each off by default (records measured without them
+    stay comparable, and the deterministic gate's counts never depend on them: counts are taken on
+    the meta device, without levers). A record's settings say which levers its cell ran with.
+
+    - channels_last: the model's parameters and its image input in channels-last memory format
+      (torch.channels_last, NHWC in memory), so that cuDNN's convolutions need no layout
+      transposes. 4-D tensors take torch.channels_last; 5-D ones (the video presets' (B, C, T, H, W)
+      input, RIN-video's Conv3d patch weights) take torch.channels_last_3d, the same layout one
+      axis up: channels innermost. For VDM, whose 3-D U-Net folds the frames into the batch for
+      2-D convolutions, that layout is the one in which the fold is a free view giving
+      channels-last frames; refusing 5-D inputs would leave the video U-Net, whose convolutions
+      are ADM's, without the lever. The input is converted by a forward pre-hook on the model (a
+      no-op on an input already channels-last; the sampler's fresh noise is converted there).
+    - sdpa_backend: None (torch picks per call), or "flash", "efficient", "cudnn" or "math": every
+      F.scaled_dot_product_attention of the timed call runs under
+      torch.nn.attention.sdpa_kernel(that backend only), so torch cannot fall back to another. A
+      backend that cannot run on the cell's device and dtype (on a CPU: "efficient" and "cudnn";
+      on CUDA: "flash" in fp32), or on its model's attention (e.g. "flash" with VDM's position
+      bias as a float mask), ends the cell "unsupported" with torch's reason.
+    - fused_optimizer: the train step's AdamW with fused=True (one kernel for all parameters
+      instead of a loop of per-tensor ops); a device or dtype without the fused kernel ends the
+      cell "unsupported".
+    - compile_mode: torch.compile's mode in mode "compile": None (torch's default), or one of
+      COMPILE_MODES. "reduce-overhead" and "max-autotune" ask inductor for CUDA graphs (one
+      replay per compiled graph instead of a launch per kernel); on a CPU inductor skips CUDA
+      graphs for every graph, so "reduce-overhead" there is the default compile, and the record
+      says so: compile_cudagraph_skips counts the graphs inductor left without CUDA graphs (on a
+      GPU a nonzero count means some graph fell back to launching kernels). Only inductor reads
+      the mode: dynamo's "eager" and "aot_eager" backends ignore it (with a logged warning).
+    """
 
     warmup: int = 3  # untimed calls before timing (after the first call, which compiles)
     min_repeats: int = 10  # timed calls, at least
@@ -57,9 +110,12 @@ class Settings:
     max_batch: bool = False  # also search the largest batch that fits (CUDA; bisection over OOM)
     max_batch_limit: int = 65536  # the search stops here
     compile_backend: str = "inductor"  # torch.compile backend for mode "compile"
-    compile_mode: str | None = None  # torch.compile mode: None, "reduce-overhead", "max-autotune"
+    compile_mode: str | None = None  # torch.compile mode: None (default) or one of COMPILE_MODES
     cudnn_benchmark: bool = True  # let cuDNN pick the fastest conv algorithms (recorded per cell)
     profile: bool = False  # also profile each timed cell, in a process of its own (bench.profile)
+    channels_last: bool = False  # lever: model and inputs channels-last (see above)
+    sdpa_backend: str | None = None  # lever: one of SDPA_BACKENDS, alone; None: torch's choice
+    fused_optimizer: bool = False  # lever: the train step's AdamW with fused=True
 
     def __post_init__(self):
         if self.warmup < 0 or self.min_repeats < 1 or self.min_seconds < 0:
@@ -79,8 +135,21 @@ class Settings:
             raise ValueError("settings need sample_steps >= 1 and max_batch_limit >= 1")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {self.sampler!r}; known: {', '.join(SAMPLERS)}")
-        if not isinstance(self.profile, bool):
-            raise ValueError(f"settings need profile = true or false, got {self.profile!r}")
+        for name in ("profile", "channels_last", "fused_optimizer", "cudnn_benchmark"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(
+                    f"settings need {name} = true or false, got {getattr(self, name)!r}"
+                )
+        if self.sdpa_backend is not None and self.sdpa_backend not in SDPA_BACKENDS:
+            raise ValueError(
+                f"unknown sdpa_backend {self.sdpa_backend!r}; valid: {', '.join(SDPA_BACKENDS)} "
+                "(or none, for torch's own choice per call)"
+            )
+        if self.compile_mode is not None and self.compile_mode not in COMPILE_MODES:
+            raise ValueError(
+                f"unknown compile_mode {self.compile_mode!r}; valid: {', '.join(COMPILE_MODES)} "
+                "(or none, for torch's default)"
+            )
 
     @classmethod
     def from_mapping(cls, table: Mapping) -> Settings:
@@ -350,22 +419,21 @@ def _set_up(
 
     device = torch.device(cell.device)
     check_dtype(cell.dtype, device)
+    check_sdpa_backend(settings.sdpa_backend, cell.dtype, device)
     # FLOPs first, on meta: the achieved-TFLOP/s numerator, at no memory cost on the device.
     flops_per_call = _count_timed(cell, settings, out)
     # The two MFU denominators: the measured matmul peak and the data sheet's for the dtype.
     out.add(peak if peak is not None else matmul_peak(device))
     out.add(device_datasheet_peak(device, cell.dtype))
 
-    model, cfg = build_model(cell, device)
+    model, cfg = build_model(cell, device, settings)
     if device.type == "cpu":  # the baseline of rss_added_bytes: the process with the model in it
         out.values["rss_after_build_bytes"] = current_rss()
-    autocast = _autocast(cell.dtype, device)
     flags = scope.enter_context(
         numerics(tf32=cell.dtype == "tf32", cudnn_benchmark=settings.cudnn_benchmark)
     )
     out.details["numerics"] = flags
-    model_fn = _compiled(model, cell, settings, out)
-    make = PHASE_STEPS[cell.phase](model_fn, model, cfg, autocast, device, cell.dtype, settings)
+    make = make_steps(model, cfg, cell, settings, device, out)
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     step = _first_call(make, cell, sync, out)
     return _Ready(step, make, sync, flops_per_call)
@@ -428,9 +496,10 @@ def _release_cache(cell: Cell) -> None:
         torch.cuda.empty_cache()
 
 
-def build_model(cell: Cell, device):
+def build_model(cell: Cell, device, settings: Settings | None = None):
     """The cell's model and config, built straight on `device` from seed 0 (every timed or profiled
-    step of a preset starts from the same weights)."""
+    step of a preset starts from the same weights), in channels-last layout when the settings ask
+    (the same values, another order in memory)."""
     import torch
 
     from bench import registry
@@ -438,7 +507,160 @@ def build_model(cell: Cell, device):
     cfg = registry.config(cell.preset, cell.resolution)
     torch.manual_seed(0)
     with torch.device(device):
-        return registry.get(cell.preset).builder(cfg), cfg
+        model = registry.get(cell.preset).builder(cfg)
+    if settings is not None and settings.channels_last:
+        to_channels_last(model)
+    return model, cfg
+
+
+def make_steps(model, cfg, cell: Cell, settings: Settings, device, out: Measurements) -> Callable:
+    """The factory of the cell's steps (batch -> a callable running one call of the phase), as a
+    timed cell and its profile both run them: the model as the cell's mode runs it (`_compiled`),
+    the phase's step (PHASE_STEPS) under the cell's autocast, with the settings' optimizer and
+    input layout, and the whole of each call, set-up included, under the SDPA backend lever."""
+    model_fn = _compiled(model, cell, settings, out)
+    autocast = _autocast(cell.dtype, device)
+    make = PHASE_STEPS[cell.phase](model_fn, model, cfg, autocast, device, cell.dtype, settings)
+    return _under_sdpa_backend(make, settings.sdpa_backend)
+
+
+# --- levers ----------------------------------------------------------------------------------------
+
+
+def channels_last_format(tensor):
+    """The channels-last memory format for a tensor of its rank (4-D: channels_last, 5-D:
+    channels_last_3d), or None for a rank that has none (vectors, Linear weights, Conv1d's 3-D)."""
+    import torch
+
+    return {4: torch.channels_last, 5: torch.channels_last_3d}.get(tensor.dim())
+
+
+def to_channels_last(model) -> None:
+    """Put the model's 4-D and 5-D parameters and buffers in channels-last layout, in place (the
+    Parameter objects stay, so an optimizer built later sees them), and give the model a forward
+    pre-hook that puts its image input, the first argument, in channels-last layout too.
+
+    Module.to(memory_format=torch.channels_last) would refuse RIN-video's 5-D Conv3d weights, so
+    each tensor gets the format of its rank."""
+    import itertools
+
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        memory_format = channels_last_format(tensor)
+        if memory_format is not None:
+            tensor.data = tensor.data.contiguous(memory_format=memory_format)
+    model.register_forward_pre_hook(_channels_last_input)
+
+
+def _channels_last_input(module, args):
+    """Forward pre-hook: the first argument (the image or video batch) in channels-last layout; a
+    no-op for an input already so (the step's inputs are converted once, when the step is made)."""
+    if not args or channels_last_format(args[0]) is None:
+        return None
+    return (to_channels_last_input(args[0]), *args[1:])
+
+
+def to_channels_last_input(x):
+    """An input batch in the channels-last format of its rank (itself when already so)."""
+    memory_format = channels_last_format(x)
+    return x if memory_format is None else x.contiguous(memory_format=memory_format)
+
+
+def _sdpa_member(backend: str):
+    """The torch.nn.attention.SDPBackend member a Settings.sdpa_backend names."""
+    from torch.nn.attention import SDPBackend
+
+    return getattr(SDPBackend, SDPA_BACKENDS[backend])
+
+
+# What torch's SDPA raises when the only backend allowed cannot run the call: CUDA's dispatcher
+# ("No available kernel. Aborting execution.") and the CPU's ("No viable backend for
+# scaled_dot_product_attention was found.").
+NO_SDPA_KERNEL = ("No available kernel", "No viable backend for scaled_dot_product_attention")
+
+
+@contextmanager
+def sdpa_backend_only(backend: str | None) -> Iterator[None]:
+    """Every scaled_dot_product_attention inside runs on `backend` alone (None: no constraint); a
+    call that backend cannot run raises Unsupported with torch's reason instead of falling back."""
+    if backend is None:
+        yield
+        return
+    from torch.nn.attention import sdpa_kernel
+
+    with sdpa_kernel(_sdpa_member(backend)):
+        try:
+            yield
+        except Exception as err:
+            if not any(text in str(err) for text in NO_SDPA_KERNEL):
+                raise
+            raise Unsupported(
+                f"sdpa_backend {backend!r} cannot run this model's attention: "
+                f"{one_line(f'{type(err).__name__}: {err}')} (the warnings say why)"
+            ) from err
+
+
+def _under_sdpa_backend(make: Callable, backend: str | None) -> Callable:
+    """`make` whose set-up (RIN's first call for its latents) and steps run under
+    `sdpa_backend_only(backend)`; `make` itself without a backend."""
+    if backend is None:
+        return make
+
+    def make_under(batch: int) -> Callable:
+        with sdpa_backend_only(backend):
+            step = make(batch)
+
+        def step_under():
+            with sdpa_backend_only(backend):
+                return step()
+
+        return step_under
+
+    return make_under
+
+
+def check_sdpa_backend(backend: str | None, dtype: str, device) -> None:
+    """Raise Unsupported where the SDPA backend cannot run attention at all on `device` in the
+    cell's dtype: a probe call (batch 1, 2 heads, 16 tokens, head width 64) under the cell's
+    autocast. A backend that runs the probe but not the model's own attention (a mask, a head
+    width) is caught at the model's first call (sdpa_backend_only)."""
+    if backend is None:
+        return
+    import torch
+    import torch.nn.functional as F
+
+    compute = _autocast_dtype(dtype) or torch.float32
+    q = torch.randn(1, 2, 16, 64, device=device, dtype=compute)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with _autocast(dtype, device)(), sdpa_backend_only(backend):
+                F.scaled_dot_product_attention(q, q, q)
+        except Unsupported as err:
+            why = "; ".join(dict.fromkeys(str(w.message).strip() for w in caught))
+            raise Unsupported(
+                f"sdpa_backend {backend!r} ({SDPA_BACKENDS[backend]}) does not run on "
+                f"{device.type} in {dtype} with torch {torch.__version__}"
+                + (f": {one_line(why)}" if why else f": {one_line(str(err.__cause__))}")
+            ) from err
+
+
+def adamw(parameters, settings: Settings):
+    """The train step's AdamW (lr TRAIN_STEP_LR), fused when the settings ask; Unsupported where
+    the fused kernel does not exist for the parameters' device or dtype (torch refuses at
+    construction)."""
+    import torch
+
+    if not settings.fused_optimizer:
+        return torch.optim.AdamW(parameters, lr=TRAIN_STEP_LR)
+    parameters = list(parameters)
+    try:
+        return torch.optim.AdamW(parameters, lr=TRAIN_STEP_LR, fused=True)
+    except (RuntimeError, ValueError) as err:
+        where = sorted({f"{p.device.type} {p.dtype}" for p in parameters})
+        raise Unsupported(
+            f"fused_optimizer: torch {torch.__version__} has no fused AdamW for parameters on "
+            f"{', '.join(where)}: {one_line(str(err))}"
+        ) from err
 
 
 def _count_timed(cell: Cell, settings: Settings, out: Measurements) -> int:
@@ -468,7 +690,7 @@ def _compiled(model, cell: Cell, settings: Settings, out: Measurements):
         return model
     kwargs = {"mode": settings.compile_mode} if settings.compile_mode else {}
     try:
-        _reset_graph_breaks()
+        _reset_compile_counters()
         model_fn = torch.compile(model, backend=settings.compile_backend, **kwargs)
     except Exception as err:
         raise CompileFailed(one_line(f"{type(err).__name__}: {err}")) from err
@@ -491,12 +713,16 @@ def _first_call(make: Callable, cell: Cell, sync: Callable, out: Measurements) -
         step()
         sync()
     except Exception as err:
-        if compiled and not is_oom(err):
+        # A lever the model cannot run is unsupported in either mode, not a failed compile.
+        if compiled and not is_oom(err) and not isinstance(err, Unsupported):
             raise CompileFailed(one_line(f"{type(err).__name__}: {err}")) from err
         raise
     out.values["first_call_s"] = time.perf_counter() - start
     if compiled:
         out.add(_graph_breaks())
+        uses_cuda_graphs = out.details.get("compile_mode") in CUDA_GRAPH_MODES
+        if uses_cuda_graphs and out.details.get("compile_backend") == "inductor":
+            out.add(_cudagraph_skips())
     return step
 
 
@@ -569,13 +795,25 @@ def _max_batch(
     )
 
 
-def _reset_graph_breaks() -> None:
+def _reset_compile_counters() -> None:
     try:
         from torch._dynamo.utils import counters
 
         counters.clear()
     except ImportError:
         pass  # _graph_breaks() then records why it has no number
+
+
+def _cudagraph_skips() -> dict:
+    """How many compiled graphs inductor left without CUDA graphs in a mode that asks for them
+    (every graph on a CPU; on a GPU, graphs with CPU tensors or ops CUDA graphs cannot hold). The
+    counter is inductor's private one, read like the graph breaks'."""
+    try:
+        from torch._dynamo.utils import counters
+
+        return {"compile_cudagraph_skips": counters["inductor"]["cudagraph_skips"]}
+    except (ImportError, AttributeError, KeyError, TypeError) as err:
+        return {"compile_cudagraph_skips": None, "compile_cudagraph_skips_reason": repr(err)}
 
 
 def _graph_breaks() -> dict:
@@ -600,6 +838,8 @@ def _forward_step(model_fn, model, cfg, autocast, device, dtype, settings) -> Ca
 
     def make(batch: int) -> Callable:
         x, t, y = registry.example_inputs(cfg, batch, device)
+        if settings.channels_last:  # once here, so that the model's pre-hook has nothing to do
+            x = to_channels_last_input(x)
         state = None
         if recurrent:  # the latents a previous sampling step would pass in
             with torch.no_grad(), autocast():
@@ -621,13 +861,15 @@ def _train_step(model_fn, model, cfg, autocast, device, dtype, settings) -> Call
     from bench.diffusion import training_loss
 
     model.train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    optimizer = adamw([p for p in model.parameters() if p.requires_grad], settings)
     # fp16 gradients underflow without loss scaling; bf16 has fp32's exponent range.
     scaler = torch.amp.GradScaler(device.type) if dtype == "fp16" else None
     generator = torch.Generator(device).manual_seed(0)
 
     def make(batch: int) -> Callable:
         x0, _, y = registry.example_inputs(cfg, batch, device)
+        if settings.channels_last:  # the noised input then mostly keeps the layout
+            x0 = to_channels_last_input(x0)
 
         def step():
             optimizer.zero_grad(set_to_none=True)

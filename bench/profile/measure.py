@@ -2,8 +2,8 @@
 
 The worker runs it (`python -m bench.worker --measure bench.profile.measure:measure_profile`) for a
 cell of phase "profile:<phase>": the step is built exactly as the timed cell builds it
-(bench.measure.cell: the same model, inputs, dtype, mode and `PHASE_STEPS`), run once (compiling in
-compile mode), warmed up (`settings.warmup` calls), run PROFILE_STEPS[phase] times under
+(bench.measure.cell: the same model, inputs, dtype, mode and levers, through `make_steps`), run
+once (compiling in compile mode), warmed up (`settings.warmup` calls), run PROFILE_STEPS[phase] times under
 torch.profiler with the FLOP-group ranges of bench.profile.groups, and timed unprofiled over
 UNPROFILED_CALLS calls before and as many after the profiled ones (so that neither side has the
 warmer caches). The profile's slowdown over the unprofiled calls is recorded with it.
@@ -32,15 +32,14 @@ from pathlib import Path
 
 from bench.cell import Cell, profiled
 from bench.measure.cell import (
-    PHASE_STEPS,
     Measurements,
     Settings,
-    _autocast,
-    _compiled,
     _count,
     _first_call,
     build_model,
     check_dtype,
+    check_sdpa_backend,
+    make_steps,
     measured_outcome,
 )
 from bench.record import Outcome
@@ -87,15 +86,14 @@ def _profile(
     device = torch.device(cell.device)
     timed = dataclasses.replace(cell, phase=phase)
     check_dtype(cell.dtype, device)
+    check_sdpa_backend(settings.sdpa_backend, cell.dtype, device)
     counts = _count(timed, train_step=phase == "train_step")
     out.add(peak if peak is not None else matmul_peak(device))
-    model, cfg = build_model(cell, device)
+    model, cfg = build_model(cell, device, settings)  # with the timed cell's levers
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     with numerics(tf32=cell.dtype == "tf32", cudnn_benchmark=settings.cudnn_benchmark) as flags:
         out.details["numerics"] = flags
-        model_fn = _compiled(model, timed, settings, out)
-        autocast = _autocast(cell.dtype, device)
-        make = PHASE_STEPS[phase](model_fn, model, cfg, autocast, device, cell.dtype, settings)
+        make = make_steps(model, cfg, timed, settings, device, out)
         step = _first_call(make, timed, sync, out)
         for _ in range(settings.warmup):
             step()

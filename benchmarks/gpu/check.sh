@@ -18,11 +18,16 @@
 #   3. suite      `rinbench run gpu-check` (bench/suites/gpu-check.toml: its cells in order of
 #                 importance, with NVML energy and the RIN-256/ADM-256 train-step profiles);
 #                 cells the budget cut off are listed in skipped.txt
+#      levers     `rinbench run levers` (bench/suites/levers.toml: the target train steps with
+#                 channels-last, fused AdamW, flash attention), the least important, with what the
+#                 suite leaves of the budget, into a results folder of its own (a lever cell has its
+#                 plain twin's id); the summary sets each beside its twin; cells the budget cut off
+#                 are listed in skipped-levers.txt (in results.tar.gz and the summary)
 #   4. gpu-tests  `pytest -m gpu`
 #   5. report     `rinbench report` and `rinbench claims` on the results; summary.md with the targets
 # OUT_DIR receives at most 8 files of at most 16 MiB: check.log, summary.md, results.tar.gz (the
-# results folder with traces, the report folder, bare_loop.json, peak.json, steps.tsv), report.html,
-# claims.md, pytest-gpu.log, skipped.txt.
+# results folder with traces, the levers' results folder, the report folder, bare_loop.json,
+# peak.json, steps.tsv, skipped-levers.txt), report.html, claims.md, pytest-gpu.log, skipped.txt.
 #
 # Two calls cover the whole list where one call's time is not enough (a device lease holds a command
 # for 10 minutes at most): `--part 1` runs the machine's checks and as much of the suite as its
@@ -34,7 +39,9 @@
 # calls.tsv and the summary say which cells each call measured. Without --part: one call, all steps.
 #
 # `--only GLOB` (repeatable) passes on to `rinbench run gpu-check --only`: a later lease can measure
-# what an earlier one's skipped.txt lists (`--only '*.compile.cuda'`).
+# what an earlier one's skipped.txt lists (`--only '*.compile.cuda'`). The levers step runs the
+# cells of the levers suite that --only selects, and none when it selects none of them: `--only
+# 'adm-in256.r256.b16.bf16.train_step.*'` times the plain ADM-256 train step and its lever twin.
 #
 # `--device cpu` is the dry run: the same steps with the tiny presets in fp32 (the suite's CPU
 # grids), in a few minutes; tests/test_gpu_check.py runs it so that this script cannot rot.
@@ -80,6 +87,7 @@ mkdir -p "$OUT" || exit 2
 OUT=$(cd "$OUT" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
 RESULTS=$WORK/results
+LEVERS=$WORK/levers  # the levers suite's records: apart, as their ids are their plain twins'
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 cd "$REPO" || exit 2
 exec > >(tee -a "$OUT/check.log") 2>&1
@@ -191,7 +199,25 @@ before=$(records_so_far)
 step suite "$BUDGET" $((RESERVE_TESTS + RESERVE_REPORT)) \
     "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --no-progress "${RESUME[@]}" "${ONLY[@]}"
 printf '%s\t%s\n' "$CALL" $(($(records_so_far) - before)) >>"$WORK/calls.tsv"
+# 0 unless --only selects no cell of the levers suite (any other failure is the step's to show).
+levers_selected() {
+    [ ${#ONLY[@]} -eq 0 ] && return 0
+    local said
+    said=$("$PY" -m bench run levers --device "$DEVICE" --dry-run "${ONLY[@]}" 2>&1 >/dev/null)
+    case "$said" in *"matches none"*) return 1 ;; esac
+    return 0
+}
+# The levers, the tests and the report are the last call's: the first of two spends its time on the
+# suite.
 if [ "$PART" != 1 ]; then
+    if levers_selected; then
+        LEVERS_RESUME=()
+        compgen -G "$LEVERS/levers/*.jsonl" >/dev/null && LEVERS_RESUME=(--resume)
+        step levers "$BUDGET" $((RESERVE_TESTS + RESERVE_REPORT)) \
+            "$PY" -m bench run levers --device "$DEVICE" --out "$LEVERS" --no-progress "${LEVERS_RESUME[@]}" "${ONLY[@]}"
+    else
+        echo "== levers: --only selects no cell of the levers suite; not run"
+    fi
     step gpu-tests "$TEST_LIMIT" "$RESERVE_REPORT" \
         bash -c "'$PY' -m pytest -m gpu -q -p no:cacheprovider tests >'$WORK/pytest-gpu.log' 2>&1; code=\$?; tail -n 15 '$WORK/pytest-gpu.log'; exit \$code"
 fi
@@ -200,7 +226,16 @@ fi
 if ! "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --resume --dry-run "${ONLY[@]}" >"$WORK/skipped.txt" 2>/dev/null; then
     "$PY" -m bench run gpu-check --device "$DEVICE" --dry-run "${ONLY[@]}" >"$WORK/skipped.txt"
 fi
-echo "== cells left out by the budget: $(wc -l <"$WORK/skipped.txt")"
+: >"$WORK/skipped-levers.txt"
+if levers_selected; then
+    if ! "$PY" -m bench run levers --device "$DEVICE" --out "$LEVERS" --resume --dry-run \
+        "${ONLY[@]}" >"$WORK/skipped-levers.txt" 2>/dev/null; then
+        "$PY" -m bench run levers --device "$DEVICE" --dry-run "${ONLY[@]}" \
+            >"$WORK/skipped-levers.txt"
+    fi
+fi
+echo "== cells left out by the budget: $(wc -l <"$WORK/skipped.txt")," \
+    "and $(wc -l <"$WORK/skipped-levers.txt") of the levers suite"
 
 if [ "$PART" != 1 ] && compgen -G "$RESULTS/gpu-check/*.jsonl" >/dev/null; then
     step report 60 0 "$PY" -m bench report "$RESULTS/gpu-check" --out "$WORK/report"
@@ -210,8 +245,8 @@ fi
 
 # Bring back at most 8 files of at most 16 MiB each.
 LIMIT_BYTES=$((16 * 1024 * 1024))
-PACKED=(results summary.md steps.tsv)
-for name in report bare_loop.json peak.json calls.tsv steps-call1.tsv; do
+PACKED=(results summary.md steps.tsv skipped-levers.txt)
+for name in levers report bare_loop.json peak.json calls.tsv steps-call1.tsv; do
     [ -e "$WORK/$name" ] && PACKED+=("$name")
 done
 tar -czf "$OUT/results.tar.gz" -C "$WORK" "${PACKED[@]}"

@@ -4,13 +4,17 @@
 
 CHECK_DIR is the folder benchmarks/gpu/check.sh works in: steps.tsv (one line per step: name,
 status, seconds, exit code, time limit, call; steps-call1.tsv holds the first call's where a second
-resumed it), calls.tsv (call, records the suite added in it), results/ (the gpu-check run), bare_loop.json, peak.json
-and skipped.txt. Prints Markdown: the machine, the steps, the throughput targets (MFU = model FLOPs
-per second over a peak: the matmul peak the run measured, the fixed yardstick the targets are set
-against, and the data sheet's dense peak (bench.datasheet) that published MFUs divide by; a train
-step's FLOPs are the forward's and backward's, counted), every timed cell with both MFUs, failures
-with their reasons, the harness-against-bare-loop check, the matmul peak timed four ways and the
-cells the time budget left out.
+resumed it), calls.tsv (call, records the suite added in it), results/ (the gpu-check run), levers/
+(the levers run), bare_loop.json, peak.json, skipped.txt and skipped-levers.txt. Prints Markdown:
+the machine, the steps, the throughput targets (MFU = model FLOPs per second over a peak: the matmul
+peak the run measured, the fixed yardstick the targets are set against, and the data sheet's dense
+peak (bench.datasheet) that published MFUs divide by; a train step's FLOPs are the forward's and
+backward's, counted), every timed cell with both MFUs, failures with their reasons, the profiles,
+each lever cell beside its plain twin, the harness-against-bare-loop check, the matmul peak timed
+four ways and the cells the time budget left out.
+
+The levers' records are read apart from the gpu-check run's: a lever cell has the id of its plain
+twin (a lever is a setting, not part of what a cell computes), and records are keyed by cell id.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench import datasheet  # noqa: E402
+from bench.measure.cell import LEVERS, Settings  # noqa: E402
 from bench.results import latest_per_cell, read  # noqa: E402
 
 GIB = 2**30
@@ -46,8 +51,7 @@ def main(argv: list[str]) -> int:
         print("usage: summary.py CHECK_DIR", file=sys.stderr)
         return 2
     folder = Path(argv[0])
-    files = sorted((folder / "results").rglob("*.jsonl"))
-    records = latest_per_cell(read(files)) if files else {}
+    records = _records(folder / "results")
     lines = ["# GPU check", ""]
     lines += _machine(records)
     lines += _steps(folder)
@@ -55,11 +59,18 @@ def main(argv: list[str]) -> int:
     lines += _targets(records)
     lines += _timed(records)
     lines += _profiles(records)
+    lines += _levers(_records(folder / "levers"), records, folder / "skipped-levers.txt")
     lines += _bare_loop(folder / "bare_loop.json")
     lines += _peak(folder / "peak.json")
     lines += _skipped(folder / "skipped.txt")
     print("\n".join(lines))
     return 0
+
+
+def _records(path: Path) -> dict:
+    """cell id -> the latest record among the run files under `path` (none when it is missing)."""
+    files = sorted(path.rglob("*.jsonl")) if path.is_dir() else []
+    return latest_per_cell(read(files)) if files else {}
 
 
 def _machine(records: dict) -> list[str]:
@@ -196,6 +207,49 @@ def _profiles(records: dict) -> list[str]:
             f"(profiler slowdown {_num(v.get('profiler_slowdown'))}x): " + "; ".join(parts)
         )
     return lines + [""]
+
+
+def _levers(levered: dict, plain: dict, skipped: Path) -> list[str]:
+    """Each lever cell beside its plain twin (the gpu-check record of the same cell id): the
+    medians and the speed factor (plain over lever; `rinbench compare` gives its interval)."""
+    lines = ["## Levers against the plain cells (bench/suites/levers.toml)", ""]
+    left_out = skipped.read_text(encoding="utf-8").split() if skipped.is_file() else []
+    if not levered and not left_out:
+        return lines + ["Not run.", ""]
+    defaults = Settings().as_dict()
+    lines += [
+        "| cell | levers | status | ms plain | ms lever | plain / lever | MFU plain | MFU lever "
+        "| peak GiB plain | peak GiB lever |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for cell_id, record in levered.items():
+        on = [
+            f"{key}={record.settings[key]}"
+            for key in LEVERS
+            if record.settings.get(key, defaults[key]) != defaults[key]
+        ]
+        twin = plain.get(cell_id)
+        lever_ms = record.values.get("latency_ms_median") if record.status == "ok" else None
+        plain_ms = twin.values.get("latency_ms_median") if twin and twin.status == "ok" else None
+        factor = plain_ms / lever_ms if plain_ms and lever_ms else None
+        status = record.status if twin else f"{record.status} (no plain twin in this check)"
+        if record.status != "ok":
+            status += f": {record.error}"
+        lever_peak = record.values.get("peak_alloc_bytes")
+        plain_peak = twin.values.get("peak_alloc_bytes") if twin else None
+        lines.append(
+            f"| {cell_id} | {', '.join(on)} | {status} | {_num(plain_ms)} | {_num(lever_ms)} | "
+            f"{_num(factor)} | {_pct(twin.values.get('mfu') if twin else None)} | "
+            f"{_pct(record.values.get('mfu'))} | "
+            f"{_num(plain_peak / GIB if plain_peak else None)} | "
+            f"{_num(lever_peak / GIB if lever_peak else None)} |"
+        )
+    lines.append("")
+    if left_out:
+        lines += ["Lever cells the time budget left out:", ""]
+        lines += [f"- {cell}" for cell in left_out]
+        lines.append("")
+    return lines
 
 
 def _bare_loop(path: Path) -> list[str]:
