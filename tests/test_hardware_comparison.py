@@ -24,7 +24,7 @@ def test_the_hardware_suite_has_the_same_cells_on_every_device():
         c.id.removesuffix(".cuda") for c in on_gpu
     ]
     assert {c.preset for c in on_cpu} == {"dit-b-2", "adm-in64", "rin-in64"}
-    assert {(c.dtype, c.batch, c.mode) for c in on_cpu} == {("fp32", 1, "eager")}
+    assert {(c.dtype, c.batch, c.mode) for c in on_cpu} == {("fp32", 4, "eager")}
     assert {c.phase for c in on_cpu} == {"forward", "train_step"}
     assert suites.load("hardware").plan[0].cell.device == "cpu"  # the default device
 
@@ -105,10 +105,10 @@ def test_report_sets_a_cpu_and_two_gpus_side_by_side(tmp_path, capsys):
     rows = table[1:]
     assert len(rows) == len(cpu_cells)  # every cell of the suite, once
     assert rows[0] == (
-        "| adm-in64 | 64 | forward | fp32 b1 eager | 3 | 150 | 240 | 50.00x | 80.00x "
+        "| adm-in64 | 64 | forward | fp32 b4 eager | 3 | 150 | 240 | 50.00x | 80.00x "
         "| 50.0% | 2.0% | 3.0% |"
     )
-    assert rows[1].startswith("| adm-in64 | 64 | train_step | fp32 b1 eager | 4~ | 200 | 320 |")
+    assert rows[1].startswith("| adm-in64 | 64 | train_step | fp32 b4 eager | 4~ | 200 | 320 |")
     assert "| 50.0%~ | 2.0% |" in rows[1]  # a noisy CPU timing and its MFU keep their mark
 
     web = (out / "report.html").read_text(encoding="utf-8")
