@@ -31,7 +31,9 @@ def write(report: Report, out_dir: Path) -> list[Path]:
     files["exponents.csv"] = report.exponents.to_csv(index=False)
     if report.hardware is not None:
         files["hardware.csv"] = report.hardware.csv()
-        files["hardware.tex"] = report.hardware.latex(caption="Images per second per machine")
+        files["hardware.tex"] = report.hardware.latex(
+            caption=f"{tables.HARDWARE_TITLE}. {report.hardware.intro}", label="tab:hardware"
+        )
     if not report.peers.empty:
         files["peers-counts.csv"] = peers.counts_table(report.peers).csv()
         files["peers-timings.csv"] = peers.timed_table(report.peers).csv()

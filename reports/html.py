@@ -65,10 +65,11 @@ def page(report: Report) -> str:
     if report.verdicts:
         parts += _headline(report)
     parts += _results(report) + _exponents(report) + _figures(report)
-    parts.append("<h2>Hardware comparison</h2>")
+    parts.append(f'<h2 id="hardware-comparison">{escape(tables.HARDWARE_TITLE)}</h2>')
     if report.hardware is None:
-        parts.append('<p class="skipped">None: no timed cell ran on two or more machines.</p>')
+        parts.append(f'<p class="skipped">{escape(tables.NO_HARDWARE_COMPARISON)}</p>')
     else:
+        parts.append(f"<p>{escape(report.hardware.intro)}</p>")
         parts.append(_scroll(report.hardware.html("hardware")))
     if not report.peers.empty:
         parts += _peers(report)

@@ -38,11 +38,11 @@ def page(report: Report, figure_dir: str = "figures") -> str:
             parts.append(f"_Not drawn: {figure.skipped}._")
         else:
             parts += [f"![{figure.title}]({figure_dir}/{figure.name}.png)", figure.caption]
-    parts.append("## Hardware comparison")
+    parts.append(f"## {tables.HARDWARE_TITLE}")
     if report.hardware is None:
-        parts.append("_None: no timed cell ran on two or more machines._")
+        parts.append(f"_{tables.NO_HARDWARE_COMPARISON}_")
     else:
-        parts.append(report.hardware.markdown().rstrip())
+        parts += [report.hardware.intro, report.hardware.markdown().rstrip()]
     if not report.peers.empty:
         parts += [f"## {peers.TITLE}", peers.markdown(report.peers)]
     parts.append(report.profile.markdown(figure_dir).rstrip())

@@ -71,6 +71,7 @@ class Table:
     records: list[dict] = field(default_factory=list)
     csv_header: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)
+    intro: str = ""  # what the reader needs before the rows (the hardware table's base machine)
 
     def markdown(self) -> str:
         return markdown_table(self.header, self.rows)
@@ -149,13 +150,14 @@ class Column:
 
 
 TIMING_MARKS = (("latency_noisy", NOISY_MARK),)
+MFU_MARKS = (*TIMING_MARKS, ("mfu_suspect", SUSPECT_MARK))
 RESULTS_COLUMNS = (
     Column(("params",), COUNTS, text=format_params),
     Column(("macs_fwd",), COUNTS),
     Column(("images_per_s",), "forward", "fwd", shows_status=True, marks=TIMING_MARKS),
     Column(("images_per_s",), "train_step", "train", shows_status=True, marks=TIMING_MARKS),
     Column(selection.PEAK_MEMORY_KEYS, TIMED, text="{:.2f}".format, beside="rss_added_bytes"),
-    Column(("mfu",), "forward", marks=(*TIMING_MARKS, ("mfu_suspect", SUSPECT_MARK))),
+    Column(("mfu",), "forward", marks=MFU_MARKS),
     Column(("mfu_datasheet",), "forward", marks=TIMING_MARKS),
     Column(("joules_per_image",), "forward"),
     Column(selection.FID_KEYS, "fid", shows_status=True),
@@ -436,43 +438,58 @@ def _claim_value(claim: claims_module.Claim, value) -> str:
 
 # --- hardware comparison -------------------------------------------------------------------------
 
+# What makes two timed records the same cell on two machines: every axis of the cell id but the
+# device (a CPU's record says "cpu", a GPU's "cuda").
+HARDWARE_CELL = ("preset", "resolution", "phase", "dtype", "batch", "mode")
+HARDWARE_TITLE = "Hardware comparison"  # the report's one heading for it (reports.md, reports.html)
+NO_HARDWARE_COMPARISON = (
+    "None: no timed cell ran on two or more machines. Most suites size their setup to the device "
+    "(fp32 batch 1 on a CPU, bf16 batch 32 on a GPU); the hardware suite (rinbench run hardware) "
+    "gives every machine the same cells."
+)
+HARDWARE_LEGEND = (
+    "img/s: images per second of the cell on each machine. speed-up: a machine's img/s over the "
+    "base machine's on the same cell. MFU: achieved model FLOP/s over that machine's own measured "
+    "dense matmul peak (bench.measure.timing.matmul_peak: fp32 on a CPU, bf16 on a GPU, so an fp32 "
+    "cell on a GPU reads low beside its tensor-core peak). ~ and ?: a noisy timing and a suspect "
+    "MFU, as in the results table."
+)
+
 
 def hardware_table(frame: pd.DataFrame) -> Table | None:
-    """Images per second of every timed cell that ran ok on two or more machines, one column per
-    machine, and each machine's speed relative to the first (sorted by name). None when no cell
+    """Every timed cell that ran ok on two or more machines: per machine its img/s, its speed-up
+    over the base machine and its MFU over its own matmul peak. The base is the slowest machine,
+    the one with the lowest geometric-mean img/s over its cells in the table, so that a speed-up
+    reads as "times faster than the slowest machine" (in practice a CPU, where there is one);
+    machines are in order of that mean, the base first. `intro` names the base. None when no cell
     ran on two machines."""
-    if "images_per_s" not in frame:
+    shared = hardware_cells(frame)
+    if not shared:
         return None
-    timed = frame[frame["phase"].isin(TIMED_PHASES) & (frame["status"] == "ok")]
-    timed = timed[timed["images_per_s"].notna()]
-    if timed["hardware"].nunique() < 2:
-        return None
-    cells = timed.pivot_table(
-        index=["preset", "resolution", "phase", "dtype", "batch", "mode"],
-        columns="hardware",
-        values="images_per_s",
-        aggfunc="last",
-    ).dropna(thresh=2)
-    cells = cells.dropna(axis="columns", how="all")
-    if cells.empty:
-        return None
-    machines = sorted(cells.columns)
-    base = machines[0]
-    header = (
-        "Model",
-        "Res",
-        "Phase",
-        "Setup",
-        *(f"img/s {m}" for m in machines),
-        *(f"{m} / {base}" for m in machines[1:]),
+    machines = slowest_first(shared)
+    base, faster = machines[0], machines[1:]
+    label = {machine: machine_label(machine) for machine in machines}
+    table = Table(
+        header=(
+            "Model",
+            "Res",
+            "Phase",
+            "Setup",
+            *(f"img/s {label[m]}" for m in machines),
+            *(f"speed-up {label[m]}" for m in faster),
+            *(f"MFU {label[m]}" for m in machines),
+        ),
+        intro=(
+            f"The same cells on {len(machines)} machines. The speed-ups are over the slowest, "
+            f"{base} (the lowest geometric-mean img/s over its cells here). {HARDWARE_LEGEND}"
+        ),
     )
-    table = Table(header=header)
-    for index, speeds in cells.iterrows():
-        preset, resolution, phase, dtype, batch, mode = index
-        speed = {m: None if pd.isna(speeds[m]) else float(speeds[m]) for m in machines}
-        ratios = {
-            m: speed[m] / speed[base] if speed[m] and speed[base] else None for m in machines[1:]
-        }
+    for key in sorted(shared, key=natural_key):
+        preset, resolution, phase, dtype, batch, mode = key
+        rows = shared[key]
+        speed = {m: float(rows[m]["images_per_s"]) if m in rows else None for m in machines}
+        speedup = {m: _ratio(speed[m], speed[base]) for m in faster}
+        mfu = {m: _number(rows[m].get("mfu")) if m in rows else None for m in machines}
         setup = f"{dtype} b{batch} {mode}"
         table.rows.append(
             (
@@ -480,17 +497,64 @@ def hardware_table(frame: pd.DataFrame) -> Table | None:
                 str(resolution),
                 phase,
                 setup,
-                *(format_number(speed[m]) for m in machines),
-                *("" if r is None else f"{r:.2f}x" for r in ratios.values()),
+                *(_marked(format_number(speed[m]), rows.get(m), TIMING_MARKS) for m in machines),
+                *("" if speedup[m] is None else f"{speedup[m]:.2f}x" for m in faster),
+                *(_marked(format_percent(mfu[m]), rows.get(m), MFU_MARKS) for m in machines),
             )
         )
         table.records.append(
             {"model": preset, "resolution": resolution, "phase": phase, "setup": setup}
             | {f"images_per_s {m}": speed[m] for m in machines}
-            | {f"ratio {m} / {base}": r for m, r in ratios.items()}
+            | {f"speedup {m} / {base}": speedup[m] for m in faster}
+            | {f"mfu {m}": mfu[m] for m in machines}
         )
     table.csv_header = tuple(table.records[0])
     return table
+
+
+def hardware_cells(frame: pd.DataFrame) -> dict[tuple, dict[str, dict]]:
+    """{cell (the HARDWARE_CELL values): {machine: frame row}} of the timed cells that ran ok, with
+    a throughput, on two or more machines."""
+    if "images_per_s" not in frame:
+        return {}
+    timed = frame[frame["phase"].isin(TIMED_PHASES) & (frame["status"] == "ok")]
+    timed = timed[timed["images_per_s"].notna()]
+    # The frame keeps one record per (machine, cell id), and a cell id names its device, which
+    # follows from the machine: so one row per (cell, machine) here.
+    cells: dict[tuple, dict[str, dict]] = {}
+    for row in timed.to_dict("records"):
+        cells.setdefault(tuple(row[axis] for axis in HARDWARE_CELL), {})[row["hardware"]] = row
+    return {key: rows for key, rows in cells.items() if len(rows) >= 2}
+
+
+def machine_label(hardware: str) -> str:
+    """A machine as a column header: 'H200' for 'NVIDIA H200'; a CPU keeps its model and count."""
+    return hardware.removeprefix("NVIDIA ").strip()
+
+
+def slowest_first(cells: dict[tuple, dict[str, dict]]) -> list[str]:
+    """The machines of `cells`, by the geometric mean of their img/s over the cells each ran, the
+    slowest first (ties by name)."""
+    logs: dict[str, list[float]] = {}
+    for rows in cells.values():
+        for machine, row in rows.items():
+            logs.setdefault(machine, []).append(math.log(row["images_per_s"]))
+    return sorted(logs, key=lambda machine: (sum(logs[machine]) / len(logs[machine]), machine))
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    return numerator / denominator if numerator and denominator else None
+
+
+def _number(value) -> float | None:
+    return float(value) if is_number(value) else None
+
+
+def _marked(text: str, row: dict | None, marks: tuple[tuple[str, str], ...]) -> str:
+    """`text` with the mark of every flag the row carries (NOISY_MARK, SUSPECT_MARK)."""
+    if not text or row is None:
+        return text
+    return text + "".join(mark for key, mark in marks if row.get(key) == 1)
 
 
 # --- cost exponents ------------------------------------------------------------------------------

@@ -229,13 +229,21 @@ def test_markdown_cells_escape_pipes():
 
 def test_hardware_table_compares_the_shared_cells(small_frame):
     hardware = tables.hardware_table(small_frame)
+    # The slower H100 is the base of the speed-ups; each MFU is over its own GPU's peak.
     assert hardware.markdown().splitlines() == [
-        "| Model | Res | Phase | Setup | img/s NVIDIA H100 80GB HBM3 | img/s NVIDIA H200 "
-        "| NVIDIA H200 / NVIDIA H100 80GB HBM3 |",
-        "|---|---|---|---|---|---|---|",
-        "| adm-in256 | 256 | forward | bf16 b32 eager | 125 | 180 | 1.44x |",
-        "| rin-in256 | 256 | forward | bf16 b32 eager | 1,000 | 1,500 | 1.50x |",
+        "| Model | Res | Phase | Setup | img/s H100 80GB HBM3 | img/s H200 | speed-up H200 "
+        "| MFU H100 80GB HBM3 | MFU H200 |",
+        "|---|---|---|---|---|---|---|---|---|",
+        "| adm-in256 | 256 | forward | bf16 b32 eager | 125 | 180 | 1.44x | 40.0% | 41.0% |",
+        "| rin-in256 | 256 | forward | bf16 b32 eager | 1,000 | 1,500 | 1.50x | 25.0% | 27.0% |",
     ]
+    assert hardware.intro.startswith(
+        "The same cells on 2 machines. The speed-ups are over the slowest, NVIDIA H100 80GB HBM3 "
+    )
+    assert hardware.csv().splitlines()[0] == (
+        "model,resolution,phase,setup,images_per_s NVIDIA H100 80GB HBM3,images_per_s NVIDIA H200,"
+        "speedup NVIDIA H200 / NVIDIA H100 80GB HBM3,mfu NVIDIA H100 80GB HBM3,mfu NVIDIA H200"
+    )
 
 
 def test_missing_metrics_give_empty_cells_not_crashes():

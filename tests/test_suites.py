@@ -20,7 +20,7 @@ def native(slug):
     return registry.get(slug).config.resolution
 
 
-@pytest.mark.parametrize("name", ["quick", "paper", "scaling", "ci", "claims"])
+@pytest.mark.parametrize("name", ["quick", "paper", "scaling", "ci", "claims", "hardware"])
 def test_builtin_suites_load(name):
     suite = suites.load(name)
     assert suite.name == name and suite.description and suite.plan
@@ -33,6 +33,7 @@ def test_builtin_names_are_the_shipped_files():
         "ci",
         "claims",
         "gpu-check",
+        "hardware",
         "levers",
         "paper",
         "peers",
@@ -358,7 +359,7 @@ def test_mistakes_are_one_clear_line(tmp_path, text, message):
 def test_unknown_suite_name_lists_the_built_in_ones(tmp_path):
     with pytest.raises(
         suites.SuiteError,
-        match=r"unknown suite 'quik'; valid: ci, claims, gpu-check, levers, paper, peers, quick, scaling",
+        match=r"unknown suite 'quik'; valid: ci, claims, gpu-check, hardware, levers, paper, peers, quick, scaling",
     ):
         suites.load("quik")
     with pytest.raises(suites.SuiteError, match="no suite file at"):

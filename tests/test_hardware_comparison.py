@@ -1,0 +1,123 @@
+"""The hardware comparison: the hardware suite gives every device the same cells, the GPU check
+measures them too, and `rinbench report` over the runs of a CPU and two GPUs (GPU records made here,
+no GPU needed) shows them side by side, under one heading, with a speed-up and an MFU per machine."""
+
+import json
+from pathlib import Path
+
+from bench import cli, suites
+from bench.cell import Cell
+from bench.record import Record
+
+CPU = ("AMD EPYC 7B13", 2)
+CPU_NAME = "CPU AMD EPYC 7B13 (2 cpus)"
+H100, H200 = "NVIDIA H100 80GB HBM3", "NVIDIA H200"
+
+
+def timed_cells(device: str) -> list[Cell]:
+    return [c for c in suites.load("hardware", device).cells if c.phase not in ("params", "flops")]
+
+
+def test_the_hardware_suite_has_the_same_cells_on_every_device():
+    on_cpu, on_gpu = timed_cells("cpu"), timed_cells("cuda")
+    assert [c.id.removesuffix(".cpu") for c in on_cpu] == [
+        c.id.removesuffix(".cuda") for c in on_gpu
+    ]
+    assert {c.preset for c in on_cpu} == {"dit-b-2", "adm-in64", "rin-in64"}
+    assert {(c.dtype, c.batch, c.mode) for c in on_cpu} == {("fp32", 4, "eager")}
+    assert {c.phase for c in on_cpu} == {"forward", "train_step"}
+    assert suites.load("hardware").plan[0].cell.device == "cpu"  # the default device
+
+
+def test_the_gpu_check_measures_the_hardware_cells_as_the_suite_does():
+    # The same cells with the same settings: a GPU lease's records are the suite's measurement.
+    check = set(suites.load("gpu-check").plan)
+    hardware = [
+        p for p in suites.load("hardware", "cuda").plan if p.cell.phase in ("forward", "train_step")
+    ]
+    assert hardware and all(planned in check for planned in hardware)
+
+
+def machine_record(cell: Cell, run: str, *, gpu: str | None = None, **values) -> Record:
+    """A record of `cell` as a run on a CPU (`CPU`) or on the GPU named `gpu` writes it."""
+    env = {"device": cell.device}
+    env |= {"gpu": {"name": gpu}} if gpu else {"cpu_model": CPU[0], "cpu_count": CPU[1]}
+    model = {"family": cell.preset.split("-")[0], "params": 1, "source": "released config: test"}
+    data = {
+        "schema": 1,
+        "run": {"id": run, "suite": "hardware"},
+        "cell": cell.as_dict(),
+        "settings": {},
+        "model": model,
+        "env": env,
+        "status": "ok",
+        "values": values,
+        "error": None,
+    }
+    return Record.from_json(data)
+
+
+def write_run(folder: Path, records: list[Record]) -> None:
+    folder.mkdir(parents=True)
+    lines = [json.dumps(r.to_json()) for r in records]
+    (folder / f"{records[0].run.id}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_report_sets_a_cpu_and_two_gpus_side_by_side(tmp_path, capsys):
+    # img/s per machine: the CPU at 1 to 6, the H100 at 50x and the H200 at 80x the CPU; each MFU
+    # over its machine's own peak. Three runs in three folders, as three machines leave them.
+    cpu_cells, gpu_cells = timed_cells("cpu"), timed_cells("cuda")
+    speeds = [1.0 + number for number in range(len(cpu_cells))]
+    write_run(
+        tmp_path / "cpu",
+        [
+            machine_record(cell, "run-cpu", images_per_s=speed, mfu=0.5, latency_noisy=number % 2)
+            for number, (cell, speed) in enumerate(zip(cpu_cells, speeds, strict=True))
+        ],
+    )
+    for gpu, factor, mfu in ((H100, 50.0, 0.02), (H200, 80.0, 0.03)):
+        write_run(
+            tmp_path / gpu.split()[1],
+            [
+                machine_record(
+                    cell, f"run-{gpu.split()[1]}", gpu=gpu, images_per_s=speed * factor, mfu=mfu
+                )
+                for cell, speed in zip(gpu_cells, speeds, strict=True)
+            ],
+        )
+    out = tmp_path / "report"
+    folders = [str(tmp_path / name) for name in ("cpu", "H100", "H200")]
+    assert cli.main(["report", *folders, "--out", str(out)]) == 0
+    capsys.readouterr()
+
+    page = (out / "report.md").read_text(encoding="utf-8")
+    assert page.count("Hardware comparison") == 1 and "\n## Hardware comparison\n" in page
+    assert "### Images per second per machine" in page  # the figure, under Figures
+    section = page[page.index("## Hardware comparison") :]
+    section = section[: section.index("\n## ", 1)]
+    assert f"The speed-ups are over the slowest, {CPU_NAME} " in section
+    table = [line for line in section.splitlines() if line.startswith("| ")]
+    assert table[0] == (
+        f"| Model | Res | Phase | Setup | img/s {CPU_NAME} | img/s H100 80GB HBM3 | img/s H200 "
+        f"| speed-up H100 80GB HBM3 | speed-up H200 | MFU {CPU_NAME} | MFU H100 80GB HBM3 "
+        "| MFU H200 |"
+    )
+    rows = table[1:]
+    assert len(rows) == len(cpu_cells)  # every cell of the suite, once
+    assert rows[0] == (
+        "| adm-in64 | 64 | forward | fp32 b4 eager | 3 | 150 | 240 | 50.00x | 80.00x "
+        "| 50.0% | 2.0% | 3.0% |"
+    )
+    assert rows[1].startswith("| adm-in64 | 64 | train_step | fp32 b4 eager | 4~ | 200 | 320 |")
+    assert "| 50.0%~ | 2.0% |" in rows[1]  # a noisy CPU timing and its MFU keep their mark
+
+    web = (out / "report.html").read_text(encoding="utf-8")
+    assert web.count("Hardware comparison") == 1
+    assert '<h3 id="hardware_comparison">Images per second per machine</h3>' in web
+    hardware = web[web.index('<table id="hardware">') :]
+    hardware = hardware[: hardware.index("</table>")]
+    assert "<th>speed-up H200</th>" in hardware and "<th>MFU H100 80GB HBM3</th>" in hardware
+    assert hardware.count("<tr>") == 1 + len(cpu_cells)
+
+    csv_header = (out / "hardware.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert f"speedup NVIDIA H200 / {CPU_NAME}" in csv_header and "mfu NVIDIA H200" in csv_header
