@@ -23,7 +23,7 @@
 #                 suite leaves of the budget, into a results folder of its own (a lever cell has its
 #                 plain twin's id); the summary sets each beside its twin; cells the budget cut off
 #                 are listed in skipped-levers.txt (in results.tar.gz and the summary)
-#   4. gpu-tests  `pytest -m gpu`
+#   4. gpu-tests  `pytest -m gpu` over the test files that hold GPU tests
 #   5. report     `rinbench report` and `rinbench claims` on the results; summary.md with the targets
 # OUT_DIR receives at most 8 files of at most 16 MiB: check.log, summary.md, results.tar.gz (the
 # results folder with traces, the levers' results folder, the report folder, bare_loop.json,
@@ -218,8 +218,11 @@ if [ "$PART" != 1 ]; then
     else
         echo "== levers: --only selects no cell of the levers suite; not run"
     fi
+    # Only the test files that hold GPU tests: collecting the whole suite would import every
+    # optional library (diffusers, rin-pytorch, ...) for nothing.
+    GPU_TEST_FILES=$(grep -rl --include='test_*.py' 'mark.gpu' tests | sort | tr '\n' ' ')
     step gpu-tests "$TEST_LIMIT" "$RESERVE_REPORT" \
-        bash -c "'$PY' -m pytest -m gpu -q -p no:cacheprovider tests >'$WORK/pytest-gpu.log' 2>&1; code=\$?; tail -n 15 '$WORK/pytest-gpu.log'; exit \$code"
+        bash -c "'$PY' -m pytest -m gpu -q -p no:cacheprovider $GPU_TEST_FILES >'$WORK/pytest-gpu.log' 2>&1; code=\$?; tail -n 15 '$WORK/pytest-gpu.log'; exit \$code"
 fi
 
 # What the budget left out: the suite's cells without a record (all of them if it never started).
