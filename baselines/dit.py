@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.layers import check_labels, timestep_embedding
+from baselines.layers import check_image_inputs, timestep_embedding
 
 # DiT embeds the timestep with 256 sinusoidal features and period up to 10^4 (GLIDE's choice).
 TIMESTEP_FEATURES = 256
@@ -247,7 +247,7 @@ class DiT(nn.Module):
 
     def forward(self, x, t, y=None, state=None) -> tuple[torch.Tensor, None]:
         del state  # only RIN carries state between steps
-        self._check_inputs(x, t, y)
+        check_image_inputs(self.cfg, x, t, y, null_class=self.cfg.has_null_class)
         cfg = self.cfg
         timestep_B = t.float() * TIMESTEP_SCALE  # DiT embeds the discrete-step index 0..999
         x_BTD = self.patch_embed(x).flatten(2).transpose(1, 2) + self.pos_embed
@@ -272,26 +272,6 @@ class DiT(nn.Module):
         g, p, c = self.cfg.grid_size, self.cfg.patch_size, self.cfg.out_channels
         x = patches_BTF.reshape(B, g, g, p, p, c).permute(0, 5, 1, 3, 2, 4)
         return x.reshape(B, c, g * p, g * p)
-
-    def _check_inputs(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None) -> None:
-        cfg = self.cfg
-        if x.ndim != 4 or tuple(x.shape[1:]) != cfg.input_shape:
-            raise ValueError(
-                f"{cfg.name}: expected x of shape (B, {', '.join(map(str, cfg.input_shape))}), "
-                f"got {tuple(x.shape)}"
-            )
-        if t.shape != x.shape[:1]:
-            raise ValueError(
-                f"{cfg.name}: expected t of shape ({x.shape[0]},), got {tuple(t.shape)}"
-            )
-        if check_labels(cfg.name, cfg.num_classes, y, x.shape[0]):
-            top = cfg.num_classes + int(cfg.has_null_class)
-            low, high = int(y.min()), int(y.max())
-            if low < 0 or high >= top:
-                null = f" ({cfg.num_classes} = no class)" if cfg.has_null_class else ""
-                raise ValueError(
-                    f"{cfg.name}: labels must be in [0, {top - 1}]{null}, got [{low}, {high}]"
-                )
 
 
 # --- closed-form cost ------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Helpers the baseline models share: the sinusoidal timestep features of ADM and DiT, and the
-checks of the class labels."""
+checks of the class labels and of an image model's inputs."""
 
 from __future__ import annotations
 
@@ -36,3 +36,26 @@ def check_labels(name: str, num_classes: int, y: torch.Tensor | None, batch: int
             f"{name}: expected y of shape ({batch},) and dtype int64, got {tuple(y.shape)} {y.dtype}"
         )
     return y.device.type == "cpu" and y.numel() > 0 and not torch.compiler.is_compiling()
+
+
+def check_image_inputs(
+    cfg, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None, *, null_class: bool = False
+) -> None:
+    """Raise ValueError unless (x, t, y) suit the image model of `cfg`: x (B, *cfg.input_shape),
+    t (B,), y as `check_labels` asks, with values in [0, num_classes), or [0, num_classes] for a
+    model that keeps a null class for label dropout (`null_class`: DiT's, diffusers' DiT's)."""
+    if x.ndim != 4 or tuple(x.shape[1:]) != cfg.input_shape:
+        raise ValueError(
+            f"{cfg.name}: expected x of shape (B, {', '.join(map(str, cfg.input_shape))}), "
+            f"got {tuple(x.shape)}"
+        )
+    if t.shape != x.shape[:1]:
+        raise ValueError(f"{cfg.name}: expected t of shape ({x.shape[0]},), got {tuple(t.shape)}")
+    if check_labels(cfg.name, cfg.num_classes, y, x.shape[0]):
+        top = cfg.num_classes + int(null_class)
+        low, high = int(y.min()), int(y.max())
+        if low < 0 or high >= top:
+            null = f" ({cfg.num_classes} = no class)" if null_class else ""
+            raise ValueError(
+                f"{cfg.name}: labels must be in [0, {top - 1}]{null}, got [{low}, {high}]"
+            )

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from baselines.dit import TIMESTEP_FEATURES, TIMESTEP_SCALE, DiTConfig
-from baselines.layers import check_labels
+from baselines.layers import check_image_inputs
 from baselines.presets import DIT_PRESETS
 from bench.family import Family, Preset, Source, gaussian_inputs, require
 
@@ -171,31 +171,12 @@ class DiffusersDiT(nn.Module):
 
     def forward(self, x, t, y=None, state=None) -> tuple[torch.Tensor, None]:
         del state  # only RIN carries state between steps
-        self._check_inputs(x, t, y)
+        check_image_inputs(self.cfg, x, t, y, null_class=True)  # row num_classes: no class
         # DiT embeds the step index of its 1000-step schedule; diffusers takes it as a float
         # tensor, so t * 1000 passes unrounded (continuous), as our DiT embeds it.
         timestep_B = t.float() * TIMESTEP_SCALE
         out = self.net(x, timestep=timestep_B, class_labels=y, return_dict=False)[0]
         return out, None
-
-    def _check_inputs(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None) -> None:
-        cfg = self.cfg
-        if x.ndim != 4 or tuple(x.shape[1:]) != cfg.input_shape:
-            raise ValueError(
-                f"{cfg.name}: expected x of shape (B, {', '.join(map(str, cfg.input_shape))}), "
-                f"got {tuple(x.shape)}"
-            )
-        if t.shape != x.shape[:1]:
-            raise ValueError(
-                f"{cfg.name}: expected t of shape ({x.shape[0]},), got {tuple(t.shape)}"
-            )
-        if check_labels(cfg.name, cfg.num_classes, y, x.shape[0]):
-            low, high = int(y.min()), int(y.max())
-            if low < 0 or high > cfg.num_classes:
-                raise ValueError(
-                    f"{cfg.name}: labels must be in [0, {cfg.num_classes}] ({cfg.num_classes} = "
-                    f"no class), got [{low}, {high}]"
-                )
 
 
 # diffusers' module names -> the FLOP groups of our DiT (baselines.families.by_dit_block_kind).

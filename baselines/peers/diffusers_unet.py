@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from baselines.families import by_resolution
-from baselines.layers import check_labels
+from baselines.layers import check_image_inputs
 from baselines.presets import UNET_PRESETS
 from baselines.unet import GROUPS, UNetConfig
 from bench.family import Family, Preset, Source, gaussian_inputs, require
@@ -171,29 +171,11 @@ class DiffusersUNet(nn.Module):
 
     def forward(self, x, t, y=None, state=None) -> tuple[torch.Tensor, None]:
         del state  # only RIN carries state between steps
-        self._check_inputs(x, t, y)
+        check_image_inputs(self.cfg, x, t, y)
         # ADM embeds the step index of its 1000-step schedule; UNet2DModel takes it as a float
         # tensor, so t * 1000 passes unrounded (continuous), as our ADM embeds it.
         timestep_B = t.float() * TIMESTEP_SCALE
         return self.net(x, timestep_B, class_labels=y, return_dict=False)[0], None
-
-    def _check_inputs(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None) -> None:
-        cfg = self.cfg
-        if x.ndim != 4 or tuple(x.shape[1:]) != cfg.input_shape:
-            raise ValueError(
-                f"{cfg.name}: expected x of shape (B, {', '.join(map(str, cfg.input_shape))}), "
-                f"got {tuple(x.shape)}"
-            )
-        if t.shape != x.shape[:1]:
-            raise ValueError(
-                f"{cfg.name}: expected t of shape ({x.shape[0]},), got {tuple(t.shape)}"
-            )
-        if check_labels(cfg.name, cfg.num_classes, y, x.shape[0]):
-            low, high = int(y.min()), int(y.max())
-            if low < 0 or high >= cfg.num_classes:
-                raise ValueError(
-                    f"{cfg.name}: labels must be in [0, {cfg.num_classes - 1}], got [{low}, {high}]"
-                )
 
 
 # The timestep MLP and label table of UNet2DModel: "other", as ours (their input is no image).
