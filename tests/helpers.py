@@ -1,11 +1,18 @@
-"""Helpers shared by the model tests (RIN, ADM U-Net, DiT, 3-D U-Net): counting on the meta device,
-filling zero-initialised weights, and the seeded-build check every family passes."""
+"""Helpers shared by the tests: counting on the meta device, filling zero-initialised weights, the
+seeded-build check every family passes, and the `rinbench` command in a process of its own."""
 
 import functools
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+
+from bench import registry
+from bench.measure.flops import count_flops
 
 
 @functools.cache
@@ -19,6 +26,19 @@ def meta_counts(build, cfg) -> tuple[int, int]:
         with FlopCounterMode(display=False) as counter:
             model(x, torch.rand(1), y)
     return sum(p.numel() for p in model.parameters()), counter.get_total_flops() // 2
+
+
+def count_preset(slug: str, resolution: int | None = None, batch: int = 2, **kwargs) -> dict:
+    """bench.measure.flops.count_flops of a registry preset (at another resolution if given), with
+    its family's FLOP groups, on the meta device."""
+    entry = registry.get(slug)
+    cfg = registry.config(slug, resolution)
+    return count_flops(
+        lambda: entry.builder(cfg),
+        lambda model: registry.example_inputs(cfg, batch, "meta"),
+        group=entry.flop_grouping,
+        **kwargs,
+    )
 
 
 def randomized(model: torch.nn.Module, seed: int) -> torch.nn.Module:
@@ -72,3 +92,21 @@ def _gloo_worker(rank: int, world: int, port: int, fn, args: tuple) -> None:
         fn(rank, *args)
     finally:
         torch.distributed.destroy_process_group()
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def rinbench(*args: str, cwd: Path, path: Path | None = None) -> subprocess.CompletedProcess:
+    """`python -m bench ARGS` in a fresh process, run from `cwd`, with the repository (and first
+    `path`, a folder of packages, e.g. a stand-in plugin) on PYTHONPATH; its output captured."""
+    paths = [str(path) if path else "", str(REPO), os.environ.get("PYTHONPATH", "")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+    )

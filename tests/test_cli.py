@@ -2,35 +2,18 @@
 
 import io
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
+from helpers import rinbench
 
 from bench import cli, registry, results
 from bench.record import SCHEMA_VERSION
 
-REPO = Path(__file__).resolve().parents[1]
 # Two timed cells in their own processes and one count in the runner's: the real measurement.
 QUICK_ONLY = ["--only", "rin-tiny.*", "--only", "dit-s-8.*.params.*"]
-
-
-def rinbench(*args, cwd):
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "bench", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import count_preset
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
@@ -245,17 +246,6 @@ EXPECTED_GROUPS = {
     "rin": {"read", "compute", "write", "other"},
     "dit": {"attention", "mlp", "adaln", "other"},
 }
-
-
-def count_preset(slug: str, resolution: int | None = None, batch: int = 2, **kwargs) -> dict:
-    entry = registry.get(slug)
-    cfg = registry.config(slug, resolution)
-    return count_flops(
-        lambda: entry.builder(cfg),
-        lambda model: registry.example_inputs(cfg, batch, "meta"),
-        group=entry.flop_grouping,
-        **kwargs,
-    )
 
 
 def analytic_macs(slug: str, resolution: int | None = None) -> int:

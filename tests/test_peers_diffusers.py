@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 import torch
+from helpers import count_preset
 
 from baselines.dit import TIMESTEP_FEATURES
 from baselines.peers.diffusers_dit import conditioning_parameters, from_dit
@@ -16,7 +17,6 @@ from baselines.peers.diffusers_unet import from_adm
 from baselines.presets import DIT_PRESETS, UNET_PRESETS
 from bench import registry
 from bench.family import MissingPackage
-from bench.measure.flops import count_flops
 
 pytest.importorskip("diffusers", reason="the `peers` extra (diffusers) is not installed")
 
@@ -136,12 +136,7 @@ def test_presets_name_their_counterparts():
 
 
 def macs(slug: str) -> dict:
-    entry = registry.get(slug)
-    return count_flops(
-        lambda: entry.builder(entry.config),
-        lambda model: registry.example_inputs(entry.config, 1, "meta"),
-        group=entry.flop_grouping,
-    )
+    return count_preset(slug, batch=1)
 
 
 def test_dit_macs_exceed_ours_by_the_repeated_timestep_mlp():

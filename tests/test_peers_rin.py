@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import torch
+from helpers import count_preset
 
 rin_pytorch = pytest.importorskip("rin_pytorch")
 
@@ -100,12 +101,7 @@ def parameter_difference(peer: LucidrainsRINConfig, ours) -> dict[str, int]:
 
 
 def macs(slug: str) -> dict:
-    entry = registry.get(slug)
-    return count_flops(
-        lambda: entry.builder(entry.config),
-        lambda model: registry.example_inputs(entry.config, 1, "meta"),
-        group=entry.flop_grouping,
-    )
+    return count_preset(slug, batch=1)
 
 
 # --- sizes and cost beside ours ------------------------------------------------------------------

@@ -8,18 +8,15 @@ importlib.metadata finds it in the CLI's process and in the worker processes ali
 """
 
 import json
-import os
-import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+from helpers import rinbench
 
 from bench import plugins
 from bench.family import Family
-
-REPO = Path(__file__).resolve().parents[1]
 
 STAND_IN = '''
 """A stand-in for someone's own backbone: the DiT of rinbench under another config class."""
@@ -100,25 +97,12 @@ def install(folder: Path, package: str, module_text: str, target: str) -> Path:
     return folder
 
 
-def rinbench(folder: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    paths = [str(folder), str(REPO), os.environ.get("PYTHONPATH", "")]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
-    return subprocess.run(
-        [sys.executable, "-m", "bench", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=300,
-    )
-
-
 @pytest.mark.slow
 def test_a_plugin_family_is_listed_counted_and_timed_like_a_built_in_one(tmp_path):
     site = tmp_path / "site"
     site.mkdir()
     install(site, "stand-in-family", STAND_IN, "stand_in:FAMILIES")
-    listed = rinbench(site, "list", cwd=tmp_path)
+    listed = rinbench("list", cwd=tmp_path, path=site)
     assert listed.returncode == 0, listed.stderr
     assert "standin-tiny" in listed.stdout
     assert "standin: standin, absent (package stand-in-family)" in listed.stdout
@@ -134,8 +118,8 @@ def test_a_plugin_family_is_listed_counted_and_timed_like_a_built_in_one(tmp_pat
         '[pairs]\npresets = [["dit-tiny", "standin-tiny"], ["absent-tiny", "adm-tiny"]]\n'
         "rounds = 2\n"
     )
-    ran = rinbench(site, "run", str(suite), "--out", str(tmp_path / "out"), "--no-progress",
-                   cwd=tmp_path)  # fmt: skip
+    ran = rinbench("run", str(suite), "--out", str(tmp_path / "out"), "--no-progress",
+                   cwd=tmp_path, path=site)  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     assert "3 cells of absent will end unsupported: no_such_peer_package not installed" in (
         ran.stderr
@@ -166,7 +150,7 @@ def test_a_plugin_that_cannot_be_loaded_stops_list_and_run_with_one_line(tmp_pat
     site.mkdir()
     install(site, "bad-plugin", "raise ImportError('no module named dit_checkout')", "bad:FAMILY")
     for args in (("list",), ("run", "quick", "--dry-run")):
-        done = rinbench(site, *args, cwd=tmp_path)
+        done = rinbench(*args, cwd=tmp_path, path=site)
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.strip().splitlines()[-1] == (
             "rinbench: error: plugin 'standin' (bad:FAMILY) from package 'bad-plugin' failed to load: "
