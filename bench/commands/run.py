@@ -196,12 +196,13 @@ def _not_installed(plan) -> list[str]:
     cells: dict = {}
     for item in plan.todo:
         family = registry.get(item.cell.preset).declared_by
-        if family.missing():
-            cells[family] = cells.get(family, 0) + 1
+        cells[family] = cells.get(family, 0) + 1
+    missing = {family: family.missing() for family in cells}  # one look-up per family
     return [
-        f"{count} cells of {family.name} will end unsupported: {', '.join(family.missing())} "
+        f"{count} cells of {family.name} will end unsupported: {', '.join(missing[family])} "
         f"not installed ({family.install_hint})"
         for family, count in cells.items()
+        if missing[family]
     ]
 
 
