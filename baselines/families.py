@@ -1,9 +1,9 @@
 """The baseline families as the harness sees them: ADM's U-Net, DiT, and VDM's 3-D U-Net."""
 
-from baselines.dit import DiT, DiTConfig
+from baselines.dit import DiT, DiTBlock, DiTConfig, SelfAttention
 from baselines.presets import DIT_PRESETS, UNET_PRESETS
-from baselines.unet import UNet, UNetConfig
-from baselines.unet3d import UNet3D, UNet3DConfig
+from baselines.unet import AttentionBlock, ResBlock, UNet, UNetConfig
+from baselines.unet3d import TemporalAttention, UNet3D, UNet3DConfig
 from baselines.video_presets import VIDEO_UNET_PRESETS
 from bench.family import Family, Grouping, gaussian_inputs
 
@@ -34,12 +34,29 @@ DESCRIPTIONS = {
 }
 
 
-def _baseline(name: str, model: type, config: type, presets: dict, grouping: Grouping) -> Family:
+def _baseline(
+    name: str, model: type, config: type, presets: dict, grouping: Grouping, units: dict
+) -> Family:
     """A baseline family: every baseline takes Gaussian inputs of its config's input_shape."""
-    return Family(name, DESCRIPTIONS[name], model, config, presets, grouping, gaussian_inputs)
+    return Family(
+        name, DESCRIPTIONS[name], model, config, presets, grouping, gaussian_inputs,
+        checkpoint_units=units,
+    )  # fmt: skip
 
 
-ADM = _baseline("adm", UNet, UNetConfig, UNET_PRESETS, by_resolution)
-DIT = _baseline("dit", DiT, DiTConfig, DIT_PRESETS, by_dit_block_kind)
-# The video U-Net folds frames into the batch around its 2-D ops: its convs see 4-D maps.
-VDM = _baseline("vdm", UNet3D, UNet3DConfig, VIDEO_UNET_PRESETS, by_resolution)
+# ADM's official code checkpoints every AttentionBlock (guided-diffusion unet.py): "attention".
+UNET_UNITS = {"attention": (AttentionBlock,), "blocks": (ResBlock, AttentionBlock)}
+ADM = _baseline("adm", UNet, UNetConfig, UNET_PRESETS, by_resolution, UNET_UNITS)
+DIT = _baseline(
+    "dit", DiT, DiTConfig, DIT_PRESETS, by_dit_block_kind,
+    {"attention": (SelfAttention,), "blocks": (DiTBlock,)},
+)  # fmt: skip
+# The video U-Net folds frames into the batch around its 2-D ops: its convs see 4-D maps. Its
+# blocks are ADM's (VideoResBlock is a ResBlock) and its temporal attention.
+VDM = _baseline(
+    "vdm", UNet3D, UNet3DConfig, VIDEO_UNET_PRESETS, by_resolution,
+    {
+        "attention": (AttentionBlock, TemporalAttention),
+        "blocks": (ResBlock, AttentionBlock, TemporalAttention),
+    },
+)  # fmt: skip

@@ -14,7 +14,7 @@ model's `forward(x, t, y=None, state=None) -> (out, state)` takes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # Where a preset's numbers come from. "harness": a configuration of our own for one of the harness's
@@ -116,10 +116,19 @@ class Family:
     requires: tuple[str, ...] = ()
     extra: str = ""
     peer_of: str = ""
+    # Settings.checkpointing's units: kind ("attention", "blocks") -> the module classes whose
+    # forward a checkpointed train step recomputes in its backward. A family without a kind's
+    # units cannot run that lever (its cell ends "unsupported", saying what it declares).
+    checkpoint_units: Mapping[str, tuple[type, ...]] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.requires and not self.extra:
             raise ValueError(f"{self.name}: a family that requires packages names the extra")
+        for kind, units in self.checkpoint_units.items():
+            if not (isinstance(units, tuple) and units and all(isinstance(u, type) for u in units)):
+                raise TypeError(
+                    f"{self.name}: checkpoint_units[{kind!r}] is not a tuple of module classes"
+                )
         for slug, preset in self.presets.items():
             if not isinstance(preset, Preset):
                 raise TypeError(f"{self.name}: preset {slug!r} is not a Preset")

@@ -1,7 +1,7 @@
 """The RIN family as the harness sees it: model, config, presets, FLOP groups, inputs."""
 
 from bench.family import Family, gaussian_inputs
-from rin.model import RIN, RINConfig
+from rin.model import RIN, Attention, RINBlock, RINConfig
 from rin.presets import PRESETS
 
 
@@ -22,4 +22,7 @@ FAMILY = Family(
     presets=PRESETS,
     flop_grouping=by_rin_stage,
     make_inputs=gaussian_inputs,
+    # "attention": the read and write cross-attention and the latents' self-attention;
+    # "blocks": each read-compute-write block whole.
+    checkpoint_units={"attention": (Attention,), "blocks": (RINBlock,)},
 )

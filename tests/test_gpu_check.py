@@ -68,7 +68,7 @@ def test_dry_run_in_two_calls_measures_every_cell_once_and_brings_back_at_most_8
                           str(first / "results.tar.gz"), timeout=600)  # fmt: skip
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     assert steps(out, "2") == dict.fromkeys(
-        ["env", "suite", "levers", "gpu-tests", "report", "claims"], "ok"
+        ["env", "suite", "levers", "memory", "gpu-tests", "report", "claims"], "ok"
     )
     counts = [c for c in cpu_cells() if c.split(".")[4] in ("params", "flops")]
     summary_text = (out / "summary.md").read_text(encoding="utf-8")
@@ -92,12 +92,16 @@ def test_dry_run_in_two_calls_measures_every_cell_once_and_brings_back_at_most_8
     assert any(r.cell.phase.startswith("profile:") for r in records)
     assert list((unpacked / "results").rglob("*.trace.json.gz")), "the profiles' traces travel"
     assert (unpacked / "report" / "report.md").is_file()
-    # The levers' records lie apart from the plain ones: each has the id of its plain twin.
-    levers = results.read(sorted((unpacked / "levers").rglob("*.jsonl")))
-    assert sorted(r.cell.id for r in levers) == sorted(cpu_cells("levers"))
-    assert set(cpu_cells("levers")) <= set(cpu_cells())
-    assert all(r.status == "ok" and r.run.suite == "levers" for r in levers)
-    assert (unpacked / "skipped-levers.txt").read_text(encoding="utf-8").split() == []
+    # The lever suites' records lie apart from the plain ones: each has the id of its plain twin.
+    for suite in ("levers", "memory"):
+        levers = results.read(sorted((unpacked / "levers" / suite).glob("*.jsonl")))
+        assert sorted(r.cell.id for r in levers) == sorted(cpu_cells(suite))
+        assert set(cpu_cells(suite)) <= set(cpu_cells())
+        assert all(r.status == "ok" and r.run.suite == suite for r in levers)
+        assert (unpacked / f"skipped-{suite}.txt").read_text(encoding="utf-8").split() == []
+    (checkpointed,) = results.read(sorted((unpacked / "levers" / "memory").glob("*.jsonl")))
+    assert checkpointed.settings["checkpointing"] == "blocks"
+    assert checkpointed.details["checkpointed_modules"] > 0
 
     bare = json.loads((unpacked / "bare_loop.json").read_text(encoding="utf-8"))
     assert bare["harness_status"] == "ok" and bare["harness_ms_median"] > 0
@@ -117,6 +121,12 @@ def test_dry_run_in_two_calls_measures_every_cell_once_and_brings_back_at_most_8
     assert len(lever_rows) == len(cpu_cells("levers"))
     assert all("no plain twin" not in row for row in lever_rows)
     assert any("channels_last=True" in row for row in lever_rows)
+    memory_section = summary.split("## Memory: activation checkpointing against the plain")[1]
+    (memory_row,) = [
+        line for line in memory_section.split("\n## ")[0].splitlines()
+        if line.startswith(f"| {cpu_cells('memory')[0]} |")
+    ]  # fmt: skip
+    assert "checkpointing=blocks" in memory_row and "no plain twin" not in memory_row
 
 
 def test_a_spent_budget_skips_the_steps_and_lists_every_cell_as_skipped(tmp_path):
@@ -126,7 +136,7 @@ def test_a_spent_budget_skips_the_steps_and_lists_every_cell_as_skipped(tmp_path
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     assert steps(out) == dict.fromkeys(
-        ["env", "bare-loop", "peak", "suite", "levers", "gpu-tests"], "skipped (budget)"
+        ["env", "bare-loop", "peak", "suite", "levers", "memory", "gpu-tests"], "skipped (budget)"
     )
     train_steps = [c for c in cpu_cells() if fnmatch.fnmatchcase(c, "*.train_step.*")]
     assert train_steps and len(train_steps) < len(cpu_cells())

@@ -1,5 +1,5 @@
 """The levers of bench.measure.cell.Settings (channels_last, sdpa_backend, fused_optimizer,
-compile_mode): same math, so the same numbers as the default eager fp32 reference on the tiny
+compile_mode, checkpointing): same math, so the same numbers as the default eager fp32 reference on the tiny
 presets; refused values and unavailable backends said, never substituted; counts untouched."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from bench.measure.cell import (
     make_steps,
     measure,
 )
+from bench.measure.checkpointing import CHECKPOINTING_KINDS, saved_activation_bytes
 from bench.measure.numerics import numerics
 from bench.profile.measure import measure_profile
 from bench.suites import SuiteError, parse
@@ -36,6 +37,9 @@ CPU_LEVERS = {
     "sdpa_flash": {"sdpa_backend": "flash"},
     "fused_optimizer": {"fused_optimizer": True},
     "all": {"channels_last": True, "sdpa_backend": "math", "fused_optimizer": True},
+    # Recomputation under the same RNG state: the same numbers, less kept for the backward.
+    "checkpointing_attention": {"checkpointing": "attention"},
+    "checkpointing_blocks": {"checkpointing": "blocks"},
 }
 FORWARD_LEVERS = ("channels_last", "sdpa_math", "sdpa_flash")  # no optimizer in a forward
 # CPU flash attention takes only a 2-D or 4-D mask; VDM's temporal attention passes its relative
@@ -115,6 +119,35 @@ def test_a_lever_computes_what_the_default_computes(slug, phase, lever):
     check_close(run_once(slug, phase, settings), reference(slug, phase))
 
 
+@pytest.mark.parametrize("slug", TINY)
+def test_checkpointing_keeps_less_for_the_backward_attention_less_and_blocks_least(slug):
+    """What autograd keeps during a train step's forward (bench.measure.checkpointing's count, on
+    the meta device) falls with each kind, and every family declares both kinds."""
+    kept = {}
+    for kind in (None, *CHECKPOINTING_KINDS):
+        cell = tiny_cell(slug, "train_step")
+        model, cfg = build_model(cell, torch.device("meta"))
+        if kind is not None:  # as make_steps does for a timed cell and its profile
+            assert measure_module.checkpoint_cell(model, cell, kind) > 0
+        x, t, y = registry.example_inputs(cfg, 2, "meta")
+        kept[kind] = saved_activation_bytes(model, functools.partial(model, x, t, y))
+    assert kept[None] > kept["attention"] > kept["blocks"] > 0, kept
+
+
+def test_checkpointing_outside_a_train_step_or_without_units_is_unsupported():
+    for phase in ("forward", "sample"):
+        result = measure(tiny_cell("dit-tiny", phase), Settings(**FAST.as_dict() | {
+            "checkpointing": "attention"}), peak=PEAK)  # fmt: skip
+        assert result.status == "unsupported"
+        assert f"phase {phase!r} runs none (only train_step does)" in result.error
+    pytest.importorskip("diffusers")  # a peer family: it declares no units
+    settings = Settings(**FAST.as_dict() | {"checkpointing": "blocks"})
+    result = measure(tiny_cell("diffusers-dit-tiny", "train_step"), settings, peak=PEAK)
+    assert result.status == "unsupported"
+    assert "declares no units for checkpointing 'blocks'" in result.error
+    assert "it declares: none" in result.error
+
+
 def test_channels_last_reaches_every_convolution_of_images_and_folded_video_frames():
     """The layout is not just set and lost: every Conv2d/Conv3d input is channels-last, for ADM,
     for VDM's frames folded into the batch (channels_last_3d input, a free view) and RIN-video's
@@ -172,8 +205,13 @@ def test_timed_cells_and_their_profile_run_with_every_cpu_lever():
 
 
 def test_levers_run_under_compile():
-    """dynamo traces the channels-last pre-hook and the SDPA backend set around the call."""
-    settings = Settings(**FAST.as_dict() | CPU_LEVERS["all"] | {"compile_backend": "eager"})
+    """dynamo traces the channels-last pre-hook, the SDPA backend set around the call and the
+    checkpointed units."""
+    settings = Settings(
+        **FAST.as_dict()
+        | CPU_LEVERS["all"]
+        | {"compile_backend": "eager", "checkpointing": "blocks"}
+    )
     result = measure(tiny_cell("rin-tiny", "train_step", mode="compile"), settings, peak=PEAK)
     assert result.status == "ok", result.details.get("traceback") or result.error
     assert result.values["compile_graph_breaks"] == 0
@@ -242,6 +280,7 @@ def test_reduce_overhead_on_a_cpu_is_inductor_without_cuda_graphs():
         ),
         ({"channels_last": "yes"}, "channels_last = true or false"),
         ({"fused_optimizer": 1}, "fused_optimizer = true or false"),
+        ({"checkpointing": "all"}, "unknown checkpointing 'all'; valid: attention, blocks"),
     ],
 )
 def test_settings_refuse_bad_lever_values(changes, message):
@@ -295,6 +334,7 @@ def test_lever_tables_agree_with_torch():
         {"sdpa_backend": "cudnn"},
         {"sdpa_backend": "math"},
         {"fused_optimizer": True},
+        {"checkpointing": "blocks"},
     ],
     ids=lambda lever: "-".join(f"{k}={v}" for k, v in lever.items()),
 )

@@ -35,6 +35,7 @@ def test_builtin_names_are_the_shipped_files():
         "gpu-check",
         "hardware",
         "levers",
+        "memory",
         "paper",
         "peers",
         "quick",
@@ -117,16 +118,17 @@ def test_claims_suite_times_both_sides_of_every_ratio_pair_on_one_setup_per_devi
     assert all(i.settings.min_repeats == 1 for i in suites.load("claims").plan)
 
 
+@pytest.mark.parametrize("suite", ["levers", "memory"])
 @pytest.mark.parametrize("device", ["cuda", "cpu"])
-def test_every_lever_cell_has_a_plain_twin_in_the_gpu_check(device):
-    """The levers suite holds the lever cells only: each has the id of a gpu-check cell timed
+def test_every_lever_cell_has_a_plain_twin_in_the_gpu_check(device, suite):
+    """The lever suites hold lever cells only: each has the id of a gpu-check cell timed
     alike (the same settings but for the levers), which the GPU check's summary sets beside it. A
     lever cell cannot join gpu-check itself: a cell in two grids with different settings is an
     error, and records are keyed by cell id."""
     from bench.measure.cell import LEVERS
 
     plain = {item.cell: item.settings for item in suites.load("gpu-check", device).plan}
-    levered = suites.load("levers", device).plan
+    levered = suites.load(suite, device).plan
     assert levered and all(item.cell.phase == "train_step" for item in levered)
     for item in levered:
         assert item.cell in plain, item.cell.id
@@ -137,8 +139,13 @@ def test_every_lever_cell_has_a_plain_twin_in_the_gpu_check(device):
             if value != twin.as_dict()[key] and key != "profile"  # gpu-check profiles its twins
         }
         assert differing and differing <= set(LEVERS), (item.cell.id, differing)
-    if device == "cuda":
-        by_preset = {item.cell.preset: item.settings for item in levered}
+    by_preset = {item.cell.preset: item.settings for item in levered}
+    if device == "cuda" and suite == "memory":  # the cell whose memory issue 23 sets a target for
+        assert by_preset["adm-in256"].checkpointing == "blocks"
+        assert [item.cell.id for item in levered] == [
+            "adm-in256.r256.b16.bf16.train_step.eager.cuda"
+        ]
+    elif device == "cuda":
         assert by_preset["adm-in256"].channels_last
         assert by_preset["rin-in256"].fused_optimizer
         assert by_preset["rin-in256"].sdpa_backend == "flash"
@@ -359,7 +366,7 @@ def test_mistakes_are_one_clear_line(tmp_path, text, message):
 def test_unknown_suite_name_lists_the_built_in_ones(tmp_path):
     with pytest.raises(
         suites.SuiteError,
-        match=r"unknown suite 'quik'; valid: ci, claims, gpu-check, hardware, levers, paper, peers, quick, scaling",
+        match=r"unknown suite 'quik'; valid: ci, claims, gpu-check, hardware, levers, memory, paper, peers, quick, scaling",
     ):
         suites.load("quik")
     with pytest.raises(suites.SuiteError, match="no suite file at"):

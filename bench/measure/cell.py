@@ -14,8 +14,8 @@ TF32 off). Modes: eager, compile (`torch.compile`). Whatever cannot run as asked
 the reason, never with a substitute: tf32 on a CPU is "unsupported", a failed compile is "error" with
 "compile failed: ...", an out-of-memory is "oom".
 
-Levers (Settings.channels_last, sdpa_backend, fused_optimizer, compile_mode) change how the same
-math runs, never what it computes: each is off by default, recorded with the cell's settings, and
+Levers (Settings.channels_last, sdpa_backend, fused_optimizer, compile_mode, checkpointing) change
+how the same math runs, never what it computes: each is off by default, recorded with the cell's settings, and
 applied where the cell builds its model, inputs and optimizer (`build_model`, `make_steps`), so that
 a timed cell and its profile run alike. A lever that cannot run as asked ends the cell
 "unsupported".
@@ -35,7 +35,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
-from bench.cell import Cell
+from bench.cell import Cell, profiled
+from bench.measure.checkpointing import CHECKPOINTING_KINDS
 from bench.record import ModelInfo, Outcome, is_diagnostic
 
 # The samplers of bench.diffusion, repeated so that Settings validates without importing torch
@@ -59,7 +60,7 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
 TRAIN_STEP_LR = 1e-4  # the train step's AdamW learning rate (its cost does not depend on it)
 # The Settings fields that are levers (see Settings): how the same math runs, not what it is.
-LEVERS = ("channels_last", "sdpa_backend", "fused_optimizer", "compile_mode")
+LEVERS = ("channels_last", "sdpa_backend", "fused_optimizer", "compile_mode", "checkpointing")
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,13 @@ class Settings:
       says so: compile_cudagraph_skips counts the graphs inductor left without CUDA graphs (on a
       GPU a nonzero count means some graph fell back to launching kernels). Only inductor reads
       the mode: dynamo's "eager" and "aot_eager" backends ignore it (with a logged warning).
+    - checkpointing: None, or one of CHECKPOINTING_KINDS: the train step's activation
+      checkpointing (bench.measure.checkpointing) of the units the family declares for that kind
+      ("attention": its attention modules, as the official ADM code always does; "blocks": every
+      block of its trunk). Less memory for a recomputed forward of those units in the backward;
+      the MFU stays over model FLOPs, so it falls by the recomputation. Only a train step keeps
+      activations: another phase, or a family that declares no units of the kind, ends the cell
+      "unsupported". details["checkpointed_modules"] counts the modules wrapped.
     """
 
     warmup: int = 3  # untimed calls before timing (after the first call, which compiles)
@@ -116,6 +124,7 @@ class Settings:
     channels_last: bool = False  # lever: model and inputs channels-last (see above)
     sdpa_backend: str | None = None  # lever: one of SDPA_BACKENDS, alone; None: torch's choice
     fused_optimizer: bool = False  # lever: the train step's AdamW with fused=True
+    checkpointing: str | None = None  # lever: one of CHECKPOINTING_KINDS; None: keep everything
 
     def __post_init__(self):
         if self.warmup < 0 or self.min_repeats < 1 or self.min_seconds < 0:
@@ -144,6 +153,11 @@ class Settings:
             raise ValueError(
                 f"unknown sdpa_backend {self.sdpa_backend!r}; valid: {', '.join(SDPA_BACKENDS)} "
                 "(or none, for torch's own choice per call)"
+            )
+        if self.checkpointing is not None and self.checkpointing not in CHECKPOINTING_KINDS:
+            raise ValueError(
+                f"unknown checkpointing {self.checkpointing!r}; valid: "
+                f"{', '.join(CHECKPOINTING_KINDS)} (or none, to keep every activation)"
             )
         if self.compile_mode is not None and self.compile_mode not in COMPILE_MODES:
             raise ValueError(
@@ -517,7 +531,10 @@ def make_steps(model, cfg, cell: Cell, settings: Settings, device, out: Measurem
     """The factory of the cell's steps (batch -> a callable running one call of the phase), as a
     timed cell and its profile both run them: the model as the cell's mode runs it (`_compiled`),
     the phase's step (PHASE_STEPS) under the cell's autocast, with the settings' optimizer and
-    input layout, and the whole of each call, set-up included, under the SDPA backend lever."""
+    input layout, and the whole of each call, set-up included, under the SDPA backend lever. The
+    checkpointing lever wraps the model's units here, before the model is compiled."""
+    if settings.checkpointing is not None:
+        out.details["checkpointed_modules"] = checkpoint_cell(model, cell, settings.checkpointing)
     model_fn = _compiled(model, cell, settings, out)
     autocast = _autocast(cell.dtype, device)
     make = PHASE_STEPS[cell.phase](model_fn, model, cfg, autocast, device, cell.dtype, settings)
@@ -525,6 +542,30 @@ def make_steps(model, cfg, cell: Cell, settings: Settings, device, out: Measurem
 
 
 # --- levers ----------------------------------------------------------------------------------------
+
+
+def checkpoint_cell(model, cell: Cell, kind: str) -> int:
+    """Wrap the units of `kind` the cell's family declares in activation checkpointing
+    (bench.measure.checkpointing); returns how many modules were wrapped. Unsupported for a phase
+    that keeps no activations for a backward, and for a family without units of that kind."""
+    from bench import registry
+    from bench.measure.checkpointing import KIND_MEANING, checkpoint_units
+
+    phase = profiled(cell.phase) or cell.phase
+    if phase != "train_step":
+        raise Unsupported(
+            f"checkpointing {kind!r} trades memory for recomputation in a backward; phase "
+            f"{phase!r} runs none (only train_step does)"
+        )
+    family = registry.get(cell.preset).declared_by
+    units = family.checkpoint_units.get(kind, ())
+    if not units:
+        declared = ", ".join(family.checkpoint_units) or "none"
+        raise Unsupported(
+            f"family {family.name!r} declares no units for checkpointing {kind!r} "
+            f"({KIND_MEANING[kind]}); it declares: {declared}"
+        )
+    return checkpoint_units(model, units)
 
 
 def channels_last_format(tensor):

@@ -23,11 +23,15 @@
 #                 suite leaves of the budget, into a results folder of its own (a lever cell has its
 #                 plain twin's id); the summary sets each beside its twin; cells the budget cut off
 #                 are listed in skipped-levers.txt (in results.tar.gz and the summary)
+#      memory     `rinbench run memory` (bench/suites/memory.toml: ADM-256 b16's train step with
+#                 activation checkpointing, against the memory of the official code), the same way:
+#                 its own folder beside the levers', skipped-memory.txt
 #   4. gpu-tests  `pytest -m gpu` over the test files that hold GPU tests
 #   5. report     `rinbench report` and `rinbench claims` on the results; summary.md with the targets
 # OUT_DIR receives at most 8 files of at most 16 MiB: check.log, summary.md, results.tar.gz (the
 # results folder with traces, the levers' results folder, the report folder, bare_loop.json,
-# peak.json, steps.tsv, skipped-levers.txt), report.html, claims.md, pytest-gpu.log, skipped.txt.
+# peak.json, steps.tsv, skipped-levers.txt, skipped-memory.txt), report.html, claims.md,
+# pytest-gpu.log, skipped.txt.
 #
 # Two calls cover the whole list where one call's time is not enough (a device lease holds a command
 # for 10 minutes at most): `--part 1` runs the machine's checks and as much of the suite as its
@@ -87,7 +91,9 @@ mkdir -p "$OUT" || exit 2
 OUT=$(cd "$OUT" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
 RESULTS=$WORK/results
-LEVERS=$WORK/levers  # the levers suite's records: apart, as their ids are their plain twins'
+LEVERS=$WORK/levers  # the lever suites' records: apart, as their ids are their plain twins'
+# The suites of lever cells, each run into $LEVERS/<suite>, least important last.
+LEVER_SUITES=(levers memory)
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 cd "$REPO" || exit 2
 exec > >(tee -a "$OUT/check.log") 2>&1
@@ -199,25 +205,28 @@ before=$(records_so_far)
 step suite "$BUDGET" $((RESERVE_TESTS + RESERVE_REPORT)) \
     "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --no-progress "${RESUME[@]}" "${ONLY[@]}"
 printf '%s\t%s\n' "$CALL" $(($(records_so_far) - before)) >>"$WORK/calls.tsv"
-# 0 unless --only selects no cell of the levers suite (any other failure is the step's to show).
+# levers_selected SUITE: 0 unless --only selects no cell of that lever suite (any other failure is
+# the step's to show).
 levers_selected() {
     [ ${#ONLY[@]} -eq 0 ] && return 0
     local said
-    said=$("$PY" -m bench run levers --device "$DEVICE" --dry-run "${ONLY[@]}" 2>&1 >/dev/null)
+    said=$("$PY" -m bench run "$1" --device "$DEVICE" --dry-run "${ONLY[@]}" 2>&1 >/dev/null)
     case "$said" in *"matches none"*) return 1 ;; esac
     return 0
 }
 # The levers, the tests and the report are the last call's: the first of two spends its time on the
 # suite.
 if [ "$PART" != 1 ]; then
-    if levers_selected; then
-        LEVERS_RESUME=()
-        compgen -G "$LEVERS/levers/*.jsonl" >/dev/null && LEVERS_RESUME=(--resume)
-        step levers "$BUDGET" $((RESERVE_TESTS + RESERVE_REPORT)) \
-            "$PY" -m bench run levers --device "$DEVICE" --out "$LEVERS" --no-progress "${LEVERS_RESUME[@]}" "${ONLY[@]}"
-    else
-        echo "== levers: --only selects no cell of the levers suite; not run"
-    fi
+    for suite in "${LEVER_SUITES[@]}"; do
+        if levers_selected "$suite"; then
+            LEVERS_RESUME=()
+            compgen -G "$LEVERS/$suite/*.jsonl" >/dev/null && LEVERS_RESUME=(--resume)
+            step "$suite" "$BUDGET" $((RESERVE_TESTS + RESERVE_REPORT)) \
+                "$PY" -m bench run "$suite" --device "$DEVICE" --out "$LEVERS" --no-progress "${LEVERS_RESUME[@]}" "${ONLY[@]}"
+        else
+            echo "== $suite: --only selects no cell of the $suite suite; not run"
+        fi
+    done
     # Only the test files that hold GPU tests: collecting the whole suite would import every
     # optional library (diffusers, rin-pytorch, ...) for nothing.
     GPU_TEST_FILES=$(grep -rl --include='test_*.py' 'mark.gpu' tests | sort | tr '\n' ' ')
@@ -229,16 +238,18 @@ fi
 if ! "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --resume --dry-run "${ONLY[@]}" >"$WORK/skipped.txt" 2>/dev/null; then
     "$PY" -m bench run gpu-check --device "$DEVICE" --dry-run "${ONLY[@]}" >"$WORK/skipped.txt"
 fi
-: >"$WORK/skipped-levers.txt"
-if levers_selected; then
-    if ! "$PY" -m bench run levers --device "$DEVICE" --out "$LEVERS" --resume --dry-run \
-        "${ONLY[@]}" >"$WORK/skipped-levers.txt" 2>/dev/null; then
-        "$PY" -m bench run levers --device "$DEVICE" --dry-run "${ONLY[@]}" \
-            >"$WORK/skipped-levers.txt"
+echo "== cells left out by the budget: $(wc -l <"$WORK/skipped.txt") of the suite"
+for suite in "${LEVER_SUITES[@]}"; do
+    : >"$WORK/skipped-$suite.txt"
+    if levers_selected "$suite"; then
+        if ! "$PY" -m bench run "$suite" --device "$DEVICE" --out "$LEVERS" --resume --dry-run \
+            "${ONLY[@]}" >"$WORK/skipped-$suite.txt" 2>/dev/null; then
+            "$PY" -m bench run "$suite" --device "$DEVICE" --dry-run "${ONLY[@]}" \
+                >"$WORK/skipped-$suite.txt"
+        fi
     fi
-fi
-echo "== cells left out by the budget: $(wc -l <"$WORK/skipped.txt")," \
-    "and $(wc -l <"$WORK/skipped-levers.txt") of the levers suite"
+    echo "== cells of the $suite suite left out by the budget: $(wc -l <"$WORK/skipped-$suite.txt")"
+done
 
 if [ "$PART" != 1 ] && compgen -G "$RESULTS/gpu-check/*.jsonl" >/dev/null; then
     step report 60 0 "$PY" -m bench report "$RESULTS/gpu-check" --out "$WORK/report"
@@ -248,7 +259,8 @@ fi
 
 # Bring back at most 8 files of at most 16 MiB each.
 LIMIT_BYTES=$((16 * 1024 * 1024))
-PACKED=(results summary.md steps.tsv skipped-levers.txt)
+PACKED=(results summary.md steps.tsv)
+for suite in "${LEVER_SUITES[@]}"; do PACKED+=("skipped-$suite.txt"); done
 for name in levers report bare_loop.json peak.json calls.tsv steps-call1.tsv; do
     [ -e "$WORK/$name" ] && PACKED+=("$name")
 done

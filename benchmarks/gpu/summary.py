@@ -5,12 +5,14 @@
 CHECK_DIR is the folder benchmarks/gpu/check.sh works in: steps.tsv (one line per step: name,
 status, seconds, exit code, time limit, call; steps-call1.tsv holds the first call's where a second
 resumed it), calls.tsv (call, records the suite added in it), results/ (the gpu-check run), levers/
-(the levers run), bare_loop.json, peak.json, skipped.txt and skipped-levers.txt. Prints Markdown:
+(the lever suites' runs: levers/levers, levers/memory), bare_loop.json, peak.json, skipped.txt and
+skipped-<lever suite>.txt. Prints Markdown:
 the machine, the steps, the throughput targets (MFU = model FLOPs per second over a peak: the matmul
 peak the run measured, the fixed yardstick the targets are set against, and the data sheet's dense
 peak (bench.datasheet) that published MFUs divide by; a train step's FLOPs are the forward's and
 backward's, counted), every timed cell with both MFUs, failures with their reasons, the profiles,
-each lever cell beside its plain twin, the harness-against-bare-loop check, the matmul peak timed
+each lever cell beside its plain twin (the memory suite's against the official code's peak too), the
+harness-against-bare-loop check, the matmul peak timed
 four ways and the cells the time budget left out.
 
 The levers' records are read apart from the gpu-check run's: a lever cell has the id of its plain
@@ -44,6 +46,14 @@ TIMED = ("forward", "train_step", "sample")
 # this project's H200 machines (769-798 TFLOP/s, random data). The run's own peak probe can land
 # elsewhere (667 TFLOP/s in the first check); both MFUs are shown.
 REFERENCE_PEAK_TFLOPS = 790.0
+# The lever suites (bench/suites/<name>.toml), each read from levers/<name>, with its section title.
+LEVER_SECTIONS = {
+    "levers": "Levers against the plain cells",
+    "memory": "Memory: activation checkpointing against the plain cells",
+}
+# Peak memory the official code reached in the same cell (GiB): guided-diffusion's ADM-256 b16
+# train step on an H100, in its fp16 path (shared research: gpu-anchors.md).
+OFFICIAL_PEAK_GIB = {"adm-in256.r256.b16.bf16.train_step.eager.cuda": 64.5}
 
 
 def main(argv: list[str]) -> int:
@@ -59,7 +69,8 @@ def main(argv: list[str]) -> int:
     lines += _targets(records)
     lines += _timed(records)
     lines += _profiles(records)
-    lines += _levers(_records(folder / "levers"), records, folder / "skipped-levers.txt")
+    for suite in LEVER_SECTIONS:
+        lines += _levers(suite, folder, records)
     lines += _bare_loop(folder / "bare_loop.json")
     lines += _peak(folder / "peak.json")
     lines += _skipped(folder / "skipped.txt")
@@ -209,10 +220,13 @@ def _profiles(records: dict) -> list[str]:
     return lines + [""]
 
 
-def _levers(levered: dict, plain: dict, skipped: Path) -> list[str]:
-    """Each lever cell beside its plain twin (the gpu-check record of the same cell id): the
-    medians and the speed factor (plain over lever; `rinbench compare` gives its interval)."""
-    lines = ["## Levers against the plain cells (bench/suites/levers.toml)", ""]
+def _levers(suite: str, folder: Path, plain: dict) -> list[str]:
+    """Each cell of a lever suite beside its plain twin (the gpu-check record of the same cell
+    id): the medians and the speed factor (plain over lever; `rinbench compare` gives its
+    interval), both MFUs and both peaks; then the official code's peak where it is known."""
+    levered = _records(folder / "levers" / suite)
+    skipped = folder / f"skipped-{suite}.txt"
+    lines = [f"## {LEVER_SECTIONS[suite]} (bench/suites/{suite}.toml)", ""]
     left_out = skipped.read_text(encoding="utf-8").split() if skipped.is_file() else []
     if not levered and not left_out:
         return lines + ["Not run.", ""]
@@ -245,11 +259,32 @@ def _levers(levered: dict, plain: dict, skipped: Path) -> list[str]:
             f"{_num(lever_peak / GIB if lever_peak else None)} |"
         )
     lines.append("")
+    lines += _against_official(levered, plain)
     if left_out:
         lines += ["Lever cells the time budget left out:", ""]
         lines += [f"- {cell}" for cell in left_out]
         lines.append("")
     return lines
+
+
+def _against_official(levered: dict, plain: dict) -> list[str]:
+    """For each lever cell whose official peak memory is known: both peaks against it."""
+    lines = []
+    for cell_id, official in OFFICIAL_PEAK_GIB.items():
+        if cell_id not in levered:
+            continue
+        peaks = []
+        for name, record in (("plain", plain.get(cell_id)), ("lever", levered[cell_id])):
+            peak = record.values.get("peak_alloc_bytes") if record else None
+            if peak is None:
+                peaks.append(f"{name}: no peak ({record.status if record else 'not run'})")
+            else:
+                side = "at or below" if peak / GIB <= official else "above"
+                peaks.append(f"{name} {peak / GIB:.1f} GiB, {side} it")
+        lines.append(
+            f"- {cell_id}: the official code peaked at {official} GiB; " + "; ".join(peaks)
+        )
+    return lines + ([""] if lines else [])
 
 
 def _bare_loop(path: Path) -> list[str]:
