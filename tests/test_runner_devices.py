@@ -20,6 +20,7 @@ import pytest
 
 from bench import cellprocess, cli, devicefacts, devices, pool, results, runner, suites
 from bench.errors import UsageError
+from bench.liveness import pid_alive as alive
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["rin-tiny", "adm-tiny", "dit-tiny"]
@@ -104,14 +105,6 @@ def seen_cells(log_dir: Path) -> dict[str, dict]:
 
 def overlap(a: dict, b: dict) -> bool:
     return a["start"] < b["end"] and b["start"] < a["end"]
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            return not any(line.startswith("State:\tZ") for line in status)
-    except FileNotFoundError:
-        return False
 
 
 def test_cells_run_concurrently_one_per_device_each_pinned_to_its_own(log_dir, tmp_path):
