@@ -1,14 +1,28 @@
-"""A cell's worker process as its parent sees it: the environment it starts with, and the outcome of
-one that died or hung, with the last lines it printed. Shared by the sweep (bench.runner) and the
-paired timing (bench.paired)."""
+"""A cell's worker process as its parent sees it: the environment it starts with, the process run
+in its own process group and killed whole, and the outcome of one that died or hung, with the last
+lines it printed. Shared by the sweep (bench.runner), its Slurm jobs (bench.launch.job), the device
+probe (bench.devicefacts) and the paired timing (bench.paired).
+
+    outcome = run_in_subprocess(cell, settings, peak, measure, timeout_s, scratch)
+
+measures one cell in `python -m bench.worker`: an OOM, a crash (even kill -9) or a hang ends that
+process and becomes an outcome with status "oom", "error" or "timeout" and a reason.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import bench
+from bench import pool
+from bench.cell import Cell
 from bench.record import Outcome
+from bench.worker import outcome_of
 
 OUTPUT_TAIL_LINES = 6  # lines of a dead cell's output kept in its error reason
 
@@ -39,3 +53,81 @@ def output_tail(output: Path) -> str:
     lines = output.read_text(encoding="utf-8", errors="replace").splitlines()
     kept = [line.strip() for line in lines if line.strip()][-OUTPUT_TAIL_LINES:]
     return " | ".join(kept)[-1500:]
+
+
+def run_in_subprocess(
+    cell: Cell,
+    settings: dict,
+    peak: dict | None,
+    measure: str,
+    timeout_s: float,
+    scratch: Path,
+    *,
+    visible: str | None = None,
+    processes: pool.Processes | None = None,
+) -> Outcome:
+    """Measure one cell in `python -m bench.worker`; a dead or hung process becomes an outcome.
+    `visible`: the worker's CUDA_VISIBLE_DEVICES (None: this process's); `processes`: the
+    registry that kills the worker when the sweep stops (None: Ctrl-C in this thread does)."""
+    request, result, output = (
+        scratch / "request.json",
+        scratch / "result.json",
+        scratch / "output.log",
+    )
+    result.unlink(missing_ok=True)
+    request_data = {"cell": cell.as_dict(), "settings": settings, "peak": peak}
+    request.write_text(json.dumps(request_data), encoding="utf-8")
+    command = [sys.executable, "-m", "bench.worker", "--request", str(request)]
+    command += ["--result", str(result), "--measure", measure, "--parent-pid", str(os.getpid())]
+    returncode = run_killable(command, output, timeout_s, visible, processes)
+    if returncode is None:
+        reason = f"no result after {timeout_s:g} s; the cell process was killed"
+        return failed_outcome("timeout", reason, output)
+    if result.is_file():
+        try:
+            return outcome_of(json.loads(result.read_text(encoding="utf-8")))
+        except ValueError as err:
+            return failed_outcome(
+                "error", f"unreadable result from the cell process ({err})", output
+            )
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        hint = " (kill -9, or the kernel's out-of-memory killer)" if name == "SIGKILL" else ""
+        return failed_outcome("error", f"cell process killed by {name}{hint}", output)
+    return failed_outcome(
+        "error", f"cell process exited with code {returncode} and no result", output
+    )
+
+
+def run_killable(
+    command: list[str],
+    output: Path,
+    timeout_s: float,
+    visible: str | None = None,
+    processes: pool.Processes | None = None,
+) -> int | None:
+    """Run `command` with its output in `output`; its return code, or None if it timed out. The
+    process gets its own session, so a terminal's Ctrl-C reaches only the runner, which then
+    kills the cell's whole process group (torch.compile starts helper processes): here when this
+    thread is interrupted, through `processes` when the sweep's pool stops."""
+    registry = processes if processes is not None else pool.Processes()
+    with open(output, "wb") as sink:
+        process = registry.start(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=worker_environ(visible),
+        )
+        try:
+            return process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            pool.kill_group(process)
+            process.wait()
+            return None
+        except BaseException:  # KeyboardInterrupt: leave no cell running behind us
+            pool.kill_group(process)
+            process.wait()
+            raise
+        finally:
+            registry.finished(process)

@@ -7,7 +7,7 @@ CUDA_VISIBLE_DEVICES when it has one (a sweep started under CUDA_VISIBLE_DEVICES
 workers to 4 and 5, or to the GPU UUIDs listed there), else N itself.
 
 The GPUs are counted in a child process: the runner never initialises CUDA itself, as a context in
-its process would hold memory on every GPU while the cells measure (see bench/runner.py).
+its process would hold memory on every GPU while the cells measure (see bench/devicefacts.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Progress on stderr: a tqdm bar in a terminal, a plain line now and then in a log file.
 
 A bar redraws itself with carriage returns, which a log that is not a terminal keeps as one line
-of tens of kilobytes; there, a line at every tenth of the work says the same.
+of tens of kilobytes; there, a line at every tenth of the work says the same. A sweep's cells
+(`CellProgress`, shared by the local runner and the Slurm sweep) get a line each in a log.
 """
 
 from __future__ import annotations
@@ -44,6 +45,60 @@ class PlainProgress:
 
     def close(self) -> None:
         pass
+
+
+class CellProgress:
+    """What a sweep shows on stderr as its cells go: a tqdm bar on a terminal, its postfix naming
+    the cell in flight (the oldest, and how many more, when several GPUs measure at once);
+    elsewhere (a CI log, a file) one line per finished cell, `[3/94] ok: CELL_ID`. Failures are
+    shown either way (`oom: CELL_ID: first line of the reason`), and nothing at all without
+    `enabled` but the failures. `bar=False` writes lines even on a terminal (the Slurm sweep, whose
+    own messages come between them), each after `prefix`."""
+
+    def __init__(self, name: str, total: int, enabled: bool, *, bar: bool = True, prefix: str = ""):
+        self.total, self.count, self.enabled, self.prefix = total, 0, enabled, prefix
+        self.in_flight: list[str] = []
+        self.bar = None
+        if enabled and bar and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=name, unit="cell", file=sys.stderr)
+
+    def start(self, cell) -> None:
+        """`cell` (a bench.cell.Cell) is being measured."""
+        self.in_flight.append(cell.id)
+        self._show_in_flight()
+
+    def done(self, cell, outcome, where: str = "") -> None:
+        """`cell` is recorded with `outcome` (a bench.record.Outcome); `where` follows the cell id
+        on its line (the Slurm sweep's " (partition)")."""
+        self.count += 1
+        if cell.id in self.in_flight:
+            self.in_flight.remove(cell.id)
+        if outcome.status != "ok":
+            self._say(f"{outcome.status}: {cell.id}: {outcome.error.splitlines()[0]}")
+        elif self.enabled and self.bar is None:
+            self._say(f"[{self.count}/{self.total}] ok: {cell.id}{where}")
+        if self.bar is not None:
+            self.bar.update(1)
+            self._show_in_flight()
+
+    def _show_in_flight(self) -> None:
+        if self.bar is None or not self.in_flight:
+            return
+        more = len(self.in_flight) - 1
+        text = self.in_flight[0] + (f" (+{more} in flight)" if more else "")
+        self.bar.set_postfix_str(text, refresh=True)
+
+    def _say(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(self.prefix + line, file=sys.stderr)
+        else:
+            print(self.prefix + line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 class _Silent:

@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bench.cell import STATIC_PHASES, Cell
+from bench.oom import is_out_of_memory
 from bench.record import MEASURE_STATUSES, Outcome
 
 DEFAULT_MEASURE = "bench.worker:measure_cell"
@@ -124,27 +125,6 @@ def run_measure(
         status = "oom" if is_out_of_memory(exc) else "error"
         return Outcome(status, error=describe(exc))
     return outcome_of(result)
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """True for the allocator's OOM errors: torch.OutOfMemoryError (CUDA), MemoryError (host)."""
-    if isinstance(exc, MemoryError):
-        return True
-    torch = sys.modules.get("torch")  # only loaded if the measurement used it
-    if torch is not None:
-        oom_types = tuple(
-            t
-            for t in (
-                getattr(torch, "OutOfMemoryError", None),
-                getattr(torch.cuda, "OutOfMemoryError", None),
-            )
-            if t is not None
-        )
-        if oom_types and isinstance(exc, oom_types):
-            return True
-    # torch.compile re-raises errors from inside its backend wrapped in other types; the CUDA
-    # caching allocator's message survives the wrapping.
-    return "CUDA out of memory" in str(exc)
 
 
 def describe(exc: BaseException) -> str:

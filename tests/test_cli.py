@@ -57,8 +57,8 @@ def test_run_quick_end_to_end(quick_run):
 
 def test_the_progress_bar_on_a_terminal_shows_the_cell_and_an_eta(monkeypatch):
     from bench.cell import Cell
+    from bench.progress import CellProgress
     from bench.record import Outcome
-    from bench.runner import _Progress
 
     class Terminal(io.StringIO):
         def isatty(self):
@@ -66,7 +66,7 @@ def test_the_progress_bar_on_a_terminal_shows_the_cell_and_an_eta(monkeypatch):
 
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    shown = _Progress("quick", 2, enabled=True)
+    shown = CellProgress("quick", 2, enabled=True)
     cell = Cell("rin-tiny", 16, 4)
     shown.start(cell)
     shown.done(cell, Outcome("ok"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench import results, suites
-from bench.runner import with_profiles
+from bench.planning import with_profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu" / "check.sh"

@@ -26,3 +26,52 @@ def test_disabled_progress_writes_nothing(monkeypatch):
     bar.set_postfix(loss=1)
     bar.close()
     assert log.getvalue() == ""
+
+
+def test_a_sweeps_cells_get_a_line_each_in_a_log(monkeypatch):
+    from bench.cell import Cell
+    from bench.record import Outcome
+
+    log = io.StringIO()
+    monkeypatch.setattr("sys.stderr", log)
+    shown = progress.CellProgress("quick", 2, enabled=True)
+    first, second = Cell("rin-tiny", 16, 1), Cell("dit-tiny", 32, 1)
+    shown.start(first)
+    shown.done(first, Outcome("ok"))
+    shown.done(second, Outcome("oom", error="OutOfMemoryError: CUDA out of memory\nmore"))
+    shown.close()
+    assert log.getvalue() == (
+        f"[1/2] ok: {first.id}\noom: {second.id}: OutOfMemoryError: CUDA out of memory\n"
+    )
+
+
+def test_the_slurm_sweeps_lines_carry_its_prefix_and_partition_even_on_a_terminal(monkeypatch):
+    from bench.cell import Cell
+    from bench.record import Outcome
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    shown = progress.CellProgress("local", 3, True, bar=False, prefix="rinbench: ")
+    cell = Cell("rin-tiny", 16, 1)
+    shown.done(cell, Outcome("ok"), " (a100)")
+    shown.done(cell, Outcome("error", error="job 12 was cancelled"), " (a100)")
+    assert terminal.getvalue() == (
+        f"rinbench: [1/3] ok: {cell.id} (a100)\nrinbench: error: {cell.id}: job 12 was cancelled\n"
+    )
+
+
+def test_without_progress_a_sweep_shows_only_its_failures(monkeypatch):
+    from bench.cell import Cell
+    from bench.record import Outcome
+
+    log = io.StringIO()
+    monkeypatch.setattr("sys.stderr", log)
+    shown = progress.CellProgress("quick", 2, enabled=False)
+    cell = Cell("rin-tiny", 16, 1)
+    shown.done(cell, Outcome("ok"))
+    shown.done(cell, Outcome("timeout", error="no result after 5 s"))
+    assert log.getvalue() == f"timeout: {cell.id}: no result after 5 s\n"

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import results, runner, suites
+from bench import planning, results, runner, scratch, suites
+from bench.liveness import pid_alive as alive
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ("rin-tiny", "adm-tiny", "dit-tiny")
@@ -108,14 +109,6 @@ def bench_run_command(suite_file, out_dir, *options):
 
 def statuses(path):
     return {r.cell.id: r for r in results.read(path)}
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            return not any(line.startswith("State:\tZ") for line in status)  # zombie = dead
-    except FileNotFoundError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -231,14 +224,14 @@ def test_resume_refuses_a_report_beside_the_run_file(tmp_path):
     report = tmp_path / "20260101T000000Z-host-cpu-abc1234.md"
     report.write_text("| table |\n")
     with pytest.raises(runner.RunError, match="is not a run file"):
-        runner._resume_path(tmp_path, report)
+        planning.resume_path(tmp_path, report)
 
 
 def test_resume_latest_ignores_files_not_named_like_a_run(tmp_path):
     older = tmp_path / "20260101T000000Z-host-cpu-abc1234.jsonl"
     older.write_text("")
     (tmp_path / "ci-cpu.jsonl").write_text("")  # a baseline copied in: sorts last, is not a run
-    assert runner._resume_path(tmp_path, runner.LATEST) == older
+    assert planning.resume_path(tmp_path, runner.LATEST) == older
 
 
 @pytest.mark.parametrize(
@@ -277,12 +270,12 @@ def test_an_outcome_or_its_json_object_passes_the_contract():
 def test_stale_scratch_folders_of_dead_runners_are_removed(tmp_path):
     child = subprocess.Popen(["true"])  # a finished child: its pid is free
     child.wait()
-    stale = tmp_path / f"{runner.SCRATCH_PREFIX}{child.pid}-abc"
-    live = tmp_path / f"{runner.SCRATCH_PREFIX}{os.getpid()}-def"
-    other = tmp_path / f"{runner.SCRATCH_PREFIX}abc"  # an older name without a pid: not ours
+    stale = tmp_path / f"{scratch.SCRATCH_PREFIX}{child.pid}-abc"
+    live = tmp_path / f"{scratch.SCRATCH_PREFIX}{os.getpid()}-def"
+    other = tmp_path / f"{scratch.SCRATCH_PREFIX}abc"  # an older name without a pid: not ours
     for folder in (stale, live, other):
         (folder / "inner").mkdir(parents=True)
-    assert runner.remove_stale_scratch(tmp_path) == [stale]
+    assert scratch.remove_stale_scratch(tmp_path) == [stale]
     assert not stale.exists() and live.is_dir() and other.is_dir()
 
 
@@ -297,7 +290,7 @@ def test_a_runner_killed_with_sigkill_leaves_scratch_the_next_run_removes(fake, 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(fake.iterdir()):  # the cell is measuring
         time.sleep(0.05)
-    left = list(tmp.glob(f"{runner.SCRATCH_PREFIX}{sweep.pid}-*"))
+    left = list(tmp.glob(f"{scratch.SCRATCH_PREFIX}{sweep.pid}-*"))
     sweep.kill()
     sweep.wait()
     assert left and all(folder.is_dir() for folder in left)

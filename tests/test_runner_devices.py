@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import cellprocess, cli, devices, pool, results, runner, suites
+from bench import cellprocess, cli, devicefacts, devices, pool, results, runner, suites
 from bench.errors import UsageError
+from bench.liveness import pid_alive as alive
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["rin-tiny", "adm-tiny", "dit-tiny"]
@@ -52,7 +53,7 @@ def measure(cell, settings, peak=None):
     return {"status": "ok", "values": {"images_per_s": 1.0}, "error": None, "model": MODEL}
 
 def probe(facts, device, with_peak, visible):
-    """Stands in for bench.runner._DeviceFacts._take."""
+    """Stands in for bench.devicefacts.DeviceFacts._take."""
     _log(f"probe-{device}-{visible}.json", {"device": device, "visible": visible})
     return {"env": {"device": device, "probe_visible": visible}, "peak": None}
 '''
@@ -76,7 +77,7 @@ def log_dir(fake_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("FAKE_LOG_DIR", str(folder))
     import fake_devices
 
-    monkeypatch.setattr(runner._DeviceFacts, "_take", fake_devices.probe)
+    monkeypatch.setattr(devicefacts.DeviceFacts, "_take", fake_devices.probe)
     return folder
 
 
@@ -104,14 +105,6 @@ def seen_cells(log_dir: Path) -> dict[str, dict]:
 
 def overlap(a: dict, b: dict) -> bool:
     return a["start"] < b["end"] and b["start"] < a["end"]
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            return not any(line.startswith("State:\tZ") for line in status)
-    except FileNotFoundError:
-        return False
 
 
 def test_cells_run_concurrently_one_per_device_each_pinned_to_its_own(log_dir, tmp_path):
@@ -223,10 +216,10 @@ def test_a_timeout_on_one_device_does_not_stop_the_others(log_dir, tmp_path, mon
 def sweep_command(suite_file, out_dir, *options):
     """`bench run` in a fresh interpreter, on three fake GPUs, measuring with fake_devices."""
     code = (
-        "import sys, fake_devices, bench.devices, bench.runner, bench.commands.run as run; "
+        "import sys, fake_devices, bench.devices, bench.devicefacts, bench.commands.run as run; "
         "bench.devices.visible_cuda_devices = lambda: ('0', '1', '2'); "
         "run._check_cuda = lambda *args: None; "
-        "bench.runner._DeviceFacts._take = fake_devices.probe; "
+        "bench.devicefacts.DeviceFacts._take = fake_devices.probe; "
         "from bench.cli import main; "
         "sys.exit(main(sys.argv[1:], measure='fake_devices:measure'))"
     )
@@ -334,8 +327,8 @@ def test_a_gpu_probe_is_pinned_to_its_gpu(monkeypatch):
         calls.append((command, cellprocess.worker_environ(visible)["CUDA_VISIBLE_DEVICES"]))
         return 1
 
-    monkeypatch.setattr(runner, "_run_killable", fake_run_killable)
-    facts = runner._DeviceFacts({"cuda"}, 10)
+    monkeypatch.setattr(devicefacts, "run_killable", fake_run_killable)
+    facts = devicefacts.DeviceFacts({"cuda"}, 10)
     assert facts.get("cuda", "3")["env"]["error"].startswith("probe exited with code 1")
     facts.get("cuda", "3")  # cached
     facts.get("cuda", "GPU-5")
@@ -345,6 +338,7 @@ def test_a_gpu_probe_is_pinned_to_its_gpu(monkeypatch):
 
 def test_the_bar_names_the_oldest_cell_in_flight_and_how_many_more(monkeypatch):
     from bench.cell import Cell
+    from bench.progress import CellProgress
     from bench.record import Outcome
 
     class Terminal(io.StringIO):
@@ -353,7 +347,7 @@ def test_the_bar_names_the_oldest_cell_in_flight_and_how_many_more(monkeypatch):
 
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    shown = runner._Progress("spread", 3, enabled=True)
+    shown = CellProgress("spread", 3, enabled=True)
     cells = [Cell(preset, 16, 1, device="cuda") for preset in TINY]
     for cell in cells:
         shown.start(cell)

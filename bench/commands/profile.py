@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -93,27 +92,28 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from bench import results, runner
+    from bench import runner
+    from bench.cellprocess import run_in_subprocess
+    from bench.devicefacts import device_facts
     from bench.errors import require_device
-    from bench.record import RunInfo
+    from bench.provenance import new_run
+    from bench.scratch import scratch_prefix
     from bench.suites import Planned
     from reports.profile import summary_text
 
     cell = resolve_cell(args)
     require_device(cell.device)
     settings = _settings(args)
-    started = results.utc_now()
-    run_id = results.make_run_id(started, socket.gethostname(), cell.device, runner.git_hash())
-    path = args.out / "profile" / f"{run_id}.jsonl"
+    run = new_run("profile", cell.device)
+    path = args.out / "profile" / f"{run.id}.jsonl"
     writer = _open_writer(path)
     try:
-        facts = runner.device_facts(cell.device, args.timeout)
+        facts = device_facts(cell.device, args.timeout)
         measure, request = runner.profile_request(args.measure, dataclasses.asdict(settings), path)
-        with tempfile.TemporaryDirectory(prefix=runner.scratch_prefix()) as scratch:
-            outcome = runner.run_in_subprocess(
+        with tempfile.TemporaryDirectory(prefix=scratch_prefix()) as scratch:
+            outcome = run_in_subprocess(
                 cell, request, facts["peak"], measure, args.timeout, Path(scratch)
             )
-        run = RunInfo(run_id, "profile", started.isoformat())
         record = runner.make_record(run, Planned(cell, settings), facts["env"], outcome)
         writer.append(record)
     finally:

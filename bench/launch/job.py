@@ -2,7 +2,7 @@
 
 `measure_cells(request)` is the function submitit pickles and runs on the node. Params and flops
 cells are counted in the job's process; every other cell runs in its own worker process under the
-cell timeout (`bench.runner.run_in_subprocess`), so an OOM, a crash or a hang of one cell is a
+cell timeout (`bench.cellprocess.run_in_subprocess`), so an OOM, a crash or a hang of one cell is a
 result and the job goes on. The device's facts (environment, matmul peak) are taken once per job,
 on the node, as the local runner takes them once per run.
 
@@ -27,9 +27,11 @@ import socket
 import tempfile
 from pathlib import Path
 
-from bench import results, runner
+from bench import devicefacts, results, runner
 from bench.cell import PROFILE_PHASES, STATIC_PHASES, Cell
+from bench.cellprocess import run_in_subprocess
 from bench.record import Outcome
+from bench.scratch import remove_stale_scratch, scratch_prefix
 from bench.worker import describe, load_measure, probe, run_measure
 
 PROGRESS_EVENTS = ("job", "start", "done", "ended")
@@ -49,8 +51,8 @@ def measure_cells(request: dict) -> dict:
         entries = [e for e in request["cells"] if _cell(e).id not in finished]
         timed = {_cell(e).device for e in entries if _cell(e).phase not in STATIC_PHASES}
         facts: dict[str, dict] = {}
-        runner.remove_stale_scratch()
-        with tempfile.TemporaryDirectory(prefix=runner.scratch_prefix()) as scratch:
+        remove_stale_scratch()
+        with tempfile.TemporaryDirectory(prefix=scratch_prefix()) as scratch:
             for entry in entries:
                 cell = _cell(entry)
                 if cell.device not in facts:
@@ -82,9 +84,7 @@ def measure_one(cell: Cell, settings: dict, facts: dict, request: dict, scratch:
         return run_measure(load_measure(measure), cell, settings)
     if cell.phase in PROFILE_PHASES:
         measure, settings = runner.profile_request(measure, settings, Path(request["run_file"]))
-    return runner.run_in_subprocess(
-        cell, settings, facts["peak"], measure, timeout_s, Path(scratch)
-    )
+    return run_in_subprocess(cell, settings, facts["peak"], measure, timeout_s, Path(scratch))
 
 
 def device_facts(device: str, with_peak: bool, timeout_s: float) -> dict:
@@ -92,7 +92,7 @@ def device_facts(device: str, with_peak: bool, timeout_s: float) -> dict:
     GPU's in a worker process (this process then holds no CUDA context while cells measure)."""
     if device == "cpu":
         return probe("cpu", with_peak)
-    return runner.device_facts(device, timeout_s)
+    return devicefacts.device_facts(device, timeout_s)
 
 
 def job_facts(partition: str | None) -> dict:

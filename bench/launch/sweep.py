@@ -38,9 +38,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import results, runner
+from bench import planning, results, runner
 from bench.launch import job as job_module
 from bench.launch.settings import SLURM_EXTRA, SlurmSettings
+from bench.liveness import pid_alive
+from bench.progress import CellProgress
 from bench.record import Outcome
 from bench.suites import Planned
 from bench.worker import outcome_of
@@ -99,7 +101,7 @@ def jobs_folder(run_file: Path) -> Path:
 class Target:
     """One run file of the sweep (one partition's, with --partitions) and what it still needs."""
 
-    plan: runner.RunPlan
+    plan: planning.RunPlan
     writer: results.Writer
     partition: str | None
     summary: runner.RunSummary
@@ -110,13 +112,13 @@ class Target:
     unstarted: Counter = field(default_factory=Counter)  # cell id -> jobs that ended before it
 
     @classmethod
-    def open(cls, plan: runner.RunPlan, writer: results.Writer, partition: str | None) -> Target:
+    def open(cls, plan: planning.RunPlan, writer: results.Writer, partition: str | None) -> Target:
         recorded: set[str] = set()
         if plan.path.is_file():
             with warnings.catch_warnings():  # runner.plan has told the user about them
                 warnings.simplefilter("ignore", results.CorruptRecordWarning)
                 recorded = {record.cell.id for record in results.read(plan.path)}
-        items = {item.cell.id: item for item in runner.with_profiles(plan.suite.plan)}
+        items = {item.cell.id: item for item in planning.with_profiles(plan.suite.plan)}
         summary = runner.RunSummary(plan.path, plan.run.id)
         redo = {item.cell.id for item in plan.todo}  # with --retry-failed, failed cells too
         return cls(plan, writer, partition, summary, items, recorded, recorded - redo)
@@ -181,12 +183,12 @@ class Sweep:
         if kind not in POLL_S:
             raise ValueError(f"unknown executor kind {kind!r}; valid: {', '.join(POLL_S)}")
         self.targets, self.settings, self.kind = targets, settings, kind
-        self.timeout_s, self.measure, self.progress = timeout_s, measure, progress
+        self.timeout_s, self.measure = timeout_s, measure
         self.poll_s = POLL_S[kind] if poll_s is None else poll_s
         self.watched: list[Watched] = []
         self.executors: dict[str | None, object] = {}
-        self.total = sum(len(t.plan.todo) for t in targets)
-        self.count = 0
+        total = sum(len(t.plan.todo) for t in targets)
+        self.shown = CellProgress(kind, total, progress, bar=False, prefix="rinbench: ")
         self.last_sacct = 0.0
 
     def execute(self) -> list[runner.RunSummary]:
@@ -309,12 +311,7 @@ class Sweep:
         target.writer.append(runner.make_record(target.plan.run, item, env, outcome))
         target.recorded.add(cell_id)
         target.summary.add(item.cell, outcome)
-        self.count += 1
-        if outcome.status != "ok":
-            self._say(f"{outcome.status}: {cell_id}: {outcome.error.splitlines()[0]}")
-        elif self.progress:
-            where = f" ({target.partition})" if target.partition else ""
-            self._say(f"[{self.count}/{self.total}] ok: {cell_id}{where}")
+        self.shown.done(item.cell, outcome, f" ({target.partition})" if target.partition else "")
 
     def _ended_state(self, watched: Watched) -> str | None:
         """The job's final state (Slurm's word, or the local executor's), None while it may run."""
@@ -469,23 +466,6 @@ class LocalJobProcess:
     def cancel(self, check: bool = False) -> None:
         if self.alive():
             os.kill(int(self.job.job_id), signal.SIGINT)  # as LocalJob.cancel does
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether the process runs (a zombie does not)."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="utf-8") as status:
-            return not any(line.startswith("State:\tZ") for line in status)
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc (not Linux): ask the kernel
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
 
 
 def local_state(job) -> str | None:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 from bench.cell import Cell, profiled
 from bench.measure.checkpointing import CHECKPOINTING_KINDS
+from bench.oom import is_out_of_memory
 from bench.record import ModelInfo, Outcome, is_diagnostic
 
 # The samplers of bench.diffusion, repeated so that Settings validates without importing torch
@@ -239,14 +240,13 @@ def failure(err: Exception, out: Measurements) -> tuple[str, str]:
     """(status, reason) of a measurement that raised `err`: unsupported, a failed compile (error),
     an out-of-memory (oom) or any other error; the traceback of an error goes to `out.details`."""
     from bench.family import MissingPackage
-    from bench.measure.memory import is_oom
 
     if isinstance(err, Unsupported | MissingPackage):  # a peer without its package is a result
         return "unsupported", str(err)
     if isinstance(err, CompileFailed):
         out.details["traceback"] = traceback.format_exc()
         return "error", f"compile failed: {err}"
-    if is_oom(err):
+    if is_out_of_memory(err):
         return "oom", one_line(f"{type(err).__name__}: {err}")
     out.details["traceback"] = traceback.format_exc()
     return "error", one_line(f"{type(err).__name__}: {err}")
@@ -745,7 +745,6 @@ def _compiled(model, cell: Cell, settings: Settings, out: Measurements):
 def _first_call(make: Callable, cell: Cell, sync: Callable, out: Measurements) -> Callable:
     """Build the step at the cell's batch and run it once: in compile mode this compiles, so it is
     timed on its own (first_call_s) and never among the samples. Returns the step."""
-    from bench.measure.memory import is_oom
 
     compiled = cell.mode == "compile"
     start = time.perf_counter()
@@ -755,7 +754,7 @@ def _first_call(make: Callable, cell: Cell, sync: Callable, out: Measurements) -
         sync()
     except Exception as err:
         # A lever the model cannot run is unsupported in either mode, not a failed compile.
-        if compiled and not is_oom(err) and not isinstance(err, Unsupported):
+        if compiled and not is_out_of_memory(err) and not isinstance(err, Unsupported):
             raise CompileFailed(one_line(f"{type(err).__name__}: {err}")) from err
         raise
     out.values["first_call_s"] = time.perf_counter() - start

@@ -19,21 +19,7 @@ from collections.abc import Callable
 import torch
 
 from bench.measure.nvml import handle_for, nvml_session, query
-
-
-def is_oom(err: BaseException) -> bool:
-    """True for an out-of-memory failure, on any device; compile backends may wrap it."""
-    while err is not None:
-        if isinstance(err, torch.cuda.OutOfMemoryError):
-            return True
-        text = str(err)
-        # cuBLAS and cuDNN report a failed workspace allocation as *_STATUS_ALLOC_FAILED.
-        if any(
-            m in text for m in ("out of memory", "can't allocate memory", "STATUS_ALLOC_FAILED")
-        ):
-            return True
-        err = err.__cause__ or err.__context__
-    return False
+from bench.oom import is_out_of_memory
 
 
 def free_memory(device: torch.device) -> None:
@@ -164,7 +150,7 @@ def max_batch(
         try:
             fits(batch)
         except Exception as err:
-            if not is_oom(err):
+            if not is_out_of_memory(err):
                 raise
             oom = True  # free outside the except block: its traceback pins the failed tensors
         if oom:
