@@ -1,13 +1,11 @@
 """bench.data: the built-in crops, folder and .npz loaders, and their early errors."""
 
-import importlib.util
-
 import numpy as np
 import pytest
 import torch
+from helpers import needs, optional_import
 
-pytest.importorskip("PIL")
-from PIL import Image  # noqa: E402
+Image = optional_import("PIL.Image", extra="data")
 
 from bench.data import (  # noqa: E402
     BUILTIN_PHOTOS,
@@ -21,10 +19,7 @@ from bench.data import (  # noqa: E402
     to_uint8,
 )
 
-needs_skimage = pytest.mark.skipif(
-    importlib.util.find_spec("skimage") is None,
-    reason="scikit-image (the `data` extra) is not installed",
-)
+needs_skimage = needs("skimage", extra="data")
 
 
 def _write(path, size=(8, 8), value=0):
