@@ -36,7 +36,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -156,9 +155,10 @@ def plan(
         return RunPlan(suite, path, run, tuple(chosen), len(chosen), 0)
 
     path = _resume_path(suite_dir, resume)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", results.CorruptRecordWarning)
-        existing = results.read(path)
+    try:
+        existing, problems = results.read_run_file(path)
+    except results.NotARunFile as err:
+        raise RunError(str(err)) from None
     other_suites = {r.run.suite for r in existing} - {suite.name}
     if other_suites:
         raise RunError(
@@ -182,7 +182,7 @@ def plan(
         tuple(todo),
         len(chosen),
         len(chosen) - len(todo),
-        tuple(str(w.message) for w in caught),
+        problems,
     )
 
 
