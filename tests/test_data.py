@@ -88,6 +88,18 @@ def test_folder_errors_name_the_problem(tmp_path):
         ImageFolder(broken)
 
 
+def test_mixed_sizes_are_counted_as_listed(tmp_path):
+    # Five sizes: the four most common are listed with their counts, the fifth is counted.
+    for number, size in enumerate([(8, 8)] * 3 + [(8, 6)] * 2 + [(6, 6), (4, 4), (2, 2)]):
+        _write(tmp_path / f"{number}.png", size)
+    with pytest.raises(ValueError) as raised:
+        ImageFolder(tmp_path)
+    assert (
+        "have 5 different sizes: 8x8 (3 files), 8x6 (2 files), 6x6 (1 file), 4x4 (1 file) and 1 "
+        "other size; pass a resolution" in str(raised.value)
+    )
+
+
 def test_folder_of_class_subfolders_has_labels(tmp_path):
     for k, name in enumerate(("cat", "dog")):
         (tmp_path / name).mkdir()
