@@ -407,10 +407,11 @@ def profile_request(measure: str, settings: dict, run_file: Path) -> tuple[str, 
     return measure, settings | {TRACE_DIR: str(run_file.with_suffix(""))}
 
 
-def device_facts(device: str, timeout_s: float) -> dict:
+def device_facts(device: str, timeout_s: float, visible: str | None = None) -> dict:
     """{"env": environment, "peak": matmul peak} of one device, taken as a sweep takes them (a
-    CUDA device's in a worker process): for a single cell measured outside a sweep."""
-    return _DeviceFacts({device}, timeout_s).get(device)
+    CUDA device's in a worker process, pinned to `visible` if given): for a single cell measured
+    outside a sweep."""
+    return _DeviceFacts({device}, timeout_s).get(device, visible)
 
 
 def make_record(run: RunInfo, item: Planned, env: dict, outcome: Outcome) -> Record:

@@ -500,12 +500,15 @@ def _presets(axes: dict, where: str) -> list[str]:
             matched = fnmatch.filter(known, pattern)
             if not matched:
                 raise SuiteError(
-                    f"{where}: preset pattern {pattern!r} matches no preset; known: {', '.join(known)}"
+                    f"{where}: preset pattern {pattern!r} matches no preset; "
+                    + registry.known_presets(pattern)
                 )
         elif pattern in known:
             matched = [pattern]
         else:
-            raise SuiteError(f"{where}: unknown preset {pattern!r}; known: {', '.join(known)}")
+            raise SuiteError(
+                f"{where}: unknown preset {pattern!r}; {registry.known_presets(pattern)}"
+            )
         chosen.extend(slug for slug in matched if slug not in chosen)
     return chosen
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.commands.common import add_command
+from bench.commands.common import add_command, add_out_option
 from bench.errors import EXIT_FAILED_CELLS, EXIT_OK, UsageError
 
 DESCRIPTION = """\
@@ -71,11 +71,8 @@ def add_parser(commands) -> None:
     parser.add_argument(
         "--all", dest="all_rows", action="store_true", help="list unchanged rows as well"
     )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        metavar="FILE",
-        help="also write the Markdown to FILE (default: standard output only)",
+    add_out_option(
+        parser, "also write the Markdown to FILE (default: standard output only)", metavar="FILE"
     )
 
 
