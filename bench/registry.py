@@ -11,6 +11,7 @@ family leaves its reason in PLUGIN_PROBLEMS instead.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -131,8 +132,6 @@ def known_presets(wanted: str) -> str:
     """What an error about a name that is no preset says about the presets there are, short enough
     for one line (every slug would take 500 characters): the first of each family, to show how
     they are named, how many more there are, and the ones spelled most like `wanted`."""
-    import difflib
-
     first_of_family: dict[str, str] = {}
     for slug in sorted(REGISTRY):
         first_of_family.setdefault(REGISTRY[slug].family, slug)
