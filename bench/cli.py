@@ -14,7 +14,7 @@ import os
 import sys
 
 from bench.commands.common import HelpFormatter
-from bench.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+from bench.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, shorten
 from bench.worker import DEFAULT_MEASURE
 
 DESCRIPTION = """\
@@ -75,13 +75,14 @@ def main(argv: list[str] | None = None, *, measure: str = DEFAULT_MEASURE) -> in
         message = one_line_error(err)
         if message is None:
             raise
-        print(f"rinbench: error: {message}", file=sys.stderr)
+        print(f"rinbench: error: {shorten(message)}", file=sys.stderr)
         return EXIT_USAGE
 
 
 def one_line_error(err: Exception) -> str | None:
-    """The line a command's exception becomes, or None for a bug (which keeps its traceback).
-    Commands raise UsageError for bad input; an ImportError of an optional library names its extra."""
+    """The message a command's exception becomes (main prints it on one line, cut to
+    MAX_ERROR_CHARS), or None for a bug (which keeps its traceback). Commands raise UsageError for
+    bad input; an ImportError of an optional library names its extra."""
     from bench.family import MissingPackage
 
     if isinstance(err, UsageError | MissingPackage):

@@ -263,6 +263,7 @@ def compare(
                 f"--only {' '.join(only)} matches no cell of BASE; cell ids look like "
                 "'dit-xl-2.r256.b32.bf16.forward.eager.cuda'"
             )
+    _check_shared_cells(base_cells, new_cells, only)
     rows: list[Row] = []
     for cell_id in sorted(base_cells.keys() | new_cells.keys()):
         before, after = base_cells.get(cell_id), new_cells.get(cell_id)
@@ -290,6 +291,22 @@ def compare(
         new_summary=_summary(new_cells.values()),
         allow_missing=allow_missing,
         notes=tuple(notes),
+    )
+
+
+def _check_shared_cells(base: dict, new: dict, only: Sequence[str] | None) -> None:
+    """CompareError when BASE and NEW (after --only) share no cell id: every cell would read as
+    missing or new, a regression that only says the two sets were not runs of the same cells."""
+    if base.keys() & new.keys():
+        return
+    selected = f" matching --only {' '.join(only)}" if only else ""
+    sides = [
+        f"{side} has {len(cells)}" + (f" (e.g. {min(cells)})" if cells else "")
+        for side, cells in (("BASE", base), ("NEW", new))
+    ]
+    raise CompareError(
+        f"BASE and NEW share no cell{selected}: {', '.join(sides)}; compare two runs of the same "
+        "suite, or pick common cells with --only"
     )
 
 

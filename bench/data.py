@@ -214,6 +214,16 @@ class BuiltinCrops:
 # ----------------------------------------------------------------------------------------------
 
 
+def _tally_sizes(sizes: dict[tuple[int, int], int], most: int = 4) -> str:
+    """'64x64 (3 files), 32x32 (1 file)': the `most` most common sizes, and how many others."""
+    common = sorted(sizes.items(), key=lambda size_count: -size_count[1])
+    listed = [f"{w}x{h} ({count} file{'' if count == 1 else 's'})" for (w, h), count in common]
+    others = len(listed) - most
+    if others <= 0:
+        return ", ".join(listed)
+    return ", ".join(listed[:most]) + f" and {others} other size{'' if others == 1 else 's'}"
+
+
 class ImageFolder:
     """Images in a folder, sorted by file name, or in one sub-folder per class (sorted names are
     the labels 0..k-1). Without `resolution` every image must have the same size; with it, each is
@@ -273,11 +283,9 @@ class ImageFolder:
                 + (" ..." if len(bad) > 5 else "")
             )
         if self.resolution is None and len(sizes) > 1:
-            common = sorted(sizes.items(), key=lambda kv: -kv[1])[:4]
-            listed = ", ".join(f"{w}x{h} ({count} files)" for (w, h), count in common)
             raise ValueError(
-                f"images in {self.root} have {len(sizes)} different sizes: {listed}; pass a "
-                "resolution to center-crop and resize them all"
+                f"images in {self.root} have {len(sizes)} different sizes: {_tally_sizes(sizes)}; "
+                "pass a resolution to center-crop and resize them all"
             )
         if self.resolution is not None:
             return (self.resolution, self.resolution)

@@ -68,7 +68,8 @@ class DeviceFacts:
             return {"env": {"device": device, "error": reason}, "peak": None}
 
 
-def device_facts(device: str, timeout_s: float) -> dict:
+def device_facts(device: str, timeout_s: float, visible: str | None = None) -> dict:
     """{"env": environment, "peak": matmul peak} of one device, taken as a sweep takes them (a
-    CUDA device's in a worker process): for a single cell measured outside a sweep."""
-    return DeviceFacts({device}, timeout_s).get(device)
+    CUDA device's in a worker process, pinned to `visible` if given): for a single cell measured
+    outside a sweep."""
+    return DeviceFacts({device}, timeout_s).get(device, visible)

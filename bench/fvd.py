@@ -37,10 +37,10 @@ def video_extractor_path(path: str | os.PathLike | None = None) -> Path:
     chosen = path or os.environ.get(EXTRACTOR_ENV)
     if not chosen:
         raise MissingVideoExtractor(
-            "FVD needs a video feature extractor (I3D for the standard FVD), and its weights are not "
-            "on any package index, so rinbench cannot fetch them: pass --video-extractor PATH to a "
-            f"TorchScript module mapping (N, C, T, H, W) clips in [-1, 1] to (N, D) features, or set "
-            f"${EXTRACTOR_ENV}"
+            "FVD needs a video feature extractor (I3D for the standard FVD), whose weights are on "
+            "no package index: pass --video-extractor PATH (or set "
+            f"${EXTRACTOR_ENV}) to a TorchScript module mapping (N, C, T, H, W) clips in [-1, 1] "
+            "to (N, D) features"
         )
     chosen = Path(chosen)
     if not chosen.is_file():

@@ -29,7 +29,7 @@ def add_parser(commands) -> None:
         help=f"TorchScript extractor (default: ${EXTRACTOR_ENV}; none is an error that says how)",
     )
     parser.add_argument("--batch", type=int, default=16, help="clips per extractor batch")
-    add_device_option(parser, progress=False)
+    add_device_option(parser)
 
 
 @library_checks_as_usage

@@ -15,7 +15,6 @@ import dataclasses
 import fnmatch
 import os
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,9 +109,10 @@ def plan(
         return RunPlan(suite, path, run, tuple(chosen), len(chosen), 0)
 
     path = resume_path(suite_dir, resume)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", results.CorruptRecordWarning)
-        existing = results.read(path)
+    try:
+        existing, problems = results.read_run_file(path)
+    except results.NotARunFile as err:
+        raise RunError(str(err)) from None
     other_suites = {r.run.suite for r in existing} - {suite.name}
     if other_suites:
         raise RunError(
@@ -136,7 +136,7 @@ def plan(
         tuple(todo),
         len(chosen),
         len(chosen) - len(todo),
-        tuple(str(w.message) for w in caught),
+        problems,
     )
 
 

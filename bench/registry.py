@@ -11,6 +11,7 @@ family leaves its reason in PLUGIN_PROBLEMS instead.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -124,9 +125,22 @@ def get(slug: str) -> Entry:
         return REGISTRY[slug]
     except KeyError:
         broken = f"; plugins not loaded: {'; '.join(PLUGIN_PROBLEMS)}" if PLUGIN_PROBLEMS else ""
-        raise KeyError(
-            f"unknown preset {slug!r}; known: {', '.join(sorted(REGISTRY))}{broken}"
-        ) from None
+        raise KeyError(f"unknown preset {slug!r}; {known_presets(slug)}{broken}") from None
+
+
+def known_presets(wanted: str) -> str:
+    """What an error about a name that is no preset says about the presets there are, short enough
+    for one line (every slug would take 500 characters): the first of each family, to show how
+    they are named, how many more there are, and the ones spelled most like `wanted`."""
+    first_of_family: dict[str, str] = {}
+    for slug in sorted(REGISTRY):
+        first_of_family.setdefault(REGISTRY[slug].family, slug)
+    text = f"known: {', '.join(sorted(first_of_family.values()))}"
+    more = len(REGISTRY) - len(first_of_family)
+    if more:
+        text += f" and {more} more (`rinbench list` shows them all)"
+    closest = difflib.get_close_matches(wanted, sorted(REGISTRY), n=3, cutoff=0.5)
+    return text + (f"; closest: {', '.join(closest)}" if closest else "")
 
 
 def config(slug: str, resolution: int | None = None) -> Any:

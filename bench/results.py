@@ -162,12 +162,20 @@ def read(
 
 
 def _read_file(path: Path, strict: bool) -> list[Record]:
+    return _parse_lines(path, _read_bytes(path).splitlines(), strict)
+
+
+def _read_bytes(path: Path) -> bytes:
     try:
-        lines = path.read_bytes().splitlines()
+        return path.read_bytes()
     except OSError as err:
         raise OSError(f"cannot read {path}: {err.strerror or err}") from None
+
+
+def _parse_lines(path: Path, lines: list[bytes], strict: bool, first: int = 1) -> list[Record]:
+    """The records on `lines` of `path` (numbered from `first`), as `read` describes."""
     records = []
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(lines, start=first):
         if not line.strip():
             continue
         try:
@@ -184,9 +192,38 @@ def _read_file(path: Path, strict: bool) -> list[Record]:
             warnings.warn(
                 f"{path}:{number}: skipped a line that is not a valid record ({reason})",
                 CorruptRecordWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
     return records
+
+
+class NotARunFile(ValueError):
+    """A file a run was asked to append to (`--resume RUN_FILE`) that `rinbench run` did not write."""
+
+
+def read_run_file(path: Path) -> tuple[list[Record], tuple[str, ...]]:
+    """The records of the run file a resumed run appends to, and the warning about a cut-off last
+    line (a process killed mid-write; Writer.open drops it). NotARunFile unless every other line
+    is a record and all of them are of one run: appending to anything else (a notes file, a
+    baseline gathered from several runs) would mix a run into a file that is not one."""
+    data = _read_bytes(path)
+    whole, tail = data[: data.rfind(b"\n") + 1].splitlines(), data[data.rfind(b"\n") + 1 :]
+    try:
+        records = _parse_lines(path, whole, strict=True)
+    except SchemaError:
+        raise
+    except ValueError as err:
+        raise NotARunFile(f"{err}; not a run file that `rinbench run` wrote") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CorruptRecordWarning)
+        records += _parse_lines(path, [tail], strict=False, first=len(whole) + 1)
+    runs = sorted({record.run.id for record in records})
+    if len(runs) > 1:
+        raise NotARunFile(
+            f"{path} holds records of {len(runs)} runs ({runs[0]}, {runs[1]}, ...): not the run "
+            "file of one run"
+        )
+    return records, tuple(str(warning.message) for warning in caught)
 
 
 def latest_per_cell(records: Iterable[Record]) -> dict[str, Record]:

@@ -257,7 +257,7 @@ def parse(table: dict, *, name: str, path: str = "<memory>", device: str | None 
                 continue
             plan[cell] = (Planned(cell, settings), number)
     if not plan:
-        raise SuiteError(f"{where}: the suite has no cells (every combination excluded or skipped)")
+        raise SuiteError(f"{where}: the suite has no cells ({_why_no_cells(notes)})")
     items = {cell: planned for cell, (planned, _) in plan.items()}
     return Suite(
         name=name,
@@ -269,6 +269,16 @@ def parse(table: dict, *, name: str, path: str = "<memory>", device: str | None 
         launcher=launcher,
         pairs=_pairs(table.get("pairs"), items, where),
     )
+
+
+def _why_no_cells(notes: list[str]) -> str:
+    """Why a suite has no cells, with the first reason a combination was skipped (its note)."""
+    notes = list(dict.fromkeys(notes))  # a preset in several grids is noted once
+    if not notes:
+        return "every combination excluded or skipped"
+    more = len(notes) - 1
+    others = f"; {more} other preset-resolution pair{'s' * (more > 1)} skipped" if more else ""
+    return f"every combination excluded or skipped; {notes[0]}{others}"
 
 
 def _pairs(spec: Any, items: dict[Cell, Planned], where: str) -> tuple[Pair, ...]:
@@ -490,12 +500,15 @@ def _presets(axes: dict, where: str) -> list[str]:
             matched = fnmatch.filter(known, pattern)
             if not matched:
                 raise SuiteError(
-                    f"{where}: preset pattern {pattern!r} matches no preset; known: {', '.join(known)}"
+                    f"{where}: preset pattern {pattern!r} matches no preset; "
+                    + registry.known_presets(pattern)
                 )
         elif pattern in known:
             matched = [pattern]
         else:
-            raise SuiteError(f"{where}: unknown preset {pattern!r}; known: {', '.join(known)}")
+            raise SuiteError(
+                f"{where}: unknown preset {pattern!r}; {registry.known_presets(pattern)}"
+            )
         chosen.extend(slug for slug in matched if slug not in chosen)
     return chosen
 

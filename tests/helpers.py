@@ -1,13 +1,16 @@
 """Helpers shared by the tests: counting on the meta device, filling zero-initialised weights, the
-seeded-build check every family passes, and the `rinbench` command in a process of its own."""
+seeded-build check every family passes, the `rinbench` command in a process of its own, and the
+optional libraries a test needs, skipped with the reason when they cannot be imported."""
 
 import functools
+import importlib
 import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -110,3 +113,36 @@ def rinbench(*args: str, cwd: Path, path: Path | None = None) -> subprocess.Comp
         cwd=cwd,
         timeout=300,
     )
+
+
+def optional_import(name: str, *, extra: str | None = None):
+    """The module `name`, for tests that need an optional library; else pytest.skip (module level
+    too), with the reason: not installed, or installed but broken. A broken install raises more
+    than ImportError while importing (a torchvision built for another torch: RuntimeError
+    "operator torchvision::nms does not exist"); pytest.importorskip lets that through, and the
+    whole run ends at collection. `extra`: the rinbench extra that installs it, for the reason."""
+    module, problem = _try_import(name, extra)
+    if module is None:
+        pytest.skip(problem, allow_module_level=True)
+    return module
+
+
+def needs(*names: str, extra: str | None = None) -> pytest.MarkDecorator:
+    """A skipif mark for tests that need the optional modules `names`, with optional_import's
+    reason for the first one that cannot be imported."""
+    problems = [problem for name in names if (problem := _try_import(name, extra)[1])]
+    return pytest.mark.skipif(bool(problems), reason=problems[0] if problems else "")
+
+
+def _try_import(name: str, extra: str | None):
+    """(module, None), or (None, why it cannot be imported)."""
+    try:
+        return importlib.import_module(name), None
+    except ModuleNotFoundError as err:
+        if err.name and (name == err.name or name.startswith(err.name + ".")):
+            installs = f" (the `{extra}` extra installs it)" if extra else ""
+            return None, f"{name} is not installed{installs}"
+        problem: Exception = err  # a module it imports is missing: broken, not absent
+    except Exception as err:  # whatever a broken install raises while importing
+        problem = err
+    return None, f"{name} is installed but broken: {type(problem).__name__}: {problem}"

@@ -10,6 +10,7 @@ import torch
 from helpers import rinbench
 
 from bench import cli, registry, results
+from bench.errors import MAX_ERROR_CHARS
 from bench.record import SCHEMA_VERSION
 
 # Two timed cells in their own processes and one count in the runner's: the real measurement.
@@ -127,6 +128,20 @@ def suite_file(tmp_path, text):
     return str(path)
 
 
+def text_file(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return str(path)
+
+
+def resumed_from(text):
+    """The arguments of a run that resumes a file holding `text` (bench.results.read_run_file)."""
+    return lambda p: [
+        *["run", "quick", "--only", "adm-small.*"],
+        *["--resume", text_file(p / "garbage.jsonl", text)],
+    ]
+
+
 @pytest.mark.parametrize(
     ("make_args", "message"),
     [
@@ -160,6 +175,47 @@ def suite_file(tmp_path, text):
         ),
         (lambda p: ["report", str(p / "nothing.jsonl")], "no results file or folder at "),
         (lambda p: ["run", "quick", "--retry-failed"], "--retry-failed retries the failed cells"),
+        # Not a run file: a JSON line that is no record, a notes file.
+        (resumed_from('{"a": 1}\n'), "garbage.jsonl:1: not a rinbench result record ('schema'"),
+        (resumed_from("hello\n"), "garbage.jsonl:1: not a rinbench result record (Expecting"),
+        (
+            lambda p: [
+                "run",
+                "quick",
+                "--resume",
+                text_file(p / "elsewhere" / "quick" / "r.jsonl", ""),
+                "--out",
+                str(p / "results"),
+            ],
+            "r.jsonl continues that file where it lies, not in --out ",
+        ),
+        (
+            lambda p: [
+                "run",
+                suite_file(p, 'presets = ["dit-s-2"]\nresolutions = [33]\nphases = ["params"]'),
+            ],
+            "no cells (every combination excluded or skipped; skipped dit-s-2 at 33 px: resolution",
+        ),
+        (
+            lambda p: ["run", "quick", "--device", "cuda:1", "--devices", "0,1"],
+            "--device cuda:1 and --devices 0,1 both pick GPUs",
+        ),
+        (
+            lambda p: ["run", "quick", "--device", "cuda:1", "--launcher", "slurm"],
+            "--device cuda:1 picks a GPU of this node, but --launcher slurm runs the cells elsewhere",
+        ),
+        (
+            lambda p: ["fid", "model", "--preset", "rin-tiny", "--num-samples", "0", "--out", "s"],
+            "--num-samples must be at least 1, got 0",
+        ),
+        (
+            lambda p: ["fid", "images", "builtin", "builtin", "--num-images", "0"],
+            "--num-images must be at least 1, got 0",
+        ),
+        (
+            lambda p: ["profile", "rin-huge"],
+            "unknown cell or preset 'rin-huge'; known: adm-in128, ",
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_nothing_written(
@@ -172,8 +228,37 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(
     assert cli.main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("rinbench: error: ") and err.count("\n") == 1, err
+    assert len(err) <= len("rinbench: error: \n") + MAX_ERROR_CHARS, err
     assert message in err
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_launch_without_submitit_names_the_default_launcher(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "submitit", None)  # `import submitit` raises ImportError
+    command = ["--", "train", "rin-tiny", "--out", str(tmp_path / "run")]
+    assert cli.main(["launch", *command]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "rinbench: error: rinbench launch --launcher slurm (the default) needs submitit: "
+        "pip install 'rinbench[slurm]'\n"
+    )
+    assert cli.main(["launch", "--launcher", "submitit-local", *command]) == 2
+    assert "rinbench launch --launcher submitit-local needs submitit" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_device_cuda_n_runs_the_cells_on_cuda_pinned_to_gpu_n(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = ["run", "--device", "cuda:1", "--only", "rin-tiny.*"]
+    assert cli.main([*argv, "--dry-run"]) == 0
+    ids = capsys.readouterr().out.split()
+    assert ids and all(cell_id.endswith(".cuda") for cell_id in ids)
+    # Without that GPU, the error names the device as given, not the --devices it stands for.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rinbench: error: device 'cuda:1' requested but torch sees no CUDA")
+    assert not any(tmp_path.iterdir())
 
 
 def test_report_refuses_a_newer_schema(tmp_path, capsys):

@@ -308,6 +308,21 @@ def test_missing_and_new_cells(tmp_path, capsys):
     assert code == 0 and "| missing (not in NEW) |" in out
 
 
+def test_sets_that_share_no_cell_are_bad_input_not_a_regression(tmp_path, capsys):
+    base = write(tmp_path / "base.jsonl", counted(preset="adm-tiny"))
+    new = write(tmp_path / "new.jsonl", counted(preset="rin-tiny"))
+    for extra in ((), ("--allow-missing",)):
+        code, out, err = run_cli(capsys, base, new, *extra)
+        assert code == 2 and out == "" and err.count("\n") == 1
+        assert "BASE and NEW share no cell: BASE has 2 (e.g. adm-tiny.r32" in err
+        assert "NEW has 2 (e.g. rin-tiny.r32" in err
+    # The same after --only: what is left of NEW shares nothing with what is left of BASE.
+    both = write(tmp_path / "both.jsonl", [*counted(preset="adm-tiny"), *counted()])
+    code, _, err = run_cli(capsys, both, new, "--only", "adm-*")
+    assert code == 2 and "share no cell matching --only adm-*: BASE has 2" in err
+    assert "NEW has 0; compare two runs" in err
+
+
 def test_a_metric_an_ok_cell_no_longer_records_is_missing():
     outcome = compare.compare([timed()], [record(values={"macs_fwd": 1000})])
     found = verdicts(outcome)

@@ -1,13 +1,11 @@
 """bench.data: the built-in crops, folder and .npz loaders, and their early errors."""
 
-import importlib.util
-
 import numpy as np
 import pytest
 import torch
+from helpers import needs, optional_import
 
-pytest.importorskip("PIL")
-from PIL import Image  # noqa: E402
+Image = optional_import("PIL.Image", extra="data")
 
 from bench.data import (  # noqa: E402
     BUILTIN_PHOTOS,
@@ -21,10 +19,7 @@ from bench.data import (  # noqa: E402
     to_uint8,
 )
 
-needs_skimage = pytest.mark.skipif(
-    importlib.util.find_spec("skimage") is None,
-    reason="scikit-image (the `data` extra) is not installed",
-)
+needs_skimage = needs("skimage", extra="data")
 
 
 def _write(path, size=(8, 8), value=0):
@@ -91,6 +86,18 @@ def test_folder_errors_name_the_problem(tmp_path):
     (broken / "b.png").write_bytes(b"not a png")
     with pytest.raises(ValueError, match="1 unreadable image file.*b.png"):
         ImageFolder(broken)
+
+
+def test_mixed_sizes_are_counted_as_listed(tmp_path):
+    # Five sizes: the four most common are listed with their counts, the fifth is counted.
+    for number, size in enumerate([(8, 8)] * 3 + [(8, 6)] * 2 + [(6, 6), (4, 4), (2, 2)]):
+        _write(tmp_path / f"{number}.png", size)
+    with pytest.raises(ValueError) as raised:
+        ImageFolder(tmp_path)
+    assert (
+        "have 5 different sizes: 8x8 (3 files), 8x6 (2 files), 6x6 (1 file), 4x4 (1 file) and 1 "
+        "other size; pass a resolution" in str(raised.value)
+    )
 
 
 def test_folder_of_class_subfolders_has_labels(tmp_path):

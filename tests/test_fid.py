@@ -1,6 +1,5 @@
 """bench.fid: the metrics against direct computations, offline weights, sharding, resumable sampling."""
 
-import importlib.util
 import json
 from pathlib import Path
 from unittest import mock
@@ -8,18 +7,15 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
-from helpers import spawn_gloo
+from helpers import needs, optional_import, spawn_gloo
 
 from bench import cli
 from bench.data import BuiltinCrops, ImageFolder
 from bench.fid import evaluate, features, metrics, sampling, weights
 
-pytest.importorskip("torch_fidelity", reason="the `fid` extra (torch-fidelity) is not installed")
+optional_import("torch_fidelity", extra="fid")
 
-needs_data = pytest.mark.skipif(
-    importlib.util.find_spec("skimage") is None or importlib.util.find_spec("PIL") is None,
-    reason="the built-in data needs scikit-image and Pillow (the `data` extra)",
-)
+needs_data = needs("skimage", "PIL", extra="data")  # the built-in data
 
 
 @pytest.fixture(autouse=True)
@@ -72,7 +68,7 @@ def test_fid_of_a_set_with_itself_is_zero():
 
 
 def test_fid_matches_a_direct_scipy_computation():
-    scipy_linalg = pytest.importorskip("scipy.linalg")
+    scipy_linalg = optional_import("scipy.linalg", extra="fid")
     from torch_fidelity.metric_fid import fid_statistics_to_metric
 
     # float32 features, as the extractor returns them.

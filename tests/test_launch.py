@@ -15,6 +15,7 @@ import threading
 import time
 
 import pytest
+from helpers import optional_import
 from test_runner import alive, bench_run_command, use_fake
 
 from bench import cli, results, runner, suites
@@ -22,7 +23,7 @@ from bench.launch import job as job_module
 from bench.launch import settings as launch_settings
 from bench.launch.sweep import Sweep, Target, jobs_folder
 
-pytest.importorskip("submitit")
+optional_import("submitit", extra="slurm")
 
 TINY = ("rin-tiny", "adm-tiny", "dit-tiny")
 FAKE = "fake_measure:measure"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import count_preset
+from helpers import count_preset, optional_import
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
@@ -334,7 +334,7 @@ def fvcore_macs(slug: str, batch: int = 2) -> float:
 
 @pytest.mark.parametrize("slug", TINY)
 def test_fvcore_agrees_within_one_percent(slug):
-    pytest.importorskip("fvcore")
+    optional_import("fvcore", extra="test")
     assert fvcore_macs(slug) == pytest.approx(count_preset(slug)["macs_fwd"], rel=0.01)
 
 

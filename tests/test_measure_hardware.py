@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from helpers import optional_import
 
 from bench.measure import hardware
 from bench.measure.energy import EnergyMeter, joules_per_image
@@ -54,7 +55,7 @@ def test_environment_without_nvidia_ml_py(monkeypatch, fake_cuda_device):
 
 
 def test_environment_when_nvml_init_fails(monkeypatch, fake_cuda_device):
-    pynvml = pytest.importorskip("pynvml")
+    pynvml = optional_import("pynvml")
 
     def no_driver():
         raise pynvml.NVMLError(pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)
@@ -67,7 +68,7 @@ def test_environment_when_nvml_init_fails(monkeypatch, fake_cuda_device):
 
 def test_environment_with_nvml_queries_refused(monkeypatch, fake_cuda_device):
     """NVML initialises but the GPU refuses single queries: those fields are None, listed as errors."""
-    pynvml = pytest.importorskip("pynvml")
+    pynvml = optional_import("pynvml")
 
     def refuse(*args):
         raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
@@ -150,7 +151,7 @@ def test_energy_without_nvidia_ml_py(monkeypatch):
 
 def test_energy_from_the_counter(monkeypatch, fake_cuda_device):
     """Counter readings 1000 mJ apart around a 1 s window: 1 J, about 1 W."""
-    pynvml = pytest.importorskip("pynvml")
+    pynvml = optional_import("pynvml")
     readings = iter([5_000, 6_000])
     monkeypatch.setattr(pynvml, "nvmlInit", lambda: None)
     monkeypatch.setattr(pynvml, "nvmlShutdown", lambda: None)
@@ -166,7 +167,7 @@ def test_energy_from_the_counter(monkeypatch, fake_cuda_device):
 
 
 def test_energy_window_too_short(monkeypatch, fake_cuda_device):
-    pynvml = pytest.importorskip("pynvml")
+    pynvml = optional_import("pynvml")
     monkeypatch.setattr(pynvml, "nvmlInit", lambda: None)
     monkeypatch.setattr(pynvml, "nvmlShutdown", lambda: None)
     monkeypatch.setattr(pynvml, "nvmlDeviceGetHandleByUUID", lambda uuid: "handle")

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 import torch
-from helpers import count_preset
+from helpers import count_preset, optional_import
 
 from baselines.dit import TIMESTEP_FEATURES
 from baselines.peers.diffusers_dit import conditioning_parameters, from_dit
@@ -18,7 +18,7 @@ from baselines.presets import DIT_PRESETS, UNET_PRESETS
 from bench import registry
 from bench.family import MissingPackage
 
-pytest.importorskip("diffusers", reason="the `peers` extra (diffusers) is not installed")
+optional_import("diffusers", extra="peers")
 
 # (peer, ours, the peer's parameters, ours): sum(p.numel() for p in model.parameters()) on meta.
 DIT_PARAMS = [

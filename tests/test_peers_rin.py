@@ -6,9 +6,9 @@ import sys
 
 import pytest
 import torch
-from helpers import count_preset
+from helpers import count_preset, optional_import
 
-rin_pytorch = pytest.importorskip("rin_pytorch")
+rin_pytorch = optional_import("rin_pytorch", extra="peers")
 
 from baselines.peers.lucidrains_rin import FAMILY, LucidrainsRINConfig  # noqa: E402
 from bench import registry  # noqa: E402

@@ -81,6 +81,30 @@ def test_truncated_last_line_is_skipped_with_a_warning(tmp_path):
     assert [r.cell.id for r in kept] == ["rin-tiny.r16.b4.fp32.forward.eager.cpu"]
 
 
+def test_a_run_file_to_resume_holds_records_of_one_run_and_at_most_a_cut_off_tail(tmp_path):
+    path = tmp_path / "run.jsonl"
+    write_lines(path, [record(), record("adm-tiny.r32.b4.fp32.forward.eager.cpu")])
+    text = path.read_text()
+    path.write_text(text[: len(text) - 40])  # killed mid-write: the Writer drops that tail
+    kept, problems = results.read_run_file(path)
+    assert [r.cell.id for r in kept] == ["rin-tiny.r16.b4.fp32.forward.eager.cpu"]
+    assert len(problems) == 1 and "run.jsonl:2: skipped a line" in problems[0]
+    path.write_text("")  # a run stopped before its first record
+    assert results.read_run_file(path) == ([], ())
+    for lines, message in [
+        ('{"a": 1}\n', r"run\.jsonl:1: not a rinbench result record"),
+        ("notes\n" + text, r"run\.jsonl:1: not a rinbench result record"),
+        (text + "notes\n", r"run\.jsonl:3: not a rinbench result record"),
+        (
+            text + json.dumps(record_json(run_id="run-b")) + "\n",
+            r"records of 2 runs \(run-a, run-b",
+        ),
+    ]:
+        path.write_text(lines)
+        with pytest.raises(results.NotARunFile, match=message):
+            results.read_run_file(path)
+
+
 def test_appending_after_a_cut_off_record_drops_it_and_leaves_a_valid_file(tmp_path):
     path = tmp_path / "run.jsonl"
     write_lines(path, [record()])

@@ -274,6 +274,17 @@ def test_resolution_an_architecture_cannot_take_is_skipped_with_a_note(tmp_path)
     assert len(suite.notes) == 1 and suite.notes[0].startswith("skipped dit-xl-2 at 72 px: ")
 
 
+def test_a_suite_whose_every_cell_is_skipped_says_why(tmp_path):
+    # The reason the note above gives when some cells are left, here in the error itself.
+    text = 'presets = ["dit-xl-2", "dit-s-2"]\nresolutions = [72]\nphases = ["flops"]'
+    with pytest.raises(suites.SuiteError) as raised:
+        parse(text, tmp_path)
+    message = str(raised.value)
+    assert "the suite has no cells (every combination excluded or skipped; " in message
+    assert "skipped dit-xl-2 at 72 px: resolution 72 px does not tile into patches" in message
+    assert message.endswith("; 1 other preset-resolution pair skipped)")
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -1,12 +1,11 @@
 """bench.train: tiny runs, weights_only checkpoints, exact resume, clear errors, DDP, equal compute."""
 
 import dataclasses
-import importlib.util
 import json
 
 import pytest
 import torch
-from helpers import spawn_gloo
+from helpers import needs, optional_import, spawn_gloo
 
 from bench import cli, results
 from bench.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, model_from_checkpoint
@@ -14,10 +13,7 @@ from bench.train.equal_compute import equal_compute
 from bench.train.loop import train
 from bench.train.settings import TrainSettings
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("skimage") is None or importlib.util.find_spec("PIL") is None,
-    reason="the built-in data needs scikit-image and Pillow (the `data` extra)",
-)
+pytestmark = needs("skimage", "PIL", extra="data")  # the built-in data
 
 
 @pytest.fixture(autouse=True)
@@ -151,10 +147,8 @@ def _toy_features(images: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"2048": pooled.flatten(1)}
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("torch_fidelity") is None, reason="needs the fid extra"
-)
 def test_equal_compute_rows(tmp_path):
+    optional_import("torch_fidelity", extra="fid")
     models = {
         "rin": ("rin-tiny", {"resolution": 16}),
         "dit": ("dit-tiny", {"resolution": 16}),

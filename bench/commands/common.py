@@ -8,7 +8,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from bench.errors import UsageError
+from bench.errors import DEVICE_NAME, UsageError
 
 
 def open_run(plan, partition: str | None = None):
@@ -74,6 +74,17 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def require_at_least(args: argparse.Namespace, **least: int) -> None:
+    """UsageError, in the option's own words, for a count option given below its least value
+    (argparse's int takes 0 and -3; left to the library, they fail later in its words, e.g. an
+    empty built-in data set for --num-samples 0). An option left unset (None) is not checked."""
+    for name, minimum in least.items():
+        value = getattr(args, name)
+        if value is not None and value < minimum:
+            option = "--" + name.replace("_", "-")
+            raise UsageError(f"{option} must be at least {minimum}, got {value}")
+
+
 def add_command(
     commands, name: str, run, *, help: str, description: str
 ) -> argparse.ArgumentParser:
@@ -116,11 +127,79 @@ def distributed_on(device: str | None):
     return distributed(device)
 
 
-def add_device_option(parser: argparse.ArgumentParser, *, progress: bool = True) -> None:
-    """--device for the commands that pick one GPU or the CPU (fid, train, fvd), and --no-progress."""
-    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
-    if progress:
-        parser.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+def add_device_option(
+    parser: argparse.ArgumentParser, *, default: str = "cuda if there is one, else cpu"
+) -> None:
+    """--device, with one meaning in every command: cpu, cuda, or cuda:N (GPU N as torch numbers
+    them), its form checked at parse time (device_name); whether this machine has the device is
+    checked where the command is about to use it (bench.errors.require_device). `default`: what
+    the command does without it, in words."""
+    parser.add_argument(
+        "--device",
+        type=device_name,
+        metavar="DEVICE",
+        help=f"cpu, cuda or cuda:N (GPU N) (default: {default})",
+    )
+
+
+def device_name(text: str) -> str:
+    """argparse type of --device: cpu, cuda or cuda:N."""
+    if not DEVICE_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device; give cpu, cuda or cuda:N")
+    return text
+
+
+def add_out_option(
+    parser: argparse.ArgumentParser,
+    what: str,
+    *,
+    default: Path | None = None,
+    required: bool = False,
+    metavar: str = "DIR",
+) -> None:
+    """--out, the one name every command gives the place it writes to (a folder, or compare's
+    Markdown file), always a path. `what`: what goes there and, without a default, what happens
+    without it."""
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=default,
+        required=required,
+        metavar=metavar,
+        help=f"{what} (required, no default)" if required else what,
+    )
+
+
+def add_only_option(parser: argparse.ArgumentParser, verb: str) -> None:
+    """--only GLOB, repeatable: the cells a command `verb`s (measure, compare), by their id."""
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="GLOB",
+        help=f"{verb} only the cells whose id matches this shell pattern, e.g. '*-tiny.*' or "
+        "'*.forward.*'; repeat to add more (default: every cell)",
+    )
+
+
+def add_timeout_option(
+    parser: argparse.ArgumentParser, process: str, *, default: float | str
+) -> None:
+    """--timeout SECONDS: kill `process` after this long. `default`: seconds, or in words a
+    default the command decides later (the option is None then)."""
+    in_words = isinstance(default, str)
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=None if in_words else default,
+        metavar="SECONDS",
+        help=f"kill {process} after this long and record status timeout"
+        + (f" (default: {default})" if in_words else ""),
+    )
+
+
+def add_progress_option(parser: argparse.ArgumentParser) -> None:
+    """--no-progress, for the commands that show progress on stderr."""
+    parser.add_argument("--no-progress", action="store_true", help="no progress on stderr")
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.commands.common import add_command
+from bench.commands.common import add_command, add_out_option
 from bench.errors import EXIT_FAILED_CELLS, EXIT_OK, UsageError
 
 DESCRIPTION = """\
@@ -20,9 +20,9 @@ fails only when, beyond its threshold, the two runs' 95% intervals do not overla
 (else 'within noise', which passes; a side with too few samples for an interval: the
 threshold alone, said in the note); a cell that was ok and now ends
 oom/unsupported/error/timeout is 'worse'; a cell of BASE that NEW lacks is 'missing' and
-fails (see --allow-missing).
+fails (see --allow-missing). BASE and NEW must share some cell.
 
-Exit status: 0 no regression, 1 regression, 2 bad input.
+Exit status: 0 no regression, 1 regression, 2 bad input (two sets that share no cell too).
 
 examples:
   rinbench compare benchmarks/baselines/ci-cpu.jsonl results/ci
@@ -71,11 +71,8 @@ def add_parser(commands) -> None:
     parser.add_argument(
         "--all", dest="all_rows", action="store_true", help="list unchanged rows as well"
     )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        metavar="FILE",
-        help="also write the Markdown to FILE (default: standard output only)",
+    add_out_option(
+        parser, "also write the Markdown to FILE (default: standard output only)", metavar="FILE"
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bench.commands.common import add_command
+from bench.commands.common import add_command, add_device_option
 from bench.errors import EXIT_OK, require_device
 
 
@@ -17,12 +17,7 @@ def add_parser(commands) -> None:
         description="Print, as JSON, the environment rinbench records on every result: CPU/GPU, "
         "driver, CUDA, torch, numerics flags, git commit.",
     )
-    parser.add_argument(
-        "--device",
-        choices=("cpu", "cuda"),
-        default=None,
-        help="the device to describe (default: cuda when available, else cpu)",
-    )
+    add_device_option(parser)
 
 
 def run(args) -> int:

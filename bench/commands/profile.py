@@ -7,8 +7,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.commands.common import add_command, positive_seconds
-from bench.errors import EXIT_OK, UsageError
+from bench.commands.common import (
+    add_command,
+    add_device_option,
+    add_out_option,
+    add_timeout_option,
+)
+from bench.errors import EXIT_OK, UsageError, shorten
 
 DEFAULT_TIMEOUT_S = 1800.0
 DESCRIPTION = """\
@@ -54,7 +59,7 @@ def add_parser(commands) -> None:
         choices=("forward", "train_step", "sample"),
         help="the step to profile (default: forward, or the cell id's)",
     )
-    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cpu, or the cell id's")
+    add_device_option(parser, default="cpu, or the cell id's")
     parser.add_argument(
         "--dtype",
         choices=("fp32", "tf32", "bf16", "fp16"),
@@ -75,57 +80,62 @@ def add_parser(commands) -> None:
         default=1,
         help="calls after the first and before the unprofiled ones",
     )
-    parser.add_argument(
-        "--out",
-        type=Path,
+    add_out_option(
+        parser,
+        "folder for results: the record goes to DIR/profile/RUN_ID.jsonl",
         default=Path("results"),
-        metavar="DIR",
-        help="folder for results: the record goes to DIR/profile/RUN_ID.jsonl",
     )
-    parser.add_argument(
-        "--timeout",
-        type=positive_seconds,
-        default=DEFAULT_TIMEOUT_S,
-        metavar="SECONDS",
-        help="kill the profiling process after this long",
-    )
+    add_timeout_option(parser, "the profiling process", default=DEFAULT_TIMEOUT_S)
 
 
 def run(args) -> int:
     from bench import runner
     from bench.cellprocess import run_in_subprocess
     from bench.devicefacts import device_facts
-    from bench.errors import require_device
     from bench.provenance import new_run
     from bench.scratch import scratch_prefix
     from bench.suites import Planned
     from reports.profile import summary_text
 
     cell = resolve_cell(args)
-    require_device(cell.device)
+    visible = _pinned_gpu(args.device or cell.device)
     settings = _settings(args)
     run = new_run("profile", cell.device)
     path = args.out / "profile" / f"{run.id}.jsonl"
     writer = _open_writer(path)
     try:
-        facts = device_facts(cell.device, args.timeout)
+        facts = device_facts(cell.device, args.timeout, visible)
         measure, request = runner.profile_request(args.measure, dataclasses.asdict(settings), path)
         with tempfile.TemporaryDirectory(prefix=scratch_prefix()) as scratch:
             outcome = run_in_subprocess(
-                cell, request, facts["peak"], measure, args.timeout, Path(scratch)
+                cell, request, facts["peak"], measure, args.timeout, Path(scratch), visible=visible
             )
-        record = runner.make_record(run, Planned(cell, settings), facts["env"], outcome)
+        env = facts["env"] | ({"cuda_visible_devices": visible} if visible else {})
+        record = runner.make_record(run, Planned(cell, settings), env, outcome)
         writer.append(record)
     finally:
         writer.close()
     if record.status != "ok":
-        first = (record.error or "").splitlines()[0][:400]
+        # The error's first line, cut so that the line still ends with where its whole text is.
+        first = shorten((record.error or "").strip().partition("\n")[0], limit=120)
         raise UsageError(
             f"profiling {cell.id} ended in {record.status}: {first} (attempt recorded in {path})"
         )
     print(summary_text(record), end="")
     print(f"rinbench: record in {path}", file=sys.stderr)
     return EXIT_OK
+
+
+def _pinned_gpu(device: str) -> str | None:
+    """The CUDA_VISIBLE_DEVICES entry of GPU N for --device cuda:N (the worker then sees that GPU
+    alone, as `run --devices N` pins it), None for cpu or cuda; UsageError for a device this
+    machine does not have."""
+    from bench import devices
+    from bench.errors import require_device
+
+    require_device(device)
+    _, _, index = device.partition(":")
+    return devices.choose(index)[0] if index else None
 
 
 def resolve_cell(args):
@@ -146,12 +156,10 @@ def resolve_cell(args):
     else:
         preset = args.target
     if preset not in registry.slugs():
-        raise UsageError(
-            f"unknown cell or preset {preset!r}; presets: {', '.join(registry.slugs())}"
-        )
+        raise UsageError(f"unknown cell or preset {preset!r}; {registry.known_presets(preset)}")
     options = {
         "phase": args.phase,
-        "device": args.device,
+        "device": args.device and args.device.partition(":")[0],  # cuda:N: a cuda cell on GPU N
         "dtype": args.dtype,
         "batch": args.batch,
         "mode": args.mode,

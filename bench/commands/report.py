@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from bench.commands.common import add_command, plural, read_some_records
+from bench.commands.common import add_command, add_out_option, plural, read_some_records
 from bench.errors import EXIT_OK, UsageError
 
 
@@ -27,12 +27,10 @@ def add_parser(commands) -> None:
         "by a crash) are skipped with a warning.",
     )
     parser.add_argument("results", nargs="+", type=Path, metavar="RESULTS", help="files or folders")
-    parser.add_argument(
-        "--out",
-        type=Path,
-        metavar="DIR",
-        help="the report folder (default: RUN-report/ beside a single RUN.jsonl, else report/ "
-        "in the folder given or in the inputs' common folder)",
+    add_out_option(
+        parser,
+        "the report folder (default: RUN-report/ beside a single RUN.jsonl, else report/ in the "
+        "folder given or in the inputs' common folder)",
     )
     parser.add_argument("--title", default="rinbench results", help="the report's title")
     parser.add_argument(

@@ -8,13 +8,26 @@ from pathlib import Path
 
 from bench.commands.common import (
     add_command,
+    add_device_option,
+    add_only_option,
+    add_out_option,
+    add_progress_option,
+    add_timeout_option,
     open_run,
     plural,
-    positive_seconds,
     read_records,
 )
-from bench.errors import EXIT_FAILED_CELLS, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from bench.errors import (
+    EXIT_FAILED_CELLS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UsageError,
+    require_device,
+)
 from bench.launch.settings import add_options as add_launcher_options
+
+DEFAULT_OUT = Path("results")
+RESUME_LATEST = "latest"  # bench.runner.LATEST, spelled out so that parsing needs no runner
 
 DESCRIPTION = """\
 Measure every cell of a suite and append one JSON line per cell to
@@ -60,41 +73,29 @@ def add_parser(commands) -> None:
         metavar="SUITE",
         help="a built-in suite (see `rinbench list`) or a path to a suite .toml file",
     )
-    parser.add_argument(
-        "--device",
-        choices=("cpu", "cuda"),
-        help="run every cell on this device (default: the devices the suite names)",
-    )
+    add_device_option(parser, default="the devices the suite names")
     parser.add_argument(
         "--devices",
         metavar="LIST",
         help="spread the CUDA cells over these GPUs of this node, one cell per GPU at a time, "
         "each worker pinned through CUDA_VISIBLE_DEVICES: indices as torch numbers them "
-        "('0,1,2,3') or 'all'; a cell that needs the whole node (fid) waits for every GPU "
-        "(default: one device, one cell at a time)",
+        "('0,1,2,3') or 'all' (--device cuda:N is --device cuda --devices N); a cell that "
+        "needs the whole node (fid) waits for every GPU (default: one device, one cell at a time)",
     )
-    parser.add_argument(
-        "--only",
-        action="append",
-        metavar="GLOB",
-        help="measure only the cells whose id matches this shell pattern, e.g. '*-tiny.*' "
-        "or '*.forward.*'; repeat to add more (default: every cell)",
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path("results"),
-        metavar="DIR",
-        help="folder for result files; the run goes to DIR/SUITE/RUN_ID.jsonl",
+    add_only_option(parser, "measure")
+    add_out_option(
+        parser,
+        f"folder for result files; the run goes to DIR/SUITE/RUN_ID.jsonl (default: {DEFAULT_OUT})",
     )
     parser.add_argument(
         "--resume",
         nargs="?",
-        const="latest",
+        const=RESUME_LATEST,
         metavar="RUN_FILE",
-        help="continue a run: skip the cells RUN_FILE already holds and append the rest to it "
-        "(without RUN_FILE: the newest run of SUITE in DIR); put it after SUITE "
-        "(default: start a new run)",
+        help="continue a run: skip the cells RUN_FILE already holds and append the rest to it, "
+        "where it lies (without RUN_FILE: the newest run of SUITE in DIR); put it after SUITE. "
+        "RUN_FILE must be a run file `rinbench run` wrote, and an --out given with it the DIR "
+        "it lies in (DIR/SUITE/RUN_FILE) (default: start a new run)",
     )
     parser.add_argument(
         "--retry-failed",
@@ -102,25 +103,20 @@ def add_parser(commands) -> None:
         help="with --resume, measure cells that ended in error or timeout again "
         "(oom and unsupported are results and are kept)",
     )
-    parser.add_argument(
-        "--timeout",
-        type=positive_seconds,
-        metavar="SECONDS",
-        help="kill a cell's process after this long and record status timeout "
-        "(default: the suite's timeout_s, else 600)",
-    )
+    add_timeout_option(parser, "a cell's process", default="the suite's timeout_s, else 600")
     parser.add_argument(
         "--dry-run",
         action="store_true",
         help="print the ids of the cells that would be measured, and stop",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_progress_option(parser)
     add_launcher_options(parser)  # --launcher slurm and its knobs (docs/slurm.md)
 
 
 def run(args) -> int:
     from bench import devices, runner
 
+    pinned = _settle_device_and_out(args)
     if getattr(args, "launcher", "local") != "local":
         from bench.launch import cli as launch
 
@@ -133,6 +129,8 @@ def run(args) -> int:
         for item in plan.todo:
             print(item.cell.id)
         return EXIT_OK
+    if pinned:
+        require_device(pinned)  # in the words the user gave, before --devices' own check
     chosen = devices.choose(args.devices) if args.devices is not None else None
     _check_cuda(suite, plan)
     writer = open_run(plan)
@@ -151,6 +149,36 @@ def run(args) -> int:
         _say_how_to_resume(args, plan, summary)
         return EXIT_INTERRUPTED
     return _report(suite, plan)
+
+
+def _settle_device_and_out(args) -> str | None:
+    """Bring --device and --out to the form the runner and the launcher take, after refusing
+    combinations that would leave one of them unheard; returns the device "cuda:N" named, if any.
+    --device cuda:N is --device cuda --devices N. --resume RUN_FILE continues that file where it
+    lies, so an --out given with it must be the folder that holds it (DIR in DIR/SUITE/RUN_FILE)."""
+    kind, _, index = (args.device or "").partition(":")
+    launcher = getattr(args, "launcher", "local")
+    if index and args.devices is not None:
+        raise UsageError(
+            f"--device {args.device} and --devices {args.devices} both pick GPUs: give --device "
+            f"{args.device} alone, or --device cuda --devices {args.devices}"
+        )
+    if index and launcher != "local":
+        raise UsageError(
+            f"--device {args.device} picks a GPU of this node, but --launcher {launcher} runs "
+            "the cells elsewhere: give --device cuda"
+        )
+    pinned = args.device if index else None
+    if index:
+        args.device, args.devices = kind, index
+    given_file = args.resume not in (None, RESUME_LATEST)
+    if given_file and args.out and Path(args.resume).resolve().parent.parent != args.out.resolve():
+        raise UsageError(
+            f"--resume {args.resume} continues that file where it lies, not in --out "
+            f"{args.out}; drop --out, or give --resume alone to continue the newest run in it"
+        )
+    args.out = args.out or DEFAULT_OUT
+    return pinned
 
 
 def _refuse_launcher_flags(args) -> None:

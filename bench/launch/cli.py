@@ -33,7 +33,7 @@ def run(args, report) -> int:
         raise UsageError(
             "--retry-failed retries the failed cells of a run: add --resume [RUN_FILE]"
         )
-    import_submitit()  # before anything is written: one line if it is missing
+    import_submitit(f"--launcher {args.launcher}")  # before anything is written
     missing = [tool for tool in ("sbatch", "srun") if shutil.which(tool) is None]
     if args.launcher == "slurm" and missing:
         raise UsageError(f"--launcher slurm needs Slurm's {missing[0]}, which is not on PATH here")

@@ -81,14 +81,15 @@ STATE_WORDS = {
 }
 
 
-def import_submitit():
-    """submitit, or a one-line UsageError saying which extra installs it."""
+def import_submitit(needed_by: str = "--launcher"):
+    """submitit, or a one-line UsageError saying that `needed_by` (the options the user gave)
+    needs it, and which extra installs it."""
     from bench.errors import UsageError
 
     try:
         import submitit
     except ImportError:
-        raise UsageError(f"--launcher needs submitit: {SLURM_EXTRA}") from None
+        raise UsageError(f"{needed_by} needs submitit: {SLURM_EXTRA}") from None
     return submitit
 
 

@@ -121,8 +121,7 @@ def add_parser(commands) -> None:
     parser.add_argument(
         "--launcher",
         choices=("slurm", "submitit-local"),
-        default="slurm",
-        help="slurm, or submitit-local: the same job on this machine (one node)",
+        help="slurm, or submitit-local: the same job on this machine (one node) (default: slurm)",
     )
     parser.add_argument("--nodes", type=positive_int, default=1, help="nodes of the job")
     parser.add_argument(
@@ -156,7 +155,9 @@ def run(args) -> int:
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     check_command(command)
-    submitit = import_submitit()
+    given = f"--launcher {args.launcher}" if args.launcher else "--launcher slurm (the default)"
+    args.launcher = args.launcher or "slurm"
+    submitit = import_submitit(f"rinbench launch {given}")
     executor = make_executor(submitit, args)
     job = executor.submit(node_task, command, args.nproc_per_node, args.port)
     where = f"{args.nodes} node{'s' * (args.nodes > 1)} x {args.nproc_per_node} processes"

@@ -19,11 +19,14 @@ from typing import Any
 from bench.commands.common import (
     add_command,
     add_device_option,
+    add_out_option,
+    add_progress_option,
     distributed_on,
     library_checks_as_usage,
+    require_at_least,
 )
 from bench.errors import UsageError
-from bench.fid.cli import add_kid_subset_option, say_kid_subset_size
+from bench.fid.cli import METRIC_COUNTS, add_kid_subset_option, say_kid_subset_size
 from bench.train.settings import (
     AMP_DTYPES,
     EQUAL_COMPUTE_MODELS,
@@ -115,9 +118,9 @@ def add_parser(commands) -> None:
 
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     d = TrainSettings(preset="", out_dir="")  # the defaults
-    p.add_argument(
-        "--out", help="run folder: checkpoint.pt and train_log.jsonl (required, no default)"
-    )
+    # Not required=True: the parser of `train` also parses `train equal-compute ...`, whose --out
+    # is its own; run_train says when this one is missing.
+    add_out_option(p, "run folder: checkpoint.pt and train_log.jsonl (required, no default)")
     p.add_argument("--resolution", type=int, help="pixels per side (default: the preset's)")
     p.add_argument(
         "--set",
@@ -142,6 +145,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--log-every", type=int, default=d.log_every, help="steps between log lines")
     add_device_option(p)
+    add_progress_option(p)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
 
 
@@ -198,11 +202,7 @@ def _add_equal_compute_parser(sub) -> None:
         required=True,
         help="training MACs per model (required, no default)",
     )
-    p.add_argument(
-        "--out",
-        required=True,
-        help="folder for runs, samples and rows.jsonl (required, no default)",
-    )
+    add_out_option(p, "folder for runs, samples and rows.jsonl", required=True)
     p.add_argument("--models", nargs="+", choices=models, default=models, help="which models")
     p.add_argument(
         "--fractions",
@@ -222,6 +222,7 @@ def _add_equal_compute_parser(sub) -> None:
         "--inception-weights", help="see `rinbench fid weights --help` (default: found as there)"
     )
     add_device_option(p)
+    add_progress_option(p)
 
 
 def _override(text: str) -> tuple[str, Any]:
@@ -248,7 +249,7 @@ def run_train(args: argparse.Namespace) -> int:
         raise UsageError("train needs --out DIR, the run folder")
     settings = TrainSettings(
         preset=args.preset,
-        out_dir=args.out,
+        out_dir=str(args.out),
         overrides=tuple(args.overrides),
         conditional=not args.unconditional,
         **{name: getattr(args, name) for name in _PLAIN_SETTINGS},
@@ -295,6 +296,8 @@ _PLAIN_SETTINGS = (
 def run_equal_compute(args: argparse.Namespace) -> int:
     from bench.train.equal_compute import equal_compute
 
+    counts = {"batch": 1, "data_size": 1, "num_samples": 1, "sample_steps": 1}
+    require_at_least(args, kid_subset_size=METRIC_COUNTS["kid_subset_size"], **counts)
     dist = distributed_on(args.device)
     rows = equal_compute(
         args.budget_macs,
