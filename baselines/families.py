@@ -5,7 +5,7 @@ from baselines.presets import DIT_PRESETS, UNET_PRESETS
 from baselines.unet import AttentionBlock, ResBlock, UNet, UNetConfig
 from baselines.unet3d import TemporalAttention, UNet3D, UNet3DConfig
 from baselines.video_presets import VIDEO_UNET_PRESETS
-from bench.family import Family, Grouping, gaussian_inputs
+from bench.family import DiffusionNeeds, Family, Grouping, gaussian_inputs, no_diffusion_needs
 
 
 def by_resolution(name: str, spatial: tuple[int, int] | None) -> str:
@@ -35,13 +35,26 @@ DESCRIPTIONS = {
 
 
 def _baseline(
-    name: str, model: type, config: type, presets: dict, grouping: Grouping, units: dict
+    name: str,
+    model: type,
+    config: type,
+    presets: dict,
+    grouping: Grouping,
+    units: dict,
+    needs=no_diffusion_needs,
 ) -> Family:
-    """A baseline family: every baseline takes Gaussian inputs of its config's input_shape."""
+    """A baseline family: every baseline takes Gaussian inputs of its config's input_shape. Each
+    embeds t itself and returns no state, so the diffusion process needs to know nothing more of
+    it, except VDM's frames given clean (`needs`)."""
     return Family(
         name, DESCRIPTIONS[name], model, config, presets, grouping, gaussian_inputs,
-        checkpoint_units=units,
+        checkpoint_units=units, diffusion_needs=needs,
     )  # fmt: skip
+
+
+def video_diffusion_needs(cfg: UNet3DConfig) -> DiffusionNeeds:
+    """The video U-Net at frame prediction is given its `cond_frames` leading frames clean."""
+    return DiffusionNeeds(context_frames=cfg.cond_frames)
 
 
 # ADM's official code checkpoints every AttentionBlock (guided-diffusion unet.py): "attention".
@@ -59,4 +72,5 @@ VDM = _baseline(
         "attention": (AttentionBlock, TemporalAttention),
         "blocks": (ResBlock, AttentionBlock, TemporalAttention),
     },
+    video_diffusion_needs,
 )  # fmt: skip

@@ -1,13 +1,18 @@
 """The diffusion process shared by every backbone: schedules, targets, the training loss and samplers.
 
 Continuous time t in [0, 1] with gamma(t) the signal variance: x_t = sqrt(gamma) x0 + sqrt(1 - gamma) eps
-(Jabri et al. 2023 §3 and Algorithm 1; the official pix2seq `models/diffusion_utils.py`). Every model is
-called as `out, state = model(x_t, t, y, state)`; only RIN uses `state` (its latents), and this module feeds
-it back: during training through the self-conditioning pass, during sampling from step to step.
-
-Video frame prediction (`cfg.cond_frames` > 0, e.g. Kinetics-600 with 5 given frames): the leading frames
-of x_t are replaced by the clean context frames at every call and left out of the loss, so the backbone sees
-one (B, C, T, H, W) tensor.
+(Jabri et al. 2023 §3 and Algorithm 1; the official pix2seq `models/diffusion_utils.py`); the schedules
+are `bench.schedules`'. Every model is called as `out, state = model(x_t, t, y, state)`. What else the
+process needs to know of a model its family declares (`bench.family.DiffusionNeeds`, from
+`registry.diffusion_needs(cfg)`), and the caller hands it in as `needs`; this module imports no family
+and reads nothing else off a model:
+- `recurrent_state` (RIN): the state a call returns is fed back, during training through the
+  self-conditioning pass, during sampling from step to step;
+- `noise_schedule` (RIN): the schedule whose gamma(t) the model embeds, used unless another is asked
+  for, and any other schedule's t translated to it (`model_time`);
+- `context_frames`: video frame prediction (e.g. Kinetics-600 with 5 given frames): the leading frames
+  of x_t are replaced by the clean context frames at every call and left out of the loss, so the
+  backbone sees one (B, C, T, H, W) tensor.
 
 Models with learned variances (ADM, DiT: `learn_sigma`) return 2C channels; the first C are the prediction
 and the rest is ignored, since both samplers here use fixed variances.
@@ -19,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rin.model import check_schedule, noise_level, noise_time
+from bench.family import DiffusionNeeds
+from bench.schedules import check_schedule, noise_level, noise_time
 
 TARGETS = ("eps", "x0", "v")
 SAMPLERS = ("ddpm", "ddim")
@@ -31,52 +37,37 @@ __all__ = [
     "TARGETS",
     "check_schedule",
     "noise_level",
+    "noise_time",
     "prediction_to_x0_eps",
     "model_time",
     "resolve_schedule",
     "sample",
-    "schedule_of",
     "training_loss",
     "training_target",
 ]
 
 
-def schedule_of(model: nn.Module) -> str:
-    """The schedule a model is conditioned on (RIN embeds gamma(t)), else the default.
-
-    Training and sampling use it so that the t a model sees and the noise in x_t always agree.
-    """
-    return resolve_schedule(model.cfg, None)
-
-
-def resolve_schedule(cfg, requested: str | None, fallback: str = DEFAULT_SCHEDULE) -> str:
+def resolve_schedule(
+    needs: DiffusionNeeds, requested: str | None, fallback: str = DEFAULT_SCHEDULE
+) -> str:
     """The schedule that makes x_t: `requested`, else the one the model is conditioned on (RIN
-    embeds gamma(t) of its own schedule), else `fallback`."""
-    schedule = requested or getattr(cfg, "noise_schedule", None) or fallback
+    embeds gamma(t) of its own schedule), else `fallback`. Training and sampling use it so that
+    the t a model sees and the noise in x_t always agree."""
+    schedule = requested or needs.noise_schedule or fallback
     check_schedule(schedule)
     return schedule
 
 
-def model_time(cfg, t: torch.Tensor, schedule: str) -> torch.Tensor:
+def model_time(needs: DiffusionNeeds, t: torch.Tensor, schedule: str) -> torch.Tensor:
     """The t to hand the model so that it sees the noise level `schedule` puts at t.
 
     RIN turns its t into gamma with its own schedule; under another schedule it gets the time at
     which its own schedule reaches the same gamma. The other backbones embed t itself.
     """
-    own = getattr(cfg, "noise_schedule", None)
+    own = needs.noise_schedule
     if own is None or own == schedule:
         return t
     return noise_time(noise_level(t, schedule), own)
-
-
-def uses_state(model: nn.Module) -> bool:
-    """True for backbones whose `state` carries information between calls (RIN's latents)."""
-    return getattr(model, "recurrent_state", False)
-
-
-def context_frames(model_or_cfg) -> int:
-    cfg = getattr(model_or_cfg, "cfg", model_or_cfg)
-    return getattr(cfg, "cond_frames", 0)
 
 
 def _broadcast(gamma_B: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -127,6 +118,7 @@ def training_loss(
     x0: torch.Tensor,
     y: torch.Tensor | None = None,
     *,
+    needs: DiffusionNeeds,
     schedule: str | None = None,
     target: str = "eps",
     self_cond_rate: float = 0.9,
@@ -134,28 +126,29 @@ def training_loss(
 ) -> torch.Tensor:
     """Mean squared error of the target at uniform t (Jabri et al. Algorithm 1), a scalar.
 
-    For RIN, latent self-conditioning (§3.4): a first pass on the whole batch with no gradient, its latents
-    kept for a random `self_cond_rate` of the examples and zeroed for the rest, then the second pass, with
-    gradients, conditioned on them (the official `self_cond_by_masking`). Other models: one pass.
+    For a model whose `needs` say recurrent_state (RIN), latent self-conditioning (§3.4): a first pass
+    on the whole batch with no gradient, its latents kept for a random `self_cond_rate` of the examples
+    and zeroed for the rest, then the second pass, with gradients, conditioned on them (the official
+    `self_cond_by_masking`). Other models: one pass.
     """
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; known: {', '.join(TARGETS)}")
     if not 0.0 <= self_cond_rate <= 1.0:
         raise ValueError(f"self_cond_rate must lie in [0, 1], got {self_cond_rate}")
-    schedule = resolve_schedule(model.cfg, schedule)
+    schedule = resolve_schedule(needs, schedule)
     B, C = x0.shape[:2]
     t = torch.rand(B, device=x0.device, generator=generator)
     eps = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
     gamma = noise_level(t, schedule)
     g = _broadcast(gamma, x0)
     x_t = g.sqrt() * x0 + (1 - g).sqrt() * eps
-    k = context_frames(model)
+    k = needs.context_frames
     if k:
         x_t = torch.cat([x0[:, :, :k], x_t[:, :, k:]], dim=2)
 
-    t_model = model_time(model.cfg, t, schedule)
+    t_model = model_time(needs, t, schedule)
     state = None
-    if uses_state(model) and self_cond_rate > 0:
+    if needs.recurrent_state and self_cond_rate > 0:
         with torch.no_grad():  # stop-gradient: sg(Z~_t) in the paper
             _, state = model(x_t, t_model, y, None)
         keep = torch.rand(B, device=x0.device, generator=generator) < self_cond_rate
@@ -171,6 +164,7 @@ def sample(
     cfg,
     batch: int,
     *,
+    needs: DiffusionNeeds,
     steps: int,
     sampler: str = "ddim",
     y: torch.Tensor | None = None,
@@ -185,28 +179,22 @@ def sample(
     DDIM (eta = 0) or DDPM ancestral sampling with the "large" variance beta_t, from t = 1 to 0 in equal
     steps. RIN's latents from each step condition the next ("at inference time, we directly use latents
     from the previous time step", Jabri et al. p. 5). The last step returns the x0 prediction.
-    Frame prediction: `context` (B, C, cond_frames, H, W) is held clean in every x_t; None means zeros,
-    which costs the same and suits cost measurements.
+    Frame prediction: `context` (B, C, context_frames, H, W) is held clean in every x_t; None means
+    zeros, which costs the same and suits cost measurements.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
-    schedule = resolve_schedule(cfg, schedule)
-    if context is not None and not context_frames(cfg):
-        raise ValueError(f"{cfg.name} predicts no frames from context (cond_frames is 0)")
+    schedule = resolve_schedule(needs, schedule)
+    k = needs.context_frames
+    _check_context(context, cfg, batch, k)
     C = cfg.input_shape[0]
     if y is None and cfg.num_classes:
         y = torch.randint(0, cfg.num_classes, (batch,), device=device, generator=generator)
     x = torch.randn(batch, *cfg.input_shape, device=device, generator=generator)
-    k = context_frames(cfg)
-    if k:
-        if context is None:
-            context = torch.zeros_like(x[:, :, :k])
-        if context.shape != x[:, :, :k].shape:
-            raise ValueError(
-                f"context must have shape {tuple(x[:, :, :k].shape)}, got {tuple(context.shape)}"
-            )
+    if k and context is None:
+        context = torch.zeros_like(x[:, :, :k])
     state = None
     for i in range(steps):
         t = torch.full((batch,), 1.0 - i / steps, device=device)
@@ -214,18 +202,43 @@ def sample(
         gamma_t, gamma_s = noise_level(t, schedule), noise_level(s, schedule)
         if k:
             x = torch.cat([context.to(x.dtype), x[:, :, k:]], dim=2)
-        out, state = model(x, model_time(cfg, t, schedule), y, state)
+        out, state = model(x, model_time(needs, t, schedule), y, state)
         x0, eps = prediction_to_x0_eps(out[:, :C].float(), x, gamma_t, target)
         if i == steps - 1:
             return torch.cat([context.to(x0.dtype), x0[:, :, k:]], dim=2) if k else x0
-        if sampler == "ddim":
-            g_s = _broadcast(gamma_s, x)
-            x = g_s.sqrt() * x0 + (1 - g_s).sqrt() * eps
-        else:
-            # x_s = (x_t - beta / sqrt(1 - gamma_t) * eps) / sqrt(alpha) + sqrt(beta) z, alpha = gamma_t / gamma_s.
-            alpha = _broadcast(gamma_t / gamma_s, x)
-            beta = 1 - alpha
-            noise = torch.randn(x.shape, device=device, generator=generator)
-            g_t = _broadcast(gamma_t, x)
-            x = (x - beta / (1 - g_t).sqrt() * eps) / alpha.sqrt() + beta.sqrt() * noise
+        x = _step_back(sampler, x, x0, eps, gamma_t, gamma_s, generator)
     raise AssertionError("unreachable: the loop returns at its last step")
+
+
+def _check_context(context: torch.Tensor | None, cfg, batch: int, frames: int) -> None:
+    """Raise ValueError for context frames the model cannot take: any, when it predicts every frame
+    (`frames` is 0), or a tensor of another shape than (batch, C, frames, H, W)."""
+    if context is None:
+        return
+    if not frames:
+        raise ValueError(f"{cfg.name} predicts no frames from context (cond_frames is 0)")
+    channels, _, *side = cfg.input_shape
+    expected = (batch, channels, frames, *side)
+    if tuple(context.shape) != expected:
+        raise ValueError(f"context must have shape {expected}, got {tuple(context.shape)}")
+
+
+def _step_back(
+    sampler: str,
+    x: torch.Tensor,
+    x0: torch.Tensor,
+    eps: torch.Tensor,
+    gamma_t: torch.Tensor,
+    gamma_s: torch.Tensor,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """x_s, one step from x_t towards the data, given the step's (x0, eps) prediction."""
+    if sampler == "ddim":
+        g_s = _broadcast(gamma_s, x)
+        return g_s.sqrt() * x0 + (1 - g_s).sqrt() * eps
+    # x_s = (x_t - beta / sqrt(1 - gamma_t) * eps) / sqrt(alpha) + sqrt(beta) z, alpha = gamma_t / gamma_s.
+    alpha = _broadcast(gamma_t / gamma_s, x)
+    beta = 1 - alpha
+    noise = torch.randn(x.shape, device=x.device, generator=generator)
+    g_t = _broadcast(gamma_t, x)
+    return (x - beta / (1 - g_t).sqrt() * eps) / alpha.sqrt() + beta.sqrt() * noise

@@ -9,6 +9,12 @@ Every config class of a family has the fields the harness builds inputs from: `n
 set by the registry), `resolution` (pixels per side), `in_channels`, `num_classes` (0 =
 unconditional), and the property `input_shape`, the (C, H, W) or (C, frames, H, W) of the tensor the
 model's `forward(x, t, y=None, state=None) -> (out, state)` takes.
+
+What the diffusion process (`bench.diffusion`: the training loss and the samplers) needs to know of a
+model beyond that interface, the family says per config (`Family.diffusion_needs` ->
+`DiffusionNeeds`): whether the state a call returns conditions the next, the schedule whose noise
+level the model embeds, and how many leading frames it is given clean. The harness hands it to
+`bench.diffusion` (`registry.diffusion_needs(cfg)`), which reads nothing else off a model or config.
 """
 
 from __future__ import annotations
@@ -99,6 +105,35 @@ def require(module: str, extra: str) -> Any:
         ) from None
 
 
+@dataclass(frozen=True)
+class DiffusionNeeds:
+    """What `bench.diffusion` needs to know of one config's model; the defaults are a model that
+    embeds t itself, returns no state worth keeping and predicts every frame (ADM, DiT)."""
+
+    # The state a call returns conditions the next call (RIN's latents): training runs the
+    # self-conditioning pass to make it, sampling feeds it from one step to the next.
+    recurrent_state: bool = False
+    # The schedule whose noise level gamma(t) the model embeds (RIN: its config's), which training
+    # and sampling then use unless told otherwise and translate any other schedule's t to; None: the
+    # model embeds t itself, and any schedule serves.
+    noise_schedule: str | None = None
+    # Frame prediction: the leading frames of x_t held clean at every call and left out of the loss.
+    context_frames: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.context_frames, int) or self.context_frames < 0:
+            raise ValueError(f"context_frames must be an integer >= 0, got {self.context_frames!r}")
+
+
+# A model the diffusion process needs to know nothing more of than the interface.
+NO_DIFFUSION_NEEDS = DiffusionNeeds()
+
+
+def no_diffusion_needs(config: Any) -> DiffusionNeeds:
+    """`Family.diffusion_needs` of a family whose models need nothing beyond the interface."""
+    return NO_DIFFUSION_NEEDS
+
+
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: there is one of each
 class Family:
     """One backbone family: what the registry, the FLOP counter and the input maker need of it."""
@@ -120,6 +155,10 @@ class Family:
     # forward a checkpointed train step recomputes in its backward. A family without a kind's
     # units cannot run that lever (its cell ends "unsupported", saying what it declares).
     checkpoint_units: Mapping[str, tuple[type, ...]] = field(default_factory=dict)
+    # config -> what bench.diffusion needs to know of its model (DiffusionNeeds). A family whose
+    # models carry a state, embed a schedule's noise level or predict frames from context says so
+    # here; the default says none of these.
+    diffusion_needs: Callable[[Any], DiffusionNeeds] = no_diffusion_needs
 
     def __post_init__(self):
         if self.requires and not self.extra:

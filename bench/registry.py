@@ -22,7 +22,7 @@ from baselines.families import ADM, DIT, VDM
 from baselines.peers import PEERS
 from bench import plugins
 from bench.family import SOURCE_KINDS as SOURCE_KINDS  # re-exported: the kinds a source may have
-from bench.family import Family, Grouping, Source
+from bench.family import DiffusionNeeds, Family, Grouping, Source
 from rin.family import FAMILY as RIN
 
 BUILT_IN: tuple[Family, ...] = (RIN, ADM, DIT, VDM, *PEERS)
@@ -173,6 +173,12 @@ def family_of(cfg: Any) -> Family:
         raise TypeError(
             f"no family declares {type(cfg).__name__}; known configs: {known}"
         ) from None
+
+
+def diffusion_needs(cfg: Any) -> DiffusionNeeds:
+    """What bench.diffusion needs to know of cfg's model (its state, its schedule, its context
+    frames), as the family that declares cfg's config class says."""
+    return family_of(cfg).diffusion_needs(cfg)
 
 
 def example_inputs(

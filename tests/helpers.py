@@ -33,13 +33,14 @@ def meta_counts(build, cfg) -> tuple[int, int]:
 
 def count_preset(slug: str, resolution: int | None = None, batch: int = 2, **kwargs) -> dict:
     """bench.measure.flops.count_flops of a registry preset (at another resolution if given), with
-    its family's FLOP groups, on the meta device."""
+    its family's FLOP groups and diffusion needs, on the meta device."""
     entry = registry.get(slug)
     cfg = registry.config(slug, resolution)
     return count_flops(
         lambda: entry.builder(cfg),
         lambda model: registry.example_inputs(cfg, batch, "meta"),
         group=entry.flop_grouping,
+        needs=registry.diffusion_needs(cfg),
         **kwargs,
     )
 

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from bench import registry
-from bench.diffusion import uses_state
 from bench.family import Source
 
 SLUGS = registry.slugs()
@@ -35,7 +34,7 @@ def test_builds_on_meta_silently_with_the_interface(slug):
     assert model.cfg.name == slug and entry.source_kind in registry.SOURCE_KINDS
     assert out.shape == (2, cfg.out_channels, *cfg.input_shape[1:])
     assert out2.shape == out.shape
-    if uses_state(model):  # RIN: the latents carry over to the next call
+    if registry.diffusion_needs(cfg).recurrent_state:  # RIN: the latents carry to the next call
         assert state is not None and state2.shape == state.shape
     else:
         assert state is None and state2 is None
@@ -138,6 +137,7 @@ def test_flop_grouping_names_the_models_modules(family):
         lambda: family.model(cfg),
         lambda model: family.make_inputs(cfg, 1, "meta", torch.float32),
         group=family.flop_grouping,
+        needs=family.diffusion_needs(cfg),
     )
     groups = result["macs_fwd_by_group"]
     assert len(groups) >= 2

@@ -173,6 +173,26 @@ def test_no_import_circles_among_project_modules():
     assert not circles, "import circles among the project's modules:\n" + "\n".join(circles)
 
 
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module `start` imports, directly or through others (itself excluded)."""
+    seen, todo = set(), [start]
+    while todo:
+        for succ in graph.get(todo.pop(), ()):
+            if succ not in seen:
+                seen.add(succ)
+                todo.append(succ)
+    return seen - {start}
+
+
+def test_the_diffusion_process_imports_no_family():
+    """bench.diffusion serves every backbone from what its family declares (DiffusionNeeds), handed
+    in by the caller: it reaches no model package and not the registry that gathers them."""
+    graph = import_graph()
+    assert "bench.schedules" in reachable(graph, "bench.diffusion")  # the check sees its imports
+    families = {m for m in graph if m.split(".")[0] in ("rin", "baselines")} | {"bench.registry"}
+    assert reachable(graph, "bench.diffusion") & families == set()
+
+
 def test_reports_never_imports_torch():
     modules = sorted(m for m in module_files(ROOT, ("reports",)))
     probe = textwrap.dedent(

@@ -222,7 +222,7 @@ def test_out_of_memory_is_a_status(monkeypatch):
     def out_of_memory(*args):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
 
-    monkeypatch.setitem(measure_module.PHASES, "forward", out_of_memory)
+    monkeypatch.setitem(measure_module.PHASE_MEASURES, "forward", out_of_memory)
     result = measure(tiny_cell("dit-tiny", "forward"), FAST)
     assert result.status == "oom"
     assert "out of memory" in result.error
@@ -287,7 +287,7 @@ def test_tables_agree_with_their_sources():
     assert measure_module.SAMPLERS == SAMPLERS
     assert measure_module.DEFAULT_MAX_REL_IQR == timing.DEFAULT_MAX_REL_IQR
     assert measure_module.BUDGET_PER_MIN_SECONDS == timing.BUDGET_PER_MIN_SECONDS
-    assert set(measure_module.PHASES) == set(cell_module.PHASES)
+    assert set(measure_module.PHASE_MEASURES) == set(cell_module.PHASES)
 
 
 def test_importing_settings_does_not_import_torch():

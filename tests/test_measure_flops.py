@@ -15,6 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from baselines.dit import SelfAttention
 from baselines.families import by_resolution
 from bench import registry
+from bench.family import DiffusionNeeds
 from bench.measure.flops import FAST_META_KERNELS, FastMetaKernels, count_flops, count_params
 
 # --- toy backbones with the interface forward(x, t, y=None, state=None) -> (out, state) -------------
@@ -116,8 +117,6 @@ def test_cpu_and_meta_agree_for_sdpa():
 class ParameterInput(nn.Module):
     """Feeds a view of a parameter to a submodule (as RIN feeds its latents), and uses `state`."""
 
-    recurrent_state = True
-
     def __init__(self, cfg: ToyConfig = ToyConfig()):
         super().__init__()
         self.cfg = cfg
@@ -142,7 +141,13 @@ def test_no_grad_pass_with_parameter_input_is_counted():
         out, _ = model(x0, t, y, state)
         return out.square().mean()
 
-    result = count_flops(ParameterInput, toy_inputs(2), train_step=True, loss=self_conditioned_loss)
+    result = count_flops(
+        ParameterInput,
+        toy_inputs(2),
+        train_step=True,
+        loss=self_conditioned_loss,
+        needs=DiffusionNeeds(recurrent_state=True),  # its state conditions the next call
+    )
     C = ToyConfig().in_channels
     per_call = 4 * C * C  # one Linear over 4 latent tokens
     assert result["macs_fwd"] == 2 * per_call  # with the state of a previous call

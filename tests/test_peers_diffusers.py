@@ -201,7 +201,7 @@ def test_training_loss_runs_through_the_peers(one_cpu_thread):
     for slug in ("diffusers-dit-tiny", "diffusers-unet-tiny"):
         model = registry.build(slug).train()
         x, _, y = registry.example_inputs(model.cfg, 2)
-        loss = training_loss(model, x, y)
+        loss = training_loss(model, x, y, needs=registry.diffusion_needs(model.cfg))
         loss.backward()
         assert torch.isfinite(loss)
 

@@ -15,7 +15,7 @@ from bench import registry  # noqa: E402
 from bench.diffusion import resolve_schedule, sample, training_loss  # noqa: E402
 from bench.family import MissingPackage  # noqa: E402
 from bench.measure.flops import count_flops  # noqa: E402
-from rin.model import noise_level  # noqa: E402
+from bench.schedules import noise_level  # noqa: E402
 
 COUNTERPARTS = {slug: preset.counterpart for slug, preset in FAMILY.presets.items()}
 
@@ -217,6 +217,7 @@ def test_interface_self_attention_has_its_own_flop_group():
         lambda: FAMILY.model(cfg),
         lambda model: FAMILY.make_inputs(cfg, 1, "meta"),
         group=FAMILY.flop_grouping,
+        needs=FAMILY.diffusion_needs(cfg),
     )
     assert result["macs_fwd_by_group"]["interface_self_attention"] > 0
 
@@ -248,10 +249,12 @@ def test_our_schedules_give_the_noise_levels_lucidrains_trains_at(schedule, thei
 def test_the_harness_trains_and_samples_it_with_self_conditioning(one_cpu_thread):
     model = build("lucidrains-rin-tiny", "cpu")
     cfg = model.cfg
-    assert resolve_schedule(cfg, None) == cfg.noise_schedule
+    needs = registry.diffusion_needs(cfg)
+    assert needs.recurrent_state and resolve_schedule(needs, None) == cfg.noise_schedule
     x0, _, _ = registry.example_inputs(cfg, 2)
-    training_loss(model, x0, generator=torch.Generator().manual_seed(0)).backward()
-    images = sample(model.eval(), cfg, 2, steps=2, generator=torch.Generator().manual_seed(0))
+    training_loss(model, x0, needs=needs, generator=torch.Generator().manual_seed(0)).backward()
+    seeded = torch.Generator().manual_seed(0)
+    images = sample(model.eval(), cfg, 2, needs=needs, steps=2, generator=seeded)
     assert images.shape == (2, *cfg.input_shape) and torch.isfinite(images).all()
 
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 from helpers import meta_counts
 
-from rin.model import RIN, RINConfig, analytic_macs, noise_level
+from bench.schedules import noise_level
+from rin.model import RIN, RINConfig, analytic_macs
 from rin.presets import PRESETS
 
 # Our counts for the released configs; an independent analytic count of the same configs gives ~31M

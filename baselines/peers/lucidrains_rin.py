@@ -44,8 +44,8 @@ import torch
 from torch import nn
 
 from baselines.layers import check_labels
-from bench.family import Family, Preset, Source, gaussian_inputs, require
-from rin.model import check_schedule
+from bench.family import DiffusionNeeds, Family, Preset, Source, gaussian_inputs, require
+from bench.schedules import check_schedule
 from rin.presets import SIGMOID
 
 PACKAGE = "rin_pytorch"
@@ -73,8 +73,9 @@ class LucidrainsRINConfig:
     # Time as one more latent token instead of adaptive scale/shift: RIN(latent_token_time_cond=).
     time_token: bool = False
     # The schedule whose time t the network embeds: lucidrains' GaussianDiffusion(noise_schedule=),
-    # whose default is sigmoid@-3,3,1. The harness trains and samples with it (bench/diffusion.py
-    # resolve_schedule, model_time), so that t and the noise in x_t agree.
+    # whose default is sigmoid@-3,3,1. The harness trains and samples with it (the family's
+    # diffusion needs; bench/diffusion.py resolve_schedule, model_time), so that t and the noise
+    # in x_t agree.
     noise_schedule: str = "cosine"
 
     def __post_init__(self):
@@ -115,8 +116,6 @@ class LucidrainsRIN(nn.Module):
     x (B, C, H, W); t (B,) in [0, 1], 1 = pure noise; y must be None; state: the latents
     (B, num_latents, latent_dim) a previous call returned, or None (no latent self-conditioning).
     """
-
-    recurrent_state = True  # the returned latents condition the next call
 
     def __init__(self, cfg: LucidrainsRINConfig):
         super().__init__()
@@ -294,6 +293,13 @@ PRESETS = {
     ),
 }
 
+
+def lucidrains_diffusion_needs(cfg: LucidrainsRINConfig) -> DiffusionNeeds:
+    """The latents a call returns condition the next (its latent self-conditioning), and t means
+    the time of the config's schedule."""
+    return DiffusionNeeds(recurrent_state=True, noise_schedule=cfg.noise_schedule)
+
+
 FAMILY = Family(
     name="lucidrains-rin",
     description=f"RIN as lucidrains wrote it ({WHERE}), unconditional",
@@ -305,4 +311,5 @@ FAMILY = Family(
     requires=(PACKAGE,),
     extra=EXTRA,
     peer_of="rin",
+    diffusion_needs=lucidrains_diffusion_needs,
 )

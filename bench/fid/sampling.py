@@ -70,7 +70,8 @@ def generate(
     out_dir = Path(out_dir)
     model, cfg, origin = sampling_model(slug, checkpoint, weights, seed, dist.device)
     # Record the schedule the sampler really uses (a preset without a checkpoint has none stored).
-    origin = origin | {"schedule": resolve_schedule(cfg, schedule or origin["schedule"])}
+    needs = registry.diffusion_needs(cfg)
+    origin = origin | {"schedule": resolve_schedule(needs, schedule or origin["schedule"])}
     manifest = _manifest(cfg, origin, sampler=sampler, steps=steps, seed=seed, batch=batch)
     if dist.is_main:
         _check_manifest(out_dir, manifest)
@@ -124,6 +125,7 @@ def _sample_missing(model, cfg, manifest: dict, n: int, out_dir: Path, dist, pro
                 model,
                 cfg,
                 batch,
+                needs=registry.diffusion_needs(cfg),
                 steps=manifest["steps"],
                 sampler=manifest["sampler"],
                 schedule=manifest["schedule"],

@@ -34,8 +34,10 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 from bench.cell import Cell, profiled
+from bench.family import DiffusionNeeds
 from bench.measure.checkpointing import CHECKPOINTING_KINDS
 from bench.oom import is_out_of_memory
 from bench.record import ModelInfo, Outcome, is_diagnostic
@@ -216,7 +218,9 @@ def measure(cell: Cell, settings: Settings = Settings(), *, peak: dict | None = 
     returned in details["warnings"].
     """
     out = Measurements()
-    return measured_outcome(cell, out, lambda: PHASES[cell.phase](cell, settings, out, peak))
+    return measured_outcome(
+        cell, out, lambda: PHASE_MEASURES[cell.phase](cell, settings, out, peak)
+    )
 
 
 def measured_outcome(cell: Cell, out: Measurements, fill: Callable[[], None]) -> Outcome:
@@ -311,6 +315,7 @@ def _count(cell: Cell, *, train_step: bool) -> dict:
         lambda model: registry.example_inputs(cfg, cell.batch, "meta"),
         train_step=train_step,
         group=entry.flop_grouping,
+        needs=registry.diffusion_needs(cfg),
     )
 
 
@@ -536,8 +541,8 @@ def make_steps(model, cfg, cell: Cell, settings: Settings, device, out: Measurem
     if settings.checkpointing is not None:
         out.details["checkpointed_modules"] = checkpoint_cell(model, cell, settings.checkpointing)
     model_fn = _compiled(model, cell, settings, out)
-    autocast = _autocast(cell.dtype, device)
-    make = PHASE_STEPS[cell.phase](model_fn, model, cfg, autocast, device, cell.dtype, settings)
+    context = step_context(model, cfg, cell.dtype, device, settings, model_fn=model_fn)
+    make = PHASE_STEPS[cell.phase](context)
     return _under_sdpa_backend(make, settings.sdpa_backend)
 
 
@@ -867,21 +872,55 @@ def _graph_breaks() -> dict:
         return {"compile_graph_breaks": None, "compile_graph_breaks_reason": repr(err)}
 
 
-def _forward_step(model_fn, model, cfg, autocast, device, dtype, settings) -> Callable:
+@dataclass(frozen=True)
+class StepContext:
+    """What a phase's step factory (PHASE_STEPS) builds the cell's steps from."""
+
+    model_fn: Callable  # the model as the cell's mode runs it: itself, or torch.compile's wrapper
+    model: Any  # the torch.nn.Module itself: its parameters, its train or eval mode
+    cfg: Any  # the model's config
+    autocast: Callable  # a factory of the cell's autocast contexts (a nullcontext in fp32 and tf32)
+    device: Any  # the torch.device the model lives on
+    dtype: str  # the cell's dtype, one of bench.cell.DTYPES
+    settings: Settings
+    needs: DiffusionNeeds  # what bench.diffusion needs to know of the model, from its family
+
+
+def step_context(
+    model, cfg, dtype: str, device, settings: Settings, *, model_fn=None
+) -> StepContext:
+    """The StepContext of a model built for a cell: its autocast for `dtype` on `device` and what
+    its family declares to the diffusion process; `model_fn` defaults to the model itself."""
+    from bench import registry
+
+    return StepContext(
+        model_fn=model if model_fn is None else model_fn,
+        model=model,
+        cfg=cfg,
+        autocast=_autocast(dtype, device),
+        device=device,
+        dtype=dtype,
+        settings=settings,
+        needs=registry.diffusion_needs(cfg),
+    )
+
+
+def _forward_step(context: StepContext) -> Callable:
     import torch
 
     from bench import registry
-    from bench.diffusion import uses_state
 
-    model.eval()
-    recurrent = uses_state(model)
+    model_fn, autocast = context.model_fn, context.autocast
+    context.model.eval()
 
     def make(batch: int) -> Callable:
-        x, t, y = registry.example_inputs(cfg, batch, device)
-        if settings.channels_last:  # once here, so that the model's pre-hook has nothing to do
+        x, t, y = registry.example_inputs(context.cfg, batch, context.device)
+        if (
+            context.settings.channels_last
+        ):  # once here, so that the model's pre-hook has nothing to do
             x = to_channels_last_input(x)
         state = None
-        if recurrent:  # the latents a previous sampling step would pass in
+        if context.needs.recurrent_state:  # the latents a previous sampling step would pass in
             with torch.no_grad(), autocast():
                 state = model_fn(x, t, y)[1]
 
@@ -894,27 +933,30 @@ def _forward_step(model_fn, model, cfg, autocast, device, dtype, settings) -> Ca
     return make
 
 
-def _train_step(model_fn, model, cfg, autocast, device, dtype, settings) -> Callable:
+def _train_step(context: StepContext) -> Callable:
     import torch
 
     from bench import registry
     from bench.diffusion import training_loss
 
+    model, device = context.model, context.device
     model.train()
-    optimizer = adamw([p for p in model.parameters() if p.requires_grad], settings)
+    optimizer = adamw([p for p in model.parameters() if p.requires_grad], context.settings)
     # fp16 gradients underflow without loss scaling; bf16 has fp32's exponent range.
-    scaler = torch.amp.GradScaler(device.type) if dtype == "fp16" else None
+    scaler = torch.amp.GradScaler(device.type) if context.dtype == "fp16" else None
     generator = torch.Generator(device).manual_seed(0)
 
     def make(batch: int) -> Callable:
-        x0, _, y = registry.example_inputs(cfg, batch, device)
-        if settings.channels_last:  # the noised input then mostly keeps the layout
+        x0, _, y = registry.example_inputs(context.cfg, batch, device)
+        if context.settings.channels_last:  # the noised input then mostly keeps the layout
             x0 = to_channels_last_input(x0)
 
         def step():
             optimizer.zero_grad(set_to_none=True)
-            with autocast():
-                loss = training_loss(model_fn, x0, y, generator=generator)
+            with context.autocast():
+                loss = training_loss(
+                    context.model_fn, x0, y, needs=context.needs, generator=generator
+                )
             if scaler is None:
                 loss.backward()
                 optimizer.step()
@@ -929,24 +971,26 @@ def _train_step(model_fn, model, cfg, autocast, device, dtype, settings) -> Call
     return make
 
 
-def _sample_step(model_fn, model, cfg, autocast, device, dtype, settings) -> Callable:
+def _sample_step(context: StepContext) -> Callable:
     import torch
 
     from bench import registry
     from bench.diffusion import sample
 
-    model.eval()
+    context.model.eval()
+    settings, device = context.settings, context.device
     generator = torch.Generator(device).manual_seed(0)
 
     def make(batch: int) -> Callable:
-        _, _, y = registry.example_inputs(cfg, batch, device)
+        _, _, y = registry.example_inputs(context.cfg, batch, device)
 
         def step():
-            with autocast():
+            with context.autocast():
                 return sample(
-                    model_fn,
-                    cfg,
+                    context.model_fn,
+                    context.cfg,
                     batch,
+                    needs=context.needs,
                     steps=settings.sample_steps,
                     sampler=settings.sampler,
                     y=y,
@@ -959,8 +1003,10 @@ def _sample_step(model_fn, model, cfg, autocast, device, dtype, settings) -> Cal
     return make
 
 
+# A timed phase's step factory: StepContext -> (batch -> a callable running one call of the phase).
 PHASE_STEPS = {"forward": _forward_step, "train_step": _train_step, "sample": _sample_step}
-PHASES: dict[str, Callable] = {
+# What measures each phase of bench.cell.PHASES, into a cell's Measurements.
+PHASE_MEASURES: dict[str, Callable] = {
     "params": _params,
     "flops": _flops,
     "forward": _timed,

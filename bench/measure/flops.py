@@ -28,8 +28,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.diffusion import uses_state
-from bench.family import Grouping
+from bench.family import NO_DIFFUSION_NEEDS, DiffusionNeeds, Grouping
 
 
 class _CallPath:
@@ -202,17 +201,20 @@ def count_flops(
     train_step: bool = False,
     group: Grouping | None = None,
     loss: Callable | None = None,
+    needs: DiffusionNeeds = NO_DIFFUSION_NEEDS,
 ) -> dict:
     """Count the FLOPs of one forward pass (and optionally one training step) on the meta device.
 
     `build()` is called under `torch.device("meta")`. `inputs` is (x, t, y) on meta, or a function of
-    the built model returning it (also called under meta). The forward is counted under no_grad in
-    eval mode, the way a sampler calls the network after its first step: a model with
-    `recurrent_state = True` (RIN) gets the `state` a previous call returned, the others None.
+    the built model returning it (also called under meta). `needs` is what the model's family
+    declares to the diffusion process (`registry.diffusion_needs(cfg)`; the default: nothing). The
+    forward is counted under no_grad in eval mode, the way a sampler calls the network after its
+    first step: a model whose needs say `recurrent_state` (RIN) gets the `state` a previous call
+    returned, the others None.
 
     `train_step=True` also counts `loss(model, x, y).backward()` in train mode; `loss` defaults to
-    `bench.diffusion.training_loss` (for RIN: its self-conditioning pass, the pass with gradients and
-    the backward). The AdamW update adds no matmul FLOPs and is not run.
+    `bench.diffusion.training_loss` with `needs` (for RIN: its self-conditioning pass, the pass with
+    gradients and the backward). The AdamW update adds no matmul FLOPs and is not run.
 
     `group` maps each module call to a bucket of `macs_fwd_by_group` (bench.family.Grouping; a family's
     is `registry.get(slug).flop_grouping`); None puts everything in "other".
@@ -234,13 +236,20 @@ def count_flops(
             raise ValueError(
                 f"count_flops needs meta tensors (exact and free); got one on {tensor.device}"
             )
-    result = _count_forward(model, (x, t, y), grouping)
+    result = _count_forward(model, (x, t, y), grouping, needs.recurrent_state)
     if train_step:
-        result |= _count_train_step(model, (x, t, y), grouping, loss)
+        result |= _count_train_step(model, (x, t, y), grouping, loss or _diffusion_loss(needs))
     return result
 
 
-def _count_forward(model: nn.Module, inputs: tuple, grouping: Grouping) -> dict:
+def _diffusion_loss(needs: DiffusionNeeds) -> Callable:
+    """bench.diffusion's training loss of a model with `needs`, as loss(model, x0, y)."""
+    from bench.diffusion import training_loss
+
+    return lambda model, x0, y: training_loss(model, x0, y, needs=needs)
+
+
+def _count_forward(model: nn.Module, inputs: tuple, grouping: Grouping, recurrent: bool) -> dict:
     """The forward pass, as a sampler calls it after its first step, in eval mode under no_grad."""
     x, t, y = inputs
     batch = x.shape[0]
@@ -248,7 +257,7 @@ def _count_forward(model: nn.Module, inputs: tuple, grouping: Grouping) -> dict:
     with torch.no_grad(), FastMetaKernels():
         # Only a recurrent model's output state changes what the next call computes; skipping the
         # extra pass for the others halves the cost of a count.
-        state = model(x, t, y)[1] if uses_state(model) else None
+        state = model(x, t, y)[1] if recurrent else None
         counter = _counter(model, grouping)
         with counter:
             model(x, t, y, state)
@@ -270,14 +279,10 @@ def _count_forward(model: nn.Module, inputs: tuple, grouping: Grouping) -> dict:
     }
 
 
-def _count_train_step(
-    model: nn.Module, inputs: tuple, grouping: Grouping, loss: Callable | None
-) -> dict:
+def _count_train_step(model: nn.Module, inputs: tuple, grouping: Grouping, loss: Callable) -> dict:
     """`loss(model, x, y).backward()` in train mode (the optimizer update has no matmul FLOPs)."""
     x, _, y = inputs
     batch = x.shape[0]
-    if loss is None:
-        from bench.diffusion import training_loss as loss
     model.train()
     counter = _counter(model, grouping)
     with FastMetaKernels(), counter:

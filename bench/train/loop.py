@@ -30,6 +30,7 @@ from bench import registry
 from bench.data import BUILTIN_NAME, open_images, read_all, to_model_range
 from bench.diffusion import training_loss
 from bench.distributed import Distributed, distributed, seed_from
+from bench.family import DiffusionNeeds
 from bench.progress import progress as progress_bar
 from bench.train.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -48,19 +49,6 @@ DEVICE_DATA_BYTES = 2**30  # training images up to this size are kept on the GPU
 _BATCH_STREAM, _NOISE_STREAM = 0, 1  # the two random streams of a step (seed_from's first word)
 
 
-class _DDP(nn.parallel.DistributedDataParallel):
-    """DDP that still exposes what bench.diffusion reads off a backbone (`cfg`, `recurrent_state`):
-    without them, training_loss would silently skip RIN's self-conditioning."""
-
-    @property
-    def cfg(self):
-        return self.module.cfg
-
-    @property
-    def recurrent_state(self) -> bool:
-        return getattr(self.module, "recurrent_state", False)
-
-
 @dataclass
 class _Run:
     """What a run holds from one step to the next."""
@@ -69,6 +57,7 @@ class _Run:
     dist: Distributed
     family: str
     cfg: Any
+    needs: DiffusionNeeds  # what the loss needs to know of the model, as its family declares
     schedule: str
     macs: dict  # per image: macs_fwd, macs_train_step
     data: dict  # the data's describe()
@@ -155,13 +144,15 @@ def _prepare(settings: TrainSettings, dist: Distributed, resume: bool) -> _Run:
     model, optimizer, ema = _model_optimizer_ema(settings, entry.builder, cfg, ckpt, dist)
     net = model
     if dist.world > 1:
-        net = _DDP(model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
+        device_ids = [dist.device.index] if dist.device.type == "cuda" else None
+        net = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     net.train()
     return _Run(
         settings=settings,
         dist=dist,
         family=entry.family,
         cfg=cfg,
+        needs=registry.diffusion_needs(cfg),
         schedule=schedule,
         macs=macs,
         data=source.describe(),
@@ -269,7 +260,12 @@ def _step(run: _Run) -> tuple[torch.Tensor, torch.Tensor, float]:
         group["lr"] = lr
     with torch.autocast(dist.device.type, dtype=torch.bfloat16, enabled=settings.amp == "bf16"):
         loss = training_loss(
-            run.net, x0, y, schedule=run.schedule, self_cond_rate=settings.self_cond_rate
+            run.net,
+            x0,
+            y,
+            needs=run.needs,
+            schedule=run.schedule,
+            self_cond_rate=settings.self_cond_rate,
         )
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()

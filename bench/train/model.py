@@ -53,7 +53,7 @@ def _same_kind(value: Any, current: Any) -> bool:
 
 def schedule_for(cfg: Any, requested: str | None) -> str:
     """`requested`, else the model's own schedule (RIN's), else the sigmoid schedule."""
-    return resolve_schedule(cfg, requested, FALLBACK_SCHEDULE)
+    return resolve_schedule(registry.diffusion_needs(cfg), requested, FALLBACK_SCHEDULE)
 
 
 @functools.cache  # configs are frozen dataclasses; a count takes about a second
@@ -61,14 +61,19 @@ def train_step_macs(builder: Callable, cfg: Any, schedule: str, self_cond_rate: 
     """MACs per image of one forward and one training step (forward + backward), counted on meta."""
     from bench.measure.flops import count_flops
 
+    needs = registry.diffusion_needs(cfg)
+
     def loss(model, x, y):
-        return training_loss(model, x, y, schedule=schedule, self_cond_rate=self_cond_rate)
+        return training_loss(
+            model, x, y, needs=needs, schedule=schedule, self_cond_rate=self_cond_rate
+        )
 
     counts = count_flops(
         lambda: builder(cfg),
         lambda model: registry.example_inputs(cfg, 2, "meta"),
         train_step=True,
         loss=loss,
+        needs=needs,
     )
     return {"macs_fwd": counts["macs_fwd"], "macs_train_step": counts["macs_train_step"]}
 

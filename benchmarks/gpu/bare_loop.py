@@ -32,7 +32,7 @@ def bare_forward_ms(cell, seconds: float) -> list[float]:
     as it can be: only the timing differs from the harness's."""
     import torch
 
-    from bench.measure.cell import PHASE_STEPS, Settings, _autocast, build_model, check_dtype
+    from bench.measure.cell import PHASE_STEPS, Settings, build_model, check_dtype, step_context
     from bench.measure.numerics import numerics
 
     device = torch.device(cell.device)
@@ -40,8 +40,7 @@ def bare_forward_ms(cell, seconds: float) -> list[float]:
     model, cfg = build_model(cell, device)
     settings = Settings()
     with numerics(tf32=cell.dtype == "tf32", cudnn_benchmark=settings.cudnn_benchmark):
-        autocast = _autocast(cell.dtype, device)
-        make = PHASE_STEPS["forward"](model, model, cfg, autocast, device, cell.dtype, settings)
+        make = PHASE_STEPS["forward"](step_context(model, cfg, cell.dtype, device, settings))
         call = make(cell.batch)
         for _ in range(10):
             call()

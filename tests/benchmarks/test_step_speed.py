@@ -38,7 +38,7 @@ def forward_step(slug: str, device: str) -> Callable[[], torch.Tensor]:
         model = registry.build(slug).eval()
     x, t, y = registry.example_inputs(cfg, BATCH, device)
     state = None
-    if getattr(model, "recurrent_state", False):  # RIN: a sampler's later calls get latents
+    if registry.diffusion_needs(cfg).recurrent_state:  # RIN: a sampler's later calls get latents
         with torch.no_grad():
             state = model(x, t, y)[1]
 
@@ -55,11 +55,12 @@ def train_step(slug: str, device: str) -> Callable[[], torch.Tensor]:
         model = registry.build(slug).train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     x0, _, y = registry.example_inputs(cfg, BATCH, device)
+    needs = registry.diffusion_needs(cfg)
     generator = torch.Generator(device).manual_seed(0)
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        loss = training_loss(model, x0, y, generator=generator)
+        loss = training_loss(model, x0, y, needs=needs, generator=generator)
         loss.backward()
         optimizer.step()
         return loss.detach()
