@@ -1,11 +1,13 @@
 """The one table of backbones: slug -> family, config, model, source, gathered from the families.
 
 Each family declares itself (bench/family.py: model class, config class, presets with their sources,
-FLOP grouping, input maker) in its own package; this module only loops over FAMILIES. Adding a
-backbone is one family declaration plus its line in BUILT_IN, or, from a package of one's own, an
-entry point of the group "rinbench.families" (bench/plugins.py, docs/peers.md): its families join
-FAMILIES, named in PLUGINS with their package; a plugin that cannot be loaded or clashes with another
-family leaves its reason in PLUGIN_PROBLEMS instead.
+FLOP grouping, input maker, what the diffusion process needs) in its own module, and every family is
+found one way: an entry point of the group "rinbench.families" (bench/plugins.py). rinbench's own
+are the ones its pyproject.toml declares (BUILT_IN, in that order), so adding a backbone is its
+module plus one line there; from a package of one's own, the same line in that package's
+pyproject.toml (docs/peers.md): its families join FAMILIES, named in PLUGINS with their package; a
+plugin that cannot be loaded or clashes with another family leaves its reason in PLUGIN_PROBLEMS
+instead. This module imports no family by name.
 """
 
 from __future__ import annotations
@@ -18,14 +20,18 @@ from typing import Any
 
 import torch
 
-from baselines.families import ADM, DIT, VDM
-from baselines.peers import PEERS
 from bench import plugins
 from bench.family import SOURCE_KINDS as SOURCE_KINDS  # re-exported: the kinds a source may have
 from bench.family import DiffusionNeeds, Family, Grouping, Source
-from rin.family import FAMILY as RIN
 
-BUILT_IN: tuple[Family, ...] = (RIN, ADM, DIT, VDM, *PEERS)
+
+def built_in(entry_points: tuple) -> tuple[Family, ...]:
+    """The families rinbench's own entry points name (plugins.own_entry_points), in their order.
+    One that cannot be loaded is a bug of rinbench's, not a plugin's: its error propagates."""
+    return tuple(family for entry in entry_points for family in plugins.load(entry))
+
+
+BUILT_IN: tuple[Family, ...] = built_in(plugins.own_entry_points())
 
 
 @dataclass(frozen=True)

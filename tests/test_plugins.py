@@ -207,3 +207,58 @@ def test_discover_takes_a_family_a_list_or_a_function_of_them(monkeypatch):
     assert [p.name for p in found] == ["later", "one", "several"]
     assert all(isinstance(f, Family) for p in found for f in p.families)
     assert {p.package for p in found} == {"?"}  # not from an installed distribution
+
+
+# --- rinbench's own families come the same way ---------------------------------------------------
+
+
+def test_the_built_in_families_are_the_entry_points_pyproject_declares():
+    from bench import registry
+
+    declared = plugins.own_entry_points()
+    assert [family.name for family in registry.BUILT_IN] == [entry.name for entry in declared]
+    assert [entry.name for entry in declared][:4] == ["rin", "adm", "dit", "vdm"]
+    assert registry.FAMILIES[: len(registry.BUILT_IN)] == registry.BUILT_IN
+
+
+def test_a_new_built_in_family_is_one_module_and_one_line_of_pyproject(tmp_path, monkeypatch):
+    """The stand-in as a family of rinbench's own: its module, and its line in the table."""
+    from bench import registry
+
+    module = type(sys)("one_more_family")
+    monkeypatch.setitem(sys.modules, "one_more_family", module)
+    exec(STAND_IN, module.__dict__)
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\nname = "rinbench"\n'
+        f'[project.entry-points."{plugins.GROUP}"]\n'
+        'dit = "baselines.families:DIT"\nstandin = "one_more_family:FAMILY"\n'
+    )
+    families = registry.built_in(plugins.own_entry_points(pyproject))
+    assert [family.name for family in families] == ["dit", "standin"]
+    entries = registry._entries(families)
+    assert entries["standin-tiny"].declared_by is module.FAMILY and "dit-tiny" in entries
+    # A line naming no family is rinbench's own bug: it raises instead of becoming a reason.
+    pyproject.write_text(pyproject.read_text() + 'broken = "one_more_family:ONE_BLOCK"\n')
+    with pytest.raises(plugins.NotAFamily, match="gives dict"):
+        registry.built_in(plugins.own_entry_points(pyproject))
+
+
+def test_an_installed_rinbench_declares_its_families_in_its_metadata(tmp_path):
+    """Without its pyproject.toml (a wheel), the installed distribution's entry points are the
+    built-in families, and never taken for plugins."""
+    dist = tmp_path / "rinbench-0.1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: rinbench\nVersion: 0.1.0\n")
+    (dist / "entry_points.txt").write_text(
+        f"[{plugins.GROUP}]\nrin = rin.family:FAMILY\ndit = baselines.families:DIT\n"
+    )
+    installed = list(metadata.distributions(path=[str(tmp_path)]))[0].entry_points
+    other_project = tmp_path / "pyproject.toml"
+    other_project.write_text('[project]\nname = "someone-else"\n')
+    for pyproject in (tmp_path / "absent.toml", other_project):
+        own = plugins.own_entry_points(pyproject, installed)
+        assert [entry.name for entry in own] == ["rin", "dit"]
+    assert plugins.discover(installed) == ((), ())
+    with pytest.raises(LookupError, match="declared nowhere"):
+        plugins.own_entry_points(tmp_path / "absent.toml", [])

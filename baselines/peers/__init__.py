@@ -11,10 +11,6 @@ imports none of them: a model constructor imports its package (`bench.family.req
 extra a peer cell ends "unsupported" with the install line and the rest of rinbench works as before.
 Each preset names the preset of ours it is set up to match (`Preset.counterpart`); its source note
 says where the two differ. No peer code is copied here: the adapters call the installed packages.
+Each module's FAMILY is declared to the registry by a line of pyproject.toml's
+[project.entry-points."rinbench.families"].
 """
-
-from baselines.peers.diffusers_dit import FAMILY as DIFFUSERS_DIT
-from baselines.peers.diffusers_unet import FAMILY as DIFFUSERS_UNET
-from baselines.peers.lucidrains_rin import FAMILY as LUCIDRAINS_RIN
-
-PEERS = (DIFFUSERS_DIT, DIFFUSERS_UNET, LUCIDRAINS_RIN)
