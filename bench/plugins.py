@@ -74,12 +74,13 @@ def load(entry: metadata.EntryPoint) -> tuple[Family, ...]:
 def own_entry_points(
     pyproject: Path = PYPROJECT, installed: Iterable | None = None
 ) -> tuple[metadata.EntryPoint, ...]:
-    """rinbench's own families' entry points, in the order declared: `pyproject`'s table of GROUP
-    where that file is rinbench's, else those of `installed` (default: the installed ones of GROUP)
-    that rinbench's distribution declares. LookupError where neither declares any."""
+    """rinbench's own families' entry points, sorted by name (installed metadata lists them sorted,
+    so a checkout and a wheel agree): `pyproject`'s table of GROUP where that file is rinbench's,
+    else those of `installed` (default: the installed ones of GROUP) that rinbench's distribution
+    declares. LookupError where neither declares any."""
     declared = _declared_in(pyproject) if pyproject.is_file() else None
     if declared is not None:
-        return declared
+        return tuple(sorted(declared, key=lambda entry: entry.name))
     found = metadata.entry_points(group=GROUP) if installed is None else installed
     own = tuple(entry for entry in found if entry.group == GROUP and _is_own(entry))
     if not own:
@@ -88,7 +89,7 @@ def own_entry_points(
             f"distribution {OWN_DISTRIBUTION!r} with entry points {GROUP!r} "
             "(python -m pip install -e . in the checkout)"
         )
-    return own
+    return tuple(sorted(own, key=lambda entry: entry.name))
 
 
 def _declared_in(pyproject: Path) -> tuple[metadata.EntryPoint, ...] | None:
