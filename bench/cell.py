@@ -10,7 +10,7 @@ MODES = ("eager", "compile")
 DEVICES = ("cpu", "cuda")
 # Phases that need no real tensors: counted in-process on the meta device.
 STATIC_PHASES = ("params", "flops")
-# Profiles of the timed phases (bench.profile) are cells of their own phase, "profile:forward", so
+# Profiles of the timed phases (bench.profiling) are cells of their own phase, "profile:forward", so
 # that a profile's record never stands in for the timed record of the same cell.
 PROFILE_PREFIX = "profile:"
 PROFILE_PHASES = tuple(PROFILE_PREFIX + phase for phase in ("forward", "train_step", "sample"))

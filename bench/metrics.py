@@ -192,7 +192,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("matmul_peak_load_avg_1m", "1", SETUP, None, "peak load", fmt=".2f",
            description="the higher 1-minute load average of before and after the matmul peak's "
            "window"),
-    # --- profiles (records of phase "profile:<phase>", bench.profile; not gated) -----------------
+    # --- profiles (records of phase "profile:<phase>", bench.profiling; not gated) ---------------
     Metric("profile_steps", "1", SETUP, None, "profiled steps", fmt=",d",
            description="steps run under torch.profiler; every profile value is per step"),
     Metric("unprofiled_ms_median", "ms", TIME, LOWER, "unprofiled ms", fmt=",.4g",

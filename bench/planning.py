@@ -54,7 +54,7 @@ def select(plan: Sequence[Planned], patterns: Sequence[str] | None) -> list[Plan
 
 def with_profiles(items: Sequence[Planned]) -> list[Planned]:
     """The suite's cells, each timed cell whose settings say `profile = true` followed by its
-    profile cell (phase "profile:<phase>", bench.profile), which the worker measures in a process
+    profile cell (phase "profile:<phase>", bench.profiling), which the worker measures in a process
     of its own after the timed one."""
     expanded = []
     for item in items:

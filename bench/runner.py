@@ -289,7 +289,7 @@ class _Sweep:
 def profile_request(measure: str, settings: dict, run_file: Path) -> tuple[str, dict]:
     """A profile cell's measure function (the profiler's, unless a test injects its own) and its
     settings with the folder for its trace: beside the run file, named like it without .jsonl."""
-    from bench.profile.measure import PROFILE_MEASURE, TRACE_DIR
+    from bench.profiling.measure import PROFILE_MEASURE, TRACE_DIR
 
     measure = PROFILE_MEASURE if measure == DEFAULT_MEASURE else measure
     return measure, settings | {TRACE_DIR: str(run_file.with_suffix(""))}

@@ -17,9 +17,8 @@ from bench import claims as claims_module
 from bench import versus
 from bench.cell import PROFILE_PHASES
 from bench.record import Record
-from reports import convention, load, tables
+from reports import convention, load, tables, where_time_goes
 from reports import figures as figures_module
-from reports import profile as profile_module
 
 DEFAULT_CLAIMS = "rin_paper"
 
@@ -35,7 +34,7 @@ class Report:
     exponents: pd.DataFrame
     hardware: tables.Table | None
     figures: list[figures_module.Figure]
-    profile: profile_module.Section  # "Where the time goes", from the profile records
+    profile: where_time_goes.Section  # "Where the time goes", from the profile records
     peers: versus.SideBySide  # "Against the public implementations": ours beside each peer
 
     @property
@@ -87,6 +86,6 @@ def compose(
         exponents=figures_module.cost_exponents(frame),
         hardware=tables.hardware_table(frame),
         figures=figures_module.render_all(frame) if with_figures else [],
-        profile=profile_module.section(records, with_figure=with_figures),
+        profile=where_time_goes.section(records, with_figure=with_figures),
         peers=versus.side_by_side(timed_and_counted, versus.peer_pairs(timed_and_counted)),
     )

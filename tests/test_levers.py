@@ -22,7 +22,7 @@ from bench.measure.cell import (
 )
 from bench.measure.checkpointing import CHECKPOINTING_KINDS, saved_activation_bytes
 from bench.measure.numerics import numerics
-from bench.profile.measure import measure_profile
+from bench.profiling.measure import measure_profile
 from bench.suites import SuiteError, parse
 
 FAST = Settings(warmup=1, min_repeats=2, min_seconds=0.0, sample_steps=2)

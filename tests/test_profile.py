@@ -1,5 +1,5 @@
-"""bench.profile: time per FLOP group that adds up to the step, backward attributed through autograd's
-sequence numbers, the operator table, and a trace that opens as JSON. Tiny presets, CPU, in-process
+"""bench.profiling: time per FLOP group that adds up to the step, backward attributed through
+autograd's sequence numbers, the operator table, and a trace that opens as JSON. Tiny presets, CPU, in-process
 (the worker calls the same function); the CUDA paths under the `gpu` marker."""
 
 import gzip
@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from bench.cell import Cell
-from bench.profile import BACKWARD_UNATTRIBUTED, DEVICE_IDLE, NOT_GROUPS, OUTSIDE
-from bench.profile.artifacts import MemoryHistory
-from bench.profile.groups import BACKWARD_NODE_PREFIX as BACKWARD_NODE
-from bench.profile.measure import TRACE_DIR, measure_profile
+from bench.profiling import BACKWARD_UNATTRIBUTED, DEVICE_IDLE, NOT_GROUPS, OUTSIDE
+from bench.profiling.artifacts import MemoryHistory
+from bench.profiling.groups import BACKWARD_NODE_PREFIX as BACKWARD_NODE
+from bench.profiling.measure import TRACE_DIR, measure_profile
 
 FAST = {"warmup": 1}
 
@@ -219,7 +219,7 @@ def event(name, start, end, *, thread=1, children=(), kernels=(), seq=-1, cuda=F
 
 
 def test_cuda_time_is_each_op_s_own_kernels_and_the_rest_is_device_idle():
-    from bench.profile.groups import group_times
+    from bench.profiling.groups import group_times
 
     forward_mm = event("aten::mm", 12, 20, seq=5, kernels=[("gemm", 15)])
     # Kineto may link the GPU-side span of a range to it as if it were a kernel: not counted.
@@ -241,7 +241,7 @@ def test_cuda_time_is_each_op_s_own_kernels_and_the_rest_is_device_idle():
 def test_idle_gaps_are_between_kernels_inside_the_steps_longest_first():
     from types import SimpleNamespace
 
-    from bench.profile.ops import idle_gaps
+    from bench.profiling.ops import idle_gaps
 
     def kineto(name, start, end, cuda=True):
         kind = torch.autograd.DeviceType.CUDA if cuda else torch.autograd.DeviceType.CPU

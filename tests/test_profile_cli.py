@@ -13,13 +13,13 @@ from bench.cell import Cell
 from bench.cli import main
 from bench.family import Source
 from bench.measure.cell import Settings
-from bench.profile.measure import TRACE_DIR
+from bench.profiling.measure import TRACE_DIR
 from bench.record import ModelInfo, Record, RunInfo
 
 REPO = Path(__file__).resolve().parents[1]
 
 FAKE_PROFILE = '''
-"""Test double for bench.profile.measure.measure_profile: FAKE_PROFILE says "fail" or "ok"."""
+"""Test double for bench.profiling.measure.measure_profile: FAKE_PROFILE says "fail" or "ok"."""
 import os
 
 def measure(cell, settings, peak=None):
@@ -210,7 +210,7 @@ def test_a_profile_record_never_shadows_the_timed_record_of_its_cell():
     assert profiled.cell.id != timed.cell.id
     assert selection.latest([timed, profiled]) == [timed, profiled]
     assert results.latest_per_cell([timed, profiled])[timed.cell.id] is timed
-    from reports.profile import profile_records
+    from reports.where_time_goes import profile_records
 
     assert profile_records([timed, profiled]) == [profiled]
 

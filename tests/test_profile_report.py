@@ -1,9 +1,10 @@
-"""reports.profile: the "Where the time goes" section, its figure and the summary `rinbench profile`
-prints, from profile records (made up here; tests/test_profile.py measures real ones)."""
+"""reports.where_time_goes: the "Where the time goes" section, its figure and the summary
+`rinbench profile` prints, from profile records (made up here; tests/test_profile.py measures real
+ones)."""
 
 from test_profile_cli import profile_record, profile_values
 
-from reports.profile import NO_PROFILES, group_rows, section, summary_text
+from reports.where_time_goes import NO_PROFILES, group_rows, section, summary_text
 
 
 def test_group_rows_put_groups_by_mac_share_then_the_parts_outside():
@@ -48,7 +49,7 @@ def test_without_profile_records_the_section_says_how_to_make_them():
 
 
 def test_a_wall_clock_verdict_cites_the_group_whose_time_outgrows_its_macs():
-    from bench.profile.cite import profile_for, sentence, widest_gap
+    from bench.profiling.cite import profile_for, sentence, widest_gap
 
     timed = profile_record(phase="forward", values={"images_per_s": 10.0})
     other_machine = profile_record()

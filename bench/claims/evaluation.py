@@ -38,7 +38,7 @@ from bench.claims.verdict import (
 )
 from bench.family import Source
 from bench.intervals import Interval
-from bench.profile import cite
+from bench.profiling import cite
 from bench.record import Record, is_number
 from bench.selection import COUNT_PHASES, TIMED_PHASES
 
@@ -160,7 +160,7 @@ def cite_profiles(
     verdicts: list[Verdict], records: list[Record], measured: Measured
 ) -> list[Verdict]:
     """Each wall-clock factor, where the faster model was profiled on the same machine and phase,
-    gets in its detail where that model's time goes against its MACs (bench.profile.cite): 'rin-in256
+    gets in its detail where that model's time goes against its MACs (bench.profiling.cite): 'rin-in256
     is 9.1× cheaper in MACs but 5.9× faster; its write group takes 31% of the time for 19% of the
     MACs (...)'. The other verdicts are returned as they are."""
     profiles = [r for r in records if r.cell.phase in PROFILE_PHASES]

@@ -1,4 +1,8 @@
-"""`rinbench profile`: one cell's step under torch.profiler, time per FLOP group beside its MACs."""
+"""`rinbench profile`: one cell's step under torch.profiler, time per FLOP group beside its MACs.
+
+The command only: the profiling itself is `bench.profiling` (run in a worker process), the summary
+it prints `reports.where_time_goes`.
+"""
 
 from __future__ import annotations
 
@@ -95,7 +99,7 @@ def run(args) -> int:
     from bench.provenance import new_run
     from bench.scratch import scratch_prefix
     from bench.suites import Planned
-    from reports.profile import summary_text
+    from reports.where_time_goes import summary_text
 
     cell = resolve_cell(args)
     visible = _pinned_gpu(args.device or cell.device)

@@ -123,7 +123,7 @@ class Settings:
     compile_backend: str = "inductor"  # torch.compile backend for mode "compile"
     compile_mode: str | None = None  # torch.compile mode: None (default) or one of COMPILE_MODES
     cudnn_benchmark: bool = True  # let cuDNN pick the fastest conv algorithms (recorded per cell)
-    profile: bool = False  # also profile each timed cell, in a process of its own (bench.profile)
+    profile: bool = False  # also profile each timed cell, in a process of its own (bench.profiling)
     channels_last: bool = False  # lever: model and inputs channels-last (see above)
     sdpa_backend: str | None = None  # lever: one of SDPA_BACKENDS, alone; None: torch's choice
     fused_optimizer: bool = False  # lever: the train step's AdamW with fused=True

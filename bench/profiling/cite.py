@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from bench import selection
 from bench.cell import PROFILE_PREFIX
-from bench.profile import NOT_GROUPS
+from bench.profiling import NOT_GROUPS
 from bench.record import Record, is_number
 
 

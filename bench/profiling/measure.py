@@ -1,17 +1,17 @@
 """measure_profile(cell, settings, peak): one profile cell in this process, as a bench.record.Outcome.
 
-The worker runs it (`python -m bench.worker --measure bench.profile.measure:measure_profile`) for a
-cell of phase "profile:<phase>": the step is built exactly as the timed cell builds it
+The worker runs it (`python -m bench.worker --measure bench.profiling.measure:measure_profile`)
+for a cell of phase "profile:<phase>": the step is built exactly as the timed cell builds it
 (bench.measure.cell: the same model, inputs, dtype, mode and levers, through `make_steps`), run
 once (compiling in compile mode), warmed up (`settings.warmup` calls), run PROFILE_STEPS[phase] times under
-torch.profiler with the FLOP-group ranges of bench.profile.groups, and timed unprofiled over
+torch.profiler with the FLOP-group ranges of bench.profiling.groups, and timed unprofiled over
 UNPROFILED_CALLS calls before and as many after the profiled ones (so that neither side has the
 warmer caches). The profile's slowdown over the unprofiled calls is recorded with it.
 
 Values (per profiled step; "by_group" dicts are keyed by the family's FLOP groups plus the parts of
-bench.profile.NOT_GROUPS): profile_steps, unprofiled_ms_median, profiled_ms_median, traced_step_ms,
+bench.profiling.NOT_GROUPS): profile_steps, unprofiled_ms_median, profiled_ms_median, traced_step_ms,
 profiler_slowdown, time_ms_by_group, time_share_by_group, backward_ms_by_group, mac_share_by_group,
-achieved_tflops_by_group, mfu_by_group, top_ops (bench.profile.ops), on CUDA top_kernels, idle_gaps
+achieved_tflops_by_group, mfu_by_group, top_ops (bench.profiling.ops), on CUDA top_kernels, idle_gaps
 and peak_alloc_bytes (over the memory snapshot's step), trace_bytes, and the counts a timed cell
 records (macs_fwd, macs_fwd_by_group, flops_per_call, ...). Details: trace_file, memory_snapshot
 (CUDA), profile_clock, and a *_reason for each of these that is missing. Like a timed window, the
@@ -45,7 +45,7 @@ from bench.measure.cell import (
 from bench.record import Outcome
 from bench.worker import cpu_threads_for
 
-PROFILE_MEASURE = "bench.profile.measure:measure_profile"
+PROFILE_MEASURE = "bench.profiling.measure:measure_profile"
 # Steps under the profiler: enough to average over, few enough to bound the trace's size.
 PROFILE_STEPS = {"forward": 3, "train_step": 2, "sample": 1}
 UNPROFILED_CALLS = 2  # before and after the profile: the slowdown's denominator is their median
@@ -130,7 +130,7 @@ def _run_profiled(step, steps: int, cell: Cell, sync, hooks, trace_dir, out: Mea
     from torch.profiler import ProfilerActivity, profile, record_function
 
     from bench.measure.timing import load_avg_1m, window_conditions
-    from bench.profile.groups import STEP_RANGE, GroupRanges
+    from bench.profiling.groups import STEP_RANGE, GroupRanges
 
     activities = [ProfilerActivity.CPU]
     if cell.device == "cuda":
@@ -155,7 +155,7 @@ def _snapshot_memory(step, cell: Cell, sync, trace_dir, out: Measurements) -> No
     """On CUDA one more step with the allocator's history recorded, dumped beside the trace (not
     during the profiled steps: recording every allocation's stack would slow them); on a CPU the
     reason there is none."""
-    from bench.profile.artifacts import MemoryHistory, file_stem
+    from bench.profiling.artifacts import MemoryHistory, file_stem
 
     folder = None if trace_dir is None else Path(trace_dir)
     path = None if folder is None else folder / f"{file_stem(cell.id)}.memory.pickle"
@@ -168,8 +168,8 @@ def _snapshot_memory(step, cell: Cell, sync, trace_dir, out: Measurements) -> No
 
 def _analyse(prof, cell: Cell, phase, settings, counts: dict, grouped: bool, out) -> None:
     """Time per group against MACs per group, the operator table and the idle gaps into `out`."""
-    from bench.profile.groups import group_times
-    from bench.profile.ops import NO_IDLE_ON_CPU, idle_gaps, op_table
+    from bench.profiling.groups import group_times
+    from bench.profiling.ops import NO_IDLE_ON_CPU, idle_gaps, op_table
 
     times = group_times(prof.events(), cell.device)
     out.values["traced_step_ms"] = times.step_ms
@@ -248,7 +248,7 @@ def _by_group(times, counts: dict, phase, settings, values: dict) -> dict:
 
 
 def _write_trace(prof, cell: Cell, trace_dir, out: Measurements) -> None:
-    from bench.profile.artifacts import file_stem, write_trace
+    from bench.profiling.artifacts import file_stem, write_trace
 
     if trace_dir is None:
         out.details["trace_file_reason"] = "no folder for files was given"

@@ -35,7 +35,7 @@ from torch import nn
 
 from bench.family import Grouping
 from bench.measure.flops import _CallPath
-from bench.profile import BACKWARD_UNATTRIBUTED, DEVICE_IDLE, NOT_GROUPS, OUTSIDE
+from bench.profiling import BACKWARD_UNATTRIBUTED, DEVICE_IDLE, NOT_GROUPS, OUTSIDE
 
 RINBENCH_RANGES = "rinbench."  # the prefix of every range rinbench opens
 STEP_RANGE = "rinbench.step"

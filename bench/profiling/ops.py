@@ -12,7 +12,7 @@ and has no device to wait for, so on a CPU there is nothing to list.
 
 from __future__ import annotations
 
-from bench.profile.groups import BACKWARD_NODE_PREFIX, RINBENCH_RANGES
+from bench.profiling.groups import BACKWARD_NODE_PREFIX, RINBENCH_RANGES
 
 TOP_OPS = 15  # rows kept in a record's op table
 TOP_GAPS = 5

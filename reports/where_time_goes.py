@@ -1,5 +1,5 @@
-"""Where the time goes: profile records (phase "profile:<phase>", bench.profile) as tables, a figure
-and the summary `rinbench profile` prints.
+"""Where the time goes: profile records (phase "profile:<phase>", measured by bench.profiling) as
+tables, a figure and the summary `rinbench profile` (bench/commands/profile.py) prints.
 
 Per profiled cell: each FLOP group's time per step, its share of the step beside its share of the
 MACs (the picture that explains why a model with k× fewer MACs is not k× faster), the FLOP/s it
@@ -17,7 +17,7 @@ from html import escape
 
 from bench import selection
 from bench.cell import PROFILE_PHASES, profiled
-from bench.profile import NOT_GROUPS
+from bench.profiling import NOT_GROUPS
 from bench.record import Record, is_number
 from reports.tables import Table, format_number, format_percent, natural_key
 

@@ -2,7 +2,7 @@
 
 - The trace: torch.profiler's Chrome trace format, gzipped (`<name>.trace.json.gz`); Perfetto UI
   (ui.perfetto.dev) and chrome://tracing open it as it is. Its size is bounded by profiling a small
-  fixed number of steps (bench.profile.measure.PROFILE_STEPS) without shapes or stacks: a forward of
+  fixed number of steps (bench.profiling.measure.PROFILE_STEPS) without shapes or stacks: a forward of
   the 256-px paper presets is a few hundred kB.
 - The memory snapshot (CUDA): `torch.cuda.memory._record_memory_history` over one step after the
   profiled ones, dumped with `_dump_snapshot` as `<name>.memory.pickle`, which PyTorch's memory viewer

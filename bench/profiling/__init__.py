@@ -1,4 +1,9 @@
-"""Profiles: where one cell's step spends its time, beside where its MACs go.
+"""Profiling: where one cell's step spends its time, beside where its MACs go, measured.
+
+Three modules are about profiles, one job each: this package measures one (in a worker process);
+`bench/commands/profile.py` is the command `rinbench profile`, which has it measure a cell; and
+`reports/where_time_goes.py` turns the records into the report's "Where the time goes" and the
+summary the command prints.
 
 `rinbench profile CELL_OR_PRESET` (bench/commands/profile.py), or a suite with `profile = true` in
 its settings, runs a cell's step under `torch.profiler` in a process of its own (never in the pass
@@ -12,7 +17,7 @@ Modules, one job each:
 - `ops`: the per-operator table (self time, calls, share, FLOPs) and, on CUDA, the device's idle gaps.
 - `artifacts`: the Chrome trace (.json.gz) and, on CUDA, the memory snapshot.
 - `cite`: the sentence a wall-clock claim verdict cites from a profile (torch-free).
-- `measure`: the worker's measure function (`bench.profile.measure:measure_profile`): build the
+- `measure`: the worker's measure function (`bench.profiling.measure:measure_profile`): build the
   step as a timed cell does, time a few unprofiled calls, profile a few, and return the Outcome.
 
 The breakdowns are computed here from torch.profiler's own events, with no further dependency. The
