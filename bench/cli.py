@@ -51,9 +51,10 @@ EXTRAS = {
 }
 
 
-def main(argv: list[str] | None = None, *, measure: str = DEFAULT_MEASURE) -> int:
+def main(argv: list[str] | None = None, *, measure_spec: str = DEFAULT_MEASURE) -> int:
     """Entry point of `rinbench` and `python -m bench`; returns the exit status.
-    `measure` names the function the runner measures with (tests inject fakes here)."""
+    `measure_spec` names the function the workers measure with, "module:function" (tests inject
+    fakes here)."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # a misspelled option: the command's own usage, not the top level's
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None, *, measure: str = DEFAULT_MEASURE) -> in
     if getattr(args, "run", None) is None:
         (args.parser if hasattr(args, "parser") else parser).print_help(sys.stderr)
         return EXIT_USAGE
-    args.measure = measure
+    args.measure_spec = measure_spec
     try:
         return args.run(args)
     except KeyboardInterrupt:

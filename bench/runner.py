@@ -93,7 +93,7 @@ def execute(
     writer: results.Writer,
     *,
     timeout_s: float | None = None,
-    measure: str = DEFAULT_MEASURE,
+    measure_spec: str = DEFAULT_MEASURE,
     progress: bool = True,
     devices: Sequence[str] | None = None,
     serve: str = DEFAULT_SERVE,
@@ -109,7 +109,7 @@ def execute(
     A pair of the suite's (bench.paired) is timed where its first cell stands in the plan, alone,
     on the first device, each side served window by window by `serve`."""
     timeout_s = plan.suite.timeout_s if timeout_s is None else timeout_s
-    measure_fn = load_measure(measure)
+    measure_function = load_measure(measure_spec)
     processes = pool.Processes()
     timed_devices = {item.cell.device for item in plan.todo if item.cell.phase not in STATIC_PHASES}
     summary = RunSummary(plan.path, plan.run.id)
@@ -124,14 +124,14 @@ def execute(
                 summary=summary,
                 shown=shown,
                 facts=DeviceFacts(timed_devices, timeout_s, processes),
-                measure=measure,
+                measure_spec=measure_spec,
                 serve=serve,
                 timeout_s=timeout_s,
                 scratch=Path(scratch),
                 processes=processes,
                 slots=tuple(devices) if devices else (None,),
             )
-            sweep.run_static(measure_fn)
+            sweep.run_static(measure_function)
             sweep.run_subprocess_cells()
     except KeyboardInterrupt:
         summary.interrupted = True
@@ -183,21 +183,21 @@ class _Sweep:
     summary: RunSummary
     shown: CellProgress
     facts: DeviceFacts
-    measure: str  # the worker's measure function, "module:function"
+    measure_spec: str  # the worker's measure function, "module:function"
     serve: str  # a pair's serve function, "module:function"
     timeout_s: float  # per subprocess cell
     scratch: Path  # the sweep's scratch folder; each cell gets a folder of its own inside
     processes: pool.Processes  # every worker in flight, killed when the sweep stops
     slots: tuple[str | None, ...]  # a CUDA_VISIBLE_DEVICES value per GPU, or (None,): one device
 
-    def run_static(self, measure_fn: Callable) -> None:
+    def run_static(self, measure_function: Callable) -> None:
         """Count the params and flops cells in this process, first: they need no device."""
         for item in self.plan.todo:
             if item.cell.phase in STATIC_PHASES:
                 self.shown.start(item.cell)
                 env = self.facts.get(item.cell.device, self.slots[0])["env"]
                 settings = dataclasses.asdict(item.settings)
-                self.record(item, env, run_measure(measure_fn, item.cell, settings))
+                self.record(item, env, run_measure(measure_function, item.cell, settings))
 
     def run_subprocess_cells(self) -> None:
         """Measure every other cell in a worker process, over the slots; a pair where its first
@@ -265,16 +265,16 @@ class _Sweep:
         pinned = item.cell.device == "cuda" and taken[0] is not None
         visible = ",".join(taken) if pinned else None
         facts = self.facts.get(item.cell.device, taken[0] if pinned else None)
-        measure, settings = self.measure, dataclasses.asdict(item.settings)
+        spec, settings = self.measure_spec, dataclasses.asdict(item.settings)
         if item.cell.phase in PROFILE_PHASES:
-            measure, settings = profile_request(measure, settings, self.plan.path)
+            spec, settings = profile_request(spec, settings, self.plan.path)
         scratch = Path(tempfile.mkdtemp(prefix="cell-", dir=self.scratch))
         try:
             outcome = run_in_subprocess(
                 item.cell,
                 settings,
                 facts["peak"],
-                measure,
+                spec,
                 self.timeout_s,
                 scratch,
                 visible=visible,
@@ -286,13 +286,15 @@ class _Sweep:
         return env, outcome
 
 
-def profile_request(measure: str, settings: dict, run_file: Path) -> tuple[str, dict]:
-    """A profile cell's measure function (the profiler's, unless a test injects its own) and its
-    settings with the folder for its trace: beside the run file, named like it without .jsonl."""
-    from bench.profiling.measure import PROFILE_MEASURE, TRACE_DIR
+def profile_request(measure_spec: str, settings: dict, run_file: Path) -> tuple[str, dict]:
+    """A profile cell's measure function, "module:function" (the profiler's, unless a test injects
+    its own in place of the harness's `measure_spec`), and its settings with the folder for its
+    trace: beside the run file, named like it without .jsonl."""
+    from bench.profiling.measure import PROFILE_MEASURE_SPEC, TRACE_DIR
 
-    measure = PROFILE_MEASURE if measure == DEFAULT_MEASURE else measure
-    return measure, settings | {TRACE_DIR: str(run_file.with_suffix(""))}
+    if measure_spec == DEFAULT_MEASURE:
+        measure_spec = PROFILE_MEASURE_SPEC
+    return measure_spec, settings | {TRACE_DIR: str(run_file.with_suffix(""))}
 
 
 def make_record(run: RunInfo, item: Planned, env: dict, outcome: Outcome) -> Record:

@@ -59,7 +59,12 @@ def sweep(suite, out, *, resume=None, retry_failed=False, **settings):
     chosen = launch_settings.SlurmSettings(**settings)
     try:
         summaries = Sweep(
-            targets, chosen, kind="local", timeout_s=suite.timeout_s, measure=FAKE, progress=False
+            targets,
+            chosen,
+            kind="local",
+            timeout_s=suite.timeout_s,
+            measure_spec=FAKE,
+            progress=False,
         ).execute()
     finally:
         writer.close()
@@ -87,7 +92,7 @@ def test_a_suite_split_over_jobs_gives_the_records_of_a_local_run(fake, tmp_path
 
     plan = runner.plan(suite, tmp_path / "local")
     with results.Writer(plan.path) as writer:
-        runner.execute(plan, writer, measure=FAKE, progress=False)
+        runner.execute(plan, writer, measure_spec=FAKE, progress=False)
     local = results.read(plan.path)
 
     assert not summary.interrupted and summary.measured == 6
@@ -266,7 +271,7 @@ def test_partitions_each_get_a_run_file_in_one_folder_and_resume_by_partition(
     suite_file, out = write_suite(tmp_path, phases=("params",)), tmp_path / "out"
     argv = ["run", str(suite_file), "--out", str(out), "--launcher", "submitit-local"]
     argv += ["--partitions", "a100,h100", "--cells-per-job", "3", "--no-progress"]
-    assert cli.main(argv, measure=FAKE) == 0
+    assert cli.main(argv, measure_spec=FAKE) == 0
     files = sorted((out / "launched").glob("*.jsonl"))
     assert [f.name.split(".")[-2] for f in files] == ["a100", "h100"]
     assert files[0].name.removesuffix(".a100.jsonl") == files[1].name.removesuffix(".h100.jsonl")
@@ -277,8 +282,8 @@ def test_partitions_each_get_a_run_file_in_one_folder_and_resume_by_partition(
     # The folder holds both partitions' records for the report; resuming finds both files.
     assert len(results.read(out)) == 6
     capsys.readouterr()
-    assert cli.main([*argv, "--resume", "--dry-run"], measure=FAKE) == 0
-    assert cli.main([*argv, "--resume", str(files[1]), "--dry-run"], measure=FAKE) == 0
+    assert cli.main([*argv, "--resume", "--dry-run"], measure_spec=FAKE) == 0
+    assert cli.main([*argv, "--resume", str(files[1]), "--dry-run"], measure_spec=FAKE) == 0
     assert capsys.readouterr().out == ""  # nothing left to measure on either partition
 
     # Nodes of two kinds: the report keeps each partition's records as hardware of its own (a
@@ -294,7 +299,7 @@ def test_partitions_each_get_a_run_file_in_one_folder_and_resume_by_partition(
 
 
 def run_cli(argv, capsys):
-    status = cli.main(argv, measure=FAKE)
+    status = cli.main(argv, measure_spec=FAKE)
     return status, capsys.readouterr().err
 
 
@@ -434,7 +439,7 @@ def test_a_requeued_job_starts_again_from_its_first_unfinished_cell(
     plan = runner.plan(suite_of(phases=("params",)), tmp_path / "out")
     cells = [{"cell": i.cell.as_dict(), "settings": {}} for i in plan.todo]
     progress = tmp_path / "progress.log"
-    request = {"cells": cells, "progress": str(progress), "measure": FAKE, "timeout_s": 60}
+    request = {"cells": cells, "progress": str(progress), "measure_spec": FAKE, "timeout_s": 60}
     request |= {"run_file": str(plan.path), "partition": "a100"}
     first = cells[0]["cell"]["id"]
     progress.write_text(

@@ -67,8 +67,8 @@ def test_profile_prints_the_split_and_files_record_and_trace(
         assert json.load(handle)["traceEvents"]
 
 
-def one_line_exit_2(capsys, argv, *, measure=None):
-    status = main(argv) if measure is None else main(argv, measure=measure)
+def one_line_exit_2(capsys, argv, *, measure_spec=None):
+    status = main(argv) if measure_spec is None else main(argv, measure_spec=measure_spec)
     err = capsys.readouterr().err.strip()
     assert status == 2 and len(err.splitlines()) == 1 and err.startswith("rinbench: error:")
     return err
@@ -125,7 +125,9 @@ def test_a_failed_profile_is_one_line_and_keeps_the_store(tmp_path, capsys, fake
     kept.write_text(json.dumps(profile_record().to_json()) + "\n")
     before = kept.read_bytes()
     monkeypatch.setenv("FAKE_PROFILE", "fail")
-    err = one_line_exit_2(capsys, ["profile", "rin-tiny", "--out", str(tmp_path)], measure=fake)
+    err = one_line_exit_2(
+        capsys, ["profile", "rin-tiny", "--out", str(tmp_path)], measure_spec=fake
+    )
     assert "broke on purpose" in err and "recorded in" in err
     assert kept.read_bytes() == before
     attempts = [r for r in results.read(store) if r.status == "error"]
@@ -135,7 +137,7 @@ def test_a_failed_profile_is_one_line_and_keeps_the_store(tmp_path, capsys, fake
 def test_a_cell_id_gives_the_cell_and_options_replace_its_fields(tmp_path, capsys, fake):
     cell_id = "dit-tiny.r16.b3.fp32.train_step.eager.cpu"
     argv = ["profile", cell_id, "--batch", "2", "--out", str(tmp_path)]
-    assert main(argv, measure=fake) == 0
+    assert main(argv, measure_spec=fake) == 0
     (record,) = results.read(tmp_path / "profile")
     assert record.cell == Cell("dit-tiny", 16, 2, phase="profile:train_step")
 
@@ -157,7 +159,7 @@ def test_a_suite_s_profile_cells_run_in_their_own_process_with_a_trace_folder(tm
     table = {"presets": ["dit-tiny"], "phases": ["forward"], "settings": {"profile": True}}
     plan = runner.plan(suites.parse(table, name="p"), tmp_path)
     with results.Writer(plan.path) as writer:
-        runner.execute(plan, writer, measure=fake, progress=False)
+        runner.execute(plan, writer, measure_spec=fake, progress=False)
     timed, profiled = results.read(plan.path)
     assert profiled.cell.phase == "profile:forward" and timed.cell.phase == "forward"
     assert profiled.details["trace_dir"] == str(plan.path.with_suffix(""))

@@ -88,7 +88,7 @@ def tiny_suite(phases, batches=(1,), timeout_s=60):
 def run(suite, out_dir, **plan_options):
     plan = runner.plan(suite, out_dir, **plan_options)
     with results.Writer(plan.path) as writer:
-        summary = runner.execute(plan, writer, measure="fake_measure:measure", progress=False)
+        summary = runner.execute(plan, writer, measure_spec="fake_measure:measure", progress=False)
     return plan, summary
 
 
@@ -98,7 +98,7 @@ def bench_run_command(suite_file, out_dir, *options):
         sys.executable,
         "-c",
         "import sys; from bench.cli import main; "
-        "sys.exit(main(sys.argv[1:], measure='fake_measure:measure'))",
+        "sys.exit(main(sys.argv[1:], measure_spec='fake_measure:measure'))",
         "run",
         str(suite_file),
         "--out",

@@ -90,7 +90,7 @@ def run(suite, out_dir, chosen, **plan_options):
     plan = runner.plan(suite, out_dir, **plan_options)
     with results.Writer(plan.path) as writer:
         summary = runner.execute(
-            plan, writer, measure="fake_devices:measure", progress=False, devices=chosen
+            plan, writer, measure_spec="fake_devices:measure", progress=False, devices=chosen
         )
     return plan, summary
 
@@ -221,7 +221,7 @@ def sweep_command(suite_file, out_dir, *options):
         "run._check_cuda = lambda *args: None; "
         "bench.devicefacts.DeviceFacts._take = fake_devices.probe; "
         "from bench.cli import main; "
-        "sys.exit(main(sys.argv[1:], measure='fake_devices:measure'))"
+        "sys.exit(main(sys.argv[1:], measure_spec='fake_devices:measure'))"
     )
     command = [sys.executable, "-c", code, "run", str(suite_file), "--out", str(out_dir)]
     return [*command, "--devices", "all", "--no-progress", *options]

@@ -109,10 +109,12 @@ def run(args) -> int:
     writer = _open_writer(path)
     try:
         facts = device_facts(cell.device, args.timeout, visible)
-        measure, request = runner.profile_request(args.measure, dataclasses.asdict(settings), path)
+        spec, request = runner.profile_request(
+            args.measure_spec, dataclasses.asdict(settings), path
+        )
         with tempfile.TemporaryDirectory(prefix=scratch_prefix()) as scratch:
             outcome = run_in_subprocess(
-                cell, request, facts["peak"], measure, args.timeout, Path(scratch), visible=visible
+                cell, request, facts["peak"], spec, args.timeout, Path(scratch), visible=visible
             )
         env = facts["env"] | ({"cuda_visible_devices": visible} if visible else {})
         record = runner.make_record(run, Planned(cell, settings), env, outcome)

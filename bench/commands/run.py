@@ -139,7 +139,7 @@ def run(args) -> int:
             plan,
             writer,
             timeout_s=args.timeout,
-            measure=args.measure,
+            measure_spec=args.measure_spec,
             progress=not args.no_progress,
             devices=chosen,
         )

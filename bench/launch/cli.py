@@ -64,7 +64,7 @@ def run(args, report) -> int:
             chosen,
             kind=kind,
             timeout_s=timeout_s,
-            measure=args.measure,
+            measure_spec=args.measure_spec,
             progress=not args.no_progress,
         ).execute()
     finally:

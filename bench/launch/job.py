@@ -39,7 +39,7 @@ PROGRESS_EVENTS = ("job", "start", "done", "ended")
 
 def measure_cells(request: dict) -> dict:
     """Measure the cells of `request` ({"cells": [{"cell": Cell.as_dict(), "settings": {...}}],
-    "progress": path, "measure": "module:function", "timeout_s": seconds, "run_file": path,
+    "progress": path, "measure_spec": "module:function", "timeout_s": seconds, "run_file": path,
     "partition": name or None}); returns {"measured": how many this attempt}."""
     progress = Path(request["progress"])
     finished = {event["cell"] for event in read_events(progress) if event["event"] == "done"}
@@ -79,12 +79,12 @@ def _cell(entry: dict) -> Cell:
 
 def measure_one(cell: Cell, settings: dict, facts: dict, request: dict, scratch: str) -> Outcome:
     """One cell as the local runner measures it: a count here, anything else in a worker."""
-    measure, timeout_s = request["measure"], request["timeout_s"]
+    spec, timeout_s = request["measure_spec"], request["timeout_s"]
     if cell.phase in STATIC_PHASES:
-        return run_measure(load_measure(measure), cell, settings)
+        return run_measure(load_measure(spec), cell, settings)
     if cell.phase in PROFILE_PHASES:
-        measure, settings = runner.profile_request(measure, settings, Path(request["run_file"]))
-    return run_in_subprocess(cell, settings, facts["peak"], measure, timeout_s, Path(scratch))
+        spec, settings = runner.profile_request(spec, settings, Path(request["run_file"]))
+    return run_in_subprocess(cell, settings, facts["peak"], spec, timeout_s, Path(scratch))
 
 
 def device_facts(device: str, with_peak: bool, timeout_s: float) -> dict:

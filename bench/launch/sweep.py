@@ -177,14 +177,14 @@ class Sweep:
         *,
         kind: str,
         timeout_s: float,
-        measure: str,
+        measure_spec: str,
         progress: bool = True,
         poll_s: float | None = None,
     ):
         if kind not in POLL_S:
             raise ValueError(f"unknown executor kind {kind!r}; valid: {', '.join(POLL_S)}")
         self.targets, self.settings, self.kind = targets, settings, kind
-        self.timeout_s, self.measure = timeout_s, measure
+        self.timeout_s, self.measure_spec = timeout_s, measure_spec
         self.poll_s = POLL_S[kind] if poll_s is None else poll_s
         self.watched: list[Watched] = []
         self.executors: dict[str | None, object] = {}
@@ -258,7 +258,7 @@ class Sweep:
                 for item in chunk
             ],
             "progress": str(folder / f"progress-{uuid.uuid4().hex[:12]}.log"),
-            "measure": self.measure,
+            "measure_spec": self.measure_spec,
             "timeout_s": self.timeout_s,
             "run_file": str(target.plan.path),
             "partition": target.partition,

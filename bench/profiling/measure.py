@@ -45,7 +45,7 @@ from bench.measure.cell import (
 from bench.record import Outcome
 from bench.worker import cpu_threads_for
 
-PROFILE_MEASURE = "bench.profiling.measure:measure_profile"
+PROFILE_MEASURE_SPEC = "bench.profiling.measure:measure_profile"
 # Steps under the profiler: enough to average over, few enough to bound the trace's size.
 PROFILE_STEPS = {"forward": 3, "train_step": 2, "sample": 1}
 UNPROFILED_CALLS = 2  # before and after the profile: the slowdown's denominator is their median
