@@ -139,16 +139,17 @@ def test_every_lever_cell_has_a_plain_twin_in_the_gpu_check(device, suite):
             if value != twin.as_dict()[key] and key != "profile"  # gpu-check profiles its twins
         }
         assert differing and differing <= set(LEVERS), (item.cell.id, differing)
-    by_preset = {item.cell.preset: item.settings for item in levered}
+    by_cell = {(item.cell.preset, item.cell.mode): item.settings for item in levered}
     if device == "cuda" and suite == "memory":  # the cell whose memory issue 23 sets a target for
-        assert by_preset["adm-in256"].checkpointing == "blocks"
+        assert by_cell["adm-in256", "eager"].checkpointing == "blocks"
         assert [item.cell.id for item in levered] == [
             "adm-in256.r256.b16.bf16.train_step.eager.cuda"
         ]
     elif device == "cuda":
-        assert by_preset["adm-in256"].channels_last
-        assert by_preset["rin-in256"].fused_optimizer
-        assert by_preset["rin-in256"].sdpa_backend == "flash"
+        assert by_cell["adm-in256", "eager"].channels_last
+        assert by_cell["rin-in256", "eager"].fused_optimizer
+        assert by_cell["rin-in256", "eager"].sdpa_backend == "flash"
+        assert by_cell["rin-in256", "compile"].compile_mode == "reduce-overhead"
 
 
 def test_axes_and_settings_given_per_device(tmp_path):
