@@ -6,32 +6,17 @@ no table and no compare rule, and nobody would know its unit."""
 from pathlib import Path
 
 import pytest
+from helpers import MEASURED_PEAK
 
 from bench import metrics, paired, results
 from bench.cell import Cell
 from bench.measure.cell import Settings, measure, windows
-from bench.measure.facts import MatmulPeak, PeakConditions
 from bench.profile.measure import measure_profile
 from bench.suites import Planned
 
 ROOT = Path(__file__).resolve().parents[1]
 # The least timing that still runs every line of a timed cell.
 QUICK = Settings(warmup=0, min_repeats=1, min_seconds=0.0, sample_steps=1)
-# A peak as the runner's probe hands it over: with its conditions, so that their keys are stored.
-PEAK = MatmulPeak(
-    tflops=0.05,
-    dtype="float32",
-    n=1024,
-    conditions=PeakConditions(
-        rel_iqr=0.01,
-        stalls=0,
-        noisy=0,
-        noisy_reason="steady",
-        threads=1,
-        cpu_util=1.0,
-        load_avg_1m=0.5,
-    ),
-)
 # Text among a paired side's values: paired.merge keeps the MFU verdict's reason there (every
 # other reason is a detail). Left as it is, so that records keep the keys they had; a reader
 # takes numbers only.
@@ -51,14 +36,14 @@ def _one_thread(one_cpu_thread, monkeypatch):
 @pytest.mark.parametrize("phase", ["params", "flops", "forward", "train_step", "sample"])
 def test_every_key_a_phase_measures_is_declared(phase):
     settings = QUICK if phase != "forward" else Settings(**QUICK.as_dict() | {"max_batch": True})
-    outcome = measure(Cell("dit-tiny", 16, 1, phase=phase), settings, peak=PEAK)
+    outcome = measure(Cell("dit-tiny", 16, 1, phase=phase), settings, peak=MEASURED_PEAK)
     assert outcome.status == "ok", outcome.details.get("traceback") or outcome.error
     assert undeclared(outcome.values) == set()
 
 
 def test_every_key_a_profile_stores_is_declared():
     cell = Cell("dit-tiny", 16, 1, phase="profile:train_step")
-    outcome = measure_profile(cell, {"warmup": 0}, PEAK)
+    outcome = measure_profile(cell, {"warmup": 0}, MEASURED_PEAK)
     assert outcome.status == "ok", outcome.details.get("traceback") or outcome.error
     assert "time_ms_by_group" in outcome.values  # the profile's own keys were measured
     assert undeclared(outcome.values) == set()
@@ -66,7 +51,7 @@ def test_every_key_a_profile_stores_is_declared():
 
 def test_every_key_of_a_paired_side_is_declared():
     cell = Cell("dit-tiny", 16, 1, phase="forward")
-    sides = windows(cell, QUICK, peak=PEAK)
+    sides = windows(cell, QUICK, peak=MEASURED_PEAK)
     try:
         setup, *timed = (next(sides) for _ in range(3))  # the set-up, then two rounds' windows
     finally:

@@ -5,12 +5,13 @@ import json
 
 import pytest
 import torch
+from helpers import MEASURED_PEAK
 
 from bench import worker
 from bench.cell import Cell
 from bench.measure import cell as measure_module
 from bench.measure import hardware, timing
-from bench.measure.facts import DeviceFacts, MatmulPeak, PeakConditions
+from bench.measure.facts import DeviceFacts, MatmulPeak
 from bench.record import Outcome
 
 
@@ -79,21 +80,6 @@ def test_the_cpu_probe_takes_its_peak_with_the_cells_threads(monkeypatch, torch_
 
 
 # --- what crosses the process boundary as JSON ----------------------------------------------------
-
-MEASURED_PEAK = MatmulPeak(
-    tflops=0.08,
-    dtype="float32",
-    n=1024,
-    conditions=PeakConditions(
-        rel_iqr=0.01,
-        stalls=0,
-        noisy=0,
-        noisy_reason="steady: ...",
-        threads=2,
-        cpu_util=None,
-        load_avg_1m=0.5,
-    ),
-)
 
 
 def test_a_peak_is_stored_under_its_record_keys_and_read_back_whole():
