@@ -459,7 +459,8 @@ def _set_up(
     return _Ready(step, make, sync, flops_per_call, peak)
 
 
-# What a window needs of the set-up's values: the MFUs' denominators and the RSS baseline.
+# What each window's values carry over from the set-up's: the MFUs' denominators (kept beside
+# the window's MFU) and the RSS baseline its rss_added_bytes is over.
 WINDOW_INPUTS = ("matmul_peak_tflops", "datasheet_peak_tflops", "rss_after_build_bytes")
 
 
