@@ -1,6 +1,7 @@
 """Helpers shared by the tests: counting on the meta device, filling zero-initialised weights, the
-seeded-build check every family passes, the `rinbench` command in a process of its own, and the
-optional libraries a test needs, skipped with the reason when they cannot be imported."""
+seeded-build check every family passes, the `rinbench` command in a process of its own, the
+optional libraries a test needs, skipped with the reason when they cannot be imported, and a
+matmul peak as the runner's probe hands it over."""
 
 import functools
 import importlib
@@ -15,7 +16,25 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench import registry
+from bench.measure.facts import MatmulPeak, PeakConditions
 from bench.measure.flops import count_flops
+
+# A made-up matmul peak with its conditions, as the runner's probe hands a measured one to a cell
+# (no second of timing a real one), so that every stored peak key is there.
+MEASURED_PEAK = MatmulPeak(
+    tflops=0.08,
+    dtype="float32",
+    n=1024,
+    conditions=PeakConditions(
+        rel_iqr=0.01,
+        stalls=0,
+        noisy=0,
+        noisy_reason="steady: ...",
+        threads=2,
+        cpu_util=None,
+        load_avg_1m=0.5,
+    ),
+)
 
 
 @functools.cache

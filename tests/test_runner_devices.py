@@ -53,9 +53,11 @@ def measure(cell, settings, peak=None):
     return {"status": "ok", "values": {"images_per_s": 1.0}, "error": None, "model": MODEL}
 
 def probe(facts, device, with_peak, visible):
-    """Stands in for bench.devicefacts.DeviceFacts._take."""
+    """Stands in for bench.devicefacts.DeviceFactsCache._take."""
+    from bench.measure.facts import DeviceFacts
+
     _log(f"probe-{device}-{visible}.json", {"device": device, "visible": visible})
-    return {"env": {"device": device, "probe_visible": visible}, "peak": None}
+    return DeviceFacts({"device": device, "probe_visible": visible})
 '''
 
 
@@ -77,7 +79,7 @@ def log_dir(fake_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("FAKE_LOG_DIR", str(folder))
     import fake_devices
 
-    monkeypatch.setattr(devicefacts.DeviceFacts, "_take", fake_devices.probe)
+    monkeypatch.setattr(devicefacts.DeviceFactsCache, "_take", fake_devices.probe)
     return folder
 
 
@@ -219,7 +221,7 @@ def sweep_command(suite_file, out_dir, *options):
         "import sys, fake_devices, bench.devices, bench.devicefacts, bench.commands.run as run; "
         "bench.devices.visible_cuda_devices = lambda: ('0', '1', '2'); "
         "run._check_cuda = lambda *args: None; "
-        "bench.devicefacts.DeviceFacts._take = fake_devices.probe; "
+        "bench.devicefacts.DeviceFactsCache._take = fake_devices.probe; "
         "from bench.cli import main; "
         "sys.exit(main(sys.argv[1:], measure='fake_devices:measure'))"
     )
@@ -328,8 +330,8 @@ def test_a_gpu_probe_is_pinned_to_its_gpu(monkeypatch):
         return 1
 
     monkeypatch.setattr(devicefacts, "run_killable", fake_run_killable)
-    facts = devicefacts.DeviceFacts({"cuda"}, 10)
-    assert facts.get("cuda", "3")["env"]["error"].startswith("probe exited with code 1")
+    facts = devicefacts.DeviceFactsCache({"cuda"}, 10)
+    assert facts.get("cuda", "3").env["error"].startswith("probe exited with code 1")
     facts.get("cuda", "3")  # cached
     facts.get("cuda", "GPU-5")
     assert [visible for _, visible in calls] == ["3", "GPU-5"]
