@@ -229,10 +229,11 @@ def test_out_of_memory_is_a_status(monkeypatch):
     assert "out of memory" in result.error
 
 
-def test_an_unknown_preset_is_an_error_listing_the_known_ones():
+def test_an_unknown_preset_is_an_error_naming_known_ones_and_where_all_are_listed():
     result = measure(Cell("no-such-preset", 32, 1, phase="params"))
     assert result.status == "error"
-    assert "dit-tiny" in result.error
+    assert "unknown preset 'no-such-preset'; known: " in result.error
+    assert "dit-b-16-px" in result.error and "`rinbench list` shows them all" in result.error
     assert "Traceback" in result.details["traceback"]
 
 
