@@ -31,9 +31,10 @@ import torch
 from torch import nn
 
 from baselines.dit import TIMESTEP_FEATURES, TIMESTEP_SCALE, DiTConfig
-from baselines.layers import check_image_inputs
+from baselines.layers import check_image_inputs, check_positive
+from baselines.peers.declare import EXTRA, peer_family
 from baselines.presets import DIT_PRESETS
-from bench.family import Family, Preset, Source, gaussian_inputs, require
+from bench.family import Preset, Source, require
 
 # diffusers' CombinedTimestepLabelEmbeddings fixes the label dropout at 0.1, so the label table
 # always has a null row; DiT's released default is the same.
@@ -60,9 +61,7 @@ class DiffusersDiTConfig:
 
     def __post_init__(self):
         sizes = ("resolution", "in_channels", "patch_size", "num_layers", "latent_factor")
-        for field in (*sizes, "num_attention_heads", "attention_head_dim"):
-            if getattr(self, field) < 1:
-                raise ValueError(f"{field} must be positive, got {getattr(self, field)}")
+        check_positive(self, *sizes, "num_attention_heads", "attention_head_dim")
         if self.num_classes < 1:
             raise ValueError(
                 "diffusers' DiTTransformer2DModel is class-conditional only (its adaLN-Zero embeds "
@@ -164,7 +163,7 @@ class DiffusersDiT(nn.Module):
     def __init__(self, cfg: DiffusersDiTConfig):
         super().__init__()
         self.cfg = cfg
-        require("diffusers", "peers")
+        require("diffusers", EXTRA)
         from diffusers.models.transformers.dit_transformer_2d import DiTTransformer2DModel
 
         self.net = DiTTransformer2DModel(**cfg.diffusers_kwargs())
@@ -247,15 +246,8 @@ PRESETS = {
     ),
 }
 
-FAMILY = Family(
-    name="diffusers-dit",
-    description="DiT as implemented in huggingface/diffusers (DiTTransformer2DModel)",
-    model=DiffusersDiT,
-    config=DiffusersDiTConfig,
-    presets=PRESETS,
-    flop_grouping=by_diffusers_dit_part,
-    make_inputs=gaussian_inputs,
-    requires=("diffusers",),
-    extra="peers",
-    peer_of="dit",
-)
+FAMILY = peer_family(
+    "diffusers-dit", "DiT as implemented in huggingface/diffusers (DiTTransformer2DModel)",
+    DiffusersDiT, DiffusersDiTConfig, PRESETS, by_diffusers_dit_part,
+    package="diffusers", peer_of="dit",
+)  # fmt: skip
