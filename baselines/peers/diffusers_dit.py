@@ -121,6 +121,17 @@ class DiffusersDiTConfig:
         )
 
 
+# DiffusersDiTConfig's fields that are DiTConfig's too, under the same name and meaning.
+SHARED_FIELDS = (
+    "resolution",
+    "in_channels",
+    "num_classes",
+    "patch_size",
+    "latent_factor",
+    "learn_sigma",
+)
+
+
 def from_dit(cfg: DiTConfig) -> DiffusersDiTConfig:
     """Our DiT config as DiTTransformer2DModel's arguments; ValueError where it cannot say it."""
     if cfg.mlp_ratio != MLP_RATIO:
@@ -132,15 +143,10 @@ def from_dit(cfg: DiTConfig) -> DiffusersDiTConfig:
             f"DiTTransformer2DModel drops labels at {LABEL_DROPOUT}, not {cfg.class_dropout_prob}"
         )
     return DiffusersDiTConfig(
-        resolution=cfg.resolution,
-        in_channels=cfg.in_channels,
-        num_classes=cfg.num_classes,
-        patch_size=cfg.patch_size,
+        **{field: getattr(cfg, field) for field in SHARED_FIELDS},
         num_layers=cfg.depth,
         num_attention_heads=cfg.num_heads,
         attention_head_dim=cfg.hidden_size // cfg.num_heads,
-        latent_factor=cfg.latent_factor,
-        learn_sigma=cfg.learn_sigma,
     )
 
 

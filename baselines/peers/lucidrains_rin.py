@@ -208,6 +208,20 @@ DIFFERENCES = (
 )
 
 
+# LucidrainsRINConfig's fields that are RINConfig's too, under the same name and meaning.
+SHARED_FIELDS = (
+    "resolution",
+    "in_channels",
+    "patch_size",
+    "interface_dim",
+    "num_latents",
+    "latent_dim",
+    "blocks",
+    "latent_depth",
+    "noise_schedule",
+)
+
+
 def from_rin(cfg: RINConfig) -> LucidrainsRINConfig:
     """The numbers of our RIN image config in lucidrains' terms: the same resolution, patch,
     widths, latents (ours count the time and class tokens among them), depth and noise schedule,
@@ -217,17 +231,9 @@ def from_rin(cfg: RINConfig) -> LucidrainsRINConfig:
     if cfg.frames:
         raise ValueError(f"lucidrains' RIN takes images, not video ({cfg.frames} frames)")
     return LucidrainsRINConfig(
-        resolution=cfg.resolution,
-        in_channels=cfg.in_channels,
-        patch_size=cfg.patch_size,
-        interface_dim=cfg.interface_dim,
-        num_latents=cfg.num_latents,
-        latent_dim=cfg.latent_dim,
-        blocks=cfg.blocks,
-        latent_depth=cfg.latent_depth,
+        **{field: getattr(cfg, field) for field in SHARED_FIELDS},
         heads=cfg.latent_heads,
         head_dim=cfg.latent_dim // cfg.latent_heads,
-        noise_schedule=cfg.noise_schedule,
     )
 
 
