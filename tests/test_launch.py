@@ -15,8 +15,8 @@ import threading
 import time
 
 import pytest
-from helpers import optional_import
-from test_runner import alive, bench_run_command, use_fake
+from helpers import optional_import, write_stand_in
+from test_runner import FAKE_MEASURE, alive, bench_run_command, use_fake
 
 from bench import cli, results, runner, suites
 from bench.launch import job as job_module
@@ -31,11 +31,7 @@ FAKE = "fake_measure:measure"
 
 @pytest.fixture(scope="module")
 def fake_dir(tmp_path_factory):
-    from test_runner import FAKE_MEASURE
-
-    folder = tmp_path_factory.mktemp("fake")
-    (folder / "fake_measure.py").write_text(FAKE_MEASURE)
-    return folder
+    return write_stand_in(tmp_path_factory, "fake_measure", FAKE_MEASURE)
 
 
 @pytest.fixture
