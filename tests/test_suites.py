@@ -180,35 +180,30 @@ def test_axes_and_settings_given_per_device(tmp_path):
     assert grid_level.plan[0].settings.warmup == 5
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        (
-            'presets = ["dit-tiny"]\nphases = ["forward"]\nbatches = { cuda = [8] }',
-            r"'batches' is given per device but not for 'cpu'; add cpu = \[...\]",
-        ),
-        (
-            'presets = ["dit-tiny"]\nphases = ["forward"]\nbatches = { tpu = [8], cpu = [1] }',
-            r"'batches' names unknown devices \['tpu'\]; valid: cpu, cuda",
-        ),
-        (
-            'presets = ["dit-tiny"]\nphases = ["forward"]\ndevices = { cpu = ["cpu"] }',
-            r"'devices' must be a list",
-        ),
-        (
-            'presets = ["dit-tiny"]\nphases = ["forward"]\n[settings]\ncuda = 3',
-            r"settings for cuda must be a table",
-        ),
-        (
-            'presets = ["dit-tiny"]\nphases = ["forward"]\n[settings.cuda]\nwarmups = 3',
-            r"unknown setting 'warmups'",
-        ),
-    ],
-)
-def test_per_device_mistakes_are_one_clear_line(tmp_path, text, message):
-    with pytest.raises(suites.SuiteError, match=message) as caught:
-        parse(text, tmp_path)
-    assert "\n" not in str(caught.value)
+# Mistakes in the per-device tables, each one clear line as every suite mistake is
+# (test_mistakes_are_one_clear_line checks them with the others).
+PER_DEVICE_MISTAKES = [
+    (
+        'presets = ["dit-tiny"]\nphases = ["forward"]\nbatches = { cuda = [8] }',
+        r"'batches' is given per device but not for 'cpu'; add cpu = \[...\]",
+    ),
+    (
+        'presets = ["dit-tiny"]\nphases = ["forward"]\nbatches = { tpu = [8], cpu = [1] }',
+        r"'batches' names unknown devices \['tpu'\]; valid: cpu, cuda",
+    ),
+    (
+        'presets = ["dit-tiny"]\nphases = ["forward"]\ndevices = { cpu = ["cpu"] }',
+        r"'devices' must be a list",
+    ),
+    (
+        'presets = ["dit-tiny"]\nphases = ["forward"]\n[settings]\ncuda = 3',
+        r"settings for cuda must be a table",
+    ),
+    (
+        'presets = ["dit-tiny"]\nphases = ["forward"]\n[settings.cuda]\nwarmups = 3',
+        r"unknown setting 'warmups'",
+    ),
+]
 
 
 def parse(text: str, tmp_path, device=None):
@@ -367,6 +362,7 @@ def test_a_suite_whose_every_cell_is_skipped_says_why(tmp_path):
             '[[grid]]\npresets = ["dit-tiny"]\nphases = ["forward"]\n[grid.settings]\nwarmup = 9',
             r"in grids 1 and 2 with different settings",
         ),
+        *PER_DEVICE_MISTAKES,
     ],
 )
 def test_mistakes_are_one_clear_line(tmp_path, text, message):
