@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.layers import check_image_inputs, timestep_embedding
+from baselines.layers import check_image_inputs, check_positive, timestep_embedding
 
 # DiT embeds the timestep with 256 sinusoidal features and period up to 10^4 (GLIDE's choice).
 TIMESTEP_FEATURES = 256
@@ -43,9 +43,7 @@ class DiTConfig:
 
     def __post_init__(self):
         sizes = ("resolution", "in_channels", "latent_factor", "patch_size", "depth")
-        for field in (*sizes, "hidden_size", "num_heads"):
-            if getattr(self, field) < 1:
-                raise ValueError(f"{field} must be positive, got {getattr(self, field)}")
+        check_positive(self, *sizes, "hidden_size", "num_heads")
         if self.num_classes < 0:
             raise ValueError(f"num_classes must be >= 0, got {self.num_classes}")
         if not 0.0 <= self.class_dropout_prob < 1.0:

@@ -1,5 +1,5 @@
-"""Helpers the baseline models share: the sinusoidal timestep features of ADM and DiT, and the
-checks of the class labels and of an image model's inputs."""
+"""Helpers the baseline models share: the sinusoidal timestep features of ADM and DiT, the checks
+of the class labels and of an image model's inputs, and of a config's sizes."""
 
 from __future__ import annotations
 
@@ -18,6 +18,13 @@ def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10
     args = timesteps.float()[:, None] * freqs[None]
     emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
     return F.pad(emb, (0, dim % 2))
+
+
+def check_positive(cfg, *fields: str) -> None:
+    """Raise ValueError unless each of `cfg`'s `fields` (sizes and counts) is at least 1."""
+    for field in fields:
+        if getattr(cfg, field) < 1:
+            raise ValueError(f"{field} must be positive, got {getattr(cfg, field)}")
 
 
 def check_labels(name: str, num_classes: int, y: torch.Tensor | None, batch: int) -> bool:

@@ -21,8 +21,9 @@ from pathlib import Path
 import bench
 from bench import pool
 from bench.cell import Cell
+from bench.measure.facts import MatmulPeak
 from bench.record import Outcome
-from bench.worker import outcome_of
+from bench.worker import WorkerRequest, outcome_of
 
 OUTPUT_TAIL_LINES = 6  # lines of a dead cell's output kept in its error reason
 
@@ -58,7 +59,7 @@ def output_tail(output: Path) -> str:
 def run_in_subprocess(
     cell: Cell,
     settings: dict,
-    peak: dict | None,
+    peak: MatmulPeak | None,
     measure: str,
     timeout_s: float,
     scratch: Path,
@@ -75,7 +76,7 @@ def run_in_subprocess(
         scratch / "output.log",
     )
     result.unlink(missing_ok=True)
-    request_data = {"cell": cell.as_dict(), "settings": settings, "peak": peak}
+    request_data = WorkerRequest(cell, settings, peak).to_json()
     request.write_text(json.dumps(request_data), encoding="utf-8")
     command = [sys.executable, "-m", "bench.worker", "--request", str(request)]
     command += ["--result", str(result), "--measure", measure, "--parent-pid", str(os.getpid())]

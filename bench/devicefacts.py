@@ -1,8 +1,9 @@
 """What a sweep knows of each device it measures on, taken once per run: its environment (the
-record's `env`) and its matmul peak (the MFU denominator every timed cell shares).
+record's `env`) and its matmul peak (the MFU denominator every timed cell shares), as a
+bench.measure.facts.DeviceFacts.
 
-    facts = DeviceFacts({"cuda"}, timeout_s=600).get("cuda", visible="3")
-    facts["env"], facts["peak"]
+    facts = DeviceFactsCache({"cuda"}, timeout_s=600).get("cuda", visible="3")
+    facts.env, facts.peak
 
 A CUDA device's facts are taken in a worker process (`python -m bench.worker --probe`):
 initialising CUDA in the runner would hold GPU memory while every cell measures. A CPU's are taken
@@ -20,12 +21,13 @@ from pathlib import Path
 
 from bench import pool
 from bench.cellprocess import output_tail, run_killable
+from bench.measure.facts import DeviceFacts
 from bench.scratch import scratch_prefix
 from bench.worker import probe
 
 
-class DeviceFacts:
-    """Per device, once per run: {"env": environment(device), "peak": matmul_peak(device)}, the
+class DeviceFactsCache:
+    """Per device, once per run: its DeviceFacts (environment(device), matmul_peak(device)), the
     peak only for devices with timed cells (timed like a cell: until steady or its budget, with a
     CPU cell's threads; bench.worker.probe). In a sweep over several GPUs each GPU has its own
     facts, `visible` naming it (its CUDA_VISIBLE_DEVICES value), taken by a worker pinned to it the
@@ -37,10 +39,10 @@ class DeviceFacts:
         self.timed_devices = timed_devices
         self.timeout_s = timeout_s
         self.processes = processes
-        self.cache: dict[tuple[str, str | None], dict] = {}
+        self.cache: dict[tuple[str, str | None], DeviceFacts] = {}
         self.lock = threading.Lock()
 
-    def get(self, device: str, visible: str | None = None) -> dict:
+    def get(self, device: str, visible: str | None = None) -> DeviceFacts:
         key = (device, None if device == "cpu" else visible)
         with self.lock:
             if key in self.cache:
@@ -51,7 +53,7 @@ class DeviceFacts:
         with self.lock:
             return self.cache.setdefault(key, facts)
 
-    def _take(self, device: str, with_peak: bool, visible: str | None) -> dict:
+    def _take(self, device: str, with_peak: bool, visible: str | None) -> DeviceFacts:
         if device == "cpu":
             return probe("cpu", with_peak)
         with tempfile.TemporaryDirectory(prefix=f"{scratch_prefix()}probe-") as scratch:
@@ -61,15 +63,15 @@ class DeviceFacts:
             command += ["--peak"] if with_peak else []
             returncode = run_killable(command, output, self.timeout_s, visible, self.processes)
             if returncode == 0 and result.is_file():
-                return json.loads(result.read_text(encoding="utf-8"))
+                return DeviceFacts.from_json(json.loads(result.read_text(encoding="utf-8")))
             # Cells still run: each then measures its own peak; the env says what went wrong.
             failure = "timed out" if returncode is None else f"exited with code {returncode}"
             reason = f"probe {failure}: {output_tail(output)}"
-            return {"env": {"device": device, "error": reason}, "peak": None}
+            return DeviceFacts({"device": device, "error": reason})
 
 
-def device_facts(device: str, timeout_s: float, visible: str | None = None) -> dict:
-    """{"env": environment, "peak": matmul peak} of one device, taken as a sweep takes them (a
-    CUDA device's in a worker process, pinned to `visible` if given): for a single cell measured
+def device_facts(device: str, timeout_s: float, visible: str | None = None) -> DeviceFacts:
+    """The facts (environment, matmul peak) of one device, taken as a sweep takes them (a CUDA
+    device's in a worker process, pinned to `visible` if given): for a single cell measured
     outside a sweep."""
-    return DeviceFacts({device}, timeout_s).get(device, visible)
+    return DeviceFactsCache({device}, timeout_s).get(device, visible)

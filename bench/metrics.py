@@ -1,10 +1,13 @@
 """The one metric table: every quantity rinbench records, declared once.
 
 A record's `values` maps metric keys to numbers (units and conventions in the key names:
-`macs_fwd`, `latency_ms_median`, `peak_alloc_bytes`). Measuring code writes these keys; the loaders,
-the tables, the figures and `rinbench compare` read this table to know a value's unit, which
-direction is better, how to label and format it, and how the regression gate judges it. Adding a
-metric is one row here plus the code that measures it.
+`macs_fwd`, `latency_ms_median`, `peak_alloc_bytes`) and to their raw samples and breakdowns
+(`latency_ms_samples`, `macs_fwd_by_group`). Measuring code writes these keys; the loaders, the
+tables, the figures and `rinbench compare` read this table to know a value's unit, which direction
+is better, how to label and format it, and how the regression gate judges it. Every key a record
+stores in its values is a row here (tests/test_metrics.py measures a cell of every phase and reads
+every committed record to hold that); a row with `column=False` is kept in the record only, never
+a column of the report. Adding a metric is one row here plus the code that measures it.
 
 Standard library only: `reports/` and `rinbench compare` run without torch.
 """
@@ -49,6 +52,10 @@ class Metric:
     fmt: str = ",.3g"  # format spec of the display value
     compare: str | None = None  # EXACT, THRESHOLD or None
     description: str = ""  # one line for legends and docs
+    # Whether the report's frame, tables and CSV give it a column where a record has it as a
+    # number. False: kept in the record for a reader who wants it (raw samples, bookkeeping,
+    # provenance), out of the report, which then shows only what it always showed.
+    column: bool = True
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -65,9 +72,126 @@ class Metric:
             raise ValueError(
                 f"metric {self.key!r}: compare thresholds only kinds {', '.join(THRESHOLD_KINDS)}"
             )
+        if self.compare is not None and not self.column:
+            raise ValueError(f"metric {self.key!r}: a gated metric is a column of the report")
 
 
 GIB = 2**30
+
+# Kept in the record, never a column of the report (column=False): what a reader may want to
+# recompute or audit from (the samples, the per-op and per-group splits), how the measurement
+# went (iterations, windows, compile counters), and the provenance of a fid record.
+# fmt: off
+STORED_ONLY: tuple[Metric, ...] = tuple(
+    Metric(key, unit, kind, better, label, column=False, description=description)
+    for key, unit, kind, better, label, description in (
+        # --- counts (params and flops cells, and a timed cell's numerator) -------------------------
+        ("buffers", "1", COUNT, None, "buffers",
+         "elements of the model's buffers (not parameters)"),
+        ("batch", "img", SETUP, None, "batch",
+         "the batch a flops cell counted at (its per-image counts divide by it); a fid record's "
+         "sampling batch"),
+        ("macs_fwd_batch", "MAC", COUNT, LOWER, "GMACs fwd batch",
+         "macs_fwd for the whole batch"),
+        ("flops_fwd_batch", "FLOP", COUNT, LOWER, "GFLOPs fwd batch",
+         "flops_fwd for the whole batch"),
+        ("macs_train_step_batch", "MAC", COUNT, LOWER, "GMACs train batch",
+         "macs_train_step for the whole batch"),
+        ("flops_train_step_batch", "FLOP", COUNT, LOWER, "GFLOPs train batch",
+         "flops_train_step for the whole batch"),
+        ("macs_fwd_by_group", "MAC", COUNT, None, "GMACs per group",
+         "per FLOP group of the family (RIN: read, compute, write, other): MACs of one forward "
+         "pass per image; adds up to macs_fwd"),
+        ("macs_fwd_by_op", "MAC", COUNT, None, "GMACs per op",
+         "per aten operator: MACs of one forward pass per image"),
+        ("macs_train_step_by_op", "MAC", COUNT, None, "GMACs train per op",
+         "per aten operator: MACs of one training step per image"),
+        ("flops_per_call", "FLOP", COUNT, None, "GFLOPs per call",
+         "model FLOPs of one timed call for the whole batch: the achieved TFLOP/s numerator"),
+        # --- timing: the samples and how the timed loop went --------------------------------------
+        ("latency_ms_samples", "ms", TIME, None, "ms samples",
+         "every timed call's time in order, stalls included"),
+        ("latency_ms_mean", "ms", TIME, LOWER, "ms mean",
+         "mean of the per-call times without stalls"),
+        ("latency_ms_min", "ms", TIME, LOWER, "ms min", "the fastest timed call"),
+        ("latency_ms_max", "ms", TIME, LOWER, "ms max", "the slowest timed call: the worst stall"),
+        ("latency_ms_round_medians", "ms", TIME, None, "ms per round",
+         "paired cells: the median call of each round's window, in round order; the factor's "
+         "interval comes from them (bench.intervals)"),
+        ("latency_ms_samples_by_round", "ms", TIME, None, "ms samples per round",
+         "paired cells: latency_ms_samples of each round's window"),
+        ("warmup_iters", "1", SETUP, None, "warm-up calls", "untimed calls before the timed ones"),
+        ("timed_iters", "1", SETUP, None, "timed calls",
+         "timed calls (paired cells: over all rounds)"),
+        ("timed_window_s", "s", SETUP, None, "timed s", "wall time of the timed loop"),
+        ("rounds_short_of_cores", "1", SETUP, None, "rounds short of cores",
+         "paired cells: rounds whose window ran short of cores (other jobs held the CPU)"),
+        ("sample_steps", "1", SETUP, None, "sample steps",
+         "network evaluations of one sampler call (the suite's sample_steps)"),
+        ("matmul_peak_n", "1", SETUP, None, "peak n", "the matmul peak's size: an n^3 matmul"),
+        ("compile_graph_breaks", "1", SETUP, None, "graph breaks",
+         "compile mode: how often dynamo split the model into several graphs"),
+        ("compile_cudagraph_skips", "1", SETUP, None, "CUDA graph skips",
+         "compile modes with CUDA graphs: graphs inductor left without them"),
+        ("max_batch_trials", "img", MEMORY, None, "max batch trials",
+         "the batches the max-batch search tried, each with whether it fit"),
+        ("max_batch_limit", "img", SETUP, None, "max batch limit",
+         "where the max-batch search stops (the suite's max_batch_limit)"),
+        ("max_batch_capped", "1", SETUP, None, "max batch capped",
+         "true when max_batch is the limit, not the largest batch that fits"),
+        # --- energy over the timed window (GPU; null on a CPU, why in details) -------------------
+        ("energy_j", "J", ENERGY, LOWER, "J", "NVML's energy counter over the timed window"),
+        ("energy_window_s", "s", SETUP, None, "energy s", "the energy window's wall time"),
+        ("avg_power_w", "W", ENERGY, None, "W", "energy_j / energy_window_s"),
+        # --- profiles ------------------------------------------------------------------------------
+        ("top_ops", "ms", TIME, None, "top ops",
+         "the operators taking the most time per profiled step: self time, calls, share, FLOPs"),
+        ("top_kernels", "ms", TIME, None, "top kernels",
+         "CUDA: the kernels taking the most time per profiled step"),
+        ("idle_gaps", "ms", TIME, None, "idle gaps",
+         "CUDA: the longest gaps between kernels within the profiled steps, with their neighbours"),
+        # --- fid records: the other numbers of the protocol, and their provenance ----------------
+        ("kid_std_legacy_tf", "1", QUALITY, None, "KID std",
+         "KID's standard deviation over subsets (TensorFlow resize)"),
+        ("kid_std_pil_bicubic", "1", QUALITY, None, "KID std (PIL bicubic)",
+         "KID's standard deviation over subsets (PIL bicubic resize)"),
+        ("kid_subset_size", "img", SETUP, None, "KID subset", "images per KID subset"),
+        ("isc_mean_legacy_tf", "1", QUALITY, HIGHER, "IS",
+         "Inception Score, mean over splits (TensorFlow resize; needs the logits layer)"),
+        ("isc_std_legacy_tf", "1", QUALITY, None, "IS std",
+         "Inception Score's standard deviation over splits (TensorFlow resize)"),
+        ("isc_mean_pil_bicubic", "1", QUALITY, HIGHER, "IS (PIL bicubic)",
+         "Inception Score, mean over splits (PIL bicubic resize)"),
+        ("isc_std_pil_bicubic", "1", QUALITY, None, "IS std (PIL bicubic)",
+         "Inception Score's standard deviation over splits (PIL bicubic resize)"),
+        ("n_generated_now", "img", BUDGET, None, "generated now",
+         "samples this run generated (the rest were reused from the folder)"),
+        ("n_reused", "img", BUDGET, None, "reused", "samples reused from an earlier run"),
+        ("n_reference", "img", BUDGET, None, "reference images", "images of the reference set"),
+        ("seconds_sampling", "s", TIME, LOWER, "sampling s", "wall time of the sampling"),
+        ("seconds_features", "s", TIME, LOWER, "features s",
+         "wall time of the feature extraction and the metrics"),
+        ("resolution", "px", SETUP, None, "resolution", "the sampled images' resolution"),
+        ("num_classes", "1", SETUP, None, "classes", "the model's classes (0: unconditional)"),
+        ("seed", "1", SETUP, None, "seed", "the sampling seed"),
+        ("steps", "1", SETUP, None, "sampler steps", "network evaluations per sample"),
+        ("world_size", "1", SETUP, None, "processes", "processes that sampled (torchrun)"),
+        ("checkpoint_step", "1", BUDGET, None, "checkpoint step",
+         "training steps of the sampled checkpoint"),
+        ("checkpoint_sha256", "1", SETUP, None, "checkpoint",
+         "null for a preset's random weights (a checkpoint's hash is text: in the details)"),
+        ("tf32_during_features", "1", SETUP, None, "TF32 in features",
+         "whether TF32 was on during feature extraction (always false)"),
+        ("reference_cache_hit", "1", SETUP, None, "reference cached",
+         "whether the reference features came from the cache"),
+        ("has_logits", "1", SETUP, None, "logits", "whether the Inception had a logits layer (IS)"),
+        ("numerics_flags", "1", SETUP, None, "numerics",
+         "the numerics flags in force while sampling (TF32, cudnn.benchmark)"),
+        ("reference", "1", SETUP, None, "reference",
+         "the reference set: its data, size, resolution, seed and resize"),
+    )
+)
+# fmt: on
 
 # A table: one metric to a row reads better than one argument to a line.
 # fmt: off
@@ -234,7 +358,7 @@ METRICS: tuple[Metric, ...] = (
            description="MACs spent training the checkpoint a fid record measured"),
     Metric("n_samples", "img", BUDGET, None, "samples", fmt=",d",
            description="images generated for a fid record"),
-)
+) + STORED_ONLY
 # fmt: on
 
 BY_KEY: dict[str, Metric] = {metric.key: metric for metric in METRICS}
@@ -248,6 +372,11 @@ def get(key: str) -> Metric:
         return BY_KEY[key]
     except KeyError:
         raise KeyError(f"unknown metric {key!r}; known: {', '.join(BY_KEY)}") from None
+
+
+def columns() -> tuple[Metric, ...]:
+    """The metrics the report gives a column, in table order (of METRICS as it is at the call)."""
+    return tuple(metric for metric in METRICS if metric.column)
 
 
 def gated(metrics: tuple[Metric, ...] | None = None) -> tuple[Metric, ...]:

@@ -36,9 +36,10 @@ from pathlib import Path
 from bench import intervals, pool
 from bench.cellprocess import failed_outcome, worker_environ
 from bench.intervals import SHORT_OF_CORES_KEY
+from bench.measure.facts import MatmulPeak
 from bench.record import Outcome
 from bench.suites import Pair, Planned
-from bench.worker import NEXT, STOP, outcome_of
+from bench.worker import NEXT, STOP, WorkerRequest, outcome_of
 
 POLL_S = 0.05  # how often the parent looks for an answer: small beside any window
 ROUNDS_SUFFIX = ".rounds"  # beside RUN.jsonl; not *.jsonl, so readers of results never take it
@@ -66,11 +67,10 @@ class Side:
         """The worker's output, whose last lines explain a worker that died."""
         return self.scratch / "output.log"
 
-    def start(self, serve: str, peak: dict | None) -> Outcome:
+    def start(self, serve: str, peak: MatmulPeak | None) -> Outcome:
         """Start the worker and wait for its set-up (model built, step run once)."""
         request = self.scratch / "request.json"
-        settings = asdict(self.item.settings)
-        data = {"cell": self.item.cell.as_dict(), "settings": settings, "peak": peak}
+        data = WorkerRequest(self.item.cell, asdict(self.item.settings), peak).to_json()
         request.write_text(json.dumps(data), encoding="utf-8")
         command = [sys.executable, "-m", "bench.worker", "--request", str(request)]
         command += ["--serve", serve, "--answers", str(self.scratch)]
@@ -206,7 +206,7 @@ def _key(pair: Pair) -> tuple[str, str]:
 
 def measure(
     pair: Pair,
-    peak: dict | None,
+    peak: MatmulPeak | None,
     *,
     serve: str,
     timeout_s: float,
@@ -225,36 +225,17 @@ def measure(
         folder = scratch / f"side-{index}"
         folder.mkdir(parents=True, exist_ok=True)
         sides.append(Side(item, folder, timeout_s, processes, visible))
-    setups: list[Outcome | None] = [None, None]
     done = rounds_log.done(pair)
     windows: list[list[Outcome]] = [
         [Outcome.from_json(entry["windows"][index]) for entry in done] for index in (0, 1)
     ]
     orders = [entry["order"] for entry in done]
     try:
-        for index, side in enumerate(sides):
-            setups[index] = side.start(serve, peak)
+        setups = [side.start(serve, peak) for side in sides]
         for number in range(len(done), pair.rounds):
-            order = (0, 1) if number % 2 == 0 else (1, 0)
-            label = "ab" if order == (0, 1) else "ba"
-            got: dict[int, Outcome] = {}
-            for index in order:
-                if sides[index].ended is None:
-                    got[index] = sides[index].window()
-            if not got:
+            label = _play_round(pair, sides, number, rounds_log, windows)
+            if label is None:  # both sides ended
                 break
-            if all(sides[i].ended is None for i in (0, 1)):
-                entry = {
-                    "first": pair.first.cell.id,
-                    "second": pair.second.cell.id,
-                    "round": number + 1,
-                    "order": label,
-                    "windows": [got[0].to_json(), got[1].to_json()],
-                }
-                rounds_log.add(pair, entry)
-            for index, outcome in got.items():
-                if outcome.status == "ok":
-                    windows[index].append(outcome)
             orders.append(label)
     except BaseException:  # Ctrl-C, SIGTERM: a window in flight is not waited for
         for side in sides:
@@ -262,22 +243,46 @@ def measure(
         raise
     for side in sides:
         side.stop()
-    outcomes = []
-    for index, side in enumerate(sides):
-        other = sides[1 - index]
-        outcomes.append(
-            merge(
-                setups[index],
-                windows[index],
-                side.item,
-                partner=other.cell_id,
-                role="first" if index == 0 else "second",
-                orders=orders,
-                ended=side.ended,
-                partner_ended=other.ended,
-            )
+    first, second = (
+        merge(
+            setups[index],
+            windows[index],
+            side.item,
+            partner=sides[1 - index].cell_id,
+            role="first" if index == 0 else "second",
+            orders=orders,
+            ended=side.ended,
+            partner_ended=sides[1 - index].ended,
         )
-    return outcomes[0], outcomes[1]
+        for index, side in enumerate(sides)
+    )
+    return first, second
+
+
+def _play_round(
+    pair: Pair, sides: list[Side], number: int, rounds_log: RoundsLog, windows: list[list[Outcome]]
+) -> str | None:
+    """Round `number` (from 0): one window of each side still going, A then B in even rounds, B
+    then A in odd ones; the ok windows join `windows`, and the round joins `rounds_log` when both
+    sides gave theirs. Returns the order ("ab" or "ba"), or None when no side was left to ask."""
+    order = (0, 1) if number % 2 == 0 else (1, 0)
+    got = {index: sides[index].window() for index in order if sides[index].ended is None}
+    if not got:
+        return None
+    label = "ab" if order == (0, 1) else "ba"
+    if all(side.ended is None for side in sides):
+        entry = {
+            "first": pair.first.cell.id,
+            "second": pair.second.cell.id,
+            "round": number + 1,
+            "order": label,
+            "windows": [got[0].to_json(), got[1].to_json()],
+        }
+        rounds_log.add(pair, entry)
+    for index, outcome in got.items():
+        if outcome.status == "ok":
+            windows[index].append(outcome)
+    return label
 
 
 # --- merging the windows of one side --------------------------------------------------------------
@@ -359,7 +364,7 @@ def _merged_windows(windows: Sequence[Outcome], item: Planned, setup_values: Map
         "latency_ms_samples": samples,
         "latency_ms_samples_by_round": by_round,
         intervals.ROUND_MEDIANS_KEY: [w.values["latency_ms_median"] for w in windows],
-        **latency_stats(samples),
+        **latency_stats(samples).values(),
     }
     for key in SUM_KEYS:
         numbers = [w.values.get(key) for w in windows]

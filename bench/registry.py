@@ -3,7 +3,7 @@
 Each family declares itself (bench/family.py: model class, config class, presets with their sources,
 FLOP grouping, input maker, what the diffusion process needs) in its own module, and every family is
 found one way: an entry point of the group "rinbench.families" (bench/plugins.py). rinbench's own
-are the ones its pyproject.toml declares (BUILT_IN, in that order), so adding a backbone is its
+are the ones its pyproject.toml declares (BUILT_IN, sorted by name), so adding a backbone is its
 module plus one line there; from a package of one's own, the same line in that package's
 pyproject.toml (docs/peers.md): its families join FAMILIES, named in PLUGINS with their package; a
 plugin that cannot be loaded or clashes with another family leaves its reason in PLUGIN_PROBLEMS

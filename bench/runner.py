@@ -44,7 +44,7 @@ from pathlib import Path
 from bench import pool, results
 from bench.cell import PROFILE_PHASES, STATIC_PHASES, Cell
 from bench.cellprocess import run_in_subprocess
-from bench.devicefacts import DeviceFacts
+from bench.devicefacts import DeviceFactsCache
 
 # The planning half of the runner's API (runner.plan, then runner.execute): re-exported here.
 from bench.planning import LATEST, RUN_FILE, RunError, RunPlan, plan
@@ -123,7 +123,7 @@ def execute(
                 writer=writer,
                 summary=summary,
                 shown=shown,
-                facts=DeviceFacts(timed_devices, timeout_s, processes),
+                facts=DeviceFactsCache(timed_devices, timeout_s, processes),
                 measure_spec=measure_spec,
                 serve=serve,
                 timeout_s=timeout_s,
@@ -182,7 +182,7 @@ class _Sweep:
     writer: results.Writer
     summary: RunSummary
     shown: CellProgress
-    facts: DeviceFacts
+    facts: DeviceFactsCache
     measure_spec: str  # the worker's measure function, "module:function"
     serve: str  # a pair's serve function, "module:function"
     timeout_s: float  # per subprocess cell
@@ -195,7 +195,7 @@ class _Sweep:
         for item in self.plan.todo:
             if item.cell.phase in STATIC_PHASES:
                 self.shown.start(item.cell)
-                env = self.facts.get(item.cell.device, self.slots[0])["env"]
+                env = self.facts.get(item.cell.device, self.slots[0]).env
                 settings = dataclasses.asdict(item.settings)
                 self.record(item, env, run_measure(measure_function, item.cell, settings))
 
@@ -232,7 +232,7 @@ class _Sweep:
         try:
             outcomes = paired.measure(
                 pair,
-                facts["peak"],
+                facts.peak,
                 serve=self.serve,
                 timeout_s=self.timeout_s,
                 scratch=scratch,
@@ -242,7 +242,7 @@ class _Sweep:
             )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        env = facts["env"] | {"cuda_visible_devices": slot} if pinned else facts["env"]
+        env = facts.env | {"cuda_visible_devices": slot} if pinned else facts.env
         for item, outcome in zip((pair.first, pair.second), outcomes, strict=True):
             self.record(item, env, outcome)
         rounds_log.forget(pair)
@@ -273,7 +273,7 @@ class _Sweep:
             outcome = run_in_subprocess(
                 item.cell,
                 settings,
-                facts["peak"],
+                facts.peak,
                 spec,
                 self.timeout_s,
                 scratch,
@@ -282,7 +282,7 @@ class _Sweep:
             )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        env = facts["env"] | {"cuda_visible_devices": visible} if pinned else facts["env"]
+        env = facts.env | {"cuda_visible_devices": visible} if pinned else facts.env
         return env, outcome
 
 

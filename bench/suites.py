@@ -224,11 +224,7 @@ def parse(table: dict, *, name: str, path: str = "<memory>", device: str | None 
         raise SuiteError(str(err)) from None
     shared_excludes = _excludes(table.get("exclude", []), where)
     defaults = AXIS_DEFAULTS | {key: table[key] for key in AXES if key in table}
-    grids = table.get("grid")
-    if grids is None:
-        grids = [{}]  # a suite without [[grid]] is one grid made of its top-level axes
-    if not isinstance(grids, list) or not all(isinstance(g, dict) for g in grids):
-        raise SuiteError(f"{where}: 'grid' must be a list of tables, written [[grid]]")
+    grids = _grids(table, where)
 
     plan: dict[Cell, tuple[Planned, int]] = {}
     notes: list[str] = []
@@ -269,6 +265,16 @@ def parse(table: dict, *, name: str, path: str = "<memory>", device: str | None 
         launcher=launcher,
         pairs=_pairs(table.get("pairs"), items, where),
     )
+
+
+def _grids(table: dict, where: str) -> list[dict]:
+    """The suite's [[grid]] tables; a suite without them is one grid made of its top-level axes."""
+    grids = table.get("grid")
+    if grids is None:
+        return [{}]
+    if not isinstance(grids, list) or not all(isinstance(g, dict) for g in grids):
+        raise SuiteError(f"{where}: 'grid' must be a list of tables, written [[grid]]")
+    return grids
 
 
 def _why_no_cells(notes: list[str]) -> str:

@@ -5,14 +5,15 @@
     python -m bench.worker --request REQUEST.json --serve MODULE:FUNCTION --answers DIR
 
 The runner (bench/runner.py) starts one of these per timed, memory or FID cell, so that an OOM, a
-crash or a hang ends this process and not the sweep. REQUEST.json holds {"cell": Cell.as_dict(),
-"settings": {...}, "peak": {...} or null}; RESULT.json receives the bench.record.Outcome as JSON
+crash or a hang ends this process and not the sweep. REQUEST.json holds a `WorkerRequest` as JSON
+({"cell": Cell.as_dict(), "settings": {...}, "peak": MatmulPeak.values() or null}); RESULT.json
+receives the bench.record.Outcome as JSON
 ({"status", "values", "error", "model", "details"}) and appears only when the measurement finished
 (written to a temporary name, then renamed), so a missing result file means the process died.
 
 `--measure` names the function that measures, called as f(cell: Cell, settings: dict, peak) and
 returning a bench.record.Outcome (or its JSON object, which `outcome_of` checks); `peak` is the
-device's matmul peak measured once per run (or None). The default is the harness's measurement; the
+device's matmul peak measured once per run (a bench.measure.facts.MatmulPeak, or None). The default is the harness's measurement; the
 tests pass a fake one to provoke each failure for real. This module imports torch only through the measure function, so the
 fakes start in milliseconds.
 
@@ -22,8 +23,8 @@ worker writes each as DIR/answer-<n>.json (0: the set-up) and waits for the pare
 (one more window) or "stop" on its standard input. Both sides of a pair stay alive, each in its own
 process, while the parent alternates their windows.
 
-`--probe DEVICE` writes {"env": environment(DEVICE), "peak": matmul_peak(DEVICE) with --peak, else
-null}: the runner takes a GPU's facts in a separate process, so that its own process never holds a
+`--probe DEVICE` writes the device's facts (bench.measure.facts.DeviceFacts as JSON: its
+environment, and its matmul peak with --peak, else null): the runner takes a GPU's facts in a separate process, so that its own process never holds a
 CUDA context (and GPU memory) while the cells measure.
 
 Threads: a timed CPU cell, and the CPU peak, run with the intra-op threads
@@ -41,10 +42,12 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.cell import STATIC_PHASES, Cell
+from bench.measure.facts import DeviceFacts, MatmulPeak
 from bench.oom import is_out_of_memory
 from bench.record import MEASURE_STATUSES, Outcome
 
@@ -54,7 +57,29 @@ DEFAULT_SERVE = "bench.worker:serve_cell"
 NEXT, STOP = "next", "stop"
 
 
-def measure_cell(cell: Cell, settings: dict, peak: dict | None = None) -> Outcome:
+@dataclass(frozen=True)
+class WorkerRequest:
+    """What a worker is asked to measure (REQUEST.json): the cell, the suite's settings as a dict
+    (Settings.as_dict; a profile cell's carry its trace folder too) and the device's matmul peak
+    (None: a timed cell measures its own)."""
+
+    cell: Cell
+    settings: dict
+    peak: MatmulPeak | None = None
+
+    def to_json(self) -> dict:
+        peak = None if self.peak is None else self.peak.values()
+        return {"cell": self.cell.as_dict(), "settings": self.settings, "peak": peak}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> WorkerRequest:
+        cell_fields = {f.name for f in dataclasses.fields(Cell)}
+        cell = Cell(**{k: v for k, v in data["cell"].items() if k in cell_fields})
+        peak = data.get("peak")
+        return cls(cell, data["settings"], None if peak is None else MatmulPeak.from_values(peak))
+
+
+def measure_cell(cell: Cell, settings: dict, peak: MatmulPeak | None = None) -> Outcome:
     """The harness's measurement: bench.measure.cell.measure with the suite's settings. A timed CPU
     cell first gets its intra-op threads (`cpu_threads_for`); details["torch_threads_source"] says
     where the number came from."""
@@ -67,7 +92,7 @@ def measure_cell(cell: Cell, settings: dict, peak: dict | None = None) -> Outcom
     return dataclasses.replace(outcome, details=outcome.details | {"torch_threads_source": source})
 
 
-def serve_cell(cell: Cell, settings: dict, peak: dict | None = None) -> Iterator[Outcome]:
+def serve_cell(cell: Cell, settings: dict, peak: MatmulPeak | None = None) -> Iterator[Outcome]:
     """The harness's measurement window by window, for a paired cell (bench.paired):
     bench.measure.cell.windows with the suite's settings, after `cpu_threads_for`."""
     from bench.measure.cell import Settings, windows
@@ -93,17 +118,17 @@ def cpu_threads_for(cell: Cell) -> str | None:
     return set_cpu_threads()
 
 
-def probe(device: str, with_peak: bool) -> dict:
-    """{"env": the device's environment, "peak": its matmul peak (or None)}. A CPU peak is taken
-    with the threads a CPU cell gets, so that the MFU compares like with like."""
+def probe(device: str, with_peak: bool) -> DeviceFacts:
+    """The device's environment and, `with_peak`, its matmul peak. A CPU peak is taken with the
+    threads a CPU cell gets, so that the MFU compares like with like."""
     from bench.measure.hardware import environment, set_cpu_threads
     from bench.measure.timing import matmul_peak
 
     if not with_peak:
-        return {"env": environment(device), "peak": None}
+        return DeviceFacts(environment(device))
     if device == "cpu":
         set_cpu_threads()
-    return {"env": environment(device), "peak": matmul_peak(device)}
+    return DeviceFacts(environment(device), matmul_peak(device))
 
 
 def load_measure(target: str) -> Callable[..., Outcome | dict]:
@@ -115,7 +140,10 @@ def load_measure(target: str) -> Callable[..., Outcome | dict]:
 
 
 def run_measure(
-    measure: Callable[..., Outcome | dict], cell: Cell, settings: dict, peak: dict | None = None
+    measure: Callable[..., Outcome | dict],
+    cell: Cell,
+    settings: dict,
+    peak: MatmulPeak | None = None,
 ) -> Outcome:
     """Call `measure` and return its Outcome; never raises for a failed measurement
     (KeyboardInterrupt and SystemExit still pass through)."""
@@ -157,13 +185,13 @@ def contract_error(problem: str) -> Outcome:
 
 
 def serve(
-    serve_fn: Callable[..., Iterator], cell: Cell, request: dict, answers: Path, commands
+    serve_fn: Callable[..., Iterator], request: WorkerRequest, answers: Path, commands
 ) -> None:
     """Answer a paired cell's parent: the set-up's outcome as answers/answer-0.json, then one
     window's outcome per NEXT line read from `commands`, until STOP, the end of the input, or a
     failed outcome (which ends the cell). Each answer is written whole (`write_json`)."""
     try:
-        outcomes = iter(serve_fn(cell, request["settings"], request.get("peak")))
+        outcomes = iter(serve_fn(request.cell, request.settings, request.peak))
     except Exception as exc:
         write_json(answers / "answer-0.json", Outcome("error", error=describe(exc)).to_json())
         return
@@ -246,13 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.result is None and args.serve is None:
         parser.error("--result is required unless --serve is given")
     if args.probe is not None:
-        write_json(args.result, probe(args.probe, args.peak))
+        write_json(args.result, probe(args.probe, args.peak).to_json())
         return 0
     if args.request is None:
         parser.error("--request is required unless --probe is given")
-    request = json.loads(args.request.read_text(encoding="utf-8"))
-    cell_fields = {f.name for f in dataclasses.fields(Cell)}
-    cell = Cell(**{k: v for k, v in request["cell"].items() if k in cell_fields})
+    request = WorkerRequest.from_json(json.loads(args.request.read_text(encoding="utf-8")))
     if args.serve is not None:
         if args.answers is None:
             parser.error("--serve needs --answers")
@@ -263,14 +289,14 @@ def main(argv: list[str] | None = None) -> int:
                 args.answers / "answer-0.json", Outcome("error", error=describe(exc)).to_json()
             )
             return 0
-        serve(serve_fn, cell, request, args.answers, sys.stdin)
+        serve(serve_fn, request, args.answers, sys.stdin)
         return 0
     try:
         measure = load_measure(args.measure)
     except Exception as exc:
         outcome = Outcome("error", error=describe(exc))
     else:
-        outcome = run_measure(measure, cell, request["settings"], request.get("peak"))
+        outcome = run_measure(measure, request.cell, request.settings, request.peak)
     write_json(args.result, outcome.to_json())
     return 0
 

@@ -3,7 +3,7 @@
 Records come from `bench.results.read`, from any number of run files and machines. A cell measured
 more than once keeps its newest record per machine (`bench.selection.latest`), so the same suite
 run on two GPUs stays two rows (the hardware comparison) while a retried cell shows its last
-attempt. Columns: who and where (IDENTITY), then one column per metric of `bench.metrics.METRICS`
+attempt. Columns: who and where (IDENTITY), then one column per metric of `bench.metrics.columns()`
 that some record has, in the table's order, then the per-group breakdowns, then the Record itself
 (for the choices of `bench.selection`). A value a record lacks is NaN, never an error: a CPU run has
 no energy, a count cell no timings, a timed-out cell no model. A GPU record written before cells
@@ -47,7 +47,7 @@ RECORD = "record"
 def frame(records: Iterable[Record]) -> pd.DataFrame:
     """One row per record (newest per machine and cell), in the order given."""
     rows = [_row(record) for record in selection.latest(records)]
-    present = [m.key for m in metrics.METRICS if any(m.key in row for row in rows)]
+    present = [m.key for m in metrics.columns() if any(m.key in row for row in rows)]
     table = pd.DataFrame(rows, columns=[*IDENTITY, *present, *BREAKDOWNS, RECORD])
     table[present] = table[present].astype("float64")
     for column in ("resolution", "batch"):
@@ -76,7 +76,7 @@ def _row(record: Record) -> dict:
         "source_kind": model.source.kind if model else None,
         RECORD: record,
     }
-    row |= {key: float(values[key]) for key in metrics.BY_KEY if is_number(values.get(key))}
+    row |= {m.key: float(values[m.key]) for m in metrics.columns() if is_number(values.get(m.key))}
     row |= datasheet.derived_for(record)
     if "params" not in row and model is not None and is_number(model.params):
         row["params"] = float(model.params)  # the model block carries the same count

@@ -44,6 +44,10 @@ class Labels:
     def named(cls, first: str, second: str) -> Labels:
         return cls(first, second, first, second)
 
+    def both(self, measure: str) -> tuple[str, str]:
+        """The headers of a measure taken of each side: ('Params ours', 'Params peer')."""
+        return f"{measure} {self.first}", f"{measure} {self.second}"
+
 
 def counts_table(found: SideBySide, labels: Labels = Labels()) -> Table:
     a, b = labels.first, labels.second
@@ -51,11 +55,9 @@ def counts_table(found: SideBySide, labels: Labels = Labels()) -> Table:
         labels.first_title,
         labels.second_title,
         "Res",
-        f"Params {a}",
-        f"Params {b}",
+        *labels.both("Params"),
         f"{a} − {b}",
-        f"GMACs {a}",
-        f"GMACs {b}",
+        *labels.both("GMACs"),
         f"MACs {a} / {b}",
     )
     table = Table(header, csv_header=COUNT_CSV)
@@ -125,19 +127,15 @@ TIMED_CSV = (
 
 
 def timed_table(found: SideBySide, labels: Labels = Labels()) -> Table:
-    a, b = labels.first, labels.second
     header = (
         labels.first_title,
         labels.second_title,
         "Setup",
         "Phase",
-        f"img/s {a}",
-        f"img/s {b}",
-        f"{a} / {b} speed",
-        f"peak GiB {a}",
-        f"peak GiB {b}",
-        f"MFU {a}",
-        f"MFU {b}",
+        *labels.both("img/s"),
+        f"{labels.first} / {labels.second} speed",
+        *labels.both("peak GiB"),
+        *labels.both("MFU"),
     )
     table = Table(header, csv_header=TIMED_CSV)
     for row in found.timed:

@@ -170,11 +170,11 @@ CSV_PHASES = (*TIMED_PHASES, "fid")
 
 def _count_keys() -> list[str]:
     """The counts of the metric table (read when a table is made: a metric added later shows)."""
-    return [m.key for m in metrics.METRICS if m.kind == metrics.COUNT]
+    return [m.key for m in metrics.columns() if m.kind == metrics.COUNT]
 
 
 def _phase_keys() -> list[str]:
-    return [m.key for m in metrics.METRICS if m.kind != metrics.COUNT]
+    return [m.key for m in metrics.columns() if m.kind != metrics.COUNT]
 
 
 @dataclass

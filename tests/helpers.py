@@ -1,9 +1,11 @@
 """Helpers shared by the tests: counting on the meta device, filling zero-initialised weights, the
-seeded-build check every family passes, the `rinbench` command in a process of its own, and the
-optional libraries a test needs, skipped with the reason when they cannot be imported."""
+seeded-build check every family passes, stand-in modules that worker processes import, the
+`rinbench` command in a process of its own, the optional libraries a test needs, skipped with the
+reason when they cannot be imported, and a matmul peak as the runner's probe hands it over."""
 
 import functools
 import importlib
+import io
 import os
 import socket
 import subprocess
@@ -15,7 +17,25 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench import registry
+from bench.measure.facts import MatmulPeak, PeakConditions
 from bench.measure.flops import count_flops
+
+# A made-up matmul peak with its conditions, as the runner's probe hands a measured one to a cell
+# (no second of timing a real one), so that every stored peak key is there.
+MEASURED_PEAK = MatmulPeak(
+    tflops=0.08,
+    dtype="float32",
+    n=1024,
+    conditions=PeakConditions(
+        rel_iqr=0.01,
+        stalls=0,
+        noisy=0,
+        noisy_reason="steady: ...",
+        threads=2,
+        cpu_util=None,
+        load_avg_1m=0.5,
+    ),
+)
 
 
 @functools.cache
@@ -101,11 +121,36 @@ def _gloo_worker(rank: int, world: int, port: int, fn, args: tuple) -> None:
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pythonpath_with(*folders: Path) -> str:
+    """PYTHONPATH for a process of its own: `folders` first, then the repository, then what
+    PYTHONPATH held here."""
+    paths = [*map(str, folders), str(REPO), os.environ.get("PYTHONPATH", "")]
+    return os.pathsep.join(p for p in paths if p)
+
+
+def write_stand_in(tmp_path_factory, module: str, source: str) -> Path:
+    """A fresh folder holding `module`.py written from `source`: a module that stands in for part
+    of rinbench (a measure function, a device probe), made importable by `use_stand_in`."""
+    folder = tmp_path_factory.mktemp(module)
+    (folder / f"{module}.py").write_text(source)
+    return folder
+
+
+def use_stand_in(monkeypatch, module_dir: Path, out_dir: Path, out_env: str) -> Path:
+    """Make the stand-in modules in `module_dir` importable here and in the processes this one
+    starts (the workers find them through PYTHONPATH), and tell them through the environment
+    variable `out_env` the folder they report in: `out_dir`, created and returned."""
+    monkeypatch.syspath_prepend(str(module_dir))
+    monkeypatch.setenv("PYTHONPATH", pythonpath_with(module_dir))
+    out_dir.mkdir()
+    monkeypatch.setenv(out_env, str(out_dir))
+    return out_dir
+
+
 def rinbench(*args: str, cwd: Path, path: Path | None = None) -> subprocess.CompletedProcess:
     """`python -m bench ARGS` in a fresh process, run from `cwd`, with the repository (and first
     `path`, a folder of packages, e.g. a stand-in plugin) on PYTHONPATH; its output captured."""
-    paths = [str(path) if path else "", str(REPO), os.environ.get("PYTHONPATH", "")]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
+    env = dict(os.environ, PYTHONPATH=pythonpath_with(*([path] if path else [])))
     return subprocess.run(
         [sys.executable, "-m", "bench", *args],
         capture_output=True,
@@ -114,6 +159,21 @@ def rinbench(*args: str, cwd: Path, path: Path | None = None) -> subprocess.Comp
         cwd=cwd,
         timeout=300,
     )
+
+
+class Terminal(io.StringIO):
+    """A text buffer that says it is a terminal, as a progress bar wants before it draws."""
+
+    def isatty(self):
+        return True
+
+
+def stderr_on_a_terminal(monkeypatch) -> Terminal:
+    """sys.stderr replaced by a Terminal for the rest of the test, to read what was shown there.
+    Called in the test itself: pytest sets its own sys.stderr again after the fixtures' set-up."""
+    shown = Terminal()
+    monkeypatch.setattr(sys, "stderr", shown)
+    return shown
 
 
 def optional_import(name: str, *, extra: str | None = None):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import torch
-from helpers import rinbench
+from helpers import rinbench, stderr_on_a_terminal
 
 from bench import cli, registry, results
 from bench.errors import MAX_ERROR_CHARS
@@ -61,12 +61,7 @@ def test_the_progress_bar_on_a_terminal_shows_the_cell_and_an_eta(monkeypatch):
     from bench.progress import CellProgress
     from bench.record import Outcome
 
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
-    terminal = Terminal()
-    monkeypatch.setattr(sys, "stderr", terminal)
+    terminal = stderr_on_a_terminal(monkeypatch)
     shown = CellProgress("quick", 2, enabled=True)
     cell = Cell("rin-tiny", 16, 4)
     shown.start(cell)

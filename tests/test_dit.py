@@ -183,6 +183,11 @@ def test_bad_resolution_says_which_work():
     assert "256" in str(err.value)
 
 
+def test_sizes_must_be_positive():
+    with pytest.raises(ValueError, match="num_heads must be positive, got 0"):
+        dataclasses.replace(preset("dit-tiny"), num_heads=0)
+
+
 def test_wrong_inputs_name_the_preset():
     cfg = preset("dit-tiny")
     model = DiT(cfg)

@@ -416,6 +416,7 @@ def test_command_line(tmp_path, capsys):
 
 @needs_data
 def test_result_is_stored_as_a_fid_record_the_reports_can_read(tmp_path):
+    from bench import metrics as metric_table
     from bench import results
 
     result = _fid_run(tmp_path / "samples", tmp_path / "cache", None)
@@ -427,6 +428,8 @@ def test_result_is_stored_as_a_fid_record_the_reports_can_read(tmp_path):
     assert record.values["fid_legacy_tf"] == result["fid_legacy_tf"]
     # Numbers are values; text (the sampler, the folder) is a detail.
     assert record.values["n_samples"] == 7 and record.details["sampler"] == result["sampler"]
+    # Every key declared in the metric table, as tests/test_metrics.py holds for the other phases.
+    assert set(record.values) - set(metric_table.BY_KEY) == set()
 
 
 def test_sampling_schedule_is_a_setting_of_the_sample_folder(tmp_path):

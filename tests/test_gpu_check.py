@@ -75,17 +75,28 @@ def test_dry_run_in_two_calls_measures_every_cell_once_and_brings_back_at_most_8
     assert f"- call 1: {len(counts)} records of the suite" in summary_text
     assert f"- call 2: {len(cpu_cells()) - len(counts)} records of the suite" in summary_text
 
+    assert_brings_back_at_most_8_small_files(out)
+    unpacked = tmp_path / "unpacked"
+    with tarfile.open(out / "results.tar.gz") as archive:
+        archive.extractall(unpacked, filter="data")
+    assert_every_cell_measured_once(unpacked)
+    assert_the_machine_checks_ran(unpacked)
+    assert_the_summary_sets_each_lever_beside_its_plain_twin(out)
+
+
+def assert_brings_back_at_most_8_small_files(out: Path) -> None:
+    """What the lease brings back: few small files, the ones it promises, no cell skipped."""
     files = sorted(p.name for p in out.iterdir())
     assert len(files) <= MAX_FILES
     assert all((out / name).stat().st_size <= MAX_BYTES for name in files)
     assert {"check.log", "summary.md", "results.tar.gz", "report.html", "claims.md"} <= set(files)
     assert {"pytest-gpu.log", "skipped.txt"} <= set(files)
-
     assert (out / "skipped.txt").read_text(encoding="utf-8").split() == []
 
-    unpacked = tmp_path / "unpacked"
-    with tarfile.open(out / "results.tar.gz") as archive:
-        archive.extractall(unpacked, filter="data")
+
+def assert_every_cell_measured_once(unpacked: Path) -> None:
+    """The archive's records: every cell of the suite and of the lever suites, each once and ok,
+    with the profiles' traces and the report."""
     records = results.read(sorted((unpacked / "results").rglob("*.jsonl")))
     assert sorted(r.cell.id for r in records) == sorted(cpu_cells())
     assert {r.cell.id: r.status for r in records if r.status != "ok"} == {}
@@ -103,11 +114,18 @@ def test_dry_run_in_two_calls_measures_every_cell_once_and_brings_back_at_most_8
     assert checkpointed.settings["checkpointing"] == "blocks"
     assert checkpointed.details["checkpointed_modules"] > 0
 
+
+def assert_the_machine_checks_ran(unpacked: Path) -> None:
+    """The bare-loop comparison and the matmul peak timed four ways, in the archive's JSON."""
     bare = json.loads((unpacked / "bare_loop.json").read_text(encoding="utf-8"))
     assert bare["harness_status"] == "ok" and bare["harness_ms_median"] > 0
     peak = json.loads((unpacked / "peak.json").read_text(encoding="utf-8"))
     assert set(peak["tflops"]) == {"harness", "ten_in_a_row", "after_warm_up", "plain_operator"}
     assert all(tflops > 0 for tflops in peak["tflops"].values())
+
+
+def assert_the_summary_sets_each_lever_beside_its_plain_twin(out: Path) -> None:
+    """summary.md: every section there, and each lever cell's row beside its plain twin."""
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert "## Targets" in summary and "## Where the time goes" in summary
     assert "Harness against a bare CUDA-event loop" in summary and "Not run." not in summary

@@ -15,8 +15,8 @@ import threading
 import time
 
 import pytest
-from helpers import optional_import
-from test_runner import alive, bench_run_command, use_fake
+from helpers import optional_import, write_stand_in
+from test_runner import FAKE_MEASURE, alive, bench_run_command, use_fake
 
 from bench import cli, results, runner, suites
 from bench.launch import job as job_module
@@ -31,11 +31,7 @@ FAKE = "fake_measure:measure"
 
 @pytest.fixture(scope="module")
 def fake_dir(tmp_path_factory):
-    from test_runner import FAKE_MEASURE
-
-    folder = tmp_path_factory.mktemp("fake")
-    (folder / "fake_measure.py").write_text(FAKE_MEASURE)
-    return folder
+    return write_stand_in(tmp_path_factory, "fake_measure", FAKE_MEASURE)
 
 
 @pytest.fixture
@@ -187,6 +183,22 @@ def run_launched(suite_file, out, *options):
     )
 
 
+def resume_launched(suite_file, out, run_file, suite) -> subprocess.CompletedProcess:
+    """`run --launcher submitit-local --resume` of the sweep in `out` to its end, which must leave
+    `run_file` holding one ok record for each cell of `suite`."""
+    resumed = subprocess.run(
+        bench_run_command(suite_file, out, "--launcher", "submitit-local", "--resume"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    records = results.read(run_file)
+    assert sorted(r.cell.id for r in records) == sorted(c.id for c in suite.cells)
+    assert all(r.status == "ok" for r in records)
+    return resumed
+
+
 def wait_for_records(folder, count, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -219,17 +231,8 @@ def test_a_parent_killed_and_resumed_files_every_cell_once(fake, tmp_path, monke
     submitted = [json.loads(line)["submitted"] for line in ledger if "submitted" in line]
     assert len(submitted) == 2
 
-    resumed = subprocess.run(
-        bench_run_command(suite_file, out, "--launcher", "submitit-local", "--resume"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert resumed.returncode == 0, resumed.stderr
+    resumed = resume_launched(suite_file, out, run_file, suite_of())
     assert "re-attached to jobs holding" in resumed.stderr
-    records = results.read(run_file)
-    assert sorted(r.cell.id for r in records) == sorted(c.id for c in suite_of().cells)
-    assert all(r.status == "ok" for r in records)
     ledger = (jobs_folder(run_file) / "ledger.log").read_text().splitlines()
     assert sum("submitted" in line for line in ledger) == 2  # every cell's first job finished it
 
@@ -253,16 +256,8 @@ def test_ctrl_c_cancels_the_jobs_and_resume_completes_each_cell_once(fake, tmp_p
     assert len(results.read(run_file)) == 2
 
     monkeypatch.setenv("FAKE_ACTIONS", "{}")
-    resumed = subprocess.run(
-        bench_run_command(suite_file, out, "--launcher", "submitit-local", "--resume"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    records = results.read(run_file)
-    assert sorted(r.cell.id for r in records) == sorted(c.id for c in suite_of(("forward",)).cells)
-    assert all(r.status == "ok" for r in records)  # the cancelled cell was measured, not failed
+    # Every cell ok: the cancelled cell was measured, not failed.
+    resume_launched(suite_file, out, run_file, suite_of(("forward",)))
 
 
 def test_partitions_each_get_a_run_file_in_one_folder_and_resume_by_partition(

@@ -21,12 +21,13 @@ from bench.measure.cell import (
     measure,
 )
 from bench.measure.checkpointing import CHECKPOINTING_KINDS, saved_activation_bytes
+from bench.measure.facts import MatmulPeak
 from bench.measure.numerics import numerics
 from bench.profiling.measure import measure_profile
 from bench.suites import SuiteError, parse
 
 FAST = Settings(warmup=1, min_repeats=2, min_seconds=0.0, sample_steps=2)
-PEAK = {"matmul_peak_tflops": 0.05, "matmul_peak_dtype": "float32", "matmul_peak_n": 1024}
+PEAK = MatmulPeak(tflops=0.05, dtype="float32", n=1024)
 # One tiny preset per family, images and video (RIN-video's Conv3d patches take channels_last_3d).
 TINY = ("rin-tiny", "adm-tiny", "dit-tiny", "vdm-tiny", "rin-video-tiny")
 # The levers a CPU runs. torch's CPU has a flash-attention kernel of its own; "efficient" and

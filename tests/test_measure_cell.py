@@ -14,12 +14,13 @@ from bench.cell import Cell
 from bench.measure import cell as measure_module
 from bench.measure import timing
 from bench.measure.cell import Settings, measure
+from bench.measure.facts import MatmulPeak
 from bench.measure.timing import MIN_CPU_WINDOW_S
 from bench.record import Outcome, Record, RunInfo
 
 FAST = Settings(warmup=1, min_repeats=2, min_seconds=0.0, sample_steps=2)
 # A made-up matmul peak, so that the cells skip measuring one (about a second each).
-PEAK = {"matmul_peak_tflops": 0.05, "matmul_peak_dtype": "float32", "matmul_peak_n": 1024}
+PEAK = MatmulPeak(tflops=0.05, dtype="float32", n=1024)
 TINY = [slug for slug in ("rin-tiny", "adm-tiny", "dit-tiny") if slug in registry.REGISTRY]
 
 
@@ -70,7 +71,7 @@ def test_timed_phases_on_cpu(slug, phase):
     assert out.values["energy_j"] is None and out.details["energy_reason"]
     assert out.values["joules_per_image"] is None
     assert out.details["numerics"]["tf32_matmul"] is False
-    assert out.values["matmul_peak_tflops"] == PEAK["matmul_peak_tflops"]
+    assert out.values["matmul_peak_tflops"] == PEAK.tflops
     assert out.values["mfu"] == pytest.approx(out.values["achieved_tflops"] / 0.05)
     # A CPU has no data-sheet peak: no data-sheet MFU, and the reason among the diagnostics.
     assert out.values["mfu_datasheet"] is None and "datasheet_peak_tflops" not in out.values
@@ -228,10 +229,11 @@ def test_out_of_memory_is_a_status(monkeypatch):
     assert "out of memory" in result.error
 
 
-def test_an_unknown_preset_is_an_error_listing_the_known_ones():
+def test_an_unknown_preset_is_an_error_naming_known_ones_and_where_all_are_listed():
     result = measure(Cell("no-such-preset", 32, 1, phase="params"))
     assert result.status == "error"
-    assert "dit-tiny" in result.error
+    assert "unknown preset 'no-such-preset'; known: " in result.error
+    assert "dit-b-16-px" in result.error and "`rinbench list` shows them all" in result.error
     assert "Traceback" in result.details["traceback"]
 
 

@@ -1,6 +1,7 @@
 """bench.measure.timing: statistics on a known sleep, the repeat rules (minimums, then until steady or
 the budget), stalls and the noisy flag, throughput, MFU and when an MFU is suspect."""
 
+import dataclasses
 import itertools
 import os
 import random
@@ -12,6 +13,9 @@ import torch
 
 from bench.measure import timing
 from bench.measure.timing import (
+    LatencyStats,
+    Timing,
+    WindowConditions,
     judge_noise,
     latency_stats,
     matmul_peak,
@@ -24,18 +28,57 @@ from bench.measure.timing import (
 def test_a_known_sleep():
     """A 20 ms sleep: every sample is at least 20 ms, and the median is close (the OS may wake a
     loaded CI machine late, hence the generous upper bound)."""
-    stats = time_calls(lambda: time.sleep(0.02), warmup=1, min_repeats=8, min_seconds=0.0)
-    assert stats["timer"] == "perf_counter"
-    assert stats["timed_iters"] == 8 == len(stats["latency_ms_samples"])
-    assert stats["latency_ms_min"] >= 20.0
-    assert 20.0 <= stats["latency_ms_median"] < 35.0
-    assert stats["latency_ms_p10"] <= stats["latency_ms_median"] <= stats["latency_ms_p90"]
-    assert stats["latency_ms_iqr"] >= 0
-    assert stats["latency_cv"] < 0.5
+    timed = time_calls(lambda: time.sleep(0.02), warmup=1, min_repeats=8, min_seconds=0.0)
+    assert timed.timer == "perf_counter"
+    assert timed.timed_iters == 8 == len(timed.samples_ms)
+    stats = timed.stats
+    assert stats.min_ms >= 20.0
+    assert 20.0 <= stats.median_ms < 35.0
+    assert stats.p10_ms <= stats.median_ms <= stats.p90_ms
+    assert stats.iqr_ms >= 0
+    assert stats.cv < 0.5
+
+
+# What a timed cell's record stores of its timing, in this order (old records hold the same keys).
+STORED_TIMING_KEYS = (
+    "timer",
+    "warmup_iters",
+    "timed_iters",
+    "timed_window_s",
+    "latency_ms_samples",
+    "latency_ms_median",
+    "latency_ms_p10",
+    "latency_ms_p90",
+    "latency_ms_iqr",
+    "latency_ms_mean",
+    "latency_ms_min",
+    "latency_ms_max",
+    "latency_cv",
+    "latency_rel_iqr",
+    "latency_stalls",
+    "latency_noisy",
+    "latency_noisy_reason",
+    "torch_threads",
+    "torch_interop_threads",
+    "load_avg_1m_before",
+    "load_avg_1m_after",
+    "cpu_util_timed",
+)
+
+
+def test_the_stored_keys_of_a_timing_are_its_typed_fields():
+    timed = time_calls(lambda: busy(0.002), warmup=0, min_repeats=3, min_seconds=0.12)
+    values = timed.values()
+    assert tuple(values) == STORED_TIMING_KEYS  # a window long enough to read: no reasons
+    assert values["latency_ms_samples"] == timed.samples_ms
+    assert values["timed_iters"] == timed.timed_iters and values["timed_window_s"] == timed.window_s
+    assert values["latency_ms_median"] == timed.stats.median_ms
+    assert values["latency_noisy"] == int(timed.noisy) and values["latency_noisy"] in (0, 1)
+    assert values["cpu_util_timed"] == timed.conditions.cpu_util_timed
 
 
 def test_repeats_until_both_minimums():
-    stats = time_calls(lambda: time.sleep(0.002), warmup=0, min_repeats=3, min_seconds=0.1)
+    stats = time_calls(lambda: time.sleep(0.002), warmup=0, min_repeats=3, min_seconds=0.1).values()
     assert stats["timed_iters"] > 3  # the 0.1 s minimum needs ~50 calls
     assert stats["timed_window_s"] >= 0.1
 
@@ -52,7 +95,7 @@ def test_warmup_calls_are_not_timed_and_the_window_excludes_them():
 
     stats = time_calls(
         lambda: calls.append("call"), warmup=2, min_repeats=3, min_seconds=0.0, window=Window()
-    )
+    ).values()
     assert calls == ["call", "call", "enter", "call", "call", "call", "exit"]
     assert (stats["warmup_iters"], stats["timed_iters"]) == (2, 3)
 
@@ -73,7 +116,7 @@ def busy(seconds: float) -> None:
 
 
 def test_the_window_records_its_conditions():
-    stats = time_calls(lambda: busy(0.01), warmup=0, min_repeats=5, min_seconds=0.15)
+    stats = time_calls(lambda: busy(0.01), warmup=0, min_repeats=5, min_seconds=0.15).values()
     assert set(NEW_CONDITION_KEYS) <= set(stats)
     assert stats["torch_threads"] == torch.get_num_threads() >= 1
     assert stats["torch_interop_threads"] == torch.get_num_interop_threads() >= 1
@@ -85,7 +128,7 @@ def test_the_window_records_its_conditions():
 
 def test_a_sleeping_call_uses_no_cpu():
     stats = time_calls(lambda: time.sleep(0.01), warmup=0, min_repeats=5, min_seconds=0.15)
-    assert 0 <= stats["cpu_util_timed"] < 0.5
+    assert 0 <= stats.conditions.cpu_util_timed < 0.5
 
 
 @pytest.mark.parametrize("missing", ["no_function", "unobtainable"])
@@ -98,7 +141,7 @@ def test_a_missing_load_average_is_none_with_a_reason(monkeypatch, missing):
             raise OSError("load average unobtainable")
 
         monkeypatch.setattr(os, "getloadavg", unobtainable)
-    stats = time_calls(lambda: None, warmup=0, min_repeats=2, min_seconds=0.0)
+    stats = time_calls(lambda: None, warmup=0, min_repeats=2, min_seconds=0.0).values()
     assert stats["load_avg_1m_before"] is None and stats["load_avg_1m_after"] is None
     assert stats["load_avg_reason"].startswith("no load average")
 
@@ -112,23 +155,23 @@ def test_quantiles_match_numpy():
     rng = random.Random(0)
     values = [rng.random() for _ in range(37)]
     stats = latency_stats(values)
-    assert stats["latency_ms_median"] == pytest.approx(np.quantile(values, 0.5))
-    assert stats["latency_ms_p10"] == pytest.approx(np.quantile(values, 0.1))
-    assert stats["latency_ms_p90"] == pytest.approx(np.quantile(values, 0.9))
+    assert stats.median_ms == pytest.approx(np.quantile(values, 0.5))
+    assert stats.p10_ms == pytest.approx(np.quantile(values, 0.1))
+    assert stats.p90_ms == pytest.approx(np.quantile(values, 0.9))
     iqr = np.quantile(values, 0.75) - np.quantile(values, 0.25)
-    assert stats["latency_ms_iqr"] == pytest.approx(iqr)
-    assert stats["latency_ms_min"] == min(values) and stats["latency_ms_max"] == max(values)
+    assert stats.iqr_ms == pytest.approx(iqr)
+    assert stats.min_ms == min(values) and stats.max_ms == max(values)
 
 
 def test_latency_stats_of_known_samples():
-    stats = latency_stats([5.0, 1.0, 3.0, 2.0, 4.0])
+    stats = latency_stats([5.0, 1.0, 3.0, 2.0, 4.0]).values()
     assert stats["latency_ms_median"] == 3.0
     assert stats["latency_ms_p10"] == pytest.approx(1.4)
     assert stats["latency_ms_p90"] == pytest.approx(4.6)
     assert stats["latency_ms_iqr"] == 2.0
     assert (stats["latency_ms_mean"], stats["latency_ms_min"], stats["latency_ms_max"]) == (3, 1, 5)
     assert stats["latency_cv"] == pytest.approx(np.std([1, 2, 3, 4, 5], ddof=1) / 3)
-    assert latency_stats([2.0])["latency_cv"] is None
+    assert latency_stats([2.0]).cv is None
 
 
 def test_throughput_and_mfu_in_both_conventions():
@@ -149,9 +192,9 @@ def test_throughput_and_mfu_in_both_conventions():
 
 def test_matmul_peak_on_cpu():
     peak = matmul_peak("cpu", min_seconds=0.05)
-    assert peak["matmul_peak_dtype"] == "float32"
-    assert peak["matmul_peak_n"] == 1024
-    assert 1e-4 < peak["matmul_peak_tflops"] < 100
+    assert peak.dtype == "float32"
+    assert peak.n == 1024
+    assert 1e-4 < peak.tflops < 100
 
 
 @pytest.mark.gpu
@@ -159,7 +202,7 @@ def test_cuda_events_agree_with_a_bare_event_loop():
     """The harness's median within 3% of a hand-written CUDA-event loop (issue 3's check)."""
     a = torch.randn(4096, 4096, device="cuda", dtype=torch.bfloat16)
     stats = time_calls(lambda: a @ a, device="cuda", warmup=5, min_repeats=50, min_seconds=0.5)
-    assert stats["timer"] == "cuda_events"
+    assert stats.timer == "cuda_events"
     bare = []
     for _ in range(50):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -168,18 +211,18 @@ def test_cuda_events_agree_with_a_bare_event_loop():
         end.record()
         end.synchronize()
         bare.append(start.elapsed_time(end))
-    assert stats["latency_ms_median"] == pytest.approx(float(np.median(bare)), rel=0.03)
+    assert stats.stats.median_ms == pytest.approx(float(np.median(bare)), rel=0.03)
 
 
 @pytest.mark.gpu
 def test_matmul_peak_on_cuda():
     peak = matmul_peak("cuda")
-    assert peak["matmul_peak_dtype"] == "bfloat16"
-    assert peak["matmul_peak_tflops"] > 10
+    assert peak.dtype == "bfloat16"
+    assert peak.tflops > 10
 
 
 def test_a_window_too_short_for_the_cpu_clocks_gets_no_ratio():
-    stats = time_calls(lambda: None, warmup=0, min_repeats=3, min_seconds=0.0)
+    stats = time_calls(lambda: None, warmup=0, min_repeats=3, min_seconds=0.0).values()
     assert stats["cpu_util_timed"] is None and "too short" in stats["cpu_util_reason"]
 
 
@@ -210,7 +253,7 @@ def scripted(monkeypatch, durations_ms, load=0.0, **kwargs) -> tuple[dict, Scrip
     monkeypatch.setattr(timing, "load_avg_1m", lambda: (load, None))
     monkeypatch.setattr(timing.hardware, "usable_cores", lambda: 2)
     settings = dict(warmup=0, min_repeats=5, min_seconds=0.0) | kwargs
-    return time_calls(clock.call, **settings), clock
+    return time_calls(clock.call, **settings).values(), clock
 
 
 def test_steady_samples_stop_at_the_minimum(monkeypatch):
@@ -306,7 +349,7 @@ def test_bad_budget_or_threshold_raise(kwargs):
 
 
 def test_matmul_peak_records_how_far_it_can_be_trusted():
-    peak = matmul_peak("cpu", min_seconds=0.05, max_seconds=0.3)
+    peak = matmul_peak("cpu", min_seconds=0.05, max_seconds=0.3).values()
     assert peak["matmul_peak_noisy"] in (0, 1)
     assert peak["matmul_peak_noisy_reason"].startswith(("steady", "noisy"))
     assert peak["matmul_peak_stalls"] >= 0 and peak["matmul_peak_rel_iqr"] >= 0
@@ -315,29 +358,35 @@ def test_matmul_peak_records_how_far_it_can_be_trusted():
     assert peak["matmul_peak_cpu_util"] is None or peak["matmul_peak_cpu_util"] >= 0
 
 
+# The conditions of a window whose threads had their cores on a quiet 2-core machine.
+QUIET = WindowConditions(
+    torch_threads=2,
+    torch_interop_threads=1,
+    load_avg_1m_before=1.0,
+    load_avg_1m_after=None,
+    cpu_util_timed=1.9,
+)
+
+
 def test_matmul_peak_is_timed_by_the_same_rule(monkeypatch):
     seen = {}
 
     def fake_time_calls(fn, **kwargs):
         seen.update(kwargs)
-        return {
-            "latency_ms_median": 10.0,
-            "latency_rel_iqr": 0.3,
-            "latency_stalls": 2,
-            "latency_noisy": 1,
-            "latency_noisy_reason": "noisy: ...",
-            "torch_threads": 2,
-            "cpu_util_timed": 0.9,
-            "load_avg_1m_before": 2.5,
-            "load_avg_1m_after": None,
-        }
+        stats = LatencyStats(10.0, 9.0, 14.0, 3.0, 10.5, 8.0, 30.0, 0.2, rel_iqr=0.3, stalls=2)
+        conditions = dataclasses.replace(QUIET, load_avg_1m_before=2.5, cpu_util_timed=0.9)
+        return Timing("perf_counter", 3, [10.0] * 5, 0.05, stats, True, "noisy: ...", conditions)
 
     monkeypatch.setattr(timing, "time_calls", fake_time_calls)
     peak = matmul_peak("cpu", min_seconds=0.1, max_seconds=0.4, max_rel_iqr=0.02)
     assert (seen["min_seconds"], seen["max_seconds"], seen["max_rel_iqr"]) == (0.1, 0.4, 0.02)
-    assert peak["matmul_peak_tflops"] == pytest.approx(2 * 1024**3 / 0.01 / 1e12)
-    assert (peak["matmul_peak_noisy"], peak["matmul_peak_stalls"]) == (1, 2)
-    assert peak["matmul_peak_load_avg_1m"] == 2.5  # the one load average there was
+    assert peak.tflops == pytest.approx(2 * 1024**3 / 0.01 / 1e12)
+    values = peak.values()
+    assert values["matmul_peak_tflops"] == peak.tflops
+    assert (values["matmul_peak_noisy"], values["matmul_peak_stalls"]) == (1, 2)
+    assert values["matmul_peak_noisy_reason"] == "noisy: ..."
+    assert (values["matmul_peak_threads"], values["matmul_peak_cpu_util"]) == (2, 0.9)
+    assert values["matmul_peak_load_avg_1m"] == 2.5  # the one load average there was
 
 
 def test_a_timing_short_of_cores_is_noisy(monkeypatch):
@@ -347,9 +396,6 @@ def test_a_timing_short_of_cores_is_noisy(monkeypatch):
     assert stats["latency_noisy"] == 1
     assert stats["latency_noisy_reason"].startswith("noisy: short of cores: ")
     assert "load average of 3.00 on 2 usable cores" in stats["latency_noisy_reason"]
-
-
-QUIET = {"cpu_util_timed": 1.9, "torch_threads": 2, "load_avg_1m_before": 1.0}
 
 
 @pytest.mark.parametrize(
@@ -366,7 +412,7 @@ QUIET = {"cpu_util_timed": 1.9, "torch_threads": 2, "load_avg_1m_before": 1.0}
     ],
 )
 def test_short_of_cores_needs_idle_threads_and_a_load_above_the_cores(change, short):
-    reason = timing.short_of_cores(QUIET | change, usable_cores=2)
+    reason = timing.short_of_cores(dataclasses.replace(QUIET, **change), usable_cores=2)
     assert (reason is not None) == short
     if short:
         assert reason.startswith("short of cores: 1.00 of 2 threads busy (under 75%)")

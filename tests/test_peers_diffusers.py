@@ -4,6 +4,7 @@ DiT's differ by what diffusers builds once per block), t reaches them as DiT's a
 step index, and the tiny presets run forward, backward and the training loss on CPU."""
 
 import dataclasses
+import json
 import sys
 from collections import Counter
 
@@ -32,23 +33,14 @@ UNET_PARAMS = [
     ("diffusers-unet-in256", "adm-in256", 553_838_086),
     ("diffusers-unet-tiny", "adm-tiny", 828_870),
 ]
-# huggingface.co/facebook/DiT-XL-2-256 transformer/config.json, the keys that shape the model.
-RELEASED_DIT_XL_2_256 = dict(
-    num_layers=28,
-    num_attention_heads=16,
-    attention_head_dim=72,
-    in_channels=4,
-    out_channels=8,
-    patch_size=2,
-    sample_size=32,
-    num_embeds_ada_norm=1000,
-    norm_type="ada_norm_zero",
-    activation_fn="gelu-approximate",
-    attention_bias=True,
-    norm_elementwise_affine=False,
-    dropout=0.0,
-    upcast_attention=False,
-)
+# huggingface.co/facebook/DiT-XL-2-256 transformer/config.json, the keys that shape the model, as
+# the file writes them.
+RELEASED_DIT_XL_2_256 = json.loads("""{
+    "num_layers": 28, "num_attention_heads": 16, "attention_head_dim": 72, "in_channels": 4,
+    "out_channels": 8, "patch_size": 2, "sample_size": 32, "num_embeds_ada_norm": 1000,
+    "norm_type": "ada_norm_zero", "activation_fn": "gelu-approximate", "attention_bias": true,
+    "norm_elementwise_affine": false, "dropout": 0.0, "upcast_attention": false
+}""")
 
 
 def on_meta(slug: str, resolution: int | None = None) -> torch.nn.Module:

@@ -10,7 +10,7 @@ from helpers import count_preset, optional_import
 
 rin_pytorch = optional_import("rin_pytorch", extra="peers")
 
-from baselines.peers.lucidrains_rin import FAMILY, LucidrainsRINConfig  # noqa: E402
+from baselines.peers.lucidrains_rin import FAMILY, LucidrainsRINConfig, from_rin  # noqa: E402
 from bench import registry  # noqa: E402
 from bench.diffusion import resolve_schedule, sample, training_loss  # noqa: E402
 from bench.family import MissingPackage  # noqa: E402
@@ -280,6 +280,11 @@ def test_shapes_and_resolutions_are_checked():
     with pytest.raises(ValueError, match="lucidrains-rin-in256: .*multiples of 8"):
         registry.config("lucidrains-rin-in256", 100)
     assert registry.config("lucidrains-rin-in256", 512).num_tokens == 64 * 64
+
+
+def test_from_rin_refuses_video():
+    with pytest.raises(ValueError, match="images, not video"):
+        from_rin(registry.config("rin-video-tiny"))
 
 
 def test_a_missing_package_names_the_extra(monkeypatch):

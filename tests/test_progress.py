@@ -2,6 +2,8 @@
 
 import io
 
+from helpers import stderr_on_a_terminal
+
 from bench import progress
 
 
@@ -49,12 +51,7 @@ def test_the_slurm_sweeps_lines_carry_its_prefix_and_partition_even_on_a_termina
     from bench.cell import Cell
     from bench.record import Outcome
 
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
-    terminal = Terminal()
-    monkeypatch.setattr("sys.stderr", terminal)
+    terminal = stderr_on_a_terminal(monkeypatch)
     shown = progress.CellProgress("local", 3, True, bar=False, prefix="rinbench: ")
     cell = Cell("rin-tiny", 16, 1)
     shown.done(cell, Outcome("ok"), " (a100)")

@@ -114,15 +114,20 @@ def test_the_screenshot_is_a_rendered_page(page, tmp_path):
 MAGENTA = "background: rgb(255, 0, 255) !important;"
 
 
-def magenta_share(tmp_path: Path, html_text: str, name: str, height: int) -> float:
-    """The share of magenta pixels in a 1280 x `height` screenshot of the page."""
+def screenshot(tmp_path: Path, html_text: str, name: str, height: int):
+    """The RGB pixels, (height, 1280, 3) in [0, 1], of a 1280 x `height` screenshot of the page."""
     from matplotlib import image
 
     page_file = tmp_path / f"{name}.html"
     page_file.write_text(html_text, encoding="utf-8")
     shot = tmp_path / f"{name}.png"
     chromium(tmp_path, f"--screenshot={shot}", f"--window-size=1280,{height}", page_file.as_uri())
-    rgb = image.imread(shot)[..., :3]
+    return image.imread(shot)[..., :3]
+
+
+def magenta_share(tmp_path: Path, html_text: str, name: str, height: int) -> float:
+    """The share of magenta pixels in a 1280 x `height` screenshot of the page."""
+    rgb = screenshot(tmp_path, html_text, name, height)
     magenta = (rgb[..., 0] > 0.95) & (rgb[..., 1] < 0.05) & (rgb[..., 2] > 0.95)
     return float(magenta.mean())
 
@@ -198,11 +203,6 @@ def test_the_profile_section_renders_its_tables_and_figure(tmp_path):
 
 
 def saturated_share(tmp_path: Path, html_text: str, name: str, height: int) -> float:
-    from matplotlib import image
-
-    page_file = tmp_path / f"{name}.html"
-    page_file.write_text(html_text, encoding="utf-8")
-    shot = tmp_path / f"{name}.png"
-    chromium(tmp_path, f"--screenshot={shot}", f"--window-size=1280,{height}", page_file.as_uri())
-    rgb = image.imread(shot)[..., :3]
+    """The share of coloured pixels (figures; text and tables are grey) in such a screenshot."""
+    rgb = screenshot(tmp_path, html_text, name, height)
     return float((rgb.max(axis=-1) - rgb.min(axis=-1) > 0.3).mean())

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import use_stand_in, write_stand_in
 
 from bench import planning, results, runner, scratch, suites
 from bench.liveness import pid_alive as alive
@@ -54,20 +55,12 @@ def measure(cell, settings, peak=None):
 
 @pytest.fixture(scope="module")
 def fake_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("fake")
-    (folder / "fake_measure.py").write_text(FAKE_MEASURE)
-    return folder
+    return write_stand_in(tmp_path_factory, "fake_measure", FAKE_MEASURE)
 
 
 def use_fake(monkeypatch, fake_dir, folder):
     """Make fake_measure importable here and in the worker processes; returns its pid folder."""
-    monkeypatch.syspath_prepend(str(fake_dir))
-    paths = [str(fake_dir), str(REPO), os.environ.get("PYTHONPATH", "")]
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
-    pid_dir = folder / "pids"
-    pid_dir.mkdir()
-    monkeypatch.setenv("FAKE_PID_DIR", str(pid_dir))
-    return pid_dir
+    return use_stand_in(monkeypatch, fake_dir, folder / "pids", "FAKE_PID_DIR")
 
 
 @pytest.fixture

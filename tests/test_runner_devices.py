@@ -7,7 +7,6 @@ probe of each GPU's facts is faked the same way (fake_devices.probe replaces the
 start a worker importing torch). One test under the `gpu` marker runs real cells on every GPU.
 """
 
-import io
 import json
 import os
 import signal
@@ -17,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import stderr_on_a_terminal, use_stand_in, write_stand_in
 
 from bench import cellprocess, cli, devicefacts, devices, pool, results, runner, suites
 from bench.errors import UsageError
@@ -53,31 +53,26 @@ def measure(cell, settings, peak=None):
     return {"status": "ok", "values": {"images_per_s": 1.0}, "error": None, "model": MODEL}
 
 def probe(facts, device, with_peak, visible):
-    """Stands in for bench.devicefacts.DeviceFacts._take."""
+    """Stands in for bench.devicefacts.DeviceFactsCache._take."""
+    from bench.measure.facts import DeviceFacts
+
     _log(f"probe-{device}-{visible}.json", {"device": device, "visible": visible})
-    return {"env": {"device": device, "probe_visible": visible}, "peak": None}
+    return DeviceFacts({"device": device, "probe_visible": visible})
 '''
 
 
 @pytest.fixture(scope="module")
 def fake_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("fake")
-    (folder / "fake_devices.py").write_text(FAKE)
-    return folder
+    return write_stand_in(tmp_path_factory, "fake_devices", FAKE)
 
 
 @pytest.fixture
 def log_dir(fake_dir, monkeypatch, tmp_path):
     """fake_devices importable here and in the workers, the probe faked; returns the log folder."""
-    monkeypatch.syspath_prepend(str(fake_dir))
-    paths = [str(fake_dir), str(REPO), os.environ.get("PYTHONPATH", "")]
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
-    folder = tmp_path / "log"
-    folder.mkdir()
-    monkeypatch.setenv("FAKE_LOG_DIR", str(folder))
+    folder = use_stand_in(monkeypatch, fake_dir, tmp_path / "log", "FAKE_LOG_DIR")
     import fake_devices
 
-    monkeypatch.setattr(devicefacts.DeviceFacts, "_take", fake_devices.probe)
+    monkeypatch.setattr(devicefacts.DeviceFactsCache, "_take", fake_devices.probe)
     return folder
 
 
@@ -219,7 +214,7 @@ def sweep_command(suite_file, out_dir, *options):
         "import sys, fake_devices, bench.devices, bench.devicefacts, bench.commands.run as run; "
         "bench.devices.visible_cuda_devices = lambda: ('0', '1', '2'); "
         "run._check_cuda = lambda *args: None; "
-        "bench.devicefacts.DeviceFacts._take = fake_devices.probe; "
+        "bench.devicefacts.DeviceFactsCache._take = fake_devices.probe; "
         "from bench.cli import main; "
         "sys.exit(main(sys.argv[1:], measure_spec='fake_devices:measure'))"
     )
@@ -328,8 +323,8 @@ def test_a_gpu_probe_is_pinned_to_its_gpu(monkeypatch):
         return 1
 
     monkeypatch.setattr(devicefacts, "run_killable", fake_run_killable)
-    facts = devicefacts.DeviceFacts({"cuda"}, 10)
-    assert facts.get("cuda", "3")["env"]["error"].startswith("probe exited with code 1")
+    facts = devicefacts.DeviceFactsCache({"cuda"}, 10)
+    assert facts.get("cuda", "3").env["error"].startswith("probe exited with code 1")
     facts.get("cuda", "3")  # cached
     facts.get("cuda", "GPU-5")
     assert [visible for _, visible in calls] == ["3", "GPU-5"]
@@ -341,12 +336,7 @@ def test_the_bar_names_the_oldest_cell_in_flight_and_how_many_more(monkeypatch):
     from bench.progress import CellProgress
     from bench.record import Outcome
 
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
-    terminal = Terminal()
-    monkeypatch.setattr(sys, "stderr", terminal)
+    terminal = stderr_on_a_terminal(monkeypatch)
     shown = CellProgress("spread", 3, enabled=True)
     cells = [Cell(preset, 16, 1, device="cuda") for preset in TINY]
     for cell in cells:

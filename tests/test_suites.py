@@ -139,16 +139,17 @@ def test_every_lever_cell_has_a_plain_twin_in_the_gpu_check(device, suite):
             if value != twin.as_dict()[key] and key != "profile"  # gpu-check profiles its twins
         }
         assert differing and differing <= set(LEVERS), (item.cell.id, differing)
-    by_preset = {item.cell.preset: item.settings for item in levered}
+    by_cell = {(item.cell.preset, item.cell.mode): item.settings for item in levered}
     if device == "cuda" and suite == "memory":  # the cell whose memory issue 23 sets a target for
-        assert by_preset["adm-in256"].checkpointing == "blocks"
+        assert by_cell["adm-in256", "eager"].checkpointing == "blocks"
         assert [item.cell.id for item in levered] == [
             "adm-in256.r256.b16.bf16.train_step.eager.cuda"
         ]
     elif device == "cuda":
-        assert by_preset["adm-in256"].channels_last
-        assert by_preset["rin-in256"].fused_optimizer
-        assert by_preset["rin-in256"].sdpa_backend == "flash"
+        assert by_cell["adm-in256", "eager"].channels_last
+        assert by_cell["rin-in256", "eager"].fused_optimizer
+        assert by_cell["rin-in256", "eager"].sdpa_backend == "flash"
+        assert by_cell["rin-in256", "compile"].compile_mode == "reduce-overhead"
 
 
 def test_axes_and_settings_given_per_device(tmp_path):
@@ -179,35 +180,30 @@ def test_axes_and_settings_given_per_device(tmp_path):
     assert grid_level.plan[0].settings.warmup == 5
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        (
-            'presets = ["dit-tiny"]\nphases = ["forward"]\nbatches = { cuda = [8] }',
-            r"'batches' is given per device but not for 'cpu'; add cpu = \[...\]",
-        ),
-        (
-            'presets = ["dit-tiny"]\nphases = ["forward"]\nbatches = { tpu = [8], cpu = [1] }',
-            r"'batches' names unknown devices \['tpu'\]; valid: cpu, cuda",
-        ),
-        (
-            'presets = ["dit-tiny"]\nphases = ["forward"]\ndevices = { cpu = ["cpu"] }',
-            r"'devices' must be a list",
-        ),
-        (
-            'presets = ["dit-tiny"]\nphases = ["forward"]\n[settings]\ncuda = 3',
-            r"settings for cuda must be a table",
-        ),
-        (
-            'presets = ["dit-tiny"]\nphases = ["forward"]\n[settings.cuda]\nwarmups = 3',
-            r"unknown setting 'warmups'",
-        ),
-    ],
-)
-def test_per_device_mistakes_are_one_clear_line(tmp_path, text, message):
-    with pytest.raises(suites.SuiteError, match=message) as caught:
-        parse(text, tmp_path)
-    assert "\n" not in str(caught.value)
+# Mistakes in the per-device tables, each one clear line as every suite mistake is
+# (test_mistakes_are_one_clear_line checks them with the others).
+PER_DEVICE_MISTAKES = [
+    (
+        'presets = ["dit-tiny"]\nphases = ["forward"]\nbatches = { cuda = [8] }',
+        r"'batches' is given per device but not for 'cpu'; add cpu = \[...\]",
+    ),
+    (
+        'presets = ["dit-tiny"]\nphases = ["forward"]\nbatches = { tpu = [8], cpu = [1] }',
+        r"'batches' names unknown devices \['tpu'\]; valid: cpu, cuda",
+    ),
+    (
+        'presets = ["dit-tiny"]\nphases = ["forward"]\ndevices = { cpu = ["cpu"] }',
+        r"'devices' must be a list",
+    ),
+    (
+        'presets = ["dit-tiny"]\nphases = ["forward"]\n[settings]\ncuda = 3',
+        r"settings for cuda must be a table",
+    ),
+    (
+        'presets = ["dit-tiny"]\nphases = ["forward"]\n[settings.cuda]\nwarmups = 3',
+        r"unknown setting 'warmups'",
+    ),
+]
 
 
 def parse(text: str, tmp_path, device=None):
@@ -366,6 +362,7 @@ def test_a_suite_whose_every_cell_is_skipped_says_why(tmp_path):
             '[[grid]]\npresets = ["dit-tiny"]\nphases = ["forward"]\n[grid.settings]\nwarmup = 9',
             r"in grids 1 and 2 with different settings",
         ),
+        *PER_DEVICE_MISTAKES,
     ],
 )
 def test_mistakes_are_one_clear_line(tmp_path, text, message):

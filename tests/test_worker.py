@@ -1,12 +1,17 @@
-"""bench.worker: the threads a timed CPU cell gets, and the probe's peak taken with the same."""
+"""bench.worker: the threads a timed CPU cell gets, the probe's peak taken with the same, and the
+facts and requests that cross the process boundary as JSON."""
+
+import json
 
 import pytest
 import torch
+from helpers import MEASURED_PEAK
 
 from bench import worker
 from bench.cell import Cell
 from bench.measure import cell as measure_module
 from bench.measure import hardware, timing
+from bench.measure.facts import DeviceFacts, MatmulPeak
 from bench.record import Outcome
 
 
@@ -66,9 +71,52 @@ def test_the_cpu_probe_takes_its_peak_with_the_cells_threads(monkeypatch, torch_
     for name in hardware.THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(
-        timing, "matmul_peak", lambda device: {"matmul_peak_threads": torch.get_num_threads()}
+        timing, "matmul_peak", lambda device: MatmulPeak(torch.get_num_threads(), "float32", 1024)
     )
     facts = worker.probe("cpu", with_peak=True)
-    assert facts["peak"] == {"matmul_peak_threads": 1}
-    assert facts["env"]["device"] == "cpu"
-    assert worker.probe("cpu", with_peak=False)["peak"] is None
+    assert facts.peak == MatmulPeak(1, "float32", 1024)  # its TFLOP/s are the threads it saw
+    assert facts.env["device"] == "cpu"
+    assert worker.probe("cpu", with_peak=False).peak is None
+
+
+# --- what crosses the process boundary as JSON ----------------------------------------------------
+
+
+def test_a_peak_is_stored_under_its_record_keys_and_read_back_whole():
+    values = MEASURED_PEAK.values()
+    assert list(values) == [
+        "matmul_peak_tflops",
+        "matmul_peak_dtype",
+        "matmul_peak_n",
+        "matmul_peak_rel_iqr",
+        "matmul_peak_stalls",
+        "matmul_peak_noisy",
+        "matmul_peak_noisy_reason",
+        "matmul_peak_threads",
+        "matmul_peak_cpu_util",  # None is kept: the reading was missing
+        "matmul_peak_load_avg_1m",
+    ]
+    assert MatmulPeak.from_values(json.loads(json.dumps(values))) == MEASURED_PEAK
+    given = MatmulPeak(0.05, "float32", 1024)  # without its conditions: none are invented
+    assert given.values() == {
+        "matmul_peak_tflops": 0.05,
+        "matmul_peak_dtype": "float32",
+        "matmul_peak_n": 1024,
+    }
+    assert MatmulPeak.from_values(given.values()) == given
+    with pytest.raises(ValueError, match="matmul_peak_dtype, matmul_peak_n"):
+        MatmulPeak.from_values({"matmul_peak_tflops": 1.0})
+
+
+def test_the_facts_and_the_request_cross_the_process_boundary_unchanged():
+    facts = DeviceFacts({"device": "cpu", "torch": "2.x"}, MEASURED_PEAK)
+    assert DeviceFacts.from_json(json.loads(json.dumps(facts.to_json()))) == facts
+    assert (
+        DeviceFacts.from_json({"env": {"device": "cuda", "error": "x"}, "peak": None}).peak is None
+    )
+    cell = Cell("dit-tiny", 32, 1, phase="forward")
+    request = worker.WorkerRequest(cell, {"warmup": 0}, MEASURED_PEAK)
+    data = json.loads(json.dumps(request.to_json()))
+    assert data["peak"] == MEASURED_PEAK.values() and data["cell"] == cell.as_dict()
+    assert worker.WorkerRequest.from_json(data) == request
+    assert worker.WorkerRequest.from_json(data | {"peak": None}).peak is None

@@ -5,6 +5,7 @@ backbone interface, so that the harness counts and times them with the same code
 - diffusers-unet: diffusers' UNet2DModel configured as the ADM U-Net (`diffusers_unet.py`).
 - lucidrains-rin: lucidrains' rin-pytorch at the settings closest to our RIN presets
   (`lucidrains_rin.py`).
+Each declares its family through `declare.peer_family`, which holds what they declare alike.
 
 The packages come with an extra, `python -m pip install 'rinbench[peers]'`. Declaring these families
 imports none of them: a model constructor imports its package (`bench.family.require`), so without the

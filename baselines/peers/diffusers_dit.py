@@ -31,9 +31,10 @@ import torch
 from torch import nn
 
 from baselines.dit import TIMESTEP_FEATURES, TIMESTEP_SCALE, DiTConfig
-from baselines.layers import check_image_inputs
+from baselines.layers import check_image_inputs, check_positive
+from baselines.peers.declare import EXTRA, peer_family
 from baselines.presets import DIT_PRESETS
-from bench.family import Family, Preset, Source, gaussian_inputs, require
+from bench.family import Preset, Source, require
 
 # diffusers' CombinedTimestepLabelEmbeddings fixes the label dropout at 0.1, so the label table
 # always has a null row; DiT's released default is the same.
@@ -60,9 +61,7 @@ class DiffusersDiTConfig:
 
     def __post_init__(self):
         sizes = ("resolution", "in_channels", "patch_size", "num_layers", "latent_factor")
-        for field in (*sizes, "num_attention_heads", "attention_head_dim"):
-            if getattr(self, field) < 1:
-                raise ValueError(f"{field} must be positive, got {getattr(self, field)}")
+        check_positive(self, *sizes, "num_attention_heads", "attention_head_dim")
         if self.num_classes < 1:
             raise ValueError(
                 "diffusers' DiTTransformer2DModel is class-conditional only (its adaLN-Zero embeds "
@@ -122,6 +121,17 @@ class DiffusersDiTConfig:
         )
 
 
+# DiffusersDiTConfig's fields that are DiTConfig's too, under the same name and meaning.
+SHARED_FIELDS = (
+    "resolution",
+    "in_channels",
+    "num_classes",
+    "patch_size",
+    "latent_factor",
+    "learn_sigma",
+)
+
+
 def from_dit(cfg: DiTConfig) -> DiffusersDiTConfig:
     """Our DiT config as DiTTransformer2DModel's arguments; ValueError where it cannot say it."""
     if cfg.mlp_ratio != MLP_RATIO:
@@ -133,15 +143,10 @@ def from_dit(cfg: DiTConfig) -> DiffusersDiTConfig:
             f"DiTTransformer2DModel drops labels at {LABEL_DROPOUT}, not {cfg.class_dropout_prob}"
         )
     return DiffusersDiTConfig(
-        resolution=cfg.resolution,
-        in_channels=cfg.in_channels,
-        num_classes=cfg.num_classes,
-        patch_size=cfg.patch_size,
+        **{field: getattr(cfg, field) for field in SHARED_FIELDS},
         num_layers=cfg.depth,
         num_attention_heads=cfg.num_heads,
         attention_head_dim=cfg.hidden_size // cfg.num_heads,
-        latent_factor=cfg.latent_factor,
-        learn_sigma=cfg.learn_sigma,
     )
 
 
@@ -164,7 +169,7 @@ class DiffusersDiT(nn.Module):
     def __init__(self, cfg: DiffusersDiTConfig):
         super().__init__()
         self.cfg = cfg
-        require("diffusers", "peers")
+        require("diffusers", EXTRA)
         from diffusers.models.transformers.dit_transformer_2d import DiTTransformer2DModel
 
         self.net = DiTTransformer2DModel(**cfg.diffusers_kwargs())
@@ -247,15 +252,8 @@ PRESETS = {
     ),
 }
 
-FAMILY = Family(
-    name="diffusers-dit",
-    description="DiT as implemented in huggingface/diffusers (DiTTransformer2DModel)",
-    model=DiffusersDiT,
-    config=DiffusersDiTConfig,
-    presets=PRESETS,
-    flop_grouping=by_diffusers_dit_part,
-    make_inputs=gaussian_inputs,
-    requires=("diffusers",),
-    extra="peers",
-    peer_of="dit",
-)
+FAMILY = peer_family(
+    "diffusers-dit", "DiT as implemented in huggingface/diffusers (DiTTransformer2DModel)",
+    DiffusersDiT, DiffusersDiTConfig, PRESETS, by_diffusers_dit_part,
+    package="diffusers", peer_of="dit",
+)  # fmt: skip

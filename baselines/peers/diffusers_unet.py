@@ -33,9 +33,10 @@ from torch import nn
 
 from baselines.families import by_resolution
 from baselines.layers import check_image_inputs
+from baselines.peers.declare import EXTRA, peer_family
 from baselines.presets import UNET_PRESETS
 from baselines.unet import GROUPS, UNetConfig
-from bench.family import Family, Preset, Source, gaussian_inputs, require
+from bench.family import Preset, Source, require
 
 # ADM conditions on the step index of its 1000-step schedule.
 TIMESTEP_SCALE = 1000.0
@@ -164,7 +165,7 @@ class DiffusersUNet(nn.Module):
     def __init__(self, cfg: DiffusersUNetConfig):
         super().__init__()
         self.cfg = cfg
-        require("diffusers", "peers")
+        require("diffusers", EXTRA)
         from diffusers.models.unets.unet_2d import UNet2DModel
 
         self.net = UNet2DModel(**cfg.unet2d_kwargs())
@@ -226,15 +227,8 @@ PRESETS = {
     ),
 }
 
-FAMILY = Family(
-    name="diffusers-unet",
-    description="ADM U-Net as huggingface/diffusers' UNet2DModel expresses it",
-    model=DiffusersUNet,
-    config=DiffusersUNetConfig,
-    presets=PRESETS,
-    flop_grouping=by_resolution_of_unet2d,
-    make_inputs=gaussian_inputs,
-    requires=("diffusers",),
-    extra="peers",
-    peer_of="adm",
-)
+FAMILY = peer_family(
+    "diffusers-unet", "ADM U-Net as huggingface/diffusers' UNet2DModel expresses it",
+    DiffusersUNet, DiffusersUNetConfig, PRESETS, by_resolution_of_unet2d,
+    package="diffusers", peer_of="adm",
+)  # fmt: skip

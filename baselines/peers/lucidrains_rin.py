@@ -3,9 +3,10 @@ package, class `rin_pytorch.RIN`) behind rinbench's backbone interface: a peer o
 counted and timed by the same harness code.
 
 The adapter builds `rin_pytorch.RIN` from a config whose numbers carry the names of ours (interface
-width, latents, blocks, latent layers, patch) and calls it; no code of the package is copied. The
-package is imported when a model is built, never when this module is: importing it loads accelerate,
-torchvision and ema_pytorch (seconds), and a machine without it still lists the presets.
+width, latents, blocks, latent layers, patch; `from_rin` maps one of our image configs) and calls
+it; no code of the package is copied. The package is imported when a model is built, never when
+this module is: importing it loads accelerate, torchvision and ema_pytorch (seconds), and a machine
+without it still lists the presets.
 
 How lucidrains' network differs from ours at matching numbers (each preset's note repeats the list):
 - Unconditional: no class token and no class input, so `num_classes` is always 0.
@@ -43,13 +44,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from baselines.layers import check_labels
-from bench.family import DiffusionNeeds, Family, Preset, Source, gaussian_inputs, require
+from baselines.layers import check_labels, check_positive
+from baselines.peers.declare import EXTRA, peer_family
+from bench.family import DiffusionNeeds, Preset, Source, require
 from bench.schedules import check_schedule
-from rin.presets import SIGMOID
+from rin.model import RINConfig
+from rin.presets import PRESETS as RIN_PRESETS
 
 PACKAGE = "rin_pytorch"
-EXTRA = "peers"
 WHERE = "lucidrains/recurrent-interface-network-pytorch rin_pytorch/rin_pytorch.py"
 
 
@@ -80,9 +82,7 @@ class LucidrainsRINConfig:
 
     def __post_init__(self):
         sizes = ("resolution", "in_channels", "patch_size", "interface_dim", "num_latents")
-        for field in (*sizes, "latent_dim", "blocks", "latent_depth", "heads", "head_dim"):
-            if getattr(self, field) < 1:
-                raise ValueError(f"{field} must be positive, got {getattr(self, field)}")
+        check_positive(self, *sizes, "latent_dim", "blocks", "latent_depth", "heads", "head_dim")
         if self.num_classes != 0:
             raise ValueError(
                 f"lucidrains' RIN is unconditional: num_classes must be 0, got {self.num_classes}"
@@ -143,13 +143,7 @@ class LucidrainsRIN(nn.Module):
         # that, and DDP does not wait for its gradient.
         self.net.blocks[-1].latent_final_norm.gamma.requires_grad_(False)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        t: torch.Tensor,
-        y: torch.Tensor | None = None,
-        state: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x, t, y=None, state=None) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.cfg
         check_labels(cfg.name, cfg.num_classes, y, x.shape[0])
         check_shapes(cfg, x, t, state)
@@ -214,75 +208,64 @@ DIFFERENCES = (
 )
 
 
-def _matched(counterpart: str, numbers: str) -> Source:
-    return Source(
-        "reconstructed",
-        WHERE,
-        f"the numbers of {counterpart}: {numbers}. Differences: {DIFFERENCES}",
+# LucidrainsRINConfig's fields that are RINConfig's too, under the same name and meaning.
+SHARED_FIELDS = (
+    "resolution",
+    "in_channels",
+    "patch_size",
+    "interface_dim",
+    "num_latents",
+    "latent_dim",
+    "blocks",
+    "latent_depth",
+    "noise_schedule",
+)
+
+
+def from_rin(cfg: RINConfig) -> LucidrainsRINConfig:
+    """The numbers of our RIN image config in lucidrains' terms: the same resolution, patch,
+    widths, latents (ours count the time and class tokens among them), depth and noise schedule,
+    and every attention with our latent attention's heads (lucidrains has one heads x head_dim for
+    all; RINConfig has checked that they divide the latent width). ValueError for video, which
+    lucidrains' RIN does not take."""
+    if cfg.frames:
+        raise ValueError(f"lucidrains' RIN takes images, not video ({cfg.frames} frames)")
+    return LucidrainsRINConfig(
+        **{field: getattr(cfg, field) for field in SHARED_FIELDS},
+        heads=cfg.latent_heads,
+        head_dim=cfg.latent_dim // cfg.latent_heads,
     )
 
 
-IN256 = LucidrainsRINConfig(
-    resolution=256,
-    patch_size=8,
-    interface_dim=512,
-    num_latents=256,
-    latent_dim=1024,
-    blocks=6,
-    latent_depth=4,
-    heads=16,
-    head_dim=64,
-    noise_schedule=SIGMOID,  # rin-in256's
-)
-IN64 = LucidrainsRINConfig(
-    resolution=64,
-    patch_size=4,
-    interface_dim=512,
-    num_latents=128,
-    latent_dim=768,
-    blocks=4,
-    latent_depth=4,
-    heads=16,
-    head_dim=48,
-    noise_schedule="linear",  # rin-in64's
-)
-TINY = LucidrainsRINConfig(
-    resolution=16,
-    patch_size=4,
-    interface_dim=32,
-    num_latents=8,
-    latent_dim=48,
-    blocks=2,
-    latent_depth=1,
-    heads=2,
-    head_dim=24,
-)
+def _matched(counterpart: str, numbers: str) -> Preset:
+    """The RIN preset `counterpart` through from_rin, its note listing every difference."""
+    return Preset(
+        from_rin(RIN_PRESETS[counterpart].config),
+        Source(
+            "reconstructed",
+            WHERE,
+            f"the numbers of {counterpart}: {numbers}. Differences: {DIFFERENCES}",
+        ),
+        counterpart=counterpart,
+    )
+
 
 PRESETS = {
-    "lucidrains-rin-in256": Preset(
-        IN256,
-        _matched(
-            "rin-in256",
-            "256 px, patch 8, interface 512, 256 latents x 1024 (ours: 254 learned + time + "
-            "class token), 6 blocks x 4 latent layers, 16 heads x 64 (latent attention 1024 wide "
-            "as ours; read and write 1024 wide, ours 512), schedule sigmoid@-3,3,0.9 (ours; "
-            "lucidrains' default tau is 1); rin-in256 has 1000 classes",
-        ),
-        counterpart="rin-in256",
+    "lucidrains-rin-in256": _matched(
+        "rin-in256",
+        "256 px, patch 8, interface 512, 256 latents x 1024 (ours: 254 learned + time + class "
+        "token), 6 blocks x 4 latent layers, 16 heads x 64 (latent attention 1024 wide as ours; "
+        "read and write 1024 wide, ours 512), schedule sigmoid@-3,3,0.9 (ours; lucidrains' "
+        "default tau is 1); rin-in256 has 1000 classes",
     ),
-    "lucidrains-rin-in64": Preset(
-        IN64,
-        _matched(
-            "rin-in64",
-            "64 px, patch 4, interface 512, 128 latents x 768 (ours: 126 learned + time + class "
-            "token), 4 blocks x 4 latent layers, 16 heads x 48 (latent attention 768 wide as "
-            "ours; read and write 768 wide, ours 512), linear schedule (ours); rin-in64 has 1000 "
-            "classes",
-        ),
-        counterpart="rin-in64",
+    "lucidrains-rin-in64": _matched(
+        "rin-in64",
+        "64 px, patch 4, interface 512, 128 latents x 768 (ours: 126 learned + time + class "
+        "token), 4 blocks x 4 latent layers, 16 heads x 48 (latent attention 768 wide as ours; "
+        "read and write 768 wide, ours 512), linear schedule (ours); rin-in64 has 1000 classes",
     ),
     "lucidrains-rin-tiny": Preset(
-        TINY,
+        from_rin(RIN_PRESETS["rin-tiny"].config),
         Source(
             "test",
             "CPU tests",
@@ -300,16 +283,8 @@ def lucidrains_diffusion_needs(cfg: LucidrainsRINConfig) -> DiffusionNeeds:
     return DiffusionNeeds(recurrent_state=True, noise_schedule=cfg.noise_schedule)
 
 
-FAMILY = Family(
-    name="lucidrains-rin",
-    description=f"RIN as lucidrains wrote it ({WHERE}), unconditional",
-    model=LucidrainsRIN,
-    config=LucidrainsRINConfig,
-    presets=PRESETS,
-    flop_grouping=by_rin_stage,
-    make_inputs=gaussian_inputs,
-    requires=(PACKAGE,),
-    extra=EXTRA,
-    peer_of="rin",
-    diffusion_needs=lucidrains_diffusion_needs,
-)
+FAMILY = peer_family(
+    "lucidrains-rin", f"RIN as lucidrains wrote it ({WHERE}), unconditional",
+    LucidrainsRIN, LucidrainsRINConfig, PRESETS, by_rin_stage,
+    package=PACKAGE, peer_of="rin", diffusion_needs=lucidrains_diffusion_needs,
+)  # fmt: skip

@@ -55,6 +55,18 @@ class Standing:
     def exact(self) -> bool:
         return self.kind in EXACT_KINDS
 
+    def _origin(self, *, reconstructed: str, exact: str, other: str) -> str:
+        """Where the preset comes from, in the phrasing given for its kind ({preset} and {kind}
+        filled in): a reconstruction, the published model itself (EXACT_KINDS), or anything else
+        ("paper text" with gaps filled, ...)."""
+        if self.kind == "reconstructed":
+            phrasing = reconstructed
+        elif self.exact:
+            phrasing = exact
+        else:
+            phrasing = other
+        return phrasing.format(preset=self.preset, kind=self.kind)
+
     def words(self, claim_id: str = "") -> str:
         """The words a verdict on claim `claim_id` carries: 'on a reconstruction of rin-in256 that
         misses the paper's cost by 27% (0.73x)'; '' for a released preset whose cost holds. A
@@ -63,12 +75,11 @@ class Standing:
         misses = ratio is not None and not self.cost_holds
         if self.exact and not misses:
             return ""
-        if self.kind == "reconstructed":
-            text = f"on a reconstruction of {self.preset}"
-        elif self.exact:
-            text = f"on {self.preset},"
-        else:
-            text = f"on {self.preset} (built from {self.kind})"
+        text = self._origin(
+            reconstructed="on a reconstruction of {preset}",
+            exact="on {preset},",
+            other="on {preset} (built from {kind})",
+        )
         if misses:
             verb = "whose count misses" if self.exact else "that misses"
             text += f" {verb} the paper's cost by {_percent(abs(ratio - 1))} ({ratio:.2f}×)"
@@ -78,12 +89,11 @@ class Standing:
 
     def sentence(self) -> str:
         """The caveat about this preset, once for every verdict that rests on it."""
-        if self.kind == "reconstructed":
-            text = f"{self.preset} is reconstructed"
-        elif self.exact:
-            text = f"{self.preset} is built from a {self.kind}"
-        else:
-            text = f"{self.preset} is built from {self.kind}"
+        text = self._origin(
+            reconstructed="{preset} is reconstructed",
+            exact="{preset} is built from a {kind}",
+            other="{preset} is built from {kind}",
+        )
         if self.where:
             text += f" ({shorten(self.where.split('; ')[0])})"
         if self.cost_ratio is not None:

@@ -114,9 +114,9 @@ def run(args) -> int:
         )
         with tempfile.TemporaryDirectory(prefix=scratch_prefix()) as scratch:
             outcome = run_in_subprocess(
-                cell, request, facts["peak"], spec, args.timeout, Path(scratch), visible=visible
+                cell, request, facts.peak, spec, args.timeout, Path(scratch), visible=visible
             )
-        env = facts["env"] | ({"cuda_visible_devices": visible} if visible else {})
+        env = facts.env | ({"cuda_visible_devices": visible} if visible else {})
         record = runner.make_record(run, Planned(cell, settings), env, outcome)
         writer.append(record)
     finally:

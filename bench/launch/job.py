@@ -30,6 +30,7 @@ from pathlib import Path
 from bench import devicefacts, results, runner
 from bench.cell import PROFILE_PHASES, STATIC_PHASES, Cell
 from bench.cellprocess import run_in_subprocess
+from bench.measure.facts import DeviceFacts
 from bench.record import Outcome
 from bench.scratch import remove_stale_scratch, scratch_prefix
 from bench.worker import describe, load_measure, probe, run_measure
@@ -50,7 +51,7 @@ def measure_cells(request: dict) -> dict:
     try:
         entries = [e for e in request["cells"] if _cell(e).id not in finished]
         timed = {_cell(e).device for e in entries if _cell(e).phase not in STATIC_PHASES}
-        facts: dict[str, dict] = {}
+        facts: dict[str, DeviceFacts] = {}
         remove_stale_scratch()
         with tempfile.TemporaryDirectory(prefix=scratch_prefix()) as scratch:
             for entry in entries:
@@ -61,7 +62,7 @@ def measure_cells(request: dict) -> dict:
                     )
                 log.write({"event": "start", "cell": cell.id})
                 outcome = measure_one(cell, entry["settings"], facts[cell.device], request, scratch)
-                env = facts[cell.device]["env"] | {"launcher": slurm}
+                env = facts[cell.device].env | {"launcher": slurm}
                 log.write({"event": "done", "cell": cell.id, "env": env, "outcome": outcome})
                 measured += 1
     except BaseException as exc:  # Slurm's time-limit or preemption signal, a cancel, a crash
@@ -77,18 +78,20 @@ def _cell(entry: dict) -> Cell:
     return Cell(**{key: value for key, value in entry["cell"].items() if key in names})
 
 
-def measure_one(cell: Cell, settings: dict, facts: dict, request: dict, scratch: str) -> Outcome:
+def measure_one(
+    cell: Cell, settings: dict, facts: DeviceFacts, request: dict, scratch: str
+) -> Outcome:
     """One cell as the local runner measures it: a count here, anything else in a worker."""
     spec, timeout_s = request["measure_spec"], request["timeout_s"]
     if cell.phase in STATIC_PHASES:
         return run_measure(load_measure(spec), cell, settings)
     if cell.phase in PROFILE_PHASES:
         spec, settings = runner.profile_request(spec, settings, Path(request["run_file"]))
-    return run_in_subprocess(cell, settings, facts["peak"], spec, timeout_s, Path(scratch))
+    return run_in_subprocess(cell, settings, facts.peak, spec, timeout_s, Path(scratch))
 
 
-def device_facts(device: str, with_peak: bool, timeout_s: float) -> dict:
-    """{"env", "peak"} of the node's device, as the local runner takes them: a CPU's here, a
+def device_facts(device: str, with_peak: bool, timeout_s: float) -> DeviceFacts:
+    """The facts (environment, matmul peak) of the node's device, as the local runner takes them: a CPU's here, a
     GPU's in a worker process (this process then holds no CUDA context while cells measure)."""
     if device == "cpu":
         return probe("cpu", with_peak)

@@ -3,6 +3,7 @@
 - cell: `measure(cell, settings)`, the dispatcher over phases, dtypes and modes; `Settings`.
 - flops: FLOP and MAC counts on the meta device, per module group; parameter counts.
 - timing: warm-up plus timed calls (CUDA events or perf_counter), statistics, matmul peak for MFU.
+- facts: `DeviceFacts` (environment, matmul peak) and `MatmulPeak`, typed, with their JSON forms.
 - memory: peak allocated/reserved (CUDA) or resident (CPU) memory per phase; largest-batch search.
 - energy: NVML's energy counter over the timed window.
 - hardware: `environment(device)`, the record's description of the machine and checkout.

@@ -39,6 +39,7 @@ from typing import Any
 from bench.cell import Cell, profiled
 from bench.family import DiffusionNeeds
 from bench.measure.checkpointing import CHECKPOINTING_KINDS
+from bench.measure.facts import MatmulPeak
 from bench.oom import is_out_of_memory
 from bench.record import ModelInfo, Outcome, is_diagnostic
 
@@ -203,7 +204,9 @@ class Measurements:
             (self.details if is_diagnostic(key, value) else self.values)[key] = value
 
 
-def measure(cell: Cell, settings: Settings = Settings(), *, peak: dict | None = None) -> Outcome:
+def measure(
+    cell: Cell, settings: Settings = Settings(), *, peak: MatmulPeak | None = None
+) -> Outcome:
     """Measure one cell in this process.
 
     Returns a bench.record.Outcome: status "ok" | "oom" | "error" | "unsupported", the measured
@@ -293,7 +296,7 @@ def model_info(cell: Cell) -> ModelInfo:
 # --- static phases ---------------------------------------------------------------------------------
 
 
-def _params(cell: Cell, settings: Settings, out: Measurements, peak: dict | None) -> None:
+def _params(cell: Cell, settings: Settings, out: Measurements, peak: MatmulPeak | None) -> None:
     import torch
 
     from bench import registry
@@ -319,7 +322,7 @@ def _count(cell: Cell, *, train_step: bool) -> dict:
     )
 
 
-def _flops(cell: Cell, settings: Settings, out: Measurements, peak: dict | None) -> None:
+def _flops(cell: Cell, settings: Settings, out: Measurements, peak: MatmulPeak | None) -> None:
     out.add(_count(cell, train_step=True))
     # A sampler call is sample_steps network evaluations (no guidance, no VAE).
     out.add(
@@ -331,7 +334,7 @@ def _flops(cell: Cell, settings: Settings, out: Measurements, peak: dict | None)
     )
 
 
-def _fid(cell: Cell, settings: Settings, out: Measurements, peak: dict | None) -> None:
+def _fid(cell: Cell, settings: Settings, out: Measurements, peak: MatmulPeak | None) -> None:
     raise Unsupported(
         "FID needs a trained checkpoint, which a suite cell does not have: train with "
         "`rinbench train PRESET`, then `rinbench fid model CHECKPOINT --results DIR` stores a fid record"
@@ -401,12 +404,12 @@ def _all_of(*managers) -> Iterator[None]:
         yield
 
 
-def _timed(cell: Cell, settings: Settings, out: Measurements, peak: dict | None) -> None:
+def _timed(cell: Cell, settings: Settings, out: Measurements, peak: MatmulPeak | None) -> None:
     """forward, train_step and sample: build on the device, run once (compiling), time, and
     measure memory and energy over the timed window."""
     with ExitStack() as scope:
         ready = _set_up(cell, settings, out, peak, scope)
-        _time_window(ready.step, cell, settings, ready.flops_per_call, out)
+        _time_window(ready, cell, settings, out)
         if settings.max_batch:
             del ready.step
             _max_batch(ready.make, cell, settings, ready.sync, out)
@@ -415,16 +418,18 @@ def _timed(cell: Cell, settings: Settings, out: Measurements, peak: dict | None)
 @dataclass
 class _Ready:
     """A timed cell set up to be timed: its step (run once already), the factory of steps at other
-    batches, the device's synchronisation and the model FLOPs of one call."""
+    batches, the device's synchronisation, the model FLOPs of one call and the matmul peak its MFU
+    is over."""
 
     step: Callable
     make: Callable
     sync: Callable
     flops_per_call: int
+    peak: MatmulPeak
 
 
 def _set_up(
-    cell: Cell, settings: Settings, out: Measurements, peak: dict | None, scope: ExitStack
+    cell: Cell, settings: Settings, out: Measurements, peak: MatmulPeak | None, scope: ExitStack
 ) -> _Ready:
     """Count the cell's FLOPs (on meta), take the matmul peak and look up the data-sheet peak
     (bench.datasheet), build the model on the device and run its step once (compiling in compile
@@ -442,7 +447,8 @@ def _set_up(
     # FLOPs first, on meta: the achieved-TFLOP/s numerator, at no memory cost on the device.
     flops_per_call = _count_timed(cell, settings, out)
     # The two MFU denominators: the measured matmul peak and the data sheet's for the dtype.
-    out.add(peak if peak is not None else matmul_peak(device))
+    peak = peak if peak is not None else matmul_peak(device)
+    out.add(peak.values())
     out.add(device_datasheet_peak(device, cell.dtype))
 
     model, cfg = build_model(cell, device, settings)
@@ -455,14 +461,15 @@ def _set_up(
     make = make_steps(model, cfg, cell, settings, device, out)
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     step = _first_call(make, cell, sync, out)
-    return _Ready(step, make, sync, flops_per_call)
+    return _Ready(step, make, sync, flops_per_call, peak)
 
 
-# What a window needs of the set-up's values: the MFUs' denominators and the RSS baseline.
+# What each window's values carry over from the set-up's: the MFUs' denominators (kept beside
+# the window's MFU) and the RSS baseline its rss_added_bytes is over.
 WINDOW_INPUTS = ("matmul_peak_tflops", "datasheet_peak_tflops", "rss_after_build_bytes")
 
 
-def windows(cell: Cell, settings: Settings = Settings(), *, peak: dict | None = None):
+def windows(cell: Cell, settings: Settings = Settings(), *, peak: MatmulPeak | None = None):
     """One timed cell measured window by window, for paired timing (bench.paired): a generator
     that yields the set-up's outcome (the model built and its step run once: the counts, the
     matmul peak, first_call_s), then, at each next(), the outcome of one more timed window
@@ -489,7 +496,7 @@ def windows(cell: Cell, settings: Settings = Settings(), *, peak: dict | None = 
             caught.clear()
             window = Measurements({k: out.values[k] for k in WINDOW_INPUTS if k in out.values})
             try:
-                _time_window(ready.step, cell, settings, ready.flops_per_call, window)
+                _time_window(ready, cell, settings, window)
                 _release_cache(cell)
             except Exception as err:
                 status, error = failure(err, window)
@@ -771,10 +778,8 @@ def _first_call(make: Callable, cell: Cell, sync: Callable, out: Measurements) -
     return step
 
 
-def _time_window(
-    step: Callable, cell: Cell, settings: Settings, flops_per_call: int, out: Measurements
-) -> None:
-    """Time the step, with memory and energy over the timed window: after the warm-up, so the
+def _time_window(ready: _Ready, cell: Cell, settings: Settings, out: Measurements) -> None:
+    """Time the ready step, with memory and energy over the timed window: after the warm-up, so the
     peaks are the steady state's, with lazily created state (AdamW moments, cuDNN workspaces) in
     alloc_before_bytes."""
     from bench.measure.energy import EnergyMeter, joules_per_image
@@ -783,8 +788,8 @@ def _time_window(
     from bench.measure.timing import mfu_suspect, throughput, time_calls
 
     memory, energy = PeakMemory(cell.device), EnergyMeter(cell.device)
-    stats = time_calls(
-        step,
+    timing = time_calls(
+        ready.step,
         device=cell.device,
         warmup=settings.warmup,
         min_repeats=settings.min_repeats,
@@ -793,25 +798,25 @@ def _time_window(
         max_rel_iqr=settings.max_rel_iqr,
         window=_all_of(memory, energy),
     )
-    out.add(stats | memory.values | energy.values)
+    out.add(timing.values() | memory.values | energy.values)
     if "rss_after_build_bytes" in out.values:
         out.add(rss_added(memory.values, out.values["rss_after_build_bytes"]))
     out.add(
         throughput(
-            stats["latency_ms_median"],
+            timing.stats.median_ms,
             images_per_call=cell.batch,
-            flops_per_call=flops_per_call,
-            peak_tflops=out.values["matmul_peak_tflops"],
+            flops_per_call=ready.flops_per_call,
+            peak_tflops=ready.peak.tflops,
             datasheet_peak_tflops=out.values.get("datasheet_peak_tflops"),
         )
     )
     out.add(mfu_suspect(out.values, cell.device.split(":")[0], usable_cores()))
     out.values["joules_per_image"] = joules_per_image(
-        energy.values, stats["timed_iters"] * cell.batch
+        energy.values, timing.timed_iters * cell.batch
     )
     if cell.phase == "sample":
         steps = settings.sample_steps
-        out.values |= {"sample_steps": steps, "ms_per_step": stats["latency_ms_median"] / steps}
+        out.values |= {"sample_steps": steps, "ms_per_step": timing.stats.median_ms / steps}
         out.details["sampler"] = settings.sampler
 
 

@@ -17,21 +17,27 @@ The conditions of the timed window come with them, so that a reader can tell a s
 busy one: torch's thread counts, the 1-minute load average before and after, and the process's CPU
 time over the window's wall time (cpu_util_timed: near torch_threads when the cell had its cores,
 far below when another job held them).
+
+The results are typed (`Timing`, its `LatencyStats` and `WindowConditions`; `matmul_peak` gives a
+bench.measure.facts.MatmulPeak); each has a `values()` with the keys a record stores.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from bench import datasheet
 from bench.measure import hardware
+from bench.measure.facts import MatmulPeak, PeakConditions
 
 # The clock of the timed loop and of CPU samples; tests replace it with a scripted one.
 wall_clock: Callable[[], float] = time.perf_counter
@@ -65,6 +71,101 @@ def default_budget(min_seconds: float, max_seconds: float | None) -> float:
     return BUDGET_PER_MIN_SECONDS * min_seconds if max_seconds is None else max_seconds
 
 
+@dataclass(frozen=True)
+class LatencyStats:
+    """The statistics of a timing's samples, in ms: over the samples that are not stalls
+    (STALL_FACTOR), the median, p10, p90, IQR and mean, the CV (stdev / mean) and the relative IQR
+    (IQR / median), these two None under two samples; over every sample the min and the max (the
+    max is the worst stall); and how many samples were stalls."""
+
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    iqr_ms: float
+    mean_ms: float
+    min_ms: float
+    max_ms: float
+    cv: float | None
+    rel_iqr: float | None
+    stalls: int
+
+    def values(self) -> dict:
+        """The stored keys (bench.metrics declares them)."""
+        return {
+            "latency_ms_median": self.median_ms,
+            "latency_ms_p10": self.p10_ms,
+            "latency_ms_p90": self.p90_ms,
+            "latency_ms_iqr": self.iqr_ms,
+            "latency_ms_mean": self.mean_ms,
+            "latency_ms_min": self.min_ms,
+            "latency_ms_max": self.max_ms,
+            "latency_cv": self.cv,
+            "latency_rel_iqr": self.rel_iqr,
+            "latency_stalls": self.stalls,
+        }
+
+
+@dataclass(frozen=True)
+class WindowConditions:
+    """The conditions of a timed window (`window_conditions`), under their stored names; a reason
+    says why a reading is missing."""
+
+    torch_threads: int
+    torch_interop_threads: int
+    load_avg_1m_before: float | None
+    load_avg_1m_after: float | None
+    cpu_util_timed: float | None
+    cpu_util_reason: str | None = None
+    load_avg_reason: str | None = None
+
+    @property
+    def highest_load_avg_1m(self) -> float | None:
+        """The higher of the load averages before and after the window (None: neither read)."""
+        loads = (self.load_avg_1m_before, self.load_avg_1m_after)
+        return max((load for load in loads if load is not None), default=None)
+
+    def values(self) -> dict:
+        """The stored keys; a reason only where a reading is missing."""
+        return {
+            key: value
+            for key, value in dataclasses.asdict(self).items()
+            if value is not None or not key.endswith("_reason")
+        }
+
+
+@dataclass(frozen=True)
+class Timing:
+    """What `time_calls` measured: every sample (stalls included) and their statistics, whether
+    the timing ended noisy and why, and the timed loop's conditions."""
+
+    timer: str  # "cuda_events" or "perf_counter"
+    warmup_iters: int
+    samples_ms: list[float]
+    window_s: float  # wall time of the timed loop
+    stats: LatencyStats
+    noisy: bool
+    noisy_reason: str
+    conditions: WindowConditions
+
+    @property
+    def timed_iters(self) -> int:
+        return len(self.samples_ms)
+
+    def values(self) -> dict:
+        """The stored keys, as a timed cell's record holds them (bench.metrics declares them)."""
+        return {
+            "timer": self.timer,
+            "warmup_iters": self.warmup_iters,
+            "timed_iters": self.timed_iters,
+            "timed_window_s": self.window_s,
+            "latency_ms_samples": self.samples_ms,
+            **self.stats.values(),
+            "latency_noisy": int(self.noisy),
+            "latency_noisy_reason": self.noisy_reason,
+            **self.conditions.values(),
+        }
+
+
 def time_calls(
     fn: Callable[[], object],
     *,
@@ -75,7 +176,7 @@ def time_calls(
     max_seconds: float | None = None,
     max_rel_iqr: float = DEFAULT_MAX_REL_IQR,
     window: AbstractContextManager | None = None,
-) -> dict:
+) -> Timing:
     """Call `fn` `warmup` times untimed, then time it until both `min_repeats` calls and
     `min_seconds` of wall time have passed, and then on until the timing is not noisy
     (`judge_noise` with `max_rel_iqr`) or the next call would end past the budget (`max_seconds`;
@@ -83,12 +184,40 @@ def time_calls(
     budget still gets its `min_repeats` samples.
 
     `window` (e.g. an energy meter, a peak-memory probe) is entered after the warm-up and exited after
-    the last timed call, with the device idle at both ends.
-
-    Returns latency_ms_samples (every sample, stalls included), the statistics of `latency_stats`,
-    latency_noisy (1 or 0) and latency_noisy_reason, plus timer, warmup_iters, timed_iters,
-    timed_window_s (wall time of the timed loop) and the window's conditions (`window_conditions`).
+    the last timed call, with the device idle at both ends. Returns the typed `Timing`; its
+    `values()` are the keys a timed cell's record stores.
     """
+    _check_timing_arguments(warmup, min_repeats, min_seconds, max_seconds, max_rel_iqr)
+    budget_s = default_budget(min_seconds, max_seconds)
+    device = torch.device(device)
+    on_gpu = device.type == "cuda"
+    sync = (lambda: torch.cuda.synchronize(device)) if on_gpu else (lambda: None)
+
+    for _ in range(warmup):
+        fn()
+    sync()
+
+    rule = _StopRule(min_repeats, min_seconds, budget_s, max_rel_iqr)
+    call = _cuda_sample if on_gpu else _cpu_sample
+    samples_ms, window_s, conditions = _timed_loop(fn, call, sync, rule, window)
+    stats = latency_stats(samples_ms)
+    short = None if on_gpu else short_of_cores(conditions, hardware.usable_cores())
+    noisy, reason = judge_noise(stats, len(samples_ms), max_rel_iqr, also=[short] if short else [])
+    return Timing(
+        timer="cuda_events" if on_gpu else "perf_counter",
+        warmup_iters=warmup,
+        samples_ms=samples_ms,
+        window_s=window_s,
+        stats=stats,
+        noisy=noisy,
+        noisy_reason=reason + _budget_note(len(samples_ms), window_s, budget_s),
+        conditions=conditions,
+    )
+
+
+def _check_timing_arguments(
+    warmup: int, min_repeats: int, min_seconds: float, max_seconds: float | None, max_rel_iqr: float
+) -> None:
     budget_s = default_budget(min_seconds, max_seconds)
     if warmup < 0 or min_repeats < 1 or min_seconds < 0 or budget_s < min_seconds:
         raise ValueError(
@@ -97,17 +226,18 @@ def time_calls(
         )
     if max_rel_iqr <= 0:
         raise ValueError(f"need max_rel_iqr > 0, got {max_rel_iqr}")
-    device = torch.device(device)
-    on_gpu = device.type == "cuda"
-    sync = (lambda: torch.cuda.synchronize(device)) if on_gpu else (lambda: None)
-    call = _cuda_sample if on_gpu else _cpu_sample
 
-    for _ in range(warmup):
-        fn()
-    sync()
 
+def _timed_loop(
+    fn: Callable[[], object],
+    call: Callable[[Callable[[], object]], float],
+    sync: Callable[[], None],
+    rule: _StopRule,
+    window: AbstractContextManager | None,
+) -> tuple[list[float], float, WindowConditions]:
+    """Take one sample per `call` of `fn` until `rule` is done, inside `window`: the samples, the
+    loop's wall time (the device idle at its end) and its conditions."""
     samples_ms: list[float] = []
-    rule = _StopRule(min_repeats, min_seconds, budget_s, max_rel_iqr)
     load_before = load_avg_1m()
     with window if window is not None else nullcontext():
         start_cpu = time.process_time()
@@ -117,26 +247,14 @@ def time_calls(
         sync()
         window_s = wall_clock() - start_wall
         cpu_s = time.process_time() - start_cpu
-    load_after = load_avg_1m()
+    return samples_ms, window_s, window_conditions(cpu_s, window_s, load_before, load_avg_1m())
 
-    stats = latency_stats(samples_ms)
-    conditions = window_conditions(cpu_s, window_s, load_before, load_after)
-    short = None if on_gpu else short_of_cores(conditions, hardware.usable_cores())
-    noisy, reason = judge_noise(stats, len(samples_ms), max_rel_iqr, also=[short] if short else [])
-    reason += f"; {len(samples_ms)} samples in {window_s:.2f} s (budget {budget_s:g} s"
+
+def _budget_note(count: int, window_s: float, budget_s: float) -> str:
+    """How the timed loop ended against its budget, for the end of the noise reason."""
+    note = f"; {count} samples in {window_s:.2f} s (budget {budget_s:g} s"
     overrun = window_s > budget_s + 1e-3  # a millisecond past is the clocks' rounding
-    reason += ", overrun by the minimums or a slow last call)" if overrun else ")"
-    return {
-        "timer": "cuda_events" if on_gpu else "perf_counter",
-        "warmup_iters": warmup,
-        "timed_iters": len(samples_ms),
-        "timed_window_s": window_s,
-        "latency_ms_samples": samples_ms,
-        **stats,
-        "latency_noisy": int(noisy),
-        "latency_noisy_reason": reason,
-        **conditions,
-    }
+    return note + (", overrun by the minimums or a slow last call)" if overrun else ")")
 
 
 def _cpu_sample(fn: Callable[[], object]) -> float:
@@ -172,19 +290,18 @@ class _StopRule:
         if count >= self.next_check:
             self.next_check = count + (1 if count <= 50 else count // 10)
             self.typical_s = float(np.median(samples_ms)) / 1e3
-            stats = latency_stats(samples_ms)
-            if not judge_noise(stats, count, self.max_rel_iqr)[0]:
+            if not judge_noise(latency_stats(samples_ms), count, self.max_rel_iqr)[0]:
                 return True
         return elapsed_s + self.typical_s > self.budget_s
 
 
 def judge_noise(
-    stats: Mapping, n_samples: int, max_rel_iqr: float, also: Sequence[str] = ()
+    stats: LatencyStats, n_samples: int, max_rel_iqr: float, also: Sequence[str] = ()
 ) -> tuple[bool, str]:
     """(noisy, why) for the statistics of `latency_stats` over `n_samples` samples. Noisy: fewer than
     MIN_JUDGED_SAMPLES samples without stalls, a relative IQR above `max_rel_iqr`, stalls in more
     than MAX_STALL_SHARE of the samples, or any reason in `also` (`short_of_cores`)."""
-    stalls, spread = stats["latency_stalls"], stats["latency_rel_iqr"]
+    stalls, spread = stats.stalls, stats.rel_iqr
     kept = n_samples - stalls
     reasons, fine = list(also), []
     if kept < MIN_JUDGED_SAMPLES:
@@ -209,14 +326,13 @@ def judge_noise(
     return False, "steady: " + "; ".join(fine)
 
 
-def short_of_cores(conditions: Mapping, usable_cores: int) -> str | None:
+def short_of_cores(conditions: WindowConditions, usable_cores: int) -> str | None:
     """Why a CPU timing did not have its cores, or None: its process kept fewer than MIN_UTIL_SHARE
     of torch's threads busy while the load average (before or after) was above the usable cores.
     The load alone is not enough (the average lags a minute, and counts our own threads), nor the
     CPU use alone (a model with long serial stretches lets the threads sleep on an idle machine)."""
-    util, threads = conditions.get("cpu_util_timed"), conditions.get("torch_threads")
-    loads = [conditions.get(k) for k in ("load_avg_1m_before", "load_avg_1m_after")]
-    load = max((v for v in loads if v is not None), default=None)
+    util, threads = conditions.cpu_util_timed, conditions.torch_threads
+    load = conditions.highest_load_avg_1m
     if util is None or not threads or load is None:
         return None
     if util < MIN_UTIL_SHARE * threads and load > usable_cores:
@@ -246,55 +362,52 @@ def load_avg_1m() -> LoadAverage:
 
 def window_conditions(
     cpu_s: float, window_s: float, load_before: LoadAverage, load_after: LoadAverage
-) -> dict:
-    """torch_threads, torch_interop_threads, load_avg_1m_before/_after (+ load_avg_reason where
-    missing) and cpu_util_timed: the process's CPU time over the window's wall time.
+) -> WindowConditions:
+    """torch's threads, the load averages before and after (with a reason where missing) and
+    cpu_util_timed: the process's CPU time over the window's wall time.
 
     time.process_time is the sum of system and user CPU time of the current process (Python docs,
     time.process_time); on Linux it reads CLOCK_PROCESS_CPUTIME_ID, which counts every thread of the
     process (clock_gettime(2)), so 2 threads busy the whole window read 2.0. On CUDA the host mostly
     waits for the device, and a spinning wait counts as busy: the ratio speaks for CPU cells.
     """
-    conditions = {
-        "torch_threads": torch.get_num_threads(),
-        "torch_interop_threads": torch.get_num_interop_threads(),
-        "load_avg_1m_before": load_before[0],
-        "load_avg_1m_after": load_after[0],
-        "cpu_util_timed": cpu_s / window_s if window_s >= MIN_CPU_WINDOW_S else None,
-    }
-    if conditions["cpu_util_timed"] is None:
-        conditions["cpu_util_reason"] = (
+    long_enough = window_s >= MIN_CPU_WINDOW_S
+    return WindowConditions(
+        torch_threads=torch.get_num_threads(),
+        torch_interop_threads=torch.get_num_interop_threads(),
+        load_avg_1m_before=load_before[0],
+        load_avg_1m_after=load_after[0],
+        cpu_util_timed=cpu_s / window_s if long_enough else None,
+        cpu_util_reason=None
+        if long_enough
+        else (
             f"a timed window of {window_s * 1e3:.1f} ms is too short to read CPU use "
             f"(at least {MIN_CPU_WINDOW_S * 1e3:.0f} ms)"
-        )
-    reason = load_before[1] or load_after[1]
-    if reason is not None:
-        conditions["load_avg_reason"] = reason
-    return conditions
+        ),
+        load_avg_reason=load_before[1] or load_after[1],
+    )
 
 
-def latency_stats(samples_ms: list[float]) -> dict[str, float | int | None]:
-    """latency_stalls (samples over STALL_FACTOR x the median of all samples) and, over the other
-    samples, latency_ms_{median,p10,p90,iqr,mean}, latency_cv (stdev / mean) and latency_rel_iqr
-    (IQR / median); the last two are None for fewer than two samples. latency_ms_min and
-    latency_ms_max are over every sample: the max is the worst stall."""
+def latency_stats(samples_ms: list[float]) -> LatencyStats:
+    """The statistics of the samples (`LatencyStats`): stalls are the samples over STALL_FACTOR x
+    the median of all samples."""
     median_all = float(np.median(samples_ms))
     kept = [s for s in samples_ms if s <= STALL_FACTOR * median_all]
     p10, p25, median, p75, p90 = (float(v) for v in np.percentile(kept, [10, 25, 50, 75, 90]))
     mean = statistics.fmean(kept)
     several = len(kept) > 1
-    return {
-        "latency_ms_median": median,
-        "latency_ms_p10": p10,
-        "latency_ms_p90": p90,
-        "latency_ms_iqr": p75 - p25,
-        "latency_ms_mean": mean,
-        "latency_ms_min": min(samples_ms),
-        "latency_ms_max": max(samples_ms),
-        "latency_cv": statistics.stdev(kept) / mean if several and mean > 0 else None,
-        "latency_rel_iqr": (p75 - p25) / median if several and median > 0 else None,
-        "latency_stalls": len(samples_ms) - len(kept),
-    }
+    return LatencyStats(
+        median_ms=median,
+        p10_ms=p10,
+        p90_ms=p90,
+        iqr_ms=p75 - p25,
+        mean_ms=mean,
+        min_ms=min(samples_ms),
+        max_ms=max(samples_ms),
+        cv=statistics.stdev(kept) / mean if several and mean > 0 else None,
+        rel_iqr=(p75 - p25) / median if several and median > 0 else None,
+        stalls=len(samples_ms) - len(kept),
+    )
 
 
 def throughput(
@@ -334,7 +447,7 @@ def matmul_peak(
     min_seconds: float = 0.5,
     max_seconds: float = 2.0,
     max_rel_iqr: float = DEFAULT_MAX_REL_IQR,
-) -> dict:
+) -> MatmulPeak:
     """The device's measured dense matmul throughput, the denominator of MFU, timed the way the cells
     are (`time_calls`: until steady or `max_seconds`, stalls left out).
 
@@ -343,33 +456,32 @@ def matmul_peak(
     sparsity). CPU: a 1024^3 fp32 matmul, a rough yardstick only.
     Measure once per run; the cells of one run share it.
 
-    Returns matmul_peak_tflops (over the median call), matmul_peak_dtype, matmul_peak_n, and how
-    trustworthy it is: matmul_peak_rel_iqr, matmul_peak_stalls, matmul_peak_noisy (+ _reason), and
-    the window's conditions: matmul_peak_threads, matmul_peak_cpu_util and matmul_peak_load_avg_1m
-    (the higher of the load averages before and after), which `mfu_suspect` judges.
+    Returns the peak's TFLOP/s (over the median call), its dtype and n, and how far it can be
+    trusted (`PeakConditions`, which `mfu_suspect` judges): the spread, stalls and noise of its
+    timing, and its window's threads, CPU use and the higher of its load averages.
     """
     device = torch.device(device)
     if device.type == "cuda":
         n, dtype = 8192, torch.bfloat16
     else:
         n, dtype = 1024, torch.float32
-    stats = _time_matmul(n, dtype, device, min_seconds, max_seconds, max_rel_iqr)
+    timing = _time_matmul(n, dtype, device, min_seconds, max_seconds, max_rel_iqr)
     if device.type == "cuda":
         torch.cuda.empty_cache()  # give the 400 MB back, so the next phase's reserved memory is its own
-    tflops = 2 * n**3 / (stats["latency_ms_median"] / 1e3) / 1e12
-    loads = [v for v in (stats["load_avg_1m_before"], stats["load_avg_1m_after"]) if v is not None]
-    return {
-        "matmul_peak_tflops": tflops,
-        "matmul_peak_dtype": str(dtype).removeprefix("torch."),
-        "matmul_peak_n": n,
-        "matmul_peak_rel_iqr": stats["latency_rel_iqr"],
-        "matmul_peak_stalls": stats["latency_stalls"],
-        "matmul_peak_noisy": stats["latency_noisy"],
-        "matmul_peak_noisy_reason": stats["latency_noisy_reason"],
-        "matmul_peak_threads": stats["torch_threads"],
-        "matmul_peak_cpu_util": stats["cpu_util_timed"],
-        "matmul_peak_load_avg_1m": max(loads, default=None),
-    }
+    return MatmulPeak(
+        tflops=2 * n**3 / (timing.stats.median_ms / 1e3) / 1e12,
+        dtype=str(dtype).removeprefix("torch."),
+        n=n,
+        conditions=PeakConditions(
+            rel_iqr=timing.stats.rel_iqr,
+            stalls=timing.stats.stalls,
+            noisy=int(timing.noisy),
+            noisy_reason=timing.noisy_reason,
+            threads=timing.conditions.torch_threads,
+            cpu_util=timing.conditions.cpu_util_timed,
+            load_avg_1m=timing.conditions.highest_load_avg_1m,
+        ),
+    )
 
 
 def _time_matmul(
@@ -379,7 +491,7 @@ def _time_matmul(
     min_seconds: float,
     max_seconds: float,
     max_rel_iqr: float,
-) -> dict:
+) -> Timing:
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     out = torch.empty(n, n, device=device, dtype=dtype)
@@ -397,8 +509,8 @@ def _time_matmul(
 def mfu_suspect(values: Mapping, device_type: str, usable_cores: int) -> dict:
     """Whether a cell's MFU rests on a peak that cannot be trusted: {"mfu_suspect": 1 or 0,
     "mfu_suspect_reason": why (or why not)}, or {} for a cell without an MFU. `values` holds the
-    cell's mfu and the matmul_peak_* keys of `matmul_peak`. Suspect when:
-    - the peak's timing was noisy (matmul_peak_noisy);
+    cell's mfu and the stored keys of its `matmul_peak` (MatmulPeak.values). Suspect when:
+    - the peak's timing was noisy;
     - on a CPU, the load average around the peak's window was above the cores this process may use
       (other jobs wanted the cores: the 1-minute average counts runnable threads, ours among them);
     - on a CPU, the peak's matmul kept fewer than MIN_UTIL_SHARE of its threads busy;
@@ -408,29 +520,36 @@ def mfu_suspect(values: Mapping, device_type: str, usable_cores: int) -> dict:
     mfu = values.get("mfu")
     if mfu is None:
         return {}
-    reasons = []
-    if values.get("matmul_peak_noisy"):
-        reasons.append("the matmul peak's timing was noisy")
-    if device_type == "cpu":
-        load = values.get("matmul_peak_load_avg_1m")
-        if load is not None and load > usable_cores:
-            reasons.append(
-                f"load average {load:.2f} over the {usable_cores} usable cores while the peak "
-                "was timed"
-            )
-        util, threads = values.get("matmul_peak_cpu_util"), values.get("matmul_peak_threads")
-        if util is not None and threads and util < MIN_UTIL_SHARE * threads:
-            reasons.append(
-                f"the peak's matmul kept {util:.2f} of its {threads} threads busy "
-                f"(under {MIN_UTIL_SHARE:.0%})"
-            )
+    conditions = PeakConditions.recorded_in(values)
+    reasons = [] if conditions is None else _peak_doubts(conditions, device_type, usable_cores)
     if mfu > 1:
         reasons.append(f"an MFU of {mfu:.0%} is over 100%: the peak was measured low")
     if reasons:
         return {"mfu_suspect": 1, "mfu_suspect_reason": "suspect: " + "; ".join(reasons)}
-    if "matmul_peak_noisy" not in values:  # a peak from elsewhere, without its conditions
+    if conditions is None:  # a peak from elsewhere
         return {"mfu_suspect": 0, "mfu_suspect_reason": "the peak came without its conditions"}
     trusted = "the matmul peak was steady" + (
         ", with its cores to itself" if device_type == "cpu" else ""
     )
     return {"mfu_suspect": 0, "mfu_suspect_reason": trusted}
+
+
+def _peak_doubts(conditions: PeakConditions, device_type: str, usable_cores: int) -> list[str]:
+    """Why the peak's own timing cannot be trusted (the first three rules of `mfu_suspect`)."""
+    doubts = []
+    if conditions.noisy:
+        doubts.append("the matmul peak's timing was noisy")
+    if device_type != "cpu":
+        return doubts
+    load = conditions.load_avg_1m
+    if load is not None and load > usable_cores:
+        doubts.append(
+            f"load average {load:.2f} over the {usable_cores} usable cores while the peak was timed"
+        )
+    util, threads = conditions.cpu_util, conditions.threads
+    if util is not None and threads and util < MIN_UTIL_SHARE * threads:
+        doubts.append(
+            f"the peak's matmul kept {util:.2f} of its {threads} threads busy "
+            f"(under {MIN_UTIL_SHARE:.0%})"
+        )
+    return doubts

@@ -42,6 +42,7 @@ from bench.measure.cell import (
     make_steps,
     measured_outcome,
 )
+from bench.measure.facts import MatmulPeak
 from bench.record import Outcome
 from bench.worker import cpu_threads_for
 
@@ -52,7 +53,7 @@ UNPROFILED_CALLS = 2  # before and after the profile: the slowdown's denominator
 TRACE_DIR = "trace_dir"  # the request's settings may carry the folder for the trace; not a Setting
 
 
-def measure_profile(cell: Cell, settings: dict, peak: dict | None = None) -> Outcome:
+def measure_profile(cell: Cell, settings: dict, peak: MatmulPeak | None = None) -> Outcome:
     """Profile one cell of a PROFILE_PHASES phase. `settings` is the suite's settings (a dict, as
     the worker passes it), optionally with TRACE_DIR, the folder the trace and the memory snapshot
     go to (without it none is written and the reason says so). Never raises for a failed
@@ -88,7 +89,7 @@ def _profile(
     check_dtype(cell.dtype, device)
     check_sdpa_backend(settings.sdpa_backend, cell.dtype, device)
     counts = _count(timed, train_step=phase == "train_step")
-    out.add(peak if peak is not None else matmul_peak(device))
+    out.add((peak if peak is not None else matmul_peak(device)).values())
     model, cfg = build_model(cell, device, settings)  # with the timed cell's levers
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     with numerics(tf32=cell.dtype == "tf32", cudnn_benchmark=settings.cudnn_benchmark) as flags:
@@ -147,7 +148,7 @@ def _run_profiled(step, steps: int, cell: Cell, sync, hooks, trace_dir, out: Mea
             walls.append((time.perf_counter() - start) * 1e3)
     cpu_s, wall_s = time.process_time() - cpu_start, time.perf_counter() - wall_start
     # The conditions a timed window records (threads, load, busy threads): was the machine free?
-    out.add(window_conditions(cpu_s, wall_s, load_before, load_avg_1m()))
+    out.add(window_conditions(cpu_s, wall_s, load_before, load_avg_1m()).values())
     return prof, walls
 
 

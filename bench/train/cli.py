@@ -149,40 +149,30 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
 
 
+# The optimiser's options, in --help's order: each sets the TrainSettings field of its name
+# (dashes for underscores; _PLAIN_SETTINGS) and defaults to the field's default. The field -> the
+# rest of its add_argument.
+_OPTIMIZER_OPTIONS = {
+    "steps": dict(type=int, help="total optimizer steps (a resumed run continues up to this)"),
+    "batch": dict(type=int, help="global batch, split over the ranks"),
+    "optimizer": dict(choices=OPTIMIZERS, help="the optimizer"),
+    "lr": dict(type=float, help="peak learning rate"),
+    "weight_decay": dict(type=float, help="decoupled weight decay on matrices and tables"),
+    "warmup_steps": dict(type=int, help="linear warm-up steps"),
+    "lr_decay": dict(choices=LR_DECAYS, help="after warm-up"),
+    "grad_clip": dict(type=float, help="max global gradient norm; 0 = off"),
+    "ema_decay": dict(type=float, help="EMA decay of the weights"),
+    "self_cond_rate": dict(
+        type=float, help="RIN: share of examples that see their self-conditioning latents"
+    ),
+    "schedule": dict(help=f"noise schedule (default: the model's own, else {FALLBACK_SCHEDULE})"),
+    "amp": dict(choices=AMP_DTYPES, help="bf16: autocast forward and backward"),
+}
+
+
 def _add_optimizer_options(p: argparse.ArgumentParser, d: TrainSettings) -> None:
-    p.add_argument(
-        "--steps",
-        type=int,
-        default=d.steps,
-        help="total optimizer steps (a resumed run continues up to this)",
-    )
-    p.add_argument("--batch", type=int, default=d.batch, help="global batch, split over the ranks")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="the optimizer")
-    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
-    p.add_argument(
-        "--weight-decay",
-        type=float,
-        default=d.weight_decay,
-        help="decoupled weight decay on matrices and tables",
-    )
-    p.add_argument("--warmup-steps", type=int, default=d.warmup_steps, help="linear warm-up steps")
-    p.add_argument("--lr-decay", choices=LR_DECAYS, default=d.lr_decay, help="after warm-up")
-    p.add_argument(
-        "--grad-clip", type=float, default=d.grad_clip, help="max global gradient norm; 0 = off"
-    )
-    p.add_argument("--ema-decay", type=float, default=d.ema_decay, help="EMA decay of the weights")
-    p.add_argument(
-        "--self-cond-rate",
-        type=float,
-        default=d.self_cond_rate,
-        help="RIN: share of examples that see their self-conditioning latents",
-    )
-    p.add_argument(
-        "--schedule", help=f"noise schedule (default: the model's own, else {FALLBACK_SCHEDULE})"
-    )
-    p.add_argument(
-        "--amp", choices=AMP_DTYPES, default=d.amp, help="bf16: autocast forward and backward"
-    )
+    for field, rest in _OPTIMIZER_OPTIONS.items():
+        p.add_argument("--" + field.replace("_", "-"), default=getattr(d, field), **rest)
 
 
 def _add_equal_compute_parser(sub) -> None:

@@ -93,17 +93,26 @@ def equal_compute(
         log,
     )
     common = dict(data_size=data_size, batch=batch, lr=lr, steps=1, device=device)
+    budgets = [fraction * budget_macs for fraction in sorted(fractions)]
     rows = []
     for label, (slug, overrides) in models.items():
-        base = TrainSettings(
-            slug, str(out_dir / label), overrides=tuple(overrides.items()), **common
-        )
-        cfg = model_config(base, len(BUILTIN_PHOTOS) if base.conditional else 0)
-        macs = train_step_macs(registry.get(slug).builder, cfg, schedule_for(cfg, None), 0.9)
-        for fraction in sorted(fractions):
-            row = {"model": label, "preset": slug, "overrides": overrides}
-            rows.append(_milestone(row, base, cfg, macs, fraction * budget_macs, experiment))
+        rows += _milestones(label, slug, overrides, common, budgets, experiment)
     return rows
+
+
+def _milestones(
+    label: str, slug: str, overrides: dict, common: dict, budgets: list[float], exp: _Experiment
+) -> list[dict]:
+    """Model `label`, preset `slug` with `overrides`, trained with the `common` settings on to
+    each of `budgets` (training MACs, ascending), each milestone resuming the one before: one row
+    each."""
+    base = TrainSettings(
+        slug, str(exp.out_dir / label), overrides=tuple(overrides.items()), **common
+    )
+    cfg = model_config(base, len(BUILTIN_PHOTOS) if base.conditional else 0)
+    macs = train_step_macs(registry.get(slug).builder, cfg, schedule_for(cfg, None), 0.9)
+    row = {"model": label, "preset": slug, "overrides": overrides}
+    return [_milestone(row, base, cfg, macs, budget, exp) for budget in budgets]
 
 
 def _milestone(row: dict, base: TrainSettings, cfg, macs: dict, budget: float, exp) -> dict:

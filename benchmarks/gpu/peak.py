@@ -37,7 +37,7 @@ def variants(device_name: str, warm_up_s: float) -> dict:
     device = torch.device(device_name)
     n, dtype = (8192, torch.bfloat16) if device.type == "cuda" else (1024, torch.float32)
     flop = 2 * n**3
-    found = {"harness": matmul_peak(device)["matmul_peak_tflops"]}
+    found = {"harness": matmul_peak(device).tflops}
 
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
@@ -48,9 +48,9 @@ def variants(device_name: str, warm_up_s: float) -> dict:
     while time.perf_counter() < stop:
         torch.mm(a, b, out=out)
     timing = {"device": device, "warmup": 3, "min_repeats": 20, "min_seconds": 0.5}
-    mm_ms = time_calls(lambda: torch.mm(a, b, out=out), **timing)["latency_ms_median"]
+    mm_ms = time_calls(lambda: torch.mm(a, b, out=out), **timing).stats.median_ms
     found["after_warm_up"] = flop / (mm_ms / 1e3) / 1e12
-    op_ms = time_calls(lambda: a @ b, **timing)["latency_ms_median"]
+    op_ms = time_calls(lambda: a @ b, **timing).stats.median_ms
     found["plain_operator"] = flop / (op_ms / 1e3) / 1e12
     return {"device": device_name, "n": n, "dtype": str(dtype), "tflops": found}
 

@@ -37,6 +37,7 @@ TARGETS = {
     "dit-xl-2.r256.b64.bf16.train_step.eager.cuda": None,
     "dit-xl-2.r256.b64.bf16.train_step.compile.cuda": 0.50,
     "adm-in256.r256.b16.bf16.train_step.eager.cuda": 0.35,
+    "adm-in256.r256.b16.bf16.train_step.compile.cuda": 0.35,
     "rin-in256.r256.b32.bf16.train_step.eager.cuda": 0.45,
     "rin-in256.r256.b32.bf16.train_step.compile.cuda": 0.45,
     "rin-k600.r64.b32.bf16.forward.eager.cuda": 0.35,
