@@ -166,9 +166,9 @@ if [ "$DEVICE" = cuda ]; then
     PEAK=(--device cuda)
     TEST_LIMIT=90
 else
-    BARE=(--device cpu --preset dit-tiny --batch 2 --dtype fp32 --seconds 0.5)
+    BARE=(--device cpu --preset dit-tiny --batch 2 --dtype fp32 --seconds 0.2)
     BARE_LIMIT=40
-    PEAK=(--device cpu --warm-up 0.5)
+    PEAK=(--device cpu --warm-up 0.2)
     TEST_LIMIT=60
 fi
 
@@ -206,13 +206,23 @@ step suite "$BUDGET" $((RESERVE_TESTS + RESERVE_REPORT)) \
     "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --no-progress "${RESUME[@]}" "${ONLY[@]}"
 printf '%s\t%s\n' "$CALL" $(($(records_so_far) - before)) >>"$WORK/calls.tsv"
 # levers_selected SUITE: 0 unless --only selects no cell of that lever suite (any other failure is
-# the step's to show).
+# the step's to show); asked once per suite (each ask starts a Python that imports torch).
+declare -A SELECTED=()
 levers_selected() {
     [ ${#ONLY[@]} -eq 0 ] && return 0
-    local said
-    said=$("$PY" -m bench run "$1" --device "$DEVICE" --dry-run "${ONLY[@]}" 2>&1 >/dev/null)
-    case "$said" in *"matches none"*) return 1 ;; esac
-    return 0
+    if [ -z "${SELECTED[$1]:-}" ]; then
+        local said
+        said=$("$PY" -m bench run "$1" --device "$DEVICE" --dry-run "${ONLY[@]}" 2>&1 >/dev/null)
+        case "$said" in *"matches none"*) SELECTED[$1]=no ;; *) SELECTED[$1]=yes ;; esac
+    fi
+    [ "${SELECTED[$1]}" = yes ]
+}
+# left_out SUITE FOLDER: the ids of the suite's selected cells without a record in FOLDER/SUITE
+# (all of them where the suite never started there).
+left_out() {
+    local resume=()
+    compgen -G "$2/$1/*.jsonl" >/dev/null && resume=(--out "$2" --resume)
+    "$PY" -m bench run "$1" --device "$DEVICE" "${resume[@]}" --dry-run "${ONLY[@]}"
 }
 # The levers, the tests and the report are the last call's: the first of two spends its time on the
 # suite.
@@ -235,18 +245,12 @@ if [ "$PART" != 1 ]; then
 fi
 
 # What the budget left out: the suite's cells without a record (all of them if it never started).
-if ! "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --resume --dry-run "${ONLY[@]}" >"$WORK/skipped.txt" 2>/dev/null; then
-    "$PY" -m bench run gpu-check --device "$DEVICE" --dry-run "${ONLY[@]}" >"$WORK/skipped.txt"
-fi
+left_out gpu-check "$RESULTS" >"$WORK/skipped.txt"
 echo "== cells left out by the budget: $(wc -l <"$WORK/skipped.txt") of the suite"
 for suite in "${LEVER_SUITES[@]}"; do
     : >"$WORK/skipped-$suite.txt"
     if levers_selected "$suite"; then
-        if ! "$PY" -m bench run "$suite" --device "$DEVICE" --out "$LEVERS" --resume --dry-run \
-            "${ONLY[@]}" >"$WORK/skipped-$suite.txt" 2>/dev/null; then
-            "$PY" -m bench run "$suite" --device "$DEVICE" --dry-run "${ONLY[@]}" \
-                >"$WORK/skipped-$suite.txt"
-        fi
+        left_out "$suite" "$LEVERS" >"$WORK/skipped-$suite.txt"
     fi
     echo "== cells of the $suite suite left out by the budget: $(wc -l <"$WORK/skipped-$suite.txt")"
 done
