@@ -24,6 +24,7 @@ def quick_run(tmp_path_factory):
     return folder, done
 
 
+@pytest.mark.slow
 def test_run_quick_end_to_end(quick_run):
     folder, done = quick_run
     assert done.returncode == 0, done.stderr

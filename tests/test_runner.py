@@ -174,6 +174,7 @@ def test_a_hung_cell_times_out_and_its_whole_process_group_dies(fake, monkeypatc
     assert not alive(child)
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_records_and_resume_completes_each_cell_once(fake, tmp_path):
     suite_file = tmp_path / "slow.toml"
     suite_file.write_text(
@@ -272,6 +273,7 @@ def test_stale_scratch_folders_of_dead_runners_are_removed(tmp_path):
     assert not stale.exists() and live.is_dir() and other.is_dir()
 
 
+@pytest.mark.slow
 def test_a_runner_killed_with_sigkill_leaves_scratch_the_next_run_removes(fake, tmp_path):
     tmp = tmp_path / "tmp"
     tmp.mkdir()

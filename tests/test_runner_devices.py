@@ -222,6 +222,7 @@ def sweep_command(suite_file, out_dir, *options):
     return [*command, "--devices", "all", "--no-progress", *options]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
 def test_ctrl_c_kills_every_cell_in_flight_and_resume_records_each_cell_once(
     log_dir, tmp_path, stop

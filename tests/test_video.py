@@ -34,6 +34,7 @@ def video_run(tmp_path_factory):
     return {r.cell.id: r for r in results.read(out)}
 
 
+@pytest.mark.slow
 def test_every_video_cell_is_measured(video_run):
     assert len(video_run) == 8
     assert {r.status for r in video_run.values()} == {"ok"}

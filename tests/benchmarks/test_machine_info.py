@@ -2,9 +2,12 @@
 saved run's machine_info, and a comparison against a run from other hardware stops."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 HERE = Path(__file__).resolve().parent
 ONE_BENCHMARK = f"{HERE / 'test_step_speed.py'}::test_step_speed[rin-tiny-forward-cpu]"
@@ -15,9 +18,14 @@ def pytest_run(cwd, *args):
     # fails on a storage path outside it (docs/ci.md).
     command = [sys.executable, "-m", "pytest", ONE_BENCHMARK, "-q", "-p", "no:cacheprovider"]
     command += ["--benchmark-enable", "--benchmark-max-time=0.05", "--benchmark-storage=runs"]
-    return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    # A pytest of its own, not an xdist worker: pytest-benchmark turns itself off in one.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
+    return subprocess.run(
+        [*command, *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env
+    )
 
 
+@pytest.mark.slow
 def test_saved_run_names_the_hardware_and_foreign_runs_are_refused(tmp_path):
     done = pytest_run(tmp_path, "--benchmark-autosave")
     assert done.returncode == 0, done.stdout + done.stderr
