@@ -36,6 +36,9 @@ def pytest_xdist_auto_num_workers(config):
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadFileScheduling
 
+    # Hand out the files in collection order (slow files first, pytest_collection_modifyitems),
+    # not xdist's default of the files with the most tests first: the longest files hold few tests.
+    config.option.loadscopereorder = False
     return LoadFileScheduling(config, log)
 
 
