@@ -63,20 +63,15 @@ FAMILY = Family(
     make_inputs=gaussian_inputs,
 )
 
-ABSENT = Family(
+# The same declaration as a peer of DiT whose package is missing.
+ABSENT = dataclasses.replace(
+    FAMILY,
     name="absent",
     description="a peer family without its package (tests/test_plugins.py)",
     model=AbsentPeer,
     config=AbsentConfig,
-    presets={
-        "absent-tiny": Preset(
-            AbsentConfig(**ONE_BLOCK),
-            Source("test", "tests/test_plugins.py", "the stand-in's config"),
-            counterpart="dit-tiny",
-        )
-    },
-    flop_grouping=by_dit_block_kind,
-    make_inputs=gaussian_inputs,
+    presets={"absent-tiny": Preset(AbsentConfig(**ONE_BLOCK), Source(
+        "test", "tests/test_plugins.py", "the stand-in's config"), counterpart="dit-tiny")},
     requires=("no_such_peer_package",),
     extra="peers",
     peer_of="dit",
