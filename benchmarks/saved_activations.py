@@ -27,14 +27,12 @@ def kept_bytes(slug: str, batch: int, kind: str | None) -> int:
     from bench import registry
     from bench.measure.checkpointing import checkpoint_units, saved_activation_bytes
 
-    entry = registry.get(slug)
-    cfg = registry.config(slug)
     with torch.device("meta"):
-        model = entry.builder(cfg)
+        model = registry.build(slug)
     if kind is not None:
-        checkpoint_units(model, entry.declared_by.checkpoint_units[kind])
+        checkpoint_units(model, registry.get(slug).declared_by.checkpoint_units[kind])
     model.train()
-    x, t, y = registry.example_inputs(cfg, batch, "meta")
+    x, t, y = registry.example_inputs(registry.config(slug), batch, "meta")
     return saved_activation_bytes(model, lambda: model(x, t, y))
 
 

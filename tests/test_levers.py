@@ -8,6 +8,7 @@ import functools
 
 import pytest
 import torch
+from helpers import optional_import
 
 from bench import registry
 from bench.cell import Cell
@@ -141,7 +142,7 @@ def test_checkpointing_outside_a_train_step_or_without_units_is_unsupported():
             "checkpointing": "attention"}), peak=PEAK)  # fmt: skip
         assert result.status == "unsupported"
         assert f"phase {phase!r} runs none (only train_step does)" in result.error
-    pytest.importorskip("diffusers")  # a peer family: it declares no units
+    optional_import("diffusers", extra="peers")  # a peer family: it declares no units
     settings = Settings(**FAST.as_dict() | {"checkpointing": "blocks"})
     result = measure(tiny_cell("diffusers-dit-tiny", "train_step"), settings, peak=PEAK)
     assert result.status == "unsupported"

@@ -11,9 +11,9 @@ the machine, the steps, the throughput targets (MFU = model FLOPs per second ove
 peak the run measured, the fixed yardstick the targets are set against, and the data sheet's dense
 peak (bench.datasheet) that published MFUs divide by; a train step's FLOPs are the forward's and
 backward's, counted), every timed cell with both MFUs, failures with their reasons, the profiles,
-each lever cell beside its plain twin (the memory suite's against the official code's peak too), the
-harness-against-bare-loop check, the matmul peak timed
-four ways and the cells the time budget left out.
+each lever cell beside its plain twin (and against the official code's peak where that is
+known), the harness-against-bare-loop check, the matmul peak timed four ways and the cells the time
+budget left out.
 
 The levers' records are read apart from the gpu-check run's: a lever cell has the id of its plain
 twin (a lever is a setting, not part of what a cell computes), and records are keyed by cell id.
