@@ -113,7 +113,7 @@ def test_bad_suite_in_a_subprocess_is_one_line_exit_2_and_writes_nothing(tmp_pat
     assert done.returncode == 2
     assert (
         done.stderr
-        == "rinbench: error: unknown suite 'quik'; valid: ci, claims, gpu-check, hardware, levers, memory, paper, peers, quick, scaling (or a path to a .toml file)\n"
+        == "rinbench: error: unknown suite 'quik'; valid: ci, claims, gpu-check, hardware, levers, memory, norms, paper, peers, quick, scaling (or a path to a .toml file)\n"
     )
     assert not (tmp_path / "out").exists()
 
@@ -143,7 +143,7 @@ def resumed_from(text):
     [
         (
             lambda p: ["run", "nosuch"],
-            "unknown suite 'nosuch'; valid: ci, claims, gpu-check, hardware, levers, memory, paper, peers, quick, scaling",
+            "unknown suite 'nosuch'; valid: ci, claims, gpu-check, hardware, levers, memory, norms, paper, peers, quick, scaling",
         ),
         (lambda p: ["run", suite_file(p, "presets = [\n")], "mine.toml is not valid TOML: "),
         (

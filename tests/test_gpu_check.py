@@ -45,8 +45,10 @@ def cpu_cells(suite: str = "gpu-check", only: str = "*") -> list[str]:
 
 
 # The dry run's second call measures one model's timed cells (its train step, that step's profile,
-# its lever and memory twins): every step of the script runs, and the two calls stay short.
+# its lever, norms and memory twins): every step of the script runs, and the two calls stay short.
 SECOND_CALL = "rin-tiny.*"
+# check.sh's lever suites, in its order.
+LEVER_SUITES = ("levers", "norms", "memory")
 
 
 def steps(out: Path, call: str = "1") -> dict[str, str]:
@@ -77,7 +79,7 @@ def test_dry_run_in_two_calls_measures_every_cell_once_and_brings_back_at_most_8
                           timeout=600)  # fmt: skip
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     assert steps(out, "2") == dict.fromkeys(
-        ["env", "suite", "levers", "memory", "gpu-tests", "report", "claims"], "ok"
+        ["env", "suite", "levers", "norms", "memory", "gpu-tests", "report", "claims"], "ok"
     )
     counts = [c for c in cpu_cells() if c.split(".")[4] in ("params", "flops")]
     timed = [c for c in cpu_cells(only=SECOND_CALL) if c not in counts]
@@ -115,7 +117,7 @@ def assert_every_cell_measured_once(unpacked: Path, measured: list[str]) -> None
     assert list((unpacked / "results").rglob("*.trace.json.gz")), "the profiles' traces travel"
     assert (unpacked / "report" / "report.md").is_file()
     # The lever suites' records lie apart from the plain ones: each has the id of its plain twin.
-    for suite in ("levers", "memory"):
+    for suite in LEVER_SUITES:
         levers = results.read(sorted((unpacked / "levers" / suite).glob("*.jsonl")))
         selected = sorted(cpu_cells(suite, SECOND_CALL))
         assert levers and sorted(r.cell.id for r in levers) == selected
@@ -125,6 +127,9 @@ def assert_every_cell_measured_once(unpacked: Path, measured: list[str]) -> None
     (checkpointed,) = results.read(sorted((unpacked / "levers" / "memory").glob("*.jsonl")))
     assert checkpointed.settings["checkpointing"] == "blocks"
     assert checkpointed.details["checkpointed_modules"] > 0
+    (in_bf16,) = results.read(sorted((unpacked / "levers" / "norms").glob("*.jsonl")))
+    assert in_bf16.settings["low_precision_norms"] is True and in_bf16.cell.dtype == "bf16"
+    assert in_bf16.details["low_precision_norm_modules"] > 0
 
 
 def assert_the_machine_checks_ran(unpacked: Path) -> None:
@@ -151,12 +156,15 @@ def assert_the_summary_sets_each_lever_beside_its_plain_twin(out: Path) -> None:
     assert len(lever_rows) == len(cpu_cells("levers", SECOND_CALL))
     assert all("no plain twin" not in row for row in lever_rows)
     assert any("fused_optimizer=True" in row for row in lever_rows)
-    memory_section = summary.split("## Memory: activation checkpointing against the plain")[1]
-    (memory_row,) = [
-        line for line in memory_section.split("\n## ")[0].splitlines()
-        if line.startswith(f"| {cpu_cells('memory')[0]} |")
-    ]  # fmt: skip
-    assert "checkpointing=blocks" in memory_row and "no plain twin" not in memory_row
+    for title, suite, lever in (
+        ("## Memory: activation checkpointing against the plain", "memory", "checkpointing=blocks"),
+        ("## Norms in bf16 against the plain", "norms", "low_precision_norms=True"),
+    ):
+        section = summary.split(title)[1].split("\n## ")[0]
+        (row,) = [
+            line for line in section.splitlines() if line.startswith(f"| {cpu_cells(suite)[0]} |")
+        ]
+        assert lever in row and "no plain twin" not in row, row
 
 
 def test_a_spent_budget_skips_the_steps_and_lists_every_cell_as_skipped(tmp_path):
@@ -166,7 +174,7 @@ def test_a_spent_budget_skips_the_steps_and_lists_every_cell_as_skipped(tmp_path
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     assert steps(out) == dict.fromkeys(
-        ["env", "bare-loop", "peak", "suite", "levers", "memory", "gpu-tests"], "skipped (budget)"
+        ["env", "bare-loop", "peak", "suite", *LEVER_SUITES, "gpu-tests"], "skipped (budget)"
     )
     train_steps = [c for c in cpu_cells() if fnmatch.fnmatchcase(c, "*.train_step.*")]
     assert train_steps and len(train_steps) < len(cpu_cells())

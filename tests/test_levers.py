@@ -1,6 +1,7 @@
 """The levers of bench.measure.cell.Settings (channels_last, sdpa_backend, fused_optimizer,
-compile_mode, checkpointing): same math, so the same numbers as the default eager fp32 reference on the tiny
-presets; refused values and unavailable backends said, never substituted; counts untouched."""
+compile_mode, checkpointing, low_precision_norms): same math, so the same numbers as the default
+eager fp32 reference on the tiny presets (low_precision_norms: within bf16's rounding); refused
+values and unavailable backends said, never substituted; counts untouched."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from bench.measure.cell import (
 )
 from bench.measure.checkpointing import CHECKPOINTING_KINDS, saved_activation_bytes
 from bench.measure.facts import MatmulPeak
+from bench.measure.norms import norm_modules
 from bench.measure.numerics import numerics
 from bench.profiling.measure import measure_profile
 from bench.suites import SuiteError, parse
@@ -195,6 +197,44 @@ def test_a_backend_the_model_cannot_use_is_unsupported_in_either_mode():
         assert "sdpa_backend 'flash' cannot run this model's attention" in result.error
 
 
+# low_precision_norms rounds each norm's output to bf16: its train step is held, like the plain bf16
+# one, to the fp32 reference within bf16's rounding (the plain bf16 step's gradients land within
+# 0.3-0.8% of the reference's here).
+BF16_RTOL_LOSS = 1e-2
+BF16_RTOL_GRADS = 2e-2  # |all gradients - reference's| / |reference's|, as one vector
+
+
+@pytest.mark.parametrize("slug", TINY)
+def test_norms_in_bf16_keep_a_bf16_step_within_bf16s_rounding(slug):
+    cell = tiny_cell(slug, "train_step", dtype="bf16")
+    settings = Settings(low_precision_norms=True)
+    model, cfg = build_model(cell, torch.device("cpu"), settings)
+    out = Measurements()
+    loss = make_steps(model, cfg, cell, settings, torch.device("cpu"), out)(cell.batch)()
+    assert out.details["low_precision_norm_modules"] == len(norm_modules(model)) > 0
+    want = reference(slug, "train_step")
+    assert abs(loss.item() - want["loss"].item()) <= BF16_RTOL_LOSS * abs(want["loss"].item())
+    grads = {f"grad {n}": p.grad for n, p in model.named_parameters() if p.grad is not None}
+    assert grads.keys() == {key for key in want if key.startswith("grad ")}
+    got = torch.cat([grads[key].flatten() for key in sorted(grads)])
+    expected = torch.cat([want[key].flatten() for key in sorted(grads)])
+    assert (got - expected).norm() <= BF16_RTOL_GRADS * expected.norm()
+
+
+def test_norms_in_bf16_run_under_compile_and_need_autocast():
+    settings = Settings(
+        **FAST.as_dict() | {"low_precision_norms": True, "compile_backend": "eager"}
+    )
+    cell = tiny_cell("dit-tiny", "train_step", dtype="bf16", mode="compile")
+    result = measure(cell, settings, peak=PEAK)
+    assert result.status == "ok", result.details.get("traceback") or result.error
+    assert result.values["compile_graph_breaks"] == 0
+    assert result.details["low_precision_norm_modules"] > 0
+    result = measure(tiny_cell("dit-tiny", "forward"), settings, peak=PEAK)
+    assert result.status == "unsupported"
+    assert "dtype 'fp32' runs without autocast (only bf16 and fp16 do)" in result.error
+
+
 def test_timed_cells_and_their_profile_run_with_every_cpu_lever():
     """Through measure and measure_profile: a sampler call (its fresh noise converted by the
     model's pre-hook) and a train step, timed and profiled."""
@@ -223,7 +263,11 @@ def test_levers_run_under_compile():
 def test_counts_do_not_depend_on_the_levers(slug):
     """Params and MACs are counted on the meta device, where no lever applies: the deterministic
     gate's numbers are the same with every lever on."""
-    levers = Settings(**FAST.as_dict() | CPU_LEVERS["all"] | {"compile_mode": "reduce-overhead"})
+    levers = Settings(
+        **FAST.as_dict()
+        | CPU_LEVERS["all"]
+        | {"compile_mode": "reduce-overhead", "low_precision_norms": True}
+    )
     for phase in ("params", "flops"):
         plain, levered = (
             measure(tiny_cell(slug, phase), FAST),
@@ -283,6 +327,7 @@ def test_reduce_overhead_on_a_cpu_is_inductor_without_cuda_graphs():
         ({"channels_last": "yes"}, "channels_last = true or false"),
         ({"fused_optimizer": 1}, "fused_optimizer = true or false"),
         ({"checkpointing": "all"}, "unknown checkpointing 'all'; valid: attention, blocks"),
+        ({"low_precision_norms": "bf16"}, "low_precision_norms = true or false"),
     ],
 )
 def test_settings_refuse_bad_lever_values(changes, message):
@@ -337,6 +382,7 @@ def test_lever_tables_agree_with_torch():
         {"sdpa_backend": "math"},
         {"fused_optimizer": True},
         {"checkpointing": "blocks"},
+        {"low_precision_norms": True},
     ],
     ids=lambda lever: "-".join(f"{k}={v}" for k, v in lever.items()),
 )

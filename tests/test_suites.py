@@ -36,6 +36,7 @@ def test_builtin_names_are_the_shipped_files():
         "hardware",
         "levers",
         "memory",
+        "norms",
         "paper",
         "peers",
         "quick",
@@ -118,7 +119,7 @@ def test_claims_suite_times_both_sides_of_every_ratio_pair_on_one_setup_per_devi
     assert all(i.settings.min_repeats == 1 for i in suites.load("claims").plan)
 
 
-@pytest.mark.parametrize("suite", ["levers", "memory"])
+@pytest.mark.parametrize("suite", ["levers", "norms", "memory"])
 @pytest.mark.parametrize("device", ["cuda", "cpu"])
 def test_every_lever_cell_has_a_plain_twin_in_the_gpu_check(device, suite):
     """The lever suites hold lever cells only: each has the id of a gpu-check cell timed
@@ -145,6 +146,9 @@ def test_every_lever_cell_has_a_plain_twin_in_the_gpu_check(device, suite):
         assert [item.cell.id for item in levered] == [
             "adm-in256.r256.b16.bf16.train_step.eager.cuda"
         ]
+    elif device == "cuda" and suite == "norms":  # ADM-256's memory, RIN-256's LayerNorms
+        assert all(item.settings.low_precision_norms for item in levered)
+        assert {item.cell.preset for item in levered} == {"adm-in256", "rin-in256"}
     elif device == "cuda":
         assert by_cell["adm-in256", "eager"].channels_last
         assert by_cell["rin-in256", "eager"].fused_optimizer
@@ -374,7 +378,7 @@ def test_mistakes_are_one_clear_line(tmp_path, text, message):
 def test_unknown_suite_name_lists_the_built_in_ones(tmp_path):
     with pytest.raises(
         suites.SuiteError,
-        match=r"unknown suite 'quik'; valid: ci, claims, gpu-check, hardware, levers, memory, paper, peers, quick, scaling",
+        match=r"unknown suite 'quik'; valid: ci, claims, gpu-check, hardware, levers, memory, norms, paper, peers, quick, scaling",
     ):
         suites.load("quik")
     with pytest.raises(suites.SuiteError, match="no suite file at"):

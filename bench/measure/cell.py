@@ -14,7 +14,8 @@ TF32 off). Modes: eager, compile (`torch.compile`). Whatever cannot run as asked
 the reason, never with a substitute: tf32 on a CPU is "unsupported", a failed compile is "error" with
 "compile failed: ...", an out-of-memory is "oom".
 
-Levers (Settings.channels_last, sdpa_backend, fused_optimizer, compile_mode, checkpointing) change
+Levers (Settings.channels_last, sdpa_backend, fused_optimizer, compile_mode, checkpointing,
+low_precision_norms) change
 how the same math runs, never what it computes: each is off by default, recorded with the cell's settings, and
 applied where the cell builds its model, inputs and optimizer (`build_model`, `make_steps`), so that
 a timed cell and its profile run alike. A lever that cannot run as asked ends the cell
@@ -62,9 +63,24 @@ SDPA_BACKENDS = {
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 # The modes that ask inductor for CUDA graphs: their cells record how many graphs it left without.
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
+# The Settings fields that take true or false.
+BOOLEAN_SETTINGS = (
+    "profile",
+    "channels_last",
+    "fused_optimizer",
+    "cudnn_benchmark",
+    "low_precision_norms",
+)
 TRAIN_STEP_LR = 1e-4  # the train step's AdamW learning rate (its cost does not depend on it)
 # The Settings fields that are levers (see Settings): how the same math runs, not what it is.
-LEVERS = ("channels_last", "sdpa_backend", "fused_optimizer", "compile_mode", "checkpointing")
+LEVERS = (
+    "channels_last",
+    "sdpa_backend",
+    "fused_optimizer",
+    "compile_mode",
+    "checkpointing",
+    "low_precision_norms",
+)
 
 
 @dataclass(frozen=True)
@@ -107,6 +123,13 @@ class Settings:
       the MFU stays over model FLOPs, so it falls by the recomputation. Only a train step keeps
       activations: another phase, or a family that declares no units of the kind, ends the cell
       "unsupported". details["checkpointed_modules"] counts the modules wrapped.
+    - low_precision_norms: every GroupNorm and LayerNorm of the model runs in the cell's autocast
+      dtype (bench.measure.norms: input and affine cast down, statistics accumulated in fp32 by
+      the kernel, output in bf16 or fp16), where CUDA's autocast runs them in fp32 and hands fp32
+      on to the ops after them; the official ADM code's GroupNorm32 returns half precision too.
+      Less memory kept for the backward and less traffic; the outputs round to the autocast dtype
+      one op earlier. Only a cell under autocast has that dtype: fp32 and tf32 cells, and a model
+      without such norms, end "unsupported". details["low_precision_norm_modules"] counts them.
     """
 
     warmup: int = 3  # untimed calls before timing (after the first call, which compiles)
@@ -129,6 +152,7 @@ class Settings:
     sdpa_backend: str | None = None  # lever: one of SDPA_BACKENDS, alone; None: torch's choice
     fused_optimizer: bool = False  # lever: the train step's AdamW with fused=True
     checkpointing: str | None = None  # lever: one of CHECKPOINTING_KINDS; None: keep everything
+    low_precision_norms: bool = False  # lever: GroupNorm/LayerNorm in the autocast dtype
 
     def __post_init__(self):
         if self.warmup < 0 or self.min_repeats < 1 or self.min_seconds < 0:
@@ -148,7 +172,7 @@ class Settings:
             raise ValueError("settings need sample_steps >= 1 and max_batch_limit >= 1")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {self.sampler!r}; known: {', '.join(SAMPLERS)}")
-        for name in ("profile", "channels_last", "fused_optimizer", "cudnn_benchmark"):
+        for name in BOOLEAN_SETTINGS:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(
                     f"settings need {name} = true or false, got {getattr(self, name)!r}"
@@ -544,7 +568,10 @@ def make_steps(model, cfg, cell: Cell, settings: Settings, device, out: Measurem
     timed cell and its profile both run them: the model as the cell's mode runs it (`_compiled`),
     the phase's step (PHASE_STEPS) under the cell's autocast, with the settings' optimizer and
     input layout, and the whole of each call, set-up included, under the SDPA backend lever. The
-    checkpointing lever wraps the model's units here, before the model is compiled."""
+    checkpointing and low_precision_norms levers change the model's modules here, before the model
+    is compiled."""
+    if settings.low_precision_norms:
+        out.details["low_precision_norm_modules"] = low_precision_norm_cell(model, cell)
     if settings.checkpointing is not None:
         out.details["checkpointed_modules"] = checkpoint_cell(model, cell, settings.checkpointing)
     model_fn = _compiled(model, cell, settings, out)
@@ -578,6 +605,27 @@ def checkpoint_cell(model, cell: Cell, kind: str) -> int:
             f"({KIND_MEANING[kind]}); it declares: {declared}"
         )
     return checkpoint_units(model, units)
+
+
+def low_precision_norm_cell(model, cell: Cell) -> int:
+    """Make the model's GroupNorm and LayerNorm modules run in the cell's autocast dtype
+    (bench.measure.norms); returns how many. Unsupported for a cell without autocast, and for a
+    model without such norms."""
+    from bench.measure.norms import run_norms_in
+
+    dtype = _autocast_dtype(cell.dtype)
+    if dtype is None:
+        raise Unsupported(
+            f"low_precision_norms runs the norms in the autocast dtype; dtype {cell.dtype!r} runs "
+            "without autocast (only bf16 and fp16 do)"
+        )
+    changed = run_norms_in(model, dtype)
+    if not changed:
+        raise Unsupported(
+            f"low_precision_norms: model {cell.preset!r} has no GroupNorm or LayerNorm module "
+            "(torch.nn's, or a subclass of one)"
+        )
+    return changed
 
 
 def channels_last_format(tensor):

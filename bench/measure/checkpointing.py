@@ -67,8 +67,12 @@ def saved_activation_bytes(model, step: Callable[[], object]) -> int:
     the model's own parameters left out (they are held anyway); each storage counts once (a tensor
     saved by two ops, or a view of a saved one). Inside a checkpointed unit only the unit's inputs
     are kept, and they are what is counted. Works on the meta device, so that a model of any size
-    can be sized without its memory."""
+    can be sized without its memory; there, attention is counted as the fused kernels a GPU runs
+    keep it (bench.measure.meta_emulation.fused_attention: no attention matrix), and a
+    mixed-precision step is sized by running `step` under meta_emulation.emulated_autocast."""
     import torch
+
+    from bench.measure.meta_emulation import fused_attention
 
     held = {p.untyped_storage()._cdata for p in model.parameters()}
     storages: dict[int, int] = {}
@@ -79,6 +83,6 @@ def saved_activation_bytes(model, step: Callable[[], object]) -> int:
             storages[storage._cdata] = storage.nbytes()
         return tensor
 
-    with torch.autograd.graph.saved_tensors_hooks(keep, lambda tensor: tensor):
+    with fused_attention(), torch.autograd.graph.saved_tensors_hooks(keep, lambda tensor: tensor):
         step()
     return sum(storages.values())

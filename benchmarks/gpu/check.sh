@@ -23,14 +23,16 @@
 #                 suite leaves of the budget, into a results folder of its own (a lever cell has its
 #                 plain twin's id); the summary sets each beside its twin; cells the budget cut off
 #                 are listed in skipped-levers.txt (in results.tar.gz and the summary)
+#      norms      `rinbench run norms` (bench/suites/norms.toml: ADM-256 b16's and RIN-256 b32's
+#                 train steps with their norms in bf16, against the memory of the official code),
+#                 the same way: its own folder beside the levers', skipped-norms.txt
 #      memory     `rinbench run memory` (bench/suites/memory.toml: ADM-256 b16's train step with
-#                 activation checkpointing, against the memory of the official code), the same way:
-#                 its own folder beside the levers', skipped-memory.txt
+#                 activation checkpointing), the same way: skipped-memory.txt
 #   4. gpu-tests  `pytest -m gpu` over the test files that hold GPU tests
 #   5. report     `rinbench report` and `rinbench claims` on the results; summary.md with the targets
 # OUT_DIR receives at most 8 files of at most 16 MiB: check.log, summary.md, results.tar.gz (the
 # results folder with traces, the levers' results folder, the report folder, bare_loop.json,
-# peak.json, steps.tsv, skipped-levers.txt, skipped-memory.txt), report.html, claims.md,
+# peak.json, steps.tsv, skipped-<lever suite>.txt), report.html, claims.md,
 # pytest-gpu.log, skipped.txt.
 #
 # Two calls cover the whole list where one call's time is not enough (a device lease holds a command
@@ -93,7 +95,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
 RESULTS=$WORK/results
 LEVERS=$WORK/levers  # the lever suites' records: apart, as their ids are their plain twins'
 # The suites of lever cells, each run into $LEVERS/<suite>, least important last.
-LEVER_SUITES=(levers memory)
+LEVER_SUITES=(levers norms memory)
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 cd "$REPO" || exit 2
 exec > >(tee -a "$OUT/check.log") 2>&1
