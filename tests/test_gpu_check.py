@@ -48,7 +48,7 @@ def cpu_cells(suite: str = "gpu-check", only: str = "*") -> list[str]:
 # its lever, norms and memory twins): every step of the script runs, and the two calls stay short.
 SECOND_CALL = "rin-tiny.*"
 # check.sh's lever suites, in its order.
-LEVER_SUITES = ("levers", "norms", "memory")
+LEVER_SUITES = ("norms", "levers", "memory")
 
 
 def steps(out: Path, call: str = "1") -> dict[str, str]:

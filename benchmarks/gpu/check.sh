@@ -18,14 +18,14 @@
 #   3. suite      `rinbench run gpu-check` (bench/suites/gpu-check.toml: its cells in order of
 #                 importance, with NVML energy and the RIN-256/ADM-256 train-step profiles);
 #                 cells the budget cut off are listed in skipped.txt
-#      levers     `rinbench run levers` (bench/suites/levers.toml: the target train steps with
-#                 channels-last, fused AdamW, flash attention), the least important, with what the
-#                 suite leaves of the budget, into a results folder of its own (a lever cell has its
-#                 plain twin's id); the summary sets each beside its twin; cells the budget cut off
-#                 are listed in skipped-levers.txt (in results.tar.gz and the summary)
 #      norms      `rinbench run norms` (bench/suites/norms.toml: ADM-256 b16's and RIN-256 b32's
-#                 train steps with their norms in bf16, against the memory of the official code),
-#                 the same way: its own folder beside the levers', skipped-norms.txt
+#                 train steps with their norms in bf16, against the memory of the official code; on
+#                 an H100 the plain ADM-256 b16 step does not fit, its twin here should), with what
+#                 the suite leaves of the budget, into a results folder of its own (a lever cell has
+#                 its plain twin's id); the summary sets each beside its twin; cells the budget cut
+#                 off are listed in skipped-norms.txt (in results.tar.gz and the summary)
+#      levers     `rinbench run levers` (bench/suites/levers.toml: the target train steps with
+#                 channels-last, fused AdamW, flash attention), the same way: skipped-levers.txt
 #      memory     `rinbench run memory` (bench/suites/memory.toml: ADM-256 b16's train step with
 #                 activation checkpointing), the same way: skipped-memory.txt
 #   4. gpu-tests  `pytest -m gpu` over the test files that hold GPU tests
@@ -95,7 +95,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
 RESULTS=$WORK/results
 LEVERS=$WORK/levers  # the lever suites' records: apart, as their ids are their plain twins'
 # The suites of lever cells, each run into $LEVERS/<suite>, least important last.
-LEVER_SUITES=(levers norms memory)
+LEVER_SUITES=(norms levers memory)
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 cd "$REPO" || exit 2
 exec > >(tee -a "$OUT/check.log") 2>&1

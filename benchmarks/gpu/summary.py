@@ -5,7 +5,7 @@
 CHECK_DIR is the folder benchmarks/gpu/check.sh works in: steps.tsv (one line per step: name,
 status, seconds, exit code, time limit, call; steps-call1.tsv holds the first call's where a second
 resumed it), calls.tsv (call, records the suite added in it), results/ (the gpu-check run), levers/
-(the lever suites' runs: levers/levers, levers/norms, levers/memory), bare_loop.json, peak.json, skipped.txt and
+(the lever suites' runs: levers/norms, levers/levers, levers/memory), bare_loop.json, peak.json, skipped.txt and
 skipped-<lever suite>.txt. Prints Markdown:
 the machine, the steps, the throughput targets (MFU = model FLOPs per second over a peak: the matmul
 peak the run measured, the fixed yardstick the targets are set against, and the data sheet's dense
@@ -49,8 +49,8 @@ TIMED = ("forward", "train_step", "sample")
 REFERENCE_PEAK_TFLOPS = 790.0
 # The lever suites (bench/suites/<name>.toml), each read from levers/<name>, with its section title.
 LEVER_SECTIONS = {
-    "levers": "Levers against the plain cells",
     "norms": "Norms in bf16 against the plain cells",
+    "levers": "Levers against the plain cells",
     "memory": "Memory: activation checkpointing against the plain cells",
 }
 # Peak memory the official code reached in the same cell (GiB): guided-diffusion's ADM-256 b16
