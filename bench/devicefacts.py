@@ -70,8 +70,10 @@ class DeviceFactsCache:
             return DeviceFacts({"device": device, "error": reason})
 
 
-def device_facts(device: str, timeout_s: float, visible: str | None = None) -> DeviceFacts:
-    """The facts (environment, matmul peak) of one device, taken as a sweep takes them (a CUDA
-    device's in a worker process, pinned to `visible` if given): for a single cell measured
+def device_facts(
+    device: str, timeout_s: float, visible: str | None = None, with_peak: bool = True
+) -> DeviceFacts:
+    """The facts (environment and, `with_peak`, matmul peak) of one device, taken as a sweep takes
+    them (a CUDA device's in a worker process, pinned to `visible` if given): for cells measured
     outside a sweep."""
-    return DeviceFactsCache({device}, timeout_s).get(device, visible)
+    return DeviceFactsCache({device} if with_peak else set(), timeout_s).get(device, visible)

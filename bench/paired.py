@@ -37,7 +37,7 @@ from bench import intervals, pool
 from bench.cellprocess import failed_outcome, worker_environ
 from bench.intervals import SHORT_OF_CORES_KEY
 from bench.measure.facts import MatmulPeak
-from bench.record import Outcome
+from bench.record import Outcome, split_diagnostics
 from bench.suites import Pair, Planned
 from bench.worker import NEXT, STOP, WorkerRequest, outcome_of
 
@@ -329,7 +329,9 @@ def merge(
     if partner_ended is not None:
         details["pair"]["partner_ended"] = f"{partner_ended.status}: {partner_ended.error}"
     if windows:
-        values |= _merged_windows(windows, item, values)
+        merged, reasons = split_diagnostics(_merged_windows(windows, item, values))
+        values |= merged
+        details |= reasons
         short = rounds_short_of_cores(windows)
         noisy, reason = judge_rounds(windows, values, item.settings.max_rel_iqr, short)
         values["latency_noisy"] = int(noisy)

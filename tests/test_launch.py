@@ -477,3 +477,30 @@ def test_each_slurm_end_of_a_job_names_its_reason(state, status, words, tmp_path
         status,
         f"Slurm job 123_4 on gpu17 {words}",
     )
+
+
+def test_a_jobs_gpu_facts_measure_the_peak_only_for_timed_cells(monkeypatch):
+    """A job whose cells on a GPU are all counts asks its probe for the environment alone."""
+    from bench import devicefacts
+
+    asked = []
+
+    def take(cache, device, with_peak, visible):
+        asked.append((device, with_peak))
+        return devicefacts.DeviceFacts({"device": device})
+
+    monkeypatch.setattr(devicefacts.DeviceFactsCache, "_take", take)
+    job_module.device_facts("cuda", False, 60)
+    job_module.device_facts("cuda", True, 60)
+    assert asked == [("cuda", False), ("cuda", True)]
+
+
+def test_a_job_request_written_before_the_measure_spec_rename_still_runs(fake):
+    """Requests of a sweep submitted before `measure` became `measure_spec` name it the old way."""
+    from bench.cell import Cell
+    from bench.measure.facts import DeviceFacts
+
+    cell = Cell("dit-tiny", 32, 1, phase="params")
+    request = {"measure": FAKE, "timeout_s": 60}
+    outcome = job_module.measure_one(cell, {}, DeviceFacts({"device": "cpu"}), request, "unused")
+    assert outcome.status == "ok", outcome.error

@@ -17,9 +17,8 @@ from bench.suites import Planned
 ROOT = Path(__file__).resolve().parents[1]
 # The least timing that still runs every line of a timed cell.
 QUICK = Settings(warmup=0, min_repeats=1, min_seconds=0.0, sample_steps=1)
-# Text among a paired side's values: paired.merge keeps the MFU verdict's reason there (every
-# other reason is a detail). Left as it is, so that records keep the keys they had; a reader
-# takes numbers only.
+# Text among a paired side's values, in paired records committed before paired.merge put the MFU
+# verdict's reason among the details like every other reason; a reader takes numbers only.
 STRAY_TEXT = ("mfu_suspect_reason",)
 
 

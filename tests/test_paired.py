@@ -108,6 +108,9 @@ def test_a_pair_is_timed_in_alternating_rounds_and_the_drift_cancels_in_the_fact
     assert medians == pytest.approx([30.0 * d for d in DRIFT[:5]])
     assert len(adm.values["latency_ms_samples_by_round"]) == 5
     assert adm.values["timed_iters"] == 15 and adm.values["peak_rss_bytes"] == 1005
+    # Numbers among the values, reasons among the details (the MFU verdict's included).
+    assert not [key for key, value in adm.values.items() if isinstance(value, str)]
+    assert "mfu_suspect_reason" in adm.details and "mfu_suspect" in adm.values
     # Each side alone drifts by up to 2x, so its own interval is wide and it is flagged noisy...
     assert adm.values["latency_noisy"] == 1
     assert "interval over 5 rounds" in adm.details["latency_noisy_reason"]

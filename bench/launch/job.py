@@ -82,7 +82,9 @@ def measure_one(
     cell: Cell, settings: dict, facts: DeviceFacts, request: dict, scratch: str
 ) -> Outcome:
     """One cell as the local runner measures it: a count here, anything else in a worker."""
-    spec, timeout_s = request["measure_spec"], request["timeout_s"]
+    # "measure": the key's name in requests written before the rename to measure_spec (a sweep
+    # submitted then and resumed now).
+    spec, timeout_s = request.get("measure_spec") or request["measure"], request["timeout_s"]
     if cell.phase in STATIC_PHASES:
         return run_measure(load_measure(spec), cell, settings)
     if cell.phase in PROFILE_PHASES:
@@ -91,11 +93,12 @@ def measure_one(
 
 
 def device_facts(device: str, with_peak: bool, timeout_s: float) -> DeviceFacts:
-    """The facts (environment, matmul peak) of the node's device, as the local runner takes them: a CPU's here, a
-    GPU's in a worker process (this process then holds no CUDA context while cells measure)."""
+    """The facts (environment and, `with_peak`, matmul peak) of the node's device, as the local
+    runner takes them: a CPU's here, a GPU's in a worker process (this process then holds no CUDA
+    context while cells measure)."""
     if device == "cpu":
         return probe("cpu", with_peak)
-    return devicefacts.device_facts(device, timeout_s)
+    return devicefacts.device_facts(device, timeout_s, with_peak=with_peak)
 
 
 def job_facts(partition: str | None) -> dict:
