@@ -193,3 +193,26 @@ def test_the_script_tables_every_lever_and_a_suites_train_steps(tmp_path, capsys
         assert (row[2] == row[4] == "") == (".fp32." in row[0]), row
     assert script.main(["--suite", str(suite), "--capacity-gib", "1e-9"]) == 0
     assert capsys.readouterr().out.count("none of these") == 4
+
+
+def test_the_floor_under_cudas_rules_lies_just_under_each_peak_the_h200_measured():
+    """The committed H200 check's eager bf16 train steps (ADM-256 b16, RIN-256 b32, DiT-XL/2 b64):
+    kept activations counted on meta under CUDA's emulated autocast, plus weights and AdamW state,
+    is at most the measured peak (the backward's transients come on top) and within 5% of it."""
+    from bench.results import read
+
+    root = Path(__file__).resolve().parents[1]
+    records = read(sorted((root / "benchmarks/results/gpu-check-h200").rglob("*.jsonl")))
+    steps = [
+        r for r in records
+        if r.cell.phase == "train_step" and r.cell.mode == "eager" and r.cell.dtype == "bf16"
+        and r.status == "ok" and r.values.get("peak_alloc_bytes")
+    ]  # fmt: skip
+    assert {r.cell.preset for r in steps} >= {"adm-in256", "rin-in256", "dit-xl-2"}
+    script = _script()
+    for record in steps:
+        cell = record.cell
+        state = script.parameter_count(cell.preset) * script.STATE_BYTES_PER_PARAMETER
+        floor = script.kept_bytes(cell.preset, cell.batch, "bf16", None, False) + state
+        peak = record.values["peak_alloc_bytes"]
+        assert 0.95 * peak <= floor <= peak, (cell.id, floor / 2**30, peak / 2**30)
