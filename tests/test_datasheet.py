@@ -1,6 +1,7 @@
 """bench.datasheet: the data-sheet dense peaks, their lookup by device name, and the data-sheet MFU
 that the report derives for records written before cells recorded it (the first H200 check)."""
 
+import dataclasses
 import importlib.util
 import math
 from pathlib import Path
@@ -150,3 +151,31 @@ def test_the_gpu_check_summary_gives_the_targets_over_both_peaks():
     assert "| MFU (run's peak) | MFU (yardstick) | MFU (data sheet) |" in lines[4]
     row = next(line for line in lines if line.startswith(f"| {cell_id} "))
     assert "| 53.0% | 44.8% | 35.8% | 50.0% | no | no |" in row
+
+
+def test_the_gpu_check_summary_judges_each_target_at_its_fastest_lever():
+    """A lever twin faster than its plain cell is the one the targets are judged on; a plain cell
+    that ran out of memory leaves its lever twin (the norms in bf16) to be judged alone."""
+    spec = importlib.util.spec_from_file_location("summary", ROOT / "benchmarks/gpu/summary.py")
+    summary = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(summary)
+    rin = "rin-in256.r256.b32.bf16.train_step.eager.cuda"
+    adm = "adm-in256.r256.b16.bf16.train_step.eager.cuda"
+    plain = {rin: timed_record(rin, "NVIDIA H100 80GB HBM3", achieved_tflops=300.0)}
+    plain[adm] = dataclasses.replace(
+        timed_record(adm, "NVIDIA H100 80GB HBM3"), status="oom", error="CUDA out of memory"
+    )
+    flash = timed_record(rin, "NVIDIA H100 80GB HBM3", achieved_tflops=360.0)
+    flash = dataclasses.replace(flash, settings={"sdpa_backend": "flash", "fused_optimizer": True})
+    norms = timed_record(adm, "NVIDIA H100 80GB HBM3", achieved_tflops=280.0)
+    norms = dataclasses.replace(norms, settings={"low_precision_norms": True})
+    levered = {"norms": {adm: norms}, "levers": {rin: flash}, "memory": {}}
+    lines = summary._best_with_levers(plain, levered)
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in lines if line.startswith("| ")}
+    # 360 / 790 = 45.6% over the yardstick, 36.4% over 989.4: the RIN target (45%) met on one only.
+    assert (
+        "| levers: sdpa_backend=flash, fused_optimizer=True | 45.6% | 36.4% | 45.0% | yes | no |"
+        in rows[rin]
+    )
+    assert "| norms: low_precision_norms=True | 35.4% |" in rows[adm]
+    assert "| none timed |" in rows["dit-xl-2.r256.b64.bf16.train_step.eager.cuda"]
