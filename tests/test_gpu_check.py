@@ -28,7 +28,8 @@ pytestmark = pytest.mark.skipif(
 
 
 def run_check(out: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHON=sys.executable)
+    """check.sh, its first call's results for a second kept beside OUT (not in the checkout)."""
+    env = dict(os.environ, PYTHON=sys.executable, GPU_CHECK_STATE=str(out.parent / "state"))
     return subprocess.run(
         ["bash", str(SCRIPT), str(out), *args],
         capture_output=True,
@@ -74,13 +75,15 @@ def test_dry_run_in_two_calls_measures_every_cell_once_and_brings_back_at_most_8
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     assert steps(first) == dict.fromkeys(["env", "bare-loop", "peak", "suite"], "ok")
     out = tmp_path / "out"
-    completed = run_check(out, "--device", "cpu", "--part", "2", "--resume-from",
-                          str(first / "results.tar.gz"), "--only", SECOND_CALL,
-                          timeout=600)  # fmt: skip
+    # The first call left its results where the second looks for them (a warm machine keeps them).
+    assert (tmp_path / "state" / "call1.tar.gz").read_bytes() == (
+        first / "results.tar.gz"
+    ).read_bytes()
+    completed = run_check(out, "--device", "cpu", "--part", "2", "--only", SECOND_CALL, timeout=600)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    assert steps(out, "2") == dict.fromkeys(
-        ["env", "suite", "levers", "norms", "memory", "gpu-tests", "report", "claims"], "ok"
-    )
+    # The second call: the lever suites before the rest of the suite (their twins came first).
+    second = ["env", *LEVER_SUITES, "suite", "gpu-tests", "report", "claims"]
+    assert list(steps(out, "2").items()) == [(name, "ok") for name in second]
     counts = [c for c in cpu_cells() if c.split(".")[4] in ("params", "flops")]
     timed = [c for c in cpu_cells(only=SECOND_CALL) if c not in counts]
     assert timed and any(".profile:" in c for c in timed)
@@ -189,10 +192,17 @@ def test_a_spent_budget_skips_the_steps_and_lists_every_cell_as_skipped(tmp_path
 
 @pytest.mark.parametrize(
     "args",
-    [["--device", "tpu"], ["--budget", "soon"], ["--frobnicate"], ["--only"]],
+    [
+        ["--device", "tpu"],
+        ["--budget", "soon"],
+        ["--frobnicate"],
+        ["--only"],
+        ["--part", "2"],  # no first call's results here: a fresh machine
+        ["--part", "1", "--resume-from", "x.tar.gz"],
+    ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(tmp_path, args):
     completed = run_check(tmp_path / "out", *args, timeout=30)
     assert completed.returncode == 2
-    assert completed.stderr.strip().startswith("check.sh:")
+    assert completed.stderr.strip().startswith("check.sh:") and "\n" not in completed.stderr.strip()
     assert completed.stdout == ""

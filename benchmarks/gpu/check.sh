@@ -2,10 +2,11 @@
 # The GPU check: one prepared, time-boxed command that turns a short lease on one GPU into results.
 #
 #   bash benchmarks/gpu/check.sh OUT_DIR [--device cuda|cpu] [--budget SECONDS] [--only GLOB ...]
-#                                [--part 1 | --part 2 --resume-from RESULTS_TAR]
+#                                [--part 1 | --part 2 [--resume-from RESULTS_TAR]]
 #
 # Runs from the repository as it is (no install: PYTHONPATH points at it), with the Python in
-# $PYTHON (default python3), inside a total time budget (default 465 s on a GPU, 300 s on a CPU).
+# $PYTHON (default python3), inside a total time budget: on a GPU 540 s for one call (a lease's
+# command runs 10 minutes at most) and 300 s for each of two (below), 300 s on a CPU.
 # The steps, most important first; each gets what the budget has left after the reserve of the
 # steps behind it, and a step cut short or left out is written down, never silently lost:
 #   1. env        the GPU, driver, torch and Python
@@ -20,10 +21,11 @@
 #                 cells the budget cut off are listed in skipped.txt
 #      norms      `rinbench run norms` (bench/suites/norms.toml: ADM-256 b16's and RIN-256 b32's
 #                 train steps with their norms in bf16, against the memory of the official code; on
-#                 an H100 the plain ADM-256 b16 step does not fit, its twin here should), with what
-#                 the suite leaves of the budget, into a results folder of its own (a lever cell has
-#                 its plain twin's id); the summary sets each beside its twin; cells the budget cut
-#                 off are listed in skipped-norms.txt (in results.tar.gz and the summary)
+#                 an H100 the plain ADM-256 b16 step does not fit, its twin here should), after
+#                 the suite in one call and before the rest of it in the second of two, into a
+#                 results folder of its own (a lever cell has its plain twin's id); the summary sets
+#                 each beside its twin; cells the budget cut off are listed in skipped-norms.txt (in
+#                 results.tar.gz and the summary)
 #      levers     `rinbench run levers` (bench/suites/levers.toml: the target train steps with
 #                 channels-last, fused AdamW, flash attention), the same way: skipped-levers.txt
 #      memory     `rinbench run memory` (bench/suites/memory.toml: ADM-256 b16's train step with
@@ -35,14 +37,25 @@
 # peak.json, steps.tsv, skipped-<lever suite>.txt), report.html, claims.md,
 # pytest-gpu.log, skipped.txt.
 #
-# Two calls cover the whole list where one call's time is not enough (a device lease holds a command
-# for 10 minutes at most): `--part 1` runs the machine's checks and as much of the suite as its
-# budget allows, without the tests and the report; `--part 2 --resume-from RESULTS_TAR` (the first
-# call's results.tar.gz, carried back to the machine) takes up its records, measures only the cells
-# still missing (`rinbench run --resume`: nothing is measured twice, nor the bare loop and the matmul
-# peak again), then runs the tests and the report over both. torch.compile's caches live on the
-# machine (/tmp/torchinductor_$USER), so a second call on the same warm machine compiles from them.
-# calls.tsv and the summary say which cells each call measured. Without --part: one call, all steps.
+# Two calls cover more of the list than one: `--part 1` runs the machine's checks and as much of the
+# suite as its budget allows, without the tests and the report; `--part 2` takes up its records,
+# measures only the cells still missing (`rinbench run --resume`: nothing is measured twice, nor the
+# bare loop and the matmul peak again), then the lever suites, the tests and the report over both.
+# The first call leaves its results.tar.gz in $GPU_CHECK_STATE (default $REPO/.gpu-check, ignored by
+# git, so a warm machine keeps it between calls), where the second finds it; on a fresh machine,
+# carry the first call's results.tar.gz there and name it with --resume-from. torch.compile's caches
+# live on the machine (/tmp/torchinductor_$USER), so a second call on the same warm machine compiles
+# from them. calls.tsv and the summary say which cells each call measured. Without --part: one call,
+# all steps.
+#
+# A lease of 15 minutes of device time, the machine's start (a minute or two) included, and a
+# machine that goes back after 30 s idle: two calls of 300 s, the second asked for as soon as the
+# first returns, leave a few minutes for the start, the transfers and each call's Python and torch
+# start-up. From the checkout, on the machine that has a network first:
+#   python benchmarks/gpu/peer_wheels.py                       # the peers' wheels, into .whl/
+#   run: bash benchmarks/gpu/check.sh "$OUT" --part 1          # carry [".whl"], timeout_s 420
+#   run: bash benchmarks/gpu/check.sh "$OUT" --part 2          # at once, timeout_s 420
+# then commit both calls' files under benchmarks/results/gpu-check-<device>/ and give the machine back.
 #
 # `--only GLOB` (repeatable) passes on to `rinbench run gpu-check --only`: a later lease can measure
 # what an earlier one's skipped.txt lists (`--only '*.compile.cuda'`). The levers step runs the
@@ -53,7 +66,7 @@
 # grids), in a few minutes; tests/test_gpu_check.py runs it so that this script cannot rot.
 set -uo pipefail
 
-usage() { echo "check.sh: ${1:+$1; }usage: bash benchmarks/gpu/check.sh OUT_DIR [--device cuda|cpu] [--budget SECONDS] [--only GLOB ...] [--part 1 | --part 2 --resume-from RESULTS_TAR]" >&2; exit 2; }
+usage() { echo "check.sh: ${1:+$1; }usage: bash benchmarks/gpu/check.sh OUT_DIR [--device cuda|cpu] [--budget SECONDS] [--only GLOB ...] [--part 1 | --part 2 [--resume-from RESULTS_TAR]]" >&2; exit 2; }
 
 [ $# -ge 1 ] || usage "no OUT_DIR"
 case "$1" in -*) usage "OUT_DIR comes first" ;; esac
@@ -75,19 +88,24 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$DEVICE" in cuda|cpu) ;; *) echo "check.sh: --device must be cuda or cpu, got '$DEVICE'" >&2; exit 2 ;; esac
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# Where the first of two calls leaves its results for the second (kept by a warm machine).
+STATE=${GPU_CHECK_STATE:-$REPO/.gpu-check}
 case "$PART" in
     ''|1) [ -z "$RESUME_FROM" ] || usage "--resume-from goes with --part 2" ;;
-    2) [ -n "$RESUME_FROM" ] || usage "--part 2 needs --resume-from, the first call's results.tar.gz"
+    2) if [ -z "$RESUME_FROM" ]; then
+           RESUME_FROM=$STATE/call1.tar.gz
+           [ -f "$RESUME_FROM" ] || { echo "check.sh: --part 2: no first call's results at '$RESUME_FROM' (a fresh machine?): carry its results.tar.gz and name it with --resume-from" >&2; exit 2; }
+       fi
        [ -f "$RESUME_FROM" ] || { echo "check.sh: --resume-from: no file at '$RESUME_FROM'" >&2; exit 2; } ;;
     *) echo "check.sh: --part must be 1 or 2, got '$PART'" >&2; exit 2 ;;
 esac
 CALL=${PART:-1}
 if [ -z "$BUDGET" ]; then
-    if [ "$DEVICE" = cuda ]; then BUDGET=465; else BUDGET=300; fi
+    if [ "$DEVICE" = cpu ]; then BUDGET=300; elif [ -n "$PART" ]; then BUDGET=300; else BUDGET=540; fi
 fi
 case "$BUDGET" in ''|*[!0-9]*) echo "check.sh: --budget must be whole seconds, got '$BUDGET'" >&2; exit 2 ;; esac
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PY=${PYTHON:-python3}
 mkdir -p "$OUT" || exit 2
 OUT=$(cd "$OUT" && pwd)
@@ -201,12 +219,15 @@ if [ ! -f "$WORK/peak.json" ]; then
         "$PY" benchmarks/gpu/peak.py "${PEAK[@]}" --out "$WORK/peak.json"
 fi
 records_so_far() { cat "$RESULTS"/gpu-check/*.jsonl 2>/dev/null | wc -l; }
-RESUME=()
-compgen -G "$RESULTS/gpu-check/*.jsonl" >/dev/null && RESUME=(--resume)
-before=$(records_so_far)
-step suite "$BUDGET" $((RESERVE_TESTS + RESERVE_REPORT)) \
-    "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --no-progress "${RESUME[@]}" "${ONLY[@]}"
-printf '%s\t%s\n' "$CALL" $(($(records_so_far) - before)) >>"$WORK/calls.tsv"
+# The gpu-check suite, resumed where a record exists; calls.tsv gets how many records it added.
+run_suite() {
+    local resume=() before
+    compgen -G "$RESULTS/gpu-check/*.jsonl" >/dev/null && resume=(--resume)
+    before=$(records_so_far)
+    step suite "$BUDGET" $((RESERVE_TESTS + RESERVE_REPORT)) \
+        "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --no-progress "${resume[@]}" "${ONLY[@]}"
+    printf '%s\t%s\n' "$CALL" $(($(records_so_far) - before)) >>"$WORK/calls.tsv"
+}
 # levers_selected SUITE: 0 unless --only selects no cell of that lever suite (any other failure is
 # the step's to show); asked once per suite (each ask starts a Python that imports torch).
 declare -A SELECTED=()
@@ -226,19 +247,30 @@ left_out() {
     compgen -G "$2/$1/*.jsonl" >/dev/null && resume=(--out "$2" --resume)
     "$PY" -m bench run "$1" --device "$DEVICE" "${resume[@]}" --dry-run "${ONLY[@]}"
 }
-# The levers, the tests and the report are the last call's: the first of two spends its time on the
-# suite.
-if [ "$PART" != 1 ]; then
+# The lever suites, each into $LEVERS/<suite>, resumed where a record exists.
+run_lever_suites() {
+    local suite resume
     for suite in "${LEVER_SUITES[@]}"; do
         if levers_selected "$suite"; then
-            LEVERS_RESUME=()
-            compgen -G "$LEVERS/$suite/*.jsonl" >/dev/null && LEVERS_RESUME=(--resume)
+            resume=()
+            compgen -G "$LEVERS/$suite/*.jsonl" >/dev/null && resume=(--resume)
             step "$suite" "$BUDGET" $((RESERVE_TESTS + RESERVE_REPORT)) \
-                "$PY" -m bench run "$suite" --device "$DEVICE" --out "$LEVERS" --no-progress "${LEVERS_RESUME[@]}" "${ONLY[@]}"
+                "$PY" -m bench run "$suite" --device "$DEVICE" --out "$LEVERS" --no-progress "${resume[@]}" "${ONLY[@]}"
         else
             echo "== $suite: --only selects no cell of the $suite suite; not run"
         fi
     done
+}
+# One call: the suite, then the lever suites. Two: the first spends its time on the suite (its
+# first cells are the lever cells' plain twins); the second runs the lever suites first, as issue
+# 23's before-and-after needs them more than the rest of the suite, then the rest of the suite.
+case "$PART" in
+    1) run_suite ;;
+    2) run_lever_suites; run_suite ;;
+    *) run_suite; run_lever_suites ;;
+esac
+# The tests and the report are the last call's.
+if [ "$PART" != 1 ]; then
     # Only the test files that hold GPU tests: collecting the whole suite would import every
     # optional library (diffusers, rin-pytorch, ...) for nothing.
     GPU_TEST_FILES=$(grep -rl --include='test_*.py' 'mark.gpu' tests | sort | tr '\n' ' ')
@@ -274,6 +306,10 @@ tar -czf "$OUT/results.tar.gz" -C "$WORK" "${PACKED[@]}"
 if [ "$(stat -c %s "$OUT/results.tar.gz")" -gt "$LIMIT_BYTES" ]; then
     echo "== results.tar.gz over 16 MiB: packed again without the traces and memory snapshots"
     tar -czf "$OUT/results.tar.gz" -C "$WORK" --exclude='*.json.gz' --exclude='*.pickle' "${PACKED[@]}"
+fi
+if [ "$PART" = 1 ]; then  # for the second call, on this machine while it stays warm
+    mkdir -p "$STATE" && cp "$OUT/results.tar.gz" "$STATE/call1.tar.gz" \
+        && echo "== the second call (--part 2) takes up $STATE/call1.tar.gz"
 fi
 cp "$WORK/summary.md" "$WORK/skipped.txt" "$OUT/"
 for name in pytest-gpu.log claims.md; do
