@@ -15,11 +15,10 @@ the reason, never with a substitute: tf32 on a CPU is "unsupported", a failed co
 "compile failed: ...", an out-of-memory is "oom".
 
 Levers (Settings.channels_last, sdpa_backend, fused_optimizer, compile_mode, checkpointing,
-low_precision_norms) change
-how the same math runs, never what it computes: each is off by default, recorded with the cell's settings, and
-applied where the cell builds its model, inputs and optimizer (`build_model`, `make_steps`), so that
-a timed cell and its profile run alike. A lever that cannot run as asked ends the cell
-"unsupported".
+low_precision_norms) change how the same math runs, never what it computes: each is off by default,
+recorded with the cell's settings, and applied where the cell builds its model, inputs and optimizer
+(`build_model`, `make_steps`), so that a timed cell and its profile run alike. A lever that cannot
+run as asked ends the cell "unsupported".
 
 This module imports torch only inside functions, so that a runner can import `Settings` cheaply.
 """
@@ -623,7 +622,7 @@ def low_precision_norm_cell(model, cell: Cell) -> int:
     if not changed:
         raise Unsupported(
             f"low_precision_norms: model {cell.preset!r} has no GroupNorm or LayerNorm module "
-            "(torch.nn's, or a subclass of one)"
+            "running torch.nn's own forward"
         )
     return changed
 

@@ -152,14 +152,16 @@ def _fusable(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, 
              enable_gqa=False):  # fmt: skip
     """(query, key, value, keyword arguments of the fused op) for a call on meta tensors the
     fused op takes as it is; None for any other."""
-    on_meta = all(t.device.type == "meta" for t in (query, key, value))
-    mask_ok = attn_mask is None or attn_mask.dim() in (2, 4)
-    same_width = query.shape[-1] == key.shape[-1] == value.shape[-1]
-    same_heads = query.dim() == 4 and query.shape[:-2] == key.shape[:-2] == value.shape[:-2]
-    if not (on_meta and mask_ok and same_width and same_heads) or dropout_p or enable_gqa:
-        return None
-    dtypes = {query.dtype, key.dtype, value.dtype}
-    if len(dtypes) != 1:
-        return None
+    tensors = (query, key, value)
+    takes_it = (
+        all(t.device.type == "meta" for t in tensors)
+        and len({t.dtype for t in tensors}) == 1
+        and query.dim() == 4
+        and query.shape[:-2] == key.shape[:-2] == value.shape[:-2]  # batch and heads alike
+        and query.shape[-1] == key.shape[-1] == value.shape[-1]  # one head width
+        and (attn_mask is None or attn_mask.dim() in (2, 4))
+        and not dropout_p
+        and not enable_gqa
+    )
     options = {"is_causal": is_causal, "attn_mask": attn_mask, "scale": scale}
-    return query, key, value, options
+    return (query, key, value, options) if takes_it else None

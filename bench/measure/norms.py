@@ -27,15 +27,17 @@ from bench.measure.meta_emulation import STATE_DEVICE
 
 
 def norm_modules(model) -> list:
-    """The model's GroupNorm and LayerNorm modules (subclasses included), in module order."""
+    """The model's GroupNorm and LayerNorm modules that run torch's own forward (a subclass with a
+    forward of its own computes something of its own, and is left alone), in module order."""
     import torch
 
-    return [m for m in model.modules() if isinstance(m, (torch.nn.GroupNorm, torch.nn.LayerNorm))]
+    own = (torch.nn.GroupNorm.forward, torch.nn.LayerNorm.forward)
+    return [m for m in model.modules() if type(m).forward in own]
 
 
 def run_norms_in(model, dtype) -> int:
-    """Make every GroupNorm and LayerNorm of `model` run in `dtype` (a torch dtype: bfloat16 or
-    float16) and return it, in place; returns how many modules changed."""
+    """Make every norm of `norm_modules(model)` run in `dtype` (torch.bfloat16 or torch.float16)
+    and hand it on, in place; returns how many modules changed."""
     modules = norm_modules(model)
     for module in modules:
         module.forward = _in_dtype(module, dtype)
