@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -188,6 +189,17 @@ def test_a_spent_budget_skips_the_steps_and_lists_every_cell_as_skipped(tmp_path
     levers_section = summary.split("## Levers against the plain cells")[1].split("\n## ")[0]
     assert "Lever cells the time budget left out" in levers_section
     assert all(f"- {cell}" in levers_section for cell in cpu_cells("levers"))
+
+
+def test_a_second_call_takes_up_only_a_recent_first_call_unless_named(tmp_path):
+    """An hour-old first call in the state folder is another lease's: refused in one line."""
+    stale = tmp_path / "state" / "call1.tar.gz"
+    stale.parent.mkdir()
+    stale.write_bytes(b"")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    completed = run_check(tmp_path / "out", "--device", "cpu", "--part", "2", timeout=30)
+    assert completed.returncode == 2 and "120 minutes old" in completed.stderr
+    assert "name them with --resume-from" in completed.stderr
 
 
 @pytest.mark.parametrize(

@@ -96,8 +96,12 @@ case "$PART" in
     2) if [ -z "$RESUME_FROM" ]; then
            RESUME_FROM=$STATE/call1.tar.gz
            [ -f "$RESUME_FROM" ] || { echo "check.sh: --part 2: no first call's results at '$RESUME_FROM' (a fresh machine?): carry its results.tar.gz and name it with --resume-from" >&2; exit 2; }
+           # A first call of another day's lease is not this one's: taken only when named.
+           age=$(($(date +%s) - $(stat -c %Y "$RESUME_FROM")))
+           [ "$age" -le 3600 ] || { echo "check.sh: --part 2: the first call's results at '$RESUME_FROM' are $((age / 60)) minutes old: name them with --resume-from to take them up anyway" >&2; exit 2; }
        fi
-       [ -f "$RESUME_FROM" ] || { echo "check.sh: --resume-from: no file at '$RESUME_FROM'" >&2; exit 2; } ;;
+       [ -f "$RESUME_FROM" ] || { echo "check.sh: --resume-from: no file at '$RESUME_FROM'" >&2; exit 2; }
+       RESUME_FROM=$(cd "$(dirname "$RESUME_FROM")" && pwd)/$(basename "$RESUME_FROM") ;;
     *) echo "check.sh: --part must be 1 or 2, got '$PART'" >&2; exit 2 ;;
 esac
 CALL=${PART:-1}
