@@ -244,13 +244,6 @@ levers_selected() {
     fi
     [ "${SELECTED[$1]}" = yes ]
 }
-# left_out SUITE FOLDER: the ids of the suite's selected cells without a record in FOLDER/SUITE
-# (all of them where the suite never started there).
-left_out() {
-    local resume=()
-    compgen -G "$2/$1/*.jsonl" >/dev/null && resume=(--out "$2" --resume)
-    "$PY" -m bench run "$1" --device "$DEVICE" "${resume[@]}" --dry-run "${ONLY[@]}"
-}
 # The lever suites, each into $LEVERS/<suite>, resumed where a record exists.
 run_lever_suites() {
     local suite resume
@@ -282,18 +275,21 @@ if [ "$PART" != 1 ]; then
         bash -c "'$PY' -m pytest -m gpu -q -p no:cacheprovider $GPU_TEST_FILES >'$WORK/pytest-gpu.log' 2>&1; code=\$?; tail -n 15 '$WORK/pytest-gpu.log'; exit \$code"
 fi
 
-# What the budget left out: the suite's cells without a record (all of them if it never started).
-left_out gpu-check "$RESULTS" >"$WORK/skipped.txt"
-echo "== cells left out by the budget: $(wc -l <"$WORK/skipped.txt") of the suite"
-# The lever suites are the second call's: the first of two leaves them unasked (each ask is a
-# Python that imports torch, on the lease's time).
+# What the budget left out: the selected cells without a record (all of them where a suite never
+# started), of the suite and, in a call that runs them, of the lever suites; asked in one Python
+# (each start imports torch, on the lease's time).
+LEFT_OUT=(--suite gpu-check "$RESULTS" "$WORK/skipped.txt")
 if [ "$PART" != 1 ]; then
     for suite in "${LEVER_SUITES[@]}"; do
-        : >"$WORK/skipped-$suite.txt"
-        if levers_selected "$suite"; then
-            left_out "$suite" "$LEVERS" >"$WORK/skipped-$suite.txt"
-        fi
-        echo "== cells of the $suite suite left out by the budget: $(wc -l <"$WORK/skipped-$suite.txt")"
+        LEFT_OUT+=(--suite "$suite" "$LEVERS" "$WORK/skipped-$suite.txt")
+    done
+fi
+"$PY" benchmarks/gpu/left_out.py --device "$DEVICE" "${ONLY[@]}" "${LEFT_OUT[@]}" \
+    || echo "== left_out.py failed: the lists of left-out cells may be missing"
+echo "== cells left out by the budget: $(wc -l <"$WORK/skipped.txt" 2>/dev/null) of the suite"
+if [ "$PART" != 1 ]; then
+    for suite in "${LEVER_SUITES[@]}"; do
+        echo "== cells of the $suite suite left out by the budget: $(wc -l <"$WORK/skipped-$suite.txt" 2>/dev/null)"
     done
 fi
 
