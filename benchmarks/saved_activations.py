@@ -76,9 +76,10 @@ def parameter_count(slug: str) -> int:
     import torch
 
     from bench import registry
+    from bench.measure.flops import count_params
 
     with torch.device("meta"):
-        return sum(p.numel() for p in registry.build(slug).parameters())
+        return count_params(registry.build(slug))["params"]
 
 
 def rows(slug: str, batch: int, dtype: str, kinds) -> list[str]:

@@ -5,6 +5,7 @@ reason when they cannot be imported, and a matmul peak as the runner's probe han
 
 import functools
 import importlib
+import importlib.util
 import io
 import os
 import socket
@@ -119,6 +120,15 @@ def _gloo_worker(rank: int, world: int, port: int, fn, args: tuple) -> None:
 
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def load_script(relative: str):
+    """A script of the repository that is not a package module (benchmarks/...), as a module."""
+    path = Path(__file__).resolve().parents[1] / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def pythonpath_with(*folders: Path) -> str:

@@ -2,18 +2,15 @@
 that the report derives for records written before cells recorded it (the first H200 check)."""
 
 import dataclasses
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
+from helpers import load_script
 
 from bench import datasheet
 from bench.cell import DTYPES, Cell
 from bench.record import Record
 from reports import load
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
@@ -141,9 +138,7 @@ def test_a_cpu_record_or_an_unknown_gpu_gets_no_data_sheet_mfu_and_no_error():
 
 
 def test_the_gpu_check_summary_gives_the_targets_over_both_peaks():
-    spec = importlib.util.spec_from_file_location("summary", ROOT / "benchmarks/gpu/summary.py")
-    summary = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(summary)
+    summary = load_script("benchmarks/gpu/summary.py")
     cell_id = "dit-xl-2.r256.b64.bf16.train_step.compile.cuda"
     # 354.1 TFLOP/s: 53.0% of the run's 668 measured, 44.8% of the 790 yardstick, 35.8% of 989.4.
     record = timed_record(cell_id, "NVIDIA H200", achieved_tflops=354.1, mfu=0.530)
@@ -156,9 +151,7 @@ def test_the_gpu_check_summary_gives_the_targets_over_both_peaks():
 def test_the_gpu_check_summary_judges_each_target_at_its_fastest_lever():
     """A lever twin faster than its plain cell is the one the targets are judged on; a plain cell
     that ran out of memory leaves its lever twin (the norms in bf16) to be judged alone."""
-    spec = importlib.util.spec_from_file_location("summary", ROOT / "benchmarks/gpu/summary.py")
-    summary = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(summary)
+    summary = load_script("benchmarks/gpu/summary.py")
     rin = "rin-in256.r256.b32.bf16.train_step.eager.cuda"
     adm = "adm-in256.r256.b16.bf16.train_step.eager.cuda"
     plain = {rin: timed_record(rin, "NVIDIA H100 80GB HBM3", achieved_tflops=300.0)}

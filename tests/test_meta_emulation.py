@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import load_script
 
 from bench import registry
 from bench.measure.checkpointing import saved_activation_bytes
@@ -161,18 +162,10 @@ def test_the_policies_agree_with_torchs_own_lists():
     assert set(POLICIES["cpu"]["fp32"]) <= cpu_fp32
 
 
-def _script():
-    root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("saved", root / "benchmarks/saved_activations.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_script_tables_every_lever_and_a_suites_train_steps(tmp_path, capsys):
     """benchmarks/saved_activations.py: a row per memory lever for a preset; with --suite, a row per
     train step of the suite's CUDA plan with the first lever that fits under the capacity."""
-    script = _script()
+    script = load_script("benchmarks/saved_activations.py")
     assert script.main(["dit-tiny", "--batch", "2", "--dtype", "bf16"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| dit-tiny")]
     levers = [row.split(" | ")[3] for row in rows]
@@ -209,7 +202,7 @@ def test_the_floor_under_cudas_rules_lies_just_under_each_peak_the_h200_measured
         and r.status == "ok" and r.values.get("peak_alloc_bytes")
     ]  # fmt: skip
     assert {r.cell.preset for r in steps} >= {"adm-in256", "rin-in256", "dit-xl-2"}
-    script = _script()
+    script = load_script("benchmarks/saved_activations.py")
     for record in steps:
         cell = record.cell
         state = script.parameter_count(cell.preset) * script.STATE_BYTES_PER_PARAMETER

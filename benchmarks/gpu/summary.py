@@ -148,9 +148,7 @@ def _targets(records: dict) -> list[str]:
         if record is None:
             lines.append(f"| {cell_id} | not run | | | | | {_pct(target)} | | |")
             continue
-        achieved = record.values.get("achieved_tflops")
-        yardstick = None if achieved is None else achieved / REFERENCE_PEAK_TFLOPS
-        sheet = datasheet.mfu_of(record)
+        yardstick, sheet = _yardstick_mfu(record), datasheet.mfu_of(record)
         lines.append(
             f"| {cell_id} | {record.status} | {_num(record.values.get('images_per_s'))} | "
             f"{_pct(record.values.get('mfu'))} | {_pct(yardstick)} | {_pct(sheet)} | "
@@ -160,7 +158,8 @@ def _targets(records: dict) -> list[str]:
 
 
 def _yardstick_mfu(record) -> float | None:
-    achieved = record.values.get("achieved_tflops") if record.status == "ok" else None
+    """The record's MFU over the REFERENCE_PEAK_TFLOPS yardstick (None without a throughput)."""
+    achieved = record.values.get("achieved_tflops")
     return None if achieved is None else achieved / REFERENCE_PEAK_TFLOPS
 
 
@@ -176,7 +175,11 @@ def _best_with_levers(plain: dict, levered: dict[str, dict]) -> list[str]:
     for cell_id, target in TARGETS.items():
         runs = [("plain", plain.get(cell_id))]
         runs += [(suite, records.get(cell_id)) for suite, records in levered.items()]
-        timed = [(name, r) for name, r in runs if r is not None and _yardstick_mfu(r) is not None]
+        timed = [
+            (name, r)
+            for name, r in runs
+            if r is not None and r.status == "ok" and _yardstick_mfu(r) is not None
+        ]
         if not timed:
             lines.append(f"| {cell_id} | none timed | | | {_pct(target)} | | |")
             continue
