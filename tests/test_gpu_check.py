@@ -29,8 +29,17 @@ pytestmark = pytest.mark.skipif(
 
 
 def run_check(out: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
-    """check.sh, its first call's results for a second kept beside OUT (not in the checkout)."""
-    env = dict(os.environ, PYTHON=sys.executable, GPU_CHECK_STATE=str(out.parent / "state"))
+    """check.sh, its first call's results for a second kept beside OUT (not in the checkout), and
+    no peer wheels: a checkout where `peer_wheels.py` ran has them in .whl, and the check would
+    install them into the Python running the tests."""
+    no_wheels = out.parent / "no-wheels"
+    no_wheels.mkdir(exist_ok=True)
+    env = dict(
+        os.environ,
+        PYTHON=sys.executable,
+        GPU_CHECK_STATE=str(out.parent / "state"),
+        PEER_WHEELS=str(no_wheels),
+    )
     return subprocess.run(
         ["bash", str(SCRIPT), str(out), *args],
         capture_output=True,

@@ -17,7 +17,12 @@ from helpers import load_script
 
 from bench import registry
 from bench.measure.checkpointing import saved_activation_bytes
-from bench.measure.meta_emulation import POLICIES, emulated_autocast, fused_attention
+from bench.measure.meta_emulation import (
+    aten_packet,
+    emulated_autocast,
+    fused_attention,
+    installed_policy,
+)
 from bench.measure.norms import norm_modules, run_norms_in
 
 TINY = ("rin-tiny", "adm-tiny", "dit-tiny", "vdm-tiny", "rin-video-tiny")
@@ -146,8 +151,9 @@ def _torchs_lists() -> dict[str, set[str]]:
 
 
 def test_the_policies_agree_with_torchs_own_lists():
-    """Every op our CUDA and CPU policies name is in torch's list for that device and precision
-    (SDPA excepted: torch's lists leave it out, autocast_mode.cpp has it in both)."""
+    """Every op our CUDA and CPU policies keep on the installed torch is in torch's list for that
+    device and precision (SDPA excepted: torch's lists leave it out, autocast_mode.cpp has it in
+    both); every name is an aten op, and what our families call stays in."""
     lists = _torchs_lists()
     cuda = "AutocastTestLists."
     cuda_lower = lists[cuda + "torch_fp16"] | lists[cuda + "nn_fp16"] | lists[cuda + "methods_fp16"]
@@ -156,10 +162,16 @@ def test_the_policies_agree_with_torchs_own_lists():
     cpu_lower = lists[cpu + "torch_16"] | lists[cpu + "nn_16"]
     cpu_fp32 = lists[cpu + "torch_fp32"] | lists[cpu + "nn_fp32"]
     sdpa = {"scaled_dot_product_attention"}
-    assert set(POLICIES["cuda"]["lower"]) - sdpa <= cuda_lower
-    assert set(POLICIES["cuda"]["fp32"]) <= cuda_fp32
-    assert set(POLICIES["cpu"]["lower"]) - sdpa <= cpu_lower | {"__matmul__"}  # matmul's operator
-    assert set(POLICIES["cpu"]["fp32"]) <= cpu_fp32
+    on_cuda, on_cpu = installed_policy("cuda"), installed_policy("cpu")
+    assert set(on_cuda["lower"]) - sdpa <= cuda_lower
+    assert set(on_cuda["fp32"]) <= cuda_fp32
+    assert set(on_cpu["lower"]) - sdpa <= cpu_lower | {"__matmul__"}  # matmul's operator
+    assert set(on_cpu["fp32"]) <= cpu_fp32
+    called = {"conv2d", "conv3d", "linear", "matmul", "bmm", "baddbmm", "einsum"} | sdpa
+    assert called <= set(on_cuda["lower"]) and called - {"einsum", "conv3d"} <= set(on_cpu["lower"])
+    assert {"layer_norm", "group_norm", "softmax", "mse_loss"} <= set(on_cuda["fp32"])
+    with pytest.raises(ValueError, match="no aten op"):
+        aten_packet("not_an_op")
 
 
 def test_the_script_tables_every_lever_and_a_suites_train_steps(tmp_path, capsys):

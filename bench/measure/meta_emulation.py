@@ -32,7 +32,8 @@ torch is imported in the functions.
 from __future__ import annotations
 
 # Ops autocast runs in the lower precision, and ops it runs in fp32, per device: the entries of
-# aten/src/ATen/autocast_mode.cpp (torch 2.4 to 2.14) a model's forward and loss can reach.
+# aten/src/ATen/autocast_mode.cpp (torch 2.4 to 2.14) a model's forward and loss can reach; the
+# emulation applies those the running torch has (installed_policy).
 POLICIES = {
     "cuda": {
         "lower": (
@@ -64,6 +65,44 @@ POLICIES = {
 }  # fmt: skip
 # The autocast whose enabled state the emulation reads (meta tensors have none of their own).
 STATE_DEVICE = "cpu"
+# The dispatch key of each policy's autocast, and the aten op behind a name that is not one.
+DISPATCH_KEYS = {"cuda": "AutocastCUDA", "cpu": "AutocastCPU"}
+ATEN_NAMES = {"__matmul__": "matmul", "__pow__": "pow"}
+
+
+def aten_packet(name: str):
+    """The aten op (with all its overloads) that the torch function or method `name` runs."""
+    import torch
+
+    aten_name = ATEN_NAMES.get(name, name)
+    if not hasattr(torch.ops.aten, aten_name):
+        raise ValueError(f"{name!r} names no aten op")
+    return getattr(torch.ops.aten, aten_name)
+
+
+def installed_policy(policy: str) -> dict[str, tuple[str, ...]]:
+    """POLICIES[policy] less the ops the installed torch's autocast leaves alone on that device:
+    the lists change between releases (rms_norm joined CUDA's fp32 list after torch 2.11, the
+    torch of the GPU machine), and the emulation follows the torch that runs it. An op counts as
+    handled where any of its overloads has a kernel under the device's autocast dispatch key."""
+    import torch
+
+    if policy not in POLICIES:
+        raise ValueError(f"unknown autocast policy {policy!r}; known: {', '.join(POLICIES)}")
+    key = DISPATCH_KEYS[policy]
+
+    def handled(name: str) -> bool:
+        packet = aten_packet(name)
+        qualified = (
+            packet._qualified_op_name + ("" if overload == "default" else f".{overload}")
+            for overload in packet.overloads()
+        )
+        return any(torch._C._dispatch_has_kernel_for_dispatch_key(op, key) for op in qualified)
+
+    return {
+        precision: tuple(name for name in names if handled(name))
+        for precision, names in POLICIES[policy].items()
+    }
 
 
 def _functions(names: tuple[str, ...]) -> list:
@@ -77,7 +116,8 @@ def _functions(names: tuple[str, ...]) -> list:
 
 
 def emulated_autocast(policy: str, dtype):
-    """A context in which the ops of POLICIES[policy] take the dtypes that device's autocast to
+    """A context in which the ops of POLICIES[policy] that the installed torch's autocast handles
+    (installed_policy) take the dtypes that device's autocast to
     `dtype` (torch.bfloat16 or torch.float16) gives them, on any tensors (meant for meta ones)."""
     import contextlib
 
@@ -85,12 +125,11 @@ def emulated_autocast(policy: str, dtype):
     from torch.overrides import TorchFunctionMode
     from torch.utils._pytree import tree_map
 
-    if policy not in POLICIES:
-        raise ValueError(f"unknown autocast policy {policy!r}; known: {', '.join(POLICIES)}")
     if dtype not in (torch.bfloat16, torch.float16):
         raise ValueError(f"autocast runs in bfloat16 or float16, not {dtype}")
-    targets = {f: dtype for f in _functions(POLICIES[policy]["lower"])}
-    targets |= {f: torch.float32 for f in _functions(POLICIES[policy]["fp32"])}
+    ops = installed_policy(policy)
+    targets = {f: dtype for f in _functions(ops["lower"])}
+    targets |= {f: torch.float32 for f in _functions(ops["fp32"])}
     halves = (torch.float32, torch.bfloat16, torch.float16)  # what autocast casts (not fp64)
 
     class EmulatedAutocast(TorchFunctionMode):
