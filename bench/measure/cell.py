@@ -974,7 +974,9 @@ def _forward_step(context: StepContext) -> Callable:
         state = None
         if context.needs.recurrent_state:  # the latents a previous sampling step would pass in
             with torch.no_grad(), autocast():
-                state = model_fn(x, t, y)[1]
+                # A copy: under CUDA graphs (compile_mode "reduce-overhead") an output lives in the
+                # graphs' memory pool, which the timed calls' replays overwrite.
+                state = model_fn(x, t, y)[1].clone()
 
         def step():
             with torch.no_grad(), autocast():
