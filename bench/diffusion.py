@@ -203,6 +203,8 @@ def sample(
         if k:
             x = torch.cat([context.to(x.dtype), x[:, :, k:]], dim=2)
         out, state = model(x, model_time(needs, t, schedule), y, state)
+        if state is not None:  # a compiled model under CUDA graphs returns it in the graphs' pool,
+            state = state.clone()  # which the next call's replay overwrites while reading it
         x0, eps = prediction_to_x0_eps(out[:, :C].float(), x, gamma_t, target)
         if i == steps - 1:
             return torch.cat([context.to(x0.dtype), x0[:, :, k:]], dim=2) if k else x0
