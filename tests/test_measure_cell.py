@@ -219,6 +219,49 @@ def test_compile_mode_runs_with_a_working_backend():
     assert out.values["compile_graph_breaks"] == 0
 
 
+class ReplayedOutputs:
+    """CUDA graphs' contract (torch.compile's mode "reduce-overhead") on a CPU: a call's outputs stay
+    valid only until the next call begins, whose replay overwrites the memory pool they live in
+    (here: they turn to NaN)."""
+
+    def __init__(self, model):
+        self.model, self.previous = model, []
+
+    def __call__(self, *args):
+        with torch.no_grad():
+            for tensor in self.previous:
+                tensor.fill_(float("nan"))
+        outputs = self.model(*args)
+        self.previous = [out.detach() for out in outputs if isinstance(out, torch.Tensor)]
+        return outputs
+
+
+@pytest.mark.parametrize("phase", ["forward", "train_step", "sample"])
+def test_what_a_step_feeds_back_outlives_the_next_call(phase):
+    """RIN's latents go from one call of the network into the next (the forward cell's, the
+    self-conditioning pass's, the sampler's); under CUDA graphs each step must copy them first."""
+
+    def two_calls(replayed: bool) -> list:
+        torch.manual_seed(0)
+        model = registry.build("rin-tiny")
+        cfg = registry.config("rin-tiny")
+        model_fn = ReplayedOutputs(model) if replayed else model
+        context = measure_module.step_context(
+            model, cfg, "fp32", torch.device("cpu"), FAST, model_fn=model_fn
+        )
+        step = measure_module.PHASE_STEPS[phase](context)(2)
+        results = []
+        for _ in range(2):  # each result copied before the next call overwrites it
+            result = step()
+            results.append((result[0] if isinstance(result, tuple) else result).detach().clone())
+        return results
+
+    replayed, plain = two_calls(replayed=True), two_calls(replayed=False)
+    for got, want in zip(replayed, plain, strict=True):
+        assert torch.isfinite(got).all()
+        torch.testing.assert_close(got, want)
+
+
 def test_out_of_memory_is_a_status(monkeypatch):
     def out_of_memory(*args):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
