@@ -30,13 +30,17 @@ def run(args) -> int:
     from bench.measure.flops import count_params
 
     print("Suites (rinbench run SUITE):")
-    for name in suites.builtin_names():
+    names = suites.builtin_names()
+    name_width = max(len(name) for name in names)
+    for name in names:
         try:
             suite = suites.load(name)
         except suites.SuiteError as err:
             raise UsageError(f"built-in suite {name!r} is broken: {err}") from None
         devices = ", ".join(sorted({c.device for c in suite.cells}))
-        print(f"  {name:<8} {len(suite.plan):>4} cells on {devices:<9} {suite.description}")
+        print(
+            f"  {name:<{name_width}} {len(suite.plan):>4} cells on {devices:<9} {suite.description}"
+        )
     print()
     print("Presets (parameters counted on the meta device):")
     width = max(len(family.name) for family in registry.FAMILIES)
