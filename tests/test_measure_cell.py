@@ -7,6 +7,7 @@ import re
 
 import pytest
 import torch
+from helpers import needs
 
 from bench import cell as cell_module
 from bench import metrics, registry
@@ -236,15 +237,19 @@ class ReplayedOutputs:
         return outputs
 
 
+@pytest.mark.parametrize(
+    "slug",
+    ["rin-tiny", pytest.param("lucidrains-rin-tiny", marks=needs("rin_pytorch", extra="peers"))],
+)
 @pytest.mark.parametrize("phase", ["forward", "train_step", "sample"])
-def test_what_a_step_feeds_back_outlives_the_next_call(phase):
+def test_what_a_step_feeds_back_outlives_the_next_call(slug, phase):
     """RIN's latents go from one call of the network into the next (the forward cell's, the
     self-conditioning pass's, the sampler's); under CUDA graphs each step must copy them first."""
 
     def two_calls(replayed: bool) -> list:
         torch.manual_seed(0)
-        model = registry.build("rin-tiny")
-        cfg = registry.config("rin-tiny")
+        model = registry.build(slug)
+        cfg = registry.config(slug)
         model_fn = ReplayedOutputs(model) if replayed else model
         context = measure_module.step_context(
             model, cfg, "fp32", torch.device("cpu"), FAST, model_fn=model_fn
