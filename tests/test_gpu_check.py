@@ -227,3 +227,40 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path, args):
     assert completed.returncode == 2
     assert completed.stderr.strip().startswith("check.sh:") and "\n" not in completed.stderr.strip()
     assert completed.stdout == ""
+
+
+def test_peer_wheels_leave_out_what_the_gpu_machine_has():
+    """The peers' wheels travel with a lease's checkout (64 MiB all told): torch, what comes with
+    it and what rinbench's own dependencies bring stay behind; torchvision is pinned for the GPU's
+    torch unless skipped."""
+    import importlib.util
+    import tomllib
+
+    spec = importlib.util.spec_from_file_location(
+        "peer_wheels", ROOT / "benchmarks" / "gpu" / "peer_wheels.py"
+    )
+    peer_wheels = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(peer_wheels)
+
+    ours = peer_wheels.rinbench_dependencies()
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert set(ours) == {text for text in declared if not text.startswith("torch")}
+    resolved = [
+        ("diffusers", "0.42.1"),
+        ("torch", "2.11.0"),
+        ("nvidia-cublas", "13.1"),
+        ("numpy", "2.4.6"),
+        ("Pillow", "13.0.0"),
+        ("torchvision", "0.27.0"),
+        ("hf_xet", "1.8.0"),
+    ]
+    there = {"numpy", "pillow"}
+    assert peer_wheels.wanted(resolved, "0.26.0", there) == [
+        "diffusers==0.42.1",
+        "torchvision==0.26.0",
+        "hf_xet==1.8.0",
+    ]
+    assert peer_wheels.wanted(resolved, "0.26.0", there | {"torchvision"}) == [
+        "diffusers==0.42.1",
+        "hf_xet==1.8.0",
+    ]

@@ -52,7 +52,9 @@
 # machine that goes back after 30 s idle: two calls of 300 s, the second asked for as soon as the
 # first returns, leave a few minutes for the start, the transfers and each call's Python and torch
 # start-up. From the checkout, on the machine that has a network first:
-#   python benchmarks/gpu/peer_wheels.py                       # the peers' wheels, into .whl/
+#   python benchmarks/gpu/peer_wheels.py --skip torchvision    # the peers' wheels, into .whl/
+#                                              (17 MiB: the image has torchvision 0.26.0, and the
+#                                              checkout and .whl travel in 64 MiB all told)
 #   run: bash benchmarks/gpu/check.sh "$OUT" --part 1          # carry [".whl"], timeout_s 420
 #   run: bash benchmarks/gpu/check.sh "$OUT" --part 2          # at once, timeout_s 420
 # then commit both calls' files under benchmarks/results/gpu-check-<device>/ and give the machine back.

@@ -6,12 +6,16 @@ travels with the GPU check, which installs them from it (benchmarks/gpu/check.sh
                                          [--skip NAME ...]
 
 Run it on a machine that reaches the package index. The target is CPython `--python` on
-manylinux x86_64 with torch already installed: torch, its own dependencies and the CUDA wheels are
-left out, and torchvision (which rin-pytorch imports) is pinned to the release built for that torch
-(0.26.0 for torch 2.11). pip on the GPU machine installs only what is missing there. The set of
-packages is the one `pip install --dry-run` resolves for the extra here; their versions are taken
-as resolved, since pure-Python wheels serve any CPython 3 and the binary ones are fetched for the
-target. Prints one line per wheel and the folder's size.
+manylinux x86_64 with torch and rinbench's own dependencies already installed (the check cannot
+run without them): torch, what comes with it, the CUDA wheels and what rinbench's dependencies
+bring (numpy, pillow, ...) are left out, and torchvision (which rin-pytorch imports) is pinned to
+the release built for that torch (0.26.0 for torch 2.11). `--skip` leaves out more that the target
+holds: the lease's GPU image has torchvision 0.26.0 (`--skip torchvision`). pip on the GPU machine
+installs only what is missing there. The sets of packages are the ones `pip install --dry-run`
+resolves here; their versions are taken as resolved, since pure-Python wheels serve any CPython 3
+and the binary ones are fetched for the target. Prints one line per wheel, what was left out and
+the folder's size: the folder travels with the checkout, and a lease's working tree holds at most
+64 MiB all told.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import tomllib
 from importlib import metadata
 from pathlib import Path
 
@@ -31,6 +36,7 @@ PEERS = ("diffusers>=0.30", "rin-pytorch>=0.7")
 TORCH_ITSELF = {"torch", "triton"}
 NVIDIA_PREFIXES = ("nvidia-", "cuda-")
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 
 def canonical(name: str) -> str:
@@ -41,6 +47,14 @@ def torch_dependencies() -> set[str]:
     """The names torch always requires (they are on the GPU machine with it); not its extras'."""
     requirements = [Requirement(text) for text in metadata.requires("torch") or ()]
     return {canonical(r.name) for r in requirements if "extra" not in str(r.marker or "")}
+
+
+def rinbench_dependencies() -> tuple[str, ...]:
+    """rinbench's own requirements (pyproject.toml's [project] dependencies), torch left out: the
+    GPU check runs rinbench, so they are on any machine it runs on, with all they bring."""
+    with PYPROJECT.open("rb") as file:
+        requirements = tomllib.load(file)["project"]["dependencies"]
+    return tuple(text for text in requirements if canonical(Requirement(text).name) != "torch")
 
 
 def resolved(requirements: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -90,17 +104,25 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="NAME",
-        help="a package the GPU machine has already (e.g. numpy): not downloaded",
+        help="a package the GPU machine has already (e.g. torchvision): not downloaded",
     )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    pins = wanted(resolved(PEERS), args.torchvision, set(args.skip))
+    packages = resolved(PEERS)
+    there = {canonical(name) for name, _ in resolved(rinbench_dependencies())}
+    there |= {canonical(name) for name in args.skip}
+    pins = wanted(packages, args.torchvision, there)
     download(pins, args.out, args.python)
-    wheels = sorted(args.out.glob("*.whl"))
-    for wheel in wheels:
-        print(f"{wheel.stat().st_size / 2**20:7.2f} MiB  {wheel.name}")
-    total = sum(wheel.stat().st_size for wheel in wheels) / 2**20
-    print(f"{len(wheels)} wheels, {total:.1f} MiB in {args.out}")
+    fetched = {canonical(Requirement(pin).name) for pin in pins}
+    for wheel in sorted(args.out.glob("*.whl")):
+        # A wheel's file name starts with its distribution's name, "-" spelt "_".
+        stale = canonical(wheel.name.split("-")[0]) not in fetched
+        note = "  (not wanted now: left from an earlier run, remove it)" if stale else ""
+        print(f"{wheel.stat().st_size / 2**20:7.2f} MiB  {wheel.name}{note}")
+    left_out = sorted({canonical(name) for name, _ in packages} & there)
+    print(f"left out, as the GPU machine has them: {', '.join(left_out) or 'none'}")
+    total = sum(wheel.stat().st_size for wheel in args.out.glob("*.whl")) / 2**20
+    print(f"{len(list(args.out.glob('*.whl')))} wheels, {total:.1f} MiB in {args.out}")
     return 0
 
 
