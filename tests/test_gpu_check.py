@@ -211,6 +211,19 @@ def test_a_second_call_takes_up_only_a_recent_first_call_unless_named(tmp_path):
     assert "name them with --resume-from" in completed.stderr
 
 
+def test_a_second_call_refuses_a_first_call_on_another_device(tmp_path):
+    """A dry run's first call left in the state folder is not the GPU's first call."""
+    first = tmp_path / "call1.tar.gz"
+    (tmp_path / "device").write_text("cuda\n")
+    with tarfile.open(first, "w:gz") as tar:
+        tar.add(tmp_path / "device", arcname="device")
+    completed = run_check(
+        tmp_path / "out", "--device", "cpu", "--part", "2", "--resume-from", str(first), timeout=30
+    )
+    assert completed.returncode == 2
+    assert "measured with --device cuda, not cpu" in completed.stderr
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -56,7 +56,10 @@
 #                                              (17 MiB: the image has torchvision 0.26.0, and the
 #                                              checkout and .whl travel in 64 MiB all told)
 #   run: bash benchmarks/gpu/check.sh "$OUT" --part 1          # carry [".whl"], timeout_s 420
-#   run: bash benchmarks/gpu/check.sh "$OUT" --part 2          # at once, timeout_s 420
+#   mkdir -p .gpu-check && cp FIRST_CALL_FILES/results.tar.gz .gpu-check/call1.tar.gz
+#   run: bash benchmarks/gpu/check.sh "$OUT" --part 2          # at once, timeout_s 420,
+#                                              carry [".whl", ".gpu-check"]: the second call then
+#                                              finds the first's records on a fresh machine too
 # then commit both calls' files under benchmarks/results/gpu-check-<device>/ and give the machine back.
 #
 # `--only GLOB` (repeatable) passes on to `rinbench run gpu-check --only`: a later lease can measure
@@ -103,6 +106,9 @@ case "$PART" in
            [ "$age" -le 3600 ] || { echo "check.sh: --part 2: the first call's results at '$RESUME_FROM' are $((age / 60)) minutes old: name them with --resume-from to take them up anyway" >&2; exit 2; }
        fi
        [ -f "$RESUME_FROM" ] || { echo "check.sh: --resume-from: no file at '$RESUME_FROM'" >&2; exit 2; }
+       # A dry run's first call (--device cpu) left in the state folder is not a GPU's.
+       first_device=$(tar -xzOf "$RESUME_FROM" device 2>/dev/null)
+       [ -z "$first_device" ] || [ "$first_device" = "$DEVICE" ] || { echo "check.sh: --part 2: the first call's results at '$RESUME_FROM' were measured with --device $first_device, not $DEVICE" >&2; exit 2; }
        RESUME_FROM=$(cd "$(dirname "$RESUME_FROM")" && pwd)/$(basename "$RESUME_FROM") ;;
     *) echo "check.sh: --part must be 1 or 2, got '$PART'" >&2; exit 2 ;;
 esac
@@ -116,6 +122,7 @@ PY=${PYTHON:-python3}
 mkdir -p "$OUT" || exit 2
 OUT=$(cd "$OUT" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
+echo "$DEVICE" >"$WORK/device"  # packed: a second call checks it measures on the first's device
 RESULTS=$WORK/results
 LEVERS=$WORK/levers  # the lever suites' records: apart, as their ids are their plain twins'
 # The suites of lever cells, each run into $LEVERS/<suite>, least important last.
@@ -303,7 +310,7 @@ fi
 
 # Bring back at most 8 files of at most 16 MiB each.
 LIMIT_BYTES=$((16 * 1024 * 1024))
-PACKED=(results summary.md steps.tsv)
+PACKED=(results summary.md steps.tsv device)
 for suite in "${LEVER_SUITES[@]}"; do
     [ -e "$WORK/skipped-$suite.txt" ] && PACKED+=("skipped-$suite.txt")
 done
