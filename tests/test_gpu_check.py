@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import load_script
 
 from bench import results, suites
 from bench.planning import with_profiles
@@ -246,15 +247,9 @@ def test_peer_wheels_leave_out_what_the_gpu_machine_has():
     """The peers' wheels travel with a lease's checkout (64 MiB all told): torch, what comes with
     it and what rinbench's own dependencies bring stay behind; torchvision is pinned for the GPU's
     torch unless skipped."""
-    import importlib.util
     import tomllib
 
-    spec = importlib.util.spec_from_file_location(
-        "peer_wheels", ROOT / "benchmarks" / "gpu" / "peer_wheels.py"
-    )
-    peer_wheels = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(peer_wheels)
-
+    peer_wheels = load_script("benchmarks/gpu/peer_wheels.py")
     ours = peer_wheels.rinbench_dependencies()
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     assert set(ours) == {text for text in declared if not text.startswith("torch")}
