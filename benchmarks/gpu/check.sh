@@ -42,11 +42,11 @@
 # measures only the cells still missing (`rinbench run --resume`: nothing is measured twice, nor the
 # bare loop and the matmul peak again), then the lever suites, the tests and the report over both.
 # The first call leaves its results.tar.gz in $GPU_CHECK_STATE (default $REPO/.gpu-check, ignored by
-# git, so a warm machine keeps it between calls), where the second finds it; on a fresh machine,
-# carry the first call's results.tar.gz there and name it with --resume-from. torch.compile's caches
-# live on the machine (/tmp/torchinductor_$USER), so a second call on the same warm machine compiles
-# from them. calls.tsv and the summary say which cells each call measured. Without --part: one call,
-# all steps.
+# git, so a warm machine keeps it between calls), where the second finds it; for a fresh machine,
+# carry the first call's results.tar.gz there as call1.tar.gz (the recipe below), or anywhere and
+# name it with --resume-from. torch.compile's caches live on the machine (/tmp/torchinductor_$USER),
+# so a second call on the same warm machine compiles from them. calls.tsv and the summary say which
+# cells each call measured. Without --part: one call, all steps.
 #
 # A lease of 15 minutes of device time, the machine's start (a minute or two) included, and a
 # machine that goes back after 30 s idle: two calls of 300 s, the second asked for as soon as the
