@@ -172,9 +172,15 @@ def _read_bytes(path: Path) -> bytes:
         raise OSError(f"cannot read {path}: {err.strerror or err}") from None
 
 
+# A lenient read names this many bad lines of a file, then counts the rest in one warning: a file
+# that is not results at all (a README passed by mistake) would otherwise warn once per line.
+NAMED_BAD_LINES = 3
+
+
 def _parse_lines(path: Path, lines: list[bytes], strict: bool, first: int = 1) -> list[Record]:
     """The records on `lines` of `path` (numbered from `first`), as `read` describes."""
     records = []
+    bad_lines = 0
     for number, line in enumerate(lines, start=first):
         if not line.strip():
             continue
@@ -189,11 +195,20 @@ def _parse_lines(path: Path, lines: list[bytes], strict: bool, first: int = 1) -
                 raise ValueError(
                     f"{path}:{number}: not a rinbench result record ({reason})"
                 ) from None
-            warnings.warn(
-                f"{path}:{number}: skipped a line that is not a valid record ({reason})",
-                CorruptRecordWarning,
-                stacklevel=4,
-            )
+            bad_lines += 1
+            if bad_lines <= NAMED_BAD_LINES:
+                warnings.warn(
+                    f"{path}:{number}: skipped a line that is not a valid record ({reason})",
+                    CorruptRecordWarning,
+                    stacklevel=4,
+                )
+    if bad_lines > NAMED_BAD_LINES:
+        warnings.warn(
+            f"{path}: skipped {bad_lines - NAMED_BAD_LINES} more lines that are not valid records "
+            f"({bad_lines} in all)",
+            CorruptRecordWarning,
+            stacklevel=4,
+        )
     return records
 
 
