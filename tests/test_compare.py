@@ -430,9 +430,12 @@ def test_bad_thresholds_file_exits_2(tmp_path, capsys, toml, message):
 
 def test_bad_flags_exit_2(tmp_path, capsys):
     good = write(tmp_path / "good.jsonl", counted())
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["compare", str(good), str(good), "--fail-above", "lots"])
-    assert exit_info.value.code == 2
+    for bad in ["lots", "off"]:  # "off" belongs in a --thresholds file, and the message says so
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["compare", str(good), str(good), "--fail-above", bad])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert "'off' in a --thresholds file" in err and "(or 'off'" not in err, err
     code, _, err = run_cli(capsys, good, good, "--only", "*.sample.*")
     assert code == 2 and "matches no cell of BASE" in err
 
