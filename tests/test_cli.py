@@ -164,6 +164,10 @@ def resumed_from(text):
         (lambda p: ["run", str(p / "absent.toml")], "no suite file at "),
         (lambda p: ["run", "quick", "--only", "nothing*"], "--only nothing* matches none of the"),
         (lambda p: ["run", "quick", "--resume", str(p / "old.jsonl")], "no run file to resume at "),
+        (  # a missing file is named as missing, not as lying outside --out
+            lambda p: ["run", "quick", "--out", str(p / "x"), "--resume", str(p / "old.jsonl")],
+            "no run file to resume at ",
+        ),
         (lambda p: ["run", "quick", "--resume"], "no run to resume in "),
         (
             lambda p: ["run", "quick", "--only", "rin-tiny.*", "--out", str(p / "a-file")],

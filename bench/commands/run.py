@@ -172,6 +172,13 @@ def _settle_device_and_out(args) -> str | None:
     if index:
         args.device, args.devices = kind, index
     given_file = args.resume not in (None, RESUME_LATEST)
+    if given_file:  # a file that is no run file, or is not there, says so before where it lies
+        from bench import planning
+
+        try:
+            planning.resume_path(DEFAULT_OUT, args.resume)
+        except planning.RunError as err:
+            raise UsageError(str(err)) from None
     if given_file and args.out and Path(args.resume).resolve().parent.parent != args.out.resolve():
         raise UsageError(
             f"--resume {args.resume} continues that file where it lies, not in --out "
