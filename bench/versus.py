@@ -50,6 +50,7 @@ class Timed:
     images_per_s: tuple[float | None, float | None]
     peak_memory_bytes: tuple[float | None, float | None]  # a GPU's allocator peak, a CPU's RSS
     mfu: tuple[float | None, float | None]
+    mfu_suspect: tuple[bool, bool]  # over a matmul peak taken low or noisy (timing.mfu_suspect)
     factor: Interval | None  # images/s of first / of second; None unless both sides ended ok
     failures: tuple[str, ...]  # "<preset> <status> (<reason>)" of a side that did not end ok
 
@@ -135,6 +136,7 @@ def _timed(first: str, second: str, resolution: int, mine: Record, theirs: Recor
         speeds,
         memory,
         tuple(_ok_number(record, "mfu") for record in sides),
+        tuple(record.values.get("mfu_suspect") == 1 for record in sides),
         factor,
         failures,
     )

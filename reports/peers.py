@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from bench.metrics import GIB
 from bench.versus import SideBySide, Timed
-from reports.tables import Table, format_number, format_params, format_percent
+from reports.tables import SUSPECT_MARK, Table, format_number, format_params, format_percent
 
 TITLE = "Against the public implementations"
+MFU_LEGEND = f"{SUSPECT_MARK} marks a suspect MFU, as in the results table: its peak was noisy or low."
 INTRO = (
     "Each preset of ours beside a public implementation configured to match it (baselines/peers/, "
     "docs/peers.md): the same harness counts and times both. A factor above 1 means ours is "
@@ -23,7 +24,7 @@ INTRO = (
     "median over all its calls, the factor the geometric mean of the per-round ratios: where the "
     "two differ by little, they may disagree on which side is ahead, within the interval. MFU is "
     "over the matmul peak measured in the run (the results table's 'MFU (measured peak)'); both "
-    "sides ran on the same device, so the data sheet's peak would scale both alike."
+    "sides ran on the same device, so the data sheet's peak would scale both alike. " + MFU_LEGEND
 )
 EMPTY = (
     "No peer was measured beside its counterpart: run `rinbench run peers` (after "
@@ -122,6 +123,8 @@ TIMED_CSV = (
     "peak_memory_bytes_second",
     "mfu_first",
     "mfu_second",
+    "mfu_suspect_first",
+    "mfu_suspect_second",
     "failed",
 )
 
@@ -148,11 +151,19 @@ def timed_table(found: SideBySide, labels: Labels = Labels()) -> Table:
                 *(format_number(v) for v in row.images_per_s),
                 factor_text(row),
                 *(_gib(v) for v in row.peak_memory_bytes),
-                *(format_percent(v) for v in row.mfu),
+                *mfu_texts(row),
             )
         )
         table.records.append(_timed_record(row))
     return table
+
+
+def mfu_texts(row: Timed) -> tuple[str, str]:
+    """Each side's MFU, marked where its matmul peak is suspect."""
+    return tuple(
+        format_percent(value) + (SUSPECT_MARK if value is not None and suspect else "")
+        for value, suspect in zip(row.mfu, row.mfu_suspect, strict=True)
+    )
 
 
 def factor_text(row: Timed) -> str:
@@ -184,6 +195,8 @@ def _timed_record(row: Timed) -> dict:
         "peak_memory_bytes_second": row.peak_memory_bytes[1],
         "mfu_first": row.mfu[0],
         "mfu_second": row.mfu[1],
+        "mfu_suspect_first": int(row.mfu_suspect[0]),
+        "mfu_suspect_second": int(row.mfu_suspect[1]),
         "failed": "; ".join(row.failures),
     }
 
@@ -247,8 +260,9 @@ def text_lines(found: SideBySide) -> list[str]:
                 continue
             speeds = " vs ".join(format_number(v) or "?" for v in row.images_per_s)
             memory = " vs ".join(_gib(v) or "?" for v in row.peak_memory_bytes)
+            mfu = " vs ".join(text or "–" for text in mfu_texts(row))
             lines.append(
                 f"  {row.phase} on {row.setup}: {speeds} img/s, {row.first} / {row.second} "
-                f"{factor_text(row)}; peak GiB {memory}"
+                f"{factor_text(row)}; peak GiB {memory}; MFU {mfu}"
             )
     return lines

@@ -67,6 +67,21 @@ def test_timed_apart_the_factor_has_no_interval_and_a_failed_side_no_factor():
     assert row.factor is None and peers.factor_text(row).startswith(f"{PEER} unsupported")
 
 
+def test_each_side_shows_its_mfu_and_a_suspect_one_is_marked(tmp_path, capsys):
+    sides = paired(
+        timed(PEER, 20.0, mfu=1.2, mfu_suspect=1), timed(OURS, 30.0, mfu=0.4, mfu_suspect=0)
+    )
+    found = [*counted(OURS, 1000, 5e9), *counted(PEER, 900, 4e9), *sides]
+    (row,) = versus.side_by_side(found, [(OURS, PEER, 32)]).timed
+    assert peers.mfu_texts(row) == ("40.0%", "120.0%?")
+    path = tmp_path / "run.jsonl"
+    path.write_text("".join(json.dumps(r.to_json()) + "\n" for r in found))
+    assert main(["claims", str(path), "--versus", OURS, PEER]) == 0
+    assert "; MFU 40.0% vs 120.0%?" in capsys.readouterr().out
+    assert main(["claims", str(path), "--versus", OURS, PEER, "--format", "markdown"]) == 0
+    assert peers.MFU_LEGEND in capsys.readouterr().out
+
+
 def test_the_report_has_the_section_only_where_a_peer_was_measured():
     report = compose(records(), claims=None, with_figures=False)
     page = md.page(report)

@@ -116,7 +116,10 @@ def versus(records: list, first: str, second: str, form: str) -> int:
         else:
             print(json.dumps(rows, indent=1, ensure_ascii=False))
     elif form == "markdown":
-        intro = f"{first} beside {second}: a speed factor above 1 means {first} is faster."
+        intro = (
+            f"{first} beside {second}: a speed factor above 1 means {first} is faster. "
+            + peers.MFU_LEGEND
+        )
         print(peers.markdown(found, labels, intro=intro))
     else:
         print("\n".join(peers.text_lines(found)))
