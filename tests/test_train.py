@@ -178,9 +178,12 @@ def test_equal_compute_rows(tmp_path):
         # Each model spends the budget to within one step of its own cost.
         assert abs(row["train_macs"] - row["budget_macs"]) <= row["macs_train_step"] * 4
         assert row["fid_legacy_tf"] > 0 and row["n_samples"] == 6 and "kid_mean_legacy_tf" in row
+        # The batch the training MACs were spent at, not the FID's sampling batch.
+        assert row["batch"] == 4 and row["sample_batch"] == 64
     # The same FIDs as fid records, with the training compute the report plots them against.
     stored = results.read(tmp_path / "results")
     assert [r.cell.phase for r in stored] == ["fid"] * 4
+    assert {r.cell.batch for r in stored} == {64}  # a fid cell's batch is its sampling batch
     assert [r.values["train_macs"] for r in stored] == [r["train_macs"] for r in rows]
 
 

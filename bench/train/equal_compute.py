@@ -136,7 +136,8 @@ def _milestone(row: dict, base: TrainSettings, cfg, macs: dict, budget: float, e
         progress=exp.progress,
     )
     if exp.dist.is_main:  # as a fid record too, for `rinbench report OUT/results`
-        store_result(result, exp.out_dir / "results", batch=base.batch, device=exp.dist.device)
+        # A fid cell's batch is its sampling batch, as `rinbench fid model` stores it.
+        store_result(result, exp.out_dir / "results", batch=result["batch"], device=exp.dist.device)
     return (
         row
         | {
@@ -148,8 +149,9 @@ def _milestone(row: dict, base: TrainSettings, cfg, macs: dict, budget: float, e
             "budget_macs": budget,
             "train_macs": summary["train_macs"],
             "train_steps": steps,
-            "batch": base.batch,
             "loss": summary["loss"],
         }
-        | {k: v for k, v in result.items() if k not in ("preset", "config")}
+        | {k: v for k, v in result.items() if k not in ("preset", "config", "batch")}
+        # The batch the training MACs were spent at, beside the one the FID's samples were drawn at.
+        | {"batch": base.batch, "sample_batch": result["batch"]}
     )
