@@ -80,6 +80,7 @@ def test_truncated_last_line_is_skipped_with_a_warning(tmp_path):
         kept = results.read(path)
     assert [r.cell.id for r in kept] == ["rin-tiny.r16.b4.fp32.forward.eager.cpu"]
 
+
 def test_a_file_of_many_bad_lines_names_a_few_and_counts_the_rest(tmp_path):
     path = tmp_path / "notes.md"  # a file that is not results, passed by mistake
     path.write_text("".join(f"line {n}\n" for n in range(40)) + json.dumps(record_json()) + "\n")
@@ -91,7 +92,6 @@ def test_a_file_of_many_bad_lines_names_a_few_and_counts_the_rest(tmp_path):
     assert len(messages) == results.NAMED_BAD_LINES + 1
     assert messages[0].startswith(f"{path}:1: skipped a line")
     assert messages[-1] == f"{path}: skipped 37 more lines that are not valid records (40 in all)"
-
 
 
 def test_a_run_file_to_resume_holds_records_of_one_run_and_at_most_a_cut_off_tail(tmp_path):
