@@ -323,6 +323,10 @@ def test_reduce_overhead_on_a_cpu_is_inductor_without_cuda_graphs():
             {"sdpa_backend": "fast"},
             "unknown sdpa_backend 'fast'; valid: flash, efficient, cudnn, math",
         ),
+        (
+            {"sdpa_backend": "none"},
+            r"math \(or leave it out, for torch's own choice",
+        ),  # TOML has no null
         ({"sdpa_backend": "FLASH_ATTENTION"}, "valid: flash, efficient, cudnn, math"),
         (
             {"compile_mode": "fastest"},

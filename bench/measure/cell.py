@@ -179,17 +179,17 @@ class Settings:
         if self.sdpa_backend is not None and self.sdpa_backend not in SDPA_BACKENDS:
             raise ValueError(
                 f"unknown sdpa_backend {self.sdpa_backend!r}; valid: {', '.join(SDPA_BACKENDS)} "
-                "(or none, for torch's own choice per call)"
+                "(or leave it out, for torch's own choice per call)"
             )
         if self.checkpointing is not None and self.checkpointing not in CHECKPOINTING_KINDS:
             raise ValueError(
                 f"unknown checkpointing {self.checkpointing!r}; valid: "
-                f"{', '.join(CHECKPOINTING_KINDS)} (or none, to keep every activation)"
+                f"{', '.join(CHECKPOINTING_KINDS)} (or leave it out, to keep every activation)"
             )
         if self.compile_mode is not None and self.compile_mode not in COMPILE_MODES:
             raise ValueError(
                 f"unknown compile_mode {self.compile_mode!r}; valid: {', '.join(COMPILE_MODES)} "
-                "(or none, for torch's default)"
+                "(or leave it out, for torch's default)"
             )
 
     @classmethod
