@@ -320,6 +320,10 @@ def _pairs(spec: Any, items: dict[Cell, Planned], where: str) -> tuple[Pair, ...
             pairs += _pairs_of(first, second, timed, items, taken, rounds, where)
     if presets is not None and not isinstance(presets, dict) and not pairs:
         _check_pair_list(presets, where)
+        if not presets:
+            raise SuiteError(
+                f"{where}: [pairs] presets is empty: name [first, second] pairs, or leave out [pairs]"
+            )
         first, second = presets[0]
         raise SuiteError(f"{where}: [pairs] {first}/{second}: no timed cells to pair in the suite")
     return tuple(pairs)
@@ -351,6 +355,11 @@ def _pairs_of(
     if first == second:
         raise SuiteError(f"{where}: [pairs] {name} pairs a preset with itself")
     for preset in (first, second):
+        if preset not in registry.slugs():  # a typo or a glob: [pairs] takes slugs only
+            raise SuiteError(
+                f"{where}: [pairs] {name}: unknown preset {preset!r}; "
+                + registry.known_presets(preset)
+            )
         if not any(cell.preset == preset for cell in timed):
             phases = ", ".join(PAIRED_PHASES)
             raise SuiteError(

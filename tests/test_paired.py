@@ -9,6 +9,7 @@ speed wanders between rounds would; FAKE_SERVE_ACTIONS says what else a side doe
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -176,9 +177,12 @@ def test_pairs_in_a_suite_are_checked_with_one_line_each():
         ({"presets": [["adm-tiny", "adm-tiny"]]}, "pairs a preset with itself"),
         ({"presets": ["adm-tiny"]}, "list of [first, second] preset slugs"),
         ({"presets": [["adm-tiny", "rin-tiny"]], "repeat": 2}, "unknown key 'repeat'"),
+        ({"presets": []}, "presets is empty"),
+        ({"presets": [["adm-tinyy", "rin-tiny"]]}, "unknown preset 'adm-tinyy'; known: "),
+        ({"presets": [["adm-*", "rin-tiny"]]}, "unknown preset 'adm-*'"),
     ]
     for spec, message in bad:
-        with pytest.raises(suites.SuiteError, match=message.replace("[", r"\[")):
+        with pytest.raises(suites.SuiteError, match=re.escape(message)):
             suite_with(spec)
     # A cell without its twin is timed alone; presets without any twin cannot be a pair.
     grids = [
