@@ -47,12 +47,13 @@ each device then come from its own values.
 The settings are the fields of bench.measure.cell.Settings (its docstring says what each does): the
 timing (warmup, min_repeats, min_seconds, max_seconds, max_rel_iqr), sampling (sample_steps,
 sampler), max_batch and max_batch_limit, compile_backend, cudnn_benchmark, profile, and the levers,
-each off by default: channels_last (true/false), sdpa_backend ("flash", "efficient", "cudnn",
-"math"), fused_optimizer (true/false) and compile_mode ("default", "reduce-overhead",
-"max-autotune", "max-autotune-no-cudagraphs"). Every record stores its cell's settings, but a cell's
-id names what it computes, not how: a cell may not sit in two grids with different settings, so a
-lever cell and its plain twin belong to two suites, each run into its own results (the built-in
-`levers` suite holds lever twins of `gpu-check` cells).
+each off when its key is left out: channels_last (true/false), sdpa_backend ("flash",
+"efficient", "cudnn", "math"), fused_optimizer (true/false), compile_mode ("default",
+"reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"), checkpointing ("attention",
+"blocks") and low_precision_norms (true/false; a bf16 or fp16 cell). Every record stores its cell's
+settings, but a cell's id names what it computes, not how: a cell may not sit in two grids with
+different settings, so a lever cell and its plain twin belong to two suites, each run into its own
+results (the built-in `levers` suite holds lever twins of `gpu-check` cells).
 
 Axes left out default to: resolutions ["native"], batches [1], dtypes ["fp32"], modes ["eager"],
 devices ["cpu"]; `presets` and `phases` are required. A resolution a preset's architecture cannot
@@ -62,7 +63,7 @@ families.
 `[pairs]` names presets whose timings a ratio will compare (a wall-clock claim): every timed cell of
 the first preset is paired with its twin, the cell of the second preset that is equal on every other
 axis, and the two are timed interleaved over `rounds` rounds (bench.paired; docs/verdicts.md says
-why), at the place of the first preset's cell in the suite's order. A twin needs the same settings;
+why), at the place of whichever of the two cells comes first in the suite's order. A twin needs the same settings;
 cells without a twin are timed alone, but a pair of presets with no twins at all is an error.
 `presets` may be a table keyed by device (`{ cuda = [[...]], cpu = [] }`), like the axes. Every other mistake raises SuiteError with one line naming the problem and what is valid.
 """
