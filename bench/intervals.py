@@ -262,7 +262,7 @@ def factor_of_pair(first, second) -> Interval | None:
     if not all(_positive(v) for v in (*a, *b)):
         return None
     found = ratio_over_rounds(a, b)
-    short = max(_count(record.values.get(SHORT_OF_CORES_KEY)) for record in (first, second))
+    short = _rounds_short_of_cores(first, second)
     if short and found.available:
         # Contention slows the two models by different factors (RIN's many short parallel regions
         # wait on a descheduled thread more often than ADM's long convolutions): the factor of a
@@ -275,6 +275,16 @@ def factor_of_pair(first, second) -> Interval | None:
             f"{found.text(unit='×')})",
         )
     return found
+
+
+def _rounds_short_of_cores(first, second) -> int:
+    """In how many rounds other jobs held the cores while either side was timed: the union of the
+    rounds each record names (details pair.short_of_cores); records that only count theirs (before
+    the rounds were named) give the larger count, which may be fewer."""
+    named = [record.details["pair"].get("short_of_cores") for record in (first, second)]
+    if all(isinstance(rounds, list) for rounds in named):
+        return len(set(named[0]) | set(named[1]))
+    return max(_count(record.values.get(SHORT_OF_CORES_KEY)) for record in (first, second))
 
 
 def _count(value: object) -> int:

@@ -336,6 +336,7 @@ def merge(
         noisy, reason = judge_rounds(windows, values, item.settings.max_rel_iqr, short)
         values["latency_noisy"] = int(noisy)
         values[SHORT_OF_CORES_KEY] = len(short)
+        details["pair"]["short_of_cores"] = short  # which rounds: the factor counts either side's
         details["latency_noisy_reason"] = reason
         # The last window's diagnostics (why energy or a memory reading is missing, the RSS scope).
         for key, value in windows[-1].details.items():

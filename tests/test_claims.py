@@ -293,14 +293,21 @@ def test_a_factor_timed_while_other_jobs_held_the_cores_is_inconclusive():
     clock = verdicts_by_basis(parse(RATIO), counted() + [base, rin])[("tenfold", CPU_BASIS)]
     assert clock.status == "inconclusive" and clock.measured == pytest.approx(6.0, rel=1e-4)
     assert "other jobs held the cores in 2 of 3 rounds (over the rounds: 6.00× [" in clock.phrase
+    # Records that name their rounds count the rounds in which either side was short.
+    named = []
+    for record, rounds in ((base, [1]), (rin, [2])):
+        pair = record.details["pair"] | {"short_of_cores": rounds}
+        named.append(replace(record, details=record.details | {"pair": pair}))
+    clock = verdicts_by_basis(parse(RATIO), counted() + named)[("tenfold", CPU_BASIS)]
+    assert "other jobs held the cores in 2 of 3 rounds" in clock.phrase
 
 
 def test_a_factor_of_cells_timed_apart_has_no_interval_and_is_inconclusive():
     clock = verdicts_by_basis(parse(RATIO), counted() + cpu_timed())[("tenfold", CPU_BASIS)]
     assert clock.status == "inconclusive" and clock.measured == 6.0
     assert clock.phrase.startswith(
-        "inconclusive: timed apart, not interleaved, so no interval (as measured, 0.60× the "
-        "claimed 10×)"
+        "inconclusive: timed apart, not interleaved, so no interval the verdict can rest on (as "
+        "measured, 0.60× the claimed 10×)"
     )
     assert clock.detail.endswith("no interval: timed apart, not interleaved")
 

@@ -103,6 +103,7 @@ def test_a_pair_is_timed_in_alternating_rounds_and_the_drift_cancels_in_the_fact
         "role": "first",
         "rounds": 5,
         "orders": ["ab", "ba", "ab", "ba", "ab"],
+        "short_of_cores": [],
     }
     # Every round is kept: its median and its samples.
     medians = adm.values[intervals.ROUND_MEDIANS_KEY]
@@ -242,7 +243,9 @@ def test_claims_judge_a_paired_factor_by_its_interval(fake, tmp_path):
     ]
     timed_apart = verdict(2.77, apart)
     assert timed_apart.status == claims.INCONCLUSIVE
-    assert "timed apart, not interleaved, so no interval" in timed_apart.phrase
+    assert (
+        "timed apart, not interleaved, so no interval the verdict can rest on" in timed_apart.phrase
+    )
 
 
 def test_a_bad_pairs_table_is_one_line_and_exit_2(tmp_path, capsys):

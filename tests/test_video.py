@@ -88,7 +88,9 @@ def test_video_panel_verdicts_in_macs_and_wall_clock():
     wall = next(v for b, v in by_basis.items() if "wall-clock" in b)
     # 5x against the reported 10.7x, but the two cells were timed apart: no interval, no word.
     assert wall.measured == pytest.approx(5.0) and wall.status == "inconclusive"
-    assert wall.phrase.startswith("inconclusive: timed apart, not interleaved, so no interval")
+    assert wall.phrase.startswith(
+        "inconclusive: timed apart, not interleaved, so no interval the verdict"
+    )
 
 
 @pytest.mark.parametrize("pair", [("rin-k600", "vdm-k600"), ("rin-video-tiny", "vdm-tiny")])

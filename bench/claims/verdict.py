@@ -179,14 +179,19 @@ def judge_interval(claim: Claim, interval: Interval) -> str:
     return INCONCLUSIVE
 
 
+# After the reason there is no interval: timed apart there is none, and one over contended rounds
+# is the contention's (the reason shows it), not the machine's.
+NO_INTERVAL = "so no interval the verdict can rest on"
+
+
 def _judged_interval(verdict: Verdict) -> str:
     """'fails at 0.83× the claimed 2.77×'; 'inconclusive: the interval [2.40, 2.61] straddles the
-    2.49× the claim needs (2.77× less its 10% tolerance)'; 'inconclusive: timed apart, so no
-    interval (2.62× would be 0.95× the claimed 2.77×)'."""
+    2.49× the claim needs (2.77× less its 10% tolerance)'; 'inconclusive: timed apart, not
+    interleaved, so no interval the verdict can rest on (as measured, 0.95× the claimed 2.77×)'."""
     claim, interval, ratio = verdict.claim, verdict.interval, verdict.ratio
     at = f"{ratio:.2f}× the claimed {claim.reported:g}×"
     if not interval.available:
-        return f"{INCONCLUSIVE}: {interval.reason}, so no interval (as measured, {at})"
+        return f"{INCONCLUSIVE}: {interval.reason}, {NO_INTERVAL} (as measured, {at})"
     if verdict.status == INCONCLUSIVE:
         needs = f"{threshold(claim):.2f}×"
         if claim.tolerance:
