@@ -201,6 +201,18 @@ claims = [{ id = "tenfold", reported = 10, pairs = [["base-m", 64, "rin-m", 64]]
 """
 
 
+def test_a_factor_claim_without_a_statement_is_put_in_words_from_its_pairs():
+    (one,) = parse(RATIO)
+    assert one.text == "10× cheaper: rin-m at 64 px over base-m at 64 px"
+    (most,) = parse(RATIO.replace('"ratio"', '"ratio_max"').replace(
+        '64]] }]', '64], ["base-l", 128, "rin-l", 128]] }]'
+    ))  # fmt: skip
+    assert most.text == (
+        "up to 10× cheaper: rin-m at 64 px over base-m at 64 px; rin-l at 128 px over base-l at "
+        "128 px"
+    )
+
+
 def test_an_efficiency_factor_is_checked_in_macs_and_per_timed_setup():
     h100, h200 = "NVIDIA H100 80GB HBM3", "NVIDIA H200"
     rin = {"source": RECONSTRUCTED}

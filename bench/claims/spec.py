@@ -93,6 +93,10 @@ class Claim:
         """The claim in words."""
         if self.statement:
             return self.statement
+        if self.kind in ("ratio", "ratio_max"):
+            pairs = "; ".join(f"{r} at {rr} px over {b} at {rb} px" for b, rb, r, rr in self.pairs)
+            factor = f"{self.reported:g}×"
+            return f"{'up to ' if self.kind == 'ratio_max' else ''}{factor} cheaper: {pairs}"
         where = f"{self.preset} at {self.resolution} px"
         if self.kind == "params":
             return f"{where} has {self.reported / 1e6:g}M parameters"
