@@ -56,6 +56,12 @@ def test_ours_beside_the_peer_its_preset_is_configured_to_match():
     assert row.setup == "AMD EPYC 7B13 (2 CPUs, 2 threads, fp32, b1, eager)"
 
 
+def test_without_a_flops_record_the_macs_come_from_a_timed_cell():
+    found = [timed(OURS, 30.0, macs_fwd=5e9), timed(PEER, 20.0, macs_fwd=4e9)]
+    (count,) = versus.side_by_side(found, [(OURS, PEER, 32)]).counts
+    assert count.macs_fwd == (5e9, 4e9)
+
+
 def test_timed_apart_the_factor_has_no_interval_and_a_failed_side_no_factor():
     apart = [timed(OURS, 30.0), timed(PEER, 10.0)]
     (row,) = versus.side_by_side(apart, [(OURS, PEER, 32)]).timed

@@ -96,7 +96,13 @@ class Measured:
         return count
 
     def macs(self, key: tuple[str, int]):
-        return self.value(key, "flops", "macs_fwd")
+        count = self.value(key, "flops", "macs_fwd")
+        if count is None:  # a timed cell counts the same forward MACs per image, for its MFU
+            for record in self.timed.get(key, {}).values():
+                value = record.values.get("macs_fwd")
+                if record.status == "ok" and is_number(value):
+                    return value
+        return count
 
     def missing(self, key: tuple[str, int], phase: str) -> str:
         """Why a count is absent, in words."""
