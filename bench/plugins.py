@@ -16,7 +16,8 @@ package where there is one, a checkout run from PYTHONPATH or installed editable
 older than the metadata pip built from it, and a checkout that was never installed has no
 metadata), and from the installed distribution's metadata otherwise. A built-in family that cannot
 be loaded is rinbench's bug and raises. Another package's (`discover`) that cannot be loaded (its
-module is missing or raises, it names no Family, a slug or a config class clashes with another
+module is missing or raises, it names no Family, a family breaks what the registry relies on
+(bench.registry._check_declaration), or a name, a slug or a config class clashes with another
 family's) does not stop rinbench: `discover` returns its families apart from the reason, one line
 naming the entry point and the package it came from, and the commands that resolve presets refuse
 to run while such a reason stands (`rinbench list` shows it). Standard library only; a plugin's own

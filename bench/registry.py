@@ -86,6 +86,38 @@ def _by_config_type(families: tuple[Family, ...]) -> dict[type, Family]:
     return by_type
 
 
+# What the registry and the harness rely on of a config: the slug goes into `name`; inputs are made
+# from the rest.
+CONFIG_FIELDS = ("name", "resolution", "in_channels", "num_classes")
+
+
+def _check_declaration(family: Family, others: tuple[Family, ...]) -> None:
+    """ValueError naming the first thing a plugin's family gets wrong that the registry relies on
+    (tests/test_contract.py holds the built-in families to the same, and more)."""
+    config = family.config
+    if not (isinstance(config, type) and dataclasses.is_dataclass(config)) or not (
+        config.__dataclass_params__.frozen
+    ):
+        raise ValueError(f"family {family.name!r}: its config {config!r} is not a frozen dataclass")
+    lacking = sorted(set(CONFIG_FIELDS) - {f.name for f in dataclasses.fields(config)})
+    if lacking:
+        raise ValueError(
+            f"family {family.name!r}: its config {config.__name__} lacks the fields "
+            f"{', '.join(lacking)} (the registry sets name to the slug)"
+        )
+    if not isinstance(getattr(config, "input_shape", None), property):
+        raise ValueError(
+            f"family {family.name!r}: its config {config.__name__} needs an input_shape property"
+        )
+    for slug in family.presets:
+        if not slug.startswith(f"{family.name}-"):
+            raise ValueError(
+                f"family {family.name!r}: preset slug {slug!r} does not start with {family.name + '-'!r}"
+            )
+    if any(other.name == family.name for other in others):
+        raise ValueError(f"family name {family.name!r} is taken by another family")
+
+
 def _with_plugins(
     built_in: tuple[Family, ...], discovered: tuple | None = None
 ) -> tuple[tuple[Family, ...], tuple[plugins.Plugin, ...], tuple[str, ...]]:
@@ -96,6 +128,8 @@ def _with_plugins(
     families, taken, problems = list(built_in), [], list(problems)
     for plugin in found:
         try:
+            for number, family in enumerate(plugin.families):
+                _check_declaration(family, (*families, *plugin.families[:number]))
             _entries((*families, *plugin.families))
             _by_config_type((*families, *plugin.families))
         except ValueError as err:
