@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import subprocess
 import sys
 
@@ -315,13 +316,26 @@ def test_dry_run_lists_the_cells(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "results").exists()
 
 
-def test_list_shows_suites_and_presets_with_params(capsys):
-    assert cli.main(["list"]) == 0
-    out = capsys.readouterr().out
+def test_list_shows_suites_and_presets_with_params(capsys, monkeypatch):
+    build = registry.build
+
+    def build_but_one(slug, *args, **kwargs):  # a plugin's model importing what is not there
+        if slug == "dit-tiny":
+            raise ModuleNotFoundError("No module named 'timm'")
+        return build(slug, *args, **kwargs)
+
+    monkeypatch.setattr(registry, "build", build_but_one)
+    assert cli.main(["list"]) == 2
+    out, err = capsys.readouterr()
     for name in ("quick", "paper", "scaling", "ci"):
         assert f"  {name} " in out
     assert all(slug in out for slug in registry.slugs())
     assert "295,904,454" in out  # adm-in64, the official count
+    assert re.search(r"dit-tiny +dit +32 +cannot build", out)
+    assert err == (
+        "rinbench: error: preset dit-tiny cannot be built: ModuleNotFoundError: No module named "
+        "'timm'\n"
+    )
 
 
 def test_env_prints_the_recorded_environment(capsys):

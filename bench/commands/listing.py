@@ -19,7 +19,7 @@ def add_parser(commands) -> None:
         "families that installed packages declare as plugins (entry points of the group "
         "'rinbench.families', docs/peers.md), and the peer families (public implementations, with how "
         "to install them where they are not). Exit 2 when a plugin cannot be loaded, with the "
-        "reason and the package it came from.",
+        "reason and the package it came from, or a preset's model cannot be built.",
     )
 
 
@@ -45,13 +45,19 @@ def run(args) -> int:
     print("Presets (parameters counted on the meta device):")
     width = max(len(family.name) for family in registry.FAMILIES)
     print(f"  {'preset':<22} {'family':<{width}} {'res':>5} {'params':>15}  source")
+    unbuildable = []
     for slug in registry.slugs():
         entry = registry.get(slug)
         if entry.declared_by.missing():
             params = "not installed"
         else:
-            with torch.device("meta"):
-                params = f"{count_params(registry.build(slug))['params']:,}"
+            try:
+                with torch.device("meta"):
+                    params = f"{count_params(registry.build(slug))['params']:,}"
+            except Exception as err:  # a plugin's model that imports what is not there, say
+                params = "cannot build"
+                reason = " ".join(f"{type(err).__name__}: {err}".split())
+                unbuildable.append(f"preset {slug} cannot be built: {reason}")
         print(
             f"  {slug:<22} {entry.family:<{width}} {entry.config.resolution:>5} {params:>15}  "
             f"{entry.source}"
@@ -77,6 +83,7 @@ def run(args) -> int:
             "Plugin families: none installed; a package of yours declares one under the entry "
             "point group 'rinbench.families' (docs/peers.md)"
         )
-    for problem in registry.PLUGIN_PROBLEMS:
+    problems = (*registry.PLUGIN_PROBLEMS, *unbuildable)
+    for problem in problems:
         print(f"rinbench: error: {problem}", file=sys.stderr)
-    return EXIT_USAGE if registry.PLUGIN_PROBLEMS else EXIT_OK
+    return EXIT_USAGE if problems else EXIT_OK
