@@ -24,45 +24,11 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    import torch
+    from bench import registry
 
-    from bench import registry, suites
-    from bench.measure.flops import count_params
-
-    print("Suites (rinbench run SUITE):")
-    names = suites.builtin_names()
-    name_width = max(len(name) for name in names)
-    for name in names:
-        try:
-            suite = suites.load(name)
-        except suites.SuiteError as err:
-            raise UsageError(f"built-in suite {name!r} is broken: {err}") from None
-        devices = ", ".join(sorted({c.device for c in suite.cells}))
-        print(
-            f"  {name:<{name_width}} {len(suite.plan):>4} cells on {devices:<9} {suite.description}"
-        )
-    print()
-    print("Presets (parameters counted on the meta device):")
+    _print_suites()
     width = max(len(family.name) for family in registry.FAMILIES)
-    print(f"  {'preset':<22} {'family':<{width}} {'res':>5} {'params':>15}  source")
-    unbuildable = []
-    for slug in registry.slugs():
-        entry = registry.get(slug)
-        if entry.declared_by.missing():
-            params = "not installed"
-        else:
-            try:
-                with torch.device("meta"):
-                    params = f"{count_params(registry.build(slug))['params']:,}"
-            except Exception as err:  # a plugin's model that imports what is not there, say
-                params = "cannot build"
-                reason = " ".join(f"{type(err).__name__}: {err}".split())
-                unbuildable.append(f"preset {slug} cannot be built: {reason}")
-        print(
-            f"  {slug:<22} {entry.family:<{width}} {entry.config.resolution:>5} {params:>15}  "
-            f"{entry.source}"
-        )
-    print()
+    unbuildable = _print_presets(width)
     peers = [family for family in registry.FAMILIES if family.peer_of]
     if peers:
         print("Peer families (public implementations measured beside ours: rinbench run peers):")
@@ -87,3 +53,52 @@ def run(args) -> int:
     for problem in problems:
         print(f"rinbench: error: {problem}", file=sys.stderr)
     return EXIT_USAGE if problems else EXIT_OK
+
+
+def _print_suites() -> None:
+    from bench import suites
+
+    print("Suites (rinbench run SUITE):")
+    names = suites.builtin_names()
+    name_width = max(len(name) for name in names)
+    for name in names:
+        try:
+            suite = suites.load(name)
+        except suites.SuiteError as err:
+            raise UsageError(f"built-in suite {name!r} is broken: {err}") from None
+        devices = ", ".join(sorted({c.device for c in suite.cells}))
+        print(
+            f"  {name:<{name_width}} {len(suite.plan):>4} cells on {devices:<9} {suite.description}"
+        )
+    print()
+
+
+def _print_presets(width: int) -> list[str]:
+    """One line per preset, its parameters counted on the meta device; returns one line per preset
+    whose model cannot be built."""
+    import torch
+
+    from bench import registry
+    from bench.measure.flops import count_params
+
+    print("Presets (parameters counted on the meta device):")
+    print(f"  {'preset':<22} {'family':<{width}} {'res':>5} {'params':>15}  source")
+    unbuildable = []
+    for slug in registry.slugs():
+        entry = registry.get(slug)
+        if entry.declared_by.missing():
+            params = "not installed"
+        else:
+            try:
+                with torch.device("meta"):
+                    params = f"{count_params(registry.build(slug))['params']:,}"
+            except Exception as err:  # a plugin's model that imports what is not there, say
+                params = "cannot build"
+                reason = " ".join(f"{type(err).__name__}: {err}".split())
+                unbuildable.append(f"preset {slug} cannot be built: {reason}")
+        print(
+            f"  {slug:<22} {entry.family:<{width}} {entry.config.resolution:>5} {params:>15}  "
+            f"{entry.source}"
+        )
+    print()
+    return unbuildable
