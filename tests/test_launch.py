@@ -336,6 +336,19 @@ def test_without_submitit_or_slurm_the_launcher_says_what_to_install(tmp_path, c
     assert not (tmp_path / "out").exists()
 
 
+def test_local_jobs_refuse_cuda_cells_where_this_machine_has_no_cuda(tmp_path, capsys, monkeypatch):
+    """submitit-local's jobs run here, so they are held to a local run's check; Slurm's are not."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    suite_file = write_suite(tmp_path, phases=("forward",))
+    argv = ["run", str(suite_file), "--out", str(tmp_path / "out"), "--device", "cuda"]
+    status, err = run_cli([*argv, "--launcher", "submitit-local"], capsys)
+    assert status == 2 and err.count("\n") == 1
+    assert "measures cells on cuda, but no CUDA device is visible here" in err
+    assert not list((tmp_path / "out").glob("*/*.jsonl"))
+
+
 def test_the_launcher_table_is_checked_and_the_flags_win_over_it(tmp_path, capsys):
     suite = suite_of(launcher={"partitions": ["a100", "h100"], "time": 30, "cells_per_job": 2})
     chosen = launch_settings.resolve(suite.launcher, {"partition": "h200", "time": 5})

@@ -120,7 +120,7 @@ def run(args) -> int:
     if getattr(args, "launcher", "local") != "local":
         from bench.launch import cli as launch
 
-        return launch.run(args, report=_report)
+        return launch.run(args, report=_report, check_here=_check_cuda)
     _refuse_launcher_flags(args)
     suite, plan = _plan(args)
     if args.devices is not None:

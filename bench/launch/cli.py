@@ -20,9 +20,11 @@ from bench.errors import EXIT_FAILED_CELLS, EXIT_INTERRUPTED, EXIT_OK, UsageErro
 from bench.launch import settings as launch_settings
 
 
-def run(args, report) -> int:
+def run(args, report, check_here) -> int:
     """The launched form of `rinbench run`; `report(suite, plan)` writes and prints a run file's
-    report as the local run does, and returns its exit status."""
+    report as the local run does, and returns its exit status. `check_here(suite, plan)` refuses,
+    as a local run does, cells this machine cannot run: submitit-local's jobs run here (Slurm's
+    on nodes whose devices this machine cannot see)."""
     from bench import runner, suites
     from bench.launch.sweep import Sweep, import_submitit
     from bench.record import SchemaError
@@ -55,6 +57,9 @@ def run(args, report) -> int:
             for item in plan.todo:
                 print(f"{item.cell.id}" + (f" {partition}" if partition else ""))
         return EXIT_OK
+    if args.launcher != "slurm":
+        for _, plan in plans:
+            check_here(suite, plan)
     targets = _open(plans, suite)
     kind = "slurm" if args.launcher == "slurm" else "local"
     timeout_s = suite.timeout_s if args.timeout is None else args.timeout
