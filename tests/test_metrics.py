@@ -61,6 +61,12 @@ def test_every_key_of_a_paired_side_is_declared():
     assert merged.status == "ok", merged.error
     assert "latency_ms_round_medians" in merged.values
     assert undeclared(merged.values) == set()
+    # Every number a window measured reaches the side's record: a new window key needs its merge
+    # rule in paired._merged_windows, or a paired cell would drop it without a word.
+    measured = {
+        key for window in timed for key, value in window.values.items() if value is not None
+    }
+    assert measured - set(merged.values) == set()
 
 
 def test_every_committed_record_holds_only_declared_keys():
