@@ -46,7 +46,7 @@ RECORD = "record"
 
 def frame(records: Iterable[Record]) -> pd.DataFrame:
     """One row per record (newest per machine and cell), in the order given."""
-    rows = [_row(record) for record in selection.latest(records)]
+    rows = _cpus_apart([_row(record) for record in selection.latest(records)])
     present = [m.key for m in metrics.columns() if any(m.key in row for row in rows)]
     table = pd.DataFrame(rows, columns=[*IDENTITY, *present, *BREAKDOWNS, RECORD])
     table[present] = table[present].astype("float64")
@@ -82,6 +82,19 @@ def _row(record: Record) -> dict:
         row["params"] = float(model.params)  # the model block carries the same count
     row |= {key: values[key] for key in BREAKDOWNS if isinstance(values.get(key), dict)}
     return row
+
+
+def _cpus_apart(rows: list[dict]) -> list[dict]:
+    """Rows of two or more CPU machines: each CPU row's setup names its machine ('AMD EPYC 7B13
+    (2 CPUs) fp32 b4 eager'), so that the table and the figures keep them apart; the rows of one
+    CPU keep the short 'cpu'."""
+    if len({row["hardware"] for row in rows if row["device"] == "cpu"}) > 1:
+        for row in rows:
+            if row["device"] == "cpu":
+                cell = row[RECORD].cell
+                machine = selection.device_words(row[RECORD])
+                row["setup"] = f"{machine} {cell.dtype} b{cell.batch} {cell.mode}"
+    return rows
 
 
 def first_present(table: pd.DataFrame, keys: Iterable[str]) -> tuple[pd.Series, pd.Series]:

@@ -246,6 +246,21 @@ def test_hardware_table_compares_the_shared_cells(small_frame):
     )
 
 
+def test_two_cpu_machines_stay_apart_in_the_table():
+    def on(model, speed):
+        one = record_json("rin-tiny.r16.b4.fp32.forward.eager.cpu", images_per_s=speed)
+        one["env"] |= {"cpu_model": model, "cpu_count": 2}
+        return Record.from_json(one)
+
+    alone = load.frame([on("AMD EPYC 7B13", 10.0)])
+    assert list(alone["setup"]) == ["cpu fp32 b4 eager"]  # one CPU: the short label
+    both = tables.results_table(load.frame([on("AMD EPYC 7B13", 10.0), on("Intel Xeon", 30.0)]))
+    assert [(row[2], row[5]) for row in both.rows] == [
+        ("AMD EPYC 7B13 (2 CPUs) fp32 b4 eager", "10.0"),
+        ("Intel Xeon (2 CPUs) fp32 b4 eager", "30.0"),
+    ]
+
+
 def test_missing_metrics_give_empty_cells_not_crashes():
     sparse = [
         record("rin-tiny.r16.b4.fp32.forward.eager.cpu"),  # ok, but no values at all
