@@ -304,8 +304,10 @@ def per_resolution(
     if data.empty:
         raise Skip(missing)
     order = list(dict.fromkeys(data["series"]))
-    palette = dict(zip(order, sns.color_palette(n_colors=len(order)), strict=True))
-    figure, axes = _axes()
+    palette = dict(zip(order, distinct_colours(len(order)), strict=True))
+    # The legend stands beside the axes, a line per series and phase: the figure grows with it.
+    entries = len(order) + data["phase "].nunique() + 2
+    figure, axes = _axes(width=10.5, height=max(4.6, 0.19 * entries + 0.8))
     sns.lineplot(
         data=data,
         x="resolution",
@@ -324,8 +326,16 @@ def per_resolution(
     _resolution_axis(axes, data["resolution"])
     axes.set_ylabel(f"{metrics.get(keys[0]).label} (log)")
     figure.suptitle(title)
-    axes.legend(fontsize="small")
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     return figure
+
+
+def distinct_colours(count: int) -> list:
+    """`count` colours, none repeated: seaborn's default ten, then tab20's twenty, then hues."""
+    import seaborn as sns
+
+    name = None if count <= 10 else "tab20" if count <= 20 else "husl"
+    return sns.color_palette(name, n_colors=count)
 
 
 def mfu_per_model(frame: pd.DataFrame):

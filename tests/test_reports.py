@@ -377,6 +377,11 @@ def test_throughput_and_memory_figures_plot_every_series(small_frame):
         assert {"forward", "train step"} <= set(legend)
 
 
+def test_series_get_colours_of_their_own_however_many():
+    for count in (3, 14, 31):  # the report over every committed folder draws 31 series
+        assert len({tuple(colour) for colour in figures.distinct_colours(count)}) == count
+
+
 def test_mfu_split_fid_and_hardware_figures(small_frame):
     mfu = figures.mfu_per_model(small_frame).axes[0]
     assert mfu.get_xlabel() == "MFU over the measured peak (%)" and len(mfu.patches) >= 5
