@@ -19,7 +19,7 @@ import pandas as pd
 from bench import intervals, metrics, selection
 from bench.selection import TIMED_PHASES
 from reports import load
-from reports.tables import hardware_cells, natural_key, slowest_first
+from reports.tables import NOISY_MARK, SUSPECT_MARK, hardware_cells, natural_key, slowest_first
 
 RIN_GROUPS = ("read", "compute", "write", "other")
 PHASE_NAMES = {"forward": "forward", "train_step": "train step", "sample": "sampling loop"}
@@ -349,11 +349,17 @@ def mfu_per_model(frame: pd.DataFrame):
     data["model"] = data["preset"] + " @" + data["resolution"].astype(str)
     if several:
         data["model"] += " · " + data["setup"]
-    # The results table's "?" mark: an MFU over a doubtful matmul peak (mfu_suspect), or noise.
-    suspect = data["mfu_suspect"].eq(1) if "mfu_suspect" in data else False
-    noisy = data["latency_noisy"].eq(1) if "latency_noisy" in data else False
-    doubtful = data["model"].map(data.assign(d=suspect | noisy).groupby("model")["d"].any())
-    data.loc[doubtful, "model"] += " (?)"
+    # The results table's marks: "~" a noisy timing, "?" an MFU over a doubtful matmul peak.
+    notes = []
+    for key, mark, words in (
+        ("latency_noisy", NOISY_MARK, "a noisy timing"),
+        ("mfu_suspect", SUSPECT_MARK, "an MFU over a peak measured noisy or low"),
+    ):
+        flagged = data[key].eq(1) if key in data else pd.Series(False, index=data.index)
+        marked = data["model"].map(data.assign(flag=flagged).groupby("model")["flag"].any())
+        if marked.any():
+            data.loc[marked, "model"] += f" ({mark})"
+            notes.append(f"({mark}): {words}")
     percent = "MFU over the measured peak (%)"
     data[percent] = 100 * data["value"]
     height = 1.6 + 0.32 * data["model"].nunique() * max(1, data["phase"].nunique() / 2)
@@ -361,8 +367,8 @@ def mfu_per_model(frame: pd.DataFrame):
     sns.barplot(data=data, x=percent, y="model", hue="phase ", orient="h", ax=axes)
     axes.set_ylabel("")
     title = "MFU: model FLOP/s over the matmul peak measured in the run (not the data sheet's)"
-    if doubtful.any():
-        title += "\n(?): a noisy timing, or a peak taken while other jobs held the device"
+    if notes:
+        title += "\n" + "; ".join(notes)
     figure.suptitle(title)
     sns.move_legend(axes, "upper left", bbox_to_anchor=(1.01, 1), title="phase", fontsize="small")
     return figure
