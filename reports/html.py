@@ -173,6 +173,8 @@ def _claim_row(verdict) -> str:
 
 
 def _results(report: Report) -> list[str]:
+    if not report.table.rows:
+        return ["<h2>Results</h2>", f'<p class="skipped">{escape(tables.NO_RESULTS)}</p>']
     parts = ["<h2>Results</h2>", _scroll(report.table.html("results"))]
     if report.table.notes:
         parts.append("<p>Did not finish:</p>" + _list(report.table.notes, "notes"))
@@ -183,11 +185,11 @@ def _results(report: Report) -> list[str]:
 def _exponents(report: Report) -> list[str]:
     if report.exponents.empty:
         return [
-            "<h2>Cost vs resolution</h2>",
+            f"<h2>{tables.EXPONENTS_TITLE}</h2>",
             f'<p class="skipped">{escape(tables.NO_EXPONENTS)}</p>',
         ]
     return [
-        "<h2>Cost vs resolution</h2>",
+        f"<h2>{tables.EXPONENTS_TITLE}</h2>",
         f"<p>{escape(tables.EXPONENT_INTRO)}</p>",
         tables.exponent_table(report.exponents).html("exponents"),
     ]

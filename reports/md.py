@@ -26,11 +26,12 @@ def page(report: Report, figure_dir: str = "figures") -> str:
     parts = [f"# {report.title}", report.provenance]
     if report.verdicts:
         parts += ["## The paper's main claim", verdicts.headline_markdown(report.verdicts)]
-    parts += ["## Results", report.table.markdown().rstrip()]
+    results = report.table.markdown().rstrip() if report.table.rows else f"_{tables.NO_RESULTS}_"
+    parts += ["## Results", results]
     if report.table.notes:
         parts.append(_notes(report.table.notes))
     parts.append(tables.LEGEND)
-    parts += ["## Cost vs resolution", _exponents(report)]
+    parts += [f"## {tables.EXPONENTS_TITLE}", _exponents(report)]
     parts.append("## Figures")
     for figure in report.figures:
         parts.append(f"### {figure.title}")

@@ -562,6 +562,11 @@ def _marked(text: str, row: dict | None, marks: tuple[tuple[str, str], ...]) -> 
 EXPONENT_HEADER = ("Model", "Family", "Resolutions", "k (all)", "k (two largest)")
 EXPONENT_INTRO = "Fitted exponent k of forward MACs ∝ resolution^k (least squares on log-log axes)."
 NO_EXPONENTS = "No preset was counted at two or more resolutions."
+EXPONENTS_TITLE = "Cost exponents"  # the figure beside them is "Cost vs resolution"
+NO_RESULTS = (
+    "None: these records hold no count and no timed cell (a profile shows under "
+    "'Where the time goes')."
+)
 
 
 def exponent_table(exponents: pd.DataFrame) -> Table:

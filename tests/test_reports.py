@@ -252,6 +252,16 @@ def test_hardware_table_compares_the_shared_cells(small_frame):
     )
 
 
+def test_records_without_a_results_row_say_so_in_both_pages():
+    from reports import html, md
+    from reports.report import compose
+
+    profile = record("rin-tiny.r16.b1.fp32.profile:forward.eager.cpu")
+    report = compose([profile], claims=None, with_figures=False)
+    assert f"## Results\n\n_{tables.NO_RESULTS}_" in md.page(report)
+    assert html.escape(tables.NO_RESULTS) in html.page(report)
+
+
 def test_two_cpu_machines_stay_apart_in_the_table():
     def on(model, speed):
         one = record_json("rin-tiny.r16.b4.fp32.forward.eager.cpu", images_per_s=speed)
