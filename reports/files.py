@@ -7,6 +7,18 @@ from pathlib import Path
 from reports import html, md, peers, tables
 from reports.report import Report
 
+# The legend's pointer to the failure reasons, which a LaTeX table carries as comments only.
+IN_THE_NOTES, IN_THE_REPORT = "(reasons in the notes)", "(reasons in report.md)"
+
+
+def _with_notes(latex: str, notes: list[str]) -> str:
+    """The table, then the cells that did not finish as comment lines: kept beside the table for
+    whoever edits it, out of the typeset page."""
+    if not notes:
+        return latex
+    lines = "".join(f"% {' '.join(note.split())}\n" for note in notes)
+    return f"{latex.rstrip()}\n% Did not finish:\n{lines}"
+
 
 def write(report: Report, out_dir: Path) -> list[Path]:
     """Every format into `out_dir` (created): report.md, report.html, results.{csv,tex},
@@ -19,8 +31,12 @@ def write(report: Report, out_dir: Path) -> list[Path]:
         "report.md": md.page(report),
         "report.html": html.page(report),
         "results.csv": report.table.csv(),
-        "results.tex": report.table.latex(
-            caption=f"{report.title}. {tables.LEGEND}", label="tab:rinbench"
+        "results.tex": _with_notes(
+            report.table.latex(
+                caption=f"{report.title}. {tables.LEGEND.replace(IN_THE_NOTES, IN_THE_REPORT)}",
+                label="tab:rinbench",
+            ),
+            report.table.notes,
         ),
     }
     if report.verdicts:

@@ -474,6 +474,8 @@ def test_report_folder_holds_every_format(small_report, tmp_path):
     assert GOLDEN_TABLE in text
     assert "![Cost vs resolution](figures/cost_vs_resolution.png)" in text
     assert "FLOP convention" in text and "| ratio-adm-rin-256: " in text
+    latex = (tmp_path / "out" / "results.tex").read_text()  # the failures beside the table
+    assert "(reasons in report.md)" in latex and "% Did not finish:\n% rin-in256 256 px" in latex
     assert not list((tmp_path / "out").rglob("*.partial"))
 
 
