@@ -4,8 +4,10 @@ base config plus the fields that differ (`dataclasses.replace`).
 Sources: the official configs in google-research/pix2seq (`configs/config_diffusion_cifar10.py`,
 `configs/config_diffusion_imagenet64.py`), the paper's text (patch 4 for 64 and 128 px, 8 above;
 Jabri et al. 2023, p. 5), the first author's comments in GitHub issues, and for the rest our own
-reconstruction. Paper-reported parameter counts (410M at 256 px, 320M at 512 px) are claims checked by
-the report, not inputs: a reconstructed preset may miss them, and the report says by how much.
+reconstruction. Paper-reported parameter counts (410M at 256 px, 411M on Kinetics-600) are claims
+checked by the report, not inputs: a reconstructed preset may miss them, and the report says by how
+much. The exception is 320M at 512 px, which no width is known for: rin-in512's widths were chosen to
+land on it, so that claim holds by construction (its note in bench/claims/rin_paper.toml says so).
 """
 
 from dataclasses import replace
