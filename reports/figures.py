@@ -353,7 +353,7 @@ def mfu_per_model(frame: pd.DataFrame):
     notes = []
     for key, mark, words in (
         ("latency_noisy", NOISY_MARK, "a noisy timing"),
-        ("mfu_suspect", SUSPECT_MARK, "an MFU over a peak measured noisy or low"),
+        ("mfu_suspect", SUSPECT_MARK, "an MFU over a peak measured noisy, on busy cores, or low"),
     ):
         flagged = data[key].eq(1) if key in data else pd.Series(False, index=data.index)
         marked = data["model"].map(data.assign(flag=flagged).groupby("model")["flag"].any())
