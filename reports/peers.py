@@ -15,7 +15,10 @@ from bench.versus import SideBySide, Timed
 from reports.tables import SUSPECT_MARK, Table, format_number, format_params, format_percent
 
 TITLE = "Against the public implementations"
-MFU_LEGEND = f"{SUSPECT_MARK} marks a suspect MFU, as in the results table: its peak was noisy, taken on busy cores, or low."
+MFU_LEGEND = (
+    f"{SUSPECT_MARK} marks a suspect MFU, as in the results table: its peak was noisy, taken on "
+    "busy cores, or low."
+)
 INTRO = (
     "Each preset of ours beside a public implementation configured to match it (baselines/peers/, "
     "docs/peers.md): the same harness counts and times both. A factor above 1 means ours is "
