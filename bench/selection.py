@@ -43,10 +43,12 @@ def device_label(record: Record) -> str:
     return "cpu" if name.startswith("CPU") else name.removeprefix("NVIDIA ").strip()
 
 
-def setup_label(record: Record) -> str:
-    """'H100 80GB HBM3 bf16 b32 eager': where and how a timed cell ran."""
+def setup_label(record: Record, *, cpu_named: bool = False) -> str:
+    """'H100 80GB HBM3 bf16 b32 eager': where and how a timed cell ran. A CPU reads 'cpu', or with
+    `cpu_named` its model ('AMD EPYC 7B13 (2 CPUs) fp32 b4 eager'), to tell two CPUs apart."""
     cell = record.cell
-    return f"{device_label(record)} {cell.dtype} b{cell.batch} {cell.mode}"
+    device = device_words(record) if cpu_named and not is_gpu(record) else device_label(record)
+    return f"{device} {cell.dtype} b{cell.batch} {cell.mode}"
 
 
 def is_gpu(record: Record) -> bool:

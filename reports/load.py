@@ -91,9 +91,7 @@ def _cpus_apart(rows: list[dict]) -> list[dict]:
     if len({row["hardware"] for row in rows if row["device"] == "cpu"}) > 1:
         for row in rows:
             if row["device"] == "cpu":
-                cell = row[RECORD].cell
-                machine = selection.device_words(row[RECORD])
-                row["setup"] = f"{machine} {cell.dtype} b{cell.batch} {cell.mode}"
+                row["setup"] = selection.setup_label(row[RECORD], cpu_named=True)
     return rows
 
 
