@@ -63,8 +63,9 @@ families.
 `[pairs]` names presets whose timings a ratio will compare (a wall-clock claim): every timed cell of
 the first preset is paired with its twin, the cell of the second preset that is equal on every other
 axis, and the two are timed interleaved over `rounds` rounds (bench.paired; docs/verdicts.md says
-why), at the place of whichever of the two cells comes first in the suite's order. A twin needs the same settings;
-cells without a twin are timed alone, but a pair of presets with no twins at all is an error.
+why), at the place of whichever of the two cells comes first in the suite's order. A twin needs the
+same settings; cells without a twin are timed alone, but a pair of presets with no twins at all is
+an error.
 `presets` may be a table keyed by device (`{ cuda = [[...]], cpu = [] }`), like the axes. Every other mistake raises SuiteError with one line naming the problem and what is valid.
 """
 
@@ -356,11 +357,10 @@ def _pairs_of(
     if first == second:
         raise SuiteError(f"{where}: [pairs] {name} pairs a preset with itself")
     for preset in (first, second):
-        if preset not in registry.slugs():  # a typo or a glob: [pairs] takes slugs only
-            raise SuiteError(
-                f"{where}: [pairs] {name}: unknown preset {preset!r}; "
-                + registry.known_presets(preset)
-            )
+        try:
+            registry.get(preset)  # a typo or a glob: [pairs] takes slugs only
+        except KeyError as err:
+            raise SuiteError(f"{where}: [pairs] {name}: {err.args[0]}") from None
         if not any(cell.preset == preset for cell in timed):
             phases = ", ".join(PAIRED_PHASES)
             raise SuiteError(
