@@ -70,3 +70,12 @@ def one_cpu_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def cuda_peak():
+    """The GPU's matmul peak, timed once for the session: each `measure` without one times its own
+    (half a second or more), and the GPU check gives its `pytest -m gpu` step 90 s in all."""
+    from bench.measure.timing import matmul_peak
+
+    return matmul_peak("cuda")

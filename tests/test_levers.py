@@ -394,11 +394,13 @@ def test_lever_tables_agree_with_torch():
     ],
     ids=lambda lever: "-".join(f"{k}={v}" for k, v in lever.items()),
 )
-def test_levers_on_cuda_run_or_say_why(slug, lever):
+def test_levers_on_cuda_run_or_say_why(slug, lever, cuda_peak):
     """bf16 train steps: ok, or unsupported with the reason naming the lever (cuDNN attention needs
     a recent GPU and cuDNN; flash cannot take VDM's float mask)."""
     settings = Settings(**FAST.as_dict() | lever)
-    result = measure(tiny_cell(slug, "train_step", dtype="bf16", device="cuda"), settings)
+    result = measure(
+        tiny_cell(slug, "train_step", dtype="bf16", device="cuda"), settings, peak=cuda_peak
+    )
     if result.status == "unsupported":
         assert next(iter(lever)) in result.error, result.error
         assert "sdpa_backend" in lever, result.error  # layouts and fused AdamW run on any GPU
@@ -431,9 +433,9 @@ def test_layout_and_attention_levers_on_cuda_compute_the_same(slug):
 
 
 @pytest.mark.gpu
-def test_reduce_overhead_on_cuda_runs_cuda_graphs():
+def test_reduce_overhead_on_cuda_runs_cuda_graphs(cuda_peak):
     settings = Settings(**FAST.as_dict() | {"compile_mode": "reduce-overhead"})
     cell = tiny_cell("dit-tiny", "forward", dtype="bf16", mode="compile", device="cuda")
-    result = measure(cell, settings)
+    result = measure(cell, settings, peak=cuda_peak)
     assert result.status == "ok", result.details.get("traceback") or result.error
     assert result.values["compile_cudagraph_skips"] == 0

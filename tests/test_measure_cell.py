@@ -355,9 +355,9 @@ def test_importing_settings_does_not_import_torch():
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", ["fp32", "tf32", "bf16", "fp16"])
 @pytest.mark.parametrize("phase", ["forward", "train_step", "sample"])
-def test_timed_phases_on_cuda(dtype, phase):
+def test_timed_phases_on_cuda(dtype, phase, cuda_peak):
     cell = tiny_cell("dit-tiny", phase, dtype=dtype, device="cuda")
-    out = check_ok(measure(cell, FAST))
+    out = check_ok(measure(cell, FAST, peak=cuda_peak))
     assert out.details["timer"] == "cuda_events"
     assert out.values["peak_alloc_bytes"] > out.values["alloc_before_bytes"] > 0
     assert out.values["peak_reserved_bytes"] >= out.values["peak_alloc_bytes"]
@@ -374,8 +374,9 @@ def test_timed_phases_on_cuda(dtype, phase):
 
 @pytest.mark.gpu
 @pytest.mark.slow
-def test_inductor_compile_on_cuda():
-    out = check_ok(measure(tiny_cell("dit-tiny", "forward", mode="compile", device="cuda"), FAST))
+def test_inductor_compile_on_cuda(cuda_peak):
+    cell = tiny_cell("dit-tiny", "forward", mode="compile", device="cuda")
+    out = check_ok(measure(cell, FAST, peak=cuda_peak))
     assert out.details["compile_backend"] == "inductor"
 
 

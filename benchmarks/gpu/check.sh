@@ -278,10 +278,13 @@ esac
 # The tests and the report are the last call's.
 if [ "$PART" != 1 ]; then
     # Only the test files that hold GPU tests: collecting the whole suite would import every
-    # optional library (diffusers, rin-pytorch, ...) for nothing.
-    GPU_TEST_FILES=$(grep -rl --include='test_*.py' 'mark.gpu' tests | sort | tr '\n' ' ')
+    # optional library (diffusers, rin-pytorch, ...) for nothing. The pytest-benchmark smoke runs
+    # last (the suite times the same steps): a step cut at its limit loses the least, and -v
+    # writes each test's outcome as it ends, so a cut log still says which passed and which failed;
+    # --durations says what the next lease's limit must hold.
+    GPU_TEST_FILES=$(grep -rl --include='test_*.py' 'mark.gpu' tests | sort | awk -F/ 'NF == 2 {print} NF > 2 {later = later " " $0} END {print later}' | tr '\n' ' ')
     step gpu-tests "$TEST_LIMIT" "$RESERVE_REPORT" \
-        bash -c "'$PY' -m pytest -m gpu -q -p no:cacheprovider $GPU_TEST_FILES >'$WORK/pytest-gpu.log' 2>&1; code=\$?; tail -n 15 '$WORK/pytest-gpu.log'; exit \$code"
+        bash -c "'$PY' -m pytest -m gpu -v --durations=15 -p no:cacheprovider $GPU_TEST_FILES >'$WORK/pytest-gpu.log' 2>&1; code=\$?; tail -n 25 '$WORK/pytest-gpu.log'; exit \$code"
 fi
 
 # What the budget left out: the selected cells without a record (all of them where a suite never
