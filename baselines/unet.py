@@ -223,7 +223,8 @@ class AttentionBlock(nn.Module):
     The projections are stored as kernel-1 Conv1d weights, as in the release (same parameters,
     loadable checkpoints), and applied as linear maps over tokens so that the head dimension is
     the contiguous axis SDPA's fused kernels want (and, for channels-last inputs, the token
-    transpose is free). Scaling is 1/sqrt(d) as in ADM's QKVAttention.
+    transpose is free: on a CPU, whose GroupNorm keeps the layout; CUDA's returns NCHW). Scaling
+    is 1/sqrt(d) as in ADM's QKVAttention.
     """
 
     def __init__(self, channels: int, heads: int, use_new_attention_order: bool):
