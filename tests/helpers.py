@@ -138,6 +138,12 @@ def pythonpath_with(*folders: Path) -> str:
     return os.pathsep.join(p for p in paths if p)
 
 
+# The start of a `python -c` program that a test interrupts with SIGINT: Python's own handler
+# (KeyboardInterrupt), as under a terminal. A test run started in the background (`pytest &`, `nohup`)
+# inherits SIGINT ignored, which Python keeps, and the program would then never hear the signal.
+HEAR_SIGINT = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+
+
 def write_stand_in(tmp_path_factory, module: str, source: str) -> Path:
     """A fresh folder holding `module`.py written from `source`: a module that stands in for part
     of rinbench (a measure function, a device probe), made importable by `use_stand_in`."""

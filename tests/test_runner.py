@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import use_stand_in, write_stand_in
+from helpers import HEAR_SIGINT, use_stand_in, write_stand_in
 
 from bench import planning, results, runner, scratch, suites
 from bench.liveness import pid_alive as alive
@@ -90,7 +90,7 @@ def bench_run_command(suite_file, out_dir, *options):
     return [
         sys.executable,
         "-c",
-        "import sys; from bench.cli import main; "
+        HEAR_SIGINT + "import sys; from bench.cli import main; "
         "sys.exit(main(sys.argv[1:], measure_spec='fake_measure:measure'))",
         "run",
         str(suite_file),

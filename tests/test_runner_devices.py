@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import stderr_on_a_terminal, use_stand_in, write_stand_in
+from helpers import HEAR_SIGINT, stderr_on_a_terminal, use_stand_in, write_stand_in
 
 from bench import cellprocess, cli, devicefacts, devices, pool, results, runner, suites
 from bench.errors import UsageError
@@ -210,7 +210,7 @@ def test_a_timeout_on_one_device_does_not_stop_the_others(log_dir, tmp_path, mon
 
 def sweep_command(suite_file, out_dir, *options):
     """`bench run` in a fresh interpreter, on three fake GPUs, measuring with fake_devices."""
-    code = (
+    code = HEAR_SIGINT + (
         "import sys, fake_devices, bench.devices, bench.devicefacts, bench.commands.run as run; "
         "bench.devices.visible_cuda_devices = lambda: ('0', '1', '2'); "
         "run._check_cuda = lambda *args: None; "
