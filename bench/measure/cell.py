@@ -102,8 +102,9 @@ class Settings:
       On CUDA, eager GroupNorm keeps no layout: its kernel and its backward work on an NCHW copy
       of their input and return NCHW (torch's native_group_norm takes the input's own format on
       a CPU only), so each norm of a U-Net costs a copy each way, which the convolutions' saved
-      transposes must outweigh. A compiled cell has no such copy: inductor decomposes the norm
-      and lays convolutions out channels-last itself (its layout_optimization, on by default).
+      transposes must outweigh. A compiled cell need not pay it: inductor decomposes the norm
+      into kernels of its own, which take either layout, and by its heuristics may lay the
+      convolutions out channels-last itself (layout_optimization, on by default).
     - sdpa_backend: None (torch picks per call), or "flash", "efficient", "cudnn" or "math": every
       F.scaled_dot_product_attention of the timed call runs under
       torch.nn.attention.sdpa_kernel(that backend only), so torch cannot fall back to another. A
