@@ -7,6 +7,7 @@ import fnmatch
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -29,23 +30,26 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def run_check(out: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
-    """check.sh, its first call's results for a second kept beside OUT (not in the checkout), and
-    no peer wheels: a checkout where `peer_wheels.py` ran has them in .whl, and the check would
-    install them into the Python running the tests."""
+def check_env(out: Path) -> dict:
+    """check.sh's environment: its first call's results for a second kept beside OUT (not in the
+    checkout), and no peer wheels: a checkout where `peer_wheels.py` ran has them in .whl, and the
+    check would install them into the Python running the tests."""
     no_wheels = out.parent / "no-wheels"
     no_wheels.mkdir(exist_ok=True)
-    env = dict(
+    return dict(
         os.environ,
         PYTHON=sys.executable,
         GPU_CHECK_STATE=str(out.parent / "state"),
         PEER_WHEELS=str(no_wheels),
     )
+
+
+def run_check(out: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["bash", str(SCRIPT), str(out), *args],
         capture_output=True,
         text=True,
-        env=env,
+        env=check_env(out),
         timeout=timeout,
     )
 
@@ -199,6 +203,37 @@ def test_a_spent_budget_skips_the_steps_and_lists_every_cell_as_skipped(tmp_path
     levers_section = summary.split("## Levers against the plain cells")[1].split("\n## ")[0]
     assert "Lever cells the time budget left out" in levers_section
     assert all(f"- {cell}" in levers_section for cell in cpu_cells("levers"))
+
+
+def test_a_call_killed_mid_way_brings_back_what_it_measured(tmp_path):
+    """The lease's time can run out before the check's budget: results.tar.gz is packed after
+    every step, so a call killed in its suite step still holds the steps before it."""
+    out = tmp_path / "out"
+    call = subprocess.Popen(
+        ["bash", str(SCRIPT), str(out), "--device", "cpu", "--part", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=check_env(out),
+        start_new_session=True,
+    )
+    packed: list[str] = []
+    try:
+        deadline = time.monotonic() + 120
+        while "bare_loop.json" not in packed and time.monotonic() < deadline:
+            time.sleep(0.2)
+            try:
+                with tarfile.open(out / "results.tar.gz") as tar:
+                    packed = tar.getnames()
+            except (OSError, tarfile.TarError):  # not there yet
+                pass
+    finally:  # the lease's kill; the step in flight (the matmul peak, a few seconds) runs in a
+        # process group of timeout's own and ends by itself
+        os.killpg(call.pid, signal.SIGKILL)
+        call.wait()
+    assert "bare_loop.json" in packed and "device" in packed
+    with tarfile.open(out / "results.tar.gz") as tar:
+        rows = tar.extractfile("steps.tsv").read().decode().splitlines()
+    assert [row.split("\t")[:2] for row in rows][:2] == [["env", "ok"], ["bare-loop", "ok"]]
 
 
 def test_a_second_call_takes_up_only_a_recent_first_call_unless_named(tmp_path):

@@ -35,7 +35,10 @@
 # OUT_DIR receives at most 8 files of at most 16 MiB: check.log, summary.md, results.tar.gz (the
 # results folder with traces, the levers' results folder, the report folder, bare_loop.json,
 # peak.json, steps.tsv, skipped-<lever suite>.txt), report.html, claims.md,
-# pytest-gpu.log, skipped.txt.
+# pytest-gpu.log, skipped.txt. check.log is written as the call goes, and results.tar.gz after
+# every step (without the traces and memory snapshots until the last), so that a call the lease
+# cuts short, its device time running out before the budget does, still brings back what it
+# measured; a cut first call's results.tar.gz serves the second as call1.tar.gz all the same.
 #
 # Two calls cover more of the list than one: `--part 1` runs the machine's checks and as much of the
 # suite as its budget allows, without the tests and the report; `--part 2` takes up its records,
@@ -178,7 +181,24 @@ step() {
     fi
     echo "== $name: $status (exit $code, ${took} s)"
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$status" "$took" "$code" "$limit" "$CALL" >>"$WORK/steps.tsv"
+    # What is measured so far, without the traces (a second or so): a call the lease cuts short
+    # (its device time running out before this budget does) still brings it back.
+    pack --exclude='*.json.gz' --exclude='*.pickle'
     return 0
+}
+
+# pack [TAR OPTION ...]: $OUT/results.tar.gz from what the work folder holds so far, replaced whole
+# (written beside it, then renamed) so that a kill mid-way leaves the last one.
+pack() {
+    local names=() name
+    for name in results summary.md steps.tsv device levers report bare_loop.json peak.json calls.tsv steps-call1.tsv; do
+        [ -e "$WORK/$name" ] && names+=("$name")
+    done
+    for name in "${LEVER_SUITES[@]}"; do
+        [ -e "$WORK/skipped-$name.txt" ] && names+=("skipped-$name.txt")
+    done
+    tar -czf "$OUT/results.part.tar.gz" -C "$WORK" "$@" "${names[@]}" \
+        && mv -f "$OUT/results.part.tar.gz" "$OUT/results.tar.gz"
 }
 
 machine_facts() {
@@ -313,17 +333,10 @@ fi
 
 # Bring back at most 8 files of at most 16 MiB each.
 LIMIT_BYTES=$((16 * 1024 * 1024))
-PACKED=(results summary.md steps.tsv device)
-for suite in "${LEVER_SUITES[@]}"; do
-    [ -e "$WORK/skipped-$suite.txt" ] && PACKED+=("skipped-$suite.txt")
-done
-for name in levers report bare_loop.json peak.json calls.tsv steps-call1.tsv; do
-    [ -e "$WORK/$name" ] && PACKED+=("$name")
-done
-tar -czf "$OUT/results.tar.gz" -C "$WORK" "${PACKED[@]}"
+pack
 if [ "$(stat -c %s "$OUT/results.tar.gz")" -gt "$LIMIT_BYTES" ]; then
     echo "== results.tar.gz over 16 MiB: packed again without the traces and memory snapshots"
-    tar -czf "$OUT/results.tar.gz" -C "$WORK" --exclude='*.json.gz' --exclude='*.pickle' "${PACKED[@]}"
+    pack --exclude='*.json.gz' --exclude='*.pickle'
 fi
 if [ "$PART" = 1 ]; then  # for the second call, on this machine while it stays warm
     mkdir -p "$STATE" && cp "$OUT/results.tar.gz" "$STATE/call1.tar.gz" \
