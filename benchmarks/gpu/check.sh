@@ -62,7 +62,9 @@
 #   mkdir -p .gpu-check && cp FIRST_CALL_FILES/results.tar.gz .gpu-check/call1.tar.gz
 #   run: bash benchmarks/gpu/check.sh "$OUT" --part 2          # at once, timeout_s 420,
 #                                              carry [".whl", ".gpu-check"]: the second call then
-#                                              finds the first's records on a fresh machine too
+#                                              finds the first's records on a fresh machine too;
+#                                              where `status` leaves it under 420 s of device
+#                                              time, add --budget (that time less 90 s)
 # then commit both calls' files under benchmarks/results/gpu-check-<device>/ and give the machine back.
 #
 # `--only GLOB` (repeatable) passes on to `rinbench run gpu-check --only`: a later lease can measure
