@@ -207,7 +207,7 @@ def test_a_spent_budget_skips_the_steps_and_lists_every_cell_as_skipped(tmp_path
 
 def test_a_call_killed_mid_way_brings_back_what_it_measured(tmp_path):
     """The lease's time can run out before the check's budget: results.tar.gz is packed after
-    every step, so a call killed in its suite step still holds the steps before it."""
+    every step, so a call killed part-way still holds the steps before the one in flight."""
     out = tmp_path / "out"
     call = subprocess.Popen(
         ["bash", str(SCRIPT), str(out), "--device", "cpu", "--part", "1"],

@@ -183,7 +183,7 @@ step() {
     fi
     echo "== $name: $status (exit $code, ${took} s)"
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$status" "$took" "$code" "$limit" "$CALL" >>"$WORK/steps.tsv"
-    # What is measured so far, without the traces (a second or so): a call the lease cuts short
+    # What is measured so far, without the traces (milliseconds): a call the lease cuts short
     # (its device time running out before this budget does) still brings it back.
     pack --exclude='*.json.gz' --exclude='*.pickle'
     return 0
