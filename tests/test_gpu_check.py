@@ -3,6 +3,7 @@ depends on cannot rot while no GPU is at hand, and its time budget."""
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
@@ -205,35 +206,56 @@ def test_a_spent_budget_skips_the_steps_and_lists_every_cell_as_skipped(tmp_path
     assert all(f"- {cell}" in levers_section for cell in cpu_cells("levers"))
 
 
+@pytest.mark.slow
 def test_a_call_killed_mid_way_brings_back_what_it_measured(tmp_path):
-    """The lease's time can run out before the check's budget: results.tar.gz is packed after
-    every step, so a call killed part-way still holds the steps before the one in flight."""
+    """The lease's time can run out before the check's budget: results.tar.gz is packed after every
+    step and every GPU_CHECK_PACK_EVERY_S seconds of one, so a call killed in its suite step still
+    brings back the steps before it and the suite's records so far."""
     out = tmp_path / "out"
+    env = check_env(out) | {"GPU_CHECK_PACK_EVERY_S": "1", "TMPDIR": str(tmp_path)}
     call = subprocess.Popen(
         ["bash", str(SCRIPT), str(out), "--device", "cpu", "--part", "1"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env=check_env(out),
+        env=env,
         start_new_session=True,
     )
-    packed: list[str] = []
+    packed, steps_done = [], []
     try:
         deadline = time.monotonic() + 120
-        while "bare_loop.json" not in packed and time.monotonic() < deadline:
+        while time.monotonic() < deadline and not any(
+            name.startswith("results/gpu-check/") and name.endswith(".jsonl") for name in packed
+        ):
             time.sleep(0.2)
             try:
                 with tarfile.open(out / "results.tar.gz") as tar:
                     packed = tar.getnames()
-            except (OSError, tarfile.TarError):  # not there yet
+                    steps_done = tar.extractfile("steps.tsv").read().decode().splitlines()
+            except (OSError, tarfile.TarError, KeyError):  # not there yet
                 pass
-    finally:  # the lease's kill; the step in flight (the matmul peak, a few seconds) runs in a
-        # process group of timeout's own and ends by itself
-        os.killpg(call.pid, signal.SIGKILL)
+        assert call.poll() is None, "the call ended before it could be cut"
+    finally:
+        kill_session(call.pid)  # as the lease does; timeout's steps run in groups of their own
         call.wait()
-    assert "bare_loop.json" in packed and "device" in packed
-    with tarfile.open(out / "results.tar.gz") as tar:
-        rows = tar.extractfile("steps.tsv").read().decode().splitlines()
-    assert [row.split("\t")[:2] for row in rows][:2] == [["env", "ok"], ["bare-loop", "ok"]]
+    assert "summary.md" not in packed and {"device", "bare_loop.json", "peak.json"} <= set(packed)
+    # Packed in the suite step: the steps before it, not the suite itself.
+    assert [row.split("\t")[:2] for row in steps_done] == [
+        ["env", "ok"],
+        ["bare-loop", "ok"],
+        ["peak", "ok"],
+    ]
+
+
+def kill_session(session: int) -> None:
+    """SIGKILL every process of a session (Linux's /proc): its process groups included."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # ended meanwhile
+            continue
+        if int(fields[3]) == session:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(stat.parent.name), signal.SIGKILL)
 
 
 def test_a_second_call_takes_up_only_a_recent_first_call_unless_named(tmp_path):

@@ -36,9 +36,10 @@
 # results folder with traces, the levers' results folder, the report folder, bare_loop.json,
 # peak.json, steps.tsv, skipped-<lever suite>.txt), report.html, claims.md,
 # pytest-gpu.log, skipped.txt. check.log is written as the call goes, and results.tar.gz after
-# every step (without the traces and memory snapshots until the last), so that a call the lease
-# cuts short, its device time running out before the budget does, still brings back what it
-# measured; a cut first call's results.tar.gz serves the second as call1.tar.gz all the same.
+# every step and every 15 s of one (without the traces and memory snapshots until the last), so
+# that a call the lease cuts short, its device time running out before the budget does, still
+# brings back the cells it measured; a cut first call's results.tar.gz serves the second as
+# call1.tar.gz all the same.
 #
 # Two calls cover more of the list than one: `--part 1` runs the machine's checks and as much of the
 # suite as its budget allows, without the tests and the report; `--part 2` takes up its records,
@@ -172,8 +173,13 @@ step() {
     fi
     echo "== $name (at most ${limit} s): $*"
     local began=$(date +%s)
+    touch "$WORK/stepping"
+    pack_while_stepping &
+    local packer=$!
     timeout -s TERM -k 20 "$limit" "$@"
     local code=$?
+    rm -f "$WORK/stepping"
+    wait "$packer"
     local took=$(($(date +%s) - began))
     local status=ok
     if [ "$code" -eq 124 ] || [ "$code" -eq 137 ]; then
@@ -183,10 +189,29 @@ step() {
     fi
     echo "== $name: $status (exit $code, ${took} s)"
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$status" "$took" "$code" "$limit" "$CALL" >>"$WORK/steps.tsv"
-    # What is measured so far, without the traces (milliseconds): a call the lease cuts short
-    # (its device time running out before this budget does) still brings it back.
-    pack --exclude='*.json.gz' --exclude='*.pickle'
+    pack_so_far
     return 0
+}
+
+# What is measured so far, without the traces (milliseconds), after every step and every
+# PACK_EVERY_S seconds of one: a call the lease cuts short, its device time running out before this
+# budget does, still brings back what its cells measured. A record being written as tar reads it
+# is cut off in the pack, which readers skip and a resumed run writes past.
+PACK_EVERY_S=${GPU_CHECK_PACK_EVERY_S:-15}
+case "$PACK_EVERY_S" in ''|*[!0-9]*|0) echo "check.sh: GPU_CHECK_PACK_EVERY_S must be whole seconds, got '$PACK_EVERY_S'" >&2; exit 2 ;; esac
+pack_so_far() { pack --exclude='*.json.gz' --exclude='*.pickle' 2>/dev/null; }
+# While $WORK/stepping exists (and this script lives), pack every PACK_EVERY_S seconds; polled
+# every 0.2 s, so a step ends at most that much later.
+pack_while_stepping() {
+    local polls=0
+    while [ -e "$WORK/stepping" ] && kill -0 $$ 2>/dev/null; do
+        sleep 0.2
+        polls=$((polls + 1))
+        if [ "$polls" -ge $((PACK_EVERY_S * 5)) ] && [ -e "$WORK/stepping" ]; then
+            pack_so_far
+            polls=0
+        fi
+    done
 }
 
 # pack [TAR OPTION ...]: $OUT/results.tar.gz from what the work folder holds so far, replaced whole
@@ -262,6 +287,7 @@ run_suite() {
     step suite "$BUDGET" $((RESERVE_TESTS + RESERVE_REPORT)) \
         "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --no-progress "${resume[@]}" "${ONLY[@]}"
     printf '%s\t%s\n' "$CALL" $(($(records_so_far) - before)) >>"$WORK/calls.tsv"
+    pack_so_far
 }
 # levers_selected SUITE: 0 unless --only selects no cell of that lever suite (any other failure is
 # the step's to show); asked once per suite (each ask starts a Python that imports torch).
@@ -335,7 +361,7 @@ fi
 
 # Bring back at most 8 files of at most 16 MiB each.
 LIMIT_BYTES=$((16 * 1024 * 1024))
-pack
+pack || echo "== packing the results failed: results.tar.gz is the last pack, without traces"
 if [ "$(stat -c %s "$OUT/results.tar.gz")" -gt "$LIMIT_BYTES" ]; then
     echo "== results.tar.gz over 16 MiB: packed again without the traces and memory snapshots"
     pack --exclude='*.json.gz' --exclude='*.pickle'
