@@ -129,6 +129,7 @@ mkdir -p "$OUT" || exit 2
 OUT=$(cd "$OUT" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
 echo "$DEVICE" >"$WORK/device"  # packed: a second call checks it measures on the first's device
+mkfifo "$WORK/step.fifo" || exit 2  # how a step tells its packer it ended (pack_while_stepping)
 RESULTS=$WORK/results
 LEVERS=$WORK/levers  # the lever suites' records: apart, as their ids are their plain twins'
 # The suites of lever cells, each run into $LEVERS/<suite>, least important last.
@@ -173,12 +174,12 @@ step() {
     fi
     echo "== $name (at most ${limit} s): $*"
     local began=$(date +%s)
-    touch "$WORK/stepping"
-    pack_while_stepping &
+    pack_while_stepping <"$WORK/step.fifo" &
     local packer=$!
-    timeout -s TERM -k 20 "$limit" "$@"
+    exec 4>"$WORK/step.fifo"
+    timeout -s TERM -k 20 "$limit" "$@" 4>&-
     local code=$?
-    rm -f "$WORK/stepping"
+    exec 4>&-  # the packer reads the end of the fifo and stops, after a pack in flight
     wait "$packer"
     local took=$(($(date +%s) - began))
     local status=ok
@@ -200,17 +201,15 @@ step() {
 PACK_EVERY_S=${GPU_CHECK_PACK_EVERY_S:-15}
 case "$PACK_EVERY_S" in ''|*[!0-9]*|0) echo "check.sh: GPU_CHECK_PACK_EVERY_S must be whole seconds, got '$PACK_EVERY_S'" >&2; exit 2 ;; esac
 pack_so_far() { pack --exclude='*.json.gz' --exclude='*.pickle' 2>/dev/null; }
-# While $WORK/stepping exists (and this script lives), pack every PACK_EVERY_S seconds; polled
-# every 0.2 s, so a step ends at most that much later.
+# Pack every PACK_EVERY_S seconds until standard input, the step's fifo, ends: the step's end
+# closes it (so does this script's death), and a wait on the fifo costs nothing while it runs.
 pack_while_stepping() {
-    local polls=0
-    while [ -e "$WORK/stepping" ] && kill -0 $$ 2>/dev/null; do
-        sleep 0.2
-        polls=$((polls + 1))
-        if [ "$polls" -ge $((PACK_EVERY_S * 5)) ] && [ -e "$WORK/stepping" ]; then
-            pack_so_far
-            polls=0
-        fi
+    local status
+    while true; do
+        read -r -t "$PACK_EVERY_S" _
+        status=$?
+        [ "$status" -gt 128 ] || return 0  # not a time-out: the fifo ended
+        pack_so_far
     done
 }
 
