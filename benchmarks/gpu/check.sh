@@ -123,6 +123,9 @@ if [ -z "$BUDGET" ]; then
     if [ "$DEVICE" = cpu ]; then BUDGET=300; elif [ -n "$PART" ]; then BUDGET=300; else BUDGET=540; fi
 fi
 case "$BUDGET" in ''|*[!0-9]*) echo "check.sh: --budget must be whole seconds, got '$BUDGET'" >&2; exit 2 ;; esac
+# How often a running step's records so far are packed into $OUT (pack_while_stepping).
+PACK_EVERY_S=${GPU_CHECK_PACK_EVERY_S:-15}
+case "$PACK_EVERY_S" in ''|*[!0-9]*|0) echo "check.sh: GPU_CHECK_PACK_EVERY_S must be whole seconds, got '$PACK_EVERY_S'" >&2; exit 2 ;; esac
 
 PY=${PYTHON:-python3}
 mkdir -p "$OUT" || exit 2
@@ -198,8 +201,6 @@ step() {
 # PACK_EVERY_S seconds of one: a call the lease cuts short, its device time running out before this
 # budget does, still brings back what its cells measured. A record being written as tar reads it
 # is cut off in the pack, which readers skip and a resumed run writes past.
-PACK_EVERY_S=${GPU_CHECK_PACK_EVERY_S:-15}
-case "$PACK_EVERY_S" in ''|*[!0-9]*|0) echo "check.sh: GPU_CHECK_PACK_EVERY_S must be whole seconds, got '$PACK_EVERY_S'" >&2; exit 2 ;; esac
 pack_so_far() { pack --exclude='*.json.gz' --exclude='*.pickle' 2>/dev/null; }
 # Pack every PACK_EVERY_S seconds until standard input, the step's fifo, ends: the step's end
 # closes it (so does this script's death), and a wait on the fifo costs nothing while it runs.
