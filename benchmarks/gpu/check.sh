@@ -36,10 +36,10 @@
 # results folder with traces, the levers' results folder, the report folder, bare_loop.json,
 # peak.json, steps.tsv, skipped-<lever suite>.txt), report.html, claims.md,
 # pytest-gpu.log, skipped.txt. check.log is written as the call goes, and results.tar.gz after
-# every step and every 15 s of one (without the traces and memory snapshots until the last), so
-# that a call the lease cuts short, its device time running out before the budget does, still
-# brings back the cells it measured; a cut first call's results.tar.gz serves the second as
-# call1.tar.gz all the same.
+# every step and every 15 s of one ($GPU_CHECK_PACK_EVERY_S; without the traces and memory
+# snapshots until the last), so that a call the lease cuts short, its device time running out
+# before the budget does, still brings back the cells it measured; a cut first call's
+# results.tar.gz serves the second as call1.tar.gz all the same.
 #
 # Two calls cover more of the list than one: `--part 1` runs the machine's checks and as much of the
 # suite as its budget allows, without the tests and the report; `--part 2` takes up its records,
