@@ -152,11 +152,14 @@ def assert_every_cell_measured_once(unpacked: Path, measured: list[str]) -> None
 
 
 def assert_the_machine_checks_ran(unpacked: Path) -> None:
-    """The bare-loop comparison and the matmul peak timed four ways, in the archive's JSON."""
+    """The bare-loop comparison and the matmul peak timed five ways, in the archive's JSON
+    (no clocks on a CPU, and the reason)."""
     bare = json.loads((unpacked / "bare_loop.json").read_text(encoding="utf-8"))
     assert bare["harness_status"] == "ok" and bare["harness_ms_median"] > 0
     peak = json.loads((unpacked / "peak.json").read_text(encoding="utf-8"))
-    assert set(peak["tflops"]) == {"harness", "ten_in_a_row", "after_warm_up", "plain_operator"}
+    variants = {"harness", "ten_in_a_row", "after_warm_up", "plain_operator", "ten_after_warm_up"}
+    assert set(peak["tflops"]) == variants
+    assert peak["clocks"] == {} and "CUDA" in peak["clocks_reason"]
     assert all(tflops > 0 for tflops in peak["tflops"].values())
 
 
@@ -165,7 +168,7 @@ def assert_the_summary_sets_each_lever_beside_its_plain_twin(out: Path) -> None:
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert "## Targets" in summary and "## Where the time goes" in summary
     assert "Harness against a bare CUDA-event loop" in summary and "Not run." not in summary
-    assert "## The matmul peak, four ways" in summary
+    assert "## The matmul peak, timed several ways" in summary
     levers_section = summary.split("## Levers against the plain cells")[1].split("\n## ")[0]
     lever_rows = [
         line
@@ -329,3 +332,77 @@ def test_peer_wheels_leave_out_what_the_gpu_machine_has():
         "diffusers==0.42.1",
         "hf_xet==1.8.0",
     ]
+
+
+class FakeNvml:
+    """pynvml as an older nvidia-ml-py has it (throttle reasons): the SM clock at boost for the
+    first reading, then held down by the power cap; no temperature sensor."""
+
+    NVML_CLOCK_SM, NVML_TEMPERATURE_GPU = 1, 0
+    nvmlClocksThrottleReasonNone = 0
+    nvmlClocksThrottleReasonGpuIdle = 0x1
+    nvmlClocksThrottleReasonSwPowerCap = 0x4
+    nvmlClocksThrottleReasonAll = 0x1FF  # several bits: not a reason of its own
+
+    def __init__(self):
+        self.clock_reads = 0
+
+    def nvmlDeviceGetMaxClockInfo(self, handle, clock):
+        return 1980
+
+    def nvmlDeviceGetClockInfo(self, handle, clock):
+        self.clock_reads += 1
+        return 1980 if self.clock_reads == 1 else 1700
+
+    def nvmlDeviceGetPowerUsage(self, handle):
+        return 690_000  # mW
+
+    def nvmlDeviceGetEnforcedPowerLimit(self, handle):
+        return 700_000
+
+    def nvmlDeviceGetTemperature(self, handle, sensor):
+        raise RuntimeError("NVML_ERROR_NOT_SUPPORTED")
+
+    def nvmlDeviceGetCurrentClocksThrottleReasons(self, handle):
+        return 0x4 if self.clock_reads > 1 else 0
+
+
+def test_the_matmul_peak_reads_the_clocks_while_each_variant_runs(tmp_path):
+    """peak.py's clock watch: readings taken on a thread while a variant runs, summed up per
+    variant (a refused field left out), and summary.md says them in words; without NVML, none."""
+    peak, summary = load_script("benchmarks/gpu/peak.py"), load_script("benchmarks/gpu/summary.py")
+    watch = peak.ClockWatch(FakeNvml(), handle="gpu0", poll_s=0.001)
+    with watch.watching("burst"):
+        time.sleep(0.05)
+    reading = watch.readings["burst"]
+    samples = reading["samples"]
+    assert samples >= 3 and watch.sm_clock_max_mhz == 1980
+    assert (reading["sm_clock_mhz_median"], reading["sm_clock_mhz_min"]) == (1700, 1700)
+    assert reading["power_w_max"] == 690.0 and reading["temperature_c_max"] is None
+    assert reading["clock_event_reason_shares"] == {"SwPowerCap": (samples - 1) / samples}
+
+    result = {"n": 8192, "dtype": "torch.bfloat16", "device": "cuda", "sm_clock_max_mhz": 1980}
+    result["power_limit_w"] = watch.power_limit_w
+    result |= {"tflops": {"burst": 700.0}, "clocks": watch.readings, "clocks_reason": None}
+    (tmp_path / "peak.json").write_text(json.dumps(result), encoding="utf-8")
+    text = "\n".join(summary._peak(tmp_path / "peak.json"))
+    assert "on cuda, the SM clock at most 1,980 MHz, the power limit 700 W:" in text
+    assert "- burst: 700 TFLOP/s; SM clock 1,700 MHz (lowest 1,700), at most 690 W, " in text
+    assert f"SwPowerCap in {(samples - 1) / samples:.0%} of {samples} readings" in text
+
+    class OlderDriver(FakeNvml):  # the package names a function the driver's library lacks
+        def nvmlDeviceGetCurrentClocksThrottleReasons(self, handle):
+            raise RuntimeError("NVML_ERROR_FUNCTION_NOT_FOUND")
+
+    unread = peak.ClockWatch(OlderDriver(), handle="gpu0", poll_s=0.001)
+    with unread.watching("burst"):
+        pass
+    assert unread.readings["burst"]["clock_event_reason_shares"] is None
+    assert summary._clocks(unread.readings["burst"]).endswith(
+        "no clock-event reasons read, 1 reading"
+    )
+
+    without = peak.ClockWatch(reason="nvmlInit failed")
+    with without.watching("burst"):
+        pass
+    assert without.readings == {} and without.sm_clock_max_mhz is None

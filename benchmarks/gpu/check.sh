@@ -15,7 +15,8 @@
 #                 network; `python benchmarks/gpu/peer_wheels.py` fetches them beforehand, on a
 #                 machine that has a network. Without them the peer cells end "unsupported".
 #   2. bare-loop  the harness's median against a bare CUDA-event loop on DiT-XL/2 b64 forward
-#      peak       the dense matmul rate timed four ways (benchmarks/gpu/peak.py): the MFU denominator
+#      peak       the dense matmul rate timed five ways, with the SM clock, power and clock-event
+#                 reasons NVML read during each (benchmarks/gpu/peak.py): the MFU denominator
 #   3. suite      `rinbench run gpu-check` (bench/suites/gpu-check.toml: its cells in order of
 #                 importance, with NVML energy and the RIN-256/ADM-256 train-step profiles);
 #                 cells the budget cut off are listed in skipped.txt

@@ -13,7 +13,7 @@ peak (bench.datasheet) that published MFUs divide by; a train step's FLOPs are t
 backward's, counted), each target cell at its best (plain or a lever twin, whichever is
 fastest), every timed cell with both MFUs, failures with their reasons, the profiles,
 each lever cell beside its plain twin (and against the official code's peak where that is
-known), the harness-against-bare-loop check, the matmul peak timed four ways and the cells the time
+known), the harness-against-bare-loop check, the matmul peak timed five ways (with the clocks NVML read) and the cells the time
 budget left out.
 
 The levers' records are read apart from the gpu-check run's: a lever cell has the id of its plain
@@ -349,14 +349,47 @@ def _bare_loop(path: Path) -> list[str]:
 
 
 def _peak(path: Path) -> list[str]:
-    lines = ["## The matmul peak, four ways (benchmarks/gpu/peak.py)", ""]
+    lines = ["## The matmul peak, timed several ways (benchmarks/gpu/peak.py)", ""]
     if not path.is_file():
         return lines + ["Not run.", ""]
     result = json.loads(path.read_text(encoding="utf-8"))
-    lines.append(f"{result['n']}^3 {result['dtype']} on {result['device']}:")
+    top, limit = result.get("sm_clock_max_mhz"), result.get("power_limit_w")
+    clocks = f", the SM clock at most {top:,} MHz" if top else ""
+    clocks += f", the power limit {limit:,.0f} W" if limit else ""
+    lines.append(f"{result['n']}^3 {result['dtype']} on {result['device']}{clocks}:")
     lines.append("")
-    lines += [f"- {name}: {_num(tflops)} TFLOP/s" for name, tflops in result["tflops"].items()]
+    for name, tflops in result["tflops"].items():
+        reading = result.get("clocks", {}).get(name)
+        lines.append(f"- {name}: {_num(tflops)} TFLOP/s{_clocks(reading) if reading else ''}")
+    if result.get("clocks_reason"):
+        lines += ["", f"No clock readings: {result['clocks_reason']}."]
     return lines + [""]
+
+
+def _clocks(reading: dict) -> str:
+    """What NVML read while a variant ran, in words: '; SM clock 1,755 MHz (lowest 1,620), at
+    most 690 W and 61 C, SwPowerCap in 80% of 12 readings'."""
+    parts = []
+    if reading.get("sm_clock_mhz_median") is not None:
+        parts.append(
+            f"SM clock {reading['sm_clock_mhz_median']:,.0f} MHz "
+            f"(lowest {reading['sm_clock_mhz_min']:,.0f})"
+        )
+    highest = [
+        f"{reading[key]:,.0f} {unit}"
+        for key, unit in (("power_w_max", "W"), ("temperature_c_max", "C"))
+        if reading.get(key) is not None
+    ]
+    if highest:
+        parts.append("at most " + " and ".join(highest))
+    shares = reading.get("clock_event_reason_shares")
+    readings = f"{reading['samples']} reading{'s' * (reading['samples'] != 1)}"
+    if shares is None:
+        parts.append(f"no clock-event reasons read, {readings}")
+    else:
+        events = ", ".join(f"{name} in {share:.0%}" for name, share in shares.items())
+        parts.append(f"{events or 'no clock-event reason'} of {readings}")
+    return "; " + ", ".join(parts)
 
 
 def _skipped(path: Path) -> list[str]:
