@@ -46,7 +46,8 @@ each device then come from its own values.
 
 The settings are the fields of bench.measure.cell.Settings (its docstring says what each does): the
 timing (warmup, min_repeats, min_seconds, max_seconds, max_rel_iqr), sampling (sample_steps,
-sampler), max_batch and max_batch_limit, compile_backend, cudnn_benchmark, profile, and the levers,
+sampler), max_batch and max_batch_limit, compile_backend (a name in torch.compiler.list_backends,
+checked as the suite loads), cudnn_benchmark, profile, and the levers,
 each off when its key is left out: channels_last (true/false), sdpa_backend ("flash",
 "efficient", "cudnn", "math"), fused_optimizer (true/false), compile_mode ("default",
 "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"), checkpointing ("attention",
@@ -72,6 +73,7 @@ an error.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import fnmatch
 import tomllib
 import types
@@ -257,6 +259,7 @@ def parse(table: dict, *, name: str, path: str = "<memory>", device: str | None 
     if not plan:
         raise SuiteError(f"{where}: the suite has no cells ({_why_no_cells(notes)})")
     items = {cell: planned for cell, (planned, _) in plan.items()}
+    _check_compile_backends(items.values(), where)
     return Suite(
         name=name,
         description=description,
@@ -267,6 +270,28 @@ def parse(table: dict, *, name: str, path: str = "<memory>", device: str | None 
         launcher=launcher,
         pairs=_pairs(table.get("pairs"), items, where),
     )
+
+
+def _check_compile_backends(plan: typing.Iterable[Planned], where: str) -> None:
+    """Every compiled cell's backend is one torch.compile knows: a misspelt name would otherwise
+    fail only when its cell runs, perhaps hours into a sweep. Inductor, the default, is always
+    there; torch's list imports dynamo (seconds), so only a suite that names another backend pays."""
+    named = {item.settings.compile_backend for item in plan if item.cell.mode == "compile"}
+    named.discard("inductor")
+    if not named:
+        return
+    import torch
+
+    known = torch.compiler.list_backends(exclude_tags=())  # debug ones ("eager") included
+    unknown = sorted(named - set(known))
+    if unknown:
+        closest = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f"did you mean {closest[0]!r}? " if closest else ""
+        raise SuiteError(
+            f"{where}: unknown compile_backend {unknown[0]!r} (settings of a compiled cell); {hint}"
+            f"known: {', '.join(torch.compiler.list_backends())}, and debug ones such as eager "
+            "and aot_eager"
+        )
 
 
 def _grids(table: dict, where: str) -> list[dict]:

@@ -249,12 +249,17 @@ def test_product_excludes_settings_and_native(tmp_path):
 
 def test_settings_take_every_field_type(tmp_path):
     suite = parse(
-        'presets = ["dit-tiny"]\nphases = ["forward"]\n[settings]\n'
-        'min_seconds = 2\nmax_batch = true\ncompile_mode = "max-autotune"\nsampler = "ddpm"',
+        'presets = ["dit-tiny"]\nphases = ["forward"]\nmodes = ["compile"]\n[settings]\n'
+        'min_seconds = 2\nmax_batch = true\ncompile_mode = "max-autotune"\nsampler = "ddpm"\n'
+        'compile_backend = "aot_eager"',
         tmp_path,
     )
     assert suite.plan[0].settings == Settings(
-        min_seconds=2.0, max_batch=True, compile_mode="max-autotune", sampler="ddpm"
+        min_seconds=2.0,
+        max_batch=True,
+        compile_mode="max-autotune",
+        sampler="ddpm",
+        compile_backend="aot_eager",
     )
 
 
@@ -335,6 +340,12 @@ def test_a_suite_whose_every_cell_is_skipped_says_why(tmp_path):
         (
             'presets = ["dit-tiny"]\nphases = ["flops"]\n[settings]\ncompile_mode = 3',
             r"'compile_mode' must be a string, got 3",
+        ),
+        (
+            'presets = ["dit-tiny"]\nphases = ["forward"]\nmodes = ["eager", "compile"]\n'
+            '[settings]\ncompile_backend = "indcutor"',
+            r"unknown compile_backend 'indcutor' \(settings of a compiled cell\); did you mean "
+            r"'inductor'\? known: .*inductor",
         ),
         (
             'presets = ["dit-tiny"]\nphases = ["flops"]\n[settings]\nsampler = "euler"',
