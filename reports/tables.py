@@ -449,17 +449,20 @@ NO_HARDWARE_COMPARISON = (
 )
 HARDWARE_LEGEND = (
     "img/s: images per second of the cell on each machine. speed-up: a machine's img/s over the "
-    "base machine's on the same cell. MFU: achieved model FLOP/s over that machine's own measured "
-    "dense matmul peak (bench.measure.timing.matmul_peak: fp32 on a CPU, bf16 on a GPU, so an fp32 "
-    "cell on a GPU reads low beside its tensor-core peak). ~ and ?: a noisy timing and a suspect "
-    "MFU, as in the results table."
+    "base machine's on the same cell. MFU (measured peak): achieved model FLOP/s over that "
+    "machine's own measured dense matmul peak (bench.measure.timing.matmul_peak: fp32 on a CPU, "
+    "bf16 on a GPU, so an fp32 cell on a GPU reads low beside its tensor-core peak). MFU (data "
+    "sheet): over the dense peak its maker publishes for the device and the cell's dtype "
+    "(bench.datasheet), the convention of published MFU figures; a column for each machine the "
+    "data sheets know. ~ and ?: a noisy timing and a suspect MFU, as in the results table."
 )
 
 
 def hardware_table(frame: pd.DataFrame) -> Table | None:
     """Every timed cell that ran ok on two or more machines: per machine its img/s, its speed-up
-    over the base machine and its MFU over its own matmul peak. The base is the slowest machine,
-    the one with the lowest geometric-mean img/s over its cells in the table, so that a speed-up
+    over the base machine and its MFU over its own matmul peak (and over its data sheet's, where
+    the data sheets know it). The base is the slowest machine, the one with the lowest
+    geometric-mean img/s over its cells in the table, so that a speed-up
     reads as "times faster than the slowest machine" (in practice a CPU, where there is one);
     machines are in order of that mean, the base first. `intro` names the base. None when no cell
     ran on two machines."""
@@ -469,6 +472,11 @@ def hardware_table(frame: pd.DataFrame) -> Table | None:
     machines = slowest_first(shared)
     base, faster = machines[0], machines[1:]
     label = {machine: machine_label(machine) for machine in machines}
+    published = [  # the machines with a data-sheet MFU (a GPU the table knows), in the same order
+        m
+        for m in machines
+        if any(_number(rows.get(m, {}).get("mfu_datasheet")) for rows in shared.values())
+    ]
     table = Table(
         header=(
             "Model",
@@ -477,7 +485,8 @@ def hardware_table(frame: pd.DataFrame) -> Table | None:
             "Setup",
             *(f"img/s {label[m]}" for m in machines),
             *(f"speed-up {label[m]}" for m in faster),
-            *(f"MFU {label[m]}" for m in machines),
+            *(f"MFU (measured peak) {label[m]}" for m in machines),
+            *(f"MFU (data sheet) {label[m]}" for m in published),
         ),
         intro=(
             f"The same cells on {len(machines)} machines. The speed-ups are over the slowest, "
@@ -485,31 +494,45 @@ def hardware_table(frame: pd.DataFrame) -> Table | None:
         ),
     )
     for key in sorted(shared, key=natural_key):
-        preset, resolution, phase, dtype, batch, mode = key
-        rows = shared[key]
-        speed = {m: float(rows[m]["images_per_s"]) if m in rows else None for m in machines}
-        speedup = {m: _ratio(speed[m], speed[base]) for m in faster}
-        mfu = {m: _number(rows[m].get("mfu")) if m in rows else None for m in machines}
-        setup = f"{dtype} b{batch} {mode}"
-        table.rows.append(
-            (
-                preset,
-                str(resolution),
-                phase,
-                setup,
-                *(_marked(format_number(speed[m]), rows.get(m), TIMING_MARKS) for m in machines),
-                *("" if speedup[m] is None else f"{speedup[m]:.2f}x" for m in faster),
-                *(_marked(format_percent(mfu[m]), rows.get(m), MFU_MARKS) for m in machines),
-            )
-        )
-        table.records.append(
-            {"model": preset, "resolution": resolution, "phase": phase, "setup": setup}
-            | {f"images_per_s {m}": speed[m] for m in machines}
-            | {f"speedup {m} / {base}": speedup[m] for m in faster}
-            | {f"mfu {m}": mfu[m] for m in machines}
-        )
+        row, record = _hardware_row(key, shared[key], machines, published)
+        table.rows.append(row)
+        table.records.append(record)
     table.csv_header = tuple(table.records[0])
     return table
+
+
+def _hardware_row(
+    key: tuple, rows: dict[str, dict], machines: list[str], published: list[str]
+) -> tuple[tuple, dict]:
+    """One cell of the hardware table: its Markdown row and its CSV record. `machines` are in
+    order, the base (slowest) first; `published`, those with a data-sheet MFU column."""
+    preset, resolution, phase, dtype, batch, mode = key
+    base, faster = machines[0], machines[1:]
+    speed = {m: float(rows[m]["images_per_s"]) if m in rows else None for m in machines}
+    speedup = {m: _ratio(speed[m], speed[base]) for m in faster}
+    mfu = {m: _number(rows[m].get("mfu")) if m in rows else None for m in machines}
+    mfu_datasheet = {
+        m: _number(rows[m].get("mfu_datasheet")) if m in rows else None for m in published
+    }
+    setup = f"{dtype} b{batch} {mode}"
+    row = (
+        preset,
+        str(resolution),
+        phase,
+        setup,
+        *(_marked(format_number(speed[m]), rows.get(m), TIMING_MARKS) for m in machines),
+        *("" if speedup[m] is None else f"{speedup[m]:.2f}x" for m in faster),
+        *(_marked(format_percent(mfu[m]), rows.get(m), MFU_MARKS) for m in machines),
+        *(_marked(format_percent(mfu_datasheet[m]), rows.get(m), TIMING_MARKS) for m in published),
+    )
+    record = (
+        {"model": preset, "resolution": resolution, "phase": phase, "setup": setup}
+        | {f"images_per_s {m}": speed[m] for m in machines}
+        | {f"speedup {m} / {base}": speedup[m] for m in faster}
+        | {f"mfu {m}": mfu[m] for m in machines}
+        | {f"mfu_datasheet {m}": mfu_datasheet[m] for m in published}
+    )
+    return row, record
 
 
 def hardware_cells(frame: pd.DataFrame) -> dict[tuple, dict[str, dict]]:

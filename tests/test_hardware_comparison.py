@@ -1,6 +1,7 @@
 """The hardware comparison: the hardware suite gives every device the same cells, the GPU check
 measures them too, and `rinbench report` over the runs of a CPU and two GPUs (GPU records made here,
-no GPU needed) shows them side by side, under one heading, with a speed-up and an MFU per machine."""
+no GPU needed) shows them side by side, under one heading, with a speed-up and an MFU per machine
+(over its measured peak, and over its data sheet's for the GPUs)."""
 
 import json
 from pathlib import Path
@@ -80,7 +81,12 @@ def test_report_sets_a_cpu_and_two_gpus_side_by_side(tmp_path, capsys):
             tmp_path / gpu.split()[1],
             [
                 machine_record(
-                    cell, f"run-{gpu.split()[1]}", gpu=gpu, images_per_s=speed * factor, mfu=mfu
+                    cell,
+                    f"run-{gpu.split()[1]}",
+                    gpu=gpu,
+                    images_per_s=speed * factor,
+                    mfu=mfu,
+                    mfu_datasheet=10 * mfu,  # fp32 cells over the fp32 data-sheet peak
                 )
                 for cell, speed in zip(gpu_cells, speeds, strict=True)
             ],
@@ -99,14 +105,15 @@ def test_report_sets_a_cpu_and_two_gpus_side_by_side(tmp_path, capsys):
     table = [line for line in section.splitlines() if line.startswith("| ")]
     assert table[0] == (
         f"| Model | Res | Phase | Setup | img/s {CPU_NAME} | img/s H100 80GB HBM3 | img/s H200 "
-        f"| speed-up H100 80GB HBM3 | speed-up H200 | MFU {CPU_NAME} | MFU H100 80GB HBM3 "
-        "| MFU H200 |"
-    )
+        f"| speed-up H100 80GB HBM3 | speed-up H200 | MFU (measured peak) {CPU_NAME} "
+        "| MFU (measured peak) H100 80GB HBM3 | MFU (measured peak) H200 "
+        "| MFU (data sheet) H100 80GB HBM3 | MFU (data sheet) H200 |"
+    )  # a CPU has no data sheet here: no column of blanks for it
     rows = table[1:]
     assert len(rows) == len(cpu_cells)  # every cell of the suite, once
     assert rows[0] == (
         "| adm-in64 | 64 | forward | fp32 b4 eager | 3 | 150 | 240 | 50.00x | 80.00x "
-        "| 50.0% | 2.0% | 3.0% |"
+        "| 50.0% | 2.0% | 3.0% | 20.0% | 30.0% |"
     )
     assert rows[1].startswith("| adm-in64 | 64 | train_step | fp32 b4 eager | 4~ | 200 | 320 |")
     assert "| 50.0%~ | 2.0% |" in rows[1]  # a noisy CPU timing and its MFU keep their mark
@@ -116,8 +123,9 @@ def test_report_sets_a_cpu_and_two_gpus_side_by_side(tmp_path, capsys):
     assert '<h3 id="hardware_comparison">Images per second per machine</h3>' in web
     hardware = web[web.index('<table id="hardware">') :]
     hardware = hardware[: hardware.index("</table>")]
-    assert "<th>speed-up H200</th>" in hardware and "<th>MFU H100 80GB HBM3</th>" in hardware
+    assert "<th>speed-up H200</th>" in hardware and "<th>MFU (data sheet) H200</th>" in hardware
     assert hardware.count("<tr>") == 1 + len(cpu_cells)
 
     csv_header = (out / "hardware.csv").read_text(encoding="utf-8").splitlines()[0]
     assert f"speedup NVIDIA H200 / {CPU_NAME}" in csv_header and "mfu NVIDIA H200" in csv_header
+    assert csv_header.endswith(",mfu_datasheet NVIDIA H100 80GB HBM3,mfu_datasheet NVIDIA H200")

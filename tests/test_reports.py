@@ -238,11 +238,22 @@ def test_hardware_table_compares_the_shared_cells(small_frame):
     # The slower H100 is the base of the speed-ups; each MFU is over its own GPU's peak.
     assert hardware.markdown().splitlines() == [
         "| Model | Res | Phase | Setup | img/s H100 80GB HBM3 | img/s H200 | speed-up H200 "
-        "| MFU H100 80GB HBM3 | MFU H200 |",
+        "| MFU (measured peak) H100 80GB HBM3 | MFU (measured peak) H200 |",
         "|---|---|---|---|---|---|---|---|---|",
         "| adm-in256 | 256 | forward | bf16 b32 eager | 125 | 180 | 1.44x | 40.0% | 41.0% |",
         "| rin-in256 | 256 | forward | bf16 b32 eager | 1,000 | 1,500 | 1.50x | 25.0% | 27.0% |",
     ]
+    # The data-sheet MFU gets a column for each machine that has one in the table (here the H200).
+    published = small_frame.copy()
+    published["mfu_datasheet"] = published["hardware"].map({"NVIDIA H200": 0.33})
+    with_datasheet = tables.hardware_table(published)
+    assert (
+        with_datasheet.markdown()
+        .splitlines()[0]
+        .endswith("| MFU (measured peak) H200 | MFU (data sheet) H200 |")
+    )
+    assert with_datasheet.markdown().splitlines()[2].endswith("| 40.0% | 41.0% | 33.0% |")
+    assert with_datasheet.records[0]["mfu_datasheet NVIDIA H200"] == 0.33
     assert hardware.intro.startswith(
         "The same cells on 2 machines. The speed-ups are over the slowest, NVIDIA H100 80GB HBM3 "
     )
