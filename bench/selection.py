@@ -87,16 +87,21 @@ def setup_words(record: Record) -> str:
 
 
 def latest(records: Iterable[Record]) -> list[Record]:
-    """The last record per (hardware, cell id), in first-seen order: a retried cell's newest attempt,
-    while the same cell measured on two machines keeps both. FID records are kept per checkpoint
-    (its training compute), so that FID can be plotted against it."""
+    """The newest record per (hardware, cell id), in first-seen order: a retried cell's newest
+    attempt, while the same cell measured on two machines keeps both. Newest is by the time its run
+    started (ISO 8601 in UTC, as every run writes it), then by order: files are read in path order,
+    which is not the order of the runs (results/gpu-check/ before results/hardware/, whatever their
+    dates). FID records are kept per checkpoint (its training compute), so that FID can be plotted
+    against it."""
     chosen: dict[tuple, Record] = {}
     for record in records:
         key: tuple = (hardware(record), record.cell.id)
         if record.cell.phase == "fid":
             values = record.values
             key += (values.get("train_macs", values.get("checkpoint_step")),)
-        chosen[key] = record
+        earlier = chosen.get(key)
+        if earlier is None or (record.run.started or "") >= (earlier.run.started or ""):
+            chosen[key] = record
     return list(chosen.values())
 
 

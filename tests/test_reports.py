@@ -332,6 +332,16 @@ def test_a_retried_cell_shows_its_last_record():
     assert len(rows) == 1 and rows.iloc[0]["status"] == "ok"
 
 
+def test_the_newest_run_wins_whatever_the_order_of_its_file():
+    # results/gpu-check/ is read before results/hardware/: a later hardware run still wins.
+    cell = "rin-tiny.r16.b4.fp32.forward.eager.cpu"
+    newer, older = record_json(cell, images_per_s=5.0), record_json(cell, images_per_s=2.0)
+    newer["run"] |= {"id": "run-b", "started": "2026-01-09T00:00:00+00:00"}
+    newer, older = Record.from_json(newer), Record.from_json(older)
+    assert selection.latest([newer, older]) == [newer]
+    assert selection.latest([older, newer]) == [newer]
+
+
 def test_an_older_schema_is_refused_with_a_clear_message(tmp_path):
     path = tmp_path / "old.jsonl"
     old = record_json("rin-tiny.r16.b4.fp32.forward.eager.cpu", schema=0)
