@@ -18,7 +18,10 @@ import sys
 OOM_MESSAGES = (
     "out of memory",  # CUDA's caching allocator ("CUDA out of memory"), "CUDA error: out of memory"
     "can't allocate memory",  # the CPU allocator: "DefaultCPUAllocator: can't allocate memory"
-    "STATUS_ALLOC_FAILED",  # cuDNN and cuBLAS workspaces: CUDNN_/CUBLAS_STATUS_ALLOC_FAILED
+    "STATUS_ALLOC_FAILED",  # cuDNN 8 and cuBLAS workspaces: CUDNN_/CUBLAS_STATUS_ALLOC_FAILED
+    # cuDNN 9 (torch 2.11 and 2.14 ship 9.x) names a failed allocation only thus:
+    # CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED, ..._HOST_ALLOCATION_FAILED.
+    "_ALLOCATION_FAILED",
 )
 
 # Where one exception keeps the one it wraps: Python's chain (`raise ... from`, an error raised

@@ -67,6 +67,12 @@ OOM_SHAPES = {
     ),
     "CUDA error": lambda: RuntimeError("CUDA error: out of memory"),
     "cuDNN alloc failure": lambda: RuntimeError("cuDNN error: CUDNN_STATUS_ALLOC_FAILED"),
+    "cuDNN 9 device alloc failure": lambda: RuntimeError(
+        "cuDNN error: CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED"
+    ),
+    "cuDNN 9 host alloc failure": lambda: RuntimeError(
+        "cuDNN error: CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED"
+    ),
     "cuBLAS alloc failure": lambda: RuntimeError(
         "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`"
     ),
