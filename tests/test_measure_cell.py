@@ -291,6 +291,21 @@ def test_max_batch_search_needs_cuda():
     assert out.values["max_batch"] is None and "CUDA" in out.details["max_batch_reason"]
 
 
+def test_a_cell_batch_over_the_search_limit_starts_the_search_at_the_limit(monkeypatch):
+    """The search itself runs on CUDA only; its probes are faked here (every batch fits)."""
+    from bench.measure import memory
+
+    monkeypatch.setattr(memory, "free_memory", lambda device: None)
+    probed = []
+    settings = Settings(**FAST.as_dict() | {"max_batch": True, "max_batch_limit": 64})
+    out = measure_module.Measurements()
+    cell = tiny_cell("dit-tiny", "forward", device="cuda", batch=128)
+    make = lambda batch: lambda: probed.append(batch)  # noqa: E731  the step of one batch
+    measure_module._max_batch(make, cell, settings, lambda: None, out)
+    assert (out.values["max_batch"], out.values["max_batch_capped"]) == (64, True)
+    assert probed == [64] and out.values["max_batch_trials"] == [[64, True]]
+
+
 def test_measure_prints_nothing(capsys):
     measure(tiny_cell("dit-tiny", "forward"), FAST, peak=PEAK)
     measure(tiny_cell("dit-tiny", "forward", dtype="tf32"), FAST, peak=PEAK)

@@ -892,7 +892,8 @@ def _max_batch(
         max_batch(
             lambda batch: (make(batch)(), sync()),
             device=cell.device,
-            start=cell.batch,
+            # A cell batch over the limit ran already: the search then only confirms the limit.
+            start=min(cell.batch, settings.max_batch_limit),
             limit=settings.max_batch_limit,
         )
     )
