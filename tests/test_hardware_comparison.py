@@ -64,25 +64,27 @@ def write_run(folder: Path, records: list[Record]) -> None:
     (folder / f"{records[0].run.id}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def test_report_sets_a_cpu_and_two_gpus_side_by_side(tmp_path, capsys):
-    # img/s per machine: the CPU at 1 to 6, the H100 at 50x and the H200 at 80x the CPU; each MFU
-    # over its machine's own peak. Three runs in three folders, as three machines leave them.
+def write_three_machines(folder: Path) -> None:
+    """The hardware suite's timed cells as three machines leave them, a run folder each (cpu, H100,
+    H200): img/s 1 to 6 on the CPU, 50x that on the H100 and 80x on the H200; each MFU over its
+    machine's own peak, and the GPUs' over the data sheet too; every other CPU timing noisy."""
     cpu_cells, gpu_cells = timed_cells("cpu"), timed_cells("cuda")
     speeds = [1.0 + number for number in range(len(cpu_cells))]
     write_run(
-        tmp_path / "cpu",
+        folder / "cpu",
         [
             machine_record(cell, "run-cpu", images_per_s=speed, mfu=0.5, latency_noisy=number % 2)
             for number, (cell, speed) in enumerate(zip(cpu_cells, speeds, strict=True))
         ],
     )
     for gpu, factor, mfu in ((H100, 50.0, 0.02), (H200, 80.0, 0.03)):
+        name = gpu.split()[1]
         write_run(
-            tmp_path / gpu.split()[1],
+            folder / name,
             [
                 machine_record(
                     cell,
-                    f"run-{gpu.split()[1]}",
+                    f"run-{name}",
                     gpu=gpu,
                     images_per_s=speed * factor,
                     mfu=mfu,
@@ -91,6 +93,11 @@ def test_report_sets_a_cpu_and_two_gpus_side_by_side(tmp_path, capsys):
                 for cell, speed in zip(gpu_cells, speeds, strict=True)
             ],
         )
+
+
+def test_report_sets_a_cpu_and_two_gpus_side_by_side(tmp_path, capsys):
+    cpu_cells = timed_cells("cpu")
+    write_three_machines(tmp_path)
     out = tmp_path / "report"
     folders = [str(tmp_path / name) for name in ("cpu", "H100", "H200")]
     assert cli.main(["report", *folders, "--out", str(out)]) == 0
