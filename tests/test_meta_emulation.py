@@ -221,3 +221,14 @@ def test_the_floor_under_cudas_rules_lies_just_under_each_peak_the_h200_measured
         floor = script.kept_bytes(cell.preset, cell.batch, "bf16", None, False) + state
         peak = record.values["peak_alloc_bytes"]
         assert 0.95 * peak <= floor <= peak, (cell.id, floor / 2**30, peak / 2**30)
+
+
+def test_a_pass_without_grad_leaves_the_next_pass_its_gradients():
+    # A cast made under no_grad has no graph back to its weight: it is not kept for the next pass.
+    layer = torch.nn.Linear(8, 8)
+    x = torch.randn(4, 8)
+    with EMULATED_CUDA_BF16():
+        with torch.no_grad():
+            layer(x)
+        layer(x).float().sum().backward()
+    assert layer.weight.grad is not None and layer.bias.grad is not None

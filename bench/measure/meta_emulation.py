@@ -142,8 +142,8 @@ def emulated_autocast(policy: str, dtype):
                 return value
             if value.dtype == target:
                 return value
-            if not (value.is_leaf and value.requires_grad):
-                return value.to(target)
+            if not (value.is_leaf and value.requires_grad and torch.is_grad_enabled()):
+                return value.to(target)  # a cast under no_grad has no graph: not one to keep
             key = (id(value), target)
             if key not in self.casts:  # the parameter is kept with its cast, so its id stays its
                 self.casts[key] = (value, value.to(target))
