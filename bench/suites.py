@@ -275,7 +275,7 @@ def parse(table: dict, *, name: str, path: str = "<memory>", device: str | None 
 def _check_compile_backends(plan: typing.Iterable[Planned], where: str) -> None:
     """Every compiled cell's backend is one torch.compile knows: a misspelt name would otherwise
     fail only when its cell runs, perhaps hours into a sweep. Inductor, the default, is always
-    there; torch's list imports dynamo (seconds), so only a suite that names another backend pays."""
+    there; torch's list imports dynamo (seconds), so only a suite naming another backend pays."""
     named = {item.settings.compile_backend for item in plan if item.cell.mode == "compile"}
     named.discard("inductor")
     if not named:

@@ -22,8 +22,8 @@ separate the suspects (warm-up, clocks, the `out=` form, the method of timing):
 the SM clock (median and lowest, MHz), the highest power draw (W) and temperature (C), and the share
 of readings with each clock-event reason NVML gave (SwPowerCap: the power limit held the clock
 down; HwThermalSlowdown, ...). A clock well under `sm_clock_max_mhz` with SwPowerCap set and the
-power at `power_limit_w` says the power limit, not the method, made a variant slow. Without NVML, or on a CPU, `clocks_reason` says
-why there are none.
+power at `power_limit_w` says the power limit, not the method, made a variant slow. Without NVML,
+or on a CPU, `clocks_reason` says why there are none.
 
 Writes one JSON object to --out and prints a line per variant. A CPU (--device cpu) times a 1024^3
 fp32 product the same five ways: the dry run.
@@ -200,8 +200,8 @@ def _reasons_function(pynvml, handle):
 
 
 def clock_event_reason_names(pynvml) -> dict[int, str]:
-    """NVML's clock-event reason bits by name (SwPowerCap, HwThermalSlowdown, ...), from the constants
-    of the installed nvidia-ml-py (older ones call them throttle reasons)."""
+    """NVML's clock-event reason bits by name (SwPowerCap, HwThermalSlowdown, ...), from the
+    constants of the installed nvidia-ml-py (older ones call them throttle reasons)."""
     names: dict[int, str] = {}
     for prefix in ("nvmlClocksEventReason", "nvmlClocksThrottleReason"):
         for attr in sorted(dir(pynvml)):
@@ -265,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         clock = (result["clocks"].get(name) or {}).get("sm_clock_mhz_median")
         at_clock = f", SM clock {clock:,.0f} MHz" if clock is not None else ""
         print(
-            f"matmul peak, {name}: {tflops:,.4g} TFLOP/s ({result['n']}^3 {result['dtype']}{at_clock})"
+            f"matmul peak, {name}: {tflops:,.4g} TFLOP/s "
+            f"({result['n']}^3 {result['dtype']}{at_clock})"
         )
     if result["clocks_reason"]:
         print(f"no clocks: {result['clocks_reason']}")

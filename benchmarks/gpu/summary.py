@@ -13,8 +13,8 @@ peak (bench.datasheet) that published MFUs divide by; a train step's FLOPs are t
 backward's, counted), each target cell at its best (plain or a lever twin, whichever is
 fastest), every timed cell with both MFUs, failures with their reasons, the profiles,
 each lever cell beside its plain twin (and against the official code's peak where that is
-known), the harness-against-bare-loop check, the matmul peak timed five ways (with the clocks NVML read) and the cells the time
-budget left out.
+known), the harness-against-bare-loop check, the matmul peak timed five ways (with the clocks
+NVML read) and the cells the time budget left out.
 
 The levers' records are read apart from the gpu-check run's: a lever cell has the id of its plain
 twin (a lever is a setting, not part of what a cell computes), and records are keyed by cell id.
