@@ -178,6 +178,19 @@ class RoundsLog:
         """The pair's finished rounds, in order."""
         return list(self.rounds.get(_key(pair), []))
 
+    def done_on(self, pair: Pair, machine: str | None) -> tuple[list[dict], str | None]:
+        """The pair's finished rounds that `machine` measured, and why the others (a run resumed
+        on another machine: its rounds are not this one's to merge) are dropped, or None."""
+        logged = self.done(pair)
+        done = [entry for entry in logged if entry.get("machine") == machine]
+        if len(done) == len(logged):
+            return done, None
+        elsewhere = sorted({str(entry.get("machine")) for entry in logged if entry not in done})
+        return done, (
+            f"{len(logged) - len(done)} logged round(s) measured on {', '.join(elsewhere)}, "
+            f"not on {machine}: measured again here"
+        )
+
     def add(self, pair: Pair, entry: dict) -> None:
         self.rounds.setdefault(_key(pair), []).append(entry)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -214,18 +227,21 @@ def measure(
     rounds_log: RoundsLog,
     processes: pool.Processes | None = None,
     visible: str | None = None,
+    machine: str | None = None,
 ) -> tuple[Outcome, Outcome]:
-    """The outcomes of both cells of `pair`, each merged over its rounds (`merge`). Rounds already
-    in `rounds_log` count; each new one is added to it when both its windows are in. A side that
-    fails (at set-up or in a window) keeps its failure as its outcome, with what it measured; the
-    other side goes on alone. Ctrl-C kills both workers and propagates."""
+    """The outcomes of both cells of `pair`, each merged over its rounds (`merge`). Rounds in
+    `rounds_log` that `machine` (the device model, 'NVIDIA H200') measured count; others are
+    dropped, and details["pair"]["rounds_dropped"] says so. Each new round joins the log, with
+    `machine`, when both its windows are in. A side that fails (at set-up or in a window) keeps its
+    failure as its outcome, with what it measured; the other side goes on alone. Ctrl-C kills both
+    workers and propagates."""
     processes = processes if processes is not None else pool.Processes()
     sides = []
     for index, item in enumerate((pair.first, pair.second)):
         folder = scratch / f"side-{index}"
         folder.mkdir(parents=True, exist_ok=True)
         sides.append(Side(item, folder, timeout_s, processes, visible))
-    done = rounds_log.done(pair)
+    done, dropped = rounds_log.done_on(pair, machine)
     windows: list[list[Outcome]] = [
         [Outcome.from_json(entry["windows"][index]) for entry in done] for index in (0, 1)
     ]
@@ -233,7 +249,7 @@ def measure(
     try:
         setups = [side.start(serve, peak) for side in sides]
         for number in range(len(done), pair.rounds):
-            label = _play_round(pair, sides, number, rounds_log, windows)
+            label = _play_round(pair, sides, number, rounds_log, windows, machine)
             if label is None:  # both sides ended
                 break
             orders.append(label)
@@ -253,14 +269,23 @@ def measure(
             orders=orders,
             ended=side.ended,
             partner_ended=sides[1 - index].ended,
+            partner_resident=setups[1 - index].status == "ok",
         )
         for index, side in enumerate(sides)
     )
+    if dropped:
+        for outcome in (first, second):
+            outcome.details["pair"]["rounds_dropped"] = dropped
     return first, second
 
 
 def _play_round(
-    pair: Pair, sides: list[Side], number: int, rounds_log: RoundsLog, windows: list[list[Outcome]]
+    pair: Pair,
+    sides: list[Side],
+    number: int,
+    rounds_log: RoundsLog,
+    windows: list[list[Outcome]],
+    machine: str | None,
 ) -> str | None:
     """Round `number` (from 0): one window of each side still going, A then B in even rounds, B
     then A in odd ones; the ok windows join `windows`, and the round joins `rounds_log` when both
@@ -276,6 +301,7 @@ def _play_round(
             "second": pair.second.cell.id,
             "round": number + 1,
             "order": label,
+            "machine": machine,
             "windows": [got[0].to_json(), got[1].to_json()],
         }
         rounds_log.add(pair, entry)
@@ -311,11 +337,14 @@ def merge(
     orders: Sequence[str],
     ended: Outcome | None = None,
     partner_ended: Outcome | None = None,
+    partner_resident: bool = True,
 ) -> Outcome:
     """One side's record from its set-up and its windows (one per round): every sample, the
     median of each round (ROUND_MEDIANS_KEY), the statistics over all samples without stalls,
     the throughput of their median, the largest memory peaks, the energy over all windows, and a
-    noise judgement over the rounds (`judge_rounds`). details["pair"] names the partner."""
+    noise judgement over the rounds (`judge_rounds`). details["pair"] names the partner.
+    `partner_resident`: the partner's set-up succeeded, so its process held its model on the
+    device beside this side's windows (on a GPU, nvml_used_bytes then counts it too)."""
     if setup is None:  # interrupted before the set-up answered
         setup = ended or Outcome("error", error="the cell process never answered")
     values = dict(setup.values)
@@ -345,7 +374,8 @@ def merge(
         warnings = [w for window in windows for w in window.details.get("warnings", [])]
         if warnings:
             details["warnings"] = list(dict.fromkeys(details.get("warnings", []) + warnings))[:20]
-        if item.cell.device == "cuda":
+        read = isinstance(values.get("nvml_used_bytes"), int | float)
+        if item.cell.device == "cuda" and read and partner_resident:
             details["nvml_used_reason"] = (
                 "the device's view while the partner's process held its weights on it too"
             )

@@ -16,7 +16,7 @@ import json
 import os
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -248,8 +248,13 @@ def latest_per_cell(records: Iterable[Record]) -> dict[str, Record]:
 
 def device_model(record: Record) -> str | None:
     """What a timing depends on: the GPU's name, or "CPU <model> (<n> cpus)"; None if unrecorded."""
-    env = record.env
-    if record.cell.device == "cuda":
+    return env_device_model(record.cell.device, record.env)
+
+
+def env_device_model(device: str, env: Mapping) -> str | None:
+    """device_model of a cell on `device` ("cpu", "cuda") measured in the environment `env` (a
+    record's env, before there is a record)."""
+    if device == "cuda":
         gpu = env.get("gpu") or {}
         return gpu.get("name") or gpu.get("nvml_name")
     model = env.get("cpu_model")

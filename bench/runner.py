@@ -239,6 +239,7 @@ class _Sweep:
                 rounds_log=rounds_log,
                 processes=self.processes,
                 visible=slot if pinned else None,
+                machine=results.env_device_model(device, facts.env) or device,
             )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench import claims, intervals, paired, results, runner, suites
+from bench.record import Outcome
 
 REPO = Path(__file__).resolve().parents[1]
 DRIFT = (1.0, 1.4, 0.8, 1.6, 1.1, 0.9)  # per round: the machine's speed wanders by up to 2x
@@ -163,6 +164,54 @@ def test_an_interrupted_pair_resumes_at_its_next_round(fake, tmp_path):
         [30.0 * d for d in (*DRIFT[:2], *DRIFT[:3])]
     )
     assert adm.details["pair"]["orders"] == ["ab", "ba", "ab", "ba", "ab"]
+
+
+def test_rounds_logged_on_another_machine_are_measured_again(fake, tmp_path):
+    # A run cut mid-pair on one GPU and resumed on another kind (a lease's second call on a fresh
+    # machine): the logged rounds are not this machine's to merge.
+    fake({"adm-tiny.*": {"ms": 30.0}, "rin-tiny.*": {"ms": 10.0, "interrupt_at": 3}})
+    plan = runner.plan(pair_suite(), tmp_path)
+    assert execute(plan).interrupted
+    log = Path(plan.path).with_suffix(paired.ROUNDS_SUFFIX)
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(entries) == 2 and entries[0]["machine"]  # this machine's name
+    log.write_text("".join(json.dumps(e | {"machine": "NVIDIA H200"}) + "\n" for e in entries))
+
+    fake({"adm-tiny.*": {"ms": 30.0}, "rin-tiny.*": {"ms": 10.0}})
+    assert not execute(runner.plan(pair_suite(), tmp_path, resume=plan.path)).interrupted
+    adm, rin = forward_records(plan.path).values()
+    assert adm.values[intervals.ROUND_MEDIANS_KEY] == pytest.approx([30.0 * d for d in DRIFT[:5]])
+    assert rin.details["pair"]["rounds_dropped"].startswith(
+        "2 logged round(s) measured on NVIDIA H200, not on "
+    )
+
+
+def test_the_device_view_is_said_to_hold_the_partner_only_when_it_did():
+    item = suites.parse(
+        {"presets": ["rin-tiny"], "phases": ["forward"], "devices": ["cuda"]}, name="one"
+    ).plan[0]
+    window_values = {"latency_ms_samples": [9.0, 10.0, 11.0], "latency_ms_median": 10.0}
+
+    def merged(used, reason, partner_resident):
+        window = Outcome(
+            "ok", window_values | {"nvml_used_bytes": used}, details={"nvml_used_reason": reason}
+        )
+        setup = Outcome("ok", {"flops_per_call": 1e9})
+        outcome = paired.merge(
+            setup,
+            [window],
+            item,
+            partner="x",
+            role="first",
+            orders=["ab"],
+            partner_resident=partner_resident,
+        )
+        return outcome.details["nvml_used_reason"]
+
+    assert "partner's process held its weights" in merged(2**30, None, partner_resident=True)
+    assert merged(2**30, None, partner_resident=False) is None  # its set-up failed: never there
+    unread = "nvidia-ml-py not importable"
+    assert merged(None, unread, partner_resident=True) == unread  # nothing read: its own reason
 
 
 def test_pairs_in_a_suite_are_checked_with_one_line_each():
