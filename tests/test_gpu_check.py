@@ -406,3 +406,27 @@ def test_the_matmul_peak_reads_the_clocks_while_each_variant_runs(tmp_path):
     with without.watching("burst"):
         pass
     assert without.readings == {} and without.sm_clock_max_mhz is None
+
+
+def test_the_summary_warns_when_the_records_come_from_two_machines():
+    """A second call on a fresh machine may get the other kind of GPU: the summary says so."""
+    from bench.cell import Cell
+    from bench.record import Record
+
+    summary = load_script("benchmarks/gpu/summary.py")
+
+    def on(gpu: str, preset: str) -> Record:
+        cell = Cell(preset, 256, 16, "bf16", "forward", device="cuda")
+        env = {"device": "cuda", "torch": "2.11.0", "python": "3.12.3", "gpu": {"name": gpu}}
+        data = {"schema": 1, "run": {"id": "run", "suite": "gpu-check"}, "cell": cell.as_dict()}
+        data |= {"settings": {}, "model": None, "env": env, "status": "ok", "values": {}}
+        return Record.from_json(data | {"error": None})
+
+    one = {r.cell.id: r for r in (on("NVIDIA H200", "adm-in256"), on("NVIDIA H200", "dit-b-2"))}
+    assert summary._machine(one)[0].startswith("Machine: NVIDIA H200; torch 2.11.0")
+    assert len(summary._machine(one)) == 2  # no warning
+    two = one | {"rin": on("NVIDIA H100 80GB HBM3", "rin-in256")}
+    assert summary._machine(two)[2] == (
+        "**The records come from 2 machines**: NVIDIA H200 (2 cells), "
+        "NVIDIA H100 80GB HBM3 (1 cell)."
+    )

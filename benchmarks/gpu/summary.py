@@ -90,16 +90,32 @@ def _records(path: Path) -> dict:
 
 
 def _machine(records: dict) -> list[str]:
-    for record in records.values():
-        env = record.env
-        gpu = env.get("gpu") or {}
-        name = gpu.get("name") if isinstance(gpu, dict) else gpu
-        return [
-            f"Machine: {name or env.get('cpu_model')}; torch {env.get('torch')}, "
-            f"Python {env.get('python')}; commit {env.get('git_commit')}.",
-            "",
-        ]
-    return ["No records.", ""]
+    """The machine the records came from, and a warning when they came from several: the second
+    call of a check may land on a fresh machine of another kind (an H100 after an H200). Each
+    record names its own, the tables keep them apart, and a pair cut between the calls is timed
+    again (bench.paired); the results belong under one folder per machine."""
+    if not records:
+        return ["No records.", ""]
+    names = [_machine_name(record.env) for record in records.values()]
+    env = next(iter(records.values())).env
+    lines = [
+        f"Machine: {names[0]}; torch {env.get('torch')}, Python {env.get('python')}; "
+        f"commit {env.get('git_commit')}.",
+        "",
+    ]
+    counts = {name: names.count(name) for name in dict.fromkeys(names)}
+    if len(counts) > 1:
+        each = ", ".join(
+            f"{name} ({count} cell{'s' * (count != 1)})" for name, count in counts.items()
+        )
+        lines += [f"**The records come from {len(counts)} machines**: {each}.", ""]
+    return lines
+
+
+def _machine_name(env: dict) -> str:
+    gpu = env.get("gpu") or {}
+    name = gpu.get("name") if isinstance(gpu, dict) else gpu
+    return str(name or env.get("cpu_model"))
 
 
 def _steps(folder: Path) -> list[str]:
