@@ -458,3 +458,58 @@ def test_a_peak_without_its_conditions_is_not_called_steady():
         "mfu_suspect": 0,
         "mfu_suspect_reason": "the peak came without its conditions",
     }
+
+
+def test_the_cuda_timing_and_memory_paths_run_with_torch_cuda_faked(monkeypatch):
+    """The CUDA-only branches of time_calls and PeakMemory, which CI never runs for real, run
+    through with torch.cuda's calls faked: each fake takes the real function's arguments (a renamed
+    or misused call fails here, not on a GPU lease) and times every call at 2 ms."""
+    import inspect
+
+    from bench.measure import memory
+
+    def faked(name: str, impl):
+        signature = inspect.signature(getattr(torch.cuda, name))
+
+        def checked(*args, **kwargs):
+            signature.bind(*args, **kwargs)
+            return impl(*args, **kwargs)
+
+        monkeypatch.setattr(torch.cuda, name, checked)
+
+    class FakeEvent:
+        def __init__(self, enable_timing=False, blocking=False, interprocess=False):
+            self.at = None
+
+        def record(self, stream=None):
+            self.at = len(calls)
+
+        def synchronize(self):
+            pass
+
+        def elapsed_time(self, end_event):
+            return 2.0 * (end_event.at - self.at)
+
+    inspect.signature(torch.cuda.Event).bind(enable_timing=True)
+    monkeypatch.setattr(torch.cuda, "Event", FakeEvent)
+    for name in ("synchronize", "reset_peak_memory_stats", "empty_cache"):
+        faked(name, lambda device=None: None)
+    faked("memory_allocated", lambda device=None: 1 << 20)
+    faked("max_memory_allocated", lambda device=None: 3 << 20)
+    faked("max_memory_reserved", lambda device=None: 4 << 20)
+    monkeypatch.setattr(memory, "nvml_used_bytes", lambda device: (None, "faked: no NVML"))
+    calls = []
+
+    probe = memory.PeakMemory("cuda")
+    result = timing.time_calls(
+        lambda: calls.append(1), device="cuda", warmup=2, min_repeats=5, min_seconds=0, window=probe
+    )
+    assert result.timer == "cuda_events" and result.warmup_iters == 2
+    assert result.samples_ms == [2.0] * len(result.samples_ms) and len(result.samples_ms) >= 5
+    assert probe.values == {
+        "alloc_before_bytes": 1 << 20,
+        "peak_alloc_bytes": 3 << 20,
+        "peak_reserved_bytes": 4 << 20,
+        "nvml_used_bytes": None,
+        "nvml_used_reason": "faked: no NVML",
+    }
