@@ -185,7 +185,9 @@ class RoundsLog:
         done = [entry for entry in logged if entry.get("machine") == machine]
         if len(done) == len(logged):
             return done, None
-        elsewhere = sorted({str(entry.get("machine")) for entry in logged if entry not in done})
+        elsewhere = sorted(
+            {entry.get("machine") or "an unnamed one" for entry in logged if entry not in done}
+        )
         return done, (
             f"{len(logged) - len(done)} logged round(s) measured on {', '.join(elsewhere)}, "
             f"not on {machine}: measured again here"
