@@ -187,11 +187,33 @@ def nvml_fields(pynvml, handle) -> dict:
         # e.g. 13000 = CUDA 13.0: the newest CUDA the driver supports, not the toolkit torch uses.
         "cuda_driver_version": get(pynvml.nvmlSystemGetCudaDriverVersion_v2),
         "vbios": get(pynvml.nvmlDeviceGetVbiosVersion, handle),
-        "clock_sm_mhz": get(pynvml.nvmlDeviceGetClockInfo, handle, pynvml.NVML_CLOCK_SM),
         "clock_mem_mhz": get(pynvml.nvmlDeviceGetClockInfo, handle, pynvml.NVML_CLOCK_MEM),
         "clock_sm_max_mhz": get(pynvml.nvmlDeviceGetMaxClockInfo, handle, pynvml.NVML_CLOCK_SM),
         "clock_mem_max_mhz": get(pynvml.nvmlDeviceGetMaxClockInfo, handle, pynvml.NVML_CLOCK_MEM),
         "power_limit_w": get(pynvml.nvmlDeviceGetEnforcedPowerLimit, handle, scale=1e-3),
+        **nvml_state(pynvml, handle, get),
+        "performance_state": get(pynvml.nvmlDeviceGetPerformanceState, handle),
+        "persistence_mode": get(pynvml.nvmlDeviceGetPersistenceMode, handle),
+        "mig_mode": get(pynvml.nvmlDeviceGetMigMode, handle),
+        "memory_used_bytes": getattr(memory, "used", None),
+        "memory_total_bytes": getattr(memory, "total", None),
+    }
+    fields["nvml_errors"] = errors
+    return fields
+
+
+def nvml_state(pynvml, handle, get=None) -> dict:
+    """The readings that change as the GPU works: SM clock, power draw, temperature and the active
+    clock-event reasons, each read by `get(function, *args, scale=None)` (nvml_fields' own, which
+    notes a refusal; by default None for a refused query)."""
+    if get is None:
+
+        def get(function, *args, scale=None):
+            value, _ = query(function, *args)
+            return value if value is None or scale is None else value * scale
+
+    return {
+        "clock_sm_mhz": get(pynvml.nvmlDeviceGetClockInfo, handle, pynvml.NVML_CLOCK_SM),
         "power_draw_w": get(pynvml.nvmlDeviceGetPowerUsage, handle, scale=1e-3),
         # The V form replaces nvmlDeviceGetTemperature, which is deprecated for CUDA 14.
         "temperature_c": get(
@@ -199,8 +221,6 @@ def nvml_fields(pynvml, handle) -> dict:
             handle,
             pynvml.NVML_TEMPERATURE_GPU,
         ),
-        "performance_state": get(pynvml.nvmlDeviceGetPerformanceState, handle),
-        "persistence_mode": get(pynvml.nvmlDeviceGetPersistenceMode, handle),
         # Bitmask of active clock-event ("throttle") reasons; 0 or GpuIdle is a clean state.
         # Older bindings only have the deprecated "ThrottleReasons" name for the same call.
         "clock_event_reasons": get(
@@ -211,9 +231,4 @@ def nvml_fields(pynvml, handle) -> dict:
             ),
             handle,
         ),
-        "mig_mode": get(pynvml.nvmlDeviceGetMigMode, handle),
-        "memory_used_bytes": getattr(memory, "used", None),
-        "memory_total_bytes": getattr(memory, "total", None),
     }
-    fields["nvml_errors"] = errors
-    return fields

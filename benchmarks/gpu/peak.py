@@ -42,6 +42,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from bench.measure.hardware import nvml_state  # noqa: E402
+from bench.measure.nvml import handle_for, nvml_session, query  # noqa: E402
+
 POLL_S = 0.005  # NVML refreshes its clock and power readings about this often, or less
 
 
@@ -121,10 +124,9 @@ class ClockWatch:
         self.readings: dict[str, dict] = {}
         self.sm_clock_max_mhz = self.power_limit_w = None
         if pynvml is not None:
-            limit_mw, _ = _query(pynvml.nvmlDeviceGetEnforcedPowerLimit, handle)
+            limit_mw, _ = query(pynvml.nvmlDeviceGetEnforcedPowerLimit, handle)
             self.power_limit_w = None if limit_mw is None else limit_mw / 1e3
-            self.reasons_of = _reasons_function(pynvml, handle)
-            self.sm_clock_max_mhz, _ = _query(
+            self.sm_clock_max_mhz, _ = query(
                 pynvml.nvmlDeviceGetMaxClockInfo, handle, pynvml.NVML_CLOCK_SM
             )
             self.reason_names = clock_event_reason_names(pynvml)
@@ -140,9 +142,10 @@ class ClockWatch:
         done = threading.Event()
 
         def poll():
-            samples.append(self.sample())  # one reading even for a burst shorter than poll_s
+            # One reading even for a burst shorter than poll_s; each field None where NVML refused.
+            samples.append(nvml_state(self.pynvml, self.handle))
             while not done.wait(self.poll_s):
-                samples.append(self.sample())
+                samples.append(nvml_state(self.pynvml, self.handle))
 
         thread = threading.Thread(target=poll, name=f"clocks-{name}", daemon=True)
         thread.start()
@@ -153,19 +156,6 @@ class ClockWatch:
             thread.join()
             self.readings[name] = summarise(samples, self.reason_names)
 
-    def sample(self) -> dict:
-        """One reading: each field None where NVML refused it."""
-        nvml, handle = self.pynvml, self.handle
-        power_mw, _ = _query(nvml.nvmlDeviceGetPowerUsage, handle)
-        return {
-            "sm_clock_mhz": _query(nvml.nvmlDeviceGetClockInfo, handle, nvml.NVML_CLOCK_SM)[0],
-            "power_w": None if power_mw is None else power_mw / 1e3,
-            "temperature_c": _query(
-                nvml.nvmlDeviceGetTemperature, handle, nvml.NVML_TEMPERATURE_GPU
-            )[0],
-            "reasons": _query(self.reasons_of, handle)[0] if self.reasons_of else None,
-        }
-
 
 @contextmanager
 def clock_watch(device):
@@ -174,8 +164,6 @@ def clock_watch(device):
     if device.type != "cuda":
         yield ClockWatch(reason=f"clocks are read from NVML on a CUDA device, not {device.type}")
         return
-    from bench.measure.nvml import handle_for, nvml_session
-
     with nvml_session() as (pynvml, reason):
         handle = None
         if pynvml is not None:
@@ -183,20 +171,6 @@ def clock_watch(device):
         yield (
             ClockWatch(pynvml, handle, reason) if handle is not None else ClockWatch(reason=reason)
         )
-
-
-def _reasons_function(pynvml, handle):
-    """NVML's query of the current clock-event reasons that this nvidia-ml-py and driver answer, or
-    None: newer ones call them clock-event reasons, older ones throttle reasons, and a package newer
-    than the driver may name a function the driver's library lacks."""
-    for name in (
-        "nvmlDeviceGetCurrentClocksEventReasons",
-        "nvmlDeviceGetCurrentClocksThrottleReasons",
-    ):
-        function = getattr(pynvml, name, None)
-        if function is not None and _query(function, handle)[1] is None:
-            return function
-    return None
 
 
 def clock_event_reason_names(pynvml) -> dict[int, str]:
@@ -213,19 +187,15 @@ def clock_event_reason_names(pynvml) -> dict[int, str]:
 
 
 def summarise(samples: list[dict], reason_names: dict[int, str]) -> dict:
-    """A variant's readings in a few numbers: SM clock median and lowest, highest power and
-    temperature, and the share of readings with each clock-event reason (those seen at all; None
-    where NVML gave no reasons)."""
+    """A variant's readings (bench.measure.hardware.nvml_state's) in a few numbers: SM clock
+    median and lowest, highest power and temperature, and the share of readings with each
+    clock-event reason (those seen at all; None where NVML gave no reasons)."""
 
     def present(key):
         return [sample[key] for sample in samples if sample[key] is not None]
 
-    clocks, powers, temperatures = (
-        present("sm_clock_mhz"),
-        present("power_w"),
-        present("temperature_c"),
-    )
-    masks = present("reasons")
+    clocks, powers = present("clock_sm_mhz"), present("power_draw_w")
+    temperatures, masks = present("temperature_c"), present("clock_event_reasons")
     shares = {
         name: sum(bool(mask & bit) for mask in masks) / len(masks)
         for bit, name in sorted(reason_names.items())
@@ -241,12 +211,6 @@ def summarise(samples: list[dict], reason_names: dict[int, str]) -> dict:
         "temperature_c_max": max(temperatures, default=None),
         "clock_event_reason_shares": shares,
     }
-
-
-def _query(function, *args):
-    from bench.measure.nvml import query
-
-    return query(function, *args)
 
 
 def main(argv: list[str] | None = None) -> int:
