@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench import datasheet  # noqa: E402
 from bench.measure.cell import LEVERS, Settings  # noqa: E402
-from bench.results import latest_per_cell, read  # noqa: E402
+from bench.results import device_model, latest_per_cell, read  # noqa: E402
 
 GIB = 2**30
 # (cell id on a GPU, MFU target): issue 23's targets for this check (BENCHMARKS.md says why).
@@ -96,7 +96,7 @@ def _machine(records: dict) -> list[str]:
     again (bench.paired); the results belong under one folder per machine."""
     if not records:
         return ["No records.", ""]
-    names = [_machine_name(record.env) for record in records.values()]
+    names = [device_model(record) or record.cell.device for record in records.values()]
     env = next(iter(records.values())).env
     lines = [
         f"Machine: {names[0]}; torch {env.get('torch')}, Python {env.get('python')}; "
@@ -110,12 +110,6 @@ def _machine(records: dict) -> list[str]:
         )
         lines += [f"**The records come from {len(counts)} machines**: {each}.", ""]
     return lines
-
-
-def _machine_name(env: dict) -> str:
-    gpu = env.get("gpu") or {}
-    name = gpu.get("name") if isinstance(gpu, dict) else gpu
-    return str(name or env.get("cpu_model"))
 
 
 def _steps(folder: Path) -> list[str]:
