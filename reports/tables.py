@@ -475,7 +475,9 @@ def hardware_table(frame: pd.DataFrame) -> Table | None:
     published = [  # the machines with a data-sheet MFU (a GPU the table knows), in the same order
         m
         for m in machines
-        if any(_number(rows.get(m, {}).get("mfu_datasheet")) for rows in shared.values())
+        if any(
+            _number(rows.get(m, {}).get("mfu_datasheet")) is not None for rows in shared.values()
+        )
     ]
     table = Table(
         header=(
