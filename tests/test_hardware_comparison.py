@@ -37,6 +37,11 @@ def test_the_gpu_check_measures_the_hardware_cells_as_the_suite_does():
         p for p in suites.load("hardware", "cuda").plan if p.cell.phase in ("forward", "train_step")
     ]
     assert hardware and all(planned in check for planned in hardware)
+    # Before the compiled steps (a minute or more each): a budget cut short still gets the
+    # comparison, six eager cells of a few seconds each.
+    order = [planned.cell for planned in suites.load("gpu-check").plan]
+    first_compiled = next(i for i, cell in enumerate(order) if cell.mode == "compile")
+    assert max(order.index(planned.cell) for planned in hardware) < first_compiled
 
 
 def machine_record(cell: Cell, run: str, *, gpu: str | None = None, **values) -> Record:
