@@ -449,7 +449,7 @@ NO_HARDWARE_COMPARISON = (
 )
 HARDWARE_LEGEND = (
     "img/s: images per second of the cell on each machine. speed-up: a machine's img/s over the "
-    "base machine's on the same cell. MFU (measured peak): achieved model FLOP/s over that "
+    "base machine's on the same cell (the CSV's speedup_over names it). MFU (measured peak): achieved model FLOP/s over that "
     "machine's own measured dense matmul peak (bench.measure.timing.matmul_peak: fp32 on a CPU, "
     "bf16 on a GPU, so an fp32 cell on a GPU reads low beside its tensor-core peak). MFU (data "
     "sheet): over the dense peak its maker publishes for the device and the cell's dtype "
@@ -464,8 +464,9 @@ def hardware_table(frame: pd.DataFrame) -> Table | None:
     the data sheets know it). The base is the slowest machine, the one with the lowest
     geometric-mean img/s over its cells in the table, so that a speed-up
     reads as "times faster than the slowest machine" (in practice a CPU, where there is one);
-    machines are in order of that mean, the base first. `intro` names the base. None when no cell
-    ran on two machines."""
+    machines are in order of that mean, the base first. A cell the base did not run (a GPU check's
+    cell beside a CPU's hardware suite) has its speed-ups over the slowest machine that ran it,
+    named beside each. `intro` names the base. None when no cell ran on two machines."""
     shared = hardware_cells(frame)
     if not shared:
         return None
@@ -492,7 +493,13 @@ def hardware_table(frame: pd.DataFrame) -> Table | None:
         ),
         intro=(
             f"The same cells on {len(machines)} machines. The speed-ups are over the slowest, "
-            f"{base} (the lowest geometric-mean img/s over its cells here). {HARDWARE_LEGEND}"
+            f"{base} (the lowest geometric-mean img/s over its cells here)"
+            + (
+                "; a cell it did not run, over the slowest machine that ran it, named beside them"
+                if any(base not in rows for rows in shared.values())
+                else ""
+            )
+            + f". {HARDWARE_LEGEND}"
         ),
     )
     for key in sorted(shared, key=natural_key):
@@ -507,11 +514,14 @@ def _hardware_row(
     key: tuple, rows: dict[str, dict], machines: list[str], published: list[str]
 ) -> tuple[tuple, dict]:
     """One cell of the hardware table: its Markdown row and its CSV record. `machines` are in
-    order, the base (slowest) first; `published`, those with a data-sheet MFU column."""
+    order, the table's base (slowest) first; `published`, those with a data-sheet MFU column."""
     preset, resolution, phase, dtype, batch, mode = key
-    base, faster = machines[0], machines[1:]
+    faster = machines[1:]
+    # The row's base: the table's (the slowest machine), or the slowest that ran this cell.
+    base = next(m for m in machines if m in rows)
     speed = {m: float(rows[m]["images_per_s"]) if m in rows else None for m in machines}
-    speedup = {m: _ratio(speed[m], speed[base]) for m in faster}
+    speedup = {m: _ratio(speed[m], speed[base]) if m != base else None for m in faster}
+    over = "" if base == machines[0] else f" over {machine_label(base)}"
     mfu = {m: _number(rows[m].get("mfu")) if m in rows else None for m in machines}
     mfu_datasheet = {
         m: _number(rows[m].get("mfu_datasheet")) if m in rows else None for m in published
@@ -523,14 +533,15 @@ def _hardware_row(
         phase,
         setup,
         *(_marked(format_number(speed[m]), rows.get(m), TIMING_MARKS) for m in machines),
-        *("" if speedup[m] is None else f"{speedup[m]:.2f}x" for m in faster),
+        *("" if speedup[m] is None else f"{speedup[m]:.2f}x{over}" for m in faster),
         *(_marked(format_percent(mfu[m]), rows.get(m), MFU_MARKS) for m in machines),
         *(_marked(format_percent(mfu_datasheet[m]), rows.get(m), TIMING_MARKS) for m in published),
     )
     record = (
         {"model": preset, "resolution": resolution, "phase": phase, "setup": setup}
         | {f"images_per_s {m}": speed[m] for m in machines}
-        | {f"speedup {m} / {base}": speedup[m] for m in faster}
+        | {"speedup_over": base}
+        | {f"speedup {m}": speedup[m] for m in faster}
         | {f"mfu {m}": mfu[m] for m in machines}
         | {f"mfu_datasheet {m}": mfu_datasheet[m] for m in published}
     )

@@ -139,5 +139,36 @@ def test_report_sets_a_cpu_and_two_gpus_side_by_side(tmp_path, capsys):
     assert hardware.count("<tr>") == 1 + len(cpu_cells)
 
     csv_header = (out / "hardware.csv").read_text(encoding="utf-8").splitlines()[0]
-    assert f"speedup NVIDIA H200 / {CPU_NAME}" in csv_header and "mfu NVIDIA H200" in csv_header
+    assert f",speedup_over,speedup {H100},speedup {H200},mfu {CPU_NAME}," in csv_header
+    assert f"\nadm-in64,64,forward,fp32 b4 eager,3,150,240,{CPU_NAME},50,80," in (
+        out / "hardware.csv"
+    ).read_text(encoding="utf-8")
     assert csv_header.endswith(",mfu_datasheet NVIDIA H100 80GB HBM3,mfu_datasheet NVIDIA H200")
+
+
+def test_a_cell_the_slowest_machine_did_not_run_has_speed_ups_over_the_slowest_that_did(tmp_path):
+    # A GPU check's cell beside a CPU's hardware suite: the two GPUs ran it, the CPU (the table's
+    # base) did not; its speed-up is the H200's over the H100, named as such, not a blank.
+    from bench import results
+    from reports import load, tables
+
+    write_three_machines(tmp_path)
+    gpu_only = Cell.from_id("rin-in256.r256.b32.bf16.forward.eager.cuda")
+    write_run(
+        tmp_path / "check",
+        [
+            machine_record(gpu_only, "check-H100", gpu=H100, images_per_s=1000.0, mfu=0.4),
+            machine_record(gpu_only, "check-H200", gpu=H200, images_per_s=1500.0, mfu=0.45),
+        ],
+    )
+    table = tables.hardware_table(load.frame(results.read(tmp_path)))
+    assert "; a cell it did not run, over the slowest machine that ran it, named beside" in (
+        table.intro
+    )
+    row = next(row for row in table.rows if row[0] == "rin-in256")
+    assert row[4:9] == ("", "1,000", "1,500", "", "1.50x over H100 80GB HBM3")
+    record = next(r for r in table.records if r["model"] == "rin-in256")
+    assert record["speedup_over"] == H100 and record[f"speedup {H200}"] == 1.5
+    assert record[f"speedup {H100}"] is None
+    cpu_row = next(r for r in table.records if r["model"] == "adm-in64")
+    assert cpu_row["speedup_over"] == CPU_NAME and cpu_row[f"speedup {H100}"] == 50.0
