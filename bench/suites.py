@@ -273,12 +273,17 @@ def parse(table: dict, *, name: str, path: str = "<memory>", device: str | None 
     )
 
 
+# Registered by every torch since 2.0: inductor (the default) and dynamo's debug backends, which
+# the GPU check's dry run uses on a CPU.
+ALWAYS_KNOWN_COMPILE_BACKENDS = frozenset({"inductor", "eager", "aot_eager"})
+
+
 def _check_compile_backends(plan: typing.Iterable[Planned], where: str) -> None:
     """Every compiled cell's backend is one torch.compile knows: a misspelt name would otherwise
-    fail only when its cell runs, perhaps hours into a sweep. Inductor, the default, is always
-    there; torch's list imports dynamo (seconds), so only a suite naming another backend pays."""
+    fail only when its cell runs, perhaps hours into a sweep. Torch's list imports dynamo (2 s on
+    2 cores), so only a suite naming a backend beyond those every torch since 2.0 has pays."""
     named = {item.settings.compile_backend for item in plan if item.cell.mode == "compile"}
-    named.discard("inductor")
+    named -= ALWAYS_KNOWN_COMPILE_BACKENDS
     if not named:
         return
     import torch

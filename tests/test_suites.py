@@ -263,6 +263,15 @@ def test_settings_take_every_field_type(tmp_path):
     )
 
 
+def test_the_backends_a_suite_skips_checking_are_ones_torch_knows():
+    # A suite naming only these loads without importing dynamo (2 s), so they must be real.
+    import torch
+
+    from bench.suites import ALWAYS_KNOWN_COMPILE_BACKENDS
+
+    assert set(torch.compiler.list_backends(exclude_tags=())) >= ALWAYS_KNOWN_COMPILE_BACKENDS
+
+
 def test_top_level_axes_make_a_suite_without_grids_and_device_overrides(tmp_path):
     suite = parse('presets = ["dit-tiny"]\nphases = ["forward"]\ndevices = ["cuda"]', tmp_path)
     assert suite.cells == (Cell("dit-tiny", native("dit-tiny"), 1, device="cuda"),)
