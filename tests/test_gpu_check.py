@@ -106,6 +106,11 @@ def test_dry_run_in_two_calls_measures_every_cell_once_and_brings_back_at_most_8
     summary_text = (out / "summary.md").read_text(encoding="utf-8")
     assert f"- call 1: {len(counts)} records of the suite" in summary_text
     assert f"- call 2: {len(timed)} records of the suite" in summary_text
+    # The last call's summary sets the run beside the committed runs of other machines.
+    assert "## Hardware comparison\n\nThis run beside benchmarks/results/hardware-cpu" in (
+        summary_text
+    )
+    assert "## Hardware comparison" not in (first / "summary.md").read_text(encoding="utf-8")
 
     assert_brings_back_at_most_8_small_files(out)
     unpacked = tmp_path / "unpacked"

@@ -172,3 +172,30 @@ def test_a_cell_the_slowest_machine_did_not_run_has_speed_ups_over_the_slowest_t
     assert record[f"speedup {H100}"] is None
     cpu_row = next(r for r in table.records if r["model"] == "adm-in64")
     assert cpu_row["speedup_over"] == CPU_NAME and cpu_row[f"speedup {H100}"] == 50.0
+
+
+def test_the_gpu_check_summary_sets_its_run_beside_the_committed_runs_of_other_machines(
+    tmp_path, capsys
+):
+    # check.sh's last call names the committed runs (--beside): an H100 check's hardware cells
+    # then stand beside a CPU's hardware suite and an H200's check in summary.md, no report needed.
+    from helpers import load_script
+
+    summary = load_script("benchmarks/gpu/summary.py")
+    write_three_machines(tmp_path / "committed")
+    check = tmp_path / "check"
+    (check / "results").mkdir(parents=True)
+    (tmp_path / "committed" / "H100").rename(check / "results" / "gpu-check")  # this run's
+    beside = [tmp_path / "committed" / name for name in ("cpu", "H200")]
+    assert summary.main([str(check), *(f"--beside={path}" for path in beside)]) == 0
+    section = capsys.readouterr().out.split("## Hardware comparison\n")[1].split("\n## ")[0]
+    assert f"This run beside {beside[0]}, {beside[1]}." in section
+    assert f"The speed-ups are over the slowest, {CPU_NAME} " in section
+    rows = [line for line in section.splitlines() if line.startswith("| adm-in64 | 64 | forward")]
+    assert rows == [
+        "| adm-in64 | 64 | forward | fp32 b4 eager | 3 | 150 | 240 | 50.00x | 80.00x "
+        "| 50.0% | 2.0% | 3.0% | 20.0% | 30.0% |"
+    ]
+    # A first call of two names nothing beside: no section.
+    assert summary.main([str(check)]) == 0
+    assert "## Hardware comparison" not in capsys.readouterr().out

@@ -33,6 +33,8 @@
 #                 activation checkpointing), the same way: skipped-memory.txt
 #   4. gpu-tests  `pytest -m gpu` over the test files that hold GPU tests
 #   5. report     `rinbench report` and `rinbench claims` on the results; summary.md with the targets
+#                 and the hardware comparison of this run beside the committed runs of other machines
+#                 (benchmarks/results/hardware-*, benchmarks/results/gpu-check-*/results)
 # OUT_DIR receives at most 8 files of at most 16 MiB: check.log, summary.md, results.tar.gz (the
 # results folder with traces, the levers' results folder, the report folder, bare_loop.json,
 # peak.json, steps.tsv, skipped-<lever suite>.txt), report.html, claims.md,
@@ -67,7 +69,9 @@
 #                                              finds the first's records on a fresh machine too;
 #                                              where `status` leaves it under 420 s of device
 #                                              time, add --budget (that time less 90 s)
-# then commit both calls' files under benchmarks/results/gpu-check-<device>/ and give the machine back.
+# then commit both calls' files under benchmarks/results/gpu-check-<device>/, with the second's
+# results.tar.gz unpacked there (its results/ is what later checks set beside their own), and give
+# the machine back.
 #
 # `--only GLOB` (repeatable) passes on to `rinbench run gpu-check --only`: a later lease can measure
 # what an earlier one's skipped.txt lists (`--only '*.compile.cuda'`). The levers step runs the
@@ -358,7 +362,15 @@ if [ "$PART" != 1 ] && compgen -G "$RESULTS/gpu-check/*.jsonl" >/dev/null; then
     step report 60 0 "$PY" -m bench report "$RESULTS/gpu-check" --out "$WORK/report"
     step claims 30 0 bash -c "'$PY' -m bench claims '$RESULTS' --format markdown >'$WORK/claims.md'"
 fi
-"$PY" benchmarks/gpu/summary.py "$WORK" >"$WORK/summary.md"
+# The summary's hardware comparison, in the last call: this run beside the committed runs of other
+# machines (the hardware suite's CPU runs, earlier GPU checks' suite records).
+BESIDE=()
+if [ "$PART" != 1 ]; then
+    for dir in "$REPO"/benchmarks/results/hardware-* "$REPO"/benchmarks/results/gpu-check-*/results; do
+        [ -d "$dir" ] && BESIDE+=(--beside "$dir")
+    done
+fi
+"$PY" benchmarks/gpu/summary.py "$WORK" "${BESIDE[@]}" >"$WORK/summary.md"
 
 # Bring back at most 8 files of at most 16 MiB each.
 LIMIT_BYTES=$((16 * 1024 * 1024))

@@ -1,6 +1,6 @@
 """The GPU check's one-page summary: what ran, what it measured against its targets, what was skipped.
 
-    python benchmarks/gpu/summary.py CHECK_DIR > summary.md
+    python benchmarks/gpu/summary.py CHECK_DIR [--beside RESULTS ...] > summary.md
 
 CHECK_DIR is the folder benchmarks/gpu/check.sh works in: steps.tsv (one line per step: name,
 status, seconds, exit code, time limit, call; steps-call1.tsv holds the first call's where a second
@@ -13,7 +13,9 @@ peak (bench.datasheet) that published MFUs divide by; a train step's FLOPs are t
 backward's, counted), each target cell at its best (plain or a lever twin, whichever is
 fastest), every timed cell with both MFUs, failures with their reasons, the profiles,
 each lever cell beside its plain twin (and against the official code's peak where that is
-known), the harness-against-bare-loop check, the matmul peak timed five ways (with the clocks
+known), the hardware comparison of this run's cells with the runs of other machines that
+`--beside` names (check.sh names the committed ones: the hardware suite's CPU runs and earlier GPU
+checks), the harness-against-bare-loop check, the matmul peak timed five ways (with the clocks
 NVML read) and the cells the time budget left out.
 
 The levers' records are read apart from the gpu-check run's: a lever cell has the id of its plain
@@ -22,6 +24,7 @@ twin (a lever is a setting, not part of what a cell computes), and records are k
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -60,10 +63,20 @@ OFFICIAL_PEAK_GIB = {"adm-in256.r256.b16.bf16.train_step.eager.cuda": 64.5}
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or not Path(argv[0]).is_dir():
-        print("usage: summary.py CHECK_DIR", file=sys.stderr)
-        return 2
-    folder = Path(argv[0])
+    parser = argparse.ArgumentParser(prog="summary.py", description="The GPU check's summary.")
+    parser.add_argument("folder", type=Path, metavar="CHECK_DIR")
+    parser.add_argument(
+        "--beside",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="RESULTS",
+        help="results of other machines for the hardware comparison (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    if not args.folder.is_dir():
+        parser.error(f"no folder {args.folder}")
+    folder = args.folder
     records = _records(folder / "results")
     lines = ["# GPU check", ""]
     lines += _machine(records)
@@ -76,6 +89,7 @@ def main(argv: list[str]) -> int:
     lines += _profiles(records)
     for suite in LEVER_SECTIONS:
         lines += _levers(suite, folder, records)
+    lines += _hardware(folder / "results", args.beside)
     lines += _bare_loop(folder / "bare_loop.json")
     lines += _peak(folder / "peak.json")
     lines += _skipped(folder / "skipped.txt")
@@ -339,6 +353,31 @@ def _against_official(levered: dict, plain: dict) -> list[str]:
             f"- {cell_id}: the official code peaked at {official} GiB; " + "; ".join(peaks)
         )
     return lines + ([""] if lines else [])
+
+
+def _hardware(results: Path, beside: list[Path]) -> list[str]:
+    """The report's hardware comparison (reports.tables.hardware_table) of this run's cells beside
+    the runs of other machines under `beside`, so that the summary sets this GPU beside a CPU and
+    beside another kind of GPU without a report made by hand: each machine's latest record per
+    cell. Nothing without `beside` (a first call of two)."""
+    if not beside:
+        return []
+    from reports import load, tables
+
+    folders = [path for path in (results, *beside) if path.exists()]
+    table = tables.hardware_table(load.frame(read(folders))) if folders else None
+    lines = [f"## {tables.HARDWARE_TITLE}", ""]
+    lines += [f"This run beside {', '.join(_shown(path) for path in beside)}.", ""]
+    if table is None:
+        return lines + [tables.NO_HARDWARE_COMPARISON, ""]
+    return lines + [table.intro, "", table.markdown().rstrip(), ""]
+
+
+def _shown(path: Path) -> str:
+    """A path as the summary names it: from the repository's root where it lies in it."""
+    root = Path(__file__).resolve().parents[2]
+    resolved = path.resolve()
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(path)
 
 
 def _bare_loop(path: Path) -> list[str]:
