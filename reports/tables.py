@@ -449,12 +449,12 @@ NO_HARDWARE_COMPARISON = (
 )
 HARDWARE_LEGEND = (
     "img/s: images per second of the cell on each machine. speed-up: a machine's img/s over the "
-    "base machine's on the same cell (the CSV's speedup_over names it). MFU (measured peak): achieved model FLOP/s over that "
-    "machine's own measured dense matmul peak (bench.measure.timing.matmul_peak: fp32 on a CPU, "
-    "bf16 on a GPU, so an fp32 cell on a GPU reads low beside its tensor-core peak). MFU (data "
-    "sheet): over the dense peak its maker publishes for the device and the cell's dtype "
-    "(bench.datasheet), the convention of published MFU figures; a column for each machine the "
-    "data sheets know. ~ and ?: a noisy timing and a suspect MFU, as in the results table."
+    "base machine's on the same cell (the CSV's speedup_over names it). MFU (measured peak): "
+    "achieved model FLOP/s over that machine's own measured dense matmul peak "
+    "(bench.measure.timing.matmul_peak: fp32 on a CPU, bf16 on a GPU, so an fp32 cell on a GPU "
+    "reads low beside its tensor-core peak). MFU (data sheet): over the dense peak its maker "
+    "publishes for the device and the cell's dtype (bench.datasheet), the convention of published "
+    "MFU figures; a column for each machine the data sheets know. ~ and ?: a noisy timing and a suspect MFU, as in the results table."
 )
 
 
