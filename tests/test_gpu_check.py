@@ -140,6 +140,10 @@ def assert_every_cell_measured_once(unpacked: Path, measured: list[str]) -> None
     assert any(r.cell.phase.startswith("profile:") for r in records)
     assert list((unpacked / "results").rglob("*.trace.json.gz")), "the profiles' traces travel"
     assert (unpacked / "report" / "report.md").is_file()
+    # The runs' own pages skip the figures (--no-figures), which the report step draws once.
+    run_pages = list((unpacked / "results").rglob("*.html"))
+    assert run_pages and all("<img" not in page.read_text(encoding="utf-8") for page in run_pages)
+    assert "<img" in (unpacked / "report" / "report.html").read_text(encoding="utf-8")
     # The lever suites' records lie apart from the plain ones: each has the id of its plain twin.
     for suite in LEVER_SUITES:
         levers = results.read(sorted((unpacked / "levers" / suite).glob("*.jsonl")))

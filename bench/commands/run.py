@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shlex
 import sys
 from pathlib import Path
@@ -109,6 +110,12 @@ def add_parser(commands) -> None:
         action="store_true",
         help="print the ids of the cells that would be measured, and stop",
     )
+    parser.add_argument(
+        "--no-figures",
+        action="store_true",
+        help="write the run's table and HTML page without the figures, seconds sooner "
+        "(`rinbench report` draws them; the GPU check does, once over all its runs)",
+    )
     add_progress_option(parser)
     add_launcher_options(parser)  # --launcher slurm and its knobs (docs/slurm.md)
 
@@ -120,7 +127,8 @@ def run(args) -> int:
     if getattr(args, "launcher", "local") != "local":
         from bench.launch import cli as launch
 
-        return launch.run(args, report=_report, check_here=_check_cuda)
+        report = functools.partial(_report, with_figures=not args.no_figures)
+        return launch.run(args, report=report, check_here=_check_cuda)
     _refuse_launcher_flags(args)
     suite, plan = _plan(args)
     if args.devices is not None:
@@ -148,7 +156,7 @@ def run(args) -> int:
     if summary.interrupted:
         _say_how_to_resume(args, plan, summary)
         return EXIT_INTERRUPTED
-    return _report(suite, plan)
+    return _report(suite, plan, with_figures=not args.no_figures)
 
 
 def _settle_device_and_out(args) -> str | None:
@@ -273,7 +281,7 @@ def _say_how_to_resume(args, plan, summary) -> None:
     )
 
 
-def _report(suite, plan) -> int:
+def _report(suite, plan, *, with_figures: bool = True) -> int:
     """Write the run's table and HTML page beside the run file, print the table and a tally."""
     from bench import results
     from bench.record import FAILED_STATUSES
@@ -281,7 +289,7 @@ def _report(suite, plan) -> int:
     records = read_records([plan.path])
     report_path, html_path = plan.path.with_suffix(".md"), plan.path.with_suffix(".html")
     text = _write_run_report(
-        records, report_path, html_path, f"rinbench {suite.name}: {plan.run.id}"
+        records, report_path, html_path, f"rinbench {suite.name}: {plan.run.id}", with_figures
     )
     print(text, end="")
     latest = results.latest_per_cell(records)
@@ -295,14 +303,16 @@ def _report(suite, plan) -> int:
     return EXIT_FAILED_CELLS if failed else EXIT_OK
 
 
-def _write_run_report(records: list, md_path: Path, html_path: Path, title: str) -> str:
+def _write_run_report(
+    records: list, md_path: Path, html_path: Path, title: str, with_figures: bool = True
+) -> str:
     """The run's table as Markdown and its full report as one HTML page, beside the run file;
     returns the Markdown. A report that cannot be written is a warning: the results are safe."""
     from reports import html, md
     from reports.files import write_atomic
     from reports.report import compose
 
-    report = compose(records, title=title)
+    report = compose(records, title=title, with_figures=with_figures)
     text = md.summary(report, details=f"verdicts in {html_path.name}")
     try:
         write_atomic(md_path, text)

@@ -290,7 +290,7 @@ run_suite() {
     compgen -G "$RESULTS/gpu-check/*.jsonl" >/dev/null && resume=(--resume)
     before=$(records_so_far)
     step suite "$BUDGET" $((RESERVE_TESTS + RESERVE_REPORT)) \
-        "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --no-progress "${resume[@]}" "${ONLY[@]}"
+        "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --no-progress --no-figures "${resume[@]}" "${ONLY[@]}"
     printf '%s\t%s\n' "$CALL" $(($(records_so_far) - before)) >>"$WORK/calls.tsv"
     pack_so_far
 }
@@ -314,7 +314,7 @@ run_lever_suites() {
             resume=()
             compgen -G "$LEVERS/$suite/*.jsonl" >/dev/null && resume=(--resume)
             step "$suite" "$BUDGET" $((RESERVE_TESTS + RESERVE_REPORT)) \
-                "$PY" -m bench run "$suite" --device "$DEVICE" --out "$LEVERS" --no-progress "${resume[@]}" "${ONLY[@]}"
+                "$PY" -m bench run "$suite" --device "$DEVICE" --out "$LEVERS" --no-progress --no-figures "${resume[@]}" "${ONLY[@]}"
         else
             echo "== $suite: --only selects no cell of the $suite suite; not run"
         fi
