@@ -517,9 +517,10 @@ def _hardware_row(
     order, the table's base (slowest) first; `published`, those with a data-sheet MFU column."""
     preset, resolution, phase, dtype, batch, mode = key
     faster = machines[1:]
-    # The row's base: the table's (the slowest machine), or the slowest that ran this cell.
-    base = next(m for m in machines if m in rows)
     speed = {m: float(rows[m]["images_per_s"]) if m in rows else None for m in machines}
+    # The row's base: the table's (the slowest machine), or else the slowest on this very cell
+    # (the table's order is over each machine's own cells, which differ between machines).
+    base = machines[0] if machines[0] in rows else min(rows, key=lambda m: (speed[m], m))
     speedup = {m: _ratio(speed[m], speed[base]) if m != base else None for m in faster}
     over = "" if base == machines[0] else f" over {machine_label(base)}"
     mfu = {m: _number(rows[m].get("mfu")) if m in rows else None for m in machines}

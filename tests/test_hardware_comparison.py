@@ -167,6 +167,14 @@ def test_a_cell_the_slowest_machine_did_not_run_has_speed_ups_over_the_slowest_t
     )
     row = next(row for row in table.rows if row[0] == "rin-in256")
     assert row[4:9] == ("", "1,000", "1,500", "", "1.50x over H100 80GB HBM3")
+    # Over the slower on that cell, though the table's order (each machine's own cells) differs.
+    faster_h100 = load.frame(results.read(tmp_path)).assign(
+        images_per_s=lambda f: f["images_per_s"].where(
+            ~((f["preset"] == "rin-in256") & (f["hardware"] == H100)), 2000.0
+        )
+    )
+    row = next(row for row in tables.hardware_table(faster_h100).rows if row[0] == "rin-in256")
+    assert row[4:9] == ("", "2,000", "1,500", "1.33x over H200", "")
     record = next(r for r in table.records if r["model"] == "rin-in256")
     assert record["speedup_over"] == H100 and record[f"speedup {H200}"] == 1.5
     assert record[f"speedup {H100}"] is None
@@ -189,13 +197,20 @@ def test_the_gpu_check_summary_sets_its_run_beside_the_committed_runs_of_other_m
     beside = [tmp_path / "committed" / name for name in ("cpu", "H200")]
     assert summary.main([str(check), *(f"--beside={path}" for path in beside)]) == 0
     section = capsys.readouterr().out.split("## Hardware comparison\n")[1].split("\n## ")[0]
-    assert f"This run beside {beside[0]}, {beside[1]}." in section
+    assert f"This run beside {beside[0]}, {beside[1]} (their records of this run's own" in section
     assert f"The speed-ups are over the slowest, {CPU_NAME} " in section
     rows = [line for line in section.splitlines() if line.startswith("| adm-in64 | 64 | forward")]
     assert rows == [
         "| adm-in64 | 64 | forward | fp32 b4 eager | 3 | 150 | 240 | 50.00x | 80.00x "
         "| 50.0% | 2.0% | 3.0% | 20.0% | 30.0% |"
     ]
+    # A committed run of this run's own kind of GPU does not fill in the cells this run missed.
+    missed = Cell.from_id("rin-in256.r256.b32.bf16.forward.eager.cuda")
+    write_run(tmp_path / "old-H100", [machine_record(missed, "o", gpu=H100, images_per_s=1.0)])
+    write_run(tmp_path / "H200-2", [machine_record(missed, "n", gpu=H200, images_per_s=2.0)])
+    more = [f"--beside={tmp_path / name}" for name in ("old-H100", "H200-2")]
+    assert summary.main([str(check), *more]) == 0
+    assert "| rin-in256 |" not in capsys.readouterr().out
     # A first call of two names nothing beside: no section.
     assert summary.main([str(check)]) == 0
     assert "## Hardware comparison" not in capsys.readouterr().out

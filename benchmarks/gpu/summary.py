@@ -359,18 +359,42 @@ def _hardware(results: Path, beside: list[Path]) -> list[str]:
     """The report's hardware comparison (reports.tables.hardware_table) of this run's cells beside
     the runs of other machines under `beside`, so that the summary sets this GPU beside a CPU and
     beside another kind of GPU without a report made by hand: each machine's latest record per
-    cell. Nothing without `beside` (a first call of two)."""
+    cell. Nothing without `beside` (a first call of two). A section that cannot be drawn says
+    why in a line, and the rest of the summary stands."""
     if not beside:
         return []
-    from reports import load, tables
+    from reports import tables
 
-    folders = [path for path in (results, *beside) if path.exists()]
-    table = tables.hardware_table(load.frame(read(folders))) if folders else None
     lines = [f"## {tables.HARDWARE_TITLE}", ""]
-    lines += [f"This run beside {', '.join(_shown(path) for path in beside)}.", ""]
+    lines += [
+        f"This run beside {', '.join(_shown(path) for path in beside)} (their records of this "
+        "run's own kind of machine left out).",
+        "",
+    ]
+    try:
+        table = _hardware_table(results, beside)
+    except Exception as err:  # committed records of any age: the summary matters more
+        return lines + [f"Not drawn: {type(err).__name__}: {err}", ""]
     if table is None:
         return lines + [tables.NO_HARDWARE_COMPARISON, ""]
     return lines + [table.intro, "", table.markdown().rstrip(), ""]
+
+
+def _hardware_table(results: Path, beside: list[Path]):
+    """hardware_table over this run's records and those of other machines under `beside`. A
+    committed run of this run's own kind of machine is left out: its cells would fill in, under
+    this run's column, the ones this run did not reach."""
+    from bench import selection
+    from reports import load, tables
+
+    own = read(results) if results.is_dir() else []
+    machines = {selection.hardware(record) for record in own}
+    others = [
+        record
+        for record in read([path for path in beside if path.exists()])
+        if selection.hardware(record) not in machines
+    ]
+    return tables.hardware_table(load.frame(own + others))
 
 
 def _shown(path: Path) -> str:
