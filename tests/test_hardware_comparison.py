@@ -211,6 +211,12 @@ def test_the_gpu_check_summary_sets_its_run_beside_the_committed_runs_of_other_m
     more = [f"--beside={tmp_path / name}" for name in ("old-H100", "H200-2")]
     assert summary.main([str(check), *more]) == 0
     assert "| rin-in256 |" not in capsys.readouterr().out
+    # A committed record this rinbench cannot read costs the section, not the summary.
+    (tmp_path / "newer").mkdir()
+    (tmp_path / "newer" / "run.jsonl").write_text('{"schema": 999}\n', encoding="utf-8")
+    assert summary.main([str(check), f"--beside={tmp_path / 'newer'}"]) == 0
+    out = capsys.readouterr().out
+    assert "\nNot drawn: SchemaError: " in out and "## Skipped by the time budget" in out
     # A first call of two names nothing beside: no section.
     assert summary.main([str(check)]) == 0
     assert "## Hardware comparison" not in capsys.readouterr().out
