@@ -37,11 +37,19 @@ def test_the_gpu_check_measures_the_hardware_cells_as_the_suite_does():
         p for p in suites.load("hardware", "cuda").plan if p.cell.phase in ("forward", "train_step")
     ]
     assert hardware and all(planned in check for planned in hardware)
-    # Before the compiled steps (a minute or more each): a budget cut short still gets the
-    # comparison, six eager cells of a few seconds each.
-    order = [planned.cell for planned in suites.load("gpu-check").plan]
-    first_compiled = next(i for i, cell in enumerate(order) if cell.mode == "compile")
-    assert max(order.index(planned.cell) for planned in hardware) < first_compiled
+    # After the cells of the throughput targets, before the image claims' pairs and the other
+    # compiled steps: a budget cut short reaches the targets first, then the comparison.
+    order = [planned.cell.id for planned in suites.load("gpu-check").plan]
+    targets = [
+        "dit-xl-2.r256.b64.bf16.train_step.compile.cuda",
+        "adm-in256.r256.b16.bf16.train_step.eager.cuda",
+        "rin-in256.r256.b32.bf16.train_step.eager.cuda",
+        "rin-k600.r64.b32.bf16.forward.eager.cuda",
+    ]
+    first, last = (f(order.index(p.cell.id) for p in hardware) for f in (min, max))
+    assert max(map(order.index, targets)) < first
+    assert last < order.index("adm-in256.r256.b32.bf16.forward.eager.cuda")
+    assert last < order.index("rin-in256.r256.b32.bf16.train_step.compile.cuda")
 
 
 def machine_record(cell: Cell, run: str, *, gpu: str | None = None, **values) -> Record:
