@@ -454,7 +454,8 @@ HARDWARE_LEGEND = (
     "(bench.measure.timing.matmul_peak: fp32 on a CPU, bf16 on a GPU, so an fp32 cell on a GPU "
     "reads low beside its tensor-core peak). MFU (data sheet): over the dense peak its maker "
     "publishes for the device and the cell's dtype (bench.datasheet), the convention of published "
-    "MFU figures; a column for each machine the data sheets know. ~ and ?: a noisy timing and a suspect MFU, as in the results table."
+    "MFU figures; a column for each machine the data sheets know. ~ and ?: a noisy timing and a "
+    "suspect MFU, as in the results table."
 )
 
 

@@ -77,7 +77,8 @@ def main(argv: list[str]) -> int:
     if not args.folder.is_dir():
         parser.error(f"no folder {args.folder}")
     folder = args.folder
-    records = _records(folder / "results")
+    run = _read(folder / "results")  # every record, for the hardware comparison's own selection
+    records = latest_per_cell(run)
     lines = ["# GPU check", ""]
     lines += _machine(records)
     lines += _steps(folder)
@@ -89,7 +90,7 @@ def main(argv: list[str]) -> int:
     lines += _profiles(records)
     for suite in LEVER_SECTIONS:
         lines += _levers(suite, folder, records)
-    lines += _hardware(folder / "results", args.beside)
+    lines += _hardware(run, args.beside)
     lines += _bare_loop(folder / "bare_loop.json")
     lines += _peak(folder / "peak.json")
     lines += _skipped(folder / "skipped.txt")
@@ -99,8 +100,13 @@ def main(argv: list[str]) -> int:
 
 def _records(path: Path) -> dict:
     """cell id -> the latest record among the run files under `path` (none when it is missing)."""
+    return latest_per_cell(_read(path))
+
+
+def _read(path: Path) -> list:
+    """Every record in the run files under `path`, in path order (none when it is missing)."""
     files = sorted(path.rglob("*.jsonl")) if path.is_dir() else []
-    return latest_per_cell(read(files)) if files else {}
+    return read(files) if files else []
 
 
 def _machine(records: dict) -> list[str]:
@@ -355,8 +361,8 @@ def _against_official(levered: dict, plain: dict) -> list[str]:
     return lines + ([""] if lines else [])
 
 
-def _hardware(results: Path, beside: list[Path]) -> list[str]:
-    """The report's hardware comparison (reports.tables.hardware_table) of this run's cells beside
+def _hardware(run: list, beside: list[Path]) -> list[str]:
+    """The report's hardware comparison (reports.tables.hardware_table) of this run's records beside
     the runs of other machines under `beside`, so that the summary sets this GPU beside a CPU and
     beside another kind of GPU without a report made by hand: each machine's latest record per
     cell. Nothing without `beside` (a first call of two). A section that cannot be drawn says
@@ -372,7 +378,7 @@ def _hardware(results: Path, beside: list[Path]) -> list[str]:
         "",
     ]
     try:
-        table = _hardware_table(results, beside)
+        table = _hardware_table(run, beside)
     except Exception as err:  # committed records of any age: the summary matters more
         return lines + [f"Not drawn: {type(err).__name__}: {err}", ""]
     if table is None:
@@ -380,21 +386,20 @@ def _hardware(results: Path, beside: list[Path]) -> list[str]:
     return lines + [table.intro, "", table.markdown().rstrip(), ""]
 
 
-def _hardware_table(results: Path, beside: list[Path]):
+def _hardware_table(run: list, beside: list[Path]):
     """hardware_table over this run's records and those of other machines under `beside`. A
     committed run of this run's own kind of machine is left out: its cells would fill in, under
     this run's column, the ones this run did not reach."""
     from bench import selection
     from reports import load, tables
 
-    own = read(results) if results.is_dir() else []
-    machines = {selection.hardware(record) for record in own}
+    machines = {selection.hardware(record) for record in run}
     others = [
         record
         for record in read([path for path in beside if path.exists()])
         if selection.hardware(record) not in machines
     ]
-    return tables.hardware_table(load.frame(own + others))
+    return tables.hardware_table(load.frame(run + others))
 
 
 def _shown(path: Path) -> str:
