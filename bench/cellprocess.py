@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import bench
@@ -80,7 +81,17 @@ def run_in_subprocess(
     request.write_text(json.dumps(request_data), encoding="utf-8")
     command = [sys.executable, "-m", "bench.worker", "--request", str(request)]
     command += ["--result", str(result), "--measure", measure, "--parent-pid", str(os.getpid())]
+    start = time.perf_counter()
     returncode = run_killable(command, output, timeout_s, visible, processes)
+    wall_s = time.perf_counter() - start
+    return outcome_from_process(returncode, result, output, timeout_s).with_cell_time(wall=wall_s)
+
+
+def outcome_from_process(
+    returncode: int | None, result: Path, output: Path, timeout_s: float
+) -> Outcome:
+    """What a finished worker process gave: its result file's outcome, or the failure that
+    explains why there is none (`returncode` None: it was killed at `timeout_s`)."""
     if returncode is None:
         reason = f"no result after {timeout_s:g} s; the cell process was killed"
         return failed_outcome("timeout", reason, output)

@@ -37,7 +37,7 @@ from bench import intervals, pool
 from bench.cellprocess import failed_outcome, worker_environ
 from bench.intervals import SHORT_OF_CORES_KEY
 from bench.measure.facts import MatmulPeak
-from bench.record import Outcome, split_diagnostics
+from bench.record import CELL_TIME_KEY, Outcome, split_diagnostics
 from bench.suites import Pair, Planned
 from bench.worker import NEXT, STOP, WorkerRequest, outcome_of
 
@@ -371,8 +371,9 @@ def merge(
         details["latency_noisy_reason"] = reason
         # The last window's diagnostics (why energy or a memory reading is missing, the RSS scope).
         for key, value in windows[-1].details.items():
-            if key not in ("latency_noisy_reason", "warnings", "traceback"):
+            if key not in ("latency_noisy_reason", "warnings", "traceback", CELL_TIME_KEY):
                 details.setdefault(key, value)
+        details[CELL_TIME_KEY] = _time_over_windows(details.get(CELL_TIME_KEY), windows)
         warnings = [w for window in windows for w in window.details.get("warnings", [])]
         if warnings:
             details["warnings"] = list(dict.fromkeys(details.get("warnings", []) + warnings))[:20]
@@ -386,6 +387,15 @@ def merge(
     if not windows:
         return Outcome("error", values, "no window was timed", setup.model, details)
     return Outcome("ok", values, None, setup.model, details)
+
+
+def _time_over_windows(set_up: Mapping | None, windows: Sequence[Outcome]) -> dict:
+    """The set-up's cell_time_s parts with each window's added (bench.record.CELL_TIME_KEY)."""
+    spent = dict(set_up or {})
+    for window in windows:
+        for part, seconds in (window.details.get(CELL_TIME_KEY) or {}).items():
+            spent[part] = spent.get(part, 0.0) + seconds
+    return spent
 
 
 def _merged_windows(windows: Sequence[Outcome], item: Planned, setup_values: Mapping) -> dict:

@@ -44,6 +44,13 @@ MEASURE_STATUSES = ("ok", "oom", "error", "unsupported")
 # Statuses that say the harness, not the measurement, failed; `--retry-failed` measures them again.
 # "oom" and "unsupported" are results (a paper table shows "OOM"), so they are never retried.
 FAILED_STATUSES = ("error", "timeout")
+# The details key that says where a cell's seconds went: the harness's own cost, not a measurement.
+# Parts the measurement timed (bench.measure.cell.spent): count, peak, build, first_call (compiling
+# and autotuning included), windows (warm-up, timed calls, memory and energy), max_batch, and
+# measure (all of them and the model's description); the parent adds "wall" (the cell's process
+# from its start to its result) or, for the two sides of a pair, "pair_wall" (both processes, all
+# rounds); an in-process count gets "wall" alone.
+CELL_TIME_KEY = "cell_time_s"
 
 
 class SchemaError(ValueError):
@@ -123,6 +130,12 @@ class Outcome:
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
+
+    def with_cell_time(self, **parts: float) -> Outcome:
+        """This outcome with `parts` (seconds) added to details[CELL_TIME_KEY]."""
+        spent = self.details.get(CELL_TIME_KEY)
+        spent = (spent if isinstance(spent, dict) else {}) | parts
+        return dataclasses.replace(self, details=self.details | {CELL_TIME_KEY: spent})
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -197,7 +198,10 @@ class _Sweep:
                 self.shown.start(item.cell)
                 env = self.facts.get(item.cell.device, self.slots[0]).env
                 settings = dataclasses.asdict(item.settings)
-                self.record(item, env, run_measure(measure_function, item.cell, settings))
+                start = time.perf_counter()
+                outcome = run_measure(measure_function, item.cell, settings)
+                wall_s = time.perf_counter() - start
+                self.record(item, env, outcome.with_cell_time(wall=wall_s))
 
     def run_subprocess_cells(self) -> None:
         """Measure every other cell in a worker process, over the slots; a pair where its first
@@ -229,6 +233,7 @@ class _Sweep:
         pinned = device == "cuda" and slot is not None
         facts = self.facts.get(device, slot if pinned else None)
         scratch = Path(tempfile.mkdtemp(prefix="pair-", dir=self.scratch))
+        start = time.perf_counter()
         try:
             outcomes = paired.measure(
                 pair,
@@ -243,6 +248,8 @@ class _Sweep:
             )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+        pair_wall_s = time.perf_counter() - start
+        outcomes = [outcome.with_cell_time(pair_wall=pair_wall_s) for outcome in outcomes]
         env = facts.env | {"cuda_visible_devices": slot} if pinned else facts.env
         for item, outcome in zip((pair.first, pair.second), outcomes, strict=True):
             self.record(item, env, outcome)

@@ -178,6 +178,13 @@ def assert_the_summary_sets_each_lever_beside_its_plain_twin(out: Path) -> None:
     assert "## Targets" in summary and "## Where the time goes" in summary
     assert "Harness against a bare CUDA-event loop" in summary and "Not run." not in summary
     assert "## The matmul peak, timed several ways" in summary
+    # Where the check's time went: a row per call of the suite and per lever suite's run, every
+    # record with its seconds.
+    time_section = summary.split("## The check's time, per call and part")[1].split("\n## ")[0]
+    rows = [row.split(" | ")[0][2:] for row in time_section.splitlines() if row.startswith("| ")]
+    assert rows[1:3] == ["gpu-check, call 1", "gpu-check, call 2"]
+    assert [row.split()[0] for row in rows[3:]] == list(LEVER_SUITES)
+    assert "without seconds" not in time_section and "- slowest in " in time_section
     levers_section = summary.split("## Levers against the plain cells")[1].split("\n## ")[0]
     lever_rows = [
         line

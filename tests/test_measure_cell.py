@@ -17,7 +17,7 @@ from bench.measure import timing
 from bench.measure.cell import Settings, measure
 from bench.measure.facts import MatmulPeak
 from bench.measure.timing import MIN_CPU_WINDOW_S
-from bench.record import Outcome, Record, RunInfo
+from bench.record import CELL_TIME_KEY, Outcome, Record, RunInfo
 
 FAST = Settings(warmup=1, min_repeats=2, min_seconds=0.0, sample_steps=2)
 # A made-up matmul peak, so that the cells skip measuring one (about a second each).
@@ -86,6 +86,19 @@ def test_timed_phases_on_cpu(slug, phase):
     assert not any(isinstance(value, str) for value in out.values.values())
     assert {"numerics", "timer", "energy_reason", "peak_rss_scope"} <= set(out.details)
     assert not set(out.values) & set(out.details)
+    check_cell_time(out)
+
+
+def check_cell_time(out: Outcome) -> None:
+    """Where a timed cell's seconds went: every part of the set-up and the windows, inside the
+    whole measurement (the worker's parent adds the process's wall time)."""
+    spent = out.details[CELL_TIME_KEY]
+    parts = ("count", "peak", "build", "first_call", "windows")
+    assert set(parts) | {"measure"} == set(spent)
+    assert all(spent[part] >= 0 for part in parts)
+    assert spent["first_call"] >= out.values["first_call_s"]
+    assert spent["windows"] >= out.values["timed_window_s"]
+    assert sum(spent[part] for part in parts) <= spent["measure"]
 
 
 def check_window_conditions(out: Outcome) -> None:

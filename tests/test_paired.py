@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench import claims, intervals, paired, results, runner, suites
-from bench.record import Outcome
+from bench.record import CELL_TIME_KEY, Outcome
 
 REPO = Path(__file__).resolve().parents[1]
 DRIFT = (1.0, 1.4, 0.8, 1.6, 1.1, 0.9)  # per round: the machine's speed wanders by up to 2x
@@ -35,7 +35,8 @@ def serve(cell, settings, peak=None):
         yield {"status": "oom", "values": {}, "error": "out of memory on purpose", "model": model}
         return
     yield {"status": "ok", "values": {"first_call_s": 0.01, "matmul_peak_tflops": 1.0,
-           "flops_per_call": 1e9}, "error": None, "model": model}
+           "flops_per_call": 1e9}, "error": None, "model": model,
+           "details": {"cell_time_s": {"build": 0.5, "first_call": 0.01}}}
     base = action.get("ms", 10.0)
     for number in range(1, 100):
         if action.get("interrupt_at") == number:
@@ -49,7 +50,8 @@ def serve(cell, settings, peak=None):
                "timed_iters": 3, "timed_window_s": 3 * ms / 1e3, "torch_threads": 2,
                "cpu_util_timed": 2.0, "peak_rss_bytes": 1000 + number},
                "error": None, "model": model,
-               "details": {"latency_noisy_reason": "steady: spread 1%"}}
+               "details": {"latency_noisy_reason": "steady: spread 1%",
+                           "cell_time_s": {"windows": 0.25}}}
 '''
 )
 
@@ -121,6 +123,10 @@ def test_a_pair_is_timed_in_alternating_rounds_and_the_drift_cancels_in_the_fact
     factor = intervals.factor_of_pair(adm, rin)
     assert factor.estimate == pytest.approx(3.0) and factor.half_width < 1e-9
     assert not list((tmp_path / "pairs").glob("*.rounds")), "the rounds log goes once recorded"
+    # Where the time went: the set-up's parts, the windows' summed, the pair's wall on both sides.
+    spent = adm.details[CELL_TIME_KEY]
+    assert spent["build"] == 0.5 and spent["windows"] == pytest.approx(5 * 0.25)
+    assert spent["pair_wall"] == rin.details[CELL_TIME_KEY]["pair_wall"] > 0
 
 
 def test_a_side_that_fails_is_recorded_and_its_partner_goes_on_alone(fake, tmp_path):

@@ -18,6 +18,7 @@ from helpers import HEAR_SIGINT, use_stand_in, write_stand_in
 
 from bench import planning, results, runner, scratch, suites
 from bench.liveness import pid_alive as alive
+from bench.record import CELL_TIME_KEY
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ("rin-tiny", "adm-tiny", "dit-tiny")
@@ -147,6 +148,8 @@ def test_each_failure_becomes_a_record_and_the_sweep_goes_on(faulty_run):
     assert record.model.source.kind == "test" and record.values["images_per_s"] == 1.0
     assert records["adm-tiny.r32.b1.fp32.forward.eager.cpu"].model is None
     assert summary.statuses == {"ok": 5, "error": 3, "oom": 1}
+    # Every record, failed or not, in this process or not, says how long its cell took.
+    assert all(r.details[CELL_TIME_KEY]["wall"] > 0 for r in records.values())
 
 
 def test_resume_skips_recorded_cells_and_retry_failed_redoes_errors(faulty_run):

@@ -41,7 +41,7 @@ from bench.family import DiffusionNeeds
 from bench.measure.checkpointing import CHECKPOINTING_KINDS
 from bench.measure.facts import MatmulPeak
 from bench.oom import is_out_of_memory
-from bench.record import ModelInfo, Outcome, is_diagnostic
+from bench.record import CELL_TIME_KEY, ModelInfo, Outcome, is_diagnostic
 
 # The samplers of bench.diffusion, repeated so that Settings validates without importing torch
 # (tests/test_measure_cell.py checks the two agree).
@@ -260,7 +260,7 @@ def measured_outcome(cell: Cell, out: Measurements, fill: Callable[[], None]) ->
     description, the status and reason of a failure (what was measured before it kept), and the
     warnings raised meanwhile. Never raises for a measurement failure."""
     status, error, model = "ok", None, None
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, spent(out, "measure"):
         warnings.simplefilter("default")
         try:
             model = model_info(cell)
@@ -270,6 +270,19 @@ def measured_outcome(cell: Cell, out: Measurements, fill: Callable[[], None]) ->
     if caught:
         out.details["warnings"] = warning_texts(caught)
     return Outcome(status, out.values, error, model, out.details)
+
+
+@contextmanager
+def spent(out: Measurements, part: str) -> Iterator[None]:
+    """Add the seconds the block takes (raising or not) to out.details[CELL_TIME_KEY][part]: where
+    a cell's time went, the harness's own cost rather than a measurement (bench.cellprocess adds
+    the process's wall time beside it)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        parts = out.details.setdefault(CELL_TIME_KEY, {})
+        parts[part] = parts.get(part, 0.0) + time.perf_counter() - start
 
 
 def failure(err: Exception, out: Measurements) -> tuple[str, str]:
@@ -438,10 +451,12 @@ def _timed(cell: Cell, settings: Settings, out: Measurements, peak: MatmulPeak |
     measure memory and energy over the timed window."""
     with ExitStack() as scope:
         ready = _set_up(cell, settings, out, peak, scope)
-        _time_window(ready, cell, settings, out)
+        with spent(out, "windows"):
+            _time_window(ready, cell, settings, out)
         if settings.max_batch:
             del ready.step
-            _max_batch(ready.make, cell, settings, ready.sync, out)
+            with spent(out, "max_batch"):
+                _max_batch(ready.make, cell, settings, ready.sync, out)
 
 
 @dataclass
@@ -474,22 +489,27 @@ def _set_up(
     check_dtype(cell.dtype, device)
     check_sdpa_backend(settings.sdpa_backend, cell.dtype, device)
     # FLOPs first, on meta: the achieved-TFLOP/s numerator, at no memory cost on the device.
-    flops_per_call = _count_timed(cell, settings, out)
+    with spent(out, "count"):
+        flops_per_call = _count_timed(cell, settings, out)
     # The two MFU denominators: the measured matmul peak and the data sheet's for the dtype.
-    peak = peak if peak is not None else matmul_peak(device)
+    with spent(out, "peak"):
+        peak = peak if peak is not None else matmul_peak(device)
+        out.add(device_datasheet_peak(device, cell.dtype))
     out.add(peak.values())
-    out.add(device_datasheet_peak(device, cell.dtype))
 
-    model, cfg = build_model(cell, device, settings)
+    with spent(out, "build"):
+        model, cfg = build_model(cell, device, settings)
     if device.type == "cpu":  # the baseline of rss_added_bytes: the process with the model in it
         out.values["rss_after_build_bytes"] = current_rss()
     flags = scope.enter_context(
         numerics(tf32=cell.dtype == "tf32", cudnn_benchmark=settings.cudnn_benchmark)
     )
     out.details["numerics"] = flags
-    make = make_steps(model, cfg, cell, settings, device, out)
+    with spent(out, "build"):
+        make = make_steps(model, cfg, cell, settings, device, out)
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
-    step = _first_call(make, cell, sync, out)
+    with spent(out, "first_call"):
+        step = _first_call(make, cell, sync, out)
     return _Ready(step, make, sync, flops_per_call, peak)
 
 
@@ -525,7 +545,8 @@ def windows(cell: Cell, settings: Settings = Settings(), *, peak: MatmulPeak | N
             caught.clear()
             window = Measurements({k: out.values[k] for k in WINDOW_INPUTS if k in out.values})
             try:
-                _time_window(ready, cell, settings, window)
+                with spent(window, "windows"):
+                    _time_window(ready, cell, settings, window)
                 _release_cache(cell)
             except Exception as err:
                 status, error = failure(err, window)

@@ -41,6 +41,7 @@ from bench.measure.cell import (
     check_sdpa_backend,
     make_steps,
     measured_outcome,
+    spent,
 )
 from bench.measure.facts import MatmulPeak
 from bench.record import Outcome
@@ -88,14 +89,18 @@ def _profile(
     timed = dataclasses.replace(cell, phase=phase)
     check_dtype(cell.dtype, device)
     check_sdpa_backend(settings.sdpa_backend, cell.dtype, device)
-    counts = _count(timed, train_step=phase == "train_step")
+    with spent(out, "count"):
+        counts = _count(timed, train_step=phase == "train_step")
     out.add((peak if peak is not None else matmul_peak(device)).values())
-    model, cfg = build_model(cell, device, settings)  # with the timed cell's levers
+    with spent(out, "build"):
+        model, cfg = build_model(cell, device, settings)  # with the timed cell's levers
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     with numerics(tf32=cell.dtype == "tf32", cudnn_benchmark=settings.cudnn_benchmark) as flags:
         out.details["numerics"] = flags
-        make = make_steps(model, cfg, timed, settings, device, out)
-        step = _first_call(make, timed, sync, out)
+        with spent(out, "build"):
+            make = make_steps(model, cfg, timed, settings, device, out)
+        with spent(out, "first_call"):
+            step = _first_call(make, timed, sync, out)
         for _ in range(settings.warmup):
             step()
         before = _time_unprofiled(step, sync)

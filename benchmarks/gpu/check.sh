@@ -34,7 +34,8 @@
 #   4. gpu-tests  `pytest -m gpu` over the test files that hold GPU tests
 #   5. report     `rinbench report` and `rinbench claims` on the results; summary.md with the targets
 #                 and the hardware comparison of this run beside the committed runs of other machines
-#                 (benchmarks/results/hardware-*, benchmarks/results/gpu-check-*/results)
+#                 (benchmarks/results/hardware-*, benchmarks/results/gpu-check-*/results), and
+#                 where each call's seconds went, per part (bench/timespent.py)
 # OUT_DIR receives at most 8 files of at most 16 MiB: check.log, summary.md, results.tar.gz (the
 # results folder with traces, the levers' results folder, the report folder, bare_loop.json,
 # peak.json, steps.tsv, skipped-<lever suite>.txt), report.html, claims.md,

@@ -15,7 +15,8 @@ fastest), every timed cell with both MFUs, failures with their reasons, the prof
 each lever cell beside its plain twin (and against the official code's peak where that is
 known), the hardware comparison of this run's cells with the runs of other machines that
 `--beside` names (check.sh names the committed ones: the hardware suite's CPU runs and earlier GPU
-checks), the harness-against-bare-loop check, the matmul peak timed five ways (with the clocks
+checks), where each run's seconds went (bench.timespent: start-up, counting, building, first calls,
+windows; the slowest cells), the harness-against-bare-loop check, the matmul peak timed five ways (with the clocks
 NVML read) and the cells the time budget left out.
 
 The levers' records are read apart from the gpu-check run's: a lever cell has the id of its plain
@@ -25,6 +26,7 @@ twin (a lever is a setting, not part of what a cell computes), and records are k
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -34,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench import datasheet  # noqa: E402
 from bench.measure.cell import LEVERS, Settings  # noqa: E402
 from bench.results import device_model, latest_per_cell, read  # noqa: E402
+from bench.timespent import time_spent  # noqa: E402
 
 GIB = 2**30
 # (cell id on a GPU, MFU target): issue 23's targets for this check (BENCHMARKS.md says why).
@@ -60,6 +63,15 @@ LEVER_SECTIONS = {
 # Peak memory the official code reached in the same cell (GiB): guided-diffusion's ADM-256 b16
 # train step on an H100, in its fp16 path (shared research: gpu-anchors.md).
 OFFICIAL_PEAK_GIB = {"adm-in256.r256.b16.bf16.train_step.eager.cuda": 64.5}
+# The parts of a cell's time (bench.timespent.PARTS) as the table heads them.
+TIME_PARTS = {
+    "start_up": "start-up",
+    "count": "count",
+    "build": "build",
+    "first_call": "first call",
+    "windows": "windows",
+    "other": "other",
+}
 
 
 def main(argv: list[str]) -> int:
@@ -91,6 +103,7 @@ def main(argv: list[str]) -> int:
     for suite in LEVER_SECTIONS:
         lines += _levers(suite, folder, records)
     lines += _hardware(run, args.beside)
+    lines += _time_spent(run, folder)
     lines += _bare_loop(folder / "bare_loop.json")
     lines += _peak(folder / "peak.json")
     lines += _skipped(folder / "skipped.txt")
@@ -407,6 +420,55 @@ def _shown(path: Path) -> str:
     root = Path(__file__).resolve().parents[2]
     resolved = path.resolve()
     return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(path)
+
+
+def _time_spent(run: list, folder: Path) -> list[str]:
+    """Where each call's seconds went (bench.timespent): the gpu-check run's records split by call
+    (calls.tsv counts what each call added, in the order the run file keeps them), then each lever
+    suite's run; the slowest cells of each."""
+    levered = [r for suite in LEVER_SECTIONS for r in _read(folder / "levers" / suite)]
+    call_of = _call_of_record(run, folder / "calls.tsv")
+    runs = time_spent(
+        run + levered,
+        key=lambda r: call_of.get(id(r), f"{r.run.suite} {r.run.id}"),
+    )
+    if not runs:
+        return []
+    lines = [
+        "## The check's time, per call and part",
+        "",
+        "Seconds summed over the cells: start-up is a cell process's start and exit (for a pair, "
+        "the waits between its sides too); count, the FLOPs and parameters on meta; build, the "
+        "model and optimizer on the device; first call, its compiling and autotuning; windows, "
+        "the warm-up and the timed calls; other, a profile's trace, a cell's own matmul peak. "
+        "What a step took beyond its cells (steps) is the runner's and the device probe's.",
+        "",
+        "| run | cells | seconds | " + " | ".join(TIME_PARTS.values()) + " |",
+        "|---|---|---|" + "---|" * len(TIME_PARTS),
+    ]
+    for spent in runs:
+        parts = " | ".join(f"{spent.parts_s[part]:.0f}" for part in TIME_PARTS)
+        untimed = f" ({spent.untimed} without seconds)" if spent.untimed else ""
+        lines.append(f"| {spent.key} | {spent.cells}{untimed} | {spent.wall_s:.0f} | {parts} |")
+    lines.append("")
+    for spent in runs:
+        slowest = ", ".join(f"{label} {seconds:.0f} s" for seconds, label in spent.slowest)
+        lines.append(f"- slowest in {spent.key}: {slowest or 'none timed'}")
+    return lines + [""]
+
+
+def _call_of_record(run: list, calls_tsv: Path) -> dict[int, str]:
+    """id(record) -> "gpu-check, call N" for the gpu-check run's records, by the counts calls.tsv
+    holds (the run's records in their order); none without calls.tsv."""
+    if not calls_tsv.is_file():
+        return {}
+    rows = [row.split("\t") for row in calls_tsv.read_text(encoding="utf-8").splitlines() if row]
+    records = iter(run)
+    call_of = {}
+    for call, added in rows:
+        for record in itertools.islice(records, int(added)):
+            call_of[id(record)] = f"{record.run.suite}, call {call}"
+    return call_of
 
 
 def _bare_loop(path: Path) -> list[str]:

@@ -1,0 +1,97 @@
+"""Where a run's time went: the seconds each record keeps (bench.record.CELL_TIME_KEY), summed per
+run over its cells, so that a time-boxed run (the GPU check's calls) is planned from what its cells
+cost rather than guessed.
+
+    for run in time_spent(records):      # one RunTime per run, in the order the runs came
+        run.key, run.wall_s, run.parts_s["first_call"], run.slowest
+
+`key` groups the records otherwise: the GPU check splits a run that its second call resumed by call.
+
+The parts (PARTS): start_up (a worker process's start and exit, and for a pair the parent's waits
+between its sides), count (FLOPs and parameters on meta), build (the model on the device, its
+optimizer), first_call (compiling and autotuning included), windows (warm-up, timed calls, memory
+and energy) and other (the matmul peak where a cell took its own, the largest-batch search, a
+profile's trace, the model's description). A pair's two sides run one after the other, so its wall
+time counts once. Records written before rinbench kept these seconds count in `untimed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from bench.cell import STATIC_PHASES
+from bench.record import CELL_TIME_KEY, Record
+
+PARTS = ("start_up", "count", "build", "first_call", "windows", "other")
+MEASURED_PARTS = ("count", "build", "first_call", "windows")  # timed inside the measurement
+SLOWEST_KEPT = 5
+
+
+@dataclass
+class RunTime:
+    """One run's cells and the seconds they took, in all and per part."""
+
+    key: str  # the run's id, or what `time_spent`'s key made of its records
+    suite: str | None
+    cells: int = 0
+    untimed: int = 0  # records without seconds (older rinbench)
+    wall_s: float = 0.0
+    parts_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PARTS, 0.0))
+    slowest: list[tuple[float, str]] = field(
+        default_factory=list
+    )  # (seconds, cell id), longest first
+
+    def add(self, record: Record) -> None:
+        self.cells += 1
+        spent = record.details.get(CELL_TIME_KEY)
+        if not isinstance(spent, dict) or not ({"wall", "pair_wall"} & set(spent)):
+            self.untimed += 1
+            return
+        if "pair_wall" in spent:
+            self._add_pair_side(record, spent)
+        else:
+            self._add_cell(record, spent)
+
+    def _add_cell(self, record: Record, spent: dict) -> None:
+        wall = spent["wall"]
+        measure = spent.get("measure", wall)
+        self.wall_s += wall
+        self.parts_s["start_up"] += wall - measure
+        if record.cell.phase in STATIC_PHASES:
+            self.parts_s["count"] += measure
+        else:
+            measured = {part: spent.get(part, 0.0) for part in MEASURED_PARTS}
+            for part, seconds in measured.items():
+                self.parts_s[part] += seconds
+            self.parts_s["other"] += measure - sum(measured.values())
+        self._keep(wall, record.cell.id)
+
+    def _add_pair_side(self, record: Record, spent: dict) -> None:
+        # Both sides carry the pair's wall time: it counts once, and what neither side's own parts
+        # explain is the processes' start and the parent's alternation.
+        pair = record.details.get("pair") or {}
+        if pair.get("role") == "first":
+            self.wall_s += spent["pair_wall"]
+            self.parts_s["start_up"] += spent["pair_wall"]
+            self._keep(spent["pair_wall"], f"{record.cell.id} with {pair.get('with')}")
+        for part in ("peak", *MEASURED_PARTS):
+            seconds = spent.get(part, 0.0)
+            self.parts_s["start_up"] -= seconds
+            self.parts_s["other" if part == "peak" else part] += seconds
+
+    def _keep(self, seconds: float, label: str) -> None:
+        self.slowest = sorted([*self.slowest, (seconds, label)], reverse=True)[:SLOWEST_KEPT]
+
+
+def time_spent(
+    records: Iterable[Record], key: Callable[[Record], str] = lambda record: record.run.id
+) -> list[RunTime]:
+    """A RunTime per run among `records` (per `key` of theirs), in the order they first appear."""
+    runs: dict[str, RunTime] = {}
+    for record in records:
+        name = key(record)
+        if name not in runs:
+            runs[name] = RunTime(name, record.run.suite)
+        runs[name].add(record)
+    return list(runs.values())
