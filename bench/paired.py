@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from bench import intervals, pool
@@ -245,7 +245,7 @@ def measure(
         sides.append(Side(item, folder, timeout_s, processes, visible))
     done, dropped = rounds_log.done_on(pair, machine)
     windows: list[list[Outcome]] = [
-        [Outcome.from_json(entry["windows"][index]) for entry in done] for index in (0, 1)
+        [_logged_window(entry["windows"][index]) for entry in done] for index in (0, 1)
     ]
     orders = [entry["order"] for entry in done]
     try:
@@ -279,6 +279,14 @@ def measure(
         for outcome in (first, second):
             outcome.details["pair"]["rounds_dropped"] = dropped
     return first, second
+
+
+def _logged_window(data: dict) -> Outcome:
+    """A window of the rounds log, without its seconds: an earlier process spent them, outside
+    this pair's wall time (bench.record.CELL_TIME_KEY)."""
+    window = Outcome.from_json(data)
+    details = {k: v for k, v in window.details.items() if k != CELL_TIME_KEY}
+    return replace(window, details=details)
 
 
 def _play_round(

@@ -18,7 +18,8 @@ Schema 2 (this one):
      "values": {"macs_fwd": ..., ...},  # measured numbers (bench.metrics declares the keys) and
                                         # their per-group / per-op breakdowns
      "details": {...},                  # diagnostics that are not measurements: warnings, numerics
-                                        # flags, compile settings, reasons, a traceback
+                                        # flags, compile settings, reasons, a traceback, where
+                                        # the cell's seconds went (CELL_TIME_KEY)
      "error": null or a one-paragraph reason}
 
 Schema 1 (rinbench 0.1) kept diagnostics among the values and the source as one "kind: detail"

@@ -170,6 +170,8 @@ def test_an_interrupted_pair_resumes_at_its_next_round(fake, tmp_path):
         [30.0 * d for d in (*DRIFT[:2], *DRIFT[:3])]
     )
     assert adm.details["pair"]["orders"] == ["ab", "ba", "ab", "ba", "ab"]
+    # The seconds are this run's: the three windows timed within its wall time, not the logged.
+    assert adm.details[CELL_TIME_KEY]["windows"] == pytest.approx(3 * 0.25)
 
 
 def test_rounds_logged_on_another_machine_are_measured_again(fake, tmp_path):
