@@ -46,11 +46,11 @@ MEASURE_STATUSES = ("ok", "oom", "error", "unsupported")
 # "oom" and "unsupported" are results (a paper table shows "OOM"), so they are never retried.
 FAILED_STATUSES = ("error", "timeout")
 # The details key that says where a cell's seconds went: the harness's own cost, not a measurement.
-# Parts the measurement timed (bench.measure.cell.spent): count, peak, build, first_call (compiling
-# and autotuning included), windows (warm-up, timed calls, memory and energy), max_batch, and
-# measure (all of them and the model's description); the parent adds "wall" (the cell's process
-# from its start to its result) or, for the two sides of a pair, "pair_wall" (both processes, all
-# rounds); an in-process count gets "wall" alone.
+# Parts the measurement timed (bench.measure.cell.spent): count (the model's description and its
+# FLOPs on meta), peak, build, first_call (compiling and autotuning included), windows (warm-up,
+# timed calls, memory and energy), max_batch, and measure (all of them, after torch's import); the
+# parent adds "wall" (the cell's process from its start to its result) or, for the two sides of a
+# pair, "pair_wall" (both processes, all rounds); an in-process count gets "wall" too.
 CELL_TIME_KEY = "cell_time_s"
 
 

@@ -7,11 +7,12 @@ cost rather than guessed.
 
 `key` groups the records otherwise: the GPU check splits a run that its second call resumed by call.
 
-The parts (PARTS): start_up (a worker process's start and exit, and for a pair the parent's waits
-between its sides), count (FLOPs and parameters on meta), build (the model on the device, its
+The parts (PARTS): start_up (a worker process's start, its imports of torch and the model families,
+and its exit; for a pair, the parent's waits between its sides too), count (the model's description
+and FLOPs on meta, a peer's package imported with it), build (the model on the device, its
 optimizer), first_call (compiling and autotuning included), windows (warm-up, timed calls, memory
 and energy) and other (the matmul peak where a cell took its own, the largest-batch search, a
-profile's trace, the model's description). A pair's two sides run one after the other, so its wall
+profile's steps and trace). A pair's two sides run one after the other, so its wall
 time counts once. Records written before rinbench kept these seconds count in `untimed`.
 """
 

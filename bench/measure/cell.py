@@ -259,11 +259,14 @@ def measured_outcome(cell: Cell, out: Measurements, fill: Callable[[], None]) ->
     """Call `fill`, which measures into `out`, and return what it got as an Outcome: the model's
     description, the status and reason of a failure (what was measured before it kept), and the
     warnings raised meanwhile. Never raises for a measurement failure."""
+    from bench import registry  # noqa: F401  torch and the families: the process's start-up
+
     status, error, model = "ok", None, None
     with warnings.catch_warnings(record=True) as caught, spent(out, "measure"):
         warnings.simplefilter("default")
         try:
-            model = model_info(cell)
+            with spent(out, "count"):  # on meta; a peer's package is imported here
+                model = model_info(cell)
             fill()
         except Exception as err:
             status, error = failure(err, out)

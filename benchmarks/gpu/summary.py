@@ -437,11 +437,13 @@ def _time_spent(run: list, folder: Path) -> list[str]:
     lines = [
         "## The check's time, per call and part",
         "",
-        "Seconds summed over the cells: start-up is a cell process's start and exit (for a pair, "
-        "the waits between its sides too); count, the FLOPs and parameters on meta; build, the "
-        "model and optimizer on the device; first call, its compiling and autotuning; windows, "
-        "the warm-up and the timed calls; other, a profile's trace, a cell's own matmul peak. "
-        "What a step took beyond its cells (steps) is the runner's and the device probe's.",
+        "Seconds summed over the cells: start-up is a cell process's start, its imports of "
+        "torch and the models, and its exit (for a pair, the waits between its sides too); "
+        "count, the model's description and FLOPs on meta (a peer's package imported with it); "
+        "build, the model and optimizer on the device; first call, its compiling and "
+        "autotuning; windows, the warm-up and the timed calls; other, a profile's steps and "
+        "trace, a cell's own matmul peak. What a step took beyond its cells (steps) is the "
+        "runner's and the device probe's.",
         "",
         "| run | cells | seconds | " + " | ".join(TIME_PARTS.values()) + " |",
         "|---|---|---|" + "---|" * len(TIME_PARTS),
