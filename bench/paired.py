@@ -381,7 +381,6 @@ def merge(
         for key, value in windows[-1].details.items():
             if key not in ("latency_noisy_reason", "warnings", "traceback", CELL_TIME_KEY):
                 details.setdefault(key, value)
-        details[CELL_TIME_KEY] = _time_over_windows(details.get(CELL_TIME_KEY), windows)
         warnings = [w for window in windows for w in window.details.get("warnings", [])]
         if warnings:
             details["warnings"] = list(dict.fromkeys(details.get("warnings", []) + warnings))[:20]
@@ -390,6 +389,7 @@ def merge(
             details["nvml_used_reason"] = (
                 "the device's view while the partner's process held its weights on it too"
             )
+    details[CELL_TIME_KEY] = _seconds_spent(setup, windows, ended)
     if ended is not None:
         return Outcome(ended.status, values, ended.error, setup.model or ended.model, details)
     if not windows:
@@ -397,11 +397,15 @@ def merge(
     return Outcome("ok", values, None, setup.model, details)
 
 
-def _time_over_windows(set_up: Mapping | None, windows: Sequence[Outcome]) -> dict:
-    """The set-up's cell_time_s parts with each window's added (bench.record.CELL_TIME_KEY)."""
-    spent = dict(set_up or {})
-    for window in windows:
-        for part, seconds in (window.details.get(CELL_TIME_KEY) or {}).items():
+def _seconds_spent(setup: Outcome, windows: Sequence[Outcome], ended: Outcome | None) -> dict:
+    """A side's cell_time_s (bench.record.CELL_TIME_KEY): its set-up's parts with each ok window's
+    added, and those of the window that ended it, if one did (spent all the same)."""
+    spent = setup.details.get(CELL_TIME_KEY)
+    spent = dict(spent) if isinstance(spent, Mapping) else {}
+    failed = [ended] if ended is not None and ended is not setup else []
+    for window in [*windows, *failed]:
+        parts = window.details.get(CELL_TIME_KEY)
+        for part, seconds in parts.items() if isinstance(parts, Mapping) else ():
             spent[part] = spent.get(part, 0.0) + seconds
     return spent
 

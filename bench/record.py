@@ -133,7 +133,7 @@ class Outcome:
         return dataclasses.asdict(self)
 
     def with_cell_time(self, **parts: float) -> Outcome:
-        """This outcome with `parts` (seconds) added to details[CELL_TIME_KEY]."""
+        """This outcome with `parts` (seconds) set in details[CELL_TIME_KEY], beside its others."""
         spent = self.details.get(CELL_TIME_KEY)
         spent = (spent if isinstance(spent, dict) else {}) | parts
         return dataclasses.replace(self, details=self.details | {CELL_TIME_KEY: spent})

@@ -11,9 +11,12 @@ The parts (PARTS): start_up (a worker process's start, its imports of torch and 
 and its exit; for a pair, the parent's waits between its sides too), count (the model's description
 and FLOPs on meta, a peer's package imported with it), build (the model on the device, its
 optimizer), first_call (compiling and autotuning included), windows (warm-up, timed calls, memory
-and energy) and other (the matmul peak where a cell took its own, the largest-batch search, a
-profile's steps and trace). A pair's two sides run one after the other, so its wall
-time counts once. Records written before rinbench kept these seconds count in `untimed`.
+and energy), other (the matmul peak where a cell took its own, the largest-batch search, a
+profile's steps and trace, FID's sampling) and unaccounted (a process that gave no result: killed
+at its timeout, or dead, its whole wall time). A pair's two sides run one after the other, so its
+wall time counts once. The parts add up to `wall_s`, the sum of the cells' wall times: with
+several GPUs working at once (`rinbench run --devices`), more than the run's elapsed time. Records
+written before rinbench kept these seconds count in `untimed`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import dataclass, field
 from bench.cell import STATIC_PHASES
 from bench.record import CELL_TIME_KEY, Record
 
-PARTS = ("start_up", "count", "build", "first_call", "windows", "other")
+PARTS = ("start_up", "count", "build", "first_call", "windows", "other", "unaccounted")
 MEASURED_PARTS = ("count", "build", "first_call", "windows")  # timed inside the measurement
 SLOWEST_KEPT = 5
 
@@ -42,6 +45,7 @@ class RunTime:
     slowest: list[tuple[float, str]] = field(
         default_factory=list
     )  # (seconds, cell id), longest first
+    pairs_seen: set[frozenset] = field(default_factory=set)  # whose wall time is in already
 
     def add(self, record: Record) -> None:
         self.cells += 1
@@ -51,37 +55,43 @@ class RunTime:
             return
         if "pair_wall" in spent:
             self._add_pair_side(record, spent)
+        elif "measure" not in spent:  # the process gave no result: killed or dead
+            self._add_wall(spent["wall"], record.cell.id)
+            self.parts_s["unaccounted"] += spent["wall"]
         else:
             self._add_cell(record, spent)
 
     def _add_cell(self, record: Record, spent: dict) -> None:
-        wall = spent["wall"]
-        measure = spent.get("measure", wall)
-        self.wall_s += wall
+        wall, measure = spent["wall"], spent["measure"]
+        self._add_wall(wall, record.cell.id)
         self.parts_s["start_up"] += wall - measure
         if record.cell.phase in STATIC_PHASES:
             self.parts_s["count"] += measure
-        else:
-            measured = {part: spent.get(part, 0.0) for part in MEASURED_PARTS}
-            for part, seconds in measured.items():
-                self.parts_s[part] += seconds
-            self.parts_s["other"] += measure - sum(measured.values())
-        self._keep(wall, record.cell.id)
+            return
+        measured = {part: spent.get(part, 0.0) for part in MEASURED_PARTS}
+        for part, seconds in measured.items():
+            self.parts_s[part] += seconds
+        self.parts_s["other"] += measure - sum(measured.values())
 
     def _add_pair_side(self, record: Record, spent: dict) -> None:
-        # Both sides carry the pair's wall time: it counts once, and what neither side's own parts
-        # explain is the processes' start and the parent's alternation.
+        # Both sides carry the pair's wall time: it counts once, with whichever side comes first,
+        # and what neither side's own parts explain is the processes' start and the parent's
+        # alternation.
         pair = record.details.get("pair") or {}
-        if pair.get("role") == "first":
-            self.wall_s += spent["pair_wall"]
+        key = frozenset((record.cell.id, pair.get("with")))
+        if key not in self.pairs_seen:
+            self.pairs_seen.add(key)
+            label = " with ".join(sorted(str(cell) for cell in key))
+            self._add_wall(spent["pair_wall"], label)
             self.parts_s["start_up"] += spent["pair_wall"]
-            self._keep(spent["pair_wall"], f"{record.cell.id} with {pair.get('with')}")
         for part in ("peak", *MEASURED_PARTS):
             seconds = spent.get(part, 0.0)
             self.parts_s["start_up"] -= seconds
             self.parts_s["other" if part == "peak" else part] += seconds
 
-    def _keep(self, seconds: float, label: str) -> None:
+    def _add_wall(self, seconds: float, label: str) -> None:
+        """`seconds` into the wall time, and `label` among the slowest."""
+        self.wall_s += seconds
         self.slowest = sorted([*self.slowest, (seconds, label)], reverse=True)[:SLOWEST_KEPT]
 
 

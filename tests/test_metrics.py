@@ -12,6 +12,7 @@ from bench import metrics, paired, results
 from bench.cell import Cell
 from bench.measure.cell import Settings, measure, windows
 from bench.profiling.measure import measure_profile
+from bench.record import CELL_TIME_KEY
 from bench.suites import Planned
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +47,10 @@ def test_every_key_a_profile_stores_is_declared():
     assert outcome.status == "ok", outcome.details.get("traceback") or outcome.error
     assert "time_ms_by_group" in outcome.values  # the profile's own keys were measured
     assert undeclared(outcome.values) == set()
+    # Where its seconds went: the set-up's parts, within the whole measurement.
+    spent = outcome.details[CELL_TIME_KEY]
+    assert {"count", "build", "first_call", "measure"} == set(spent)
+    assert spent["count"] + spent["build"] + spent["first_call"] < spent["measure"]
 
 
 def test_every_key_of_a_paired_side_is_declared():
@@ -67,6 +72,13 @@ def test_every_key_of_a_paired_side_is_declared():
         key for window in timed for key, value in window.values.items() if value is not None
     }
     assert measured - set(merged.values) == set()
+    # The side's seconds: the set-up's parts and both windows' (each timed on its own).
+    spent = merged.details[CELL_TIME_KEY]
+    assert {"count", "peak", "build", "first_call", "windows"} == set(spent)
+    assert spent["windows"] == pytest.approx(
+        sum(w.details[CELL_TIME_KEY]["windows"] for w in timed)
+    )
+    assert spent["count"] > 0 and spent["windows"] > 0
 
 
 def test_every_committed_record_holds_only_declared_keys():

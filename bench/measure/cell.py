@@ -531,12 +531,15 @@ def windows(cell: Cell, settings: Settings = Settings(), *, peak: MatmulPeak | N
     On CUDA each window hands its cached blocks back to the driver when it ends, so that the other
     side of the pair, waiting in its own process, finds the memory free.
     """
+    from bench import registry  # noqa: F401  torch and the families: the process's start-up
+
     out = Measurements()
     model = None
     with warnings.catch_warnings(record=True) as caught, ExitStack() as scope:
         warnings.simplefilter("default")
         try:
-            model = model_info(cell)
+            with spent(out, "count"):  # on meta; a peer's package is imported here
+                model = model_info(cell)
             ready = _set_up(cell, settings, out, peak, scope)
             _release_cache(cell)  # the partner sets up next, in its own process
         except Exception as err:

@@ -71,6 +71,7 @@ TIME_PARTS = {
     "first_call": "first call",
     "windows": "windows",
     "other": "other",
+    "unaccounted": "killed or dead",
 }
 
 
@@ -442,8 +443,11 @@ def _time_spent(run: list, folder: Path) -> list[str]:
         "count, the model's description and FLOPs on meta (a peer's package imported with it); "
         "build, the model and optimizer on the device; first call, its compiling and "
         "autotuning; windows, the warm-up and the timed calls; other, a profile's steps and "
-        "trace, a cell's own matmul peak. What a step took beyond its cells (steps) is the "
-        "runner's and the device probe's.",
+        "trace, a cell's own matmul peak, the largest-batch search; killed or dead, a cell "
+        "process that gave no result (its timeout, a crash). A lever suite has one row for its "
+        "run, in whichever calls it ran. What a step took beyond its cells (steps) is the "
+        "runner's, the device probe's, and that of a cell the call's budget cut off (it has no "
+        "record).",
         "",
         "| run | cells | seconds | " + " | ".join(TIME_PARTS.values()) + " |",
         "|---|---|---|" + "---|" * len(TIME_PARTS),
