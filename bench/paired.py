@@ -235,8 +235,9 @@ def measure(
     `rounds_log` that `machine` (the device model, 'NVIDIA H200') measured count; others are
     dropped, and details["pair"]["rounds_dropped"] says so. Each new round joins the log, with
     `machine`, when both its windows are in. A side that fails (at set-up or in a window) keeps its
-    failure as its outcome, with what it measured; the other side goes on alone. Ctrl-C kills both
-    workers and propagates."""
+    failure as its outcome, with what it measured; the other side goes on alone. A pair with a
+    `stop_within` may end before its `rounds` (`early_stop`: details["pair"]["stopped_early"]
+    says why). Ctrl-C kills both workers and propagates."""
     processes = processes if processes is not None else pool.Processes()
     sides = []
     for index, item in enumerate((pair.first, pair.second)):
@@ -250,11 +251,7 @@ def measure(
     orders = [entry["order"] for entry in done]
     try:
         setups = [side.start(serve, peak) for side in sides]
-        for number in range(len(done), pair.rounds):
-            label = _play_round(pair, sides, number, rounds_log, windows, machine)
-            if label is None:  # both sides ended
-                break
-            orders.append(label)
+        _play_rounds(pair, sides, rounds_log, windows, orders, machine)
     except BaseException:  # Ctrl-C, SIGTERM: a window in flight is not waited for
         for side in sides:
             side.kill()
@@ -275,10 +272,37 @@ def measure(
         )
         for index, side in enumerate(sides)
     )
-    if dropped:
-        for outcome in (first, second):
+    stopped = early_stop(pair, windows)
+    for outcome in (first, second):
+        if dropped:
             outcome.details["pair"]["rounds_dropped"] = dropped
+        if stopped is not None:
+            outcome.details["pair"]["stopped_early"] = stopped
     return first, second
+
+
+def early_stop(pair: Pair, windows: list[list[Outcome]]) -> str | None:
+    """Why `pair` needs no more rounds, or None: it has a `stop_within`, fewer rounds than it may
+    play but at least `min_rounds`, each side's window ok in every one, none short of cores, and
+    the factor's 95% interval over them within +-stop_within. A rule on the interval's width, not
+    on the factor: where the true spread is near the threshold it covers about 93% rather than
+    95% (BENCHMARKS.md has the simulation); where it is well below, 95% after min_rounds."""
+    first, second = windows
+    played = len(first)
+    if pair.stop_within is None or not pair.min_rounds <= played < pair.rounds:
+        return None
+    if len(second) != played or rounds_short_of_cores(first) or rounds_short_of_cores(second):
+        return None
+    found = intervals.ratio_over_rounds(
+        [w.values["latency_ms_median"] for w in first],
+        [w.values["latency_ms_median"] for w in second],
+    )
+    if not found.available or found.half_width > pair.stop_within:
+        return None
+    return (
+        f"after {played} of {pair.rounds} rounds: the factor's 95% interval "
+        f"{found.text(fmt='.3g', unit='×')} was within ±{100 * pair.stop_within:.3g}%"
+    )
 
 
 def _logged_window(data: dict) -> Outcome:
@@ -287,6 +311,25 @@ def _logged_window(data: dict) -> Outcome:
     window = Outcome.from_json(data)
     details = {k: v for k, v in window.details.items() if k != CELL_TIME_KEY}
     return replace(window, details=details)
+
+
+def _play_rounds(
+    pair: Pair,
+    sides: list[Side],
+    rounds_log: RoundsLog,
+    windows: list[list[Outcome]],
+    orders: list[str],
+    machine: str | None,
+) -> None:
+    """Play the rounds the log lacks (`orders` holds the logged ones') until the pair's `rounds`,
+    both sides' end, or `early_stop`; each round's windows join `windows`, its order `orders`."""
+    for number in range(len(orders), pair.rounds):
+        if early_stop(pair, windows) is not None:
+            return
+        label = _play_round(pair, sides, number, rounds_log, windows, machine)
+        if label is None:  # both sides ended
+            return
+        orders.append(label)
 
 
 def _play_round(

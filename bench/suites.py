@@ -31,6 +31,8 @@ blocks. Each grid lists values per axis, and the suite is the Cartesian product 
     [pairs]                          # optional: time these presets' cells as pairs (bench.paired)
     presets = [["adm-in256", "rin-in256"]]   # each timed cell of the first beside the second's
     rounds = 5                       # interleaved rounds, each a window of either side
+    stop_within = 0.01               # optional: no more rounds once the factor's 95% interval
+    min_rounds = 3                   # is within +-1%, after at least this many (default 3)
 
     [launcher]                       # optional: Slurm knobs for `run --launcher slurm`
     partition = "a100"               # (bench.launch.settings lists the keys)
@@ -65,7 +67,9 @@ families.
 `[pairs]` names presets whose timings a ratio will compare (a wall-clock claim): every timed cell of
 the first preset is paired with its twin, the cell of the second preset that is equal on every other
 axis, and the two are timed interleaved over `rounds` rounds (bench.paired; docs/verdicts.md says
-why), at the place of whichever of the two cells comes first in the suite's order. A twin needs the
+why), at the place of whichever of the two cells comes first in the suite's order. With
+`stop_within` a pair plays fewer rounds where the spread is already small: none after `min_rounds`
+(default 3) or more once the factor's 95% interval is within +-stop_within. A twin needs the
 same settings; cells without a twin are timed alone, but a pair of presets with no twins at all is
 an error.
 `presets` may be a table keyed by device (`{ cuda = [[...]], cpu = [] }`), like the axes. Every other mistake raises SuiteError with one line naming the problem and what is valid.
@@ -119,8 +123,10 @@ TOP_LEVEL_KEYS = (
     "pairs",
     *AXES,
 )
-PAIRS_KEYS = ("presets", "rounds")
+PAIRS_KEYS = ("presets", "rounds", "stop_within", "min_rounds")
 DEFAULT_ROUNDS = 5
+# Rounds a pair plays before `stop_within` may end it: Student's t over fewer has dof 1 (12.7).
+DEFAULT_MIN_ROUNDS = 3
 # The phases a pair times side by side; counts are exact and need no partner.
 PAIRED_PHASES = ("forward", "train_step", "sample")
 GRID_KEYS = ("settings", "exclude", *AXES)
@@ -144,11 +150,15 @@ class Planned:
 @dataclass(frozen=True)
 class Pair:
     """Two cells timed interleaved, A B, B A, ... for `rounds` rounds (bench.paired): `first` is
-    the claim's baseline (the side whose time is the numerator of the factor)."""
+    the claim's baseline (the side whose time is the numerator of the factor). With `stop_within`,
+    fewer rounds where the spread is already small: none after `min_rounds` or more once the
+    factor's 95% interval over them is within +-stop_within (bench.paired.early_stop)."""
 
     first: Planned
     second: Planned
     rounds: int
+    stop_within: float | None = None
+    min_rounds: int | None = None  # set exactly when stop_within is
 
     @property
     def cells(self) -> tuple[Cell, Cell]:
@@ -329,9 +339,7 @@ def _pairs(spec: Any, items: dict[Cell, Planned], where: str) -> tuple[Pair, ...
     if not isinstance(spec, dict):
         raise SuiteError(f"{where}: 'pairs' must be a table, written [pairs]")
     _check_keys(spec, PAIRS_KEYS, f"{where} [pairs]")
-    rounds = spec.get("rounds", DEFAULT_ROUNDS)
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise SuiteError(f"{where}: [pairs] rounds must be an integer >= 1, got {rounds!r}")
+    rounds = _pair_rounds(spec, where)
     presets = spec.get("presets")
     per_device = presets if isinstance(presets, dict) else dict.fromkeys(DEVICES, presets)
     unknown = sorted(set(per_device) - set(DEVICES))
@@ -372,13 +380,40 @@ def _check_pair_list(listed: Any, where: str) -> None:
         )
 
 
+def _pair_rounds(spec: dict, where: str) -> dict:
+    """The [pairs] table's rounds, stop_within and min_rounds, checked: Pair's keyword arguments."""
+    rounds = spec.get("rounds", DEFAULT_ROUNDS)
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise SuiteError(f"{where}: [pairs] rounds must be an integer >= 1, got {rounds!r}")
+    stop_within = spec.get("stop_within")
+    if stop_within is None:
+        if "min_rounds" in spec:
+            raise SuiteError(f"{where}: [pairs] min_rounds needs stop_within (it is when to stop)")
+        return {"rounds": rounds}
+    if isinstance(stop_within, bool) or not isinstance(stop_within, int | float):
+        raise SuiteError(f"{where}: [pairs] stop_within must be a number, got {stop_within!r}")
+    if not 0 < stop_within < 1:
+        raise SuiteError(
+            f"{where}: [pairs] stop_within is the interval's half-width relative to the factor, "
+            f"between 0 and 1 (0.01: +-1%), got {stop_within!r}"
+        )
+    if rounds < 2:
+        raise SuiteError(f"{where}: [pairs] stop_within needs rounds >= 2, got {rounds}")
+    min_rounds = spec.get("min_rounds", min(DEFAULT_MIN_ROUNDS, rounds))
+    if isinstance(min_rounds, bool) or not isinstance(min_rounds, int) or min_rounds < 2:
+        raise SuiteError(f"{where}: [pairs] min_rounds must be an integer >= 2, got {min_rounds!r}")
+    if min_rounds > rounds:
+        raise SuiteError(f"{where}: [pairs] min_rounds {min_rounds} is over rounds {rounds}")
+    return {"rounds": rounds, "stop_within": float(stop_within), "min_rounds": min_rounds}
+
+
 def _pairs_of(
     first: str,
     second: str,
     timed: list[Cell],
     items: dict[Cell, Planned],
     taken: dict[Cell, str],
-    rounds: int,
+    rounds: dict,
     where: str,
 ) -> list[Pair]:
     """The pairs of two presets among one device's timed cells: every cell of `first` whose twin
@@ -413,7 +448,7 @@ def _pairs_of(
                 f"{where}: [pairs] {cell.id} and {twin.id} have different settings; a pair is "
                 "timed alike"
             )
-        found.append(Pair(items[cell], items[twin], rounds))
+        found.append(Pair(items[cell], items[twin], **rounds))
     if not found:
         example = next(c for c in timed if c.preset == first)
         twin = dataclasses.replace(example, preset=second)

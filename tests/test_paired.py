@@ -44,7 +44,8 @@ def serve(cell, settings, peak=None):
             time.sleep(30)
         if action.get("raise_at") == number:
             raise ValueError("broken on purpose")
-        ms = base * DRIFT[(number - 1) % len(DRIFT)]
+        wobble = action.get("wobble", [1.0])  # this side's own factor per window, in turn
+        ms = base * DRIFT[(number - 1) % len(DRIFT)] * wobble[(number - 1) % len(wobble)]
         samples = [ms * f for f in (0.99, 1.0, 1.01)]
         yield {"status": "ok", "values": {"latency_ms_samples": samples, "latency_ms_median": ms,
                "timed_iters": 3, "timed_window_s": 3 * ms / 1e3, "torch_threads": 2,
@@ -75,13 +76,13 @@ def fake(fake_dir, monkeypatch):
     return actions
 
 
-def pair_suite(rounds=5):
+def pair_suite(rounds=5, **stop):
     table = {
         "timeout_s": 60,
         "presets": ["adm-tiny", "rin-tiny"],
         "resolutions": [32],
         "phases": ["forward"],
-        "pairs": {"presets": [["adm-tiny", "rin-tiny"]], "rounds": rounds},
+        "pairs": {"presets": [["adm-tiny", "rin-tiny"]], "rounds": rounds} | stop,
     }
     return suites.parse(table, name="pairs")
 
@@ -127,6 +128,27 @@ def test_a_pair_is_timed_in_alternating_rounds_and_the_drift_cancels_in_the_fact
     spent = adm.details[CELL_TIME_KEY]
     assert spent["build"] == 0.5 and spent["windows"] == pytest.approx(5 * 0.25)
     assert spent["pair_wall"] == rin.details[CELL_TIME_KEY]["pair_wall"] > 0
+
+
+def test_a_pair_whose_factor_is_already_steady_stops_early_and_says_so(fake, tmp_path):
+    # The drift lands on both sides alike: the factor reads 3 in every round, so its interval is
+    # within 1% once the third round is in.
+    fake({"adm-tiny.*": {"ms": 30.0}, "rin-tiny.*": {"ms": 10.0}})
+    plan = runner.plan(pair_suite(stop_within=0.01), tmp_path)
+    execute(plan)
+    adm, rin = forward_records(plan.path).values()
+    assert adm.details["pair"]["rounds"] == rin.details["pair"]["rounds"] == 3
+    assert adm.details["pair"]["orders"] == ["ab", "ba", "ab"]
+    stopped = adm.details["pair"]["stopped_early"]
+    assert stopped == rin.details["pair"]["stopped_early"]
+    assert stopped.startswith("after 3 of 5 rounds: the factor's 95% interval 3× [3, 3]")
+    assert intervals.factor_of_pair(adm, rin).n == 3
+    # A side with a spread of its own (one round in 10% slower) keeps the interval wide: all 5.
+    fake({"adm-tiny.*": {"ms": 30.0, "wobble": [1.0, 1.1, 1.0]}, "rin-tiny.*": {"ms": 10.0}})
+    plan = runner.plan(pair_suite(stop_within=0.01), tmp_path / "wobbly")
+    execute(plan)
+    adm, rin = forward_records(plan.path).values()
+    assert adm.details["pair"]["rounds"] == 5 and "stopped_early" not in adm.details["pair"]
 
 
 def test_a_side_that_fails_is_recorded_and_its_partner_goes_on_alone(fake, tmp_path):
@@ -230,6 +252,12 @@ def test_pairs_in_a_suite_are_checked_with_one_line_each():
     assert len(suite_with({"presets": [["adm-tiny", "rin-tiny"]]}).pairs) == 1
     bad = [
         ({"presets": [["adm-tiny", "rin-tiny"]], "rounds": 0}, "rounds must be an integer >= 1"),
+        ({"presets": [["adm-tiny", "rin-tiny"]], "stop_within": 5}, "between 0 and 1 (0.01: +-1%)"),
+        ({"presets": [["adm-tiny", "rin-tiny"]], "min_rounds": 3}, "min_rounds needs stop_within"),
+        (
+            {"presets": [["adm-tiny", "rin-tiny"]], "stop_within": 0.01, "min_rounds": 6},
+            "min_rounds 6 is over rounds 5",
+        ),
         ({"presets": [["adm-tiny", "dit-tiny"]]}, "dit-tiny has no timed cell"),
         ({"presets": {"tpu": [["adm-tiny", "rin-tiny"]]}}, "unknown devices"),
         ({"presets": [["adm-tiny", "adm-tiny"]]}, "pairs a preset with itself"),
