@@ -450,3 +450,27 @@ def test_the_summary_warns_when_the_records_come_from_two_machines():
         "**The records come from 2 machines**: NVIDIA H200 (2 cells), "
         "NVIDIA H100 80GB HBM3 (1 cell)."
     )
+
+
+def test_the_summary_says_how_many_rounds_each_pair_played():
+    from bench.cell import Cell
+    from bench.record import Record, RunInfo
+
+    summary = load_script("benchmarks/gpu/summary.py")
+
+    def side(preset: str, role: str, **stopped) -> Record:
+        cell = Cell(preset, 256, 32, "bf16", "forward", device="cuda")
+        pair = {"role": role, "with": "partner", "rounds": 3 if stopped else 5} | stopped
+        details = {"pair": pair}
+        return Record(RunInfo("run"), cell, {}, None, {}, "ok", {}, details=details)
+
+    run = [
+        side("adm-in256", "first", stopped_early="after 3 of 5 rounds: ..."),
+        side("rin-in256", "second", stopped_early="after 3 of 5 rounds: ..."),
+        side("adm-in512", "first"),
+    ]
+    (line,) = summary._pairs_played(run)
+    assert line.startswith("- pairs: 2, rounds played 3, 5; 1 stopped early")
+    (alone,) = summary._pairs_played(run[2:])
+    assert alone.startswith("- pairs: 1, rounds played 5; 0 stopped early")
+    assert summary._pairs_played([]) == []

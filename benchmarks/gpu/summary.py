@@ -460,7 +460,21 @@ def _time_spent(run: list, folder: Path) -> list[str]:
     for spent in runs:
         slowest = ", ".join(f"{label} {seconds:.0f} s" for seconds, label in spent.slowest)
         lines.append(f"- slowest in {spent.key}: {slowest or 'none timed'}")
-    return lines + [""]
+    return lines + _pairs_played(run) + [""]
+
+
+def _pairs_played(run: list) -> list[str]:
+    """One line on the run's pairs: how many rounds each played, and how many stopped early (the
+    suite's [pairs] stop_within)."""
+    firsts = [r for r in run if (r.details.get("pair") or {}).get("role") == "first"]
+    if not firsts:
+        return []
+    played = ", ".join(str(r.details["pair"].get("rounds")) for r in firsts)
+    early = sum("stopped_early" in r.details["pair"] for r in firsts)
+    return [
+        f"- pairs: {len(firsts)}, rounds played {played}; {early} stopped early, their factor "
+        "already within the suite's stop_within (details.pair.stopped_early says how close)"
+    ]
 
 
 def _call_of_record(run: list, calls_tsv: Path) -> dict[int, str]:
