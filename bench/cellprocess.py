@@ -7,6 +7,15 @@ probe (bench.devicefacts) and the paired timing (bench.paired).
 
 measures one cell in `python -m bench.worker`: an OOM, a crash (even kill -9) or a hang ends that
 process and becomes an outcome with status "oom", "error" or "timeout" and a reason.
+
+    held = hold(next_cell, settings, peak, measure, next_scratch, quiet=None)   # ahead of its turn
+    outcome = run_in_subprocess(cell, ..., quiet=held.ready)                  # the cell before it
+    outcome = run_in_subprocess(next_cell, ..., held=held)                    # then: "go"
+
+starts a cell's worker while the cell before it runs (`rinbench run --prestart`), so that its start
+(Python, torch, the model families: seconds a cell) costs no time of its own. The running cell
+waits before its timed calls until the held worker's `ready` file says its imports are done
+(QUIET_FILE_ENV, bench.measure.cell), so the two never overlap a timing.
 """
 
 from __future__ import annotations
@@ -17,26 +26,32 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import bench
 from bench import pool
 from bench.cell import Cell
+from bench.measure.cell import QUIET_FILE_ENV
 from bench.measure.facts import MatmulPeak
 from bench.record import Outcome
-from bench.worker import WorkerRequest, outcome_of
+from bench.worker import GO, WorkerRequest, outcome_of
 
 OUTPUT_TAIL_LINES = 6  # lines of a dead cell's output kept in its error reason
 
 
-def worker_environ(visible: str | None = None) -> dict[str, str]:
+def worker_environ(visible: str | None = None, quiet: Path | None = None) -> dict[str, str]:
     """The worker's environment: this one, with `bench` importable from where this process imports
-    it (installed or not) and, where `visible` is given, the GPUs it may use."""
+    it (installed or not), where `visible` is given, the GPUs it may use, and where `quiet` is, the
+    file its timed calls wait for (QUIET_FILE_ENV)."""
     package_root = str(Path(bench.__file__).resolve().parent.parent)
     environ = dict(os.environ, PYTHONUNBUFFERED="1")
     environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (package_root, os.environ.get("PYTHONPATH")) if p
     )
+    environ.pop(QUIET_FILE_ENV, None)  # a worker's own, never inherited
+    if quiet is not None:
+        environ[QUIET_FILE_ENV] = str(quiet)
     if visible is not None:  # the GPUs this worker may use, as it numbers them: cuda:0, ...
         environ["CUDA_VISIBLE_DEVICES"] = visible
     return environ
@@ -57,6 +72,53 @@ def output_tail(output: Path) -> str:
     return " | ".join(kept)[-1500:]
 
 
+@dataclass
+class HeldWorker:
+    """A cell's worker started ahead of its turn (`hold`): its imports done while the cell before it
+    ran, it creates `ready` and waits for GO on its standard input."""
+
+    process: subprocess.Popen
+    scratch: Path
+    registry: pool.Processes
+
+    @property
+    def ready(self) -> Path:
+        return self.scratch / "ready"
+
+    def go(self) -> None:
+        try:
+            self.process.stdin.write(f"{GO}\n".encode())
+            self.process.stdin.close()
+        except OSError:
+            pass  # the worker is gone: waiting for it says how
+
+    def cancel(self) -> None:
+        """Kill the worker of a cell whose turn never came (the sweep stopped first)."""
+        pool.kill_group(self.process)
+        self.process.wait()
+        self.registry.finished(self.process)
+
+
+def hold(
+    cell: Cell,
+    settings: dict,
+    peak: MatmulPeak | None,
+    measure: str,
+    scratch: Path,
+    *,
+    visible: str | None = None,
+    processes: pool.Processes | None = None,
+    quiet: Path | None = None,
+) -> HeldWorker:
+    """Start `cell`'s worker in `scratch` to wait for its turn (`run_in_subprocess(held=...)`);
+    `quiet`: the ready file of the worker held after it, which its timed calls wait for."""
+    registry = processes if processes is not None else pool.Processes()
+    command = _worker_command(cell, settings, peak, measure, scratch)
+    command += ["--hold", str(scratch / "ready")]
+    process = _start(command, scratch / "output.log", registry, visible, quiet, subprocess.PIPE)
+    return HeldWorker(process, scratch, registry)
+
+
 def run_in_subprocess(
     cell: Cell,
     settings: dict,
@@ -67,24 +129,45 @@ def run_in_subprocess(
     *,
     visible: str | None = None,
     processes: pool.Processes | None = None,
+    held: HeldWorker | None = None,
+    quiet: Path | None = None,
 ) -> Outcome:
     """Measure one cell in `python -m bench.worker`; a dead or hung process becomes an outcome.
     `visible`: the worker's CUDA_VISIBLE_DEVICES (None: this process's); `processes`: the
-    registry that kills the worker when the sweep stops (None: Ctrl-C in this thread does)."""
-    request, result, output = (
-        scratch / "request.json",
-        scratch / "result.json",
-        scratch / "output.log",
-    )
+    registry that kills the worker when the sweep stops (None: Ctrl-C in this thread does).
+    `held`: the cell's worker, started by `hold` in this `scratch`, told to go now; `quiet`: the
+    ready file the cell's timed calls wait for (a held worker has its own from `hold`)."""
+    registry = processes if processes is not None else pool.Processes()
+    result, output = scratch / "result.json", scratch / "output.log"
+    start = time.perf_counter()
+    if held is None:
+        command = _worker_command(cell, settings, peak, measure, scratch)
+        process = _start(command, output, registry, visible, quiet, subprocess.DEVNULL)
+    else:
+        process = held.process
+        held.go()
+    returncode = wait_killable(process, timeout_s, registry)
+    wall_s = time.perf_counter() - start
+    return outcome_from_process(returncode, result, output, timeout_s).with_cell_time(wall=wall_s)
+
+
+def _worker_command(
+    cell: Cell, settings: dict, peak: MatmulPeak | None, measure: str, scratch: Path
+) -> list[str]:
+    """The worker's command line, its request written to scratch/request.json."""
+    request, result = scratch / "request.json", scratch / "result.json"
     result.unlink(missing_ok=True)
     request_data = WorkerRequest(cell, settings, peak).to_json()
     request.write_text(json.dumps(request_data), encoding="utf-8")
     command = [sys.executable, "-m", "bench.worker", "--request", str(request)]
-    command += ["--result", str(result), "--measure", measure, "--parent-pid", str(os.getpid())]
-    start = time.perf_counter()
-    returncode = run_killable(command, output, timeout_s, visible, processes)
-    wall_s = time.perf_counter() - start
-    return outcome_from_process(returncode, result, output, timeout_s).with_cell_time(wall=wall_s)
+    return command + [
+        "--result",
+        str(result),
+        "--measure",
+        measure,
+        "--parent-pid",
+        str(os.getpid()),
+    ]
 
 
 def outcome_from_process(
@@ -123,23 +206,42 @@ def run_killable(
     kills the cell's whole process group (torch.compile starts helper processes): here when this
     thread is interrupted, through `processes` when the sweep's pool stops."""
     registry = processes if processes is not None else pool.Processes()
-    with open(output, "wb") as sink:
-        process = registry.start(
+    process = _start(command, output, registry, visible, None, subprocess.DEVNULL)
+    return wait_killable(process, timeout_s, registry)
+
+
+def _start(
+    command: list[str],
+    output: Path,
+    registry: pool.Processes,
+    visible: str | None,
+    quiet: Path | None,
+    stdin: int,
+) -> subprocess.Popen:
+    with open(output, "wb") as sink:  # the child keeps its own copy of the file
+        return registry.start(
             command,
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
             stdout=sink,
             stderr=subprocess.STDOUT,
-            env=worker_environ(visible),
+            env=worker_environ(visible, quiet),
         )
-        try:
-            return process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            pool.kill_group(process)
-            process.wait()
-            return None
-        except BaseException:  # KeyboardInterrupt: leave no cell running behind us
-            pool.kill_group(process)
-            process.wait()
-            raise
-        finally:
-            registry.finished(process)
+
+
+def wait_killable(
+    process: subprocess.Popen, timeout_s: float, registry: pool.Processes
+) -> int | None:
+    """Wait for `process` (its return code, or None once killed at `timeout_s`); an interrupt of
+    this thread kills its process group too, and then propagates."""
+    try:
+        return process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        pool.kill_group(process)
+        process.wait()
+        return None
+    except BaseException:  # KeyboardInterrupt: leave no cell running behind us
+        pool.kill_group(process)
+        process.wait()
+        raise
+    finally:
+        registry.finished(process)

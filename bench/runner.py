@@ -44,7 +44,7 @@ from pathlib import Path
 
 from bench import pool, results
 from bench.cell import PROFILE_PHASES, STATIC_PHASES, Cell
-from bench.cellprocess import run_in_subprocess
+from bench.cellprocess import hold, run_in_subprocess
 from bench.devicefacts import DeviceFactsCache
 
 # The planning half of the runner's API (runner.plan, then runner.execute): re-exported here.
@@ -98,6 +98,7 @@ def execute(
     progress: bool = True,
     devices: Sequence[str] | None = None,
     serve: str = DEFAULT_SERVE,
+    prestart: bool = False,
 ) -> RunSummary:
     """Measure `plan.todo` and append a record per cell to `writer`. Static cells (params, flops)
     first, in this process; the others each in a subprocess killed after `timeout_s` (default: the
@@ -108,7 +109,8 @@ def execute(
     flight and returns early with `interrupted` set. `progress`: a bar on a terminal, one line per
     cell when stderr is a file (a bar's carriage returns would make one endless line of a log).
     A pair of the suite's (bench.paired) is timed where its first cell stands in the plan, alone,
-    on the first device, each side served window by window by `serve`."""
+    on the first device, each side served window by window by `serve`. `prestart` (one device
+    only): each cell's worker starts while the cell before it runs (`_Sweep.run_prestarted`)."""
     timeout_s = plan.suite.timeout_s if timeout_s is None else timeout_s
     measure_function = load_measure(measure_spec)
     processes = pool.Processes()
@@ -131,6 +133,7 @@ def execute(
                 scratch=Path(scratch),
                 processes=processes,
                 slots=tuple(devices) if devices else (None,),
+                prestart=prestart,
             )
             sweep.run_static(measure_function)
             sweep.run_subprocess_cells()
@@ -190,6 +193,7 @@ class _Sweep:
     scratch: Path  # the sweep's scratch folder; each cell gets a folder of its own inside
     processes: pool.Processes  # every worker in flight, killed when the sweep stops
     slots: tuple[str | None, ...]  # a CUDA_VISIBLE_DEVICES value per GPU, or (None,): one device
+    prestart: bool = False  # on one device: each cell's worker started while the one before ran
 
     def run_static(self, measure_function: Callable) -> None:
         """Count the params and flops cells in this process, first: they need no device."""
@@ -258,6 +262,9 @@ class _Sweep:
     def run_timed(self, items: list[Planned]) -> None:
         if not items:
             return
+        if self.prestart and len(self.slots) == 1:
+            self.run_prestarted(items)
+            return
         jobs = [pool.Job(item, whole=needs_whole_node(item)) for item in items]
         with pool.Pool(self.slots, self.processes) as running:
             started = running.results(
@@ -273,9 +280,7 @@ class _Sweep:
         pinned = item.cell.device == "cuda" and taken[0] is not None
         visible = ",".join(taken) if pinned else None
         facts = self.facts.get(item.cell.device, taken[0] if pinned else None)
-        spec, settings = self.measure_spec, dataclasses.asdict(item.settings)
-        if item.cell.phase in PROFILE_PHASES:
-            spec, settings = profile_request(spec, settings, self.plan.path)
+        spec, settings = self._spec_and_settings(item)
         scratch = Path(tempfile.mkdtemp(prefix="cell-", dir=self.scratch))
         try:
             outcome = run_in_subprocess(
@@ -292,6 +297,69 @@ class _Sweep:
             shutil.rmtree(scratch, ignore_errors=True)
         env = facts.env | {"cuda_visible_devices": visible} if pinned else facts.env
         return env, outcome
+
+    def run_prestarted(self, items: list[Planned]) -> None:
+        """The cells one after another, each one's worker started while the cell before it ran
+        (bench.cellprocess.hold): its Python, torch and model imports take no time of the run's,
+        and the running cell's timed calls wait until they are done. A worker whose turn never
+        came (Ctrl-C, SIGTERM) is killed."""
+        folders = [self.scratch / f"held-{index}" for index in range(len(items) + 1)]
+        held = following = None
+        try:
+            for index, item in enumerate(items):
+                following = self._hold(items, index + 1, folders)
+                self.shown.start(item.cell)
+                env, outcome = self._measure_in(item, folders[index], held, folders[index + 1])
+                self.record(item, env, outcome)
+                held, following = following, None
+        finally:
+            for worker in (held, following):
+                if worker is not None and worker.process.poll() is None:
+                    worker.cancel()
+
+    def _hold(self, items: list[Planned], index: int, folders: list[Path]):
+        """The worker of items[index] started and held (None past the last): its quiet file is
+        the ready file of the worker held after it. A start that fails leaves its ready file, so
+        that the cell before it does not wait, and that cell starts when its turn comes."""
+        if index >= len(items):
+            return None
+        folders[index].mkdir()
+        quiet = folders[index + 1] / "ready" if index + 1 < len(items) else None
+        spec, settings, facts = self._request(items[index])
+        try:
+            return hold(
+                items[index].cell, settings, facts.peak, spec, folders[index],
+                processes=self.processes, quiet=quiet,
+            )  # fmt: skip
+        except OSError:
+            (folders[index] / "ready").touch()
+            return None
+
+    def _measure_in(self, item: Planned, folder: Path, held, following: Path):
+        """(env, outcome) of `item` in `folder`, by its held worker or a fresh one, its timed calls
+        waiting for the ready file in `following` (the next cell's held worker)."""
+        spec, settings, facts = self._request(item)
+        folder.mkdir(exist_ok=True)
+        quiet = following / "ready" if following.is_dir() else None
+        try:
+            outcome = run_in_subprocess(
+                item.cell, settings, facts.peak, spec, self.timeout_s, folder,
+                processes=self.processes, held=held, quiet=quiet,
+            )  # fmt: skip
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return facts.env, outcome
+
+    def _request(self, item: Planned):
+        """(measure spec, settings, device facts) of a cell's worker on the one device."""
+        return *self._spec_and_settings(item), self.facts.get(item.cell.device)
+
+    def _spec_and_settings(self, item: Planned) -> tuple[str, dict]:
+        """The measure function a cell's worker calls, and the settings it passes."""
+        spec, settings = self.measure_spec, dataclasses.asdict(item.settings)
+        if item.cell.phase in PROFILE_PHASES:
+            spec, settings = profile_request(spec, settings, self.plan.path)
+        return spec, settings
 
 
 def profile_request(measure_spec: str, settings: dict, run_file: Path) -> tuple[str, dict]:

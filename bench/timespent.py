@@ -10,8 +10,9 @@ cost rather than guessed.
 The parts (PARTS): start_up (a worker process's start, its imports of torch and the model families,
 and its exit; for a pair, the parent's waits between its sides too), count (the model's description
 and FLOPs on meta, a peer's package imported with it), build (the model on the device, its
-optimizer), first_call (compiling and autotuning included), windows (warm-up, timed calls, memory
-and energy), other (the matmul peak where a cell took its own, the largest-batch search, a
+optimizer), first_call (compiling and autotuning included), quiet_wait (with `rinbench run
+--prestart`: the wait before the timed calls for the next cell's worker to finish its imports),
+windows (warm-up, timed calls, memory and energy), other (the matmul peak where a cell took its own, the largest-batch search, a
 profile's steps and trace, FID's sampling) and unaccounted (a process that gave no result: killed
 at its timeout, or dead, its whole wall time). A pair's two sides run one after the other, so its
 wall time counts once. The parts add up to `wall_s`, the sum of the cells' wall times: with
@@ -27,8 +28,18 @@ from dataclasses import dataclass, field
 from bench.cell import STATIC_PHASES
 from bench.record import CELL_TIME_KEY, Record
 
-PARTS = ("start_up", "count", "build", "first_call", "windows", "other", "unaccounted")
-MEASURED_PARTS = ("count", "build", "first_call", "windows")  # timed inside the measurement
+PARTS = (
+    "start_up",
+    "count",
+    "build",
+    "first_call",
+    "quiet_wait",
+    "windows",
+    "other",
+    "unaccounted",
+)
+# Timed inside the measurement (bench.measure.cell.spent).
+MEASURED_PARTS = ("count", "build", "first_call", "quiet_wait", "windows")
 SLOWEST_KEPT = 5
 
 

@@ -3,6 +3,7 @@
     python -m bench.worker --request REQUEST.json --result RESULT.json [--measure MODULE:FUNCTION]
     python -m bench.worker --probe DEVICE [--peak] --result RESULT.json
     python -m bench.worker --request REQUEST.json --serve MODULE:FUNCTION --answers DIR
+    python -m bench.worker --request REQUEST.json --result RESULT.json --hold READY
 
 The runner (bench/runner.py) starts one of these per timed, memory or FID cell, so that an OOM, a
 crash or a hang ends this process and not the sweep. REQUEST.json holds a `WorkerRequest` as JSON
@@ -23,6 +24,12 @@ worker writes each as DIR/answer-<n>.json (0: the set-up) and waits for the pare
 (one more window) or "stop" on its standard input. Both sides of a pair stay alive, each in its own
 process, while the parent alternates their windows.
 
+`--hold READY` starts a cell ahead of its turn (bench.cellprocess.hold): the worker imports what
+the measure function's module needs (its `prepare()`, where it has one: torch and the model
+families for the harness's), creates READY, and waits for a GO line on its standard input; anything
+else (the sweep stopped) ends it without measuring. details["cell_time_s"]["held"] is how long it
+waited. Its parent times the cell from GO, so the imports are no part of the cell's seconds.
+
 `--probe DEVICE` writes the device's facts (bench.measure.facts.DeviceFacts as JSON: its
 environment, and its matmul peak with --peak, else null): the runner takes a GPU's facts in a separate process, so that its own process never holds a
 CUDA context (and GPU memory) while the cells measure.
@@ -41,6 +48,7 @@ import json
 import os
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -55,6 +63,7 @@ DEFAULT_MEASURE = "bench.worker:measure_cell"
 DEFAULT_SERVE = "bench.worker:serve_cell"
 # What the parent writes on a serving worker's standard input: one more window, or the end.
 NEXT, STOP = "next", "stop"
+GO = "go"  # what a held worker waits for (--hold)
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,15 @@ def measure_cell(cell: Cell, settings: dict, peak: MatmulPeak | None = None) -> 
     if source is None:
         return outcome
     return dataclasses.replace(outcome, details=outcome.details | {"torch_threads_source": source})
+
+
+def prepare() -> None:
+    """What a held worker imports before its turn (--hold): torch, the model families and the
+    graph tracer that counting on meta pulls in, none of which touches a device."""
+    import torch._dynamo  # noqa: F401
+
+    from bench import registry  # noqa: F401
+    from bench.measure import cell  # noqa: F401
 
 
 def serve_cell(cell: Cell, settings: dict, peak: MatmulPeak | None = None) -> Iterator[Outcome]:
@@ -267,6 +285,12 @@ def main(argv: list[str] | None = None) -> int:
         f"per '{NEXT}' line on standard input",
     )
     parser.add_argument("--answers", type=Path, help="with --serve: the folder for the answers")
+    parser.add_argument(
+        "--hold",
+        type=Path,
+        metavar="READY",
+        help=f"prepare, create READY, then measure only after a '{GO}' line on standard input",
+    )
     args = parser.parse_args(argv)
     if args.parent_pid is not None:
         die_with_parent(args.parent_pid)
@@ -292,13 +316,36 @@ def main(argv: list[str] | None = None) -> int:
         serve(serve_fn, request, args.answers, sys.stdin)
         return 0
     try:
-        measure = load_measure(args.measure)
+        measure, failed = load_measure(args.measure), None
     except Exception as exc:
-        outcome = Outcome("error", error=describe(exc))
-    else:
-        outcome = run_measure(measure, request.cell, request.settings, request.peak)
+        measure, failed = None, Outcome("error", error=describe(exc))
+    held_s = None if args.hold is None else hold_until_go(measure, args.hold, sys.stdin)
+    if args.hold is not None and held_s is None:
+        return 0  # the sweep stopped before this cell's turn
+    outcome = failed or run_measure(measure, request.cell, request.settings, request.peak)
+    if held_s is not None:
+        outcome = outcome.with_cell_time(held=held_s)
     write_json(args.result, outcome.to_json())
     return 0
+
+
+def hold_until_go(measure: Callable | None, ready: Path, commands) -> float | None:
+    """--hold: the measure module's `prepare()` (if it has one), then `ready` created, whatever
+    happened (the cell before waits for it), then the seconds waited for GO on `commands`; None
+    when something else came (the sweep stopped)."""
+    module = sys.modules.get(getattr(measure, "__module__", ""))
+    prepare_fn = getattr(module, "prepare", None)
+    try:
+        if callable(prepare_fn):
+            prepare_fn()
+    except Exception:
+        pass  # the measurement meets the same failure and records what it is
+    finally:
+        ready.touch()  # the cell before this one waits for it
+    start = time.perf_counter()
+    if commands.readline().strip() != GO:
+        return None
+    return time.perf_counter() - start
 
 
 if __name__ == "__main__":

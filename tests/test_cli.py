@@ -202,6 +202,10 @@ def resumed_from(text):
             "--device cuda:1 and --devices 0,1 both pick GPUs",
         ),
         (
+            lambda p: ["run", "quick", "--prestart", "--devices", "0,1"],
+            "--prestart starts the next cell beside the running one on one device",
+        ),
+        (
             lambda p: ["run", "quick", "--device", "cuda:1", "--launcher", "slurm"],
             "--device cuda:1 picks a GPU of this node, but --launcher slurm runs the cells elsewhere",
         ),

@@ -19,7 +19,9 @@ import pytest
 from helpers import load_script
 
 from bench import results, suites
+from bench.cell import STATIC_PHASES
 from bench.planning import with_profiles
+from bench.record import CELL_TIME_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu" / "check.sh"
@@ -136,6 +138,9 @@ def assert_every_cell_measured_once(unpacked: Path, measured: list[str]) -> None
     suites, each once and ok, with the profiles' traces and the report."""
     records = results.read(sorted((unpacked / "results").rglob("*.jsonl")))
     assert sorted(r.cell.id for r in records) == sorted(measured)
+    # Started ahead of their turn (--prestart): every timed cell's worker but a run's first.
+    held = [r for r in records if "held" in r.details.get(CELL_TIME_KEY, {})]
+    assert len(held) == len([r for r in records if r.cell.phase not in STATIC_PHASES]) - 1
     assert {r.cell.id: r.status for r in records if r.status != "ok"} == {}
     assert any(r.cell.phase.startswith("profile:") for r in records)
     assert list((unpacked / "results").rglob("*.trace.json.gz")), "the profiles' traces travel"

@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 import re
+import threading
 
 import pytest
 import torch
@@ -93,12 +94,29 @@ def check_cell_time(out: Outcome) -> None:
     """Where a timed cell's seconds went: every part of the set-up and the windows, inside the
     whole measurement (the worker's parent adds the process's wall time)."""
     spent = out.details[CELL_TIME_KEY]
-    parts = ("count", "peak", "build", "first_call", "windows")
+    parts = ("count", "peak", "build", "first_call", "quiet_wait", "windows")
     assert set(parts) | {"measure"} == set(spent)
     assert all(spent[part] >= 0 for part in parts)
     assert spent["first_call"] >= out.values["first_call_s"]
     assert spent["windows"] >= out.values["timed_window_s"]
     assert sum(spent[part] for part in parts) <= spent["measure"]
+
+
+def test_timed_calls_wait_for_the_next_cells_worker_to_be_ready(monkeypatch, tmp_path):
+    """--prestart: a cell's timed calls start once the next cell's held worker is ready."""
+    ready = tmp_path / "ready"
+    monkeypatch.setenv(measure_module.QUIET_FILE_ENV, str(ready))
+    threading.Timer(0.2, ready.touch).start()
+    out = measure_module.Measurements()
+    with measure_module.spent(out, "quiet_wait"):
+        measure_module.wait_for_quiet(out)
+    assert 0.15 < out.details[CELL_TIME_KEY]["quiet_wait"] < 5 and "quiet_reason" not in out.details
+    assert "--prestart" in out.details["prestart_reason"]
+    # A held worker that died before saying so costs QUIET_WAIT_S, and the record says why.
+    monkeypatch.setattr(measure_module, "QUIET_WAIT_S", 0.05)
+    ready.unlink()
+    measure_module.wait_for_quiet(out := measure_module.Measurements())
+    assert "may have overlapped this timing" in out.details["quiet_reason"]
 
 
 def check_window_conditions(out: Outcome) -> None:

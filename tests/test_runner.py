@@ -79,10 +79,12 @@ def tiny_suite(phases, batches=(1,), timeout_s=60):
     return suites.parse(table, name="faults")
 
 
-def run(suite, out_dir, **plan_options):
+def run(suite, out_dir, prestart=False, **plan_options):
     plan = runner.plan(suite, out_dir, **plan_options)
     with results.Writer(plan.path) as writer:
-        summary = runner.execute(plan, writer, measure_spec="fake_measure:measure", progress=False)
+        summary = runner.execute(
+            plan, writer, measure_spec="fake_measure:measure", progress=False, prestart=prestart
+        )
     return plan, summary
 
 
@@ -150,6 +152,30 @@ def test_each_failure_becomes_a_record_and_the_sweep_goes_on(faulty_run):
     assert summary.statuses == {"ok": 5, "error": 3, "oom": 1}
     # Every record, failed or not, in this process or not, says how long its cell took.
     assert all(r.details[CELL_TIME_KEY]["wall"] > 0 for r in records.values())
+
+
+def test_prestarted_cells_end_as_they_would_each_started_while_the_one_before_ran(
+    fake_dir, faulty_run, tmp_path, monkeypatch
+):
+    """--prestart: every failure kind ends as without it; each worker but the first was held."""
+    use_fake(monkeypatch, fake_dir, tmp_path)
+    _, _, plain = faulty_run
+    monkeypatch.setenv("FAKE_ACTIONS", json.dumps({"adm-tiny.*.forward.*": "kill"}))
+    plan, summary = run(tiny_suite(["forward", "train_step"]), tmp_path / "r", prestart=True)
+    records = statuses(plan.path)
+    assert len(records) == 6 and not summary.interrupted
+    assert {k: r.status for k, r in records.items()} == {
+        k: "error" if k.startswith("adm-tiny.r32.b1.fp32.forward") else "ok" for k in records
+    }
+    assert (
+        plain["adm-tiny.r32.b1.fp32.forward.eager.cpu"].error.split(";")[0]
+        == (records["adm-tiny.r32.b1.fp32.forward.eager.cpu"].error.split(";")[0])
+    )
+    # Every worker but the first waited, held, for its turn (the killed one's result is lost).
+    held = [cell for cell, r in records.items() if "held" in r.details[CELL_TIME_KEY]]
+    first, *others = records
+    assert held == [cell for cell in others if records[cell].status == "ok"]
+    assert not list((tmp_path / "r").rglob("ready")), "the held workers' folders go with them"
 
 
 def test_resume_skips_recorded_cells_and_retry_failed_redoes_errors(faulty_run):

@@ -1,6 +1,7 @@
 """bench.worker: the threads a timed CPU cell gets, the probe's peak taken with the same, and the
 facts and requests that cross the process boundary as JSON."""
 
+import io
 import json
 
 import pytest
@@ -120,3 +121,34 @@ def test_the_facts_and_the_request_cross_the_process_boundary_unchanged():
     assert data["peak"] == MEASURED_PEAK.values() and data["cell"] == cell.as_dict()
     assert worker.WorkerRequest.from_json(data) == request
     assert worker.WorkerRequest.from_json(data | {"peak": None}).peak is None
+
+
+def test_a_held_worker_prepares_says_ready_and_measures_only_after_go(tmp_path):
+    calls = []
+
+    def measure(cell, settings, peak=None):
+        calls.append(cell.id)
+        return Outcome("ok")
+
+    ready = tmp_path / "ready"
+    assert worker.hold_until_go(measure, ready, io.StringIO("go\n")) >= 0 and ready.is_file()
+    assert worker.hold_until_go(measure, tmp_path / "again", io.StringIO("")) is None  # stopped
+    assert (tmp_path / "again").is_file()  # ready all the same: the cell before it must not wait
+    # The command line: a cell never let go writes no result, and measures nothing.
+    request = tmp_path / "request.json"
+    cell = Cell("dit-tiny", 32, 1, phase="forward")
+    request.write_text(json.dumps(worker.WorkerRequest(cell, {}).to_json()))
+    result = tmp_path / "result.json"
+    args = ["--request", str(request), "--result", str(result), "--hold", str(tmp_path / "r")]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("sys.stdin", io.StringIO(""))
+        assert worker.main(args) == 0  # the harness's measure, prepared, never called
+    assert not result.exists() and (tmp_path / "r").is_file()
+    # A measure function that cannot load still says ready, and its error waits for its turn.
+    args[-1] = str(tmp_path / "r2")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("sys.stdin", io.StringIO("go\n"))
+        assert worker.main([*args, "--measure", "no_such_module:measure"]) == 0
+    assert (tmp_path / "r2").is_file() and "No module named" in json.loads(result.read_text())[
+        "error"
+    ]

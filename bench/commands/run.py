@@ -116,14 +116,32 @@ def add_parser(commands) -> None:
         help="write the run's table and HTML page without the figures, seconds sooner "
         "(`rinbench report` draws them; the GPU check does, once over all its runs)",
     )
+    _add_prestart_option(parser)
     add_progress_option(parser)
     add_launcher_options(parser)  # --launcher slurm and its knobs (docs/slurm.md)
+
+
+def _add_prestart_option(parser) -> None:
+    parser.add_argument(
+        "--prestart",
+        action="store_true",
+        help="start each cell's process while the cell before it runs, so that its Python and "
+        "torch imports cost no time (one device; the running cell's timed calls wait until "
+        "they are done); the GPU check uses it",
+    )
 
 
 def run(args) -> int:
     from bench import devices, runner
 
     pinned = _settle_device_and_out(args)
+    if args.prestart and (
+        args.devices is not None or getattr(args, "launcher", "local") != "local"
+    ):
+        raise UsageError(
+            "--prestart starts the next cell beside the running one on one device; "
+            "--devices and --launcher spread cells over several: give one or the other"
+        )
     if getattr(args, "launcher", "local") != "local":
         from bench.launch import cli as launch
 
@@ -150,6 +168,7 @@ def run(args) -> int:
             measure_spec=args.measure_spec,
             progress=not args.no_progress,
             devices=chosen,
+            prestart=args.prestart,
         )
     finally:
         writer.close()

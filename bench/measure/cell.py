@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import time
 import traceback
 import warnings
@@ -43,6 +44,11 @@ from bench.measure.facts import MatmulPeak
 from bench.oom import is_out_of_memory
 from bench.record import CELL_TIME_KEY, ModelInfo, Outcome, is_diagnostic
 
+# The file a timed cell waits for before its timed calls, named in its worker's environment by a
+# sweep that starts the next cell's worker meanwhile (`rinbench run --prestart`, bench.cellprocess):
+# that worker creates it once its imports are done, so they never overlap this cell's timing.
+QUIET_FILE_ENV = "RINBENCH_QUIET_FILE"
+QUIET_WAIT_S = 60.0  # at most; a held worker that died before creating it costs no more
 # The samplers of bench.diffusion, repeated so that Settings validates without importing torch
 # (tests/test_measure_cell.py checks the two agree).
 SAMPLERS = ("ddpm", "ddim")
@@ -454,6 +460,8 @@ def _timed(cell: Cell, settings: Settings, out: Measurements, peak: MatmulPeak |
     measure memory and energy over the timed window."""
     with ExitStack() as scope:
         ready = _set_up(cell, settings, out, peak, scope)
+        with spent(out, "quiet_wait"):
+            wait_for_quiet(out)
         with spent(out, "windows"):
             _time_window(ready, cell, settings, out)
         if settings.max_batch:
@@ -561,6 +569,30 @@ def windows(cell: Cell, settings: Settings = Settings(), *, peak: MatmulPeak | N
                 )
                 return
             yield _with_warnings(Outcome("ok", window.values, None, model, window.details), caught)
+
+
+def wait_for_quiet(out: Measurements, poll_s: float = 0.02) -> None:
+    """Wait until the file QUIET_FILE_ENV names exists (another worker's imports are done), at
+    most QUIET_WAIT_S; past that, details["quiet_reason"] says the timing may have shared the
+    machine. details["prestart_reason"] says that the set-up before it may have. Without the
+    variable, return at once."""
+    path = os.environ.get(QUIET_FILE_ENV)
+    if not path:
+        return
+    out.details["prestart_reason"] = (
+        "the next cell's worker started beside this cell's set-up (rinbench run --prestart): "
+        "its build and first call may have shared the CPU with that worker's imports; the timed "
+        "calls waited until they were done"
+    )
+    deadline = time.monotonic() + QUIET_WAIT_S
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            out.details["quiet_reason"] = (
+                f"the next cell's worker never said its imports were done ({path} missing after "
+                f"{QUIET_WAIT_S:g} s): its start may have overlapped this timing"
+            )
+            return
+        time.sleep(poll_s)
 
 
 def _with_warnings(outcome: Outcome, caught: list) -> Outcome:

@@ -42,16 +42,23 @@ from bench.measure.cell import (
     make_steps,
     measured_outcome,
     spent,
+    wait_for_quiet,
 )
 from bench.measure.facts import MatmulPeak
 from bench.record import Outcome
 from bench.worker import cpu_threads_for
+from bench.worker import prepare as prepare_worker
 
 PROFILE_MEASURE_SPEC = "bench.profiling.measure:measure_profile"
 # Steps under the profiler: enough to average over, few enough to bound the trace's size.
 PROFILE_STEPS = {"forward": 3, "train_step": 2, "sample": 1}
 UNPROFILED_CALLS = 2  # before and after the profile: the slowdown's denominator is their median
 TRACE_DIR = "trace_dir"  # the request's settings may carry the folder for the trace; not a Setting
+
+
+def prepare() -> None:
+    """A held worker's imports before its turn (bench.worker.prepare)."""
+    prepare_worker()
 
 
 def measure_profile(cell: Cell, settings: dict, peak: MatmulPeak | None = None) -> Outcome:
@@ -101,6 +108,8 @@ def _profile(
             make = make_steps(model, cfg, timed, settings, device, out)
         with spent(out, "first_call"):
             step = _first_call(make, timed, sync, out)
+        with spent(out, "quiet_wait"):  # the next cell's imports (--prestart) done first
+            wait_for_quiet(out)
         for _ in range(settings.warmup):
             step()
         before = _time_unprofiled(step, sync)

@@ -19,7 +19,9 @@
 #                 reasons NVML read during each (benchmarks/gpu/peak.py): the MFU denominator
 #   3. suite      `rinbench run gpu-check` (bench/suites/gpu-check.toml: its cells in order of
 #                 importance, with NVML energy and the RIN-256/ADM-256 train-step profiles);
-#                 cells the budget cut off are listed in skipped.txt
+#                 cells the budget cut off are listed in skipped.txt; with --prestart, as every
+#                 run below: each cell's process starts, and imports torch, while the one before
+#                 it runs, whose timed calls wait until those imports are done
 #      norms      `rinbench run norms` (bench/suites/norms.toml: ADM-256 b16's and RIN-256 b32's
 #                 train steps with their norms in bf16, against the memory of the official code; on
 #                 an H100 the plain ADM-256 b16 step does not fit, its twin here should), after
@@ -291,7 +293,7 @@ run_suite() {
     compgen -G "$RESULTS/gpu-check/*.jsonl" >/dev/null && resume=(--resume)
     before=$(records_so_far)
     step suite "$BUDGET" $((RESERVE_TESTS + RESERVE_REPORT)) \
-        "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --no-progress --no-figures "${resume[@]}" "${ONLY[@]}"
+        "$PY" -m bench run gpu-check --device "$DEVICE" --out "$RESULTS" --no-progress --no-figures --prestart "${resume[@]}" "${ONLY[@]}"
     printf '%s\t%s\n' "$CALL" $(($(records_so_far) - before)) >>"$WORK/calls.tsv"
     pack_so_far
 }
@@ -315,7 +317,7 @@ run_lever_suites() {
             resume=()
             compgen -G "$LEVERS/$suite/*.jsonl" >/dev/null && resume=(--resume)
             step "$suite" "$BUDGET" $((RESERVE_TESTS + RESERVE_REPORT)) \
-                "$PY" -m bench run "$suite" --device "$DEVICE" --out "$LEVERS" --no-progress --no-figures "${resume[@]}" "${ONLY[@]}"
+                "$PY" -m bench run "$suite" --device "$DEVICE" --out "$LEVERS" --no-progress --no-figures --prestart "${resume[@]}" "${ONLY[@]}"
         else
             echo "== $suite: --only selects no cell of the $suite suite; not run"
         fi

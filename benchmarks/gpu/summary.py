@@ -69,6 +69,7 @@ TIME_PARTS = {
     "count": "count",
     "build": "build",
     "first_call": "first call",
+    "quiet_wait": "wait",
     "windows": "windows",
     "other": "other",
     "unaccounted": "killed or dead",
@@ -439,10 +440,14 @@ def _time_spent(run: list, folder: Path) -> list[str]:
         "## The check's time, per call and part",
         "",
         "Seconds summed over the cells: start-up is a cell process's start, its imports of "
-        "torch and the models, and its exit (for a pair, the waits between its sides too); "
+        "torch and the models, and its exit (for a pair, the waits between its sides too; with "
+        "--prestart, the exit alone but for a run's first cell: the rest ran while the cell "
+        "before it did); "
         "count, the model's description and FLOPs on meta (a peer's package imported with it); "
         "build, the model and optimizer on the device; first call, its compiling and "
-        "autotuning; windows, the warm-up and the timed calls; other, a profile's steps and "
+        "autotuning; wait, for the next cell's process to finish its imports (--prestart: "
+        "started while this cell ran, its start-up is hidden); windows, the warm-up and the "
+        "timed calls; other, a profile's steps and "
         "trace, a cell's own matmul peak, the largest-batch search; killed or dead, a cell "
         "process that gave no result (its timeout, a crash). A lever suite has one row for its "
         "run, in whichever calls it ran. What a step took beyond its cells (steps) is the "
