@@ -14,17 +14,19 @@ process and becomes an outcome with status "oom", "error" or "timeout" and a rea
 
 starts a cell's worker while the cell before it runs (`rinbench run --prestart`), so that its start
 (Python, torch, the model families: seconds a cell) costs no time of its own. The running cell
-waits before its timed calls until the held worker's `ready` file says its imports are done
+waits before its first call until the held worker's `ready` file says its imports are done
 (QUIET_FILE_ENV, bench.measure.cell), so the two never overlap a timing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +45,7 @@ OUTPUT_TAIL_LINES = 6  # lines of a dead cell's output kept in its error reason
 def worker_environ(visible: str | None = None, quiet: Path | None = None) -> dict[str, str]:
     """The worker's environment: this one, with `bench` importable from where this process imports
     it (installed or not), where `visible` is given, the GPUs it may use, and where `quiet` is, the
-    file its timed calls wait for (QUIET_FILE_ENV)."""
+    file its first and timed calls wait for (QUIET_FILE_ENV)."""
     package_root = str(Path(bench.__file__).resolve().parent.parent)
     environ = dict(os.environ, PYTHONUNBUFFERED="1")
     environ["PYTHONPATH"] = os.pathsep.join(
@@ -93,10 +95,24 @@ class HeldWorker:
             pass  # the worker is gone: waiting for it says how
 
     def cancel(self) -> None:
-        """Kill the worker of a cell whose turn never came (the sweep stopped first)."""
-        pool.kill_group(self.process)
-        self.process.wait()
+        """End the worker of a cell whose turn never came (the sweep stopped first)."""
+        if self.process.poll() is None:
+            pool.kill_group(self.process)
+            self.process.wait()
+        if self.process.stdin is not None:
+            self.process.stdin.close()
         self.registry.finished(self.process)
+
+
+def _ready_when_gone(held: HeldWorker, poll_s: float = 0.1) -> None:
+    """Create the ready file of a held worker that died before it did (a crash, the kernel's
+    out-of-memory killer), so that the cell before it does not wait QUIET_WAIT_S for nothing."""
+    while not held.ready.exists():
+        if held.process.poll() is not None:
+            with contextlib.suppress(OSError):  # its folder may be gone with its cell
+                held.ready.touch()
+            return
+        time.sleep(poll_s)
 
 
 def hold(
@@ -111,12 +127,15 @@ def hold(
     quiet: Path | None = None,
 ) -> HeldWorker:
     """Start `cell`'s worker in `scratch` to wait for its turn (`run_in_subprocess(held=...)`);
-    `quiet`: the ready file of the worker held after it, which its timed calls wait for."""
+    `quiet`: the ready file of the worker held after it, which its first call waits for. A thread
+    creates this worker's own ready file should it die before it does (`_ready_when_gone`)."""
     registry = processes if processes is not None else pool.Processes()
     command = _worker_command(cell, settings, peak, measure, scratch)
     command += ["--hold", str(scratch / "ready")]
     process = _start(command, scratch / "output.log", registry, visible, quiet, subprocess.PIPE)
-    return HeldWorker(process, scratch, registry)
+    held = HeldWorker(process, scratch, registry)
+    threading.Thread(target=_ready_when_gone, args=(held,), daemon=True).start()
+    return held
 
 
 def run_in_subprocess(
@@ -136,7 +155,7 @@ def run_in_subprocess(
     `visible`: the worker's CUDA_VISIBLE_DEVICES (None: this process's); `processes`: the
     registry that kills the worker when the sweep stops (None: Ctrl-C in this thread does).
     `held`: the cell's worker, started by `hold` in this `scratch`, told to go now; `quiet`: the
-    ready file the cell's timed calls wait for (a held worker has its own from `hold`)."""
+    ready file the cell's first and timed calls wait for (a held worker has its own from `hold`)."""
     registry = processes if processes is not None else pool.Processes()
     result, output = scratch / "result.json", scratch / "output.log"
     start = time.perf_counter()

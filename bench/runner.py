@@ -111,6 +111,8 @@ def execute(
     A pair of the suite's (bench.paired) is timed where its first cell stands in the plan, alone,
     on the first device, each side served window by window by `serve`. `prestart` (one device
     only): each cell's worker starts while the cell before it runs (`_Sweep.run_prestarted`)."""
+    if prestart and devices is not None and len(devices) > 1:
+        raise ValueError(f"prestart runs the cells on one device; got {len(devices)} devices")
     timeout_s = plan.suite.timeout_s if timeout_s is None else timeout_s
     measure_function = load_measure(measure_spec)
     processes = pool.Processes()
@@ -262,7 +264,7 @@ class _Sweep:
     def run_timed(self, items: list[Planned]) -> None:
         if not items:
             return
-        if self.prestart and len(self.slots) == 1:
+        if self.prestart:  # one slot: execute() refuses more
             self.run_prestarted(items)
             return
         jobs = [pool.Job(item, whole=needs_whole_node(item)) for item in items]
@@ -301,9 +303,10 @@ class _Sweep:
     def run_prestarted(self, items: list[Planned]) -> None:
         """The cells one after another, each one's worker started while the cell before it ran
         (bench.cellprocess.hold): its Python, torch and model imports take no time of the run's,
-        and the running cell's timed calls wait until they are done. A worker whose turn never
-        came (Ctrl-C, SIGTERM) is killed."""
-        folders = [self.scratch / f"held-{index}" for index in range(len(items) + 1)]
+        and the running cell's first and timed calls wait until they are done. Any exception
+        (Ctrl-C, SIGTERM) kills every worker, held or running."""
+        base = Path(tempfile.mkdtemp(prefix="held-", dir=self.scratch))
+        folders = [base / str(index) for index in range(len(items) + 1)]
         held = following = None
         try:
             for index, item in enumerate(items):
@@ -312,10 +315,14 @@ class _Sweep:
                 env, outcome = self._measure_in(item, folders[index], held, folders[index + 1])
                 self.record(item, env, outcome)
                 held, following = following, None
+        except BaseException:
+            self.processes.kill_all()
+            raise
         finally:
             for worker in (held, following):
-                if worker is not None and worker.process.poll() is None:
+                if worker is not None:
                     worker.cancel()
+            shutil.rmtree(base, ignore_errors=True)
 
     def _hold(self, items: list[Planned], index: int, folders: list[Path]):
         """The worker of items[index] started and held (None past the last): its quiet file is
@@ -329,30 +336,35 @@ class _Sweep:
         try:
             return hold(
                 items[index].cell, settings, facts.peak, spec, folders[index],
-                processes=self.processes, quiet=quiet,
+                visible=self._visible(items[index]), processes=self.processes, quiet=quiet,
             )  # fmt: skip
         except OSError:
             (folders[index] / "ready").touch()
             return None
 
     def _measure_in(self, item: Planned, folder: Path, held, following: Path):
-        """(env, outcome) of `item` in `folder`, by its held worker or a fresh one, its timed calls
-        waiting for the ready file in `following` (the next cell's held worker)."""
+        """(env, outcome) of `item` in `folder`, by its held worker or a fresh one, its first and
+        timed calls waiting for the ready file in `following` (the next cell's held worker)."""
         spec, settings, facts = self._request(item)
         folder.mkdir(exist_ok=True)
         quiet = following / "ready" if following.is_dir() else None
+        visible = self._visible(item)
         try:
             outcome = run_in_subprocess(
                 item.cell, settings, facts.peak, spec, self.timeout_s, folder,
-                processes=self.processes, held=held, quiet=quiet,
+                visible=visible, processes=self.processes, held=held, quiet=quiet,
             )  # fmt: skip
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-        return facts.env, outcome
+        return (facts.env | {"cuda_visible_devices": visible} if visible else facts.env), outcome
+
+    def _visible(self, item: Planned) -> str | None:
+        """The CUDA_VISIBLE_DEVICES of a CUDA cell on the sweep's one pinned GPU, else None."""
+        return self.slots[0] if item.cell.device == "cuda" else None
 
     def _request(self, item: Planned):
-        """(measure spec, settings, device facts) of a cell's worker on the one device."""
-        return *self._spec_and_settings(item), self.facts.get(item.cell.device)
+        """(measure spec, settings, device facts) of a cell's worker on the sweep's one device."""
+        return *self._spec_and_settings(item), self.facts.get(item.cell.device, self._visible(item))
 
     def _spec_and_settings(self, item: Planned) -> tuple[str, dict]:
         """The measure function a cell's worker calls, and the settings it passes."""

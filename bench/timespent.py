@@ -11,7 +11,7 @@ The parts (PARTS): start_up (a worker process's start, its imports of torch and 
 and its exit; for a pair, the parent's waits between its sides too), count (the model's description
 and FLOPs on meta, a peer's package imported with it), build (the model on the device, its
 optimizer), first_call (compiling and autotuning included), quiet_wait (with `rinbench run
---prestart`: the wait before the timed calls for the next cell's worker to finish its imports),
+--prestart`: the wait before the first call for the next cell's worker to finish its imports),
 windows (warm-up, timed calls, memory and energy), other (the matmul peak where a cell took its own, the largest-batch search, a
 profile's steps and trace, FID's sampling) and unaccounted (a process that gave no result: killed
 at its timeout, or dead, its whole wall time). A pair's two sides run one after the other, so its

@@ -202,8 +202,8 @@ def resumed_from(text):
             "--device cuda:1 and --devices 0,1 both pick GPUs",
         ),
         (
-            lambda p: ["run", "quick", "--prestart", "--devices", "0,1"],
-            "--prestart starts the next cell beside the running one on one device",
+            lambda p: ["run", "quick", "--prestart", "--launcher", "slurm"],
+            "--prestart works in this process's sweep, not with --launcher",
         ),
         (
             lambda p: ["run", "quick", "--device", "cuda:1", "--launcher", "slurm"],

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from helpers import HEAR_SIGINT, use_stand_in, write_stand_in
 
-from bench import planning, results, runner, scratch, suites
+from bench import cellprocess, planning, results, runner, scratch, suites
+from bench.cell import Cell
 from bench.liveness import pid_alive as alive
 from bench.record import CELL_TIME_KEY
 
@@ -50,7 +51,15 @@ def measure(cell, settings, peak=None):
         time.sleep(float(action.split()[1]))
     model = {"family": "fake", "params": 7, "config": {}, "config_sha": "0", "source": {"kind": "test"}}
     return {"status": "ok", "values": {"images_per_s": 1.0, "pid": os.getpid()}, "error": None,
-            "model": model}
+            "model": model, "details": {"quiet": os.environ.get("RINBENCH_QUIET_FILE")}}
+
+def prepare():  # a held worker's (--prestart): its pid, so that a test can see it die
+    if os.environ.get("FAKE_PREPARE_EXIT"):
+        os._exit(3)  # a crash before the worker says it is ready
+    pid_dir = os.environ.get("FAKE_PID_DIR")
+    if pid_dir:
+        with open(os.path.join(pid_dir, f"{os.getpid()}.held"), "w") as f:
+            f.write("held")
 '''
 
 
@@ -157,25 +166,62 @@ def test_each_failure_becomes_a_record_and_the_sweep_goes_on(faulty_run):
 def test_prestarted_cells_end_as_they_would_each_started_while_the_one_before_ran(
     fake_dir, faulty_run, tmp_path, monkeypatch
 ):
-    """--prestart: every failure kind ends as without it; each worker but the first was held."""
-    use_fake(monkeypatch, fake_dir, tmp_path)
+    """--prestart: every failure kind ends as without it; each worker but the first was held, and
+    each cell but the last waited for the next one's ready file."""
+    pids = use_fake(monkeypatch, fake_dir, tmp_path)
     _, _, plain = faulty_run
     monkeypatch.setenv("FAKE_ACTIONS", json.dumps({"adm-tiny.*.forward.*": "kill"}))
     plan, summary = run(tiny_suite(["forward", "train_step"]), tmp_path / "r", prestart=True)
     records = statuses(plan.path)
     assert len(records) == 6 and not summary.interrupted
+    killed = "adm-tiny.r32.b1.fp32.forward.eager.cpu"
     assert {k: r.status for k, r in records.items()} == {
-        k: "error" if k.startswith("adm-tiny.r32.b1.fp32.forward") else "ok" for k in records
+        k: "error" if k == killed else "ok" for k in records
     }
-    assert (
-        plain["adm-tiny.r32.b1.fp32.forward.eager.cpu"].error.split(";")[0]
-        == (records["adm-tiny.r32.b1.fp32.forward.eager.cpu"].error.split(";")[0])
-    )
-    # Every worker but the first waited, held, for its turn (the killed one's result is lost).
+    assert plain[killed].error.split(";")[0] == records[killed].error.split(";")[0]
+    # Every worker but the first was held (the killed one's result is lost with it), and the
+    # held ones prepared: five held pids.
     held = [cell for cell, r in records.items() if "held" in r.details[CELL_TIME_KEY]]
     first, *others = records
     assert held == [cell for cell in others if records[cell].status == "ok"]
-    assert not list((tmp_path / "r").rglob("ready")), "the held workers' folders go with them"
+    assert len(list(pids.glob("*.held"))) == 5
+    # Each cell's quiet file is its successor's ready file; the last has none.
+    quiet = [r.details.get("quiet") for r in records.values() if r.status == "ok"]
+    assert all(path and path.endswith("ready") for path in quiet[:-1]) and quiet[-1] is None
+    assert len(set(quiet[:-1])) == len(quiet) - 1
+    with pytest.raises(ValueError, match="prestart runs the cells on one device"):
+        runner.execute(plan, None, devices=("0", "1"), prestart=True)
+
+
+def test_a_held_worker_that_dies_before_it_is_ready_still_lets_the_cell_before_it_go_on(
+    fake, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("FAKE_PREPARE_EXIT", "1")
+    cell = Cell("rin-tiny", 16, 1, phase="forward")
+    held = cellprocess.hold(cell, {}, None, "fake_measure:measure", tmp_path)
+    deadline = time.monotonic() + 30
+    while not held.ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert held.ready.exists() and held.process.wait(timeout=5) == 3
+    held.cancel()
+
+
+def test_ctrl_c_ends_every_held_and_running_worker_of_a_prestarted_sweep(fake, tmp_path):
+    suite_file = tmp_path / "held.toml"
+    suite_file.write_text('presets = ["rin-tiny", "adm-tiny", "dit-tiny"]\nphases = ["forward"]')
+    env = dict(os.environ, FAKE_ACTIONS=json.dumps({"*": "sleep 30"}))
+    command = [*bench_run_command(suite_file, tmp_path / "results"), "--prestart"]
+    sweep = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # one cell measuring, the next one held
+        if len(list(fake.glob("*.pid"))) >= 1 and len(list(fake.glob("*.held"))) >= 1:
+            break
+        time.sleep(0.05)
+    sweep.send_signal(signal.SIGINT)
+    _, stderr = sweep.communicate(timeout=30)
+    assert sweep.returncode == 130, stderr
+    pids = [int(path.stem) for path in fake.iterdir()]
+    assert len(pids) >= 2 and not [pid for pid in pids if alive(pid)]
 
 
 def test_resume_skips_recorded_cells_and_retry_failed_redoes_errors(faulty_run):

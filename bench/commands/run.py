@@ -126,8 +126,8 @@ def _add_prestart_option(parser) -> None:
         "--prestart",
         action="store_true",
         help="start each cell's process while the cell before it runs, so that its Python and "
-        "torch imports cost no time (one device; the running cell's timed calls wait until "
-        "they are done); the GPU check uses it",
+        "torch imports cost no time (one device; the running cell's first and timed calls "
+        "wait until they are done); the GPU check uses it",
     )
 
 
@@ -135,13 +135,8 @@ def run(args) -> int:
     from bench import devices, runner
 
     pinned = _settle_device_and_out(args)
-    if args.prestart and (
-        args.devices is not None or getattr(args, "launcher", "local") != "local"
-    ):
-        raise UsageError(
-            "--prestart starts the next cell beside the running one on one device; "
-            "--devices and --launcher spread cells over several: give one or the other"
-        )
+    if args.prestart and getattr(args, "launcher", "local") != "local":
+        raise UsageError("--prestart works in this process's sweep, not with --launcher")
     if getattr(args, "launcher", "local") != "local":
         from bench.launch import cli as launch
 
@@ -158,6 +153,11 @@ def run(args) -> int:
     if pinned:
         require_device(pinned)  # in the words the user gave, before --devices' own check
     chosen = devices.choose(args.devices) if args.devices is not None else None
+    if args.prestart and chosen is not None and len(chosen) > 1:
+        raise UsageError(
+            f"--prestart starts the next cell beside the running one on one device; --devices "
+            f"{args.devices} names {len(chosen)}: give one or the other"
+        )
     _check_cuda(suite, plan)
     writer = open_run(plan)
     try:

@@ -460,8 +460,6 @@ def _timed(cell: Cell, settings: Settings, out: Measurements, peak: MatmulPeak |
     measure memory and energy over the timed window."""
     with ExitStack() as scope:
         ready = _set_up(cell, settings, out, peak, scope)
-        with spent(out, "quiet_wait"):
-            wait_for_quiet(out)
         with spent(out, "windows"):
             _time_window(ready, cell, settings, out)
         if settings.max_batch:
@@ -503,6 +501,8 @@ def _set_up(
     with spent(out, "count"):
         flops_per_call = _count_timed(cell, settings, out)
     # The two MFU denominators: the measured matmul peak and the data sheet's for the dtype.
+    if peak is None:  # timed here: not beside the next cell's imports (rinbench run --prestart)
+        wait_for_quiet(out)
     with spent(out, "peak"):
         peak = peak if peak is not None else matmul_peak(device)
         out.add(device_datasheet_peak(device, cell.dtype))
@@ -519,6 +519,7 @@ def _set_up(
     with spent(out, "build"):
         make = make_steps(model, cfg, cell, settings, device, out)
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    wait_for_quiet(out)  # the first call (first_call_s) and every timed call after it, alone
     with spent(out, "first_call"):
         step = _first_call(make, cell, sync, out)
     return _Ready(step, make, sync, flops_per_call, peak)
@@ -572,27 +573,28 @@ def windows(cell: Cell, settings: Settings = Settings(), *, peak: MatmulPeak | N
 
 
 def wait_for_quiet(out: Measurements, poll_s: float = 0.02) -> None:
-    """Wait until the file QUIET_FILE_ENV names exists (another worker's imports are done), at
-    most QUIET_WAIT_S; past that, details["quiet_reason"] says the timing may have shared the
-    machine. details["prestart_reason"] says that the set-up before it may have. Without the
-    variable, return at once."""
+    """Wait until the file QUIET_FILE_ENV names exists (the next cell's held worker has done its
+    imports; bench.cellprocess makes it appear too if that worker dies first), at most
+    QUIET_WAIT_S; the seconds go to out.details[CELL_TIME_KEY]["quiet_wait"]. Past the limit,
+    details["quiet_reason"] says the timing may have shared the machine; details
+    ["prestart_reason"] says what ran beside what. Without the variable, return at once."""
     path = os.environ.get(QUIET_FILE_ENV)
     if not path:
         return
     out.details["prestart_reason"] = (
-        "the next cell's worker started beside this cell's set-up (rinbench run --prestart): "
-        "its build and first call may have shared the CPU with that worker's imports; the timed "
-        "calls waited until they were done"
+        "the next cell's worker started beside this cell's count and build (rinbench run "
+        "--prestart); its first call and timed calls waited until that worker's imports were done"
     )
-    deadline = time.monotonic() + QUIET_WAIT_S
-    while not os.path.exists(path):
-        if time.monotonic() > deadline:
-            out.details["quiet_reason"] = (
-                f"the next cell's worker never said its imports were done ({path} missing after "
-                f"{QUIET_WAIT_S:g} s): its start may have overlapped this timing"
-            )
-            return
-        time.sleep(poll_s)
+    with spent(out, "quiet_wait"):
+        deadline = time.monotonic() + QUIET_WAIT_S
+        while not os.path.exists(path):
+            if time.monotonic() > deadline:
+                out.details["quiet_reason"] = (
+                    f"the next cell's worker never said its imports were done ({path} missing "
+                    f"after {QUIET_WAIT_S:g} s): its start may have overlapped this timing"
+                )
+                return
+            time.sleep(poll_s)
 
 
 def _with_warnings(outcome: Outcome, caught: list) -> Outcome:

@@ -21,7 +21,7 @@
 #                 importance, with NVML energy and the RIN-256/ADM-256 train-step profiles);
 #                 cells the budget cut off are listed in skipped.txt; with --prestart, as every
 #                 run below: each cell's process starts, and imports torch, while the one before
-#                 it runs, whose timed calls wait until those imports are done
+#                 it runs, whose first and timed calls wait until those imports are done
 #      norms      `rinbench run norms` (bench/suites/norms.toml: ADM-256 b16's and RIN-256 b32's
 #                 train steps with their norms in bf16, against the memory of the official code; on
 #                 an H100 the plain ADM-256 b16 step does not fit, its twin here should), after
