@@ -131,7 +131,7 @@ def hold(
     creates this worker's own ready file should it die before it does (`_ready_when_gone`)."""
     registry = processes if processes is not None else pool.Processes()
     command = _worker_command(cell, settings, peak, measure, scratch)
-    command += ["--hold", str(scratch / "ready")]
+    command += ["--hold", str(scratch / "ready"), "--started", f"{time.time():.6f}"]
     process = _start(command, scratch / "output.log", registry, visible, quiet, subprocess.PIPE)
     held = HeldWorker(process, scratch, registry)
     threading.Thread(target=_ready_when_gone, args=(held,), daemon=True).start()

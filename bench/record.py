@@ -49,8 +49,9 @@ FAILED_STATUSES = ("error", "timeout")
 # Parts the measurement timed (bench.measure.cell.spent): count (the model's description and its
 # FLOPs on meta), peak, build, first_call (compiling and autotuning included), windows (warm-up,
 # timed calls, memory and energy), max_batch, and measure (all of them, after torch's import); the
-# parent adds "wall" (the cell's process from its start to its result) or, for the two sides of a
-# pair, "pair_wall" (both processes, all rounds); an in-process count gets "wall" too.
+# parent adds "wall" (the cell's process from its start to its result; from "go" for a worker held
+# ahead of its turn, whose start before it is "ahead") or, for the two sides of a pair,
+# "pair_wall" (both processes, all rounds); an in-process count gets "wall" too.
 CELL_TIME_KEY = "cell_time_s"
 
 

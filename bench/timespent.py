@@ -15,7 +15,9 @@ optimizer), first_call (compiling and autotuning included), quiet_wait (with `ri
 windows (warm-up, timed calls, memory and energy), other (the matmul peak where a cell took its own, the largest-batch search, a
 profile's steps and trace, FID's sampling) and unaccounted (a process that gave no result: killed
 at its timeout, or dead, its whole wall time). A pair's two sides run one after the other, so its
-wall time counts once. The parts add up to `wall_s`, the sum of the cells' wall times: with
+wall time counts once. A worker started ahead of its turn (`rinbench run --prestart`) has its
+wall time from "go"; its start before that, made while the cell before it ran, is counted apart
+(`ahead`, `ahead_s`). The parts add up to `wall_s`, the sum of the cells' wall times: with
 several GPUs working at once (`rinbench run --devices`), more than the run's elapsed time. Records
 written before rinbench kept these seconds count in `untimed`.
 """
@@ -52,6 +54,8 @@ class RunTime:
     cells: int = 0
     untimed: int = 0  # records without seconds (older rinbench)
     wall_s: float = 0.0
+    ahead: int = 0  # cells whose worker started while the cell before ran (--prestart)
+    ahead_s: float = 0.0  # their start's seconds then: not in wall_s, hidden behind the cell before
     parts_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PARTS, 0.0))
     slowest: list[tuple[float, str]] = field(
         default_factory=list
@@ -64,6 +68,9 @@ class RunTime:
         if not isinstance(spent, dict) or not ({"wall", "pair_wall"} & set(spent)):
             self.untimed += 1
             return
+        if "ahead" in spent:
+            self.ahead += 1
+            self.ahead_s += spent["ahead"]
         if "pair_wall" in spent:
             self._add_pair_side(record, spent)
         elif "measure" not in spent:  # the process gave no result: killed or dead

@@ -28,7 +28,8 @@ process, while the parent alternates their windows.
 the measure function's module needs (its `prepare()`, where it has one: torch and the model
 families for the harness's), creates READY, and waits for a GO line on its standard input; anything
 else (the sweep stopped) ends it without measuring. details["cell_time_s"]["held"] is how long it
-waited. Its parent times the cell from GO, so the imports are no part of the cell's seconds.
+waited, and "ahead" how long it took to get ready (from --started, when its parent started it).
+Its parent times the cell from GO, so the imports are no part of the cell's wall time.
 
 `--probe DEVICE` writes the device's facts (bench.measure.facts.DeviceFacts as JSON: its
 environment, and its matmul peak with --peak, else null): the runner takes a GPU's facts in a separate process, so that its own process never holds a
@@ -285,12 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         f"per '{NEXT}' line on standard input",
     )
     parser.add_argument("--answers", type=Path, help="with --serve: the folder for the answers")
-    parser.add_argument(
-        "--hold",
-        type=Path,
-        metavar="READY",
-        help=f"prepare, create READY, then measure only after a '{GO}' line on standard input",
-    )
+    _add_hold_options(parser)
     args = parser.parse_args(argv)
     if args.parent_pid is not None:
         die_with_parent(args.parent_pid)
@@ -315,24 +311,50 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         serve(serve_fn, request, args.answers, sys.stdin)
         return 0
+    measure_request(args, request)
+    return 0
+
+
+def _add_hold_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--hold",
+        type=Path,
+        metavar="READY",
+        help=f"prepare, create READY, then measure only after a '{GO}' line on standard input",
+    )
+    parser.add_argument(
+        "--started",
+        type=float,
+        help="with --hold: when the parent started this process (time.time()), for the seconds "
+        "it took to get ready ahead of its turn",
+    )
+
+
+def measure_request(args: argparse.Namespace, request: WorkerRequest) -> None:
+    """Measure the request's cell with --measure's function (held first, with --hold) and write
+    its outcome to --result; a worker held and never let go writes nothing."""
     try:
         measure, failed = load_measure(args.measure), None
     except Exception as exc:
         measure, failed = None, Outcome("error", error=describe(exc))
-    held_s = None if args.hold is None else hold_until_go(measure, args.hold, sys.stdin)
-    if args.hold is not None and held_s is None:
-        return 0  # the sweep stopped before this cell's turn
+    held = None if args.hold is None else hold_until_go(measure, args.hold, sys.stdin)
+    if args.hold is not None and held is None:
+        return  # the sweep stopped before this cell's turn
     outcome = failed or run_measure(measure, request.cell, request.settings, request.peak)
-    if held_s is not None:
-        outcome = outcome.with_cell_time(held=held_s)
+    if held is not None:
+        ready_at, held_s = held
+        spent = {"held": held_s}
+        if args.started is not None:  # the start it made ahead of its turn
+            spent["ahead"] = ready_at - args.started
+        outcome = outcome.with_cell_time(**spent)
     write_json(args.result, outcome.to_json())
-    return 0
 
 
-def hold_until_go(measure: Callable | None, ready: Path, commands) -> float | None:
+def hold_until_go(measure: Callable | None, ready: Path, commands) -> tuple[float, float] | None:
     """--hold: the measure module's `prepare()` (if it has one), then `ready` created, whatever
-    happened (the cell before waits for it), then the seconds waited for GO on `commands`; None
-    when something else came (the sweep stopped)."""
+    happened (the cell before waits for it), then GO awaited on `commands`: (when it was ready,
+    as time.time(); the seconds it then waited), or None when something else came (the sweep
+    stopped)."""
     module = sys.modules.get(getattr(measure, "__module__", ""))
     prepare_fn = getattr(module, "prepare", None)
     try:
@@ -342,10 +364,10 @@ def hold_until_go(measure: Callable | None, ready: Path, commands) -> float | No
         pass  # the measurement meets the same failure and records what it is
     finally:
         ready.touch()  # the cell before this one waits for it
-    start = time.perf_counter()
+    ready_at, start = time.time(), time.perf_counter()
     if commands.readline().strip() != GO:
         return None
-    return time.perf_counter() - start
+    return ready_at, time.perf_counter() - start
 
 
 if __name__ == "__main__":

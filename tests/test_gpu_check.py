@@ -190,6 +190,7 @@ def assert_the_summary_sets_each_lever_beside_its_plain_twin(out: Path) -> None:
     assert rows[1:3] == ["gpu-check, call 1", "gpu-check, call 2"]
     assert [row.split()[0] for row in rows[3:]] == list(LEVER_SUITES)
     assert "without seconds" not in time_section and "- slowest in " in time_section
+    assert "- started ahead in gpu-check, call 2 (--prestart): " in time_section
     for row in (line for line in time_section.splitlines() if line.startswith("| ")):
         if not row.startswith("| run |"):  # seconds, then the parts: none negative, adding up
             seconds, *parts = (float(n) for n in row.strip("|").split("|")[2:])

@@ -184,6 +184,7 @@ def test_prestarted_cells_end_as_they_would_each_started_while_the_one_before_ra
     held = [cell for cell, r in records.items() if "held" in r.details[CELL_TIME_KEY]]
     first, *others = records
     assert held == [cell for cell in others if records[cell].status == "ok"]
+    assert all(records[cell].details[CELL_TIME_KEY]["ahead"] > 0 for cell in held)
     assert len(list(pids.glob("*.held"))) == 5
     # Each cell's quiet file is its successor's ready file; the last has none.
     quiet = [r.details.get("quiet") for r in records.values() if r.status == "ok"]

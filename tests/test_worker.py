@@ -3,6 +3,7 @@ facts and requests that cross the process boundary as JSON."""
 
 import io
 import json
+import time
 
 import pytest
 import torch
@@ -131,7 +132,8 @@ def test_a_held_worker_prepares_says_ready_and_measures_only_after_go(tmp_path):
         return Outcome("ok")
 
     ready = tmp_path / "ready"
-    assert worker.hold_until_go(measure, ready, io.StringIO("go\n")) >= 0 and ready.is_file()
+    ready_at, held_s = worker.hold_until_go(measure, ready, io.StringIO("go\n"))
+    assert held_s >= 0 and ready_at <= time.time() and ready.is_file()
     assert worker.hold_until_go(measure, tmp_path / "again", io.StringIO("")) is None  # stopped
     assert (tmp_path / "again").is_file()  # ready all the same: the cell before it must not wait
     # The command line: a cell never let go writes no result, and measures nothing.

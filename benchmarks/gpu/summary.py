@@ -466,6 +466,11 @@ def _time_spent(run: list, folder: Path) -> list[str]:
     for spent in runs:
         slowest = ", ".join(f"{label} {seconds:.0f} s" for seconds, label in spent.slowest)
         lines.append(f"- slowest in {spent.key}: {slowest or 'none timed'}")
+    for spent in (spent for spent in runs if spent.ahead):
+        lines.append(
+            f"- started ahead in {spent.key} (--prestart): {spent.ahead} cells, "
+            f"{spent.ahead_s:.0f} s of start-up done while the cell before each ran"
+        )
     return lines + _pairs_played(run) + [""]
 
 
