@@ -135,9 +135,10 @@ def run(args) -> int:
     from bench import devices, runner
 
     pinned = _settle_device_and_out(args)
-    if args.prestart and getattr(args, "launcher", "local") != "local":
+    launcher = getattr(args, "launcher", "local")
+    if args.prestart and launcher != "local":
         raise UsageError("--prestart works in this process's sweep, not with --launcher")
-    if getattr(args, "launcher", "local") != "local":
+    if launcher != "local":
         from bench.launch import cli as launch
 
         report = functools.partial(_report, with_figures=not args.no_figures)

@@ -97,25 +97,21 @@ def main(argv: list[str]) -> int:
     lines += _machine(records)
     lines += _steps(folder)
     lines += _calls(folder / "calls.tsv")
-    levered = {suite: _records(folder / "levers" / suite) for suite in LEVER_SECTIONS}
+    lever_runs = {suite: _read(folder / "levers" / suite) for suite in LEVER_SECTIONS}
+    levered = {suite: latest_per_cell(lever_runs[suite]) for suite in LEVER_SECTIONS}
     lines += _targets(records)
     lines += _best_with_levers(records, levered)
     lines += _timed(records)
     lines += _profiles(records)
     for suite in LEVER_SECTIONS:
-        lines += _levers(suite, folder, records)
+        lines += _levers(suite, folder, records, levered[suite])
     lines += _hardware(run, args.beside)
-    lines += _time_spent(run, folder)
+    lines += _time_spent(run, lever_runs, folder / "calls.tsv")
     lines += _bare_loop(folder / "bare_loop.json")
     lines += _peak(folder / "peak.json")
     lines += _skipped(folder / "skipped.txt")
     print("\n".join(lines))
     return 0
-
-
-def _records(path: Path) -> dict:
-    """cell id -> the latest record among the run files under `path` (none when it is missing)."""
-    return latest_per_cell(_read(path))
 
 
 def _read(path: Path) -> list:
@@ -304,11 +300,11 @@ def _profiles(records: dict) -> list[str]:
     return lines + [""]
 
 
-def _levers(suite: str, folder: Path, plain: dict) -> list[str]:
-    """Each cell of a lever suite beside its plain twin (the gpu-check record of the same cell
-    id): the medians and the speed factor (plain over lever; `rinbench compare` gives its
-    interval), both MFUs and both peaks; then the official code's peak where it is known."""
-    levered = _records(folder / "levers" / suite)
+def _levers(suite: str, folder: Path, plain: dict, levered: dict) -> list[str]:
+    """Each cell of a lever suite (`levered`: its latest record per cell) beside its plain twin
+    (the gpu-check record of the same cell id): the medians and the speed factor (plain over
+    lever; `rinbench compare` gives its interval), both MFUs and both peaks; then the official
+    code's peak where it is known."""
     skipped = folder / f"skipped-{suite}.txt"
     lines = [f"## {LEVER_SECTIONS[suite]} (bench/suites/{suite}.toml)", ""]
     left_out = skipped.read_text(encoding="utf-8").split() if skipped.is_file() else []
@@ -424,12 +420,12 @@ def _shown(path: Path) -> str:
     return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(path)
 
 
-def _time_spent(run: list, folder: Path) -> list[str]:
+def _time_spent(run: list, lever_runs: dict, calls_tsv: Path) -> list[str]:
     """Where each call's seconds went (bench.timespent): the gpu-check run's records split by call
     (calls.tsv counts what each call added, in the order the run file keeps them), then each lever
     suite's run; the slowest cells of each."""
-    levered = [r for suite in LEVER_SECTIONS for r in _read(folder / "levers" / suite)]
-    call_of = _call_of_record(run, folder / "calls.tsv")
+    levered = [record for records in lever_runs.values() for record in records]
+    call_of = _call_of_record(run, calls_tsv)
     runs = time_spent(
         run + levered,
         key=lambda r: call_of.get(id(r), f"{r.run.suite} {r.run.id}"),
