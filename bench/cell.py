@@ -14,6 +14,9 @@ STATIC_PHASES = ("params", "flops")
 # that a profile's record never stands in for the timed record of the same cell.
 PROFILE_PREFIX = "profile:"
 PROFILE_PHASES = tuple(PROFILE_PREFIX + phase for phase in ("forward", "train_step", "sample"))
+# What a pair's serving worker is asked for to take its cell's profile after the rounds, on the
+# step it timed (bench.worker's command, bench.measure.cell.windows's ask).
+PROFILE_ASK = "profile"
 
 
 def profile_of(phase: str) -> str:

@@ -12,7 +12,9 @@ B, then A; and so on (A B B A ... cancels a steady drift within a pair of rounds
 round is persisted to the run's rounds log before the next starts, so an interrupted run resumes at
 the next round, never losing or repeating one. When the rounds are done, each side's windows are
 merged into one record (`merge`), which keeps every round: its median, its samples, and the
-partner it was timed beside. The factor's interval comes from the rounds (bench.intervals).
+partner it was timed beside. The factor's interval comes from the rounds (bench.intervals). A side
+whose profile cell is wanted is then asked for it (`Side.profile`): its worker profiles the step it
+timed, built, compiled and autotuned already.
 
 Why two processes rather than both models in one: each side keeps its own memory readings (peak
 RSS, the allocator's peak) and its own fate (an OOM or a crash of one side is its record's status,
@@ -32,14 +34,16 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from bench import intervals, pool
+from bench.cell import profile_of
 from bench.cellprocess import failed_outcome, worker_environ
 from bench.intervals import SHORT_OF_CORES_KEY
 from bench.measure.facts import MatmulPeak
-from bench.record import CELL_TIME_KEY, Outcome, split_diagnostics
+from bench.record import CELL_TIME_KEY, PROFILED_IN_PAIR_KEY, Outcome, split_diagnostics
 from bench.suites import Pair, Planned
-from bench.worker import NEXT, STOP, WorkerRequest, outcome_of
+from bench.worker import NEXT, PROFILE, STOP, WorkerRequest, outcome_of
 
 POLL_S = 0.05  # how often the parent looks for an answer: small beside any window
 ROUNDS_SUFFIX = ".rounds"  # beside RUN.jsonl; not *.jsonl, so readers of results never take it
@@ -89,6 +93,19 @@ class Side:
         """Ask for one more timed window and wait for it."""
         self._say(NEXT)
         return self._answer()
+
+    def profile(self, trace_dir: str | None) -> Outcome:
+        """Ask for the profile of this side's step (its profile cell, bench.profiling), on the
+        model its windows ran, and wait for it; the trace goes to `trace_dir`. An answer that is
+        no profile (a serve function that cannot take one) is an error outcome."""
+        self._say(f"{PROFILE} {json.dumps({'trace_dir': trace_dir})}")
+        outcome = self._answer()
+        if outcome.status == "ok" and "profile_steps" not in outcome.values:
+            self.stop()
+            return Outcome(
+                "error", error="the serve function answered a profile ask with no profile"
+            )
+        return outcome
 
     def stop(self) -> None:
         """End the worker: STOP, then a kill if it does not go within a few seconds."""
@@ -219,6 +236,15 @@ def _key(pair: Pair) -> tuple[str, str]:
 # --- one pair -------------------------------------------------------------------------------------
 
 
+class PairOutcomes(NamedTuple):
+    """What `measure` gives: both cells' outcomes, each merged over its rounds, and the outcomes
+    of the profile cells its workers took after the rounds, by cell id."""
+
+    first: Outcome
+    second: Outcome
+    profiles: dict[str, Outcome]
+
+
 def measure(
     pair: Pair,
     peak: MatmulPeak | None,
@@ -230,14 +256,18 @@ def measure(
     processes: pool.Processes | None = None,
     visible: str | None = None,
     machine: str | None = None,
-) -> tuple[Outcome, Outcome]:
+    profiles: Mapping[str, str | None] | None = None,
+) -> PairOutcomes:
     """The outcomes of both cells of `pair`, each merged over its rounds (`merge`). Rounds in
     `rounds_log` that `machine` (the device model, 'NVIDIA H200') measured count; others are
     dropped, and details["pair"]["rounds_dropped"] says so. Each new round joins the log, with
     `machine`, when both its windows are in. A side that fails (at set-up or in a window) keeps its
     failure as its outcome, with what it measured; the other side goes on alone. A pair with a
     `stop_within` may end before its `rounds` (`early_stop`: details["pair"]["stopped_early"]
-    says why). Ctrl-C kills both workers and propagates."""
+    says why). `profiles` maps a side's cell id to the folder for its profile's trace (or None):
+    after the rounds, that side's worker profiles the step it timed (`Side.profile`), unless the
+    side ended; the profiles' outcomes say so in details[PROFILED_IN_PAIR_KEY]. Ctrl-C kills
+    both workers and propagates."""
     processes = processes if processes is not None else pool.Processes()
     sides = []
     for index, item in enumerate((pair.first, pair.second)):
@@ -252,13 +282,28 @@ def measure(
     try:
         setups = [side.start(serve, peak) for side in sides]
         _play_rounds(pair, sides, rounds_log, windows, orders, machine)
+        first, second = _merged(sides, setups, windows, orders)
+        profiled = _profiles(sides, profiles or {})
     except BaseException:  # Ctrl-C, SIGTERM: a window in flight is not waited for
         for side in sides:
             side.kill()
         raise
     for side in sides:
         side.stop()
-    first, second = (
+    stopped = early_stop(pair, windows)
+    for outcome in (first, second):
+        if dropped:
+            outcome.details["pair"]["rounds_dropped"] = dropped
+        if stopped is not None:
+            outcome.details["pair"]["stopped_early"] = stopped
+    return PairOutcomes(first, second, profiled)
+
+
+def _merged(
+    sides: list[Side], setups: list[Outcome], windows: list[list[Outcome]], orders: list[str]
+) -> list[Outcome]:
+    """Each side's outcome merged over its rounds (`merge`), beside its partner's fate."""
+    return [
         merge(
             setups[index],
             windows[index],
@@ -271,14 +316,23 @@ def measure(
             partner_resident=setups[1 - index].status == "ok",
         )
         for index, side in enumerate(sides)
-    )
-    stopped = early_stop(pair, windows)
-    for outcome in (first, second):
-        if dropped:
-            outcome.details["pair"]["rounds_dropped"] = dropped
-        if stopped is not None:
-            outcome.details["pair"]["stopped_early"] = stopped
-    return first, second
+    ]
+
+
+def _profiles(sides: list[Side], wanted: Mapping[str, str | None]) -> dict[str, Outcome]:
+    """The profile of each side `wanted` names (cell id -> trace folder) that has not ended, by
+    its profile cell's id, each saying which pair's worker took it."""
+    profiled = {}
+    for index, side in enumerate(sides):
+        if side.cell_id not in wanted or side.ended is not None:
+            continue
+        outcome = side.profile(wanted[side.cell_id])
+        taken = {"timed": side.cell_id, "with": sides[1 - index].cell_id}
+        profile_id = replace(side.item.cell, phase=profile_of(side.item.cell.phase)).id
+        profiled[profile_id] = replace(
+            outcome, details=outcome.details | {PROFILED_IN_PAIR_KEY: taken}
+        )
+    return profiled
 
 
 def early_stop(pair: Pair, windows: list[list[Outcome]]) -> str | None:

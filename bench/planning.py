@@ -54,8 +54,9 @@ def select(plan: Sequence[Planned], patterns: Sequence[str] | None) -> list[Plan
 
 def with_profiles(items: Sequence[Planned]) -> list[Planned]:
     """The suite's cells, each timed cell whose settings say `profile = true` followed by its
-    profile cell (phase "profile:<phase>", bench.profiling), which the worker measures in a process
-    of its own after the timed one."""
+    profile cell (phase "profile:<phase>", bench.profiling), which a worker measures in a process
+    of its own after the timed one; or, where the timed cell is a side of a pair, the pair's worker
+    after its rounds (bench.runner)."""
     expanded = []
     for item in items:
         expanded.append(item)

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import pool, results
-from bench.cell import PROFILE_PHASES, STATIC_PHASES, Cell
+from bench.cell import PROFILE_PHASES, STATIC_PHASES, Cell, profiled
 from bench.cellprocess import hold, run_in_subprocess
 from bench.devicefacts import DeviceFactsCache
 
@@ -109,7 +109,8 @@ def execute(
     flight and returns early with `interrupted` set. `progress`: a bar on a terminal, one line per
     cell when stderr is a file (a bar's carriage returns would make one endless line of a log).
     A pair of the suite's (bench.paired) is timed where its first cell stands in the plan, alone,
-    on the first device, each side served window by window by `serve`. `prestart` (one device
+    on the first device, each side served window by window by `serve`, whose worker then takes
+    the side's profile cell, if the plan holds it, on the step it timed. `prestart` (one device
     only): each cell's worker starts while the cell before it runs (`_Sweep.run_prestarted`)."""
     if prestart and devices is not None and len(devices) > 1:
         raise ValueError(f"prestart runs the cells on one device; got {len(devices)} devices")
@@ -167,6 +168,23 @@ def _in_order(todo: Sequence[Planned], pairs: list) -> list[tuple[list[Planned],
     return stretches
 
 
+def _profiles_of(todo: Sequence[Planned], pairs: list) -> dict[Cell, Planned]:
+    """The profile cells among `todo` whose timed cell is a side of one of `pairs`, by that timed
+    cell: the pair's worker takes each after its rounds (bench.paired), on the model it timed."""
+    paired_cells = {cell for pair in pairs for cell in pair.cells}
+    found = {}
+    for item in todo:
+        timed = profiled(item.cell.phase)
+        if timed is not None and dataclasses.replace(item.cell, phase=timed) in paired_cells:
+            found[dataclasses.replace(item.cell, phase=timed)] = item
+    return found
+
+
+def _timed_id(item: Planned) -> str:
+    """The id of a profile cell's timed twin."""
+    return dataclasses.replace(item.cell, phase=profiled(item.cell.phase)).id
+
+
 # Phases whose cell spreads over every GPU itself: a FID cell samples its images sharded over the
 # GPUs with torchrun (bench.distributed, `rinbench fid model`), so it takes the whole node.
 WHOLE_NODE_PHASES = ("fid",)
@@ -216,19 +234,24 @@ class _Sweep:
             self.facts.get("cpu")  # in this thread: a CPU peak runs in this process
         todo_cells = {item.cell for item in self.plan.todo}
         pairs = [pair for pair in self.plan.suite.pairs if set(pair.cells) <= todo_cells]
-        for stretch, pair in _in_order(self.plan.todo, pairs):
+        in_pairs = _profiles_of(self.plan.todo, pairs)
+        todo = [item for item in self.plan.todo if item not in in_pairs.values()]
+        for stretch, pair in _in_order(todo, pairs):
             self.run_timed(stretch)
             if pair is not None:
-                self.run_pair(pair)
+                profiles = [in_pairs[cell] for cell in pair.cells if cell in in_pairs]
+                self.run_timed(self.run_pair(pair, profiles))
 
     def record(self, item: Planned, env: dict, outcome: Outcome) -> None:
         self.writer.append(make_record(self.plan.run, item, env, outcome))
         self.summary.add(item.cell, outcome)
         self.shown.done(item.cell, outcome)
 
-    def run_pair(self, pair) -> None:
+    def run_pair(self, pair, profiles: Sequence[Planned] = ()) -> list[Planned]:
         """Time a pair interleaved (bench.paired) on the first slot and record both sides; the
-        rounds log beside the run file lets an interrupted pair go on at its next round."""
+        rounds log beside the run file lets an interrupted pair go on at its next round. The
+        `profiles` of its cells are taken by the sides' workers after the rounds, and recorded;
+        returns those a side could not take (it ended), to be measured in processes of their own."""
         from bench import paired
 
         slot = self.slots[0]
@@ -239,6 +262,7 @@ class _Sweep:
         pinned = device == "cuda" and slot is not None
         facts = self.facts.get(device, slot if pinned else None)
         scratch = Path(tempfile.mkdtemp(prefix="pair-", dir=self.scratch))
+        trace_dir = str(self.plan.path.with_suffix(""))  # as profile_request's
         start = time.perf_counter()
         try:
             outcomes = paired.measure(
@@ -251,15 +275,21 @@ class _Sweep:
                 processes=self.processes,
                 visible=slot if pinned else None,
                 machine=results.env_device_model(device, facts.env) or device,
+                profiles={_timed_id(item): trace_dir for item in profiles},
             )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         pair_wall_s = time.perf_counter() - start
-        outcomes = [outcome.with_cell_time(pair_wall=pair_wall_s) for outcome in outcomes]
         env = facts.env | {"cuda_visible_devices": slot} if pinned else facts.env
-        for item, outcome in zip((pair.first, pair.second), outcomes, strict=True):
-            self.record(item, env, outcome)
+        done = [(pair.first, outcomes.first), (pair.second, outcomes.second)]
+        for item in profiles:
+            if item.cell.id in outcomes.profiles:
+                self.shown.start(item.cell)
+                done.append((item, outcomes.profiles[item.cell.id]))
+        for item, outcome in done:
+            self.record(item, env, outcome.with_cell_time(pair_wall=pair_wall_s))
         rounds_log.forget(pair)
+        return [item for item in profiles if item.cell.id not in outcomes.profiles]
 
     def run_timed(self, items: list[Planned]) -> None:
         if not items:

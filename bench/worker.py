@@ -55,15 +55,16 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.cell import STATIC_PHASES, Cell
+from bench.cell import PROFILE_ASK, Cell
 from bench.measure.facts import DeviceFacts, MatmulPeak
 from bench.oom import is_out_of_memory
 from bench.record import MEASURE_STATUSES, Outcome
 
 DEFAULT_MEASURE = "bench.worker:measure_cell"
 DEFAULT_SERVE = "bench.worker:serve_cell"
-# What the parent writes on a serving worker's standard input: one more window, or the end.
-NEXT, STOP = "next", "stop"
+# What the parent writes on a serving worker's standard input: one more window, or the end; or
+# PROFILE and a JSON object ({"trace_dir": ...}) on the same line: the served cell's profile.
+NEXT, STOP, PROFILE = "next", "stop", PROFILE_ASK
 GO = "go"  # what a held worker waits for (--hold)
 
 
@@ -93,7 +94,7 @@ def measure_cell(cell: Cell, settings: dict, peak: MatmulPeak | None = None) -> 
     """The harness's measurement: bench.measure.cell.measure with the suite's settings. A timed CPU
     cell first gets its intra-op threads (`cpu_threads_for`); details["torch_threads_source"] says
     where the number came from."""
-    from bench.measure.cell import Settings, measure
+    from bench.measure.cell import Settings, cpu_threads_for, measure
 
     source = cpu_threads_for(cell)
     outcome = measure(cell, Settings(**settings), peak=peak)
@@ -113,28 +114,24 @@ def prepare() -> None:
 
 def serve_cell(cell: Cell, settings: dict, peak: MatmulPeak | None = None) -> Iterator[Outcome]:
     """The harness's measurement window by window, for a paired cell (bench.paired):
-    bench.measure.cell.windows with the suite's settings, after `cpu_threads_for`."""
-    from bench.measure.cell import Settings, windows
+    bench.measure.cell.windows with the suite's settings, after `cpu_threads_for`; what it is
+    sent (a profile ask) passes on to `windows`."""
+    from bench.measure.cell import Settings, cpu_threads_for, windows
+    from bench.profiling.measure import profile_served
 
     source = cpu_threads_for(cell)
-    for outcome in windows(cell, Settings(**settings), peak=peak):
+    served = windows(cell, Settings(**settings), peak=peak, profile=profile_served)
+    ask = None
+    while True:
+        try:
+            outcome = served.send(ask)
+        except StopIteration:
+            return
         if source is not None:
             outcome = dataclasses.replace(
                 outcome, details=outcome.details | {"torch_threads_source": source}
             )
-        yield outcome
-
-
-def cpu_threads_for(cell: Cell) -> str | None:
-    """Set torch's intra-op threads for a timed CPU cell (bench.measure.hardware.set_cpu_threads:
-    the user's OMP_NUM_THREADS, else no more threads than usable cores) and return the source;
-    None for other cells: counts take no time worth threading, and a CUDA cell's host threads only
-    launch kernels."""
-    if cell.device != "cpu" or cell.phase in STATIC_PHASES:
-        return None
-    from bench.measure.hardware import set_cpu_threads
-
-    return set_cpu_threads()
+        ask = yield outcome
 
 
 def probe(device: str, with_peak: bool) -> DeviceFacts:
@@ -207,31 +204,49 @@ def serve(
     serve_fn: Callable[..., Iterator], request: WorkerRequest, answers: Path, commands
 ) -> None:
     """Answer a paired cell's parent: the set-up's outcome as answers/answer-0.json, then one
-    window's outcome per NEXT line read from `commands`, until STOP, the end of the input, or a
+    window's outcome per NEXT line read from `commands`, or the cell's profile per PROFILE line
+    (`ask_of`: sent to the serve function's generator), until STOP, the end of the input, or a
     failed outcome (which ends the cell). Each answer is written whole (`write_json`)."""
     try:
         outcomes = iter(serve_fn(request.cell, request.settings, request.peak))
     except Exception as exc:
         write_json(answers / "answer-0.json", Outcome("error", error=describe(exc)).to_json())
         return
-    count, command = 0, NEXT
+    count, ask = 0, None
     try:
-        while command == NEXT:
-            outcome = _next_outcome(outcomes)
+        while True:
+            outcome = _next_outcome(outcomes, ask)
             write_json(answers / f"answer-{count}.json", outcome.to_json())
             count += 1
             if outcome.status != "ok":
                 return
             command = commands.readline().strip()
+            if command != NEXT and not command.startswith(PROFILE):
+                return  # STOP, or the parent gone
+            ask = ask_of(command)
     finally:
         close = getattr(outcomes, "close", None)
         if close is not None:
             close()
 
 
-def _next_outcome(outcomes: Iterator) -> Outcome:
+def ask_of(command: str) -> dict | None:
+    """What a serve function's generator is sent for a command line: None for NEXT (one more
+    window), {"profile": {...}} for PROFILE and its JSON object (bench.measure.cell.windows)."""
+    if command == NEXT:
+        return None
+    arguments = command[len(PROFILE) :].strip()
+    return {PROFILE: json.loads(arguments) if arguments else {}}
+
+
+def _next_outcome(outcomes: Iterator, ask: dict | None = None) -> Outcome:
     try:
-        result = next(outcomes)
+        if ask is None:
+            result = next(outcomes)
+        elif hasattr(outcomes, "send"):
+            result = outcomes.send(ask)
+        else:
+            return contract_error(f"the serve function's iterator cannot be sent {ask!r}")
     except StopIteration:
         return contract_error("the serve function ended while windows were still asked for")
     except Exception as exc:
@@ -283,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         "--serve",
         metavar="MODULE:FUNCTION",
         help="measure the cell window by window (a paired cell): answers go to --answers, one "
-        f"per '{NEXT}' line on standard input",
+        f"per '{NEXT}' (or '{PROFILE} JSON') line on standard input",
     )
     parser.add_argument("--answers", type=Path, help="with --serve: the folder for the answers")
     _add_hold_options(parser)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import claims, intervals, paired, results, runner, suites
-from bench.record import CELL_TIME_KEY, Outcome
+from bench import claims, intervals, paired, results, runner, suites, timespent
+from bench.record import CELL_TIME_KEY, PROFILED_IN_PAIR_KEY, Outcome
 
 REPO = Path(__file__).resolve().parents[1]
 DRIFT = (1.0, 1.4, 0.8, 1.6, 1.1, 0.9)  # per round: the machine's speed wanders by up to 2x
@@ -34,11 +34,19 @@ def serve(cell, settings, peak=None):
     if action.get("setup") == "oom":
         yield {"status": "oom", "values": {}, "error": "out of memory on purpose", "model": model}
         return
-    yield {"status": "ok", "values": {"first_call_s": 0.01, "matmul_peak_tflops": 1.0,
-           "flops_per_call": 1e9}, "error": None, "model": model,
-           "details": {"cell_time_s": {"build": 0.5, "first_call": 0.01}}}
+    ask = yield {"status": "ok", "values": {"first_call_s": 0.01, "matmul_peak_tflops": 1.0,
+                 "flops_per_call": 1e9}, "error": None, "model": model,
+                 "details": {"cell_time_s": {"build": 0.5, "first_call": 0.01}}}
     base = action.get("ms", 10.0)
-    for number in range(1, 100):
+    number = 0
+    while number < 100:
+        if ask is not None and action.get("profile") != "window":  # the profile, on the same step
+            ask = yield {"status": "ok", "values": {"profile_steps": 2, "profiled_ms_median": base},
+                         "error": None, "model": model,
+                         "details": {"trace_dir": ask["profile"]["trace_dir"], "numerics": {},
+                                     "cell_time_s": {"count": 0.125, "profile": 2.0}}}
+            continue
+        number += 1
         if action.get("interrupt_at") == number:
             os.kill(os.getppid(), signal.SIGTERM)
             time.sleep(30)
@@ -47,12 +55,18 @@ def serve(cell, settings, peak=None):
         wobble = action.get("wobble", [1.0])  # this side's own factor per window, in turn
         ms = base * DRIFT[(number - 1) % len(DRIFT)] * wobble[(number - 1) % len(wobble)]
         samples = [ms * f for f in (0.99, 1.0, 1.01)]
-        yield {"status": "ok", "values": {"latency_ms_samples": samples, "latency_ms_median": ms,
+        ask = yield {"status": "ok", "values": {"latency_ms_samples": samples, "latency_ms_median": ms,
                "timed_iters": 3, "timed_window_s": 3 * ms / 1e3, "torch_threads": 2,
                "cpu_util_timed": 2.0, "peak_rss_bytes": 1000 + number},
                "error": None, "model": model,
                "details": {"latency_noisy_reason": "steady: spread 1%",
                            "cell_time_s": {"windows": 0.25}}}
+
+def measure(cell, settings, peak=None):
+    """Test double for a profile cell measured in a process of its own."""
+    return {"status": "ok", "values": {"profile_steps": 2, "alone": 1}, "error": None,
+            "model": {"family": "fake", "params": 7, "config": {}, "config_sha": "0",
+                      "source": {"kind": "test"}}}
 '''
 )
 
@@ -76,7 +90,7 @@ def fake(fake_dir, monkeypatch):
     return actions
 
 
-def pair_suite(rounds=5, **stop):
+def pair_suite(rounds=5, profile=False, **stop):
     table = {
         "timeout_s": 60,
         "presets": ["adm-tiny", "rin-tiny"],
@@ -84,16 +98,18 @@ def pair_suite(rounds=5, **stop):
         "phases": ["forward"],
         "pairs": {"presets": [["adm-tiny", "rin-tiny"]], "rounds": rounds} | stop,
     }
+    if profile:
+        table["settings"] = {"profile": True}
     return suites.parse(table, name="pairs")
 
 
-def execute(plan):
+def execute(plan, **options):
     with results.Writer(plan.path) as writer:
-        return runner.execute(plan, writer, serve="fake_serve:serve", progress=False)
+        return runner.execute(plan, writer, serve="fake_serve:serve", progress=False, **options)
 
 
 def forward_records(path):
-    return {r.cell.preset: r for r in results.read(path)}
+    return {r.cell.preset: r for r in results.read(path) if r.cell.phase == "forward"}
 
 
 def test_a_pair_is_timed_in_alternating_rounds_and_the_drift_cancels_in_the_factor(fake, tmp_path):
@@ -162,6 +178,43 @@ def test_a_side_that_fails_is_recorded_and_its_partner_goes_on_alone(fake, tmp_p
     assert "broken on purpose" in rin.details["pair"]["partner_ended"]
     assert intervals.factor_of_pair(adm, rin) is None
     assert summary.statuses == {"ok": 1, "error": 1}
+
+
+def test_a_paired_cells_profile_is_taken_by_its_worker_after_the_rounds(fake, tmp_path):
+    # adm-tiny's worker profiles the step it timed; rin-tiny's side fails in its second window,
+    # so its profile is measured as before, in a process of its own (the fake `measure`).
+    fake({"adm-tiny.*": {"ms": 30.0}, "rin-tiny.*": {"ms": 10.0, "raise_at": 2}})
+    plan = runner.plan(pair_suite(rounds=3, profile=True), tmp_path)
+    summary = execute(plan, measure_spec="fake_serve:measure")
+    assert summary.statuses == {"ok": 3, "error": 1} and not summary.interrupted
+    records = {(r.cell.preset, r.cell.phase): r for r in results.read(plan.path)}
+    adm, rin = records["adm-tiny", "forward"], records["rin-tiny", "forward"]
+    taken, alone = records["adm-tiny", "profile:forward"], records["rin-tiny", "profile:forward"]
+    assert adm.details["pair"]["rounds"] == 3 and rin.status == "error"
+    assert taken.status == "ok" and taken.values["profiled_ms_median"] == 30.0
+    assert taken.details[PROFILED_IN_PAIR_KEY] == {"timed": adm.cell.id, "with": rin.cell.id}
+    assert taken.details["trace_dir"] == str(plan.path.with_suffix(""))  # beside the run file
+    assert taken.settings == adm.settings
+    spent = taken.details[CELL_TIME_KEY]
+    assert spent["pair_wall"] == adm.details[CELL_TIME_KEY]["pair_wall"] and "wall" not in spent
+    assert alone.values["alone"] == 1 and PROFILED_IN_PAIR_KEY not in alone.details
+    # The time table counts the pair's wall once, the profile it took inside it.
+    (run,) = timespent.time_spent(results.read(plan.path))
+    walls = spent["pair_wall"] + alone.details[CELL_TIME_KEY]["wall"]
+    assert run.wall_s == pytest.approx(walls)
+    assert run.parts_s["other"] == pytest.approx(2.0)  # the taken profile's steps
+    assert run.parts_s["count"] == pytest.approx(0.125)
+
+
+def test_a_serve_function_that_answers_a_profile_ask_with_a_window_is_an_error(fake, tmp_path):
+    fake({"adm-tiny.*": {"ms": 30.0, "profile": "window"}, "rin-tiny.*": {"ms": 10.0}})
+    plan = runner.plan(pair_suite(rounds=1, profile=True), tmp_path)
+    execute(plan, measure_spec="fake_serve:measure")
+    records = {(r.cell.preset, r.cell.phase): r for r in results.read(plan.path)}
+    assert records["adm-tiny", "forward"].status == "ok"  # the timed side keeps its rounds
+    broken = records["adm-tiny", "profile:forward"]
+    assert broken.status == "error" and "no profile" in broken.error
+    assert records["rin-tiny", "profile:forward"].status == "ok"
 
 
 def test_a_side_that_cannot_be_set_up_leaves_its_partner_timed_alone(fake, tmp_path):

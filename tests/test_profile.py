@@ -9,19 +9,23 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.cell import Cell
+from bench import worker
+from bench.cell import PROFILE_ASK, Cell
+from bench.measure.cell import Settings, windows
 from bench.profiling import BACKWARD_UNATTRIBUTED, DEVICE_IDLE, NOT_GROUPS, OUTSIDE
 from bench.profiling.artifacts import MemoryHistory
 from bench.profiling.groups import BACKWARD_NODE_PREFIX as BACKWARD_NODE
 from bench.profiling.measure import TRACE_DIR, measure_profile
+from bench.record import CELL_TIME_KEY
 
 FAST = {"warmup": 1}
 
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread_per_profile():
-    """The profile sets the threads a timed cell gets (bench.worker.cpu_threads_for), which honour
-    OMP_NUM_THREADS: one here, as tests/conftest.py's one_cpu_thread does for a busy 2-core box."""
+    """The profile sets the threads a timed cell gets (bench.measure.cell.cpu_threads_for), which
+    honour OMP_NUM_THREADS: one here, as tests/conftest.py's one_cpu_thread does for a busy 2-core
+    box."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # what torch would have read from the variable at its start
     with pytest.MonkeyPatch.context() as patch:
@@ -262,3 +266,31 @@ def test_idle_gaps_are_between_kernels_inside_the_steps_longest_first():
         (pytest.approx(20), "softmax", "gemm"),
         (pytest.approx(5), "gemm", "softmax"),
     ]
+
+
+def test_a_pair_worker_profiles_the_step_it_timed_as_a_profile_cell_would(rin_train, tmp_path):
+    # bench.paired asks each side's worker for its profile after the rounds: the same values as
+    # the profile cell measured in a process of its own, without a second build or first call.
+    cell = Cell("rin-tiny", 16, 2, "fp32", "train_step")
+    quick = FAST | {"min_repeats": 2, "min_seconds": 0.0, "max_seconds": 0.2}
+    served = worker.serve_cell(cell, quick)
+    set_up, window = next(served), next(served)
+    taken = served.send({PROFILE_ASK: {"trace_dir": str(tmp_path)}})
+    after = next(served)  # windows go on after it
+    served.close()
+    assert [o.status for o in (set_up, window, taken, after)] == ["ok"] * 4, taken.error
+    assert_adds_up(taken.values)
+    assert set(rin_train.values) - set(taken.values) == {"first_call_s"}
+    assert taken.values["macs_fwd_by_group"] == rin_train.values["macs_fwd_by_group"]
+    assert taken.values["profile_steps"] == 2 and "latency_ms_median" in after.values
+    trace = Path(taken.details["trace_file"])
+    assert trace.parent == tmp_path and trace.name == Path(rin_train.details["trace_file"]).name
+    assert set(taken.details[CELL_TIME_KEY]) == {"count", "profile"}
+    assert taken.details["torch_threads_source"] and taken.details["numerics"]
+
+
+def test_a_serving_worker_without_a_profiler_says_so():
+    served = windows(Cell("dit-tiny", 16, 1, phase="forward"), Settings(warmup=0, min_repeats=1))
+    assert next(served).status == "ok"
+    refused = served.send({PROFILE_ASK: {}})
+    assert refused.status == "error" and "no profiler" in refused.error

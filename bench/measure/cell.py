@@ -35,9 +35,10 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from bench.cell import Cell, profiled
+from bench.cell import PROFILE_ASK, STATIC_PHASES, Cell, profiled
 from bench.family import DiffusionNeeds
 from bench.measure.checkpointing import CHECKPOINTING_KINDS
 from bench.measure.facts import MatmulPeak
@@ -460,8 +461,7 @@ def _timed(cell: Cell, settings: Settings, out: Measurements, peak: MatmulPeak |
     measure memory and energy over the timed window."""
     with ExitStack() as scope:
         ready = _set_up(cell, settings, out, peak, scope)
-        with spent(out, "windows"):
-            _time_window(ready, cell, settings, out)
+        _time_window(ready, cell, settings, out)
         if settings.max_batch:
             del ready.step
             with spent(out, "max_batch"):
@@ -471,14 +471,15 @@ def _timed(cell: Cell, settings: Settings, out: Measurements, peak: MatmulPeak |
 @dataclass
 class _Ready:
     """A timed cell set up to be timed: its step (run once already), the factory of steps at other
-    batches, the device's synchronisation, the model FLOPs of one call and the matmul peak its MFU
-    is over."""
+    batches, the device's synchronisation, the model FLOPs of one call, the matmul peak its MFU
+    is over, and the model the step runs (a paired cell's profile hooks into its modules)."""
 
     step: Callable
     make: Callable
     sync: Callable
     flops_per_call: int
     peak: MatmulPeak
+    model: object
 
 
 def _set_up(
@@ -522,7 +523,7 @@ def _set_up(
     wait_for_quiet(out)  # the first call (first_call_s) and every timed call after it, alone
     with spent(out, "first_call"):
         step = _first_call(make, cell, sync, out)
-    return _Ready(step, make, sync, flops_per_call, peak)
+    return _Ready(step, make, sync, flops_per_call, peak, model)
 
 
 # What each window's values carry over from the set-up's: the MFUs' denominators (kept beside
@@ -530,12 +531,21 @@ def _set_up(
 WINDOW_INPUTS = ("matmul_peak_tflops", "datasheet_peak_tflops", "rss_after_build_bytes")
 
 
-def windows(cell: Cell, settings: Settings = Settings(), *, peak: MatmulPeak | None = None):
+def windows(
+    cell: Cell,
+    settings: Settings = Settings(),
+    *,
+    peak: MatmulPeak | None = None,
+    profile: Callable | None = None,
+):
     """One timed cell measured window by window, for paired timing (bench.paired): a generator
     that yields the set-up's outcome (the model built and its step run once: the counts, the
     matmul peak, first_call_s), then, at each next(), the outcome of one more timed window
-    (`_time_window`: the calls, memory and energy). A failure is yielded as a failed outcome and
-    ends the generator; closing it ends the cell (the numerics flags are restored).
+    (`_time_window`: the calls, memory and energy). Sent {PROFILE_ASK: {"trace_dir": folder or
+    None}} instead (bench.worker), it yields the outcome of the cell's profile cell, taken on the
+    same step (bench.profiling.measure.profile_served): after the rounds, the profile costs no
+    second build, compile or autotuning. A failure is yielded as a failed outcome and ends the
+    generator; closing it ends the cell (the numerics flags are restored).
 
     On CUDA each window hands its cached blocks back to the driver when it ends, so that the other
     side of the pair, waiting in its own process, finds the memory free.
@@ -555,21 +565,56 @@ def windows(cell: Cell, settings: Settings = Settings(), *, peak: MatmulPeak | N
             status, error = failure(err, out)
             yield _with_warnings(Outcome(status, out.values, error, model, out.details), caught)
             return
-        yield _with_warnings(Outcome("ok", out.values, None, model, out.details), caught)
+        ask = yield _with_warnings(Outcome("ok", out.values, None, model, out.details), caught)
         while True:
             caught.clear()
-            window = Measurements({k: out.values[k] for k in WINDOW_INPUTS if k in out.values})
-            try:
-                with spent(window, "windows"):
-                    _time_window(ready, cell, settings, window)
-                _release_cache(cell)
-            except Exception as err:
-                status, error = failure(err, window)
-                yield _with_warnings(
-                    Outcome(status, window.values, error, model, window.details), caught
-                )
+            status, error, got = _served(cell, settings, ready, out, ask, profile)
+            _release_cache(cell)
+            outcome = _with_warnings(Outcome(status, got.values, error, model, got.details), caught)
+            if status != "ok":
+                yield outcome
                 return
-            yield _with_warnings(Outcome("ok", window.values, None, model, window.details), caught)
+            ask = yield outcome
+
+
+def _served(
+    cell: Cell,
+    settings: Settings,
+    ready: _Ready,
+    setup: Measurements,
+    ask: dict | None,
+    profile: Callable | None,
+) -> tuple[str, str | None, Measurements]:
+    """What `windows` was asked for next, measured: (status, failure's reason or None, what it
+    got). One more timed window, or, asked for the profile (PROFILE_ASK), `profile` called as
+    bench.profiling.measure.profile_served on the ready step, under the numerics flags the set-up
+    put in force."""
+    if ask is not None and PROFILE_ASK in ask:
+        got = Measurements(details={"numerics": setup.details.get("numerics", {})})
+        if profile is None:
+            return "error", "this serving worker was given no profiler", got
+        step, trace_dir = (ready.model, ready.step, ready.sync), ask[PROFILE_ASK].get("trace_dir")
+        fill = partial(profile, cell, settings, step, ready.peak, trace_dir, got)
+    else:
+        got = Measurements({k: setup.values[k] for k in WINDOW_INPUTS if k in setup.values})
+        fill = partial(_time_window, ready, cell, settings, got)
+    try:
+        fill()
+    except Exception as err:
+        return *failure(err, got), got
+    return "ok", None, got
+
+
+def cpu_threads_for(cell: Cell) -> str | None:
+    """Set torch's intra-op threads for a timed CPU cell (bench.measure.hardware.set_cpu_threads:
+    the user's OMP_NUM_THREADS, else no more threads than usable cores) and return the source;
+    None for other cells: counts take no time worth threading, and a CUDA cell's host threads only
+    launch kernels."""
+    if cell.device != "cpu" or cell.phase in STATIC_PHASES:
+        return None
+    from bench.measure.hardware import set_cpu_threads
+
+    return set_cpu_threads()
 
 
 def wait_for_quiet(out: Measurements, poll_s: float = 0.02) -> None:
@@ -895,7 +940,12 @@ def _first_call(make: Callable, cell: Cell, sync: Callable, out: Measurements) -
 def _time_window(ready: _Ready, cell: Cell, settings: Settings, out: Measurements) -> None:
     """Time the ready step, with memory and energy over the timed window: after the warm-up, so the
     peaks are the steady state's, with lazily created state (AdamW moments, cuDNN workspaces) in
-    alloc_before_bytes."""
+    alloc_before_bytes. Its seconds go to the cell's "windows" part."""
+    with spent(out, "windows"):
+        _time_window_in(ready, cell, settings, out)
+
+
+def _time_window_in(ready: _Ready, cell: Cell, settings: Settings, out: Measurements) -> None:
     from bench.measure.energy import EnergyMeter, joules_per_image
     from bench.measure.hardware import usable_cores
     from bench.measure.memory import PeakMemory, rss_added

@@ -30,7 +30,7 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from bench.cell import Cell, profiled
+from bench.cell import Cell, profile_of, profiled
 from bench.measure.cell import (
     Measurements,
     Settings,
@@ -39,6 +39,7 @@ from bench.measure.cell import (
     build_model,
     check_dtype,
     check_sdpa_backend,
+    cpu_threads_for,
     make_steps,
     measured_outcome,
     spent,
@@ -46,8 +47,6 @@ from bench.measure.cell import (
 )
 from bench.measure.facts import MatmulPeak
 from bench.record import Outcome
-from bench.worker import cpu_threads_for
-from bench.worker import prepare as prepare_worker
 
 PROFILE_MEASURE_SPEC = "bench.profiling.measure:measure_profile"
 # Steps under the profiler: enough to average over, few enough to bound the trace's size.
@@ -57,8 +56,11 @@ TRACE_DIR = "trace_dir"  # the request's settings may carry the folder for the t
 
 
 def prepare() -> None:
-    """A held worker's imports before its turn (bench.worker.prepare)."""
-    prepare_worker()
+    """A held worker's imports before its turn, as bench.worker.prepare's (this module imports
+    bench.measure.cell itself)."""
+    import torch._dynamo  # noqa: F401
+
+    from bench import registry  # noqa: F401
 
 
 def measure_profile(cell: Cell, settings: dict, peak: MatmulPeak | None = None) -> Outcome:
@@ -72,7 +74,7 @@ def measure_profile(cell: Cell, settings: dict, peak: MatmulPeak | None = None) 
     if phase is None:
         return Outcome("error", error=f"{cell.id} is not a profile cell (phase profile:...)")
     out = Measurements()
-    # The intra-op threads the timed cell gets (bench.worker.cpu_threads_for), so both run alike.
+    # The intra-op threads the timed cell gets (cpu_threads_for), so both run alike.
     threads_source = cpu_threads_for(dataclasses.replace(cell, phase=phase))
     if threads_source is not None:
         out.details["torch_threads_source"] = threads_source
@@ -88,7 +90,6 @@ def _profile(
 ) -> None:
     import torch
 
-    from bench import registry
     from bench.measure.numerics import numerics
     from bench.measure.timing import matmul_peak
 
@@ -111,13 +112,44 @@ def _profile(
         wait_for_quiet(out)  # the next cell's imports (--prestart) done before any timed call
         with spent(out, "first_call"):
             step = _first_call(make, timed, sync, out)
-        for _ in range(settings.warmup):
-            step()
-        before = _time_unprofiled(step, sync)
-        hooks = None if cell.mode == "compile" else (model, registry.get(cell.preset).flop_grouping)
-        prof, walls = _run_profiled(step, PROFILE_STEPS[phase], cell, sync, hooks, trace_dir, out)
-        unprofiled = statistics.median(before + _time_unprofiled(step, sync))
-        _snapshot_memory(step, cell, sync, trace_dir, out)
+        _profile_step(cell, phase, settings, (model, step, sync), counts, out, trace_dir)
+
+
+def profile_served(
+    cell: Cell, settings: Settings, ready: tuple, peak: MatmulPeak, trace_dir, out: Measurements
+) -> None:
+    """The profile of a paired cell's step into `out`, taken by the worker that served its timed
+    windows (bench.measure.cell.windows, after the pair's rounds): `ready` is (model, step, sync)
+    as the windows ran them, already built, compiled and autotuned, so none of that is done
+    twice. `cell` is the timed cell; the measurements are its profile cell's, as
+    `measure_profile` takes them after its own set-up (warm-up, unprofiled and profiled calls,
+    the memory snapshot, the analysis, the trace), with the FLOP counts per group (on meta) and
+    `peak`. Raises for a failed measurement, with what it measured before in `out`."""
+    with spent(out, "count"):
+        counts = _count(cell, train_step=cell.phase == "train_step")
+    out.add(peak.values())
+    profile_cell = dataclasses.replace(cell, phase=profile_of(cell.phase))  # names the files
+    with spent(out, "profile"):
+        _profile_step(profile_cell, cell.phase, settings, ready, counts, out, trace_dir)
+
+
+def _profile_step(
+    cell: Cell, phase: str, settings: Settings, ready: tuple, counts: dict, out, trace_dir
+) -> None:
+    """Profile the ready (model, step, sync), whose step ran at least once: the warm-up, the
+    unprofiled calls on either side of the profiled ones, the memory snapshot, the analysis
+    against `counts` and the trace, into `out`. `cell` is the profile cell, `phase` its timed
+    twin's."""
+    from bench import registry
+
+    model, step, sync = ready
+    for _ in range(settings.warmup):
+        step()
+    before = _time_unprofiled(step, sync)
+    hooks = None if cell.mode == "compile" else (model, registry.get(cell.preset).flop_grouping)
+    prof, walls = _run_profiled(step, PROFILE_STEPS[phase], cell, sync, hooks, trace_dir, out)
+    unprofiled = statistics.median(before + _time_unprofiled(step, sync))
+    _snapshot_memory(step, cell, sync, trace_dir, out)
     out.values |= {
         "profile_steps": len(walls),
         "unprofiled_ms_median": unprofiled,

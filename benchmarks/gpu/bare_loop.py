@@ -79,7 +79,8 @@ def _cpu_loop(call, seconds: float) -> list[float]:
 
 
 def compare(cell, tolerance: float, seconds: float) -> dict:
-    from bench.worker import cpu_threads_for, measure_cell
+    from bench.measure.cell import cpu_threads_for
+    from bench.worker import measure_cell
 
     cpu_threads_for(cell)  # a CPU cell's threads, as the harness sets them, for both loops
     before = statistics.median(bare_forward_ms(cell, seconds))
