@@ -320,8 +320,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("profile_steps", "1", SETUP, None, "profiled steps", fmt=",d",
            description="steps run under torch.profiler; every profile value is per step"),
     Metric("unprofiled_ms_median", "ms", TIME, LOWER, "unprofiled ms", fmt=",.4g",
-           description="median of a few calls of the step without the profiler, in the profile's "
-           "own process (a profile is no timing: the timed cell's latency_ms_median is)"),
+           description="median of a few calls of the step without the profiler, around the "
+           "profiled ones (a profile is no timing: the timed cell's latency_ms_median is)"),
     Metric("profiled_ms_median", "ms", TIME, LOWER, "profiled ms", fmt=",.4g",
            description="median wall-clock time of the profiled steps"),
     Metric("traced_step_ms", "ms", TIME, LOWER, "traced ms", fmt=",.4g",

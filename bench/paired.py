@@ -31,7 +31,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -97,15 +97,17 @@ class Side:
     def profile(self, trace_dir: str | None) -> Outcome:
         """Ask for the profile of this side's step (its profile cell, bench.profiling), on the
         model its windows ran, and wait for it; the trace goes to `trace_dir`. An answer that is
-        no profile (a serve function that cannot take one) is an error outcome."""
+        no profile (a serve function that cannot take one) is an error outcome. Its "wall" runs
+        from the ask to the answer (bench.record.CELL_TIME_KEY)."""
+        start = time.perf_counter()
         self._say(f"{PROFILE} {json.dumps({'trace_dir': trace_dir})}")
         outcome = self._answer()
         if outcome.status == "ok" and "profile_steps" not in outcome.values:
             self.stop()
-            return Outcome(
+            outcome = Outcome(
                 "error", error="the serve function answered a profile ask with no profile"
             )
-        return outcome
+        return outcome.with_cell_time(wall=time.perf_counter() - start)
 
     def stop(self) -> None:
         """End the worker: STOP, then a kill if it does not go within a few seconds."""
@@ -257,6 +259,7 @@ def measure(
     visible: str | None = None,
     machine: str | None = None,
     profiles: Mapping[str, str | None] | None = None,
+    on_timed: Callable[[Outcome, Outcome], None] | None = None,
 ) -> PairOutcomes:
     """The outcomes of both cells of `pair`, each merged over its rounds (`merge`). Rounds in
     `rounds_log` that `machine` (the device model, 'NVIDIA H200') measured count; others are
@@ -264,10 +267,11 @@ def measure(
     `machine`, when both its windows are in. A side that fails (at set-up or in a window) keeps its
     failure as its outcome, with what it measured; the other side goes on alone. A pair with a
     `stop_within` may end before its `rounds` (`early_stop`: details["pair"]["stopped_early"]
-    says why). `profiles` maps a side's cell id to the folder for its profile's trace (or None):
-    after the rounds, that side's worker profiles the step it timed (`Side.profile`), unless the
-    side ended; the profiles' outcomes say so in details[PROFILED_IN_PAIR_KEY]. Ctrl-C kills
-    both workers and propagates."""
+    says why). `on_timed(first, second)` is called with both merged outcomes as soon as the rounds
+    are done (the runner records them there: a profile cut short loses no round). `profiles` maps
+    a side's cell id to the folder for its profile's trace (or None): after the rounds, that side's
+    worker profiles the step it timed (`_profiles`), unless the side ended; the profiles' outcomes
+    say so in details[PROFILED_IN_PAIR_KEY]. Ctrl-C kills both workers and propagates."""
     processes = processes if processes is not None else pool.Processes()
     sides = []
     for index, item in enumerate((pair.first, pair.second)):
@@ -283,19 +287,21 @@ def measure(
         setups = [side.start(serve, peak) for side in sides]
         _play_rounds(pair, sides, rounds_log, windows, orders, machine)
         first, second = _merged(sides, setups, windows, orders)
+        stopped = early_stop(pair, windows)
+        for outcome in (first, second):
+            if dropped:
+                outcome.details["pair"]["rounds_dropped"] = dropped
+            if stopped is not None:
+                outcome.details["pair"]["stopped_early"] = stopped
+        if on_timed is not None:
+            on_timed(first, second)
         profiled = _profiles(sides, profiles or {})
-    except BaseException:  # Ctrl-C, SIGTERM: a window in flight is not waited for
+    except BaseException:  # Ctrl-C, SIGTERM: a window or profile in flight is not waited for
         for side in sides:
             side.kill()
         raise
     for side in sides:
         side.stop()
-    stopped = early_stop(pair, windows)
-    for outcome in (first, second):
-        if dropped:
-            outcome.details["pair"]["rounds_dropped"] = dropped
-        if stopped is not None:
-            outcome.details["pair"]["stopped_early"] = stopped
     return PairOutcomes(first, second, profiled)
 
 
@@ -321,12 +327,18 @@ def _merged(
 
 def _profiles(sides: list[Side], wanted: Mapping[str, str | None]) -> dict[str, Outcome]:
     """The profile of each side `wanted` names (cell id -> trace folder) that has not ended, by
-    its profile cell's id, each saying which pair's worker took it."""
+    its profile cell's id, each saying which pair's worker took it. A side with no profile to take
+    is stopped first, and each side once profiled, so that a profile runs beside no more of its
+    partner than the windows did, and alone where it can."""
+    for side in sides:
+        if side.cell_id not in wanted or side.ended is not None:
+            side.stop()
     profiled = {}
     for index, side in enumerate(sides):
-        if side.cell_id not in wanted or side.ended is not None:
+        if side.process is None:
             continue
         outcome = side.profile(wanted[side.cell_id])
+        side.stop()
         taken = {"timed": side.cell_id, "with": sides[1 - index].cell_id}
         profile_id = replace(side.item.cell, phase=profile_of(side.item.cell.phase)).id
         profiled[profile_id] = replace(

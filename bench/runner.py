@@ -248,10 +248,11 @@ class _Sweep:
         self.shown.done(item.cell, outcome)
 
     def run_pair(self, pair, profiles: Sequence[Planned] = ()) -> list[Planned]:
-        """Time a pair interleaved (bench.paired) on the first slot and record both sides; the
-        rounds log beside the run file lets an interrupted pair go on at its next round. The
-        `profiles` of its cells are taken by the sides' workers after the rounds, and recorded;
-        returns those a side could not take (it ended), to be measured in processes of their own."""
+        """Time a pair interleaved (bench.paired) on the first slot and record both sides as soon
+        as the rounds are done; the rounds log beside the run file lets an interrupted pair go on
+        at its next round. The `profiles` of its cells are then taken by the sides' workers, and
+        recorded; returns those a side could not take (it ended), to be measured in processes of
+        their own."""
         from bench import paired
 
         slot = self.slots[0]
@@ -261,35 +262,36 @@ class _Sweep:
         device = pair.first.cell.device
         pinned = device == "cuda" and slot is not None
         facts = self.facts.get(device, slot if pinned else None)
+        env = facts.env | {"cuda_visible_devices": slot} if pinned else facts.env
         scratch = Path(tempfile.mkdtemp(prefix="pair-", dir=self.scratch))
-        trace_dir = str(self.plan.path.with_suffix(""))  # as profile_request's
         start = time.perf_counter()
+
+        def record_sides(first: Outcome, second: Outcome) -> None:
+            pair_wall_s = time.perf_counter() - start
+            for item, outcome in ((pair.first, first), (pair.second, second)):
+                self.record(item, env, outcome.with_cell_time(pair_wall=pair_wall_s))
+            rounds_log.forget(pair)
+            going = {
+                c.id for c, o in zip(pair.cells, (first, second), strict=True) if o.status == "ok"
+            }
+            for item in profiles:  # the profiles of the sides still going, taken next
+                if _timed_id(item) in going:
+                    self.shown.start(item.cell)
+
+        trace_dir = str(self.plan.path.with_suffix(""))  # as profile_request's
         try:
-            outcomes = paired.measure(
-                pair,
-                facts.peak,
-                serve=self.serve,
-                timeout_s=self.timeout_s,
-                scratch=scratch,
-                rounds_log=rounds_log,
-                processes=self.processes,
-                visible=slot if pinned else None,
+            profiled = paired.measure(
+                pair, facts.peak, serve=self.serve, timeout_s=self.timeout_s, scratch=scratch,
+                rounds_log=rounds_log, processes=self.processes, visible=slot if pinned else None,
                 machine=results.env_device_model(device, facts.env) or device,
-                profiles={_timed_id(item): trace_dir for item in profiles},
-            )
+                profiles={_timed_id(item): trace_dir for item in profiles}, on_timed=record_sides,
+            ).profiles  # fmt: skip
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        pair_wall_s = time.perf_counter() - start
-        env = facts.env | {"cuda_visible_devices": slot} if pinned else facts.env
-        done = [(pair.first, outcomes.first), (pair.second, outcomes.second)]
         for item in profiles:
-            if item.cell.id in outcomes.profiles:
-                self.shown.start(item.cell)
-                done.append((item, outcomes.profiles[item.cell.id]))
-        for item, outcome in done:
-            self.record(item, env, outcome.with_cell_time(pair_wall=pair_wall_s))
-        rounds_log.forget(pair)
-        return [item for item in profiles if item.cell.id not in outcomes.profiles]
+            if item.cell.id in profiled:
+                self.record(item, env, profiled[item.cell.id])
+        return [item for item in profiles if item.cell.id not in profiled]
 
     def run_timed(self, items: list[Planned]) -> None:
         if not items:

@@ -15,7 +15,8 @@ optimizer), first_call (compiling and autotuning included), quiet_wait (with `ri
 windows (warm-up, timed calls, memory and energy), other (the matmul peak where a cell took its own, the largest-batch search, a
 profile's steps and trace, FID's sampling) and unaccounted (a process that gave no result: killed
 at its timeout, or dead, its whole wall time). A pair's two sides run one after the other, so its
-wall time counts once, with the profiles its workers took after the rounds in it. A worker started ahead of its turn (`rinbench run --prestart`) has its
+wall time counts once; a profile its worker took after the rounds has a wall time of its own, from
+the ask to the answer, whose start_up is the little the parent's polling adds. A worker started ahead of its turn (`rinbench run --prestart`) has its
 wall time from "go"; its start before that, made while the cell before it ran, is counted apart
 (`ahead`, `ahead_s`). The parts add up to `wall_s`, the sum of the cells' wall times: with
 several GPUs working at once (`rinbench run --devices`), more than the run's elapsed time. Records
@@ -28,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from bench.cell import STATIC_PHASES
-from bench.record import CELL_TIME_KEY, PROFILED_IN_PAIR_KEY, Record
+from bench.record import CELL_TIME_KEY, Record
 
 PARTS = (
     "start_up",
@@ -96,20 +97,16 @@ class RunTime:
         # and what neither side's own parts explain is the processes' start and the parent's
         # alternation.
         pair = record.details.get("pair") or {}
-        taken = record.details.get(PROFILED_IN_PAIR_KEY)  # a profile a pair's worker took
-        if isinstance(taken, dict):
-            key = frozenset((taken.get("timed"), taken.get("with")))
-        else:
-            key = frozenset((record.cell.id, pair.get("with")))
+        key = frozenset((record.cell.id, pair.get("with")))
         if key not in self.pairs_seen:
             self.pairs_seen.add(key)
             label = " with ".join(sorted(str(cell) for cell in key))
             self._add_wall(spent["pair_wall"], label)
             self.parts_s["start_up"] += spent["pair_wall"]
-        for part in ("peak", "profile", *MEASURED_PARTS):
+        for part in ("peak", *MEASURED_PARTS):
             seconds = spent.get(part, 0.0)
             self.parts_s["start_up"] -= seconds
-            self.parts_s[part if part in MEASURED_PARTS else "other"] += seconds
+            self.parts_s["other" if part == "peak" else part] += seconds
 
     def _add_wall(self, seconds: float, label: str) -> None:
         """`seconds` into the wall time, and `label` among the slowest."""

@@ -22,7 +22,9 @@ fakes start in milliseconds.
 f(cell, settings, peak) that yields the set-up's outcome, then one window's outcome per next(); the
 worker writes each as DIR/answer-<n>.json (0: the set-up) and waits for the parent to write "next"
 (one more window) or "stop" on its standard input. Both sides of a pair stay alive, each in its own
-process, while the parent alternates their windows.
+process, while the parent alternates their windows. After the rounds the parent may write
+`profile {"trace_dir": ...}`: the generator is then sent {"profile": {...}} (bench.cell.PROFILE_ASK)
+and yields the cell's profile, taken on the step its windows ran (bench.measure.cell.windows).
 
 `--hold READY` starts a cell ahead of its turn (bench.cellprocess.hold): the worker imports what
 the measure function's module needs (its `prepare()`, where it has one: torch and the model
@@ -223,7 +225,12 @@ def serve(
             command = commands.readline().strip()
             if command != NEXT and not command.startswith(PROFILE):
                 return  # STOP, or the parent gone
-            ask = ask_of(command)
+            try:
+                ask = ask_of(command)
+            except ValueError as err:
+                problem = contract_error(f"the parent's line {command!r} is unreadable ({err})")
+                write_json(answers / f"answer-{count}.json", problem.to_json())
+                return
     finally:
         close = getattr(outcomes, "close", None)
         if close is not None:

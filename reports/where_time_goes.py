@@ -27,8 +27,9 @@ KERNELS_HEADER = ("Kernel", *OPS_HEADER[1:])
 TOP_OPS_SHOWN = 8
 TITLE = "Where the time goes"
 INTRO = (
-    "Each profiled cell's step under torch.profiler, in a process of its own: the time each FLOP "
-    "group took (CPU: operator time; CUDA: kernel time) against its share of the MACs. A group "
+    "Each profiled cell's step under torch.profiler, after its timing, never during it: the "
+    "time each FLOP group took (CPU: operator time; CUDA: kernel time) against its share of the "
+    "MACs. A group "
     "whose time share exceeds its MAC share runs below the model's average FLOP/s: that is where "
     "wall-clock and MAC ratios part. 'outside the model' is the loss, optimizer or sampler around "
     "the network; 'backward (unattributed)' the backward nodes no group's forward op made. FLOPs "

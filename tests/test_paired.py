@@ -41,10 +41,14 @@ def serve(cell, settings, peak=None):
     number = 0
     while number < 100:
         if ask is not None and action.get("profile") != "window":  # the profile, on the same step
-            ask = yield {"status": "ok", "values": {"profile_steps": 2, "profiled_ms_median": base},
-                         "error": None, "model": model,
+            if action.get("profile") == "interrupt":
+                os.kill(os.getppid(), signal.SIGTERM)
+                time.sleep(30)
+            ask = yield {"status": "ok", "values": {"profile_steps": 2, "profiled_ms_median": base,
+                         "windows_before": number}, "error": None, "model": model,
                          "details": {"trace_dir": ask["profile"]["trace_dir"], "numerics": {},
-                                     "cell_time_s": {"count": 0.125, "profile": 2.0}}}
+                                     "cell_time_s": {"count": 0.125, "profile": 2.0,
+                                                     "measure": 2.25}}}
             continue
         number += 1
         if action.get("interrupt_at") == number:
@@ -192,18 +196,35 @@ def test_a_paired_cells_profile_is_taken_by_its_worker_after_the_rounds(fake, tm
     taken, alone = records["adm-tiny", "profile:forward"], records["rin-tiny", "profile:forward"]
     assert adm.details["pair"]["rounds"] == 3 and rin.status == "error"
     assert taken.status == "ok" and taken.values["profiled_ms_median"] == 30.0
+    assert taken.values["windows_before"] == 3  # after the rounds, on the step they timed
     assert taken.details[PROFILED_IN_PAIR_KEY] == {"timed": adm.cell.id, "with": rin.cell.id}
     assert taken.details["trace_dir"] == str(plan.path.with_suffix(""))  # beside the run file
     assert taken.settings == adm.settings
     spent = taken.details[CELL_TIME_KEY]
-    assert spent["pair_wall"] == adm.details[CELL_TIME_KEY]["pair_wall"] and "wall" not in spent
+    assert 0 < spent["wall"] < adm.details[CELL_TIME_KEY]["pair_wall"] and "pair_wall" not in spent
     assert alone.values["alone"] == 1 and PROFILED_IN_PAIR_KEY not in alone.details
-    # The time table counts the pair's wall once, the profile it took inside it.
+    # The time table: the pair's wall once, and each profile's own.
     (run,) = timespent.time_spent(results.read(plan.path))
-    walls = spent["pair_wall"] + alone.details[CELL_TIME_KEY]["wall"]
-    assert run.wall_s == pytest.approx(walls)
-    assert run.parts_s["other"] == pytest.approx(2.0)  # the taken profile's steps
+    walls = [r.details[CELL_TIME_KEY].get("wall", 0.0) for r in (taken, alone)]
+    assert run.wall_s == pytest.approx(adm.details[CELL_TIME_KEY]["pair_wall"] + sum(walls))
+    assert run.parts_s["other"] == pytest.approx(2.25 - 0.125)  # the taken profile's steps
     assert run.parts_s["count"] == pytest.approx(0.125)
+
+
+def test_a_run_cut_during_a_profile_keeps_the_timed_pair(fake, tmp_path):
+    # The rounds are recorded before any profile is asked for: a cut there (the GPU check's
+    # budget) loses no round, and --resume measures only the profiles, each in its own process.
+    fake({"adm-tiny.*": {"ms": 30.0, "profile": "interrupt"}, "rin-tiny.*": {"ms": 10.0}})
+    plan = runner.plan(pair_suite(rounds=2, profile=True), tmp_path)
+    assert execute(plan, measure_spec="fake_serve:measure").interrupted
+    kept = {r.cell.id: r.status for r in results.read(plan.path)}
+    assert len(kept) == 2 and set(kept.values()) == {"ok"} and all("profile" not in c for c in kept)
+    assert not list((tmp_path / "pairs").glob("*.rounds"))
+    again = runner.plan(pair_suite(rounds=2, profile=True), tmp_path, resume=plan.path)
+    assert {item.cell.phase for item in again.todo} == {"profile:forward"}
+    execute(again, measure_spec="fake_serve:measure")
+    profiles = [r for r in results.read(plan.path) if r.cell.phase == "profile:forward"]
+    assert len(profiles) == 2 and all(r.values["alone"] == 1 for r in profiles)
 
 
 def test_a_serve_function_that_answers_a_profile_ask_with_a_window_is_an_error(fake, tmp_path):

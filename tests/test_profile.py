@@ -270,23 +270,27 @@ def test_idle_gaps_are_between_kernels_inside_the_steps_longest_first():
 
 def test_a_pair_worker_profiles_the_step_it_timed_as_a_profile_cell_would(rin_train, tmp_path):
     # bench.paired asks each side's worker for its profile after the rounds: the same values as
-    # the profile cell measured in a process of its own, without a second build or first call.
+    # the profile cell measured in a process of its own, without a second build or first call,
+    # and the set-up's details (the numerics flags, a lever's) as that cell's own set-up records.
     cell = Cell("rin-tiny", 16, 2, "fp32", "train_step")
     quick = FAST | {"min_repeats": 2, "min_seconds": 0.0, "max_seconds": 0.2}
-    served = worker.serve_cell(cell, quick)
+    served = worker.serve_cell(cell, quick | {"checkpointing": "blocks"})
     set_up, window = next(served), next(served)
     taken = served.send({PROFILE_ASK: {"trace_dir": str(tmp_path)}})
     after = next(served)  # windows go on after it
     served.close()
     assert [o.status for o in (set_up, window, taken, after)] == ["ok"] * 4, taken.error
     assert_adds_up(taken.values)
-    assert set(rin_train.values) - set(taken.values) == {"first_call_s"}
+    assert set(taken.values) == set(rin_train.values)
     assert taken.values["macs_fwd_by_group"] == rin_train.values["macs_fwd_by_group"]
+    assert taken.values["first_call_s"] == set_up.values["first_call_s"]  # the one first call
     assert taken.values["profile_steps"] == 2 and "latency_ms_median" in after.values
+    carried = set(set_up.details) - {CELL_TIME_KEY, "warnings", "traceback"}
+    assert carried <= set(taken.details) and "checkpointed_modules" in carried
+    assert taken.details["numerics"] == set_up.details["numerics"]
     trace = Path(taken.details["trace_file"])
     assert trace.parent == tmp_path and trace.name == Path(rin_train.details["trace_file"]).name
-    assert set(taken.details[CELL_TIME_KEY]) == {"count", "profile"}
-    assert taken.details["torch_threads_source"] and taken.details["numerics"]
+    assert set(taken.details[CELL_TIME_KEY]) == {"count", "profile", "measure"}
 
 
 def test_a_serving_worker_without_a_profiler_says_so():

@@ -159,7 +159,7 @@ class Settings:
     compile_backend: str = "inductor"  # torch.compile backend for mode "compile"
     compile_mode: str | None = None  # torch.compile mode: None (default) or one of COMPILE_MODES
     cudnn_benchmark: bool = True  # let cuDNN pick the fastest conv algorithms (recorded per cell)
-    profile: bool = False  # also profile each timed cell, in a process of its own (bench.profiling)
+    profile: bool = False  # also profile each timed cell, after its timing (bench.profiling)
     channels_last: bool = False  # lever: model and inputs channels-last (see above)
     sdpa_backend: str | None = None  # lever: one of SDPA_BACKENDS, alone; None: torch's choice
     fused_optimizer: bool = False  # lever: the train step's AdamW with fused=True
@@ -569,7 +569,6 @@ def windows(
         while True:
             caught.clear()
             status, error, got = _served(cell, settings, ready, out, ask, profile)
-            _release_cache(cell)
             outcome = _with_warnings(Outcome(status, got.values, error, model, got.details), caught)
             if status != "ok":
                 yield outcome
@@ -587,10 +586,14 @@ def _served(
 ) -> tuple[str, str | None, Measurements]:
     """What `windows` was asked for next, measured: (status, failure's reason or None, what it
     got). One more timed window, or, asked for the profile (PROFILE_ASK), `profile` called as
-    bench.profiling.measure.profile_served on the ready step, under the numerics flags the set-up
-    put in force."""
+    bench.profiling.measure.profile_served on the ready step, with what the set-up found that a
+    profile cell's own set-up records (PROFILE_INPUTS, the numerics flags, the levers' and the
+    compiler's details). Either hands the cached blocks back to the driver when it ends."""
     if ask is not None and PROFILE_ASK in ask:
-        got = Measurements(details={"numerics": setup.details.get("numerics", {})})
+        got = Measurements(
+            {k: setup.values[k] for k in PROFILE_INPUTS if k in setup.values},
+            {k: v for k, v in setup.details.items() if k not in NOT_CARRIED},
+        )
         if profile is None:
             return "error", "this serving worker was given no profiler", got
         step, trace_dir = (ready.model, ready.step, ready.sync), ask[PROFILE_ASK].get("trace_dir")
@@ -600,9 +603,17 @@ def _served(
         fill = partial(_time_window, ready, cell, settings, got)
     try:
         fill()
+        _release_cache(cell)  # the partner's window comes next, in its own process
     except Exception as err:
         return *failure(err, got), got
     return "ok", None, got
+
+
+# What a profile taken by a pair's worker (`windows`) carries over from the set-up, as a profile
+# cell's own set-up records it: the step's first call, what compiling it found; and every detail
+# but the set-up's own seconds, warnings and traceback.
+PROFILE_INPUTS = ("first_call_s", "compile_graph_breaks", "compile_cudagraph_skips")
+NOT_CARRIED = (CELL_TIME_KEY, "warnings", "traceback")
 
 
 def cpu_threads_for(cell: Cell) -> str | None:

@@ -6,9 +6,10 @@ Three modules are about profiles, one job each: this package measures one (in a 
 summary the command prints.
 
 `rinbench profile CELL_OR_PRESET` (bench/commands/profile.py), or a suite with `profile = true` in
-its settings, runs a cell's step under `torch.profiler` in a process of its own (never in the pass
-that times the cell) and files a record of phase "profile:<phase>" (bench.cell.PROFILE_PHASES), so
-that it never shadows the timed record of the same cell.
+its settings, runs a cell's step under `torch.profiler`, never in the pass that times the cell: in a
+process of its own, or, for a paired cell, in its pair's worker once the rounds are timed (on the
+step they ran: `measure.profile_served`). It files a record of phase "profile:<phase>"
+(bench.cell.PROFILE_PHASES), so that it never shadows the timed record of the same cell.
 
 Modules, one job each:
 - `groups`: module hooks that open a profiler range per FLOP group (the family's `flop_grouping`,

@@ -1,4 +1,6 @@
 """measure_profile(cell, settings, peak): one profile cell in this process, as a bench.record.Outcome.
+profile_served(cell, settings, ready, peak, trace_dir, out): the same profile, taken by a pair's
+serving worker on the step its windows ran (bench.measure.cell.windows), after the rounds.
 
 The worker runs it (`python -m bench.worker --measure bench.profiling.measure:measure_profile`)
 for a cell of phase "profile:<phase>": the step is built exactly as the timed cell builds it
@@ -125,12 +127,13 @@ def profile_served(
     `measure_profile` takes them after its own set-up (warm-up, unprofiled and profiled calls,
     the memory snapshot, the analysis, the trace), with the FLOP counts per group (on meta) and
     `peak`. Raises for a failed measurement, with what it measured before in `out`."""
-    with spent(out, "count"):
-        counts = _count(cell, train_step=cell.phase == "train_step")
-    out.add(peak.values())
-    profile_cell = dataclasses.replace(cell, phase=profile_of(cell.phase))  # names the files
-    with spent(out, "profile"):
-        _profile_step(profile_cell, cell.phase, settings, ready, counts, out, trace_dir)
+    with spent(out, "measure"):
+        with spent(out, "count"):
+            counts = _count(cell, train_step=cell.phase == "train_step")
+        out.add(peak.values())
+        profile_cell = dataclasses.replace(cell, phase=profile_of(cell.phase))  # names the files
+        with spent(out, "profile"):
+            _profile_step(profile_cell, cell.phase, settings, ready, counts, out, trace_dir)
 
 
 def _profile_step(
