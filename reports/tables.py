@@ -96,13 +96,12 @@ def format_params(count) -> str:
 
 
 def format_number(value) -> str:
-    """1,120 / 121.5 / 0.0125: three significant digits below 100, whole numbers above."""
+    """1,120 / 33.1 / 33 / 7 / 0.0125: whole numbers from 100, three significant digits below,
+    without trailing zeros (33.0 reads 33, as 7.00 reads 7)."""
     if value is None:
         return ""
     if abs(value) >= 100:
         return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
     return f"{value:.3g}"
 
 

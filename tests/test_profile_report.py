@@ -15,7 +15,7 @@ def test_group_rows_put_groups_by_mac_share_then_the_parts_outside():
 
 def test_the_summary_shows_the_split_the_operators_and_the_slowdown():
     text = summary_text(profile_record())
-    assert "1.05×" in text and "unprofiled 10.0 ms" in text
+    assert "1.05×" in text and "unprofiled 10 ms" in text
     lines = text.splitlines()
     compute = next(line for line in lines if line.startswith("compute"))
     assert "30.0%" in compute and "50.0%" in compute and "200" in compute  # GFLOP/s
