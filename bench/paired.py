@@ -260,6 +260,7 @@ def measure(
     machine: str | None = None,
     profiles: Mapping[str, str | None] | None = None,
     on_timed: Callable[[Outcome, Outcome], None] | None = None,
+    on_profile: Callable[[str, Outcome], None] | None = None,
 ) -> PairOutcomes:
     """The outcomes of both cells of `pair`, each merged over its rounds (`merge`). Rounds in
     `rounds_log` that `machine` (the device model, 'NVIDIA H200') measured count; others are
@@ -271,7 +272,8 @@ def measure(
     are done (the runner records them there: a profile cut short loses no round). `profiles` maps
     a side's cell id to the folder for its profile's trace (or None): after the rounds, that side's
     worker profiles the step it timed (`_profiles`), unless the side ended; the profiles' outcomes
-    say so in details[PROFILED_IN_PAIR_KEY]. Ctrl-C kills both workers and propagates."""
+    say so in details[PROFILED_IN_PAIR_KEY], and each is handed to `on_profile(profile cell id,
+    outcome)` as soon as it is in. Ctrl-C kills both workers and propagates."""
     processes = processes if processes is not None else pool.Processes()
     sides = []
     for index, item in enumerate((pair.first, pair.second)):
@@ -295,7 +297,7 @@ def measure(
                 outcome.details["pair"]["stopped_early"] = stopped
         if on_timed is not None:
             on_timed(first, second)
-        profiled = _profiles(sides, profiles or {})
+        profiled = _profiles(sides, profiles or {}, on_profile)
     except BaseException:  # Ctrl-C, SIGTERM: a window or profile in flight is not waited for
         for side in sides:
             side.kill()
@@ -325,11 +327,16 @@ def _merged(
     ]
 
 
-def _profiles(sides: list[Side], wanted: Mapping[str, str | None]) -> dict[str, Outcome]:
+def _profiles(
+    sides: list[Side],
+    wanted: Mapping[str, str | None],
+    on_profile: Callable[[str, Outcome], None] | None = None,
+) -> dict[str, Outcome]:
     """The profile of each side `wanted` names (cell id -> trace folder) that has not ended, by
-    its profile cell's id, each saying which pair's worker took it. A side with no profile to take
-    is stopped first, and each side once profiled, so that a profile runs beside no more of its
-    partner than the windows did, and alone where it can."""
+    its profile cell's id, each saying which pair's worker took it and handed to `on_profile` as
+    soon as it is in. A side with no profile to take is stopped first, and each side once
+    profiled, so that a profile runs beside no more of its partner than the windows did, and
+    alone where it can."""
     for side in sides:
         if side.cell_id not in wanted or side.ended is not None:
             side.stop()
@@ -344,6 +351,8 @@ def _profiles(sides: list[Side], wanted: Mapping[str, str | None]) -> dict[str, 
         profiled[profile_id] = replace(
             outcome, details=outcome.details | {PROFILED_IN_PAIR_KEY: taken}
         )
+        if on_profile is not None:
+            on_profile(profile_id, profiled[profile_id])
     return profiled
 
 

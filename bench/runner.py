@@ -250,9 +250,9 @@ class _Sweep:
     def run_pair(self, pair, profiles: Sequence[Planned] = ()) -> list[Planned]:
         """Time a pair interleaved (bench.paired) on the first slot and record both sides as soon
         as the rounds are done; the rounds log beside the run file lets an interrupted pair go on
-        at its next round. The `profiles` of its cells are then taken by the sides' workers, and
-        recorded; returns those a side could not take (it ended), to be measured in processes of
-        their own."""
+        at its next round. The `profiles` of its cells are then taken by the sides' workers, each
+        recorded as soon as it is in; returns those a side could not take (it ended), to be
+        measured in processes of their own."""
         from bench import paired
 
         slot = self.slots[0]
@@ -271,12 +271,11 @@ class _Sweep:
             for item, outcome in ((pair.first, first), (pair.second, second)):
                 self.record(item, env, outcome.with_cell_time(pair_wall=pair_wall_s))
             rounds_log.forget(pair)
-            going = {
-                c.id for c, o in zip(pair.cells, (first, second), strict=True) if o.status == "ok"
-            }
-            for item in profiles:  # the profiles of the sides still going, taken next
-                if _timed_id(item) in going:
-                    self.shown.start(item.cell)
+
+        def record_profile(profile_id: str, outcome: Outcome) -> None:
+            item = next(item for item in profiles if item.cell.id == profile_id)
+            self.shown.start(item.cell)
+            self.record(item, env, outcome)
 
         trace_dir = str(self.plan.path.with_suffix(""))  # as profile_request's
         try:
@@ -285,12 +284,10 @@ class _Sweep:
                 rounds_log=rounds_log, processes=self.processes, visible=slot if pinned else None,
                 machine=results.env_device_model(device, facts.env) or device,
                 profiles={_timed_id(item): trace_dir for item in profiles}, on_timed=record_sides,
+                on_profile=record_profile,
             ).profiles  # fmt: skip
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        for item in profiles:
-            if item.cell.id in profiled:
-                self.record(item, env, profiled[item.cell.id])
         return [item for item in profiles if item.cell.id not in profiled]
 
     def run_timed(self, items: list[Planned]) -> None:

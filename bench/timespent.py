@@ -16,9 +16,9 @@ windows (warm-up, timed calls, memory and energy), other (the matmul peak where 
 profile's steps and trace, FID's sampling) and unaccounted (a process that gave no result: killed
 at its timeout, or dead, its whole wall time). A pair's two sides run one after the other, so its
 wall time counts once; a profile its worker took after the rounds has a wall time of its own, from
-the ask to the answer, whose start_up is the little the parent's polling adds. A worker started ahead of its turn (`rinbench run --prestart`) has its
-wall time from "go"; its start before that, made while the cell before it ran, is counted apart
-(`ahead`, `ahead_s`). The parts add up to `wall_s`, the sum of the cells' wall times: with
+the ask to the answer, whose start_up is the little the parent's polling adds. A worker started
+ahead of its turn (`rinbench run --prestart`) has its wall time from "go"; its start before that,
+made while the cell before it ran, is counted apart (`ahead`, `ahead_s`). The parts add up to `wall_s`, the sum of the cells' wall times: with
 several GPUs working at once (`rinbench run --devices`), more than the run's elapsed time. Records
 written before rinbench kept these seconds count in `untimed`.
 """

@@ -124,16 +124,19 @@ def serve_cell(cell: Cell, settings: dict, peak: MatmulPeak | None = None) -> It
     source = cpu_threads_for(cell)
     served = windows(cell, Settings(**settings), peak=peak, profile=profile_served)
     ask = None
-    while True:
-        try:
-            outcome = served.send(ask)
-        except StopIteration:
-            return
-        if source is not None:
-            outcome = dataclasses.replace(
-                outcome, details=outcome.details | {"torch_threads_source": source}
-            )
-        ask = yield outcome
+    try:
+        while True:
+            try:
+                outcome = served.send(ask)
+            except StopIteration:
+                return
+            if source is not None:
+                outcome = dataclasses.replace(
+                    outcome, details=outcome.details | {"torch_threads_source": source}
+                )
+            ask = yield outcome
+    finally:
+        served.close()  # the cell ends with it: the numerics flags restored now, not at collection
 
 
 def probe(device: str, with_peak: bool) -> DeviceFacts:

@@ -211,20 +211,26 @@ def test_a_paired_cells_profile_is_taken_by_its_worker_after_the_rounds(fake, tm
     assert run.parts_s["count"] == pytest.approx(0.125)
 
 
-def test_a_run_cut_during_a_profile_keeps_the_timed_pair(fake, tmp_path):
-    # The rounds are recorded before any profile is asked for: a cut there (the GPU check's
-    # budget) loses no round, and --resume measures only the profiles, each in its own process.
-    fake({"adm-tiny.*": {"ms": 30.0, "profile": "interrupt"}, "rin-tiny.*": {"ms": 10.0}})
+def test_a_run_cut_during_a_profile_keeps_the_timed_pair_and_the_profiles_taken(fake, tmp_path):
+    # The rounds are recorded before any profile is asked for, and each profile as soon as it is
+    # in: a cut during the second side's (the GPU check's budget) loses neither, and --resume
+    # measures only the profile that was cut, in a process of its own.
+    fake({"adm-tiny.*": {"ms": 30.0}, "rin-tiny.*": {"ms": 10.0, "profile": "interrupt"}})
     plan = runner.plan(pair_suite(rounds=2, profile=True), tmp_path)
     assert execute(plan, measure_spec="fake_serve:measure").interrupted
-    kept = {r.cell.id: r.status for r in results.read(plan.path)}
-    assert len(kept) == 2 and set(kept.values()) == {"ok"} and all("profile" not in c for c in kept)
+    kept = {(r.cell.preset, r.cell.phase): r for r in results.read(plan.path)}
+    assert sorted(kept) == [
+        ("adm-tiny", "forward"), ("adm-tiny", "profile:forward"), ("rin-tiny", "forward"),
+    ]  # fmt: skip
+    assert PROFILED_IN_PAIR_KEY in kept["adm-tiny", "profile:forward"].details
     assert not list((tmp_path / "pairs").glob("*.rounds"))
     again = runner.plan(pair_suite(rounds=2, profile=True), tmp_path, resume=plan.path)
-    assert {item.cell.phase for item in again.todo} == {"profile:forward"}
+    assert [item.cell.id for item in again.todo] == [
+        "rin-tiny.r32.b1.fp32.profile:forward.eager.cpu"
+    ]
     execute(again, measure_spec="fake_serve:measure")
-    profiles = [r for r in results.read(plan.path) if r.cell.phase == "profile:forward"]
-    assert len(profiles) == 2 and all(r.values["alone"] == 1 for r in profiles)
+    (alone,) = [r for r in results.read(plan.path) if r.cell.id == again.todo[0].cell.id]
+    assert alone.values["alone"] == 1
 
 
 def test_a_serve_function_that_answers_a_profile_ask_with_a_window_is_an_error(fake, tmp_path):
