@@ -472,7 +472,8 @@ def _timed(cell: Cell, settings: Settings, out: Measurements, peak: MatmulPeak |
 class _Ready:
     """A timed cell set up to be timed: its step (run once already), the factory of steps at other
     batches, the device's synchronisation, the model FLOPs of one call, the matmul peak its MFU
-    is over, and the model the step runs (a paired cell's profile hooks into its modules)."""
+    is over, the model the step runs and its counts on meta (bench.measure.flops.count_flops: a
+    paired cell's profile hooks into the model's modules and splits the step's time by them)."""
 
     step: Callable
     make: Callable
@@ -480,6 +481,7 @@ class _Ready:
     flops_per_call: int
     peak: MatmulPeak
     model: object
+    counts: dict
 
 
 def _set_up(
@@ -500,7 +502,7 @@ def _set_up(
     check_sdpa_backend(settings.sdpa_backend, cell.dtype, device)
     # FLOPs first, on meta: the achieved-TFLOP/s numerator, at no memory cost on the device.
     with spent(out, "count"):
-        flops_per_call = _count_timed(cell, settings, out)
+        flops_per_call, counts = _count_timed(cell, settings, out)
     # The two MFU denominators: the measured matmul peak and the data sheet's for the dtype.
     if peak is None:  # timed here: not beside the next cell's imports (rinbench run --prestart)
         wait_for_quiet(out)
@@ -523,7 +525,7 @@ def _set_up(
     wait_for_quiet(out)  # the first call (first_call_s) and every timed call after it, alone
     with spent(out, "first_call"):
         step = _first_call(make, cell, sync, out)
-    return _Ready(step, make, sync, flops_per_call, peak, model)
+    return _Ready(step, make, sync, flops_per_call, peak, model, counts)
 
 
 # What each window's values carry over from the set-up's: the MFUs' denominators (kept beside
@@ -597,7 +599,7 @@ def _served(
         if profile is None:
             return "error", "this serving worker was given no profiler", got
         step, trace_dir = (ready.model, ready.step, ready.sync), ask[PROFILE_ASK].get("trace_dir")
-        fill = partial(profile, cell, settings, step, ready.peak, trace_dir, got)
+        fill = partial(profile, cell, settings, step, ready.peak, trace_dir, got, ready.counts)
     else:
         got = Measurements({k: setup.values[k] for k in WINDOW_INPUTS if k in setup.values})
         fill = partial(_time_window, ready, cell, settings, got)
@@ -886,8 +888,9 @@ def adamw(parameters, settings: Settings):
         ) from err
 
 
-def _count_timed(cell: Cell, settings: Settings, out: Measurements) -> int:
-    """The phase's MAC and FLOP counts (per image) into `out`; returns the FLOPs of one call."""
+def _count_timed(cell: Cell, settings: Settings, out: Measurements) -> tuple[int, dict]:
+    """The phase's MAC and FLOP counts (per image) into `out`; returns the FLOPs of one call and
+    the counts as `_count` gave them."""
     counts = _count(cell, train_step=cell.phase == "train_step")
     steps = settings.sample_steps
     if cell.phase == "train_step":
@@ -902,7 +905,7 @@ def _count_timed(cell: Cell, settings: Settings, out: Measurements) -> int:
         per_call = counts["flops_fwd_batch"]
     out.add({"macs_fwd": counts["macs_fwd"], "flops_fwd": counts["flops_fwd"]})
     out.values["flops_per_call"] = per_call
-    return per_call
+    return per_call, counts
 
 
 def _compiled(model, cell: Cell, settings: Settings, out: Measurements):

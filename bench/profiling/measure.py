@@ -118,18 +118,26 @@ def _profile(
 
 
 def profile_served(
-    cell: Cell, settings: Settings, ready: tuple, peak: MatmulPeak, trace_dir, out: Measurements
+    cell: Cell,
+    settings: Settings,
+    ready: tuple,
+    peak: MatmulPeak,
+    trace_dir,
+    out: Measurements,
+    counts: dict | None = None,
 ) -> None:
     """The profile of a paired cell's step into `out`, taken by the worker that served its timed
     windows (bench.measure.cell.windows, after the pair's rounds): `ready` is (model, step, sync)
     as the windows ran them, already built, compiled and autotuned, so none of that is done
     twice. `cell` is the timed cell; the measurements are its profile cell's, as
     `measure_profile` takes them after its own set-up (warm-up, unprofiled and profiled calls,
-    the memory snapshot, the analysis, the trace), with the FLOP counts per group (on meta) and
-    `peak`. Raises for a failed measurement, with what it measured before in `out`."""
+    the memory snapshot, the analysis, the trace), with `peak` and the FLOP counts per group
+    (`counts`, the set-up's; counted on meta here without them). Raises for a failed
+    measurement, with what it measured before in `out`."""
     with spent(out, "measure"):
-        with spent(out, "count"):
-            counts = _count(cell, train_step=cell.phase == "train_step")
+        if counts is None:
+            with spent(out, "count"):
+                counts = _count(cell, train_step=cell.phase == "train_step")
         out.add(peak.values())
         profile_cell = dataclasses.replace(cell, phase=profile_of(cell.phase))  # names the files
         with spent(out, "profile"):
