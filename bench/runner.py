@@ -277,7 +277,7 @@ class _Sweep:
             self.shown.start(item.cell)
             self.record(item, env, outcome)
 
-        trace_dir = str(self.plan.path.with_suffix(""))  # as profile_request's
+        trace_dir = trace_folder(self.plan.path)
         try:
             profiled = paired.measure(
                 pair, facts.peak, serve=self.serve, timeout_s=self.timeout_s, scratch=scratch,
@@ -411,7 +411,13 @@ def profile_request(measure_spec: str, settings: dict, run_file: Path) -> tuple[
 
     if measure_spec == DEFAULT_MEASURE:
         measure_spec = PROFILE_MEASURE_SPEC
-    return measure_spec, settings | {TRACE_DIR: str(run_file.with_suffix(""))}
+    return measure_spec, settings | {TRACE_DIR: trace_folder(run_file)}
+
+
+def trace_folder(run_file: Path) -> str:
+    """Where a run's profile traces and memory snapshots go: beside the run file, named like it
+    without .jsonl."""
+    return str(run_file.with_suffix(""))
 
 
 def make_record(run: RunInfo, item: Planned, env: dict, outcome: Outcome) -> Record:

@@ -106,12 +106,10 @@ def measure_cell(cell: Cell, settings: dict, peak: MatmulPeak | None = None) -> 
 
 
 def prepare() -> None:
-    """What a held worker imports before its turn (--hold): torch, the model families and the
-    graph tracer that counting on meta pulls in, none of which touches a device."""
-    import torch._dynamo  # noqa: F401
+    """What a held worker imports before its turn (--hold): bench.measure.cell.prepare."""
+    from bench.measure.cell import prepare as prepare_cell
 
-    from bench import registry  # noqa: F401
-    from bench.measure import cell  # noqa: F401
+    prepare_cell()
 
 
 def serve_cell(cell: Cell, settings: dict, peak: MatmulPeak | None = None) -> Iterator[Outcome]:

@@ -618,6 +618,15 @@ PROFILE_INPUTS = ("first_call_s", "compile_graph_breaks", "compile_cudagraph_ski
 NOT_CARRIED = (CELL_TIME_KEY, "warnings", "traceback")
 
 
+def prepare() -> None:
+    """What a worker held ahead of its turn imports (bench.worker --hold): torch, the model
+    families and the graph tracer that counting on meta pulls in, none of which touches a device
+    (this module is imported by then)."""
+    import torch._dynamo  # noqa: F401
+
+    from bench import registry  # noqa: F401
+
+
 def cpu_threads_for(cell: Cell) -> str | None:
     """Set torch's intra-op threads for a timed CPU cell (bench.measure.hardware.set_cpu_threads:
     the user's OMP_NUM_THREADS, else no more threads than usable cores) and return the source;

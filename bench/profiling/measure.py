@@ -44,6 +44,7 @@ from bench.measure.cell import (
     cpu_threads_for,
     make_steps,
     measured_outcome,
+    prepare,  # noqa: F401  what a worker held ahead of a profile cell imports (bench.worker --hold)
     spent,
     wait_for_quiet,
 )
@@ -55,14 +56,6 @@ PROFILE_MEASURE_SPEC = "bench.profiling.measure:measure_profile"
 PROFILE_STEPS = {"forward": 3, "train_step": 2, "sample": 1}
 UNPROFILED_CALLS = 2  # before and after the profile: the slowdown's denominator is their median
 TRACE_DIR = "trace_dir"  # the request's settings may carry the folder for the trace; not a Setting
-
-
-def prepare() -> None:
-    """A held worker's imports before its turn, as bench.worker.prepare's (this module imports
-    bench.measure.cell itself)."""
-    import torch._dynamo  # noqa: F401
-
-    from bench import registry  # noqa: F401
 
 
 def measure_profile(cell: Cell, settings: dict, peak: MatmulPeak | None = None) -> Outcome:
