@@ -50,7 +50,14 @@ from bench.devicefacts import DeviceFactsCache
 # The planning half of the runner's API (runner.plan, then runner.execute): re-exported here.
 from bench.planning import LATEST, RUN_FILE, RunError, RunPlan, plan
 from bench.progress import CellProgress
-from bench.record import Outcome, Record, RunInfo
+from bench.record import (
+    CELL_TIME_KEY,
+    PROFILE_RETRIED_ALONE_KEY,
+    PROFILED_IN_PAIR_KEY,
+    Outcome,
+    Record,
+    RunInfo,
+)
 from bench.scratch import remove_stale_scratch, scratch_prefix
 from bench.suites import Planned
 from bench.worker import DEFAULT_MEASURE, DEFAULT_SERVE, load_measure, run_measure
@@ -180,6 +187,17 @@ def _profiles_of(todo: Sequence[Planned], pairs: list) -> dict[Cell, Planned]:
     return found
 
 
+def _attempt_in_pair(outcome: Outcome) -> dict:
+    """What a pair's worker's failed attempt at a profile leaves in the record of the profile's
+    own process (PROFILE_RETRIED_ALONE_KEY): its status, reason, pair and seconds."""
+    return {
+        "status": outcome.status,
+        "error": outcome.error,
+        **outcome.details.get(PROFILED_IN_PAIR_KEY, {}),
+        CELL_TIME_KEY: outcome.details.get(CELL_TIME_KEY, {}),
+    }
+
+
 def _timed_id(item: Planned) -> str:
     """The id of a profile cell's timed twin."""
     return dataclasses.replace(item.cell, phase=profiled(item.cell.phase)).id
@@ -214,6 +232,8 @@ class _Sweep:
     processes: pool.Processes  # every worker in flight, killed when the sweep stops
     slots: tuple[str | None, ...]  # a CUDA_VISIBLE_DEVICES value per GPU, or (None,): one device
     prestart: bool = False  # on one device: each cell's worker started while the one before ran
+    # profile cell -> its pair's worker's out-of-memory attempt, until the cell's own process is in
+    retried_alone: dict[Cell, dict] = field(default_factory=dict)
 
     def run_static(self, measure_function: Callable) -> None:
         """Count the params and flops cells in this process, first: they need no device."""
@@ -243,6 +263,10 @@ class _Sweep:
                 self.run_timed(self.run_pair(pair, profiles))
 
     def record(self, item: Planned, env: dict, outcome: Outcome) -> None:
+        attempt = self.retried_alone.pop(item.cell, None)
+        if attempt is not None:
+            details = outcome.details | {PROFILE_RETRIED_ALONE_KEY: attempt}
+            outcome = dataclasses.replace(outcome, details=details)
         self.writer.append(make_record(self.plan.run, item, env, outcome))
         self.summary.add(item.cell, outcome)
         self.shown.done(item.cell, outcome)
@@ -251,8 +275,9 @@ class _Sweep:
         """Time a pair interleaved (bench.paired) on the first slot and record both sides as soon
         as the rounds are done; the rounds log beside the run file lets an interrupted pair go on
         at its next round. The `profiles` of its cells are then taken by the sides' workers, each
-        recorded as soon as it is in; returns those a side could not take (it ended), to be
-        measured in processes of their own."""
+        recorded as soon as it is in; returns those a side could not take (it ended, or ran out of
+        memory beside what it held: PROFILE_RETRIED_ALONE_KEY), to be measured in processes of
+        their own."""
         from bench import paired
 
         slot = self.slots[0]
@@ -274,6 +299,9 @@ class _Sweep:
 
         def record_profile(profile_id: str, outcome: Outcome) -> None:
             item = next(item for item in profiles if item.cell.id == profile_id)
+            if outcome.status == "oom":  # tried again alone; its record will say so
+                self.retried_alone[item.cell] = _attempt_in_pair(outcome)
+                return
             self.shown.start(item.cell)
             self.record(item, env, outcome)
 
@@ -288,7 +316,11 @@ class _Sweep:
             ).profiles  # fmt: skip
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        return [item for item in profiles if item.cell.id not in profiled]
+        return [
+            item
+            for item in profiles
+            if item.cell.id not in profiled or item.cell in self.retried_alone
+        ]
 
     def run_timed(self, items: list[Planned]) -> None:
         if not items:

@@ -16,7 +16,8 @@ windows (warm-up, timed calls, memory and energy), other (the matmul peak where 
 profile's steps and trace, FID's sampling) and unaccounted (a process that gave no result: killed
 at its timeout, or dead, its whole wall time). A pair's two sides run one after the other, so its
 wall time counts once; a profile its worker took after the rounds has a wall time of its own, from
-the ask to the answer, whose start_up is the little the parent's polling adds. A worker started
+the ask to the answer, whose start_up is the little the parent's polling adds; where it ran out of
+memory there and a process of its own took the profile again, both attempts count. A worker started
 ahead of its turn (`rinbench run --prestart`) has its wall time from "go"; its start before that,
 made while the cell before it ran, is counted apart (`ahead`, `ahead_s`). The parts add up to `wall_s`, the sum of the cells' wall times: with
 several GPUs working at once (`rinbench run --devices`), more than the run's elapsed time. Records
@@ -29,7 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from bench.cell import STATIC_PHASES
-from bench.record import CELL_TIME_KEY, Record
+from bench.record import CELL_TIME_KEY, PROFILE_RETRIED_ALONE_KEY, Record
 
 PARTS = (
     "start_up",
@@ -79,10 +80,18 @@ class RunTime:
             self.parts_s["unaccounted"] += spent["wall"]
         else:
             self._add_cell(record, spent)
+        attempt = record.details.get(PROFILE_RETRIED_ALONE_KEY)
+        tried = attempt.get(CELL_TIME_KEY) if isinstance(attempt, dict) else None
+        if isinstance(tried, dict) and {"wall", "measure"} <= set(tried):
+            self._add_cell(
+                record,
+                tried,
+                label=f"{record.cell.id} (in its pair: {attempt.get('status', 'failed')})",
+            )
 
-    def _add_cell(self, record: Record, spent: dict) -> None:
+    def _add_cell(self, record: Record, spent: dict, label: str | None = None) -> None:
         wall, measure = spent["wall"], spent["measure"]
-        self._add_wall(wall, record.cell.id)
+        self._add_wall(wall, label or record.cell.id)
         self.parts_s["start_up"] += wall - measure
         if record.cell.phase in STATIC_PHASES:
             self.parts_s["count"] += measure

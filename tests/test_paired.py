@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench import claims, intervals, paired, results, runner, suites, timespent
-from bench.record import CELL_TIME_KEY, PROFILED_IN_PAIR_KEY, Outcome
+from bench.record import CELL_TIME_KEY, PROFILE_RETRIED_ALONE_KEY, PROFILED_IN_PAIR_KEY, Outcome
 
 REPO = Path(__file__).resolve().parents[1]
 DRIFT = (1.0, 1.4, 0.8, 1.6, 1.1, 0.9)  # per round: the machine's speed wanders by up to 2x
@@ -44,6 +44,11 @@ def serve(cell, settings, peak=None):
             if action.get("profile") == "interrupt":
                 os.kill(os.getppid(), signal.SIGTERM)
                 time.sleep(30)
+            if action.get("profile") == "oom":
+                ask = yield {"status": "oom", "values": {}, "error": "out of memory beside the pair",
+                             "model": model, "details": {"cell_time_s": {"profile": 1.0,
+                                                                         "measure": 1.5}}}
+                continue
             ask = yield {"status": "ok", "values": {"profile_steps": 2, "profiled_ms_median": base,
                          "windows_before": number}, "error": None, "model": model,
                          "details": {"trace_dir": ask["profile"]["trace_dir"], "numerics": {},
@@ -231,6 +236,31 @@ def test_a_run_cut_during_a_profile_keeps_the_timed_pair_and_the_profiles_taken(
     execute(again, measure_spec="fake_serve:measure")
     (alone,) = [r for r in results.read(plan.path) if r.cell.id == again.todo[0].cell.id]
     assert alone.values["alone"] == 1
+
+
+def test_a_profile_out_of_memory_in_its_pair_is_taken_again_alone_and_says_so(fake, tmp_path):
+    # The pair's worker still holds what its windows left, and the partner's weights where the
+    # partner has a profile to take too: one record per cell, the attempt kept in it and counted.
+    fake({"adm-tiny.*": {"ms": 30.0, "profile": "oom"}, "rin-tiny.*": {"ms": 10.0}})
+    plan = runner.plan(pair_suite(rounds=1, profile=True), tmp_path)
+    summary = execute(plan, measure_spec="fake_serve:measure")
+    assert summary.statuses == {"ok": 4} and not summary.interrupted
+    records = {(r.cell.preset, r.cell.phase): r for r in results.read(plan.path)}
+    assert len(records) == 4
+    alone, taken = records["adm-tiny", "profile:forward"], records["rin-tiny", "profile:forward"]
+    attempt = alone.details[PROFILE_RETRIED_ALONE_KEY]
+    adm, rin = records["adm-tiny", "forward"].cell.id, records["rin-tiny", "forward"].cell.id
+    assert alone.values["alone"] == 1 and PROFILED_IN_PAIR_KEY not in alone.details
+    assert {k: attempt[k] for k in ("status", "error", "timed", "with")} == {
+        "status": "oom", "error": "out of memory beside the pair", "timed": adm, "with": rin,
+    }  # fmt: skip
+    assert taken.status == "ok" and PROFILE_RETRIED_ALONE_KEY not in taken.details
+    (run,) = timespent.time_spent(results.read(plan.path))
+    tried = attempt[CELL_TIME_KEY]
+    assert tried["measure"] == 1.5 and tried["wall"] > 0
+    walls = [r.details[CELL_TIME_KEY]["wall"] for r in (alone, taken)]
+    pair_wall = records["adm-tiny", "forward"].details[CELL_TIME_KEY]["pair_wall"]
+    assert run.wall_s == pytest.approx(pair_wall + sum(walls) + tried["wall"])
 
 
 def test_a_serve_function_that_answers_a_profile_ask_with_a_window_is_an_error(fake, tmp_path):

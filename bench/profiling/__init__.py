@@ -8,7 +8,8 @@ summary the command prints.
 `rinbench profile CELL_OR_PRESET` (bench/commands/profile.py), or a suite with `profile = true` in
 its settings, runs a cell's step under `torch.profiler`, never in the pass that times the cell: in a
 process of its own, or, for a paired cell, in its pair's worker once the rounds are timed (on the
-step they ran: `measure.profile_served`). It files a record of phase "profile:<phase>"
+step they ran: `measure.profile_served`; again in a process of its own where that worker ran out
+of memory, the record saying so). It files a record of phase "profile:<phase>"
 (bench.cell.PROFILE_PHASES), so that it never shadows the timed record of the same cell.
 
 Modules, one job each:
