@@ -47,6 +47,7 @@ from bench.worker import NEXT, PROFILE, STOP, WorkerRequest, outcome_of
 
 POLL_S = 0.05  # how often the parent looks for an answer: small beside any window
 ROUNDS_SUFFIX = ".rounds"  # beside RUN.jsonl; not *.jsonl, so readers of results never take it
+RETRIES_SUFFIX = ".retries"  # the same, for RetriesLog
 
 
 @dataclass
@@ -183,14 +184,9 @@ class RoundsLog:
     @classmethod
     def beside(cls, run_file: Path) -> RoundsLog:
         log = cls(Path(run_file).with_suffix(ROUNDS_SUFFIX))
-        if log.path.is_file():
-            for line in log.path.read_text(encoding="utf-8").splitlines():
-                try:
-                    entry = json.loads(line)
-                    key = (entry["first"], entry["second"])
-                except (ValueError, KeyError, TypeError):
-                    continue  # a line cut by a crash: that round is measured again
-                log.rounds.setdefault(key, []).append(entry)
+        for entry in _read_lines(log.path):  # a line cut by a crash: that round is measured again
+            if isinstance(entry.get("first"), str) and isinstance(entry.get("second"), str):
+                log.rounds.setdefault((entry["first"], entry["second"]), []).append(entry)
         return log
 
     def done(self, pair: Pair) -> list[dict]:
@@ -214,25 +210,82 @@ class RoundsLog:
 
     def add(self, pair: Pair, entry: dict) -> None:
         self.rounds.setdefault(_key(pair), []).append(entry)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as file:
-            file.write(json.dumps(entry) + "\n")
-            file.flush()
-            os.fsync(file.fileno())
+        _append_line(self.path, entry)
 
     def forget(self, pair: Pair) -> None:
         """Drop a pair's rounds (its records are written): the log keeps only unfinished pairs,
         and is removed when none is left."""
         self.rounds.pop(_key(pair), None)
-        lines = [json.dumps(e) for entries in self.rounds.values() for e in entries]
-        if lines:
-            self.path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        else:
-            self.path.unlink(missing_ok=True)
+        _rewrite_lines(self.path, [e for entries in self.rounds.values() for e in entries])
+
+
+@dataclass
+class RetriesLog:
+    """The profiles a pair's worker failed to take for want of memory, to be taken again in
+    processes of their own, one JSON line each beside the run file (RUN.retries) until that
+    process's record is written: a cut in between (the GPU check's budget, SIGTERM) loses neither
+    the attempt nor its seconds, and `--resume` puts them in the record it makes
+    (bench.record.PROFILE_RETRIED_ALONE_KEY)."""
+
+    path: Path
+    attempts: dict[str, dict] = field(default_factory=dict)  # profile cell id -> the attempt
+
+    @classmethod
+    def beside(cls, run_file: Path) -> RetriesLog:
+        log = cls(Path(run_file).with_suffix(RETRIES_SUFFIX))
+        for entry in _read_lines(log.path):
+            if isinstance(entry.get("cell"), str) and isinstance(entry.get("attempt"), dict):
+                log.attempts[entry["cell"]] = entry["attempt"]
+        return log
+
+    def add(self, cell_id: str, attempt: dict) -> None:
+        self.attempts[cell_id] = attempt
+        _append_line(self.path, {"cell": cell_id, "attempt": attempt})
+
+    def pop(self, cell_id: str) -> dict | None:
+        """The attempt at `cell_id`'s profile, dropped from the log (its record is written), or
+        None; the log is removed when none is left."""
+        attempt = self.attempts.pop(cell_id, None)
+        if attempt is not None:
+            entries = [{"cell": cell, "attempt": a} for cell, a in self.attempts.items()]
+            _rewrite_lines(self.path, entries)
+        return attempt
 
 
 def _key(pair: Pair) -> tuple[str, str]:
     return pair.first.cell.id, pair.second.cell.id
+
+
+def _read_lines(path: Path) -> list[dict]:
+    """The JSON objects of a log's lines, those cut by a crash left out."""
+    if not path.is_file():
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
+
+
+def _append_line(path: Path, entry: dict) -> None:
+    """`entry` as one more line of the log at `path`, flushed and fsynced before this returns."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as file:
+        file.write(json.dumps(entry) + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def _rewrite_lines(path: Path, entries: list[dict]) -> None:
+    """The log at `path` holding just `entries`, or removed when they are none."""
+    if entries:
+        path.write_text("".join(json.dumps(e) + "\n" for e in entries), encoding="utf-8")
+    else:
+        path.unlink(missing_ok=True)
 
 
 # --- one pair -------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import pool, results
+from bench import paired, pool, results
 from bench.cell import PROFILE_PHASES, STATIC_PHASES, Cell, profiled
 from bench.cellprocess import hold, run_in_subprocess
 from bench.devicefacts import DeviceFactsCache
@@ -144,6 +144,7 @@ def execute(
                 processes=processes,
                 slots=tuple(devices) if devices else (None,),
                 prestart=prestart,
+                retries=paired.RetriesLog.beside(plan.path),
             )
             sweep.run_static(measure_function)
             sweep.run_subprocess_cells()
@@ -232,8 +233,7 @@ class _Sweep:
     processes: pool.Processes  # every worker in flight, killed when the sweep stops
     slots: tuple[str | None, ...]  # a CUDA_VISIBLE_DEVICES value per GPU, or (None,): one device
     prestart: bool = False  # on one device: each cell's worker started while the one before ran
-    # profile cell -> its pair's worker's out-of-memory attempt, until the cell's own process is in
-    retried_alone: dict[Cell, dict] = field(default_factory=dict)
+    retries: paired.RetriesLog  # profiles a pair's worker ran out of memory taking, to take alone
 
     def run_static(self, measure_function: Callable) -> None:
         """Count the params and flops cells in this process, first: they need no device."""
@@ -263,11 +263,12 @@ class _Sweep:
                 self.run_timed(self.run_pair(pair, profiles))
 
     def record(self, item: Planned, env: dict, outcome: Outcome) -> None:
-        attempt = self.retried_alone.pop(item.cell, None)
+        attempt = self.retries.attempts.get(item.cell.id)
         if attempt is not None:
             details = outcome.details | {PROFILE_RETRIED_ALONE_KEY: attempt}
             outcome = dataclasses.replace(outcome, details=details)
         self.writer.append(make_record(self.plan.run, item, env, outcome))
+        self.retries.pop(item.cell.id)  # after the record: a cut in between loses no attempt
         self.summary.add(item.cell, outcome)
         self.shown.done(item.cell, outcome)
 
@@ -278,8 +279,6 @@ class _Sweep:
         recorded as soon as it is in; returns those a side could not take (it ended, or ran out of
         memory beside what it held: PROFILE_RETRIED_ALONE_KEY), to be measured in processes of
         their own."""
-        from bench import paired
-
         slot = self.slots[0]
         rounds_log = paired.RoundsLog.beside(self.plan.path)
         for item in (pair.first, pair.second):
@@ -299,8 +298,8 @@ class _Sweep:
 
         def record_profile(profile_id: str, outcome: Outcome) -> None:
             item = next(item for item in profiles if item.cell.id == profile_id)
-            if outcome.status == "oom":  # tried again alone; its record will say so
-                self.retried_alone[item.cell] = _attempt_in_pair(outcome)
+            if outcome.status == "oom":  # taken again alone; that record will say so
+                self.retries.add(profile_id, _attempt_in_pair(outcome))
                 return
             self.shown.start(item.cell)
             self.record(item, env, outcome)
@@ -319,7 +318,7 @@ class _Sweep:
         return [
             item
             for item in profiles
-            if item.cell.id not in profiled or item.cell in self.retried_alone
+            if item.cell.id not in profiled or item.cell.id in self.retries.attempts
         ]
 
     def run_timed(self, items: list[Planned]) -> None:

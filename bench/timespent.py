@@ -75,23 +75,21 @@ class RunTime:
             self.ahead_s += spent["ahead"]
         if "pair_wall" in spent:
             self._add_pair_side(record, spent)
-        elif "measure" not in spent:  # the process gave no result: killed or dead
-            self._add_wall(spent["wall"], record.cell.id)
-            self.parts_s["unaccounted"] += spent["wall"]
         else:
-            self._add_cell(record, spent)
+            self._add_cell(record, spent, record.cell.id)
         attempt = record.details.get(PROFILE_RETRIED_ALONE_KEY)
         tried = attempt.get(CELL_TIME_KEY) if isinstance(attempt, dict) else None
-        if isinstance(tried, dict) and {"wall", "measure"} <= set(tried):
-            self._add_cell(
-                record,
-                tried,
-                label=f"{record.cell.id} (in its pair: {attempt.get('status', 'failed')})",
-            )
+        if isinstance(tried, dict) and "wall" in tried:  # a pair's worker's, before this one
+            status = attempt.get("status", "failed")
+            self._add_cell(record, tried, f"{record.cell.id} (in its pair: {status})")
 
-    def _add_cell(self, record: Record, spent: dict, label: str | None = None) -> None:
-        wall, measure = spent["wall"], spent["measure"]
-        self._add_wall(wall, label or record.cell.id)
+    def _add_cell(self, record: Record, spent: dict, label: str) -> None:
+        wall = spent["wall"]
+        self._add_wall(wall, label)
+        if "measure" not in spent:  # the process gave no result: killed or dead
+            self.parts_s["unaccounted"] += wall
+            return
+        measure = spent["measure"]
         self.parts_s["start_up"] += wall - measure
         if record.cell.phase in STATIC_PHASES:
             self.parts_s["count"] += measure

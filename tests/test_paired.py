@@ -239,8 +239,8 @@ def test_a_run_cut_during_a_profile_keeps_the_timed_pair_and_the_profiles_taken(
 
 
 def test_a_profile_out_of_memory_in_its_pair_is_taken_again_alone_and_says_so(fake, tmp_path):
-    # The pair's worker still holds what its windows left, and the partner's weights where the
-    # partner has a profile to take too: one record per cell, the attempt kept in it and counted.
+    # The pair's worker still holds what its windows left (the first side's, its partner's worker
+    # too): one record per cell, the attempt kept in it and counted in the time table.
     fake({"adm-tiny.*": {"ms": 30.0, "profile": "oom"}, "rin-tiny.*": {"ms": 10.0}})
     plan = runner.plan(pair_suite(rounds=1, profile=True), tmp_path)
     summary = execute(plan, measure_spec="fake_serve:measure")
@@ -261,6 +261,25 @@ def test_a_profile_out_of_memory_in_its_pair_is_taken_again_alone_and_says_so(fa
     walls = [r.details[CELL_TIME_KEY]["wall"] for r in (alone, taken)]
     pair_wall = records["adm-tiny", "forward"].details[CELL_TIME_KEY]["pair_wall"]
     assert run.wall_s == pytest.approx(pair_wall + sum(walls) + tried["wall"])
+
+
+def test_a_cut_before_the_retry_alone_keeps_the_attempt_for_the_resumed_record(fake, tmp_path):
+    # adm-tiny's profile runs out of memory in its pair, then rin-tiny's cuts the run (the check's
+    # budget): the attempt waits beside the run file, and --resume's record carries it.
+    fake({"adm-tiny.*": {"ms": 30.0, "profile": "oom"}, "rin-tiny.*": {"profile": "interrupt"}})
+    plan = runner.plan(pair_suite(rounds=1, profile=True), tmp_path)
+    assert execute(plan, measure_spec="fake_serve:measure").interrupted
+    waiting = plan.path.with_suffix(paired.RETRIES_SUFFIX)
+    adm_profile = "adm-tiny.r32.b1.fp32.profile:forward.eager.cpu"
+    assert list(paired.RetriesLog.beside(plan.path).attempts) == [adm_profile]
+    again = runner.plan(pair_suite(rounds=1, profile=True), tmp_path, resume=plan.path)
+    assert execute(again, measure_spec="fake_serve:measure").statuses == {"ok": 2}
+    records = {r.cell.id: r for r in results.read(plan.path)}
+    attempt = records[adm_profile].details[PROFILE_RETRIED_ALONE_KEY]
+    assert attempt["status"] == "oom" and attempt[CELL_TIME_KEY]["measure"] == 1.5
+    rin_profile = adm_profile.replace("adm-tiny", "rin-tiny")
+    assert PROFILE_RETRIED_ALONE_KEY not in records[rin_profile].details
+    assert not waiting.exists()
 
 
 def test_a_serve_function_that_answers_a_profile_ask_with_a_window_is_an_error(fake, tmp_path):

@@ -3,7 +3,7 @@
 import pytest
 
 from bench.cell import Cell
-from bench.record import CELL_TIME_KEY, Record, RunInfo
+from bench.record import CELL_TIME_KEY, PROFILE_RETRIED_ALONE_KEY, Record, RunInfo
 from bench.timespent import PARTS, time_spent
 
 PAIR_SIDE = {"count": 1, "build": 1, "first_call": 1, "windows": 2, "pair_wall": 15}
@@ -56,3 +56,20 @@ def test_each_part_is_summed_and_a_pair_counts_its_wall_time_once():
     # A pair's side alone still brings its pair's wall time, once: no part goes negative.
     assert (second.key, second.wall_s, second.parts_s["start_up"]) == ("run-2", 15, 10)
     assert min(second.parts_s.values()) >= 0
+
+
+def test_a_profile_retried_alone_counts_its_attempt_in_the_pair_too():
+    alone = {"count": 1, "build": 1, "first_call": 1, "measure": 5, "wall": 6}
+    attempts = [
+        {"status": "oom", CELL_TIME_KEY: {"measure": 1.5, "wall": 2}},
+        {"status": "oom", CELL_TIME_KEY: {"wall": 3}},  # kept no parts: its seconds unaccounted
+    ]
+    records = [
+        record(p, "profile:forward", dict(alone), **{PROFILE_RETRIED_ALONE_KEY: a})
+        for p, a in zip(("adm-tiny", "rin-tiny"), attempts, strict=True)
+    ]
+    (run,) = time_spent(records)
+    assert run.cells == 2 and run.wall_s == pytest.approx(6 + 2 + 6 + 3)
+    assert run.parts_s["unaccounted"] == 3 and run.parts_s["other"] == pytest.approx(2 + 2 + 1.5)
+    assert sum(run.parts_s.values()) == pytest.approx(run.wall_s)
+    assert (3, "rin-tiny.r32.b1.fp32.profile:forward.eager.cpu (in its pair: oom)") in run.slowest
