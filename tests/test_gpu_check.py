@@ -7,6 +7,7 @@ import contextlib
 import fnmatch
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -424,9 +425,9 @@ def test_the_matmul_peak_reads_the_clocks_while_each_variant_runs(tmp_path):
     with unread.watching("burst"):
         pass
     assert unread.readings["burst"]["clock_event_reason_shares"] is None
-    assert summary._clocks(unread.readings["burst"]).endswith(
-        "no clock-event reasons read, 1 reading"
-    )
+    # One reading at least; more where the poll thread outruns the block (a loaded CPU).
+    said = summary._clocks(unread.readings["burst"])
+    assert re.search(r"no clock-event reasons read, (1 reading|\d+ readings)$", said), said
 
     without = peak.ClockWatch(reason="nvmlInit failed")
     with without.watching("burst"):
