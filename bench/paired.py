@@ -222,34 +222,38 @@ class RoundsLog:
 @dataclass
 class RetriesLog:
     """The profiles a pair's worker failed to take for want of memory, to be taken again in
-    processes of their own, one JSON line each beside the run file (RUN.retries) until that
+    processes of their own, one JSON line per attempt beside the run file (RUN.retries) until that
     process's record is written: a cut in between (the GPU check's budget, SIGTERM) loses neither
-    the attempt nor its seconds, and `--resume` puts them in the record it makes
+    the attempts nor their seconds, and `--resume` puts them in the record it makes
     (bench.record.PROFILE_RETRIED_ALONE_KEY)."""
 
     path: Path
-    attempts: dict[str, dict] = field(default_factory=dict)  # profile cell id -> the attempt
+    attempts: dict[str, list[dict]] = field(default_factory=dict)  # profile cell id -> attempts
 
     @classmethod
     def beside(cls, run_file: Path) -> RetriesLog:
         log = cls(Path(run_file).with_suffix(RETRIES_SUFFIX))
         for entry in _read_lines(log.path):
             if isinstance(entry.get("cell"), str) and isinstance(entry.get("attempt"), dict):
-                log.attempts[entry["cell"]] = entry["attempt"]
+                log.attempts.setdefault(entry["cell"], []).append(entry["attempt"])
         return log
 
     def add(self, cell_id: str, attempt: dict) -> None:
-        self.attempts[cell_id] = attempt
+        self.attempts.setdefault(cell_id, []).append(attempt)
         _append_line(self.path, {"cell": cell_id, "attempt": attempt})
 
-    def pop(self, cell_id: str) -> dict | None:
-        """The attempt at `cell_id`'s profile, dropped from the log (its record is written), or
-        None; the log is removed when none is left."""
-        attempt = self.attempts.pop(cell_id, None)
-        if attempt is not None:
-            entries = [{"cell": cell, "attempt": a} for cell, a in self.attempts.items()]
+    def pop(self, cell_id: str) -> list[dict] | None:
+        """The attempts at `cell_id`'s profile, in order, dropped from the log (its record is
+        written), or None; the log is removed when none is left."""
+        attempts = self.attempts.pop(cell_id, None)
+        if attempts is not None:
+            entries = [
+                {"cell": cell, "attempt": attempt}
+                for cell, waiting in self.attempts.items()
+                for attempt in waiting
+            ]
             _rewrite_lines(self.path, entries)
-        return attempt
+        return attempts
 
 
 def _key(pair: Pair) -> tuple[str, str]:
@@ -281,11 +285,17 @@ def _append_line(path: Path, entry: dict) -> None:
 
 
 def _rewrite_lines(path: Path, entries: list[dict]) -> None:
-    """The log at `path` holding just `entries`, or removed when they are none."""
-    if entries:
-        path.write_text("".join(json.dumps(e) + "\n" for e in entries), encoding="utf-8")
-    else:
+    """The log at `path` holding just `entries`, or removed when they are none; written beside it
+    and renamed over it, so that a kill mid-way leaves the old log whole."""
+    if not entries:
         path.unlink(missing_ok=True)
+        return
+    fresh = path.with_name(path.name + ".new")
+    with open(fresh, "w", encoding="utf-8") as file:
+        file.write("".join(json.dumps(entry) + "\n" for entry in entries))
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(fresh, path)
 
 
 # --- one pair -------------------------------------------------------------------------------------

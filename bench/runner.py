@@ -263,12 +263,14 @@ class _Sweep:
                 self.run_timed(self.run_pair(pair, profiles))
 
     def record(self, item: Planned, env: dict, outcome: Outcome) -> None:
-        attempt = self.retries.attempts.get(item.cell.id)
-        if attempt is not None:
-            details = outcome.details | {PROFILE_RETRIED_ALONE_KEY: attempt}
+        attempts = self.retries.attempts.get(item.cell.id)
+        if attempts and PROFILED_IN_PAIR_KEY not in outcome.details:  # taken alone after them
+            details = outcome.details | {PROFILE_RETRIED_ALONE_KEY: attempts}
             outcome = dataclasses.replace(outcome, details=details)
         self.writer.append(make_record(self.plan.run, item, env, outcome))
-        self.retries.pop(item.cell.id)  # after the record: a cut in between loses no attempt
+        # After the record, so that a cut in between loses no attempt. A pair's worker that took
+        # the profile after all (a resumed pair, played again) drops them: they were not its.
+        self.retries.pop(item.cell.id)
         self.summary.add(item.cell, outcome)
         self.shown.done(item.cell, outcome)
 

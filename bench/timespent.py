@@ -77,11 +77,12 @@ class RunTime:
             self._add_pair_side(record, spent)
         else:
             self._add_cell(record, spent, record.cell.id)
-        attempt = record.details.get(PROFILE_RETRIED_ALONE_KEY)
-        tried = attempt.get(CELL_TIME_KEY) if isinstance(attempt, dict) else None
-        if isinstance(tried, dict) and "wall" in tried:  # a pair's worker's, before this one
-            status = attempt.get("status", "failed")
-            self._add_cell(record, tried, f"{record.cell.id} (in its pair: {status})")
+        attempts = record.details.get(PROFILE_RETRIED_ALONE_KEY)
+        for attempt in attempts if isinstance(attempts, list) else ():  # a pair's worker's
+            tried = attempt.get(CELL_TIME_KEY) if isinstance(attempt, dict) else None
+            if isinstance(tried, dict) and "wall" in tried:
+                status = attempt.get("status", "failed")
+                self._add_cell(record, tried, f"{record.cell.id} (in its pair: {status})")
 
     def _add_cell(self, record: Record, spent: dict, label: str) -> None:
         wall = spent["wall"]

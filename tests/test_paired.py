@@ -240,17 +240,23 @@ def test_a_run_cut_during_a_profile_keeps_the_timed_pair_and_the_profiles_taken(
 
 def test_a_profile_out_of_memory_in_its_pair_is_taken_again_alone_and_says_so(fake, tmp_path):
     # The pair's worker still holds what its windows left (the first side's, its partner's worker
-    # too): one record per cell, the attempt kept in it and counted in the time table.
+    # too): one record per cell, the attempts kept in it and counted in the time table. Attempts
+    # waiting from an earlier play of the pair (a resumed run) join adm-tiny's, and leave
+    # rin-tiny's profile, which its pair's worker took this time, as they found it.
     fake({"adm-tiny.*": {"ms": 30.0, "profile": "oom"}, "rin-tiny.*": {"ms": 10.0}})
     plan = runner.plan(pair_suite(rounds=1, profile=True), tmp_path)
+    earlier = paired.RetriesLog.beside(plan.path)
+    earlier.add("adm-tiny.r32.b1.fp32.profile:forward.eager.cpu", {"status": "oom", "error": "1"})
+    earlier.add("rin-tiny.r32.b1.fp32.profile:forward.eager.cpu", {"status": "oom", "error": "2"})
     summary = execute(plan, measure_spec="fake_serve:measure")
     assert summary.statuses == {"ok": 4} and not summary.interrupted
     records = {(r.cell.preset, r.cell.phase): r for r in results.read(plan.path)}
-    assert len(records) == 4
+    assert len(records) == 4 and not earlier.path.exists()
     alone, taken = records["adm-tiny", "profile:forward"], records["rin-tiny", "profile:forward"]
-    attempt = alone.details[PROFILE_RETRIED_ALONE_KEY]
+    first, attempt = alone.details[PROFILE_RETRIED_ALONE_KEY]
     adm, rin = records["adm-tiny", "forward"].cell.id, records["rin-tiny", "forward"].cell.id
     assert alone.values["alone"] == 1 and PROFILED_IN_PAIR_KEY not in alone.details
+    assert first == {"status": "oom", "error": "1"}
     assert {k: attempt[k] for k in ("status", "error", "timed", "with")} == {
         "status": "oom", "error": "out of memory beside the pair", "timed": adm, "with": rin,
     }  # fmt: skip
@@ -275,7 +281,7 @@ def test_a_cut_before_the_retry_alone_keeps_the_attempt_for_the_resumed_record(f
     again = runner.plan(pair_suite(rounds=1, profile=True), tmp_path, resume=plan.path)
     assert execute(again, measure_spec="fake_serve:measure").statuses == {"ok": 2}
     records = {r.cell.id: r for r in results.read(plan.path)}
-    attempt = records[adm_profile].details[PROFILE_RETRIED_ALONE_KEY]
+    (attempt,) = records[adm_profile].details[PROFILE_RETRIED_ALONE_KEY]
     assert attempt["status"] == "oom" and attempt[CELL_TIME_KEY]["measure"] == 1.5
     rin_profile = adm_profile.replace("adm-tiny", "rin-tiny")
     assert PROFILE_RETRIED_ALONE_KEY not in records[rin_profile].details

@@ -65,7 +65,7 @@ def test_a_profile_retried_alone_counts_its_attempt_in_the_pair_too():
         {"status": "oom", CELL_TIME_KEY: {"wall": 3}},  # kept no parts: its seconds unaccounted
     ]
     records = [
-        record(p, "profile:forward", dict(alone), **{PROFILE_RETRIED_ALONE_KEY: a})
+        record(p, "profile:forward", dict(alone), **{PROFILE_RETRIED_ALONE_KEY: [a]})
         for p, a in zip(("adm-tiny", "rin-tiny"), attempts, strict=True)
     ]
     (run,) = time_spent(records)
