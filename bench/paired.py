@@ -601,6 +601,10 @@ def _merged_windows(windows: Sequence[Outcome], item: Planned, setup_values: Map
     merged: dict = {
         "latency_ms_samples": samples,
         "latency_ms_samples_by_round": by_round,
+        "latency_ms_warmup": [ms for w in windows for ms in w.values.get("latency_ms_warmup", [])],
+        "latency_ms_warmup_by_round": [
+            list(w.values.get("latency_ms_warmup", [])) for w in windows
+        ],
         intervals.ROUND_MEDIANS_KEY: [w.values["latency_ms_median"] for w in windows],
         **latency_stats(samples).values(),
     }

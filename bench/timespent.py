@@ -30,7 +30,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from bench.cell import STATIC_PHASES
-from bench.record import CELL_TIME_KEY, PROFILE_RETRIED_ALONE_KEY, Record
+from bench.intervals import ROUND_MEDIANS_KEY
+from bench.record import CELL_TIME_KEY, PROFILE_RETRIED_ALONE_KEY, Record, is_number
 
 PARTS = (
     "start_up",
@@ -133,3 +134,45 @@ def time_spent(
             runs[name] = RunTime(name, record.run.suite)
         runs[name].add(record)
     return list(runs.values())
+
+
+@dataclass
+class WarmUp:
+    """The warm-up calls of timed windows, each as a factor of its window's median timed call
+    (1.0: the step was steady already), by position: whether a window's warm-up was needed, and
+    whether fewer calls would do. A cell's first window follows its first call (compiling,
+    autotuning); a pair's later windows follow the partner's window, on a step already warm."""
+
+    seconds: float = 0.0  # all the warm-up calls took (part of the "windows" part)
+    calls: int = 0
+    first: list[list[float]] = field(default_factory=list)  # [call] -> factors, one per cell
+    later: list[list[float]] = field(default_factory=list)  # the same, one per later round
+
+    def add(self, calls_ms: list, median_ms: object, later: bool) -> None:
+        if not calls_ms or not is_number(median_ms) or median_ms <= 0:
+            return
+        factors = self.later if later else self.first
+        for position, ms in enumerate(calls_ms):
+            if not is_number(ms):
+                continue
+            self.seconds += ms / 1e3
+            self.calls += 1
+            factors.extend([] for _ in range(position + 1 - len(factors)))
+            factors[position].append(ms / median_ms)
+
+
+def warm_up(records: Iterable[Record]) -> WarmUp:
+    """The warm-up calls of `records`' ok timed windows (latency_ms_warmup; a paired side's per
+    round, latency_ms_warmup_by_round, against its round medians)."""
+    found = WarmUp()
+    for record in records:
+        values = record.values
+        if record.status != "ok":
+            continue
+        by_round = values.get("latency_ms_warmup_by_round")
+        medians = values.get(ROUND_MEDIANS_KEY)
+        if not isinstance(by_round, list) or not isinstance(medians, list):
+            by_round, medians = [values.get("latency_ms_warmup")], [values.get("latency_ms_median")]
+        for index, (calls, median) in enumerate(zip(by_round, medians, strict=False)):
+            found.add(calls if isinstance(calls, list) else [], median, later=index > 0)
+    return found

@@ -46,6 +46,7 @@ STORED_TIMING_KEYS = (
     "timed_iters",
     "timed_window_s",
     "latency_ms_samples",
+    "latency_ms_warmup",
     "latency_ms_median",
     "latency_ms_p10",
     "latency_ms_p90",
@@ -98,6 +99,7 @@ def test_warmup_calls_are_not_timed_and_the_window_excludes_them():
     ).values()
     assert calls == ["call", "call", "enter", "call", "call", "call", "exit"]
     assert (stats["warmup_iters"], stats["timed_iters"]) == (2, 3)
+    assert len(stats["latency_ms_warmup"]) == 2 and len(stats["latency_ms_samples"]) == 3
 
 
 NEW_CONDITION_KEYS = (
@@ -505,6 +507,7 @@ def test_the_cuda_timing_and_memory_paths_run_with_torch_cuda_faked(monkeypatch)
         lambda: calls.append(1), device="cuda", warmup=2, min_repeats=5, min_seconds=0, window=probe
     )
     assert result.timer == "cuda_events" and result.warmup_iters == 2
+    assert result.warmup_ms == [2.0, 2.0]  # by the timed calls' clock, CUDA events
     assert result.samples_ms == [2.0] * len(result.samples_ms) and len(result.samples_ms) >= 5
     assert probe.values == {
         "alloc_before_bytes": 1 << 20,

@@ -4,7 +4,7 @@ import pytest
 
 from bench.cell import Cell
 from bench.record import CELL_TIME_KEY, PROFILE_RETRIED_ALONE_KEY, Record, RunInfo
-from bench.timespent import PARTS, time_spent
+from bench.timespent import PARTS, time_spent, warm_up
 
 PAIR_SIDE = {"count": 1, "build": 1, "first_call": 1, "windows": 2, "pair_wall": 15}
 PAIR = "adm-tiny.r32.b1.fp32.forward.eager.cpu with rin-tiny.r32.b1.fp32.forward.eager.cpu"
@@ -73,3 +73,20 @@ def test_a_profile_retried_alone_counts_its_attempt_in_the_pair_too():
     assert run.parts_s["unaccounted"] == 3 and run.parts_s["other"] == pytest.approx(2 + 2 + 1.5)
     assert sum(run.parts_s.values()) == pytest.approx(run.wall_s)
     assert (3, "rin-tiny.r32.b1.fp32.profile:forward.eager.cpu (in its pair: oom)") in run.slowest
+
+
+def test_warm_up_calls_are_factors_of_their_windows_median_first_windows_apart():
+    alone = record("adm-tiny", "forward", None)
+    alone.values.update(latency_ms_warmup=[30.0, 10.0], latency_ms_median=10.0)
+    side = record("rin-tiny", "forward", None)
+    side.values.update(
+        latency_ms_warmup_by_round=[[40.0, 20.0], [22.0, 20.0], [20.0]],
+        latency_ms_round_medians=[20.0, 20.0, 20.0],
+        latency_ms_warmup=[40.0, 20.0, 22.0, 20.0, 20.0],
+    )
+    failed = record("dit-tiny", "forward", None, status="error")
+    failed.values.update(latency_ms_warmup=[99.0], latency_ms_median=1.0)
+    found = warm_up([alone, side, failed])
+    assert found.first == [[3.0, 2.0], [1.0, 1.0]]  # by call: adm-tiny's, then rin-tiny's round 1
+    assert found.later == [[1.1, 1.0], [1.0]]
+    assert found.calls == 7 and found.seconds == pytest.approx(0.162)

@@ -30,7 +30,7 @@ import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -146,6 +146,9 @@ class Timing:
     noisy: bool
     noisy_reason: str
     conditions: WindowConditions
+    # Each warm-up call's time, by the timed calls' clock: whether the warm-up was needed, and
+    # whether fewer calls would do (bench.timespent.warm_up).
+    warmup_ms: list[float] = field(default_factory=list)
 
     @property
     def timed_iters(self) -> int:
@@ -159,6 +162,7 @@ class Timing:
             "timed_iters": self.timed_iters,
             "timed_window_s": self.window_s,
             "latency_ms_samples": self.samples_ms,
+            "latency_ms_warmup": self.warmup_ms,
             **self.stats.values(),
             "latency_noisy": int(self.noisy),
             "latency_noisy_reason": self.noisy_reason,
@@ -177,11 +181,12 @@ def time_calls(
     max_rel_iqr: float = DEFAULT_MAX_REL_IQR,
     window: AbstractContextManager | None = None,
 ) -> Timing:
-    """Call `fn` `warmup` times untimed, then time it until both `min_repeats` calls and
+    """Call `fn` `warmup` times outside the window, then time it until both `min_repeats` calls and
     `min_seconds` of wall time have passed, and then on until the timing is not noisy
     (`judge_noise` with `max_rel_iqr`) or the next call would end past the budget (`max_seconds`;
     None: `default_budget`). The budget never cuts the minimums short: a call slower than the
-    budget still gets its `min_repeats` samples.
+    budget still gets its `min_repeats` samples. The warm-up calls are clocked as the timed ones
+    are, and kept apart (`warmup_ms`): no statistic counts them.
 
     `window` (e.g. an energy meter, a peak-memory probe) is entered after the warm-up and exited after
     the last timed call, with the device idle at both ends. Returns the typed `Timing`; its
@@ -193,12 +198,11 @@ def time_calls(
     on_gpu = device.type == "cuda"
     sync = (lambda: torch.cuda.synchronize(device)) if on_gpu else (lambda: None)
 
-    for _ in range(warmup):
-        fn()
+    call = _cuda_sample if on_gpu else _cpu_sample
+    warmup_ms = [call(fn) for _ in range(warmup)]
     sync()
 
     rule = _StopRule(min_repeats, min_seconds, budget_s, max_rel_iqr)
-    call = _cuda_sample if on_gpu else _cpu_sample
     samples_ms, window_s, conditions = _timed_loop(fn, call, sync, rule, window)
     stats = latency_stats(samples_ms)
     short = None if on_gpu else short_of_cores(conditions, hardware.usable_cores())
@@ -212,6 +216,7 @@ def time_calls(
         noisy=noisy,
         noisy_reason=reason + _budget_note(len(samples_ms), window_s, budget_s),
         conditions=conditions,
+        warmup_ms=warmup_ms,
     )
 
 

@@ -16,7 +16,8 @@ each lever cell beside its plain twin (and against the official code's peak wher
 known), the hardware comparison of this run's cells with the runs of other machines that
 `--beside` names (check.sh names the committed ones: the hardware suite's CPU runs and earlier GPU
 checks), where each run's seconds went (bench.timespent: start-up, counting, building, first calls,
-windows; the slowest cells), the harness-against-bare-loop check, the matmul peak timed five ways (with the clocks
+windows; the slowest cells), the warm-up calls against their windows' medians (bench.timespent.warm_up:
+whether a pair's later windows need as many), the harness-against-bare-loop check, the matmul peak timed five ways (with the clocks
 NVML read) and the cells the time budget left out.
 
 The levers' records are read apart from the gpu-check run's: a lever cell has the id of its plain
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -36,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench import datasheet  # noqa: E402
 from bench.measure.cell import LEVERS, Settings  # noqa: E402
 from bench.results import device_model, latest_per_cell, read  # noqa: E402
-from bench.timespent import time_spent  # noqa: E402
+from bench.timespent import time_spent, warm_up  # noqa: E402
 
 GIB = 2**30
 # (cell id on a GPU, MFU target): issue 23's targets for this check (BENCHMARKS.md says why).
@@ -467,7 +469,47 @@ def _time_spent(run: list, lever_runs: dict, calls_tsv: Path) -> list[str]:
             f"- started ahead in {spent.key} (--prestart): {spent.ahead} cells, "
             f"{spent.ahead_s:.0f} s of start-up done while the cell before each ran"
         )
-    return lines + _pairs_played(run) + [""]
+    return lines + _pairs_played(run) + [""] + _warm_up(run + levered)
+
+
+def _warm_up(records: list) -> list[str]:
+    """The warm-up calls of the timed windows, by position, as factors of their window's median:
+    the data that says whether a pair's later windows could warm up with fewer calls."""
+    found = warm_up(records)
+    if not found.calls:
+        return []
+    lines = [
+        "## Warm-up calls against their window's median",
+        "",
+        f"{found.calls} warm-up calls took {found.seconds:.1f} s of the windows. Each call's time "
+        "over its window's median timed call, by the timed calls' clock (1.00: the step was "
+        "steady already): the median over the windows, and the farthest from 1 in brackets. A "
+        "cell's first window follows its first call; a pair's later windows follow the partner's "
+        "window, the step warm already, and where their first call reads 1.00 they need fewer.",
+        "",
+        "| windows | count | " + " | ".join(f"call {n + 1}" for n in range(_longest(found))) + " |",
+        "|---|---|" + "---|" * _longest(found),
+    ]
+    for name, factors in (
+        ("first of each cell", found.first),
+        ("later rounds of pairs", found.later),
+    ):
+        if factors:
+            shown = " | ".join(
+                [_factors(at) for at in factors] + [""] * (_longest(found) - len(factors))
+            )
+            lines.append(f"| {name} | {len(factors[0])} | {shown} |")
+    return lines + [""]
+
+
+def _longest(found) -> int:
+    return max(len(found.first), len(found.later))
+
+
+def _factors(factors: list[float]) -> str:
+    """'1.02 (1.31)': the median factor and the one farthest from 1."""
+    farthest = max(factors, key=lambda factor: abs(factor - 1))
+    return f"{statistics.median(factors):.2f} ({farthest:.2f})"
 
 
 def _pairs_played(run: list) -> list[str]:
