@@ -48,6 +48,9 @@ from bench.worker import NEXT, PROFILE, STOP, WorkerRequest, outcome_of
 POLL_S = 0.05  # how often the parent looks for an answer: small beside any window
 ROUNDS_SUFFIX = ".rounds"  # beside RUN.jsonl; not *.jsonl, so readers of results never take it
 RETRIES_SUFFIX = ".retries"  # the same, for RetriesLog
+# A window's details key: which of its worker's windows it was (1: the first, after the set-up's
+# first call; the later ones follow a window of their own or of the partner's, on a warm step).
+WINDOW_OF_PROCESS_KEY = "window_of_process"
 
 
 @dataclass
@@ -91,9 +94,12 @@ class Side:
         return self._answer()
 
     def window(self) -> Outcome:
-        """Ask for one more timed window and wait for it."""
+        """Ask for one more timed window and wait for it; its details say which of this worker's
+        windows it was (WINDOW_OF_PROCESS_KEY)."""
         self._say(NEXT)
-        return self._answer()
+        number = self.answers  # the set-up's was answer 0
+        outcome = self._answer()
+        return replace(outcome, details=outcome.details | {WINDOW_OF_PROCESS_KEY: number})
 
     def profile(self, trace_dir: str | None) -> Outcome:
         """Ask for the profile of this side's step (its profile cell, bench.profiling), on the
@@ -557,10 +563,21 @@ def merge(
         values["latency_noisy"] = int(noisy)
         values[SHORT_OF_CORES_KEY] = len(short)
         details["pair"]["short_of_cores"] = short  # which rounds: the factor counts either side's
+        fresh = [
+            index for index, w in enumerate(windows) if w.details.get(WINDOW_OF_PROCESS_KEY) == 1
+        ]
+        if fresh:  # rounds logged before rinbench kept the key: unknown
+            details["pair"]["after_first_call"] = fresh  # a resumed pair's worker started again
         details["latency_noisy_reason"] = reason
         # The last window's diagnostics (why energy or a memory reading is missing, the RSS scope).
         for key, value in windows[-1].details.items():
-            if key not in ("latency_noisy_reason", "warnings", "traceback", CELL_TIME_KEY):
+            if key not in (
+                "latency_noisy_reason",
+                "warnings",
+                "traceback",
+                CELL_TIME_KEY,
+                WINDOW_OF_PROCESS_KEY,
+            ):
                 details.setdefault(key, value)
         warnings = [w for window in windows for w in window.details.get("warnings", [])]
         if warnings:

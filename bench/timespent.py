@@ -149,12 +149,11 @@ class WarmUp:
     later: list[list[float]] = field(default_factory=list)  # the same, one per later round
 
     def add(self, calls_ms: list, median_ms: object, later: bool) -> None:
-        if not calls_ms or not is_number(median_ms) or median_ms <= 0:
+        usable = is_number(median_ms) and median_ms > 0 and all(is_number(ms) for ms in calls_ms)
+        if not calls_ms or not usable:
             return
         factors = self.later if later else self.first
         for position, ms in enumerate(calls_ms):
-            if not is_number(ms):
-                continue
             self.seconds += ms / 1e3
             self.calls += 1
             factors.extend([] for _ in range(position + 1 - len(factors)))
@@ -163,7 +162,9 @@ class WarmUp:
 
 def warm_up(records: Iterable[Record]) -> WarmUp:
     """The warm-up calls of `records`' ok timed windows (latency_ms_warmup; a paired side's per
-    round, latency_ms_warmup_by_round, against its round medians)."""
+    round, latency_ms_warmup_by_round, against its round medians). A round whose worker had just
+    started (details.pair.after_first_call: the first, and the first after a resume) counts as a
+    first window."""
     found = WarmUp()
     for record in records:
         values = record.values
@@ -173,6 +174,8 @@ def warm_up(records: Iterable[Record]) -> WarmUp:
         medians = values.get(ROUND_MEDIANS_KEY)
         if not isinstance(by_round, list) or not isinstance(medians, list):
             by_round, medians = [values.get("latency_ms_warmup")], [values.get("latency_ms_median")]
+        fresh = (record.details.get("pair") or {}).get("after_first_call")
+        fresh = set(fresh) if isinstance(fresh, list) else {0}
         for index, (calls, median) in enumerate(zip(by_round, medians, strict=False)):
-            found.add(calls if isinstance(calls, list) else [], median, later=index > 0)
+            found.add(calls if isinstance(calls, list) else [], median, later=index not in fresh)
     return found

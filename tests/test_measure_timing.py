@@ -84,7 +84,7 @@ def test_repeats_until_both_minimums():
     assert stats["timed_window_s"] >= 0.1
 
 
-def test_warmup_calls_are_not_timed_and_the_window_excludes_them():
+def test_warmup_calls_are_kept_apart_and_the_window_excludes_them():
     calls = []
 
     class Window:

@@ -65,7 +65,7 @@ def serve(cell, settings, peak=None):
         ms = base * DRIFT[(number - 1) % len(DRIFT)] * wobble[(number - 1) % len(wobble)]
         samples = [ms * f for f in (0.99, 1.0, 1.01)]
         ask = yield {"status": "ok", "values": {"latency_ms_samples": samples, "latency_ms_median": ms,
-               "timed_iters": 3, "timed_window_s": 3 * ms / 1e3, "torch_threads": 2,
+               "latency_ms_warmup": [ms * (3.0 if number == 1 else 1.0)], "timed_iters": 3, "timed_window_s": 3 * ms / 1e3, "torch_threads": 2,
                "cpu_util_timed": 2.0, "peak_rss_bytes": 1000 + number},
                "error": None, "model": model,
                "details": {"latency_noisy_reason": "steady: spread 1%",
@@ -133,6 +133,7 @@ def test_a_pair_is_timed_in_alternating_rounds_and_the_drift_cancels_in_the_fact
         "rounds": 5,
         "orders": ["ab", "ba", "ab", "ba", "ab"],
         "short_of_cores": [],
+        "after_first_call": [0],  # the rounds whose window was its worker's first
     }
     # Every round is kept: its median and its samples.
     medians = adm.values[intervals.ROUND_MEDIANS_KEY]
@@ -327,6 +328,11 @@ def test_an_interrupted_pair_resumes_at_its_next_round(fake, tmp_path):
         [30.0 * d for d in (*DRIFT[:2], *DRIFT[:3])]
     )
     assert adm.details["pair"]["orders"] == ["ab", "ba", "ab", "ba", "ab"]
+    # Round 3 followed the fresh worker's first call, as round 1 did: its warm-up is a first's.
+    assert adm.details["pair"]["after_first_call"] == [0, 2]
+    assert [len(calls) for calls in adm.values["latency_ms_warmup_by_round"]] == [1] * 5
+    found = timespent.warm_up([adm, rin])
+    assert found.first == [[3.0] * 4] and found.later == [[1.0] * 6]
     # The seconds are this run's: the three windows timed within its wall time, not the logged.
     assert adm.details[CELL_TIME_KEY]["windows"] == pytest.approx(3 * 0.25)
 

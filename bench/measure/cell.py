@@ -144,7 +144,7 @@ class Settings:
       without such norms, end "unsupported". details["low_precision_norm_modules"] counts them.
     """
 
-    warmup: int = 3  # untimed calls before timing (after the first call, which compiles)
+    warmup: int = 3  # calls before the timed ones (after the first, which compiles), kept apart
     min_repeats: int = 10  # timed calls, at least
     min_seconds: float = 1.0  # and at least this long (also the energy window)
     # Then on until the relative IQR of the samples without stalls is at most max_rel_iqr, or the

@@ -478,38 +478,33 @@ def _warm_up(records: list) -> list[str]:
     found = warm_up(records)
     if not found.calls:
         return []
+    longest = max(len(found.first), len(found.later))
     lines = [
         "## Warm-up calls against their window's median",
         "",
         f"{found.calls} warm-up calls took {found.seconds:.1f} s of the windows. Each call's time "
         "over its window's median timed call, by the timed calls' clock (1.00: the step was "
-        "steady already): the median over the windows, and the farthest from 1 in brackets. A "
-        "cell's first window follows its first call; a pair's later windows follow the partner's "
-        "window, the step warm already, and where their first call reads 1.00 they need fewer.",
+        "steady already): the median over the windows that made that call, the one farthest from "
+        "1, and how many windows. A first window follows its worker's first call (a pair's "
+        "first round, and its first after a resume); a pair's later windows follow a window of "
+        "their own or of the partner's, on a step built, compiled and autotuned already, with "
+        "its cached memory handed back. Where their first call's farthest reads near 1.00 too, "
+        "they would do with fewer warm-up calls.",
         "",
-        "| windows | count | " + " | ".join(f"call {n + 1}" for n in range(_longest(found))) + " |",
-        "|---|---|" + "---|" * _longest(found),
+        "| windows | " + " | ".join(f"call {n + 1}" for n in range(longest)) + " |",
+        "|---|" + "---|" * longest,
     ]
-    for name, factors in (
-        ("first of each cell", found.first),
-        ("later rounds of pairs", found.later),
-    ):
+    for name, factors in (("first", found.first), ("later rounds of pairs", found.later)):
         if factors:
-            shown = " | ".join(
-                [_factors(at) for at in factors] + [""] * (_longest(found) - len(factors))
-            )
-            lines.append(f"| {name} | {len(factors[0])} | {shown} |")
+            shown = [_factors(at) for at in factors] + [""] * (longest - len(factors))
+            lines.append(f"| {name} | " + " | ".join(shown) + " |")
     return lines + [""]
 
 
-def _longest(found) -> int:
-    return max(len(found.first), len(found.later))
-
-
 def _factors(factors: list[float]) -> str:
-    """'1.02 (1.31)': the median factor and the one farthest from 1."""
+    """'1.02, farthest 1.31, of 12': the median factor, the one farthest from 1, how many."""
     farthest = max(factors, key=lambda factor: abs(factor - 1))
-    return f"{statistics.median(factors):.2f} ({farthest:.2f})"
+    return f"{statistics.median(factors):.2f}, farthest {farthest:.2f}, of {len(factors)}"
 
 
 def _pairs_played(run: list) -> list[str]:
