@@ -563,25 +563,8 @@ def merge(
         values["latency_noisy"] = int(noisy)
         values[SHORT_OF_CORES_KEY] = len(short)
         details["pair"]["short_of_cores"] = short  # which rounds: the factor counts either side's
-        fresh = [
-            index for index, w in enumerate(windows) if w.details.get(WINDOW_OF_PROCESS_KEY) == 1
-        ]
-        if fresh:  # rounds logged before rinbench kept the key: unknown
-            details["pair"]["after_first_call"] = fresh  # a resumed pair's worker started again
         details["latency_noisy_reason"] = reason
-        # The last window's diagnostics (why energy or a memory reading is missing, the RSS scope).
-        for key, value in windows[-1].details.items():
-            if key not in (
-                "latency_noisy_reason",
-                "warnings",
-                "traceback",
-                CELL_TIME_KEY,
-                WINDOW_OF_PROCESS_KEY,
-            ):
-                details.setdefault(key, value)
-        warnings = [w for window in windows for w in window.details.get("warnings", [])]
-        if warnings:
-            details["warnings"] = list(dict.fromkeys(details.get("warnings", []) + warnings))[:20]
+        _carry_window_details(windows, details)
         read = isinstance(values.get("nvml_used_bytes"), int | float)
         if item.cell.device == "cuda" and read and partner_resident:
             details["nvml_used_reason"] = (
@@ -593,6 +576,32 @@ def merge(
     if not windows:
         return Outcome("error", values, "no window was timed", setup.model, details)
     return Outcome("ok", values, None, setup.model, details)
+
+
+# Window details a side's record does not take from its last window: merged, or the window's own.
+NOT_FROM_WINDOWS = (
+    "latency_noisy_reason",
+    "warnings",
+    "traceback",
+    CELL_TIME_KEY,
+    WINDOW_OF_PROCESS_KEY,
+)
+
+
+def _carry_window_details(windows: Sequence[Outcome], details: dict) -> None:
+    """Into a side's `details`: the rounds whose window was its worker's first (a resumed pair's
+    worker started again; none known for rounds logged before windows said so), the last
+    window's diagnostics (why energy or a memory reading is missing, the RSS scope) and every
+    window's warnings."""
+    fresh = [index for index, w in enumerate(windows) if w.details.get(WINDOW_OF_PROCESS_KEY) == 1]
+    if fresh:
+        details["pair"]["after_first_call"] = fresh
+    for key, value in windows[-1].details.items():
+        if key not in NOT_FROM_WINDOWS:
+            details.setdefault(key, value)
+    warnings = [w for window in windows for w in window.details.get("warnings", [])]
+    if warnings:
+        details["warnings"] = list(dict.fromkeys(details.get("warnings", []) + warnings))[:20]
 
 
 def _seconds_spent(setup: Outcome, windows: Sequence[Outcome], ended: Outcome | None) -> dict:
