@@ -231,7 +231,9 @@ class RetriesLog:
     processes of their own, one JSON line per attempt beside the run file (RUN.retries) until that
     process's record is written: a cut in between (the GPU check's budget, SIGTERM) loses neither
     the attempts nor their seconds, and `--resume` puts them in the record it makes
-    (bench.record.PROFILE_RETRIED_ALONE_KEY)."""
+    (bench.record.PROFILE_RETRIED_ALONE_KEY). Two ways round that are left: a pair played again
+    (`--retry-failed` of its other side) whose worker then takes the profile drops them, and a cut
+    between a record and its `pop` leaves them to a later `--retry-failed` of that cell too."""
 
     path: Path
     attempts: dict[str, list[dict]] = field(default_factory=dict)  # profile cell id -> attempts

@@ -61,8 +61,8 @@ PROFILED_IN_PAIR_KEY = "profiled_in_pair"
 # The details key of a profile cell whose pair's worker ran out of memory taking it (beside what
 # that worker held after its windows, and, for the first side, its partner's worker still waiting to
 # take its own), so that a process of its own measured it: a list of such attempts, in order (more
-# than one where a resumed run played the pair again), each {"status": "oom", "error", "timed",
-# "with", CELL_TIME_KEY: its seconds, which bench.timespent counts beside the record's own}.
+# than one where a resumed run played the pair again), each {"status": "oom", "error", "machine",
+# "timed", "with", CELL_TIME_KEY: its seconds, which bench.timespent counts beside the record's}.
 PROFILE_RETRIED_ALONE_KEY = "profile_retried_alone"
 
 

@@ -188,12 +188,14 @@ def _profiles_of(todo: Sequence[Planned], pairs: list) -> dict[Cell, Planned]:
     return found
 
 
-def _attempt_in_pair(outcome: Outcome) -> dict:
+def _attempt_in_pair(outcome: Outcome, machine: str) -> dict:
     """What a pair's worker's failed attempt at a profile leaves in the record of the profile's
-    own process (PROFILE_RETRIED_ALONE_KEY): its status, reason, pair and seconds."""
+    own process (PROFILE_RETRIED_ALONE_KEY): its status, reason, pair, machine (a resumed run may
+    take the profile on another) and seconds."""
     return {
         "status": outcome.status,
         "error": outcome.error,
+        "machine": machine,
         **outcome.details.get(PROFILED_IN_PAIR_KEY, {}),
         CELL_TIME_KEY: outcome.details.get(CELL_TIME_KEY, {}),
     }
@@ -290,6 +292,7 @@ class _Sweep:
         facts = self.facts.get(device, slot if pinned else None)
         env = facts.env | {"cuda_visible_devices": slot} if pinned else facts.env
         scratch = Path(tempfile.mkdtemp(prefix="pair-", dir=self.scratch))
+        machine = results.env_device_model(device, facts.env) or device
         start = time.perf_counter()
 
         def record_sides(first: Outcome, second: Outcome) -> None:
@@ -301,7 +304,7 @@ class _Sweep:
         def record_profile(profile_id: str, outcome: Outcome) -> None:
             item = next(item for item in profiles if item.cell.id == profile_id)
             if outcome.status == "oom":  # taken again alone; that record will say so
-                self.retries.add(profile_id, _attempt_in_pair(outcome))
+                self.retries.add(profile_id, _attempt_in_pair(outcome, machine))
                 return
             self.shown.start(item.cell)
             self.record(item, env, outcome)
@@ -311,7 +314,7 @@ class _Sweep:
             profiled = paired.measure(
                 pair, facts.peak, serve=self.serve, timeout_s=self.timeout_s, scratch=scratch,
                 rounds_log=rounds_log, processes=self.processes, visible=slot if pinned else None,
-                machine=results.env_device_model(device, facts.env) or device,
+                machine=machine,
                 profiles={_timed_id(item): trace_dir for item in profiles}, on_timed=record_sides,
                 on_profile=record_profile,
             ).profiles  # fmt: skip

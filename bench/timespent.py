@@ -140,19 +140,22 @@ def time_spent(
 class WarmUp:
     """The warm-up calls of timed windows, each as a factor of its window's median timed call
     (1.0: the step was steady already), by position: whether a window's warm-up was needed, and
-    whether fewer calls would do. A cell's first window follows its first call (compiling,
-    autotuning); a pair's later windows follow the partner's window, on a step already warm."""
+    whether fewer calls would do. Each list holds, per call, one factor per window. A first
+    window follows its worker's first call (compiling, autotuning); a pair's later windows follow
+    either a window of their own (the side that opens a round follows the one that closed the
+    round before: A B, B A) or the partner's, on a step built and warm already."""
 
     seconds: float = 0.0  # all the warm-up calls took (part of the "windows" part)
     calls: int = 0
-    first: list[list[float]] = field(default_factory=list)  # [call] -> factors, one per cell
-    later: list[list[float]] = field(default_factory=list)  # the same, one per later round
+    first: list[list[float]] = field(default_factory=list)
+    after_own: list[list[float]] = field(default_factory=list)
+    after_partner: list[list[float]] = field(default_factory=list)
 
-    def add(self, calls_ms: list, median_ms: object, later: bool) -> None:
+    def add(self, calls_ms: list, median_ms: object, factors: list[list[float]]) -> None:
+        """A window's warm-up calls into `factors` (one of this object's lists)."""
         usable = is_number(median_ms) and median_ms > 0 and all(is_number(ms) for ms in calls_ms)
         if not calls_ms or not usable:
             return
-        factors = self.later if later else self.first
         for position, ms in enumerate(calls_ms):
             self.seconds += ms / 1e3
             self.calls += 1
@@ -164,7 +167,8 @@ def warm_up(records: Iterable[Record]) -> WarmUp:
     """The warm-up calls of `records`' ok timed windows (latency_ms_warmup; a paired side's per
     round, latency_ms_warmup_by_round, against its round medians). A round whose worker had just
     started (details.pair.after_first_call: the first, and the first after a resume) counts as a
-    first window."""
+    first window; a later round's window as following its own or its partner's window, by the
+    rounds' orders, and not at all where they cannot say (`_follows_own`)."""
     found = WarmUp()
     for record in records:
         values = record.values
@@ -174,8 +178,32 @@ def warm_up(records: Iterable[Record]) -> WarmUp:
         medians = values.get(ROUND_MEDIANS_KEY)
         if not isinstance(by_round, list) or not isinstance(medians, list):
             by_round, medians = [values.get("latency_ms_warmup")], [values.get("latency_ms_median")]
-        fresh = (record.details.get("pair") or {}).get("after_first_call")
+        pair = record.details.get("pair") or {}
+        fresh = pair.get("after_first_call")
         fresh = set(fresh) if isinstance(fresh, list) else {0}
         for index, (calls, median) in enumerate(zip(by_round, medians, strict=False)):
-            found.add(calls if isinstance(calls, list) else [], median, later=index not in fresh)
+            follows_own = None if index in fresh else _follows_own(pair, index)
+            if index not in fresh and follows_own is None:
+                continue
+            into = (
+                found.first
+                if index in fresh
+                else found.after_own
+                if follows_own
+                else found.after_partner
+            )
+            found.add(calls if isinstance(calls, list) else [], median, into)
     return found
+
+
+def _follows_own(pair: dict, index: int) -> bool | None:
+    """Whether a side's window of round `index` (not its worker's first) came right after a window
+    of its own, by the rounds' orders (details.pair.orders, "ab" or "ba"); None where they cannot
+    say: no orders or role, or a partner that ended (its rounds then had one window)."""
+    orders, role = pair.get("orders"), pair.get("role")
+    if not isinstance(orders, list) or not 0 < index < len(orders) or "partner_ended" in pair:
+        return None
+    if role not in ("first", "second") or not {orders[index - 1], orders[index]} <= {"ab", "ba"}:
+        return None
+    own = "a" if role == "first" else "b"
+    return orders[index][0] == own and orders[index - 1][1] == own

@@ -78,15 +78,20 @@ def test_a_profile_retried_alone_counts_its_attempt_in_the_pair_too():
 def test_warm_up_calls_are_factors_of_their_windows_median_first_windows_apart():
     alone = record("adm-tiny", "forward", None)
     alone.values.update(latency_ms_warmup=[30.0, 10.0], latency_ms_median=10.0)
-    side = record("rin-tiny", "forward", None)
+    # The second side of a pair: round 2 ("ba") opens after its own window of round 1, round 3
+    # ("ab") after the partner's.
+    pair = {"role": "second", "orders": ["ab", "ba", "ab"], "after_first_call": [0]}
+    side = record("rin-tiny", "forward", None, pair=pair)
     side.values.update(
         latency_ms_warmup_by_round=[[40.0, 20.0], [22.0, 20.0], [20.0]],
         latency_ms_round_medians=[20.0, 20.0, 20.0],
         latency_ms_warmup=[40.0, 20.0, 22.0, 20.0, 20.0],
     )
+    ended = record("dit-tiny", "forward", None, pair=pair | {"partner_ended": "oom: ..."})
+    ended.values.update(latency_ms_warmup_by_round=[[5.0], [9.0]], latency_ms_round_medians=[5, 3])
     failed = record("dit-tiny", "forward", None, status="error")
     failed.values.update(latency_ms_warmup=[99.0], latency_ms_median=1.0)
-    found = warm_up([alone, side, failed])
-    assert found.first == [[3.0, 2.0], [1.0, 1.0]]  # by call: adm-tiny's, then rin-tiny's round 1
-    assert found.later == [[1.1, 1.0], [1.0]]
-    assert found.calls == 7 and found.seconds == pytest.approx(0.162)
+    found = warm_up([alone, side, ended, failed])
+    assert found.first == [[3.0, 2.0, 1.0], [1.0, 1.0]]  # by call: adm-tiny's, rin's, dit's
+    assert found.after_own == [[1.1], [1.0]] and found.after_partner == [[1.0]]
+    assert found.calls == 8 and found.seconds == pytest.approx(0.167)  # not the unplaced 9 ms

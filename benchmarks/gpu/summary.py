@@ -478,7 +478,12 @@ def _warm_up(records: list) -> list[str]:
     found = warm_up(records)
     if not found.calls:
         return []
-    longest = max(len(found.first), len(found.later))
+    rows = {
+        "first": found.first,
+        "pairs' later, after their own": found.after_own,
+        "pairs' later, after the partner's": found.after_partner,
+    }
+    longest = max(len(factors) for factors in rows.values())
     lines = [
         "## Warm-up calls against their window's median",
         "",
@@ -486,15 +491,16 @@ def _warm_up(records: list) -> list[str]:
         "over its window's median timed call, by the timed calls' clock (1.00: the step was "
         "steady already): the median over the windows that made that call, the one farthest from "
         "1, and how many windows. A first window follows its worker's first call (a pair's "
-        "first round, and its first after a resume); a pair's later windows follow a window of "
-        "their own or of the partner's, on a step built, compiled and autotuned already, with "
-        "its cached memory handed back. Where their first call's farthest reads near 1.00 too, "
-        "they would do with fewer warm-up calls.",
+        "first round, and its first after a resume). A pair's later window follows a window of "
+        "its own (the side that opens a round: A B, B A) or the partner's, on a step built, "
+        "compiled and autotuned already, with its cached memory handed back. Where a later "
+        "window's first call reads near 1.00, farthest included, it would do with fewer warm-up "
+        "calls.",
         "",
         "| windows | " + " | ".join(f"call {n + 1}" for n in range(longest)) + " |",
         "|---|" + "---|" * longest,
     ]
-    for name, factors in (("first", found.first), ("later rounds of pairs", found.later)):
+    for name, factors in rows.items():
         if factors:
             shown = [_factors(at) for at in factors] + [""] * (longest - len(factors))
             lines.append(f"| {name} | " + " | ".join(shown) + " |")
