@@ -6,6 +6,8 @@ cost rather than guessed.
         run.key, run.wall_s, run.parts_s["first_call"], run.slowest
 
 `key` groups the records otherwise: the GPU check splits a run that its second call resumed by call.
+`warm_up(records)` sets the warm-up calls of their timed windows against each window's median: whether
+a window needed them, and whether a pair's later windows would do with fewer.
 
 The parts (PARTS): start_up (a worker process's start, its imports of torch and the model families,
 and its exit; for a pair, the parent's waits between its sides too), count (the model's description
@@ -182,16 +184,13 @@ def warm_up(records: Iterable[Record]) -> WarmUp:
         fresh = pair.get("after_first_call")
         fresh = set(fresh) if isinstance(fresh, list) else {0}
         for index, (calls, median) in enumerate(zip(by_round, medians, strict=False)):
-            follows_own = None if index in fresh else _follows_own(pair, index)
-            if index not in fresh and follows_own is None:
-                continue
-            into = (
-                found.first
-                if index in fresh
-                else found.after_own
-                if follows_own
-                else found.after_partner
-            )
+            if index in fresh:
+                into = found.first
+            else:
+                follows_own = _follows_own(pair, index)
+                if follows_own is None:
+                    continue
+                into = found.after_own if follows_own else found.after_partner
             found.add(calls if isinstance(calls, list) else [], median, into)
     return found
 
