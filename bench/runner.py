@@ -183,8 +183,9 @@ def _profiles_of(todo: Sequence[Planned], pairs: list) -> dict[Cell, Planned]:
     found = {}
     for item in todo:
         timed = profiled(item.cell.phase)
-        if timed is not None and dataclasses.replace(item.cell, phase=timed) in paired_cells:
-            found[dataclasses.replace(item.cell, phase=timed)] = item
+        twin = None if timed is None else dataclasses.replace(item.cell, phase=timed)
+        if twin in paired_cells:
+            found[twin] = item
     return found
 
 
@@ -199,6 +200,12 @@ def _attempt_in_pair(outcome: Outcome, machine: str) -> dict:
         **outcome.details.get(PROFILED_IN_PAIR_KEY, {}),
         CELL_TIME_KEY: outcome.details.get(CELL_TIME_KEY, {}),
     }
+
+
+def _env_of(facts, visible: str | None) -> dict:
+    """A record's env: the device's facts, with the CUDA_VISIBLE_DEVICES its worker ran under where
+    the sweep pinned it to GPUs."""
+    return facts.env if visible is None else facts.env | {"cuda_visible_devices": visible}
 
 
 def _timed_id(item: Planned) -> str:
@@ -283,14 +290,12 @@ class _Sweep:
         recorded as soon as it is in; returns those a side could not take (it ended, or ran out of
         memory beside what it held: PROFILE_RETRIED_ALONE_KEY), to be measured in processes of
         their own."""
-        slot = self.slots[0]
         rounds_log = paired.RoundsLog.beside(self.plan.path)
         for item in (pair.first, pair.second):
             self.shown.start(item.cell)
-        device = pair.first.cell.device
-        pinned = device == "cuda" and slot is not None
-        facts = self.facts.get(device, slot if pinned else None)
-        env = facts.env | {"cuda_visible_devices": slot} if pinned else facts.env
+        device, visible = pair.first.cell.device, self._visible(pair.first)
+        facts = self.facts.get(device, visible)
+        env = _env_of(facts, visible)
         scratch = Path(tempfile.mkdtemp(prefix="pair-", dir=self.scratch))
         machine = results.env_device_model(device, facts.env) or device
         start = time.perf_counter()
@@ -313,7 +318,7 @@ class _Sweep:
         try:
             profiled = paired.measure(
                 pair, facts.peak, serve=self.serve, timeout_s=self.timeout_s, scratch=scratch,
-                rounds_log=rounds_log, processes=self.processes, visible=slot if pinned else None,
+                rounds_log=rounds_log, processes=self.processes, visible=visible,
                 machine=machine,
                 profiles={_timed_id(item): trace_dir for item in profiles}, on_timed=record_sides,
                 on_profile=record_profile,
@@ -362,7 +367,7 @@ class _Sweep:
             )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        env = facts.env | {"cuda_visible_devices": visible} if pinned else facts.env
+        env = _env_of(facts, visible)
         return env, outcome
 
     def run_prestarted(self, items: list[Planned]) -> None:
@@ -421,10 +426,11 @@ class _Sweep:
             )  # fmt: skip
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-        return (facts.env | {"cuda_visible_devices": visible} if visible else facts.env), outcome
+        return _env_of(facts, visible), outcome
 
     def _visible(self, item: Planned) -> str | None:
-        """The CUDA_VISIBLE_DEVICES of a CUDA cell on the sweep's one pinned GPU, else None."""
+        """The CUDA_VISIBLE_DEVICES of a CUDA cell on the sweep's first GPU (where prestarted
+        cells and pairs run), else None."""
         return self.slots[0] if item.cell.device == "cuda" else None
 
     def _request(self, item: Planned):
