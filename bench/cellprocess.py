@@ -14,8 +14,8 @@ process and becomes an outcome with status "oom", "error" or "timeout" and a rea
 
 starts a cell's worker while the cell before it runs (`rinbench run --prestart`), so that its start
 (Python, torch, the model families: seconds a cell) costs no time of its own. The running cell
-waits before its first call until the held worker's `ready` file says its imports are done
-(QUIET_FILE_ENV, bench.measure.cell), so the two never overlap a timing.
+waits before its first call until the held worker's `ready` file says its imports and its counts on
+meta are done (QUIET_FILE_ENV, bench.measure.cell), so the two never overlap a timing.
 """
 
 from __future__ import annotations

@@ -51,9 +51,10 @@ FAILED_STATUSES = ("error", "timeout")
 # timed calls, memory and energy), max_batch, profile (a profile's warm-up, steps, analysis and
 # trace, where a pair's worker took it), and measure (all of them, after torch's import); the
 # parent adds "wall" (the cell's process from its start to its result; from "go" for a worker held
-# ahead of its turn, whose start before it is "ahead") or, for the two sides of a pair,
-# "pair_wall" (both processes, all rounds; a profile a side's worker took after them has a "wall"
-# of its own, from the ask to the answer); an in-process count gets "wall" too.
+# ahead of its turn, whose start before it is "ahead", and whose counts on meta then the
+# measurement names "count_ahead") or, for the two sides of a pair, "pair_wall" (both processes,
+# all rounds; a profile a side's worker took after them has a "wall" of its own, from the ask to
+# the answer); an in-process count gets "wall" too.
 CELL_TIME_KEY = "cell_time_s"
 # The details key of a profile cell that the worker of its paired timed twin took after the rounds
 # (bench.paired): {"timed": that cell's id, "with": its partner's id}.

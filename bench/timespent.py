@@ -13,17 +13,19 @@ The parts (PARTS): start_up (a worker process's start, its imports of torch and 
 and its exit; for a pair, the parent's waits between its sides too), count (the model's description
 and FLOPs on meta, a peer's package imported with it), build (the model on the device, its
 optimizer), first_call (compiling and autotuning included), quiet_wait (with `rinbench run
---prestart`: the wait before the first call for the next cell's worker to finish its imports),
-windows (warm-up, timed calls, memory and energy), other (the matmul peak where a cell took its own, the largest-batch search, a
-profile's steps and trace, FID's sampling) and unaccounted (a process that gave no result: killed
-at its timeout, or dead, its whole wall time). A pair's two sides run one after the other, so its
-wall time counts once; a profile its worker took after the rounds has a wall time of its own, from
-the ask to the answer, whose start_up is the little the parent's polling adds; where it ran out of
-memory there and a process of its own took the profile again, both attempts count. A worker started
-ahead of its turn (`rinbench run --prestart`) has its wall time from "go"; its start before that,
-made while the cell before it ran, is counted apart (`ahead`, `ahead_s`). The parts add up to `wall_s`, the sum of the cells' wall times: with
-several GPUs working at once (`rinbench run --devices`), more than the run's elapsed time. Records
-written before rinbench kept these seconds count in `untimed`.
+--prestart`: the wait before the first call for the next cell's worker to finish its imports and
+counts), windows (warm-up, timed calls, memory and energy), other (the matmul peak where a cell took
+its own, the largest-batch search, a profile's steps and trace, FID's sampling) and unaccounted (a
+process that gave no result: killed at its timeout, or dead, its whole wall time). A pair's two
+sides run one after the other, so its wall time counts once; a profile its worker took after the
+rounds has a wall time of its own, from the ask to the answer, whose start_up is the little the
+parent's polling adds; where it ran out of memory there and a process of its own took the profile
+again, both attempts count. A worker started ahead of its turn (`rinbench run --prestart`) has its
+wall time from "go"; its start before that, made while the cell before it ran, is counted apart
+(`ahead`, `ahead_s`), and so is its count on meta then (`count_ahead_s`, part of `ahead_s`), which
+its turn then takes instead of counting again. The parts add up to `wall_s`, the sum of the cells'
+wall times: with several GPUs working at once (`rinbench run --devices`), more than the run's
+elapsed time. Records written before rinbench kept these seconds count in `untimed`.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class RunTime:
     wall_s: float = 0.0
     ahead: int = 0  # cells whose worker started while the cell before ran (--prestart)
     ahead_s: float = 0.0  # their start's seconds then: not in wall_s, hidden behind the cell before
+    count_ahead_s: float = 0.0  # of ahead_s, their counts on meta (bench.measure.cell.prepare)
     parts_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PARTS, 0.0))
     slowest: list[tuple[float, str]] = field(
         default_factory=list
@@ -76,6 +79,7 @@ class RunTime:
         if "ahead" in spent:
             self.ahead += 1
             self.ahead_s += spent["ahead"]
+            self.count_ahead_s += spent.get("count_ahead", 0.0)
         if "pair_wall" in spent:
             self._add_pair_side(record, spent)
         else:

@@ -27,8 +27,8 @@ process, while the parent alternates their windows. After the rounds the parent 
 and yields the cell's profile, taken on the step its windows ran (bench.measure.cell.windows).
 
 `--hold READY` starts a cell ahead of its turn (bench.cellprocess.hold): the worker imports what
-the measure function's module needs (its `prepare()`, where it has one: torch and the model
-families for the harness's), creates READY, and waits for a GO line on its standard input; anything
+the measure function's module needs (its `prepare(cell)`, where it has one: torch and the model
+families for the harness's, which counts the cell on meta too), creates READY, and waits for a GO line on its standard input; anything
 else (the sweep stopped) ends it without measuring. details["cell_time_s"]["held"] is how long it
 waited, and "ahead" how long it took to get ready (from --started, when its parent started it).
 Its parent times the cell from GO, so the imports are no part of the cell's wall time.
@@ -105,11 +105,12 @@ def measure_cell(cell: Cell, settings: dict, peak: MatmulPeak | None = None) -> 
     return dataclasses.replace(outcome, details=outcome.details | {"torch_threads_source": source})
 
 
-def prepare() -> None:
-    """What a held worker imports before its turn (--hold): bench.measure.cell.prepare."""
+def prepare(cell: Cell | None = None) -> None:
+    """What a held worker does before its turn (--hold): bench.measure.cell.prepare, its imports
+    and the cell's counts on meta."""
     from bench.measure.cell import prepare as prepare_cell
 
-    prepare_cell()
+    prepare_cell(cell)
 
 
 def serve_cell(cell: Cell, settings: dict, peak: MatmulPeak | None = None) -> Iterator[Outcome]:
@@ -360,7 +361,11 @@ def measure_request(args: argparse.Namespace, request: WorkerRequest) -> None:
         measure, failed = load_measure(args.measure), None
     except Exception as exc:
         measure, failed = None, Outcome("error", error=describe(exc))
-    held = None if args.hold is None else hold_until_go(measure, args.hold, sys.stdin)
+    held = (
+        None
+        if args.hold is None
+        else hold_until_go(measure, args.hold, sys.stdin, cell=request.cell)
+    )
     if args.hold is not None and held is None:
         return  # the sweep stopped before this cell's turn
     outcome = failed or run_measure(measure, request.cell, request.settings, request.peak)
@@ -373,16 +378,18 @@ def measure_request(args: argparse.Namespace, request: WorkerRequest) -> None:
     write_json(args.result, outcome.to_json())
 
 
-def hold_until_go(measure: Callable | None, ready: Path, commands) -> tuple[float, float] | None:
-    """--hold: the measure module's `prepare()` (if it has one), then `ready` created, whatever
-    happened (the cell before waits for it), then GO awaited on `commands`: (when it was ready,
-    as time.time(); the seconds it then waited), or None when something else came (the sweep
-    stopped)."""
+def hold_until_go(
+    measure: Callable | None, ready: Path, commands, cell: Cell | None = None
+) -> tuple[float, float] | None:
+    """--hold: the measure module's `prepare(cell)` (if it has one: its imports, and what it can
+    do for `cell` ahead of its turn), then `ready` created, whatever happened (the cell before
+    waits for it), then GO awaited on `commands`: (when it was ready, as time.time(); the seconds
+    it then waited), or None when something else came (the sweep stopped)."""
     module = sys.modules.get(getattr(measure, "__module__", ""))
     prepare_fn = getattr(module, "prepare", None)
     try:
         if callable(prepare_fn):
-            prepare_fn()
+            prepare_fn(cell)
     except Exception:
         pass  # the measurement meets the same failure and records what it is
     finally:

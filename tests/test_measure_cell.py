@@ -118,6 +118,31 @@ def test_timed_calls_wait_for_the_next_cells_worker_to_be_ready(monkeypatch, tmp
     assert "may have overlapped this timing" in out.details["quiet_reason"]
 
 
+def test_a_held_worker_counts_its_cell_ahead_and_the_measurement_takes_those_counts(monkeypatch):
+    """--prestart: prepare(cell) counts a timed cell on meta ahead of its turn; the measurement
+    takes those counts, once, and says how long they took then (count_ahead), the same numbers
+    as counting on its turn. A profile cell's worker (another measure function) counts nothing."""
+    cell = tiny_cell("dit-tiny", "train_step")
+    on_its_turn = check_ok(measure(cell, FAST, peak=PEAK))
+    measure_module.prepare(dataclasses.replace(cell, phase="profile:forward"))
+    assert not measure_module._counted_ahead
+    measure_module.prepare(cell)
+    assert set(measure_module._counted_ahead) == {(cell, "model"), (cell, "flops")}
+
+    def counted_again(*args, **kwargs):
+        raise AssertionError("counted again on its turn")
+
+    monkeypatch.setattr(measure_module, "model_info", counted_again)
+    monkeypatch.setattr(measure_module, "_count", counted_again)
+    ahead = check_ok(measure(cell, FAST, peak=PEAK))
+    assert not measure_module._counted_ahead  # taken once
+    assert ahead.model == on_its_turn.model
+    for key in ("macs_fwd", "flops_fwd", "macs_train_step", "flops_train_step", "flops_per_call"):
+        assert ahead.values[key] == on_its_turn.values[key], key
+    assert ahead.details[CELL_TIME_KEY]["count_ahead"] > 0
+    assert "count_ahead" not in on_its_turn.details[CELL_TIME_KEY]
+
+
 def check_window_conditions(out: Outcome) -> None:
     """The conditions of the timed window (bench.measure.timing.window_conditions) and the memory
     the phase adds over the built model (bench.measure.memory.rss_added), with sane values."""

@@ -53,7 +53,7 @@ def measure(cell, settings, peak=None):
     return {"status": "ok", "values": {"images_per_s": 1.0, "pid": os.getpid()}, "error": None,
             "model": model, "details": {"quiet": os.environ.get("RINBENCH_QUIET_FILE")}}
 
-def prepare():  # a held worker's (--prestart): its pid, so that a test can see it die
+def prepare(cell=None):  # a held worker's (--prestart): its pid, so that a test can see it die
     if os.environ.get("FAKE_PREPARE_EXIT"):
         os._exit(3)  # a crash before the worker says it is ready
     pid_dir = os.environ.get("FAKE_PID_DIR")

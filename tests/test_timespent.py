@@ -27,7 +27,7 @@ def test_each_part_is_summed_and_a_pair_counts_its_wall_time_once():
     timed = {"count": 1, "peak": 0.5, "build": 2, "first_call": 4, "windows": 3, "measure": 11}
     records = [
         record("adm-tiny", "flops", {"count": 0.4, "measure": 0.5, "wall": 0.5}),
-        record("adm-tiny", "train_step", timed | {"wall": 14, "ahead": 2.5}),
+        record("adm-tiny", "train_step", timed | {"wall": 14, "ahead": 2.5, "count_ahead": 0.6}),
         pair_side("adm-tiny", "rin-tiny", "first"),
         pair_side("rin-tiny", "adm-tiny", "second"),
         record("dit-tiny", "train_step", {"wall": 300.0}, status="timeout"),  # killed: no parts
@@ -50,7 +50,8 @@ def test_each_part_is_summed_and_a_pair_counts_its_wall_time_once():
         }
     )
     assert list(first.parts_s) == list(PARTS)
-    assert (first.ahead, first.ahead_s) == (1, 2.5)  # before its turn: not in its wall time
+    # Before its turn, its counts on meta among it: not in its wall time.
+    assert (first.ahead, first.ahead_s, first.count_ahead_s) == (1, 2.5, 0.6)
     assert sum(first.parts_s.values()) == pytest.approx(first.wall_s)
     assert first.slowest[:2] == [(300, "dit-tiny.r32.b1.fp32.train_step.eager.cpu"), (15, PAIR)]
     # A pair's side alone still brings its pair's wall time, once: no part goes negative.

@@ -47,9 +47,13 @@ from bench.record import CELL_TIME_KEY, ModelInfo, Outcome, is_diagnostic
 
 # The file a timed cell waits for before its timed calls, named in its worker's environment by a
 # sweep that starts the next cell's worker meanwhile (`rinbench run --prestart`, bench.cellprocess):
-# that worker creates it once its imports are done, so they never overlap this cell's timing.
+# that worker creates it once its imports and counts on meta are done, so they never overlap this
+# cell's timing.
 QUIET_FILE_ENV = "RINBENCH_QUIET_FILE"
 QUIET_WAIT_S = 60.0  # at most; a held worker that died before creating it costs no more
+# What a worker held ahead of its turn counted then (`prepare`), by (cell, what): (the count, its
+# seconds). Its measurement takes each once (`_counted`).
+_counted_ahead: dict[tuple[Cell, str], tuple[Any, float]] = {}
 # The samplers of bench.diffusion, repeated so that Settings validates without importing torch
 # (tests/test_measure_cell.py checks the two agree).
 SAMPLERS = ("ddpm", "ddim")
@@ -273,7 +277,7 @@ def measured_outcome(cell: Cell, out: Measurements, fill: Callable[[], None]) ->
         warnings.simplefilter("default")
         try:
             with spent(out, "count"):  # on meta; a peer's package is imported here
-                model = model_info(cell)
+                model = _counted(cell, "model", out)
             fill()
         except Exception as err:
             status, error = failure(err, out)
@@ -560,7 +564,7 @@ def windows(
         warnings.simplefilter("default")
         try:
             with spent(out, "count"):  # on meta; a peer's package is imported here
-                model = model_info(cell)
+                model = _counted(cell, "model", out)
             ready = _set_up(cell, settings, out, peak, scope)
             _release_cache(cell)  # the partner sets up next, in its own process
         except Exception as err:
@@ -618,13 +622,44 @@ PROFILE_INPUTS = ("first_call_s", "compile_graph_breaks", "compile_cudagraph_ski
 NOT_CARRIED = (CELL_TIME_KEY, "warnings", "traceback")
 
 
-def prepare() -> None:
-    """What a worker held ahead of its turn imports (bench.worker --hold): torch, the model
-    families and the graph tracer that counting on meta pulls in, none of which touches a device
-    (this module is imported by then)."""
+def prepare(cell: Cell | None = None) -> None:
+    """What a worker held ahead of its turn does (bench.worker --hold): import torch, the model
+    families and the graph tracer that counting on meta pulls in (this module is imported by then),
+    and, given its timed cell, count it on meta: the model's description and the step's FLOPs, which
+    its measurement then takes (`_counted`) instead of counting them on its turn. None of it touches
+    a device; a count that fails here is left to fail again on the cell's turn, and be recorded."""
     import torch._dynamo  # noqa: F401
 
     from bench import registry  # noqa: F401
+
+    if cell is None or cell.phase not in PHASE_MEASURES or cell.phase in STATIC_PHASES:
+        return  # a profile cell's worker, say, measures by the profiler's function
+    for what, count in _counts_of(cell).items():
+        start = time.perf_counter()
+        counted = count()
+        _counted_ahead[cell, what] = (counted, time.perf_counter() - start)
+
+
+def _counts_of(cell: Cell) -> dict[str, Callable[[], Any]]:
+    """A cell's counts on meta, each by the name `_counted` takes it under: the model's description
+    for every measured cell, and a timed step's FLOPs (`_count_timed`)."""
+    counts = {"model": lambda: model_info(cell)}
+    if PHASE_MEASURES.get(cell.phase) is _timed:
+        counts["flops"] = lambda: _count(cell, train_step=cell.phase == "train_step")
+    return counts
+
+
+def _counted(cell: Cell, what: str, out: Measurements):
+    """The count `what` of `cell` (`_counts_of`): the one `prepare(cell)` took ahead of the
+    cell's turn, once, its seconds then under out.details[CELL_TIME_KEY]["count_ahead"] (part of
+    the worker's "ahead", not of its wall time), else counted now."""
+    ahead = _counted_ahead.pop((cell, what), None)
+    if ahead is None:
+        return _counts_of(cell)[what]()
+    counted, seconds = ahead
+    parts = out.details.setdefault(CELL_TIME_KEY, {})
+    parts["count_ahead"] = parts.get("count_ahead", 0.0) + seconds
+    return counted
 
 
 def cpu_threads_for(cell: Cell) -> str | None:
@@ -650,7 +685,8 @@ def wait_for_quiet(out: Measurements, poll_s: float = 0.02) -> None:
         return
     out.details["prestart_reason"] = (
         "the next cell's worker started beside this cell's count and build (rinbench run "
-        "--prestart); its first call and timed calls waited until that worker's imports were done"
+        "--prestart); its first call and timed calls waited until that worker's imports and "
+        "counts were done"
     )
     with spent(out, "quiet_wait"):
         deadline = time.monotonic() + QUIET_WAIT_S
@@ -900,7 +936,7 @@ def adamw(parameters, settings: Settings):
 def _count_timed(cell: Cell, settings: Settings, out: Measurements) -> tuple[int, dict]:
     """The phase's MAC and FLOP counts (per image) into `out`; returns the FLOPs of one call and
     the counts as `_count` gave them."""
-    counts = _count(cell, train_step=cell.phase == "train_step")
+    counts = _counted(cell, "flops", out)
     steps = settings.sample_steps
     if cell.phase == "train_step":
         per_call = counts["flops_train_step_batch"]

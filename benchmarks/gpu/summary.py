@@ -442,10 +442,11 @@ def _time_spent(run: list, lever_runs: dict, calls_tsv: Path) -> list[str]:
         "--prestart mostly the exit, the start having run while the cell before did, but the "
         "whole of it for the first cell of a run or after a pair, and the rest of the imports "
         "where the cell before ended early); "
-        "count, the model's description and FLOPs on meta (a peer's package imported with it); "
+        "count, the model's description and FLOPs on meta (a peer's package imported with it; "
+        "with --prestart done ahead too, but for the first cell of a run and the pairs); "
         "build, the model and optimizer on the device; first call, its compiling and "
         "autotuning; wait, before the first call, for the next cell's process to finish its "
-        "imports (--prestart); windows, the warm-up and the "
+        "imports and counts (--prestart); windows, the warm-up and the "
         "timed calls; other, a profile's steps and "
         "trace, a cell's own matmul peak, the largest-batch search; killed or dead, a cell "
         "process that gave no result (its timeout, a crash). A lever suite has one row for its "
@@ -468,6 +469,11 @@ def _time_spent(run: list, lever_runs: dict, calls_tsv: Path) -> list[str]:
         lines.append(
             f"- started ahead in {spent.key} (--prestart): {spent.ahead} cells, "
             f"{spent.ahead_s:.0f} s of start-up done while the cell before each ran"
+            + (
+                f" ({spent.count_ahead_s:.1f} s of it their counts on meta)"
+                if spent.count_ahead_s
+                else ""
+            )
         )
     return lines + _pairs_played(run) + [""] + _warm_up(run + levered)
 
