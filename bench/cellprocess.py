@@ -13,9 +13,10 @@ process and becomes an outcome with status "oom", "error" or "timeout" and a rea
     outcome = run_in_subprocess(next_cell, ..., held=held)                    # then: "go"
 
 starts a cell's worker while the cell before it runs (`rinbench run --prestart`), so that its start
-(Python, torch, the model families: seconds a cell) costs no time of its own. The running cell
-waits before its first call until the held worker's `ready` file says its imports and its counts on
-meta are done (QUIET_FILE_ENV, bench.measure.cell), so the two never overlap a timing.
+(Python, torch, the model families, its counts on meta: seconds a cell) costs no time of its own.
+The running cell waits before its warm-up (on a CPU before its first call) until the held worker's
+`ready` file says those are done (QUIET_FILE_ENV, bench.measure.cell.first_call_then_quiet), so
+the two never overlap a timing.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ OUTPUT_TAIL_LINES = 6  # lines of a dead cell's output kept in its error reason
 def worker_environ(visible: str | None = None, quiet: Path | None = None) -> dict[str, str]:
     """The worker's environment: this one, with `bench` importable from where this process imports
     it (installed or not), where `visible` is given, the GPUs it may use, and where `quiet` is, the
-    file its first and timed calls wait for (QUIET_FILE_ENV)."""
+    file its timed calls wait for (QUIET_FILE_ENV)."""
     package_root = str(Path(bench.__file__).resolve().parent.parent)
     environ = dict(os.environ, PYTHONUNBUFFERED="1")
     environ["PYTHONPATH"] = os.pathsep.join(
@@ -155,7 +156,7 @@ def run_in_subprocess(
     `visible`: the worker's CUDA_VISIBLE_DEVICES (None: this process's); `processes`: the
     registry that kills the worker when the sweep stops (None: Ctrl-C in this thread does).
     `held`: the cell's worker, started by `hold` in this `scratch`, told to go now; `quiet`: the
-    ready file the cell's first and timed calls wait for (a held worker has its own from `hold`)."""
+    ready file the cell's timed calls wait for (a held worker has its own from `hold`)."""
     registry = processes if processes is not None else pool.Processes()
     result, output = scratch / "result.json", scratch / "output.log"
     start = time.perf_counter()

@@ -372,9 +372,9 @@ class _Sweep:
 
     def run_prestarted(self, items: list[Planned]) -> None:
         """The cells one after another, each one's worker started while the cell before it ran
-        (bench.cellprocess.hold): its Python, torch and model imports take no time of the run's,
-        and the running cell's first and timed calls wait until they are done. Any exception
-        (Ctrl-C, SIGTERM) kills every worker, held or running."""
+        (bench.cellprocess.hold): its Python, torch and model imports and its counts on meta take
+        no time of the run's, and the running cell's timed calls wait until they are done. Any
+        exception (Ctrl-C, SIGTERM) kills every worker, held or running."""
         base = Path(tempfile.mkdtemp(prefix="held-", dir=self.scratch))
         folders = [base / str(index) for index in range(len(items) + 1)]
         held = following = None

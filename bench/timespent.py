@@ -13,8 +13,8 @@ The parts (PARTS): start_up (a worker process's start, its imports of torch and 
 and its exit; for a pair, the parent's waits between its sides too), count (the model's description
 and FLOPs on meta, a peer's package imported with it), build (the model on the device, its
 optimizer), first_call (compiling and autotuning included), quiet_wait (with `rinbench run
---prestart`: the wait before the first call for the next cell's worker to finish its imports and
-counts), windows (warm-up, timed calls, memory and energy), other (the matmul peak where a cell took
+--prestart`: the wait for the next cell's worker to finish its imports and counts, before the
+first call on a CPU, after it on a GPU), windows (warm-up, timed calls, memory and energy), other (the matmul peak where a cell took
 its own, the largest-batch search, a profile's steps and trace, FID's sampling) and unaccounted (a
 process that gave no result: killed at its timeout, or dead, its whole wall time). A pair's two
 sides run one after the other, so its wall time counts once; a profile its worker took after the

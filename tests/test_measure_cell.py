@@ -118,6 +118,29 @@ def test_timed_calls_wait_for_the_next_cells_worker_to_be_ready(monkeypatch, tmp
     assert "may have overlapped this timing" in out.details["quiet_reason"]
 
 
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_a_gpu_cells_first_call_runs_beside_the_next_workers_imports_a_cpu_cells_waits(
+    monkeypatch, tmp_path, device
+):
+    """--prestart: a CPU cell's first call waits for the next cell's worker to be ready; a GPU
+    cell's runs beside its imports and says so. Neither returns before it is ready: no warm-up or
+    timed call follows beside them. (The step here is a CPU stand-in; only the cell names cuda.)"""
+    ready = tmp_path / "ready"
+    monkeypatch.setenv(measure_module.QUIET_FILE_ENV, str(ready))
+    threading.Timer(0.3, ready.touch).start()
+    first_call_found_ready = []
+
+    def make(batch):
+        return lambda: first_call_found_ready.append(ready.exists())
+
+    out = measure_module.Measurements()
+    cell = tiny_cell("dit-tiny", "forward", device=device)
+    measure_module.first_call_then_quiet(make, cell, lambda: None, out)
+    assert ready.exists() and out.details[CELL_TIME_KEY]["quiet_wait"] > 0
+    assert first_call_found_ready == [device == "cpu"]
+    assert ("first_call_beside_reason" in out.details) == (device == "cuda")
+
+
 def test_a_held_worker_counts_its_cell_ahead_and_the_measurement_takes_those_counts(monkeypatch):
     """--prestart: prepare(cell) counts a timed cell on meta ahead of its turn; the measurement
     takes those counts, once, and says how long they took then (count_ahead), the same numbers

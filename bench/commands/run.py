@@ -126,8 +126,9 @@ def _add_prestart_option(parser) -> None:
         "--prestart",
         action="store_true",
         help="start each cell's process while the cell before it runs, so that its Python and "
-        "torch imports cost no time (one device; the running cell's first and timed calls "
-        "wait until they are done); the GPU check uses it",
+        "torch imports and its counts on meta cost no time (one device; the running cell's "
+        "timed calls, and on a CPU its first call, wait until they are done); the GPU check "
+        "uses it",
     )
 
 

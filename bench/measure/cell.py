@@ -526,9 +526,7 @@ def _set_up(
     with spent(out, "build"):
         make = make_steps(model, cfg, cell, settings, device, out)
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
-    wait_for_quiet(out)  # the first call (first_call_s) and every timed call after it, alone
-    with spent(out, "first_call"):
-        step = _first_call(make, cell, sync, out)
+    step = first_call_then_quiet(make, cell, sync, out)
     return _Ready(step, make, sync, flops_per_call, peak, model, counts)
 
 
@@ -674,6 +672,36 @@ def cpu_threads_for(cell: Cell) -> str | None:
     return set_cpu_threads()
 
 
+def first_call_then_quiet(
+    make: Callable, cell: Cell, sync: Callable, out: Measurements
+) -> Callable:
+    """The step's first call (`_first_call`), then the wait for the next cell's worker to be ready
+    (`wait_for_quiet`, rinbench run --prestart), which every warm-up and timed call comes after.
+    A CPU cell's first call waits too: its compiling and its kernels share the machine's few cores
+    with that worker's imports. A GPU cell's runs beside them, the wait overlapping its compiling
+    and cuDNN's autotuning (seconds a cell): its kernels are the device's, and an import takes one
+    of the host's many cores; details["first_call_beside_reason"] says where it did. Returns the
+    step."""
+    if cell.device != "cuda":
+        wait_for_quiet(out)
+    elif _quiet_pending():
+        out.details["first_call_beside_reason"] = (
+            "the first call (compiling, cuDNN's autotuning) began while the next cell's worker "
+            "was still importing and counting on the host (rinbench run --prestart); the warm-up "
+            "and the timed calls waited until it was done"
+        )
+    with spent(out, "first_call"):
+        step = _first_call(make, cell, sync, out)
+    wait_for_quiet(out)
+    return step
+
+
+def _quiet_pending() -> bool:
+    """Whether a --prestart sweep's next cell's worker has yet to say it is ready."""
+    path = os.environ.get(QUIET_FILE_ENV)
+    return bool(path) and not os.path.exists(path)
+
+
 def wait_for_quiet(out: Measurements, poll_s: float = 0.02) -> None:
     """Wait until the file QUIET_FILE_ENV names exists (the next cell's held worker has done its
     imports; bench.cellprocess makes it appear too if that worker dies first), at most
@@ -685,8 +713,8 @@ def wait_for_quiet(out: Measurements, poll_s: float = 0.02) -> None:
         return
     out.details["prestart_reason"] = (
         "the next cell's worker started beside this cell's count and build (rinbench run "
-        "--prestart); its first call and timed calls waited until that worker's imports and "
-        "counts were done"
+        "--prestart); its timed calls (and on a CPU its first call) waited until that worker's "
+        "imports and counts were done"
     )
     with spent(out, "quiet_wait"):
         deadline = time.monotonic() + QUIET_WAIT_S

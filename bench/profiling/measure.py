@@ -37,11 +37,11 @@ from bench.measure.cell import (
     Measurements,
     Settings,
     _count,
-    _first_call,
     build_model,
     check_dtype,
     check_sdpa_backend,
     cpu_threads_for,
+    first_call_then_quiet,
     make_steps,
     measured_outcome,
     prepare,  # noqa: F401  what a worker held ahead of a profile cell imports (bench.worker --hold)
@@ -104,9 +104,7 @@ def _profile(
         out.details["numerics"] = flags
         with spent(out, "build"):
             make = make_steps(model, cfg, timed, settings, device, out)
-        wait_for_quiet(out)  # the next cell's imports (--prestart) done before any timed call
-        with spent(out, "first_call"):
-            step = _first_call(make, timed, sync, out)
+        step = first_call_then_quiet(make, timed, sync, out)  # no profiled call beside imports
         _profile_step(cell, phase, settings, (model, step, sync), counts, out, trace_dir)
 
 
