@@ -13,19 +13,19 @@ The parts (PARTS): start_up (a worker process's start, its imports of torch and 
 and its exit; for a pair, the parent's waits between its sides too), count (the model's description
 and FLOPs on meta, a peer's package imported with it), build (the model on the device, its
 optimizer), first_call (compiling and autotuning included), quiet_wait (with `rinbench run
---prestart`: the wait for the next cell's worker to finish its imports and counts, before the
-first call on a CPU, after it on a GPU), windows (warm-up, timed calls, memory and energy), other (the matmul peak where a cell took
-its own, the largest-batch search, a profile's steps and trace, FID's sampling) and unaccounted (a
-process that gave no result: killed at its timeout, or dead, its whole wall time). A pair's two
-sides run one after the other, so its wall time counts once; a profile its worker took after the
-rounds has a wall time of its own, from the ask to the answer, whose start_up is the little the
-parent's polling adds; where it ran out of memory there and a process of its own took the profile
-again, both attempts count. A worker started ahead of its turn (`rinbench run --prestart`) has its
-wall time from "go"; its start before that, made while the cell before it ran, is counted apart
-(`ahead`, `ahead_s`), and so is its count on meta then (`count_ahead_s`, part of `ahead_s`), which
-its turn then takes instead of counting again. The parts add up to `wall_s`, the sum of the cells'
-wall times: with several GPUs working at once (`rinbench run --devices`), more than the run's
-elapsed time. Records written before rinbench kept these seconds count in `untimed`.
+--prestart`: the wait for the next cell's worker to finish its imports and counts, before the first
+call on a CPU, after it on a GPU), windows (warm-up, timed calls, memory and energy), other (the
+matmul peak where a cell took its own, the largest-batch search, a profile's steps and trace, FID's
+sampling) and unaccounted (a process that gave no result: killed at its timeout, or dead, its whole
+wall time). A pair's two sides run one after the other, so its wall time counts once; a profile its
+worker took after the rounds has a wall time of its own, from the ask to the answer, whose start_up
+is the little the parent's polling adds; where it ran out of memory there and a process of its own
+took the profile again, both attempts count. A worker started ahead of its turn (`rinbench run
+--prestart`) has its wall time from "go"; its start before that, made while the cell before it ran,
+is counted apart (`ahead`, `ahead_s`), and so is its count on meta then (`count_ahead_s`, part of
+`ahead_s`), which its turn then takes instead of counting again. The parts add up to `wall_s`, the
+sum of the cells' wall times: with several GPUs working at once (`rinbench run --devices`), more
+than the run's elapsed time. Records written before rinbench kept these seconds count in `untimed`.
 """
 
 from __future__ import annotations
@@ -170,16 +170,16 @@ class WarmUp:
 
 
 def warm_up(records: Iterable[Record]) -> WarmUp:
-    """The warm-up calls of `records`' ok timed windows (latency_ms_warmup; a paired side's per
-    round, latency_ms_warmup_by_round, against its round medians). A round whose worker had just
-    started (details.pair.after_first_call: the first, and the first after a resume) counts as a
-    first window; a later round's window as following its own or its partner's window, by the
+    """The warm-up calls of `records`' timed windows (latency_ms_warmup; a paired side's per round,
+    latency_ms_warmup_by_round, against its round medians), a failed record's too: what it keeps of
+    them are windows that ended, as a side's rounds before one that ran out of memory
+    (bench.paired.merge) or a window before a failed largest-batch search. A round whose worker had
+    just started (details.pair.after_first_call: the first, and the first after a resume) counts as
+    a first window; a later round's window as following its own or its partner's window, by the
     rounds' orders, and not at all where they cannot say (`_follows_own`)."""
     found = WarmUp()
     for record in records:
         values = record.values
-        if record.status != "ok":
-            continue
         by_round = values.get("latency_ms_warmup_by_round")
         medians = values.get(ROUND_MEDIANS_KEY)
         if not isinstance(by_round, list) or not isinstance(medians, list):

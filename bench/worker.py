@@ -26,12 +26,13 @@ process, while the parent alternates their windows. After the rounds the parent 
 `profile {"trace_dir": ...}`: the generator is then sent {"profile": {...}} (bench.cell.PROFILE_ASK)
 and yields the cell's profile, taken on the step its windows ran (bench.measure.cell.windows).
 
-`--hold READY` starts a cell ahead of its turn (bench.cellprocess.hold): the worker imports what
-the measure function's module needs (its `prepare(cell)`, where it has one: torch and the model
-families for the harness's, which counts the cell on meta too), creates READY, and waits for a GO line on its standard input; anything
-else (the sweep stopped) ends it without measuring. details["cell_time_s"]["held"] is how long it
-waited, and "ahead" how long it took to get ready (from --started, when its parent started it).
-Its parent times the cell from GO, so the imports are no part of the cell's wall time.
+`--hold READY` starts a cell ahead of its turn (bench.cellprocess.hold): the worker imports what the
+measure function's module needs (its `prepare(cell)`, where it has one: torch and the model families
+for the harness's, which counts the cell on meta too), creates READY, and waits for a GO line on its
+standard input; anything else (the sweep stopped) ends it without measuring.
+details["cell_time_s"]["held"] is how long it waited, and "ahead" how long it took to get ready
+(from --started, when its parent started it). Its parent times the cell from GO, so the imports are
+no part of the cell's wall time.
 
 `--probe DEVICE` writes the device's facts (bench.measure.facts.DeviceFacts as JSON: its
 environment, and its matmul peak with --peak, else null): the runner takes a GPU's facts in a separate process, so that its own process never holds a

@@ -90,9 +90,12 @@ def test_warm_up_calls_are_factors_of_their_windows_median_first_windows_apart()
     )
     ended = record("dit-tiny", "forward", None, pair=pair | {"partner_ended": "oom: ..."})
     ended.values.update(latency_ms_warmup_by_round=[[5.0], [9.0]], latency_ms_round_medians=[5, 3])
+    # A side that ran out of memory in round 2 keeps round 1's window; one that failed before
+    # any window keeps none.
+    out_of_memory = record("adm-tiny", "forward", None, status="oom", pair=pair)
+    out_of_memory.values.update(latency_ms_warmup_by_round=[[8.0]], latency_ms_round_medians=[4])
     failed = record("dit-tiny", "forward", None, status="error")
-    failed.values.update(latency_ms_warmup=[99.0], latency_ms_median=1.0)
-    found = warm_up([alone, side, ended, failed])
-    assert found.first == [[3.0, 2.0, 1.0], [1.0, 1.0]]  # by call: adm-tiny's, rin's, dit's
+    found = warm_up([alone, side, ended, out_of_memory, failed])
+    assert found.first == [[3.0, 2.0, 1.0, 2.0], [1.0, 1.0]]  # by call: adm, rin, dit, adm's oom
     assert found.after_own == [[1.1], [1.0]] and found.after_partner == [[1.0]]
-    assert found.calls == 8 and found.seconds == pytest.approx(0.167)  # not the unplaced 9 ms
+    assert found.calls == 9 and found.seconds == pytest.approx(0.175)  # not the unplaced 9 ms
