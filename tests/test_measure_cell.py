@@ -5,6 +5,7 @@ import json
 import os
 import re
 import threading
+import warnings
 
 import pytest
 import torch
@@ -144,11 +145,20 @@ def test_a_gpu_cells_first_call_runs_beside_the_next_workers_imports_a_cpu_cells
 def test_a_held_worker_counts_its_cell_ahead_and_the_measurement_takes_those_counts(monkeypatch):
     """--prestart: prepare(cell) counts a timed cell on meta ahead of its turn; the measurement
     takes those counts, once, and says how long they took then (count_ahead), the same numbers
-    as counting on its turn. A profile cell's worker (another measure function) counts nothing."""
+    as counting on its turn, with the warnings they raised then. A profile cell's worker (another
+    measure function) counts nothing."""
+    monkeypatch.setattr(measure_module, "_counted_ahead", {})
     cell = tiny_cell("dit-tiny", "train_step")
     on_its_turn = check_ok(measure(cell, FAST, peak=PEAK))
     measure_module.prepare(dataclasses.replace(cell, phase="profile:forward"))
     assert not measure_module._counted_ahead
+    described = measure_module.model_info
+
+    def described_with_a_warning(cell):  # as a peer's package may warn as it is imported
+        warnings.warn("a peer package's warning", FutureWarning, stacklevel=2)
+        return described(cell)
+
+    monkeypatch.setattr(measure_module, "model_info", described_with_a_warning)
     measure_module.prepare(cell)
     assert set(measure_module._counted_ahead) == {(cell, "model"), (cell, "flops")}
 
@@ -164,6 +174,7 @@ def test_a_held_worker_counts_its_cell_ahead_and_the_measurement_takes_those_cou
         assert ahead.values[key] == on_its_turn.values[key], key
     assert ahead.details[CELL_TIME_KEY]["count_ahead"] > 0
     assert "count_ahead" not in on_its_turn.details[CELL_TIME_KEY]
+    assert "FutureWarning: a peer package's warning" in ahead.details["warnings"]
 
 
 def check_window_conditions(out: Outcome) -> None:

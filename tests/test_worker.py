@@ -3,7 +3,9 @@ facts and requests that cross the process boundary as JSON."""
 
 import io
 import json
+import sys
 import time
+import types
 
 import pytest
 import torch
@@ -154,3 +156,22 @@ def test_a_held_worker_prepares_says_ready_and_measures_only_after_go(tmp_path):
     assert (tmp_path / "r2").is_file() and "No module named" in json.loads(result.read_text())[
         "error"
     ]
+
+
+def test_a_held_worker_prepares_the_cell_it_was_asked_for(monkeypatch, tmp_path):
+    """--hold: the measure module's prepare() is given the request's cell (the harness's counts
+    it on meta ahead of its turn), and the cell is measured after GO."""
+    module = types.ModuleType("held_measure")
+    prepared, measured = [], []
+    module.prepare = prepared.append
+    module.measure = lambda cell, settings, peak=None: measured.append(cell) or Outcome("ok")
+    module.measure.__module__ = "held_measure"
+    monkeypatch.setitem(sys.modules, "held_measure", module)
+    cell = Cell("dit-tiny", 32, 1, phase="forward")
+    request, result = tmp_path / "request.json", tmp_path / "result.json"
+    request.write_text(json.dumps(worker.WorkerRequest(cell, {}).to_json()))
+    monkeypatch.setattr("sys.stdin", io.StringIO("go\n"))
+    args = ["--request", str(request), "--result", str(result), "--hold", str(tmp_path / "ready")]
+    assert worker.main([*args, "--measure", "held_measure:measure"]) == 0
+    assert prepared == [cell] and measured == [cell]
+    assert json.loads(result.read_text())["status"] == "ok"

@@ -52,8 +52,8 @@ from bench.record import CELL_TIME_KEY, ModelInfo, Outcome, is_diagnostic
 QUIET_FILE_ENV = "RINBENCH_QUIET_FILE"
 QUIET_WAIT_S = 60.0  # at most; a held worker that died before creating it costs no more
 # What a worker held ahead of its turn counted then (`prepare`), by (cell, what): (the count, its
-# seconds). Its measurement takes each once (`_counted`).
-_counted_ahead: dict[tuple[Cell, str], tuple[Any, float]] = {}
+# seconds, the warnings it raised). Its measurement takes each once (`_counted`).
+_counted_ahead: dict[tuple[Cell, str], tuple[Any, float, list]] = {}
 # The samplers of bench.diffusion, repeated so that Settings validates without importing torch
 # (tests/test_measure_cell.py checks the two agree).
 SAMPLERS = ("ddpm", "ddim")
@@ -634,8 +634,10 @@ def prepare(cell: Cell | None = None) -> None:
         return  # a profile cell's worker, say, measures by the profiler's function
     for what, count in _counts_of(cell).items():
         start = time.perf_counter()
-        counted = count()
-        _counted_ahead[cell, what] = (counted, time.perf_counter() - start)
+        with warnings.catch_warnings(record=True) as caught:  # the record's, on the cell's turn
+            warnings.simplefilter("default")
+            counted = count()
+        _counted_ahead[cell, what] = (counted, time.perf_counter() - start, caught)
 
 
 def _counts_of(cell: Cell) -> dict[str, Callable[[], Any]]:
@@ -650,11 +652,14 @@ def _counts_of(cell: Cell) -> dict[str, Callable[[], Any]]:
 def _counted(cell: Cell, what: str, out: Measurements):
     """The count `what` of `cell` (`_counts_of`): the one `prepare(cell)` took ahead of the
     cell's turn, once, its seconds then under out.details[CELL_TIME_KEY]["count_ahead"] (part of
-    the worker's "ahead", not of its wall time), else counted now."""
+    the worker's "ahead", not of its wall time) and the warnings it raised then raised again now,
+    for the measurement to record; else counted now."""
     ahead = _counted_ahead.pop((cell, what), None)
     if ahead is None:
         return _counts_of(cell)[what]()
-    counted, seconds = ahead
+    counted, seconds, caught = ahead
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     parts = out.details.setdefault(CELL_TIME_KEY, {})
     parts["count_ahead"] = parts.get("count_ahead", 0.0) + seconds
     return counted
