@@ -47,8 +47,8 @@ Such a table names every device the grid runs on (the `--device` override includ
 each device then come from its own values.
 
 The settings are the fields of bench.measure.cell.Settings (its docstring says what each does): the
-timing (warmup, min_repeats, min_seconds, max_seconds, max_rel_iqr), sampling (sample_steps,
-sampler), max_batch and max_batch_limit, compile_backend (a name that
+timing (warmup, warmup_steady_within, min_repeats, min_seconds, max_seconds, max_rel_iqr),
+sampling (sample_steps, sampler), max_batch and max_batch_limit, compile_backend (a name that
 torch.compiler.list_backends(exclude_tags=()) gives, debug ones such as "eager" included, checked as
 the suite loads), cudnn_benchmark, profile, and the levers,
 each off when its key is left out: channels_last (true/false), sdpa_backend ("flash",

@@ -414,6 +414,9 @@ def test_settings_validate():
         Settings(min_seconds=2.0, max_seconds=1.0)
     with pytest.raises(ValueError, match="max_rel_iqr > 0"):
         Settings(max_rel_iqr=0.0)
+    for steady in (0, 1.5, True, "5%"):
+        with pytest.raises(ValueError, match="0 < warmup_steady_within < 1"):
+            Settings(warmup_steady_within=steady)
     table = Settings.from_mapping({"min_seconds": 0.2, "max_seconds": 0.5, "max_rel_iqr": 0.1})
     assert (table.max_seconds, table.max_rel_iqr) == (0.5, 0.1)
     assert Settings(min_seconds=3.0).max_seconds is None  # the budget: 5 x min_seconds

@@ -22,6 +22,7 @@ from bench.measure.timing import (
     mfu_suspect,
     throughput,
     time_calls,
+    warm_up,
 )
 
 
@@ -100,6 +101,31 @@ def test_warmup_calls_are_kept_apart_and_the_window_excludes_them():
     assert calls == ["call", "call", "enter", "call", "call", "call", "exit"]
     assert (stats["warmup_iters"], stats["timed_iters"]) == (2, 3)
     assert len(stats["latency_ms_warmup"]) == 2 and len(stats["latency_ms_samples"]) == 3
+
+
+def test_a_warm_up_ends_at_the_first_call_within_a_fraction_of_the_one_before():
+    """warmup_steady_within: the warm-up stops once two calls in a row agree (a step that re-takes
+    its memory, then steadies), never runs past its calls, and a step still moving gets them all."""
+
+    def clocked(*times_ms):
+        times = iter(times_ms)
+        return lambda fn: next(times)
+
+    settling = (30.0, 12.0, 10.2, 10.0, 10.0)
+    assert warm_up(lambda: None, clocked(*settling), 5, 0.05) == [30.0, 12.0, 10.2, 10.0]
+    assert warm_up(lambda: None, clocked(*settling), 5) == list(settling)  # the fixed count
+    assert warm_up(lambda: None, clocked(30.0, 20.0, 15.0, 12.0, 11.0), 5, 0.05) == [
+        30.0, 20.0, 15.0, 12.0, 11.0
+    ]  # fmt: skip
+    assert warm_up(lambda: None, clocked(5.0, 5.0), 1, 0.05) == [5.0]  # one call says nothing
+    # Through time_calls: warmup_iters counts the calls made, latency_ms_warmup holds them.
+    timed = time_calls(
+        lambda: time.sleep(0.002), warmup=5, min_repeats=3, min_seconds=0.0,
+        warmup_steady_within=0.9,
+    ).values()  # fmt: skip
+    assert timed["warmup_iters"] == len(timed["latency_ms_warmup"]) == 2
+    with pytest.raises(ValueError, match="warmup_steady_within"):
+        time_calls(lambda: None, warmup=2, warmup_steady_within=1.0)
 
 
 NEW_CONDITION_KEYS = (

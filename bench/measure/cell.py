@@ -97,6 +97,14 @@ LEVERS = (
 class Settings:
     """Per-suite knobs (a suite file's [settings] table), stored with every record.
 
+    The timing (bench.measure.timing.time_calls): `warmup` calls after the first, then the timed
+    calls by min_repeats, min_seconds, max_seconds and max_rel_iqr (below). warmup_steady_within
+    (None, or a fraction such as 0.05) ends a window's warm-up at the first call within that
+    fraction of the one before it, `warmup` calls at most (bench.measure.timing.warm_up): fewer
+    calls where the step is steady sooner, as a paired cell's later windows may be, on a step
+    built, compiled and autotuned already. warmup_iters and latency_ms_warmup say how many calls
+    each window took, and what they read.
+
     Levers: faster ways to run the same math, each off by default (records measured without them
     stay comparable, and the deterministic gate's counts never depend on them: counts are taken on
     the meta device, without levers). A record's settings say which levers its cell ran with.
@@ -149,6 +157,7 @@ class Settings:
     """
 
     warmup: int = 3  # calls before the timed ones (after the first, which compiles), kept apart
+    warmup_steady_within: float | None = None  # fewer, once two in a row agree this closely
     min_repeats: int = 10  # timed calls, at least
     min_seconds: float = 1.0  # and at least this long (also the energy window)
     # Then on until the relative IQR of the samples without stalls is at most max_rel_iqr, or the
@@ -184,6 +193,11 @@ class Settings:
             )
         if not self.max_rel_iqr > 0:
             raise ValueError(f"settings need max_rel_iqr > 0, got {self.max_rel_iqr}")
+        steady = self.warmup_steady_within
+        if steady is not None and not (isinstance(steady, int | float) and 0 < steady < 1):
+            raise ValueError(
+                f"settings need 0 < warmup_steady_within < 1 (e.g. 0.05), or none, got {steady!r}"
+            )
         if self.sample_steps < 1 or self.max_batch_limit < 1:
             raise ValueError("settings need sample_steps >= 1 and max_batch_limit >= 1")
         if self.sampler not in SAMPLERS:
@@ -1048,6 +1062,7 @@ def _time_window_in(ready: _Ready, cell: Cell, settings: Settings, out: Measurem
         ready.step,
         device=cell.device,
         warmup=settings.warmup,
+        warmup_steady_within=settings.warmup_steady_within,
         min_repeats=settings.min_repeats,
         min_seconds=settings.min_seconds,
         max_seconds=settings.max_seconds,

@@ -180,8 +180,10 @@ def time_calls(
     max_seconds: float | None = None,
     max_rel_iqr: float = DEFAULT_MAX_REL_IQR,
     window: AbstractContextManager | None = None,
+    warmup_steady_within: float | None = None,
 ) -> Timing:
-    """Call `fn` `warmup` times outside the window, then time it until both `min_repeats` calls and
+    """Call `fn` `warmup` times outside the window (with `warmup_steady_within`, fewer where the
+    step is steady sooner: `warm_up`), then time it until both `min_repeats` calls and
     `min_seconds` of wall time have passed, and then on until the timing is not noisy
     (`judge_noise` with `max_rel_iqr`) or the next call would end past the budget (`max_seconds`;
     None: `default_budget`). The budget never cuts the minimums short: a call slower than the
@@ -193,13 +195,15 @@ def time_calls(
     `values()` are the keys a timed cell's record stores.
     """
     _check_timing_arguments(warmup, min_repeats, min_seconds, max_seconds, max_rel_iqr)
+    if warmup_steady_within is not None and not 0 < warmup_steady_within < 1:
+        raise ValueError(f"need 0 < warmup_steady_within < 1, got {warmup_steady_within}")
     budget_s = default_budget(min_seconds, max_seconds)
     device = torch.device(device)
     on_gpu = device.type == "cuda"
     sync = (lambda: torch.cuda.synchronize(device)) if on_gpu else (lambda: None)
 
     call = _cuda_sample if on_gpu else _cpu_sample
-    warmup_ms = [call(fn) for _ in range(warmup)]
+    warmup_ms = warm_up(fn, call, warmup, warmup_steady_within)
     sync()
 
     rule = _StopRule(min_repeats, min_seconds, budget_s, max_rel_iqr)
@@ -209,7 +213,7 @@ def time_calls(
     noisy, reason = judge_noise(stats, len(samples_ms), max_rel_iqr, also=[short] if short else [])
     return Timing(
         timer="cuda_events" if on_gpu else "perf_counter",
-        warmup_iters=warmup,
+        warmup_iters=len(warmup_ms),
         samples_ms=samples_ms,
         window_s=window_s,
         stats=stats,
@@ -218,6 +222,28 @@ def time_calls(
         conditions=conditions,
         warmup_ms=warmup_ms,
     )
+
+
+def warm_up(
+    fn: Callable[[], object],
+    call: Callable[[Callable[[], object]], float],
+    calls: int,
+    steady_within: float | None = None,
+) -> list[float]:
+    """Each warm-up call's time, `calls` calls of `fn` clocked by `call`; with `steady_within`,
+    fewer: the warm-up ends at the first call within that fraction of the one before it. Two calls
+    in a row that agree say the step has done what its first calls do once (allocating, cuDNN's
+    workspaces, recording CUDA graphs), which a fixed count can only guess; a step still moving
+    by more gets every call. A step still settling slowly may lend its first timed calls a little
+    of its trend, which the median over the window, of at least min_repeats calls, shrugs off."""
+    calls_ms: list[float] = []
+    for _ in range(calls):
+        calls_ms.append(call(fn))
+        if steady_within is not None and len(calls_ms) >= 2:
+            before, last = calls_ms[-2], calls_ms[-1]
+            if abs(last - before) <= steady_within * before:
+                break
+    return calls_ms
 
 
 def _check_timing_arguments(
