@@ -16,7 +16,7 @@ starts a cell's worker while the cell before it runs (`rinbench run --prestart`)
 (Python, torch, the model families, its counts on meta: seconds a cell) costs no time of its own.
 The running cell waits before its warm-up (on a CPU before its first call) until the held worker's
 `ready` file says those are done (QUIET_FILE_ENV, bench.measure.cell.first_call_then_quiet), so
-the two never overlap a timing.
+no warm-up or timed call overlaps them.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def hold(
     quiet: Path | None = None,
 ) -> HeldWorker:
     """Start `cell`'s worker in `scratch` to wait for its turn (`run_in_subprocess(held=...)`);
-    `quiet`: the ready file of the worker held after it, which its first call waits for. A thread
+    `quiet`: the ready file of the worker held after it, which its timed calls wait for. A thread
     creates this worker's own ready file should it die before it does (`_ready_when_gone`)."""
     registry = processes if processes is not None else pool.Processes()
     command = _worker_command(cell, settings, peak, measure, scratch)

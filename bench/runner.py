@@ -413,8 +413,9 @@ class _Sweep:
             return None
 
     def _measure_in(self, item: Planned, folder: Path, held, following: Path):
-        """(env, outcome) of `item` in `folder`, by its held worker or a fresh one, its first and
-        timed calls waiting for the ready file in `following` (the next cell's held worker)."""
+        """(env, outcome) of `item` in `folder`, by its held worker or a fresh one, its timed calls
+        (on a CPU its first call too) waiting for the ready file in `following` (the next cell's
+        held worker)."""
         spec, settings, facts = self._request(item)
         folder.mkdir(exist_ok=True)
         quiet = following / "ready" if following.is_dir() else None

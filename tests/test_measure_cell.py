@@ -112,11 +112,40 @@ def test_timed_calls_wait_for_the_next_cells_worker_to_be_ready(monkeypatch, tmp
     measure_module.wait_for_quiet(out)
     assert 0.15 < out.details[CELL_TIME_KEY]["quiet_wait"] < 5 and "quiet_reason" not in out.details
     assert "--prestart" in out.details["prestart_reason"]
-    # A held worker that died before saying so costs QUIET_WAIT_S, and the record says why.
+    # A held worker that died before saying so costs QUIET_WAIT_S, once a cell, and the record
+    # says why.
     monkeypatch.setattr(measure_module, "QUIET_WAIT_S", 0.05)
     ready.unlink()
     measure_module.wait_for_quiet(out := measure_module.Measurements())
     assert "may have overlapped this timing" in out.details["quiet_reason"]
+    waited = out.details[CELL_TIME_KEY]["quiet_wait"]
+    measure_module.wait_for_quiet(out)
+    assert out.details[CELL_TIME_KEY]["quiet_wait"] == waited
+
+
+@pytest.mark.parametrize("profiled", [False, True])
+def test_a_cpu_cells_first_call_waits_for_the_next_workers_imports(monkeypatch, tmp_path, profiled):
+    """--prestart, through the measurement and the profiler's: a CPU cell's first call, its
+    warm-up and its timed calls all come after the next cell's worker is ready."""
+    from bench.profiling.measure import measure_profile
+
+    ready = tmp_path / "ready"
+    monkeypatch.setenv(measure_module.QUIET_FILE_ENV, str(ready))
+    first_call, found_ready = measure_module._first_call, []
+
+    def watched_first_call(*args):
+        found_ready.append(ready.exists())
+        return first_call(*args)
+
+    monkeypatch.setattr(measure_module, "_first_call", watched_first_call)
+    threading.Timer(0.3, ready.touch).start()
+    if profiled:  # which sets the threads a timed cell gets: one, as this process has them
+        monkeypatch.setenv("OMP_NUM_THREADS", str(torch.get_num_threads()))
+        outcome = measure_profile(tiny_cell("dit-tiny", "profile:forward"), FAST.as_dict(), PEAK)
+    else:
+        outcome = measure(tiny_cell("dit-tiny", "forward"), FAST, peak=PEAK)
+    check_ok(outcome)
+    assert found_ready == [True] and outcome.details[CELL_TIME_KEY]["quiet_wait"] > 0.1
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])

@@ -90,12 +90,18 @@ def test_warm_up_calls_are_factors_of_their_windows_median_first_windows_apart()
     )
     ended = record("dit-tiny", "forward", None, pair=pair | {"partner_ended": "oom: ..."})
     ended.values.update(latency_ms_warmup_by_round=[[5.0], [9.0]], latency_ms_round_medians=[5, 3])
-    # A side that ran out of memory in round 2 keeps round 1's window; one that failed before
-    # any window keeps none.
+    # Failed records keep the windows that ended: a side that ran out of memory in round 3 its
+    # first two rounds', a cell whose largest-batch search failed its window's; one that failed
+    # before any window keeps none.
     out_of_memory = record("adm-tiny", "forward", None, status="oom", pair=pair)
-    out_of_memory.values.update(latency_ms_warmup_by_round=[[8.0]], latency_ms_round_medians=[4])
+    out_of_memory.values.update(
+        latency_ms_warmup_by_round=[[8.0], [6.0]], latency_ms_round_medians=[4, 4]
+    )
+    searched = record("adm-tiny", "train_step", None, status="error")
+    searched.values.update(latency_ms_warmup=[12.0], latency_ms_median=6.0)
     failed = record("dit-tiny", "forward", None, status="error")
-    found = warm_up([alone, side, ended, out_of_memory, failed])
-    assert found.first == [[3.0, 2.0, 1.0, 2.0], [1.0, 1.0]]  # by call: adm, rin, dit, adm's oom
-    assert found.after_own == [[1.1], [1.0]] and found.after_partner == [[1.0]]
-    assert found.calls == 9 and found.seconds == pytest.approx(0.175)  # not the unplaced 9 ms
+    found = warm_up([alone, side, ended, out_of_memory, searched, failed])
+    # By call: adm-tiny's, rin's, dit's, the out-of-memory side's, the failed search's.
+    assert found.first == [[3.0, 2.0, 1.0, 2.0, 2.0], [1.0, 1.0]]
+    assert found.after_own == [[1.1, 1.5], [1.0]] and found.after_partner == [[1.0]]
+    assert found.calls == 11 and found.seconds == pytest.approx(0.193)  # not the unplaced 9 ms

@@ -698,16 +698,17 @@ def first_call_then_quiet(
     (`wait_for_quiet`, rinbench run --prestart), which every warm-up and timed call comes after.
     A CPU cell's first call waits too: its compiling and its kernels share the machine's few cores
     with that worker's imports. A GPU cell's runs beside them, the wait overlapping its compiling
-    and cuDNN's autotuning (seconds a cell): its kernels are the device's, and an import takes one
-    of the host's many cores; details["first_call_beside_reason"] says where it did. Returns the
-    step."""
+    and cuDNN's autotuning (seconds a cell): its kernels are the device's, cuDNN picks among them
+    by their times on the device, and an import takes one of the host's many cores. Its
+    first_call_s may read a little long for it; details["first_call_beside_reason"] says where
+    the first call began beside them. Returns the step."""
     if cell.device != "cuda":
         wait_for_quiet(out)
     elif _quiet_pending():
         out.details["first_call_beside_reason"] = (
             "the first call (compiling, cuDNN's autotuning) began while the next cell's worker "
             "was still importing and counting on the host (rinbench run --prestart); the warm-up "
-            "and the timed calls waited until it was done"
+            "and the timed calls came after the wait for it (prestart_reason)"
         )
     with spent(out, "first_call"):
         step = _first_call(make, cell, sync, out)
@@ -726,9 +727,10 @@ def wait_for_quiet(out: Measurements, poll_s: float = 0.02) -> None:
     imports; bench.cellprocess makes it appear too if that worker dies first), at most
     QUIET_WAIT_S; the seconds go to out.details[CELL_TIME_KEY]["quiet_wait"]. Past the limit,
     details["quiet_reason"] says the timing may have shared the machine; details
-    ["prestart_reason"] says what ran beside what. Without the variable, return at once."""
+    ["prestart_reason"] says what ran beside what. Without the variable, or once a wait of this
+    cell's ran out (the limit holds for the cell, not each wait), return at once."""
     path = os.environ.get(QUIET_FILE_ENV)
-    if not path:
+    if not path or "quiet_reason" in out.details:
         return
     out.details["prestart_reason"] = (
         "the next cell's worker started beside this cell's count and build (rinbench run "
