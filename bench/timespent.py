@@ -156,6 +156,10 @@ class WarmUp:
     first: list[list[float]] = field(default_factory=list)
     after_own: list[list[float]] = field(default_factory=list)
     after_partner: list[list[float]] = field(default_factory=list)
+    # The first timed call of each window whose warm-up ended before its settings' `warmup` calls
+    # (warmup_steady_within), as a factor of the window's median: near 1.00, the early end cost
+    # the timing nothing; above it, the step was still settling.
+    first_timed_after_early_end: list[float] = field(default_factory=list)
 
     def add(self, calls_ms: list, median_ms: object, factors: list[list[float]]) -> None:
         """A window's warm-up calls into `factors` (one of this object's lists)."""
@@ -182,8 +186,13 @@ def warm_up(records: Iterable[Record]) -> WarmUp:
         values = record.values
         by_round = values.get("latency_ms_warmup_by_round")
         medians = values.get(ROUND_MEDIANS_KEY)
+        samples = values.get("latency_ms_samples_by_round")
         if not isinstance(by_round, list) or not isinstance(medians, list):
             by_round, medians = [values.get("latency_ms_warmup")], [values.get("latency_ms_median")]
+            samples = [values.get("latency_ms_samples")]
+        _first_timed_after_early_end(
+            record.settings.get("warmup"), by_round, medians, samples, found
+        )
         pair = record.details.get("pair") or {}
         fresh = pair.get("after_first_call")
         fresh = set(fresh) if isinstance(fresh, list) else {0}
@@ -197,6 +206,20 @@ def warm_up(records: Iterable[Record]) -> WarmUp:
                 into = found.after_own if follows_own else found.after_partner
             found.add(calls if isinstance(calls, list) else [], median, into)
     return found
+
+
+def _first_timed_after_early_end(
+    warmup: object, by_round: list, medians: list, samples: object, found: WarmUp
+) -> None:
+    """Into `found`: the first timed call over its window's median, of each window whose warm-up
+    made fewer calls than `warmup` (a suite's warmup_steady_within ended it)."""
+    if not isinstance(warmup, int) or not isinstance(samples, list):
+        return
+    for calls, median, timed in zip(by_round, medians, samples, strict=False):
+        ended_early = isinstance(calls, list) and len(calls) < warmup
+        measured = isinstance(timed, list) and timed and is_number(timed[0]) and is_number(median)
+        if ended_early and measured and median > 0:
+            found.first_timed_after_early_end.append(timed[0] / median)
 
 
 def _follows_own(pair: dict, index: int) -> bool | None:

@@ -410,3 +410,20 @@ def test_a_suite_file_that_is_not_text_is_one_clear_error(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00junk")
     with pytest.raises(suites.SuiteError, match="is not UTF-8 text"):
         suites.load(str(binary))
+
+
+TIMING_FIELDS = ("warmup", "warmup_steady_within", "min_repeats", "min_seconds", "max_seconds",
+                 "max_rel_iqr")  # fmt: skip
+
+
+def test_the_gpu_checks_suites_time_their_cuda_cells_alike():
+    """A lever cell is set beside its plain twin of gpu-check, and the hardware suite's cells
+    beside gpu-check's: on a GPU they are timed by the same rule, or a before/after would measure
+    the rule too."""
+    timing = {}
+    for name in ("gpu-check", "hardware", "levers", "norms", "memory"):
+        cells = [item for item in suites.load(name, device="cuda").plan if item.cell.phase in
+                 ("forward", "train_step")]  # fmt: skip
+        timing[name] = {tuple(getattr(item.settings, f) for f in TIMING_FIELDS) for item in cells}
+    assert all(len(rules) == 1 for rules in timing.values()), timing
+    assert len(set.union(*timing.values())) == 1, timing

@@ -105,3 +105,27 @@ def test_warm_up_calls_are_factors_of_their_windows_median_first_windows_apart()
     assert found.first == [[3.0, 2.0, 1.0, 2.0, 2.0], [1.0, 1.0]]
     assert found.after_own == [[1.1, 1.5], [1.0]] and found.after_partner == [[1.0]]
     assert found.calls == 11 and found.seconds == pytest.approx(0.193)  # not the unplaced 9 ms
+
+
+def test_a_warm_up_ended_early_is_checked_by_its_windows_first_timed_call():
+    """Windows whose warm-up made fewer calls than the settings' warmup (warmup_steady_within)
+    set their first timed call against their median; the GPU check's summary says how far it
+    strayed. A window that made them all is not among them."""
+    from helpers import load_script
+
+    alone = record("adm-tiny", "forward", None)
+    alone.settings["warmup"] = 5
+    alone.values.update(
+        latency_ms_warmup=[30.0, 10.0], latency_ms_median=10.0, latency_ms_samples=[10.3, 10.0]
+    )
+    side = record("rin-tiny", "forward", None, pair={"role": "first", "orders": ["ab", "ba"]})
+    side.settings["warmup"] = 2
+    side.values.update(
+        latency_ms_warmup_by_round=[[40.0, 20.0], [21.0]],  # the second round ended early
+        latency_ms_round_medians=[20.0, 20.0],
+        latency_ms_samples_by_round=[[25.0, 20.0], [22.0, 20.0]],
+    )
+    found = warm_up([alone, side])
+    assert found.first_timed_after_early_end == pytest.approx([1.03, 1.1])
+    text = "\n".join(load_script("benchmarks/gpu/summary.py")._warm_up([alone, side]))
+    assert "window whose warm-up ended early, over the window's median: 1.06, farthest 1.10" in text

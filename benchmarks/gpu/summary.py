@@ -502,7 +502,9 @@ def _warm_up(records: list) -> list[str]:
         "its own (the side that opens a round: A B, B A) or the partner's, on a step built, "
         "compiled and autotuned already, with its cached memory handed back. Where a later "
         "window's first call reads near 1.00, farthest included, it would do with fewer warm-up "
-        "calls.",
+        "calls. Where a suite's warmup_steady_within ended a warm-up at the first call within "
+        "that fraction of the one before it, a later column counts only the windows still "
+        "warming up.",
         "",
         "| windows | " + " | ".join(f"call {n + 1}" for n in range(longest)) + " |",
         "|---|" + "---|" * longest,
@@ -511,6 +513,14 @@ def _warm_up(records: list) -> list[str]:
         if factors:
             shown = [_factors(at) for at in factors] + [""] * (longest - len(factors))
             lines.append(f"| {name} | " + " | ".join(shown) + " |")
+    if found.first_timed_after_early_end:
+        lines += [
+            "",
+            "The first timed call of each window whose warm-up ended early, over the window's "
+            f"median: {_factors(found.first_timed_after_early_end)} (near 1.00, farthest "
+            "included: the early end cost the timing nothing; above it, the step was still "
+            "settling).",
+        ]
     return lines + [""]
 
 
