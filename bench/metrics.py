@@ -126,8 +126,9 @@ STORED_ONLY: tuple[Metric, ...] = tuple(
         ("latency_ms_warmup_by_round", "ms", TIME, None, "ms warm-up calls per round",
          "paired cells: latency_ms_warmup of each round's window"),
         ("warmup_iters", "1", SETUP, None, "warm-up calls",
-         "calls before the timed ones, in no statistic (latency_ms_warmup); fewer than the "
-         "suite's warmup where its warmup_steady_within found the step steady sooner"),
+         "calls before the timed ones, in no statistic (latency_ms_warmup); per window as many "
+         "as the suite's warmup, or fewer where its warmup_steady_within found the step steady "
+         "sooner; paired cells: summed over the rounds (latency_ms_warmup_by_round)"),
         ("timed_iters", "1", SETUP, None, "timed calls",
          "timed calls (paired cells: over all rounds)"),
         ("timed_window_s", "s", SETUP, None, "timed s", "wall time of the timed loop"),

@@ -190,9 +190,7 @@ def warm_up(records: Iterable[Record]) -> WarmUp:
         if not isinstance(by_round, list) or not isinstance(medians, list):
             by_round, medians = [values.get("latency_ms_warmup")], [values.get("latency_ms_median")]
             samples = [values.get("latency_ms_samples")]
-        _first_timed_after_early_end(
-            record.settings.get("warmup"), by_round, medians, samples, found
-        )
+        _first_timed_after_early_end(record.settings, by_round, medians, samples, found)
         pair = record.details.get("pair") or {}
         fresh = pair.get("after_first_call")
         fresh = set(fresh) if isinstance(fresh, list) else {0}
@@ -209,14 +207,17 @@ def warm_up(records: Iterable[Record]) -> WarmUp:
 
 
 def _first_timed_after_early_end(
-    warmup: object, by_round: list, medians: list, samples: object, found: WarmUp
+    settings: dict, by_round: list, medians: list, samples: object, found: WarmUp
 ) -> None:
     """Into `found`: the first timed call over its window's median, of each window whose warm-up
-    made fewer calls than `warmup` (a suite's warmup_steady_within ended it)."""
-    if not isinstance(warmup, int) or not isinstance(samples, list):
+    the settings' warmup_steady_within ended before their `warmup` calls (after the two calls
+    it compares at least; rounds logged before warm-ups were kept have none)."""
+    warmup = settings.get("warmup")
+    ruled = settings.get("warmup_steady_within") is not None
+    if not ruled or not isinstance(warmup, int) or not isinstance(samples, list):
         return
     for calls, median, timed in zip(by_round, medians, samples, strict=False):
-        ended_early = isinstance(calls, list) and len(calls) < warmup
+        ended_early = isinstance(calls, list) and 2 <= len(calls) < warmup
         measured = isinstance(timed, list) and timed and is_number(timed[0]) and is_number(median)
         if ended_early and measured and median > 0:
             found.first_timed_after_early_end.append(timed[0] / median)

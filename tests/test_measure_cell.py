@@ -451,6 +451,24 @@ def test_settings_validate():
     assert Settings(min_seconds=3.0).max_seconds is None  # the budget: 5 x min_seconds
 
 
+def test_a_warm_up_ends_once_steady_in_a_cell_and_in_each_window_of_a_paired_cell():
+    """warmup_steady_within reaches the timing: a lone cell's window and each window a paired
+    cell's worker serves (bench.measure.cell.windows) stop warming up at the second call that
+    agrees (0.99: any two do), and say so."""
+    settings = dataclasses.replace(FAST, warmup=5, warmup_steady_within=0.99)
+    cell = tiny_cell("dit-tiny", "forward")
+    alone = check_ok(measure(cell, settings, peak=PEAK)).values
+    assert alone["warmup_iters"] == len(alone["latency_ms_warmup"]) == 2
+    served = measure_module.windows(cell, settings, peak=PEAK)
+    try:
+        check_ok(next(served))  # the set-up
+        for _ in range(2):
+            window = check_ok(next(served)).values
+            assert window["warmup_iters"] == len(window["latency_ms_warmup"]) == 2
+    finally:
+        served.close()
+
+
 def test_a_timed_cell_stops_when_steady_or_at_its_budget(monkeypatch):
     """The suite's budget and threshold reach time_calls; a spread the threshold cannot meet runs
     the cell to its budget and flags it noisy."""

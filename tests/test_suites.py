@@ -5,6 +5,7 @@ import pytest
 from bench import registry, suites
 from bench.cell import Cell
 from bench.measure.cell import Settings
+from bench.selection import TIMED_PHASES
 
 # Ours, not the public implementations beside them (baselines/peers/: the peers suite's).
 PAPER_PRESETS = [
@@ -422,8 +423,8 @@ def test_the_gpu_checks_suites_time_their_cuda_cells_alike():
     the rule too."""
     timing = {}
     for name in ("gpu-check", "hardware", "levers", "norms", "memory"):
-        cells = [item for item in suites.load(name, device="cuda").plan if item.cell.phase in
-                 ("forward", "train_step")]  # fmt: skip
+        plan = suites.load(name, device="cuda").plan
+        cells = [item for item in plan if item.cell.phase in TIMED_PHASES]
         timing[name] = {tuple(getattr(item.settings, f) for f in TIMING_FIELDS) for item in cells}
     assert all(len(rules) == 1 for rules in timing.values()), timing
     assert len(set.union(*timing.values())) == 1, timing

@@ -113,19 +113,25 @@ def test_a_warm_up_ended_early_is_checked_by_its_windows_first_timed_call():
     strayed. A window that made them all is not among them."""
     from helpers import load_script
 
+    ruled = {"warmup": 5, "warmup_steady_within": 0.02}
     alone = record("adm-tiny", "forward", None)
-    alone.settings["warmup"] = 5
+    alone.settings.update(ruled)
     alone.values.update(
-        latency_ms_warmup=[30.0, 10.0], latency_ms_median=10.0, latency_ms_samples=[10.3, 10.0]
+        latency_ms_warmup=[10.2, 10.1], latency_ms_median=10.0, latency_ms_samples=[10.3, 10.0]
     )
     side = record("rin-tiny", "forward", None, pair={"role": "first", "orders": ["ab", "ba"]})
-    side.settings["warmup"] = 2
-    side.values.update(
-        latency_ms_warmup_by_round=[[40.0, 20.0], [21.0]],  # the second round ended early
+    side.settings.update(ruled)
+    side.values.update(  # the first round took all five calls, the second ended early
+        latency_ms_warmup_by_round=[[40.0, 30.0, 25.0, 21.0, 20.1], [22.0, 21.6]],
         latency_ms_round_medians=[20.0, 20.0],
         latency_ms_samples_by_round=[[25.0, 20.0], [22.0, 20.0]],
     )
-    found = warm_up([alone, side])
+    fixed = record("dit-tiny", "forward", None)  # two calls, but no rule ended them
+    fixed.settings["warmup"] = 5
+    fixed.values.update(
+        latency_ms_warmup=[10.0, 10.0], latency_ms_median=10.0, latency_ms_samples=[30.0]
+    )
+    found = warm_up([alone, side, fixed])
     assert found.first_timed_after_early_end == pytest.approx([1.03, 1.1])
-    text = "\n".join(load_script("benchmarks/gpu/summary.py")._warm_up([alone, side]))
+    text = "\n".join(load_script("benchmarks/gpu/summary.py")._warm_up([alone, side, fixed]))
     assert "window whose warm-up ended early, over the window's median: 1.06, farthest 1.10" in text

@@ -102,8 +102,8 @@ class Settings:
     (None, or a fraction such as 0.05) ends a window's warm-up at the first call within that
     fraction of the one before it, `warmup` calls at most (bench.measure.timing.warm_up): fewer
     calls where the step is steady sooner, as a paired cell's later windows may be, on a step
-    built, compiled and autotuned already. warmup_iters and latency_ms_warmup say how many calls
-    each window took, and what they read.
+    built, compiled and autotuned already. latency_ms_warmup (a pair's per round:
+    latency_ms_warmup_by_round) says how many calls each window took, and what they read.
 
     Levers: faster ways to run the same math, each off by default (records measured without them
     stay comparable, and the deterministic gate's counts never depend on them: counts are taken on
