@@ -500,6 +500,7 @@ def hardware_table(frame: pd.DataFrame) -> Table | None:
                 else ""
             )
             + f". {HARDWARE_LEGEND}"
+            + _warm_up_rules(shared, machines)
         ),
     )
     for key in sorted(shared, key=natural_key):
@@ -508,6 +509,42 @@ def hardware_table(frame: pd.DataFrame) -> Table | None:
         table.records.append(record)
     table.csv_header = tuple(table.records[0])
     return table
+
+
+def _warm_up_rules(cells: dict[tuple, dict[str, dict]], machines: list[str]) -> str:
+    """A sentence naming each GPU's warm-up rule where the GPUs of the table differ in it (the
+    settings' warmup and warmup_steady_within: a run before the latter kept a fixed count), so
+    that a speed-up between them is read as measured under both; else "". A CPU's smaller warm-up
+    is its suite's by design, and not named."""
+    rules: dict[str, set] = {}
+    for rows in cells.values():
+        for machine, row in rows.items():
+            if row["device"] == "cuda":
+                settings = row[load.RECORD].settings
+                rule = (settings.get("warmup"), settings.get("warmup_steady_within"))
+                rules.setdefault(machine, set()).add(rule)
+    if len(set().union(*rules.values())) < 2:
+        return ""
+    said = [
+        machine_label(machine)
+        + " "
+        + " or ".join(_rule_text(*rule) for rule in sorted(rules[machine], key=str))
+        for machine in machines
+        if machine in rules
+    ]
+    return (
+        " The GPUs' timings warmed up by different rules, which a speed-up between them "
+        f"includes: {'; '.join(said)}."
+    )
+
+
+def _rule_text(warmup: object, steady_within: object) -> str:
+    if not is_number(steady_within):
+        return f"{warmup} warm-up calls"
+    return (
+        f"up to {warmup} warm-up calls, ending at the first within {steady_within:.0%} of the "
+        "one before"
+    )
 
 
 def _hardware_row(

@@ -228,3 +228,28 @@ def test_the_gpu_check_summary_sets_its_run_beside_the_committed_runs_of_other_m
     # A first call of two names nothing beside: no section.
     assert summary.main([str(check)]) == 0
     assert "## Hardware comparison" not in capsys.readouterr().out
+
+
+def test_gpus_timed_under_different_warm_up_rules_are_named_in_the_comparison(tmp_path):
+    """An H200 run with a fixed warm-up beside an H100 run whose warm-ups end once steady: the
+    table says which rule timed which GPU; one rule on every GPU, or a CPU's own, says nothing."""
+    from bench import results
+    from reports import load, tables
+
+    write_three_machines(tmp_path)
+    assert (
+        "warmed up by different rules"
+        not in tables.hardware_table(load.frame(results.read(tmp_path))).intro
+    )
+    for name, settings in (("H100", {"warmup_steady_within": 0.02}), ("H200", {})):
+        run_file = next((tmp_path / name).glob("*.jsonl"))
+        lines = [json.loads(line) for line in run_file.read_text(encoding="utf-8").splitlines()]
+        for line in lines:
+            line["settings"] = {"warmup": 5} | settings
+        run_file.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    intro = tables.hardware_table(load.frame(results.read(tmp_path))).intro
+    assert intro.endswith(
+        " The GPUs' timings warmed up by different rules, which a speed-up between them includes: "
+        "H100 80GB HBM3 up to 5 warm-up calls, ending at the first within 2% of the one before; "
+        "H200 5 warm-up calls."
+    )
