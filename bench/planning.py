@@ -124,7 +124,8 @@ def plan(
         run = existing[0].run
     else:  # interrupted before its first record
         run = RunInfo(path.stem, suite.name, results.utc_now().isoformat())
-    done = {cell_id: r.status for cell_id, r in results.latest_per_cell(existing).items()}
+    latest = results.latest_per_cell(existing)
+    done = {cell_id: r.status for cell_id, r in latest.items()}
     redo = FAILED_STATUSES if retry_failed else ()
     todo = with_partners(
         suite,
@@ -137,8 +138,40 @@ def plan(
         tuple(todo),
         len(chosen),
         len(chosen) - len(todo),
-        problems,
+        (*problems, *settings_drift(chosen, latest)),
     )
+
+
+def settings_drift(chosen: Sequence[Planned], latest: dict) -> list[str]:
+    """One warning line where cells the resumed run file holds were measured under other settings
+    than the suite's now (a suite file edited, or a newer rinbench whose setting the records
+    predate: a key a record lacks reads as the field's default): each such setting with its
+    values then and now. Their records stand; the run mixes both."""
+    values: dict[str, tuple[set, set]] = {}  # setting -> (its values in the run, now)
+    cells = 0
+    for item in chosen:
+        record = latest.get(item.cell.id)
+        if record is None:
+            continue
+        now = dataclasses.asdict(item.settings)
+        defaults = dataclasses.asdict(type(item.settings)())
+        differing = [key for key in now if record.settings.get(key, defaults[key]) != now[key]]
+        cells += bool(differing)
+        for key in differing:
+            then_values, now_values = values.setdefault(key, (set(), set()))
+            then_values.add(repr(record.settings.get(key, defaults[key])))
+            now_values.add(repr(now[key]))
+    if not cells:
+        return []
+    said = "; ".join(
+        f"{key} {' or '.join(sorted(then))} in the run, {' or '.join(sorted(now))} now"
+        for key, (then, now) in sorted(values.items())
+    )
+    return [
+        f"{cells} cell(s) of the resumed run were measured under other settings than the "
+        f"suite's now ({said}); their records stand, so the run mixes both (measure them again "
+        "into a new run to have one)"
+    ]
 
 
 def resume_path(suite_dir: Path, resume: str | os.PathLike) -> Path:

@@ -236,6 +236,27 @@ def test_resume_skips_recorded_cells_and_retry_failed_redoes_errors(faulty_run):
     assert {item.cell.id for item in retry.todo} == errors  # the oom cell is a result: kept
 
 
+def test_resuming_under_other_settings_says_which_and_keeps_the_records(faulty_run, tmp_path):
+    plan, _, _ = faulty_run
+    suite, out_dir = plan.suite, plan.path.parent.parent
+    assert runner.plan(suite, out_dir, resume=plan.path).warnings == ()
+    # Records written before a setting existed read as its default: no drift.
+    older = tmp_path / "faults" / plan.path.name
+    older.parent.mkdir()
+    lines = [json.loads(line) for line in plan.path.read_text(encoding="utf-8").splitlines()]
+    for line in lines:
+        del line["settings"]["warmup_steady_within"]
+    older.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    assert runner.plan(suite, tmp_path, resume=older).warnings == ()
+    # The suite edited since: its done cells' records stand, and the warning names the change.
+    table = {"timeout_s": 60, "presets": list(TINY), "phases": ["params", "forward", "train_step"]}
+    edited = suites.parse(table | {"settings": {"warmup": 7}}, name="faults")
+    resumed = runner.plan(edited, out_dir, resume=plan.path)
+    assert resumed.todo == () and len(resumed.warnings) == 1
+    assert resumed.warnings[0].startswith("9 cell(s) of the resumed run were measured under other")
+    assert "(warmup 3 in the run, 7 now)" in resumed.warnings[0]
+
+
 def test_a_hung_cell_times_out_and_its_whole_process_group_dies(fake, monkeypatch, tmp_path):
     monkeypatch.setenv("FAKE_ACTIONS", json.dumps({"dit-tiny.*": "hang"}))
     suite = tiny_suite(["forward"], timeout_s=1.5)
