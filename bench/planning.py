@@ -138,18 +138,18 @@ def plan(
         tuple(todo),
         len(chosen),
         len(chosen) - len(todo),
-        (*problems, *settings_drift(chosen, latest)),
+        (*problems, *settings_drift([item for item in chosen if item not in todo], latest)),
     )
 
 
-def settings_drift(chosen: Sequence[Planned], latest: dict) -> list[str]:
-    """One warning line where cells the resumed run file holds were measured under other settings
-    than the suite's now (a suite file edited, or a newer rinbench whose setting the records
+def settings_drift(kept: Sequence[Planned], latest: dict) -> list[str]:
+    """One warning line where cells the resumed run keeps (not measured again) were measured under
+    other settings than the suite's now (a suite file edited, or a newer rinbench whose setting the records
     predate: a key a record lacks reads as the field's default): each such setting with its
     values then and now. Their records stand; the run mixes both."""
     values: dict[str, tuple[set, set]] = {}  # setting -> (its values in the run, now)
     cells = 0
-    for item in chosen:
+    for item in kept:
         record = latest.get(item.cell.id)
         if record is None:
             continue

@@ -511,19 +511,25 @@ def hardware_table(frame: pd.DataFrame) -> Table | None:
     return table
 
 
+WARM_UP_RULE = ("warmup", "warmup_steady_within")  # the settings that say how a window warms up
+
+
 def _warm_up_rules(cells: dict[tuple, dict[str, dict]], machines: list[str]) -> str:
     """A sentence naming each GPU's warm-up rule where the GPUs of the table differ in it (the
     settings' warmup and warmup_steady_within: a run before the latter kept a fixed count), so
     that a speed-up between them is read as measured under both; else "". A CPU's smaller warm-up
     is its suite's by design, and not named."""
+    from bench.measure.cell import Settings  # no torch: the dataclass and its defaults
+
+    defaults = Settings()
     rules: dict[str, set] = {}
     for rows in cells.values():
         for machine, row in rows.items():
-            if row["device"] == "cuda":
-                settings = row[load.RECORD].settings
-                rule = (settings.get("warmup"), settings.get("warmup_steady_within"))
+            settings = row[load.RECORD].settings
+            if row["device"] == "cuda" and settings:  # a key a record lacks: its default then
+                rule = tuple(settings.get(key, getattr(defaults, key)) for key in WARM_UP_RULE)
                 rules.setdefault(machine, set()).add(rule)
-    if len(set().union(*rules.values())) < 2:
+    if len(set().union(*rules.values(), set())) < 2:
         return ""
     said = [
         machine_label(machine)
@@ -532,6 +538,8 @@ def _warm_up_rules(cells: dict[tuple, dict[str, dict]], machines: list[str]) -> 
         for machine in machines
         if machine in rules
     ]
+    if len(rules) == 1:  # one GPU whose runs differ: an older run fills what a newer one missed
+        return f" This GPU's cells warmed up by different rules: {'; '.join(said)}."
     return (
         " The GPUs' timings warmed up by different rules, which a speed-up between them "
         f"includes: {'; '.join(said)}."
@@ -542,8 +550,8 @@ def _rule_text(warmup: object, steady_within: object) -> str:
     if not is_number(steady_within):
         return f"{warmup} warm-up calls"
     return (
-        f"up to {warmup} warm-up calls, ending at the first within {steady_within:.0%} of the "
-        "one before"
+        f"up to {warmup} warm-up calls, ending at the first within {steady_within * 100:g}% of "
+        "the one before"
     )
 
 

@@ -236,20 +236,45 @@ def test_gpus_timed_under_different_warm_up_rules_are_named_in_the_comparison(tm
     from bench import results
     from reports import load, tables
 
-    write_three_machines(tmp_path)
-    assert (
-        "warmed up by different rules"
-        not in tables.hardware_table(load.frame(results.read(tmp_path))).intro
-    )
-    for name, settings in (("H100", {"warmup_steady_within": 0.02}), ("H200", {})):
+    def timed_with(name: str, settings: dict) -> None:
         run_file = next((tmp_path / name).glob("*.jsonl"))
         lines = [json.loads(line) for line in run_file.read_text(encoding="utf-8").splitlines()]
         for line in lines:
-            line["settings"] = {"warmup": 5} | settings
+            line["settings"] = settings
         run_file.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
-    intro = tables.hardware_table(load.frame(results.read(tmp_path))).intro
-    assert intro.endswith(
+
+    def intro() -> str:
+        return tables.hardware_table(load.frame(results.read(tmp_path))).intro
+
+    write_three_machines(tmp_path)
+    assert "warmed up by different rules" not in intro()
+    # One rule on both GPUs, another on the CPU (its suite's own): nothing to say. A key a record
+    # lacks reads as its default (warmup 3).
+    timed_with("cpu", {"warmup": 0})
+    timed_with("H100", {"warmup": 3, "warmup_steady_within": None})
+    timed_with("H200", {"min_repeats": 10})
+    assert "warmed up by different rules" not in intro()
+    timed_with("H100", {"warmup": 5, "warmup_steady_within": 0.02})
+    timed_with("H200", {"warmup": 5})
+    assert intro().endswith(
         " The GPUs' timings warmed up by different rules, which a speed-up between them includes: "
         "H100 80GB HBM3 up to 5 warm-up calls, ending at the first within 2% of the one before; "
         "H200 5 warm-up calls."
+    )
+    # One GPU whose older run fills what a newer one missed: its own rules, by a finer fraction.
+    older = next((tmp_path / "H100").glob("*.jsonl"))
+    lines = older.read_text(encoding="utf-8").splitlines()
+    newer = [json.loads(line) for line in lines[:2]]
+    for line in newer:
+        line["run"]["id"] = "run-H100-newer"
+        line["settings"] = {"warmup": 5, "warmup_steady_within": 0.004}
+    older.write_text("\n".join(lines[2:]) + "\n", encoding="utf-8")
+    (tmp_path / "H100" / "run-H100-newer.jsonl").write_text(
+        "".join(json.dumps(line) + "\n" for line in newer), encoding="utf-8"
+    )
+    next((tmp_path / "H200").glob("*.jsonl")).unlink()
+    assert intro().endswith(
+        " This GPU's cells warmed up by different rules: H100 80GB HBM3 up to 5 warm-up calls, "
+        "ending at the first within 0.4% of the one before or up to 5 warm-up calls, ending at "
+        "the first within 2% of the one before."
     )
