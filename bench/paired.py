@@ -332,6 +332,7 @@ def measure(
     profiles: Mapping[str, str | None] | None = None,
     on_timed: Callable[[Outcome, Outcome], None] | None = None,
     on_profile: Callable[[str, Outcome], None] | None = None,
+    on_profile_start: Callable[[str], None] | None = None,
 ) -> PairOutcomes:
     """The outcomes of both cells of `pair`, each merged over its rounds (`merge`). Rounds in
     `rounds_log` that `machine` (the device model, 'NVIDIA H200') measured count; others are
@@ -344,7 +345,8 @@ def measure(
     a side's cell id to the folder for its profile's trace (or None): after the rounds, that side's
     worker profiles the step it timed (`_profiles`), unless the side ended; the profiles' outcomes
     say so in details[PROFILED_IN_PAIR_KEY], and each is handed to `on_profile(profile cell id,
-    outcome)` as soon as it is in. Ctrl-C kills both workers and propagates."""
+    outcome)` as soon as it is in, `on_profile_start(profile cell id)` being called as it is asked
+    for. Ctrl-C kills both workers and propagates."""
     processes = processes if processes is not None else pool.Processes()
     sides = []
     for index, item in enumerate((pair.first, pair.second)):
@@ -368,7 +370,7 @@ def measure(
                 outcome.details["pair"]["stopped_early"] = stopped
         if on_timed is not None:
             on_timed(first, second)
-        profiled = _profiles(sides, profiles or {}, on_profile)
+        profiled = _profiles(sides, profiles or {}, on_profile, on_profile_start)
     except BaseException:  # Ctrl-C, SIGTERM: a window or profile in flight is not waited for
         for side in sides:
             side.kill()
@@ -402,10 +404,11 @@ def _profiles(
     sides: list[Side],
     wanted: Mapping[str, str | None],
     on_profile: Callable[[str, Outcome], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
 ) -> dict[str, Outcome]:
     """The profile of each side `wanted` names (cell id -> trace folder) that has not ended, by
     its profile cell's id, each saying which pair's worker took it and handed to `on_profile` as
-    soon as it is in. A side with no profile to take is stopped first, and each side once
+    soon as it is in (`on_start` called with that id as it is asked for). A side with no profile to take is stopped first, and each side once
     profiled, so that a profile runs beside no more of its partner than the windows did, and
     alone where it can."""
     for side in sides:
@@ -415,10 +418,12 @@ def _profiles(
     for index, side in enumerate(sides):
         if side.process is None:
             continue
+        profile_id = replace(side.item.cell, phase=profile_of(side.item.cell.phase)).id
+        if on_start is not None:
+            on_start(profile_id)
         outcome = side.profile(wanted[side.cell_id])
         side.stop()
         taken = {"timed": side.cell_id, "with": sides[1 - index].cell_id}
-        profile_id = replace(side.item.cell, phase=profile_of(side.item.cell.phase)).id
         profiled[profile_id] = replace(
             outcome, details=outcome.details | {PROFILED_IN_PAIR_KEY: taken}
         )

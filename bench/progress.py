@@ -69,6 +69,13 @@ class CellProgress:
         self.in_flight.append(cell.id)
         self._show_in_flight()
 
+    def aside(self, cell) -> None:
+        """`cell` is no longer in flight, and not recorded yet: it will be measured again (a
+        profile its pair's worker ran out of memory taking, taken next in a process of its own)."""
+        if cell.id in self.in_flight:
+            self.in_flight.remove(cell.id)
+        self._show_in_flight()
+
     def done(self, cell, outcome, where: str = "") -> None:
         """`cell` is recorded with `outcome` (a bench.record.Outcome); `where` follows the cell id
         on its line (the Slurm sweep's " (partition)")."""

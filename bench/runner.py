@@ -306,12 +306,15 @@ class _Sweep:
                 self.record(item, env, outcome.with_cell_time(pair_wall=pair_wall_s))
             rounds_log.forget(pair)
 
+        def profile_of(profile_id: str) -> Planned:
+            return next(item for item in profiles if item.cell.id == profile_id)
+
         def record_profile(profile_id: str, outcome: Outcome) -> None:
-            item = next(item for item in profiles if item.cell.id == profile_id)
+            item = profile_of(profile_id)
             if outcome.status == "oom":  # taken again alone; that record will say so
                 self.retries.add(profile_id, _attempt_in_pair(outcome, machine))
+                self.shown.aside(item.cell)
                 return
-            self.shown.start(item.cell)
             self.record(item, env, outcome)
 
         trace_dir = trace_folder(self.plan.path)
@@ -322,6 +325,7 @@ class _Sweep:
                 machine=machine,
                 profiles={_timed_id(item): trace_dir for item in profiles}, on_timed=record_sides,
                 on_profile=record_profile,
+                on_profile_start=lambda profile_id: self.shown.start(profile_of(profile_id).cell),
             ).profiles  # fmt: skip
         finally:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import claims, intervals, paired, results, runner, suites, timespent
+from bench import claims, intervals, paired, progress, results, runner, suites, timespent
 from bench.record import CELL_TIME_KEY, PROFILE_RETRIED_ALONE_KEY, PROFILED_IN_PAIR_KEY, Outcome
 
 REPO = Path(__file__).resolve().parents[1]
@@ -268,6 +268,45 @@ def test_a_profile_out_of_memory_in_its_pair_is_taken_again_alone_and_says_so(fa
     walls = [r.details[CELL_TIME_KEY]["wall"] for r in (alone, taken)]
     pair_wall = records["adm-tiny", "forward"].details[CELL_TIME_KEY]["pair_wall"]
     assert run.wall_s == pytest.approx(pair_wall + sum(walls) + tried["wall"])
+
+
+def test_a_profile_its_pairs_worker_takes_is_shown_in_flight_while_it_runs(
+    fake, tmp_path, monkeypatch
+):
+    # The bar names the cell in flight: a profile the pair's worker takes is in flight from its
+    # ask; one that ran out of memory there steps aside until its process of its own takes it.
+    events, shown = [], []
+
+    class Watched(progress.CellProgress):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            shown.append(self)
+
+        def start(self, cell):
+            events.append(("start", cell.preset, cell.phase))
+            super().start(cell)
+
+        def aside(self, cell):
+            events.append(("aside", cell.preset, cell.phase))
+            super().aside(cell)
+
+        def done(self, cell, outcome, where=""):
+            events.append(("done", cell.preset, cell.phase))
+            super().done(cell, outcome, where)
+
+    monkeypatch.setattr(runner, "CellProgress", Watched)
+    fake({"adm-tiny.*": {"ms": 30.0, "profile": "oom"}, "rin-tiny.*": {"ms": 10.0}})
+    plan = runner.plan(pair_suite(rounds=1, profile=True), tmp_path)
+    assert execute(plan, measure_spec="fake_serve:measure").statuses == {"ok": 4}
+    profiles = {
+        preset: [what for what, name, phase in events if name == preset and phase != "forward"]
+        for preset in ("adm-tiny", "rin-tiny")
+    }
+    assert profiles == {
+        "adm-tiny": ["start", "aside", "start", "done"],
+        "rin-tiny": ["start", "done"],
+    }
+    assert shown[0].in_flight == [] and shown[0].count == 4
 
 
 def test_a_cut_before_the_retry_alone_keeps_the_attempt_for_the_resumed_record(fake, tmp_path):
