@@ -237,7 +237,9 @@ METRICS: tuple[Metric, ...] = (
            description="relative IQR of the per-call times without stalls (IQR / median): the "
            "spread that decides when timing stops (suite setting max_rel_iqr)"),
     Metric("first_call_s", "s", TIME, LOWER, "first call s", fmt=",.3g",
-           description="the first call, compilation included; never among the samples"),
+           description="the first call, compilation included; never among the samples; on a "
+           "GPU under --prestart, beside the next cell's worker's imports "
+           "(details first_call_beside_reason)"),
     Metric("ms_per_step", "ms", TIME, LOWER, "ms/step", fmt=",.4g",
            description="sampling: latency_ms_median / sample_steps"),
     # --- throughput and efficiency (follow from the median: not gated on their own) ---------------

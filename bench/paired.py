@@ -200,19 +200,33 @@ class RoundsLog:
         return list(self.rounds.get(_key(pair), []))
 
     def done_on(self, pair: Pair, machine: str | None) -> tuple[list[dict], str | None]:
-        """The pair's finished rounds that `machine` measured, and why the others (a run resumed
-        on another machine: its rounds are not this one's to merge) are dropped, or None."""
+        """The pair's finished rounds that `machine` measured under the pair's settings now, and
+        why the others (a run resumed on another machine, or after its suite's settings changed:
+        their rounds are not this play's to merge) are dropped, or None. A round logged before
+        rounds kept their settings counts as taken under these."""
+        settings = pair.first.settings
+
+        def differing(entry: dict) -> dict:
+            recorded = entry.get("settings")
+            return settings.differing(recorded) if isinstance(recorded, dict) else {}
+
         logged = self.done(pair)
-        done = [entry for entry in logged if entry.get("machine") == machine]
-        if len(done) == len(logged):
-            return done, None
-        elsewhere = sorted(
-            {entry.get("machine") or "an unnamed one" for entry in logged if entry not in done}
-        )
-        return done, (
-            f"{len(logged) - len(done)} logged round(s) measured on {', '.join(elsewhere)}, "
-            f"not on {machine}: measured again here"
-        )
+        elsewhere = [entry for entry in logged if entry.get("machine") != machine]
+        otherwise = [entry for entry in logged if entry not in elsewhere and differing(entry)]
+        done = [entry for entry in logged if entry not in elsewhere and entry not in otherwise]
+        reasons = []
+        if elsewhere:
+            machines = sorted({entry.get("machine") or "an unnamed one" for entry in elsewhere})
+            reasons.append(
+                f"{len(elsewhere)} logged round(s) measured on {', '.join(machines)}, "
+                f"not on {machine}"
+            )
+        if otherwise:
+            names = sorted({name for entry in otherwise for name in differing(entry)})
+            reasons.append(
+                f"{len(otherwise)} logged round(s) timed under other settings ({', '.join(names)})"
+            )
+        return done, (f"{'; '.join(reasons)}: measured again here" if reasons else None)
 
     def add(self, pair: Pair, entry: dict) -> None:
         self.rounds.setdefault(_key(pair), []).append(entry)
@@ -506,6 +520,7 @@ def _play_round(
             "round": number + 1,
             "order": label,
             "machine": machine,
+            "settings": pair.first.settings.as_dict(),
             "windows": [got[0].to_json(), got[1].to_json()],
         }
         rounds_log.add(pair, entry)

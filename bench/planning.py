@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import results
-from bench.cell import PROFILE_PHASES, PROFILE_PREFIX
+from bench.cell import PROFILE_PHASES, PROFILE_PREFIX, STATIC_PHASES
 from bench.provenance import new_run
 from bench.record import FAILED_STATUSES, RunInfo
 from bench.suites import Planned, Suite
@@ -143,24 +143,23 @@ def plan(
 
 
 def settings_drift(kept: Sequence[Planned], latest: dict) -> list[str]:
-    """One warning line where cells the resumed run keeps (not measured again) were measured under
-    other settings than the suite's now (a suite file edited, or a newer rinbench whose setting the records
-    predate: a key a record lacks reads as the field's default): each such setting with its
-    values then and now. Their records stand; the run mixes both."""
+    """One warning line where timed cells the resumed run keeps (not measured again) were measured
+    under other settings than the suite's now (a suite file edited, or a newer rinbench whose
+    setting the records predate: a key a record lacks reads as the field's default): each such
+    setting with its values then and now. Their records stand; the run mixes both. Counts (params,
+    flops) depend on no setting, and are left out."""
     values: dict[str, tuple[set, set]] = {}  # setting -> (its values in the run, now)
     cells = 0
     for item in kept:
         record = latest.get(item.cell.id)
-        if record is None:
+        if record is None or item.cell.phase in STATIC_PHASES:
             continue
-        now = dataclasses.asdict(item.settings)
-        defaults = dataclasses.asdict(type(item.settings)())
-        differing = [key for key in now if record.settings.get(key, defaults[key]) != now[key]]
+        differing = item.settings.differing(record.settings)
         cells += bool(differing)
-        for key in differing:
+        for key, (then, now) in differing.items():
             then_values, now_values = values.setdefault(key, (set(), set()))
-            then_values.add(repr(record.settings.get(key, defaults[key])))
-            now_values.add(repr(now[key]))
+            then_values.add(repr(then))
+            now_values.add(repr(now))
     if not cells:
         return []
     said = "; ".join(

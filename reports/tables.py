@@ -441,6 +441,8 @@ def _claim_value(claim: claims_module.Claim, value) -> str:
 # device (a CPU's record says "cpu", a GPU's "cuda").
 HARDWARE_CELL = ("preset", "resolution", "phase", "dtype", "batch", "mode")
 HARDWARE_TITLE = "Hardware comparison"  # the report's one heading for it (reports.md, reports.html)
+# The settings that say how a timed window warms up (the GPUs' rules, where they differ).
+WARM_UP_RULE = ("warmup", "warmup_steady_within")
 NO_HARDWARE_COMPARISON = (
     "None: no timed cell ran on two or more machines. Most suites size their setup to the device "
     "(fp32 batch 1 on a CPU, bf16 batch 32 on a GPU); the hardware suite (rinbench run hardware) "
@@ -509,9 +511,6 @@ def hardware_table(frame: pd.DataFrame) -> Table | None:
         table.records.append(record)
     table.csv_header = tuple(table.records[0])
     return table
-
-
-WARM_UP_RULE = ("warmup", "warmup_steady_within")  # the settings that say how a window warms up
 
 
 def _warm_up_rules(cells: dict[tuple, dict[str, dict]], machines: list[str]) -> str:

@@ -483,3 +483,12 @@ def test_the_summary_says_how_many_rounds_each_pair_played():
     (alone,) = summary._pairs_played(run[2:])
     assert alone.startswith("- pairs: 1, rounds played 5; 0 stopped early")
     assert summary._pairs_played([]) == []
+
+
+def test_the_bare_loop_check_runs_the_harness_as_the_checks_cells_run():
+    """The harness-against-bare-loop step times its cell by gpu-check's CUDA warm-up and repeats:
+    what it vouches for is the harness as the check's cells run it."""
+    timing = load_script("benchmarks/gpu/bare_loop.py").HARNESS_TIMING
+    plan = suites.load("gpu-check", device="cuda").plan
+    check = {tuple((key, getattr(item.settings, key)) for key in timing) for item in plan}
+    assert check == {tuple(timing.items())}

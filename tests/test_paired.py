@@ -378,15 +378,22 @@ def test_an_interrupted_pair_resumes_at_its_next_round(fake, tmp_path):
     assert adm.details[CELL_TIME_KEY]["windows"] == pytest.approx(3 * 0.25)
 
 
-def test_rounds_logged_on_another_machine_are_measured_again(fake, tmp_path):
-    # A run cut mid-pair on one GPU and resumed on another kind (a lease's second call on a fresh
-    # machine): the logged rounds are not this machine's to merge.
+def cut_after_two_rounds(fake, tmp_path):
+    """A pair's run cut in its third round: (its plan, its rounds log, the two rounds logged)."""
     fake({"adm-tiny.*": {"ms": 30.0}, "rin-tiny.*": {"ms": 10.0, "interrupt_at": 3}})
     plan = runner.plan(pair_suite(), tmp_path)
     assert execute(plan).interrupted
     log = Path(plan.path).with_suffix(paired.ROUNDS_SUFFIX)
     entries = [json.loads(line) for line in log.read_text().splitlines()]
-    assert len(entries) == 2 and entries[0]["machine"]  # this machine's name
+    assert len(entries) == 2
+    return plan, log, entries
+
+
+def test_rounds_logged_on_another_machine_are_measured_again(fake, tmp_path):
+    # A run cut mid-pair on one GPU and resumed on another kind (a lease's second call on a fresh
+    # machine): the logged rounds are not this machine's to merge.
+    plan, log, entries = cut_after_two_rounds(fake, tmp_path)
+    assert entries[0]["machine"]  # this machine's name
     log.write_text("".join(json.dumps(e | {"machine": "NVIDIA H200"}) + "\n" for e in entries))
 
     fake({"adm-tiny.*": {"ms": 30.0}, "rin-tiny.*": {"ms": 10.0}})
@@ -395,6 +402,26 @@ def test_rounds_logged_on_another_machine_are_measured_again(fake, tmp_path):
     assert adm.values[intervals.ROUND_MEDIANS_KEY] == pytest.approx([30.0 * d for d in DRIFT[:5]])
     assert rin.details["pair"]["rounds_dropped"].startswith(
         "2 logged round(s) measured on NVIDIA H200, not on "
+    )
+
+
+def test_rounds_logged_under_other_settings_are_measured_again(fake, tmp_path):
+    # A run cut mid-pair, its suite's timing changed before the resume (a newer rinbench's
+    # warm-up rule): one record must not merge rounds of both. A round logged before rounds kept
+    # their settings counts as taken under the pair's settings now.
+    plan, log, entries = cut_after_two_rounds(fake, tmp_path)
+    assert entries[0]["settings"]["warmup"] == 3
+    entries[0]["settings"] |= {"warmup": 5, "warmup_steady_within": 0.02}
+    del entries[1]["settings"]
+    log.write_text("".join(json.dumps(e) + "\n" for e in entries))
+
+    fake({"adm-tiny.*": {"ms": 30.0}, "rin-tiny.*": {"ms": 10.0}})
+    assert not execute(runner.plan(pair_suite(), tmp_path, resume=plan.path)).interrupted
+    adm, rin = forward_records(plan.path).values()
+    assert adm.details["pair"]["rounds"] == 5
+    assert rin.details["pair"]["rounds_dropped"] == (
+        "1 logged round(s) timed under other settings (warmup, warmup_steady_within): measured "
+        "again here"
     )
 
 

@@ -146,6 +146,7 @@ def test_a_held_worker_prepares_says_ready_and_measures_only_after_go(tmp_path):
     args = ["--request", str(request), "--result", str(result), "--hold", str(tmp_path / "r")]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("sys.stdin", io.StringIO(""))
+        patch.setattr(measure_module, "_counted_ahead", {})  # its counts, never taken: not left
         assert worker.main(args) == 0  # the harness's measure, prepared, never called
     assert not result.exists() and (tmp_path / "r").is_file()
     # A measure function that cannot load still says ready, and its error waits for its turn.

@@ -93,10 +93,10 @@ def add_parser(commands) -> None:
         nargs="?",
         const=RESUME_LATEST,
         metavar="RUN_FILE",
-        help="continue a run: skip the cells RUN_FILE already holds and append the rest to it, "
-        "where it lies (without RUN_FILE: the newest run of SUITE in DIR); put it after SUITE. "
-        "RUN_FILE must be a run file `rinbench run` wrote, and an --out given with it the DIR "
-        "it lies in (DIR/SUITE/RUN_FILE) (default: start a new run)",
+        help="continue a run: skip the cells RUN_FILE holds (a warning names settings they differ "
+        "in now), append the rest to it where it lies (no RUN_FILE: SUITE's newest run in DIR); "
+        "put it after SUITE. RUN_FILE must be a run file `rinbench run` wrote, and an --out given "
+        "with it the DIR it lies in (DIR/SUITE/RUN_FILE) (default: start a new run)",
     )
     parser.add_argument(
         "--retry-failed",

@@ -235,6 +235,17 @@ class Settings:
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def differing(self, recorded: Mapping) -> dict[str, tuple[Any, Any]]:
+        """{field: (its value in `recorded`, this one's)} of the fields where `recorded` (a
+        record's or a logged round's settings) differs from these; a key it lacks reads as the
+        field's default, the value it was measured with before the field existed."""
+        defaults = Settings()
+        return {
+            name: (recorded.get(name, getattr(defaults, name)), value)
+            for name, value in self.as_dict().items()
+            if recorded.get(name, getattr(defaults, name)) != value
+        }
+
 
 class Unsupported(Exception):
     """The cell cannot run as asked here (device, dtype, torch version); the reason says why."""
@@ -663,7 +674,7 @@ def _counts_of(cell: Cell) -> dict[str, Callable[[], Any]]:
     return counts
 
 
-def _counted(cell: Cell, what: str, out: Measurements):
+def _counted(cell: Cell, what: str, out: Measurements) -> Any:
     """The count `what` of `cell` (`_counts_of`): the one `prepare(cell)` took ahead of the
     cell's turn, once, its seconds then under out.details[CELL_TIME_KEY]["count_ahead"] (part of
     the worker's "ahead", not of its wall time) and the warnings it raised then raised again now,
@@ -724,7 +735,7 @@ def _quiet_pending() -> bool:
 
 def wait_for_quiet(out: Measurements, poll_s: float = 0.02) -> None:
     """Wait until the file QUIET_FILE_ENV names exists (the next cell's held worker has done its
-    imports; bench.cellprocess makes it appear too if that worker dies first), at most
+    imports and counts; bench.cellprocess makes it appear too if that worker dies first), at most
     QUIET_WAIT_S; the seconds go to out.details[CELL_TIME_KEY]["quiet_wait"]. Past the limit,
     details["quiet_reason"] says the timing may have shared the machine; details
     ["prestart_reason"] says what ran beside what. Without the variable, or once a wait of this
@@ -734,8 +745,8 @@ def wait_for_quiet(out: Measurements, poll_s: float = 0.02) -> None:
         return
     out.details["prestart_reason"] = (
         "the next cell's worker started beside this cell's count and build (rinbench run "
-        "--prestart); its timed calls (and on a CPU its first call) waited until that worker's "
-        "imports and counts were done"
+        "--prestart); its warm-up and timed calls (and on a CPU its first call) waited until that "
+        "worker's imports and counts were done"
     )
     with spent(out, "quiet_wait"):
         deadline = time.monotonic() + QUIET_WAIT_S

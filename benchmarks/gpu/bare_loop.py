@@ -78,20 +78,18 @@ def _cpu_loop(call, seconds: float) -> list[float]:
     return samples
 
 
+# The harness as the check's cells run it: gpu-check.toml's [settings.cuda] warm-up and repeats
+# (tests/test_gpu_check.py holds the two together).
+HARNESS_TIMING = {"warmup": 5, "warmup_steady_within": 0.02, "min_repeats": 10}
+
+
 def compare(cell, tolerance: float, seconds: float) -> dict:
     from bench.measure.cell import cpu_threads_for
     from bench.worker import measure_cell
 
     cpu_threads_for(cell)  # a CPU cell's threads, as the harness sets them, for both loops
     before = statistics.median(bare_forward_ms(cell, seconds))
-    # The warm-up of gpu-check.toml's [settings.cuda]: the harness as the check's cells run it.
-    settings = {
-        "warmup": 5,
-        "warmup_steady_within": 0.02,
-        "min_repeats": 10,
-        "min_seconds": seconds,
-    }
-    outcome = measure_cell(cell, settings)
+    outcome = measure_cell(cell, HARNESS_TIMING | {"min_seconds": seconds})
     after = statistics.median(bare_forward_ms(cell, seconds))
     result = {"cell": cell.id, "harness_status": outcome.status, "harness_error": outcome.error}
     result |= {"bare_ms_median_before": before, "bare_ms_median_after": after}

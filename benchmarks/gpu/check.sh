@@ -21,8 +21,8 @@
 #                 importance, with NVML energy and the RIN-256/ADM-256 train-step profiles);
 #                 cells the budget cut off are listed in skipped.txt; with --prestart, as every
 #                 run below: each cell's process starts, imports torch and counts its cell,
-#                 while the one before it runs, whose timed calls (on a GPU not its first call)
-#                 wait until that is done
+#                 while the one before it runs, whose warm-up and timed calls (on a CPU its first
+#                 call too) wait until that is done
 #      norms      `rinbench run norms` (bench/suites/norms.toml: ADM-256 b16's and RIN-256 b32's
 #                 train steps with their norms in bf16, against the memory of the official code; on
 #                 an H100 the plain ADM-256 b16 step does not fit, its twin here should), after
