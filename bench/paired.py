@@ -178,6 +178,11 @@ class Side:
 # --- the rounds log -------------------------------------------------------------------------------
 
 
+# Settings that change no window of a pair: what a run adds after the rounds (the profile cells).
+# A resume after changing them keeps the logged rounds.
+NOT_OF_A_WINDOW = ("profile",)
+
+
 @dataclass
 class RoundsLog:
     """Finished rounds of a run's pairs, one JSON line per round, beside the run file
@@ -208,7 +213,12 @@ class RoundsLog:
 
         def differing(entry: dict) -> dict:
             recorded = entry.get("settings")
-            return settings.differing(recorded) if isinstance(recorded, dict) else {}
+            if not isinstance(recorded, dict):
+                return {}
+            changed = settings.differing(recorded)
+            return {
+                name: then_now for name, then_now in changed.items() if name not in NOT_OF_A_WINDOW
+            }
 
         logged = self.done(pair)
         elsewhere = [entry for entry in logged if entry.get("machine") != machine]
@@ -349,9 +359,9 @@ def measure(
     on_profile_start: Callable[[str], None] | None = None,
 ) -> PairOutcomes:
     """The outcomes of both cells of `pair`, each merged over its rounds (`merge`). Rounds in
-    `rounds_log` that `machine` (the device model, 'NVIDIA H200') measured count; others are
-    dropped, and details["pair"]["rounds_dropped"] says so. Each new round joins the log, with
-    `machine`, when both its windows are in. A side that fails (at set-up or in a window) keeps its
+    `rounds_log` that `machine` (the device model, 'NVIDIA H200') measured under the pair's
+    settings count; others are dropped, and details["pair"]["rounds_dropped"] says so. Each new
+    round joins the log, with `machine` and the settings, when both its windows are in. A side that fails (at set-up or in a window) keeps its
     failure as its outcome, with what it measured; the other side goes on alone. A pair with a
     `stop_within` may end before its `rounds` (`early_stop`: details["pair"]["stopped_early"]
     says why). `on_timed(first, second)` is called with both merged outcomes as soon as the rounds

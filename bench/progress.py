@@ -91,7 +91,10 @@ class CellProgress:
             self._show_in_flight()
 
     def _show_in_flight(self) -> None:
-        if self.bar is None or not self.in_flight:
+        if self.bar is None:
+            return
+        if not self.in_flight:  # nothing measuring: no stale name beside the bar
+            self.bar.set_postfix_str("", refresh=True)
             return
         more = len(self.in_flight) - 1
         text = self.in_flight[0] + (f" (+{more} in flight)" if more else "")

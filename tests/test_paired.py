@@ -407,12 +407,12 @@ def test_rounds_logged_on_another_machine_are_measured_again(fake, tmp_path):
 
 def test_rounds_logged_under_other_settings_are_measured_again(fake, tmp_path):
     # A run cut mid-pair, its suite's timing changed before the resume (a newer rinbench's
-    # warm-up rule): one record must not merge rounds of both. A round logged before rounds kept
-    # their settings counts as taken under the pair's settings now.
+    # warm-up rule): one record must not merge rounds of both. A setting that changes no window
+    # (profile), or one a logged round lacks (its default then), keeps the round.
     plan, log, entries = cut_after_two_rounds(fake, tmp_path)
     assert entries[0]["settings"]["warmup"] == 3
     entries[0]["settings"] |= {"warmup": 5, "warmup_steady_within": 0.02}
-    del entries[1]["settings"]
+    entries[1]["settings"] = {"profile": True}
     log.write_text("".join(json.dumps(e) + "\n" for e in entries))
 
     fake({"adm-tiny.*": {"ms": 30.0}, "rin-tiny.*": {"ms": 10.0}})
