@@ -359,18 +359,18 @@ def measure(
     on_profile_start: Callable[[str], None] | None = None,
 ) -> PairOutcomes:
     """The outcomes of both cells of `pair`, each merged over its rounds (`merge`). Rounds in
-    `rounds_log` that `machine` (the device model, 'NVIDIA H200') measured under the pair's
-    settings count; others are dropped, and details["pair"]["rounds_dropped"] says so. Each new
-    round joins the log, with `machine` and the settings, when both its windows are in. A side that fails (at set-up or in a window) keeps its
-    failure as its outcome, with what it measured; the other side goes on alone. A pair with a
-    `stop_within` may end before its `rounds` (`early_stop`: details["pair"]["stopped_early"]
-    says why). `on_timed(first, second)` is called with both merged outcomes as soon as the rounds
-    are done (the runner records them there: a profile cut short loses no round). `profiles` maps
-    a side's cell id to the folder for its profile's trace (or None): after the rounds, that side's
-    worker profiles the step it timed (`_profiles`), unless the side ended; the profiles' outcomes
-    say so in details[PROFILED_IN_PAIR_KEY], and each is handed to `on_profile(profile cell id,
-    outcome)` as soon as it is in, `on_profile_start(profile cell id)` being called as it is asked
-    for. Ctrl-C kills both workers and propagates."""
+    `rounds_log` that `machine` (the device model, 'NVIDIA H200') measured under the pair's settings
+    count; others are dropped, and details["pair"]["rounds_dropped"] says so. Each new round joins
+    the log, with `machine` and the settings, when both its windows are in. A side that fails (at
+    set-up or in a window) keeps its failure as its outcome, with what it measured; the other side
+    goes on alone. A pair with a `stop_within` may end before its `rounds` (`early_stop`:
+    details["pair"]["stopped_early"] says why). `on_timed(first, second)` is called with both merged
+    outcomes as soon as the rounds are done (the runner records them there: a profile cut short
+    loses no round). `profiles` maps a side's cell id to the folder for its profile's trace (or
+    None): after the rounds, that side's worker profiles the step it timed (`_profiles`), unless the
+    side ended; the profiles' outcomes say so in details[PROFILED_IN_PAIR_KEY], and each is handed
+    to `on_profile(profile cell id, outcome)` as soon as it is in, `on_profile_start(profile cell
+    id)` being called as it is asked for. Ctrl-C kills both workers and propagates."""
     processes = processes if processes is not None else pool.Processes()
     sides = []
     for index, item in enumerate((pair.first, pair.second)):
