@@ -520,13 +520,12 @@ def _warm_up_rules(cells: dict[tuple, dict[str, dict]], machines: list[str]) -> 
     is its suite's by design, and not named."""
     from bench.measure.cell import Settings  # no torch: the dataclass and its defaults
 
-    defaults = Settings()
     rules: dict[str, set] = {}
     for rows in cells.values():
         for machine, row in rows.items():
             settings = row[load.RECORD].settings
             if row["device"] == "cuda" and settings:  # a key a record lacks: its default then
-                rule = tuple(settings.get(key, getattr(defaults, key)) for key in WARM_UP_RULE)
+                rule = tuple(Settings.recorded(settings, key) for key in WARM_UP_RULE)
                 rules.setdefault(machine, set()).add(rule)
     if len(set().union(*rules.values(), set())) < 2:
         return ""

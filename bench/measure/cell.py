@@ -235,16 +235,25 @@ class Settings:
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @staticmethod
+    def recorded(recorded: Mapping, name: str) -> Any:
+        """The field `name` in `recorded` (a record's or a logged round's settings); a key it
+        lacks reads as the field's default, the value it was measured with before the field
+        existed."""
+        return recorded[name] if name in recorded else getattr(DEFAULT_SETTINGS, name)
+
     def differing(self, recorded: Mapping) -> dict[str, tuple[Any, Any]]:
-        """{field: (its value in `recorded`, this one's)} of the fields where `recorded` (a
-        record's or a logged round's settings) differs from these; a key it lacks reads as the
-        field's default, the value it was measured with before the field existed."""
-        defaults = Settings()
+        """{field: (its value in `recorded`, this one's)} of the fields where `recorded` (read by
+        `Settings.recorded`) differs from these."""
+        then = {name: Settings.recorded(recorded, name) for name in self.as_dict()}
         return {
-            name: (recorded.get(name, getattr(defaults, name)), value)
+            name: (then[name], value)
             for name, value in self.as_dict().items()
-            if recorded.get(name, getattr(defaults, name)) != value
+            if then[name] != value
         }
+
+
+DEFAULT_SETTINGS = Settings()
 
 
 class Unsupported(Exception):

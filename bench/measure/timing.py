@@ -194,9 +194,9 @@ def time_calls(
     the last timed call, with the device idle at both ends. Returns the typed `Timing`; its
     `values()` are the keys a timed cell's record stores.
     """
-    _check_timing_arguments(warmup, min_repeats, min_seconds, max_seconds, max_rel_iqr)
-    if warmup_steady_within is not None and not 0 < warmup_steady_within < 1:
-        raise ValueError(f"need 0 < warmup_steady_within < 1, got {warmup_steady_within}")
+    _check_timing_arguments(
+        warmup, min_repeats, min_seconds, max_seconds, max_rel_iqr, warmup_steady_within
+    )
     budget_s = default_budget(min_seconds, max_seconds)
     device = torch.device(device)
     on_gpu = device.type == "cuda"
@@ -247,7 +247,12 @@ def warm_up(
 
 
 def _check_timing_arguments(
-    warmup: int, min_repeats: int, min_seconds: float, max_seconds: float | None, max_rel_iqr: float
+    warmup: int,
+    min_repeats: int,
+    min_seconds: float,
+    max_seconds: float | None,
+    max_rel_iqr: float,
+    warmup_steady_within: float | None = None,
 ) -> None:
     budget_s = default_budget(min_seconds, max_seconds)
     if warmup < 0 or min_repeats < 1 or min_seconds < 0 or budget_s < min_seconds:
@@ -257,6 +262,8 @@ def _check_timing_arguments(
         )
     if max_rel_iqr <= 0:
         raise ValueError(f"need max_rel_iqr > 0, got {max_rel_iqr}")
+    if warmup_steady_within is not None and not 0 < warmup_steady_within < 1:
+        raise ValueError(f"need 0 < warmup_steady_within < 1, got {warmup_steady_within}")
 
 
 def _timed_loop(
