@@ -450,7 +450,8 @@ NO_HARDWARE_COMPARISON = (
 )
 HARDWARE_LEGEND = (
     "img/s: images per second of the cell on each machine. speed-up: a machine's img/s over the "
-    "base machine's on the same cell (the CSV's speedup_over names it). MFU (measured peak): "
+    "base machine's on the same cell (the CSV's speedup_over names it; its warmup and "
+    "warmup_steady_within columns give each machine's warm-up rule). MFU (measured peak): "
     "achieved model FLOP/s over that machine's own measured dense matmul peak "
     "(bench.measure.timing.matmul_peak: fp32 on a CPU, bf16 on a GPU, so an fp32 cell on a GPU "
     "reads low beside its tensor-core peak). MFU (data sheet): over the dense peak its maker "
@@ -518,14 +519,11 @@ def _warm_up_rules(cells: dict[tuple, dict[str, dict]], machines: list[str]) -> 
     settings' warmup and warmup_steady_within: a run before the latter kept a fixed count), so
     that a speed-up between them is read as measured under both; else "". A CPU's smaller warm-up
     is its suite's by design, and not named."""
-    from bench.measure.cell import Settings  # no torch: the dataclass and its defaults
-
     rules: dict[str, set] = {}
     for rows in cells.values():
         for machine, row in rows.items():
-            settings = row[load.RECORD].settings
-            if row["device"] == "cuda" and settings:  # a key a record lacks: its default then
-                rule = tuple(Settings.recorded(settings, key) for key in WARM_UP_RULE)
+            rule = _warm_up_of(row)
+            if row["device"] == "cuda" and rule is not None:
                 rules.setdefault(machine, set()).add(rule)
     if len(set().union(*rules.values(), set())) < 2:
         return ""
@@ -542,6 +540,18 @@ def _warm_up_rules(cells: dict[tuple, dict[str, dict]], machines: list[str]) -> 
         " The GPUs' timings warmed up by different rules, which a speed-up between them "
         f"includes: {'; '.join(said)}."
     )
+
+
+def _warm_up_of(row: dict) -> tuple | None:
+    """A frame row's warm-up rule, the WARM_UP_RULE settings of its record (a key the record
+    lacks: its default, what it ran with before the setting existed); None for a record that
+    keeps no settings at all."""
+    from bench.measure.cell import Settings  # no torch: the dataclass and its defaults
+
+    settings = row[load.RECORD].settings
+    if not settings:
+        return None
+    return tuple(Settings.recorded(settings, key) for key in WARM_UP_RULE)
 
 
 def _rule_text(warmup: object, steady_within: object) -> str:
@@ -588,8 +598,23 @@ def _hardware_row(
         | {f"speedup {m}": speedup[m] for m in faster}
         | {f"mfu {m}": mfu[m] for m in machines}
         | {f"mfu_datasheet {m}": mfu_datasheet[m] for m in published}
+        | _warm_up_columns(rows, machines)
     )
     return row, record
+
+
+def _warm_up_columns(rows: dict[str, dict], machines: list[str]) -> dict:
+    """The CSV's warm-up rule of each machine's timing of a cell, a column per WARM_UP_RULE
+    setting ("warmup H200", "warmup_steady_within H200"): the table's intro names the rules only
+    where the GPUs differ, a CSV row keeps them always. A blank warmup_steady_within is a fixed
+    count of warm-up calls; both blank, the machine did not run the cell or its record keeps no
+    settings."""
+    columns = {}
+    for key_index, key in enumerate(WARM_UP_RULE):
+        for m in machines:
+            rule = _warm_up_of(rows[m]) if m in rows else None
+            columns[f"{key} {m}"] = None if rule is None else rule[key_index]
+    return columns
 
 
 def hardware_cells(frame: pd.DataFrame) -> dict[tuple, dict[str, dict]]:

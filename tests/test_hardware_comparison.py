@@ -151,7 +151,11 @@ def test_report_sets_a_cpu_and_two_gpus_side_by_side(tmp_path, capsys):
     assert f"\nadm-in64,64,forward,fp32 b4 eager,3,150,240,{CPU_NAME},50,80," in (
         out / "hardware.csv"
     ).read_text(encoding="utf-8")
-    assert csv_header.endswith(",mfu_datasheet NVIDIA H100 80GB HBM3,mfu_datasheet NVIDIA H200")
+    machines = (CPU_NAME, H100, H200)
+    assert csv_header.endswith(
+        ",mfu_datasheet NVIDIA H100 80GB HBM3,mfu_datasheet NVIDIA H200,"
+        + ",".join(f"{key} {m}" for key in ("warmup", "warmup_steady_within") for m in machines)
+    )  # records that keep no settings: the warm-up columns blank
 
 
 def test_a_cell_the_slowest_machine_did_not_run_has_speed_ups_over_the_slowest_that_did(tmp_path):
@@ -256,6 +260,12 @@ def test_gpus_timed_under_different_warm_up_rules_are_named_in_the_comparison(tm
     assert "warmed up by different rules" not in intro()
     timed_with("H100", {"warmup": 5, "warmup_steady_within": 0.02})
     timed_with("H200", {"warmup": 5})
+    # The CSV keeps every machine's rule on every row, the CPU's too; a key a record lacks is
+    # its default (warmup_steady_within: none, a fixed count).
+    record = tables.hardware_table(load.frame(results.read(tmp_path))).records[0]
+    assert [record[f"warmup {m}"] for m in (CPU_NAME, H100, H200)] == [0, 5, 5]
+    steady = [record[f"warmup_steady_within {m}"] for m in (CPU_NAME, H100, H200)]
+    assert steady == [None, 0.02, None]
     assert intro().endswith(
         " The GPUs' timings warmed up by different rules, which a speed-up between them includes: "
         "H100 80GB HBM3 up to 5 warm-up calls, ending at the first within 2% of the one before; "

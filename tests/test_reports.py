@@ -259,7 +259,9 @@ def test_hardware_table_compares_the_shared_cells(small_frame):
     )
     assert hardware.csv().splitlines()[0] == (
         "model,resolution,phase,setup,images_per_s NVIDIA H100 80GB HBM3,images_per_s NVIDIA H200,"
-        "speedup_over,speedup NVIDIA H200,mfu NVIDIA H100 80GB HBM3,mfu NVIDIA H200"
+        "speedup_over,speedup NVIDIA H200,mfu NVIDIA H100 80GB HBM3,mfu NVIDIA H200,"
+        "warmup NVIDIA H100 80GB HBM3,warmup NVIDIA H200,"
+        "warmup_steady_within NVIDIA H100 80GB HBM3,warmup_steady_within NVIDIA H200"
     )
 
 
