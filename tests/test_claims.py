@@ -417,6 +417,29 @@ def test_up_to_a_factor_takes_the_largest_pair():
     )
 
 
+def test_an_up_to_headline_shows_the_setup_with_the_largest_factor():
+    # The H200 check timed the video pair at b8 and the image pairs at b32: two GPU forward
+    # setups alike in rank. "Up to 10x" is a claim on the largest factor, so its headline shows
+    # the b32 setup's 21x, not the first-listed b8's 8.7x; a single pair's keeps the first.
+    text = RATIO.replace('kind = "ratio"', 'kind = "ratio_max"').replace(
+        'pairs = [["base-m", 64, "rin-m", 64]]',
+        'pairs = [["base-v", 64, "rin-v", 64], ["base-m", 64, "rin-m", 64]]',
+    )
+    h200 = "NVIDIA H200"
+    timed = [
+        record("base-v.r64.b8.bf16.forward.eager.cuda", gpu=h200, images_per_s=100.0),
+        record("rin-v.r64.b8.bf16.forward.eager.cuda", gpu=h200, images_per_s=870.0),
+        record("base-m.r64.b32.bf16.forward.eager.cuda", gpu=h200, images_per_s=100.0),
+        record("rin-m.r64.b32.bf16.forward.eager.cuda", gpu=h200, images_per_s=2100.0),
+    ]
+    verdicts = claims.evaluate(parse(text), timed)
+    clocks = [v for v in verdicts if v.timing is not None]
+    assert ["b8" in v.timing.words for v in clocks] == [True, False]  # the b8 setup first
+    (headline,) = claims.headlines(verdicts)
+    assert headline.overall.clock.measured == pytest.approx(21.0)
+    assert claims.shown_clock(clocks).measured == pytest.approx(8.7)  # by rank alone: the first
+
+
 def test_up_to_a_factor_is_decided_by_a_pair_that_clears_it_not_by_a_noisy_one():
     """The headline's "up to 10x": a noisy video pair (0.87x, its rounds spread by 40%) cannot sink
     the claim while another pair clears it with its whole interval; the verdict names that pair."""

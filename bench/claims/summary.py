@@ -106,16 +106,21 @@ def _panel_label(claim: Claim) -> str:
 def _panel(claim: Claim, verdicts: list[Verdict], label: str) -> Panel:
     macs = next((v for v in verdicts if v.basis == "MACs"), None)
     clocks = tuple(v for v in verdicts if v.basis.startswith("wall-clock"))
-    return Panel(claim, label, macs, shown_clock(clocks), clocks)
+    shown = shown_clock(clocks, largest=claim.kind == "ratio_max")
+    return Panel(claim, label, macs, shown, clocks)
 
 
-def shown_clock(verdicts: Iterable[Verdict]) -> Verdict | None:
+def shown_clock(verdicts: Iterable[Verdict], *, largest: bool = False) -> Verdict | None:
     """The wall-clock verdict a headline shows: a measured one before one that cannot be checked,
-    a GPU's before a CPU's, forward before a train step; None when nothing was timed."""
+    a GPU's before a CPU's, forward before a train step; among setups alike in those (a GPU's
+    forward at two batches), the first, or with `largest` (an "up to" claim, whose verdict is on
+    its largest factor) the one that measured the largest factor. None when nothing was timed."""
     timed = [v for v in verdicts if v.timing is not None]
     if not timed:
         return None
-    return min(
-        timed,
-        key=lambda v: (v.status == CANNOT_CHECK, not v.timing.gpu, phase_order(v.timing.phase)),
-    )
+
+    def rank(v: Verdict) -> tuple:
+        factor = -v.measured if largest and v.measured is not None else 0.0
+        return v.status == CANNOT_CHECK, not v.timing.gpu, phase_order(v.timing.phase), factor
+
+    return min(timed, key=rank)
