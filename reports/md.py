@@ -9,7 +9,7 @@ from reports.report import Report
 
 def summary(report: Report, *, details: str = "") -> str:
     """Title, provenance, the results table, its notes and legend, and the claims tally."""
-    parts = [f"# {report.title}", report.provenance, report.table.markdown().rstrip()]
+    parts = [f"# {report.title}", report.provenance, _results(report)]
     if report.table.notes:
         parts.append(_notes(report.table.notes))
     parts.append(tables.LEGEND)
@@ -20,14 +20,18 @@ def summary(report: Report, *, details: str = "") -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def _results(report: Report) -> str:
+    """The results table, or why there is none (records that are all profiles, say)."""
+    return report.table.markdown().rstrip() if report.table.rows else f"_{tables.NO_RESULTS}_"
+
+
 def page(report: Report, figure_dir: str = "figures") -> str:
     """The whole report; figures as links to `figure_dir`/NAME.png. The paper's main claim comes
     first, with the tally of each group of claims; the verdicts are at the end."""
     parts = [f"# {report.title}", report.provenance]
     if report.verdicts:
         parts += ["## The paper's main claim", verdicts.headline_markdown(report.verdicts)]
-    results = report.table.markdown().rstrip() if report.table.rows else f"_{tables.NO_RESULTS}_"
-    parts += ["## Results", results]
+    parts += ["## Results", _results(report)]
     if report.table.notes:
         parts.append(_notes(report.table.notes))
     parts.append(tables.LEGEND)

@@ -272,6 +272,7 @@ def test_records_without_a_results_row_say_so_in_both_pages():
     profile = record("rin-tiny.r16.b1.fp32.profile:forward.eager.cpu")
     report = compose([profile], claims=None, with_figures=False)
     assert f"## Results\n\n_{tables.NO_RESULTS}_" in md.page(report)
+    assert f"\n\n_{tables.NO_RESULTS}_\n\n" in md.summary(report)  # what `rinbench report` prints
     assert html.escape(tables.NO_RESULTS) in html.page(report)
 
 
