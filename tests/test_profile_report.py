@@ -4,7 +4,7 @@ ones)."""
 
 from test_profile_cli import profile_record, profile_values
 
-from reports.where_time_goes import NO_PROFILES, group_rows, section, summary_text
+from reports.where_time_goes import NO_PROFILES, group_rows, headline, section, summary_text
 
 
 def test_group_rows_put_groups_by_mac_share_then_the_parts_outside():
@@ -15,11 +15,21 @@ def test_group_rows_put_groups_by_mac_share_then_the_parts_outside():
 
 def test_the_summary_shows_the_split_the_operators_and_the_slowdown():
     text = summary_text(profile_record())
-    assert "1.05×" in text and "unprofiled 10 ms" in text
+    assert "1.05×" in text and "against 10 ms unprofiled" in text
     lines = text.splitlines()
     compute = next(line for line in lines if line.startswith("compute"))
     assert "30.0%" in compute and "50.0%" in compute and "200" in compute  # GFLOP/s
     assert "aten::addmm" in text and "Device idle gaps: none listed" in text
+
+
+def test_the_headline_names_the_trace_step_and_the_medians_the_slow_down_divides():
+    # The trace's mean step and the profiled steps' wall-clock median differ (10 and 10.5 ms
+    # here); the slow-down is the median's over the unprofiled median, so both are printed.
+    assert headline(profile_record()) == (
+        "rin-tiny @16 px, forward, cpu fp32 b2 eager: 10 ms per step in the trace over 3 profiled "
+        "steps (cpu op self time; their median 10.5 ms against 10 ms unprofiled: the profiler "
+        "slowed the step 1.05×)."
+    )
 
 
 def test_the_section_renders_tables_and_the_figure():
