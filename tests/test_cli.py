@@ -139,6 +139,14 @@ def resumed_from(text):
     ]
 
 
+def resumed_into(out):
+    """The arguments of a run that resumes elsewhere/quick/r.jsonl with --out `out`."""
+    return lambda p: [
+        *["run", "quick", "--resume", text_file(p / "elsewhere" / "quick" / "r.jsonl", "")],
+        *["--out", str(p / out)],
+    ]
+
+
 @pytest.mark.parametrize(
     ("make_args", "message"),
     [
@@ -180,16 +188,11 @@ def resumed_from(text):
         (resumed_from('{"a": 1}\n'), "garbage.jsonl:1: not a rinbench result record ('schema'"),
         (resumed_from("hello\n"), "garbage.jsonl:1: not a rinbench result record (Expecting"),
         (
-            lambda p: [
-                "run",
-                "quick",
-                "--resume",
-                text_file(p / "elsewhere" / "quick" / "r.jsonl", ""),
-                "--out",
-                str(p / "results"),
-            ],
-            "r.jsonl continues that file where it lies, not in --out ",
+            resumed_into("results"),
+            "--resume continues the run file where it lies, so --out must be ",
         ),
+        # --out is the folder above the suite's: the file's own folder is refused, saying so.
+        (resumed_into("elsewhere/quick"), "elsewhere (DIR of DIR/SUITE/RUN_FILE), not "),
         (
             lambda p: [
                 "run",

@@ -210,8 +210,9 @@ def _settle_device_and_out(args) -> str | None:
             raise UsageError(str(err)) from None
     if given_file and args.out and Path(args.resume).resolve().parent.parent != args.out.resolve():
         raise UsageError(
-            f"--resume {args.resume} continues that file where it lies, not in --out "
-            f"{args.out}; drop --out, or give --resume alone to continue the newest run in it"
+            f"--resume continues the run file where it lies, so --out must be "
+            f"{Path(args.resume).resolve().parent.parent} (DIR of DIR/SUITE/RUN_FILE), not "
+            f"{args.out}; drop --out, or give --resume alone to continue the newest run in --out"
         )
     args.out = args.out or DEFAULT_OUT
     return pinned
