@@ -44,6 +44,8 @@ def run(args) -> int:
         for plugin in registry.PLUGINS:
             names = ", ".join(family.name for family in plugin.families)
             print(f"  {plugin.name}: {names} (package {plugin.package})")
+    elif registry.PLUGIN_PROBLEMS:  # declared, but none loaded: the errors below say why
+        print("Plugin families: none loaded (the errors below say why)")
     else:
         print(
             "Plugin families: none installed; a package of yours declares one under the entry "
