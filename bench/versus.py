@@ -192,7 +192,7 @@ def named_pairs(records: Iterable[Record], first: str, second: str) -> list[Pair
             families = sorted({r.model.family for r in records if r.model is not None})
             raise UnknownName(
                 f"no records of {name!r} (a family or a preset); these results hold the families "
-                f"{', '.join(families) or 'none'} (presets: rinbench report)"
+                f"{', '.join(families) or 'none'} (`rinbench report` on them lists their presets)"
             )
     pairs = sorted(
         (a, b, res_a)

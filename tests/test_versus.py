@@ -116,5 +116,5 @@ def test_claims_versus_any_two_families_or_presets(tmp_path, capsys):
     assert main(["claims", str(path), "--versus", "rin", PEER]) == 2
     assert capsys.readouterr().err.strip() == (
         "rinbench: error: no records of 'rin' (a family or a preset); these results hold the "
-        "families diffusers, dit (presets: rinbench report)"
+        "families diffusers, dit (`rinbench report` on them lists their presets)"
     )
