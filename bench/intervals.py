@@ -243,24 +243,38 @@ def _positive(value: object) -> bool:
     )
 
 
+TIMED_APART = "timed apart, not interleaved"
+
+
+def unpaired_reason(first, second) -> str:
+    """Why the two records give no factor over rounds (`factor_of_pair` None), in words: TIMED_APART
+    where they do not name each other as partners, else what is wrong with their rounds; "" where
+    they do give one."""
+    for mine, other in ((first, second), (second, first)):
+        pair = mine.details.get("pair")
+        if not isinstance(pair, dict) or pair.get("with") != other.cell.id:
+            return TIMED_APART
+    if first.run.id != second.run.id:
+        return "timed as a pair, but the two records come from different runs"
+    a, b = (record.values.get(ROUND_MEDIANS_KEY) for record in (first, second))
+    if not (isinstance(a, list) and isinstance(b, list) and a and len(a) == len(b)):
+        return "timed as a pair, but their per-round medians do not pair up round by round"
+    if not all(_positive(v) for v in (*a, *b)):
+        return "timed as a pair, but a round's median is not a positive time"
+    return ""
+
+
 def factor_of_pair(first, second) -> Interval | None:
     """time(first) / time(second), with its interval over the rounds in which the two records were
     timed together (bench.paired): each record names the other as its partner
     (details["pair"]["with"]), both come from one run, and their per-round medians pair up round
-    by round. None for records timed apart. Where other jobs held the cores in some round
-    (SHORT_OF_CORES_KEY), the factor comes without an interval, the reason naming the rounds and
-    what the interval would have been. `first` and `second` are bench.record.Records."""
-    for mine, other in ((first, second), (second, first)):
-        pair = mine.details.get("pair")
-        if not isinstance(pair, dict) or pair.get("with") != other.cell.id:
-            return None
-    if first.run.id != second.run.id:
+    by round. None for records timed apart, or whose rounds cannot be paired (`unpaired_reason`
+    says which). Where other jobs held the cores in some round (SHORT_OF_CORES_KEY), the factor
+    comes without an interval, the reason naming the rounds and what the interval would have
+    been. `first` and `second` are bench.record.Records."""
+    if unpaired_reason(first, second):
         return None
-    a, b = (record.values.get(ROUND_MEDIANS_KEY) for record in (first, second))
-    if not (isinstance(a, list) and isinstance(b, list) and a and len(a) == len(b)):
-        return None
-    if not all(_positive(v) for v in (*a, *b)):
-        return None
+    a, b = (record.values[ROUND_MEDIANS_KEY] for record in (first, second))
     found = ratio_over_rounds(a, b)
     short = _rounds_short_of_cores(first, second)
     if short and found.available:

@@ -97,24 +97,37 @@ def latest(records: Iterable[Record]) -> list[Record]:
     for record in records:
         key: tuple = (hardware(record), record.cell.id)
         if record.cell.phase == "fid":
-            values = record.values
-            key += (values.get("train_macs", values.get("checkpoint_step")),)
+            key += (_checkpoint(record.values),)
         earlier = chosen.get(key)
         if earlier is None or (record.run.started or "") >= (earlier.run.started or ""):
             chosen[key] = record
     return list(chosen.values())
 
 
+def _checkpoint(values: Mapping) -> tuple:
+    """What tells an FID record's checkpoint apart: its training compute where the record has it
+    (rinbench fid writes train_macs, None for a checkpoint that lacks it), else its step."""
+    train_macs = values.get("train_macs")
+    if is_number(train_macs):
+        return "train_macs", train_macs
+    return "checkpoint_step", values.get("checkpoint_step")
+
+
 def keep_count(kept: dict, phase: str, record: Record) -> None:
-    """Counts do not depend on the machine: an ok record wins over a failed one, else the newest."""
+    """Counts do not depend on the machine: an ok record wins over a failed one, else the newest
+    (by its run's start, as in `latest`; on a tie, the one read last)."""
     previous = kept.get(phase)
-    if previous is None or record.status == "ok" or previous.status != "ok":
+    if previous is None or _count_rank(record) >= _count_rank(previous):
         kept[phase] = record
 
 
+def _count_rank(record: Record) -> tuple[bool, str]:
+    return record.status == "ok", record.run.started or ""
+
+
 def most_trained(records: Iterable[Record]) -> Record | None:
-    """Of FID records: the ok one with the most training compute (the newest on a tie); when none
-    is ok, the newest."""
+    """Of FID records: the ok one trained longest (by training compute, else images seen, else
+    checkpoint step), the newest on a tie; when none is ok, the newest."""
     best = None
     for record in records:
         if best is None or _training_rank(record) >= _training_rank(best):
@@ -122,9 +135,13 @@ def most_trained(records: Iterable[Record]) -> Record | None:
     return best
 
 
-def _training_rank(record: Record) -> tuple[bool, float]:
-    train_macs = record.values.get("train_macs")
-    return record.status == "ok", float(train_macs) if is_number(train_macs) else -1.0
+def _training_rank(record: Record) -> tuple:
+    values = record.values
+    trained = tuple(
+        float(values[key]) if is_number(values.get(key)) else -1.0
+        for key in ("train_macs", "images_seen", "checkpoint_step")
+    )
+    return record.status == "ok", *trained, record.run.started or ""
 
 
 def first_number(values: Mapping, keys: Iterable[str]) -> tuple[str, float] | tuple[None, None]:

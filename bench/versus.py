@@ -124,7 +124,7 @@ def _timed(first: str, second: str, resolution: int, mine: Record, theirs: Recor
     if None not in speeds:
         # factor_of_pair is time(a) / time(b): first's speed over second's is time(second) / time(first).
         factor = intervals.factor_of_pair(theirs, mine) or Interval(
-            speeds[0] / speeds[1], reason="timed apart, not interleaved"
+            speeds[0] / speeds[1], reason=intervals.unpaired_reason(theirs, mine)
         )
     return Timed(
         first,

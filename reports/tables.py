@@ -402,8 +402,9 @@ def _interval_fields(interval) -> dict:
     was made or why there is none; empty for counts."""
     if interval is None:
         return {"low": None, "high": None, "rounds": None, "interval": ""}
-    if not interval.available:
-        return {"low": None, "high": None, "rounds": None, "interval": interval.reason}
+    if not interval.available:  # rounds there may be (contended ones), but no ends
+        rounds = interval.n or None
+        return {"low": None, "high": None, "rounds": rounds, "interval": interval.reason}
     words = f"95% over {interval.n} interleaved rounds"
     return {"low": interval.low, "high": interval.high, "rounds": interval.n, "interval": words}
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from bench.claims.evaluation import Measured
 from bench.claims.spec import CONVENTIONS, Claim
+from bench.claims.verdict import allows
 from bench.record import Record
 
 
@@ -58,10 +59,8 @@ def convention_fits(claims: Iterable[Claim], records: Iterable[Record]) -> list[
         nearest = nearest_each.pop() if len(nearest_each) == 1 else "neither"
         fit = nearest
         if nearest != "neither":
-            within = [
-                abs(claim.reported / (CONVENTIONS[nearest] * gmacs) - 1) <= claim.tolerance
-                for claim, gmacs, _ in used
-            ]
+            # The verdicts' own rule (measured against reported), so that the two never disagree.
+            within = [allows(claim, CONVENTIONS[nearest] * gmacs) for claim, gmacs, _ in used]
             fit = nearest if all(within) else "neither"
         fits.append(
             ConventionFit(

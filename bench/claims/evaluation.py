@@ -33,7 +33,9 @@ from bench.claims.verdict import (
     Standing,
     Timing,
     Verdict,
+    allows,
     judge_interval,
+    short_of,
     shorten,
 )
 from bench.family import Source
@@ -221,12 +223,8 @@ def _standing(preset: str, claim: Claim, measured: Measured, costs: dict) -> Sta
 
 
 def _judge(claim: Claim, measured_value: float) -> tuple[str, float]:
-    ratio = measured_value / claim.reported
-    if claim.compare == "at_least":
-        ok = ratio >= 1 - claim.tolerance
-    else:
-        ok = abs(ratio - 1) <= claim.tolerance
-    return (HOLDS if ok else FAILS), ratio
+    """HOLDS or FAILS by `allows` (the tolerance's edges hold), and measured / reported."""
+    return (HOLDS if allows(claim, measured_value) else FAILS), measured_value / claim.reported
 
 
 def _check_params(claim: Claim, measured: Measured) -> list[Verdict]:
@@ -287,9 +285,13 @@ def _largest(
     claim: Claim, basis: str, factors: dict[tuple, float], *, single, extra: str
 ) -> Verdict:
     """The verdict on the largest factor (of a pair of `factors`); `single` details a lone pair,
-    else the factors are listed with `extra` (what was not measured) after them."""
+    else the factors are listed with `extra` (what was not measured) after them. Short of the
+    claim while some of its pairs were not measured, an "up to" claim is INCONCLUSIVE, not failed:
+    its largest factor may lie in one of those."""
     best = max(factors, key=factors.get)
     status, ratio = _judge(claim, factors[best])
+    if len(factors) < len(claim.pairs) and short_of(claim, factors[best]):
+        status = INCONCLUSIVE
     listed = (
         "largest of " + ", ".join(f"{_pair_text(k)} {v:.2f}x" for k, v in factors.items()) + extra
     )
@@ -357,7 +359,8 @@ def _ratio_on_setup(
     status, best = _decide(claim, factors)
     interval = factors[best]
     base_record, rin_record = pairs[best]
-    if len(pairs) == 1 and not problems:
+    absent = len(claim.pairs) - len(pairs)
+    if len(pairs) == 1 and not problems and not absent:
         detail = (
             f"{rin_record.cell.preset} {_speed(rin_record):,.4g} img/s / "
             f"{base_record.cell.preset} {_speed(base_record):,.4g} img/s"
@@ -370,7 +373,6 @@ def _ratio_on_setup(
             detail += f"; decided by {_pair_text(best)}"
         if problems:
             detail += "; failed: " + "; ".join(problems)
-        absent = len(claim.pairs) - len(pairs)
         if absent:
             detail += f"; {absent} of {len(claim.pairs)} pairs not timed on this setup"
     detail += "; " + _interval_words(interval)
@@ -398,24 +400,27 @@ def _factor(base: Record, rin: Record, speeds: list[float]) -> Interval:
     found = intervals.factor_of_pair(base, rin)
     if found is not None:
         return found
-    return Interval(
-        speeds[1] / speeds[0],
-        reason="timed apart, not interleaved",
-    )
+    return Interval(speeds[1] / speeds[0], reason=intervals.unpaired_reason(base, rin))
 
 
 def _decide(claim: Claim, factors: dict[tuple, Interval]) -> tuple[str, tuple]:
     """The verdict over several pairs' factors, and the pair that decides it: HOLDS when some
     pair's whole interval clears the claim (the one with the highest lower end decides); FAILS
-    when every pair's whole interval falls short (the one with the highest upper end decides);
-    else INCONCLUSIVE (the largest undecided factor). So a pair whose interval is wide cannot sink
-    an "up to" claim that another pair clears, and no claim holds on a factor that is noise."""
+    when every pair's whole interval falls short (the one with the highest upper end decides),
+    and every pair of the claim is among them (else the largest factor may lie in a pair not
+    timed here: INCONCLUSIVE, decided by the same pair); else INCONCLUSIVE (the largest undecided
+    factor). So a pair whose interval is wide cannot sink an "up to" claim that another pair
+    clears, and no claim holds on a factor that is noise."""
     judged = {pair: judge_interval(claim, interval) for pair, interval in factors.items()}
     holding = [pair for pair, status in judged.items() if status == HOLDS]
     if holding:
         return HOLDS, max(holding, key=lambda pair: factors[pair].low)
     if all(status == FAILS for status in judged.values()):
-        return FAILS, max(factors, key=lambda pair: factors[pair].high)
+        best = max(factors, key=lambda pair: factors[pair].high)
+        short = all(short_of(claim, interval.high) for interval in factors.values())
+        if short and len(factors) < len(claim.pairs):
+            return INCONCLUSIVE, best
+        return FAILS, best
     undecided = [pair for pair, status in judged.items() if status == INCONCLUSIVE]
     return INCONCLUSIVE, max(undecided, key=lambda pair: factors[pair].estimate)
 

@@ -114,13 +114,18 @@ def shown_clock(verdicts: Iterable[Verdict], *, largest: bool = False) -> Verdic
     """The wall-clock verdict a headline shows: a measured one before one that cannot be checked,
     a GPU's before a CPU's, forward before a train step; among setups alike in those (a GPU's
     forward at two batches), the first, or with `largest` (an "up to" claim, whose verdict is on
-    its largest factor) the one that measured the largest factor. None when nothing was timed."""
+    its largest factor) one where the claim holds, else the one that measured the largest factor.
+    None when nothing was timed."""
     timed = [v for v in verdicts if v.timing is not None]
     if not timed:
         return None
 
     def rank(v: Verdict) -> tuple:
-        factor = -v.measured if largest and v.measured is not None else 0.0
-        return v.status == CANNOT_CHECK, not v.timing.gpu, phase_order(v.timing.phase), factor
+        first = (v.status == CANNOT_CHECK, not v.timing.gpu, phase_order(v.timing.phase))
+        if not largest:
+            return first
+        # A setup where the claim holds shows that it can; else the largest factor measured.
+        factor = -v.measured if v.measured is not None else 0.0
+        return *first, v.status != HOLDS, factor
 
     return min(timed, key=rank)

@@ -16,6 +16,7 @@ Counts (parameters, MACs) are exact and keep holds and fails.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from bench.claims.spec import Claim, group
@@ -145,6 +146,10 @@ def describe(verdict: Verdict, *, standing: bool = True) -> str:
         return verdict.status
     if verdict.interval is not None:
         words = [_judged_interval(verdict)]
+    elif verdict.status == INCONCLUSIVE:  # an "up to" claim short on the pairs that were counted
+        words = [
+            f"{INCONCLUSIVE}: short at {ratio:.2f}× the claimed {claim.reported:g}×, {UNMEASURED}"
+        ]
     elif claim.compare == "at_least":
         words = [f"{verdict.status} at {ratio:.2f}× the claimed {claim.reported:g}×"]
         if verdict.status == HOLDS and ratio < 1:
@@ -162,19 +167,44 @@ def describe(verdict: Verdict, *, standing: bool = True) -> str:
     return phrase
 
 
+# A value at its tolerance's very edge holds: measured / reported of whole numbers lands a rounding
+# error either side of 1 - tolerance (294,520,000 / 296,000,000 = 0.99499999...), and one path
+# dividing where another multiplies must not turn that into two verdicts.
+EDGE = 1e-9
+
+
 def threshold(claim: Claim) -> float:
-    """The factor an at_least claim needs: the reported one less its tolerance."""
+    """The least value a claim allows: the reported one less its tolerance (the factor an at_least
+    claim needs)."""
     return claim.reported * (1 - claim.tolerance)
 
 
+def ceiling(claim: Claim) -> float:
+    """The most a claim allows: the reported value plus its tolerance for an approx claim; no end
+    (inf) for an at_least one."""
+    return math.inf if claim.compare == "at_least" else claim.reported * (1 + claim.tolerance)
+
+
+def allows(claim: Claim, value: float) -> bool:
+    """Whether `value` lies within what the claim allows, its edges included: the one rule of
+    counts, factors and the FLOP convention alike."""
+    return threshold(claim) * (1 - EDGE) <= value <= ceiling(claim) * (1 + EDGE)
+
+
+def short_of(claim: Claim, value: float) -> bool:
+    """Whether `value` lies below what the claim allows."""
+    return value < threshold(claim) * (1 - EDGE)
+
+
 def judge_interval(claim: Claim, interval: Interval) -> str:
-    """HOLDS when the whole interval clears the claim's threshold, FAILS when the whole interval
-    falls short of it, INCONCLUSIVE when it straddles it or there is no interval."""
+    """HOLDS when the whole interval lies within what the claim allows (at_least: at or above its
+    threshold; approx: within its tolerance either side), FAILS when the whole interval lies
+    outside it, INCONCLUSIVE when it straddles an edge or there is no interval."""
     if not interval.available:
         return INCONCLUSIVE
-    if interval.low >= threshold(claim):
+    if allows(claim, interval.low) and allows(claim, interval.high):
         return HOLDS
-    if interval.high < threshold(claim):
+    if short_of(claim, interval.high) or interval.low > ceiling(claim) * (1 + EDGE):
         return FAILS
     return INCONCLUSIVE
 
@@ -182,6 +212,9 @@ def judge_interval(claim: Claim, interval: Interval) -> str:
 # After the reason there is no interval: timed apart there is none, and one over contended rounds
 # is the contention's (the reason shows it), not the machine's.
 NO_INTERVAL = "so no interval the verdict can rest on"
+# Why an "up to" claim whose measured pairs all fall short is no fail: its largest factor may lie in
+# a pair that was not measured (the verdict's detail names them).
+UNMEASURED = "but not every pair of the claim was measured"
 
 
 def _judged_interval(verdict: Verdict) -> str:
@@ -192,20 +225,29 @@ def _judged_interval(verdict: Verdict) -> str:
     at = f"{ratio:.2f}× the claimed {claim.reported:g}×"
     if not interval.available:
         return f"{INCONCLUSIVE}: {interval.reason}, {NO_INTERVAL} (as measured, {at})"
+    if verdict.status == INCONCLUSIVE and judge_interval(claim, interval) == FAILS:
+        return f"{INCONCLUSIVE}: short at {at}, {UNMEASURED} on this setup"
     if verdict.status == INCONCLUSIVE:
-        needs = f"{threshold(claim):.2f}×"
-        if claim.tolerance:
-            needs += f" the claim needs ({claim.reported:g}× less its {_percent(claim.tolerance)} tolerance)"
-        else:
-            needs += " the claim needs"
         return (
             f"{INCONCLUSIVE}: the interval [{interval.low:.2f}, {interval.high:.2f}] straddles "
-            f"the {needs}"
+            f"the {_edge_words(claim, interval)}"
         )
     text = f"{verdict.status} at {at}"
     if verdict.status == HOLDS and ratio < 1:
         text += f" (within its {_percent(claim.tolerance)} tolerance)"
     return text
+
+
+def _edge_words(claim: Claim, interval: Interval) -> str:
+    """The edge an interval straddles: '2.49× the claim needs (2.77× less its 10% tolerance)', or
+    for an approx claim's upper edge '11.00× the claim allows (10× plus its 10% tolerance)'."""
+    tolerance = _percent(claim.tolerance)
+    if not allows(claim, interval.high) and not short_of(claim, interval.high):  # the upper edge
+        return f"{ceiling(claim):.2f}× the claim allows ({claim.reported:g}× plus its {tolerance} tolerance)"
+    words = f"{threshold(claim):.2f}× the claim needs"
+    if claim.tolerance:
+        words += f" ({claim.reported:g}× less its {tolerance} tolerance)"
+    return words
 
 
 def shorten(text: str, limit: int = 160) -> str:
