@@ -719,8 +719,11 @@ def judge_rounds(
     (`short`: rounds_short_of_cores); or stalls in more than 10% of all samples."""
     reasons, fine = [], []
     found = intervals.latency(values)
-    if found is None or not found.available:
-        reasons.append(f"{len(windows)} round: no interval over rounds")
+    # With fewer than two rounds, intervals.latency falls back to one window's samples, whose
+    # interval holds that window's noise only: no interval over rounds, whatever its width.
+    if found is None or not found.available or found.method != intervals.ROUNDS:
+        count = len(windows)
+        reasons.append(f"{count} round{'' if count == 1 else 's'}: no interval over rounds")
     elif found.half_width > max_rel_iqr:
         reasons.append(
             f"the interval over {found.n} rounds is ±{found.half_width:.1%}, over the "

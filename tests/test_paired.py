@@ -425,6 +425,20 @@ def test_rounds_logged_under_other_settings_are_measured_again(fake, tmp_path):
     )
 
 
+def test_a_side_timed_in_one_round_is_noisy_however_tight_its_window():
+    # One window's samples give a tight interval of that window's noise; with no second round
+    # there is no interval over rounds, and the side is flagged (as judge_rounds promises).
+    item = suites.parse({"presets": ["adm-tiny"], "phases": ["forward"]}, name="one").plan[0]
+    samples = [10.0, 10.1, 9.9, 10.05, 9.95, 10.0, 10.02, 9.98]
+    window = Outcome("ok", {"latency_ms_samples": samples, "latency_ms_median": 10.0})
+    setup = Outcome("ok", {"flops_per_call": 1e9})
+    merged = paired.merge(setup, [window], item, partner="p", role="first", orders=["ab"])
+    assert merged.values["latency_noisy"] == 1
+    assert merged.details["latency_noisy_reason"].startswith(
+        "noisy: 1 round: no interval over rounds"
+    )
+
+
 def test_the_device_view_is_said_to_hold_the_partner_only_when_it_did():
     item = suites.parse(
         {"presets": ["rin-tiny"], "phases": ["forward"], "devices": ["cuda"]}, name="one"
