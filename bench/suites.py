@@ -448,6 +448,11 @@ def _pairs_of(
                 f"{where}: [pairs] {cell.id} and {twin.id} have different settings; a pair is "
                 "timed alike"
             )
+        if items[cell].settings.max_batch:  # the rounds time windows; the search is a cell's own
+            raise SuiteError(
+                f"{where}: [pairs] {cell.id}: max_batch is not searched in a pair's rounds; "
+                "give it to cells of their own (an unpaired [[grid]])"
+            )
         found.append(Pair(items[cell], items[twin], **rounds))
     if not found:
         example = next(c for c in timed if c.preset == first)

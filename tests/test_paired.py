@@ -493,6 +493,8 @@ def test_pairs_in_a_suite_are_checked_with_one_line_each():
     for spec, message in bad:
         with pytest.raises(suites.SuiteError, match=re.escape(message)):
             suite_with(spec)
+    with pytest.raises(suites.SuiteError, match="max_batch is not searched in a pair's rounds"):
+        suite_with({"presets": [["adm-tiny", "rin-tiny"]]}, settings={"max_batch": True})
     # A cell without its twin is timed alone; presets without any twin cannot be a pair.
     grids = [
         {"presets": ["adm-tiny"], "resolutions": [32], "batches": [1, 2], "phases": ["forward"]},
