@@ -108,14 +108,15 @@ class RunTime:
         self.parts_s["other"] += measure - sum(measured.values())
 
     def _add_pair_side(self, record: Record, spent: dict) -> None:
-        # Both sides carry the pair's wall time: it counts once, with whichever side comes first,
-        # and what neither side's own parts explain is the processes' start and the parent's
-        # alternation.
+        # Both sides of one play carry its wall time, the same number: it counts once, with
+        # whichever side comes first, and what neither side's own parts explain is the processes'
+        # start and the parent's alternation. A pair played again in the run (--retry-failed, or
+        # a resume after a cut between its two records) is another play, with a wall of its own.
         pair = record.details.get("pair") or {}
-        key = frozenset((record.cell.id, pair.get("with")))
+        key = (frozenset((record.cell.id, pair.get("with"))), spent["pair_wall"])
         if key not in self.pairs_seen:
             self.pairs_seen.add(key)
-            label = " with ".join(sorted(str(cell) for cell in key))
+            label = " with ".join(sorted(str(cell) for cell in key[0]))
             self._add_wall(spent["pair_wall"], label)
             self.parts_s["start_up"] += spent["pair_wall"]
         for part in ("peak", *MEASURED_PARTS):

@@ -18,9 +18,10 @@ def record(preset: str, phase: str, spent: dict | None, run="run-1", status="ok"
     return Record(RunInfo(run, "suite"), cell, {}, None, {}, status, {}, error, details)
 
 
-def pair_side(preset: str, partner: str, role: str, run: str = "run-1") -> Record:
+def pair_side(preset: str, partner: str, role: str, run: str = "run-1", wall: float = 15) -> Record:
     partner_id = f"{partner}.r32.b1.fp32.forward.eager.cpu"
-    return record(preset, "forward", dict(PAIR_SIDE), run, pair={"role": role, "with": partner_id})
+    spent = PAIR_SIDE | {"pair_wall": wall}
+    return record(preset, "forward", spent, run, pair={"role": role, "with": partner_id})
 
 
 def test_each_part_is_summed_and_a_pair_counts_its_wall_time_once():
@@ -57,6 +58,21 @@ def test_each_part_is_summed_and_a_pair_counts_its_wall_time_once():
     # A pair's side alone still brings its pair's wall time, once: no part goes negative.
     assert (second.key, second.wall_s, second.parts_s["start_up"]) == ("run-2", 15, 10)
     assert min(second.parts_s.values()) >= 0
+
+
+def test_a_pair_played_again_in_its_run_counts_each_play_once():
+    # --retry-failed (or a resume after a cut between the two records) plays the pair again into
+    # the same run file: its second play's wall counts too, and no part goes negative.
+    records = [
+        pair_side("adm-tiny", "rin-tiny", "first"),
+        pair_side("rin-tiny", "adm-tiny", "second"),
+        pair_side("adm-tiny", "rin-tiny", "first", wall=20),
+        pair_side("rin-tiny", "adm-tiny", "second", wall=20),
+    ]
+    (run,) = time_spent(records)
+    assert run.wall_s == pytest.approx(15 + 20)
+    assert run.parts_s["start_up"] == pytest.approx((15 - 10) + (20 - 10))
+    assert min(run.parts_s.values()) >= 0
 
 
 def test_a_profile_retried_alone_counts_its_attempt_in_the_pair_too():
