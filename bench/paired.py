@@ -308,10 +308,16 @@ def _read_lines(path: Path) -> list[dict]:
 
 
 def _append_line(path: Path, entry: dict) -> None:
-    """`entry` as one more line of the log at `path`, flushed and fsynced before this returns."""
+    """`entry` as one more line of the log at `path`, flushed and fsynced before this returns. A
+    last line a crash cut short keeps a line of its own (`_read_lines` skips it), rather than
+    gluing the new entry to it and losing both."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as file:
-        file.write(json.dumps(entry) + "\n")
+    with open(path, "a+b") as file:  # appends land at the end wherever the reads were
+        cut = False
+        if file.seek(0, os.SEEK_END):
+            file.seek(-1, os.SEEK_END)
+            cut = file.read(1) != b"\n"
+        file.write(("\n" if cut else "").encode() + (json.dumps(entry) + "\n").encode("utf-8"))
         file.flush()
         os.fsync(file.fileno())
 
@@ -501,7 +507,10 @@ def _play_rounds(
     for number in range(len(orders), pair.rounds):
         if early_stop(pair, windows) is not None:
             return
-        label = _play_round(pair, sides, number, rounds_log, windows, machine)
+        # A B after B A and the other way round, from the last round kept: a log whose rounds
+        # timed under other settings were dropped may end on either order.
+        ab = not orders or orders[-1] == "ba"
+        label = _play_round(pair, sides, number, rounds_log, windows, machine, ab=ab)
         if label is None:  # both sides ended
             return
         orders.append(label)
@@ -514,11 +523,13 @@ def _play_round(
     rounds_log: RoundsLog,
     windows: list[list[Outcome]],
     machine: str | None,
+    *,
+    ab: bool,
 ) -> str | None:
-    """Round `number` (from 0): one window of each side still going, A then B in even rounds, B
-    then A in odd ones; the ok windows join `windows`, and the round joins `rounds_log` when both
-    sides gave theirs. Returns the order ("ab" or "ba"), or None when no side was left to ask."""
-    order = (0, 1) if number % 2 == 0 else (1, 0)
+    """Round `number` (from 0): one window of each side still going, A then B (`ab`) or B then
+    A; the ok windows join `windows`, and the round joins `rounds_log` when both sides gave
+    theirs. Returns the order ("ab" or "ba"), or None when no side was left to ask."""
+    order = (0, 1) if ab else (1, 0)
     got = {index: sides[index].window() for index in order if sides[index].ended is None}
     if not got:
         return None

@@ -419,10 +419,25 @@ def test_rounds_logged_under_other_settings_are_measured_again(fake, tmp_path):
     assert not execute(runner.plan(pair_suite(), tmp_path, resume=plan.path)).interrupted
     adm, rin = forward_records(plan.path).values()
     assert adm.details["pair"]["rounds"] == 5
+    # The kept round 2 was B A: the orders go on alternating from it.
+    assert adm.details["pair"]["orders"] == ["ba", "ab", "ba", "ab", "ba"]
     assert rin.details["pair"]["rounds_dropped"] == (
         "1 logged round(s) timed under other settings (warmup, warmup_steady_within): measured "
         "again here"
     )
+
+
+def test_an_entry_appended_after_a_line_cut_short_is_kept(tmp_path):
+    # Two cuts: the first leaves half a line; the resumed run appends after it; the next resume
+    # must read every whole entry, the one after the fragment too.
+    log = paired.RetriesLog(tmp_path / "run.retries")
+    log.add("a", {"round": 1})
+    log.path.write_text(log.path.read_text(encoding="utf-8") + '{"cell": "b", "att', "utf-8")
+    log.add("c", {"round": 3})
+    assert paired.RetriesLog.beside(tmp_path / "run.jsonl").attempts == {
+        "a": [{"round": 1}],
+        "c": [{"round": 3}],
+    }
 
 
 def test_a_side_timed_in_one_round_is_noisy_however_tight_its_window():
