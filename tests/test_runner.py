@@ -262,6 +262,27 @@ def test_resuming_under_other_settings_says_which_and_keeps_the_records(faulty_r
     assert retried.warnings[0].startswith(f"{6 - len(again)} cell(s) of the resumed run")
 
 
+def test_a_resume_warns_when_a_count_kept_was_taken_under_another_sample_steps():
+    # A flops record's macs_sample is sample_steps forward passes: the one setting a count
+    # depends on. Any other setting of a count (warmup) is no drift.
+    from bench import planning
+    from bench.record import Record, RunInfo
+
+    def kept(settings):
+        suite = suites.parse({"presets": ["rin-tiny"], "phases": ["flops"]} | settings, name="s")
+        return list(suite.plan)
+
+    (item,) = kept({})
+    then = Record(RunInfo("r", "s"), item.cell, item.settings.as_dict(), None, {}, "ok", {})
+    assert planning.settings_drift(kept({"settings": {"warmup": 9}}), {item.cell.id: then}) == []
+    (warning,) = planning.settings_drift(
+        kept({"settings": {"sample_steps": 20}}), {item.cell.id: then}
+    )
+    assert warning.startswith("1 cell(s) of the resumed run") and "sample_steps 10 in the run" in (
+        warning
+    )
+
+
 def test_a_hung_cell_times_out_and_its_whole_process_group_dies(fake, monkeypatch, tmp_path):
     monkeypatch.setenv("FAKE_ACTIONS", json.dumps({"dit-tiny.*": "hang"}))
     suite = tiny_suite(["forward"], timeout_s=1.5)
