@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import claims, intervals, results
+from bench import claims, intervals, results, selection
 from bench.cell import Cell
 from bench.record import Record
 from reports import convention
@@ -665,7 +665,33 @@ def test_an_approx_factor_is_judged_on_both_sides_in_wall_clock_as_in_macs():
         if v.timing is not None
     ]
     assert clock.status == "inconclusive"
-    assert "straddles the 11.00× the claim allows (10× plus its 10% tolerance)" in clock.phrase
+    assert (
+        "straddles the 9.00× the claim needs (10× less its 10% tolerance) and the 11.00× the "
+        "claim allows (10× plus its 10% tolerance)"
+    ) in clock.phrase
+    # An approx "up to" claim is on its largest factor, from above too: a pair wholly over the
+    # range fails it in wall-clock as in MACs, whatever pair lies inside.
+    most = parse(
+        RATIO.replace('"ratio"', '"ratio_max"')
+        .replace('compare = "at_least"', 'compare = "approx"')
+        .replace("64]] }]", '64], ["base-l", 64, "rin-l", 64]] }]')
+    )
+    h200 = "NVIDIA H200"
+    timed = [
+        record("base-l.r64.b1.fp32.flops.eager.cpu", macs_fwd=20e9),
+        record("rin-l.r64.b1.fp32.flops.eager.cpu", macs_fwd=1e9),
+        *paired(
+            record("base-m.r64.b8.bf16.forward.eager.cuda", gpu=h200, images_per_s=100.0),
+            record("rin-m.r64.b8.bf16.forward.eager.cuda", gpu=h200, images_per_s=1000.0),
+        ),
+        *paired(
+            record("base-l.r64.b8.bf16.forward.eager.cuda", gpu=h200, images_per_s=100.0),
+            record("rin-l.r64.b8.bf16.forward.eager.cuda", gpu=h200, images_per_s=2000.0),
+        ),
+    ]
+    statuses = {v.basis.split(" on ")[0]: v for v in claims.evaluate(most, counted() + timed)}
+    assert statuses["MACs"].status == statuses["wall-clock forward"].status == "fails"
+    assert statuses["wall-clock forward"].pair == ("base-l", 64, "rin-l", 64)
 
 
 def test_the_flop_convention_and_the_verdicts_agree_near_the_edge():
@@ -723,22 +749,26 @@ def test_the_newest_count_and_the_longest_trained_fid_win_whatever_the_file_orde
     for order in ([trained, early], [early, trained]):
         verdict = verdicts_by_basis(parse(FID), order)[("rin-m-r64-fid", "FID")]
         assert (verdict.status, verdict.measured) == ("holds", 3.1)
+    # Compared on a measure both have: a train_macs the other lacks does not win by itself.
+    with_macs = replace(early, values=early.values | {"train_macs": 1e15})
+    for order in ([trained, with_macs], [with_macs, trained]):
+        assert selection.most_trained(order) is trained
 
 
 def test_an_up_to_headline_shows_a_setup_where_the_claim_holds_before_a_larger_noisy_one():
     text = RATIO.replace('kind = "ratio"', 'kind = "ratio_max"')
     h200 = "NVIDIA H200"
-    steady = paired(
-        record("base-m.r64.b8.bf16.forward.eager.cuda", gpu=h200, images_per_s=100.0),
-        record("rin-m.r64.b8.bf16.forward.eager.cuda", gpu=h200, images_per_s=1200.0),
+    steady = paired(  # b32: listed after b8, so "the first" would not pick it
+        record("base-m.r64.b32.bf16.forward.eager.cuda", gpu=h200, images_per_s=100.0),
+        record("rin-m.r64.b32.bf16.forward.eager.cuda", gpu=h200, images_per_s=1200.0),
     )
     wide = paired(
-        record("base-m.r64.b32.bf16.forward.eager.cuda", gpu=h200, images_per_s=100.0),
-        record("rin-m.r64.b32.bf16.forward.eager.cuda", gpu=h200, images_per_s=1400.0),
+        record("base-m.r64.b8.bf16.forward.eager.cuda", gpu=h200, images_per_s=100.0),
+        record("rin-m.r64.b8.bf16.forward.eager.cuda", gpu=h200, images_per_s=1400.0),
         spread=(1.0, 3.0, 1 / 3),
     )
     verdicts = claims.evaluate(parse(text), steady + wide)
-    assert sorted(v.status for v in verdicts if v.timing) == ["holds", "inconclusive"]
+    assert [v.status for v in verdicts if v.timing] == ["inconclusive", "holds"]
     (headline,) = claims.headlines(verdicts)
     assert headline.overall.clock.status == "holds"
 

@@ -26,6 +26,7 @@ from bench.cell import PROFILE_PHASES
 from bench.claims.spec import CONVENTION_NAMES, CONVENTIONS, Claim
 from bench.claims.verdict import (
     CANNOT_CHECK,
+    EDGE,
     EXACT_KINDS,
     FAILS,
     HOLDS,
@@ -34,6 +35,7 @@ from bench.claims.verdict import (
     Timing,
     Verdict,
     allows,
+    ceiling,
     judge_interval,
     short_of,
     shorten,
@@ -412,6 +414,10 @@ def _decide(claim: Claim, factors: dict[tuple, Interval]) -> tuple[str, tuple]:
     factor). So a pair whose interval is wide cannot sink an "up to" claim that another pair
     clears, and no claim holds on a factor that is noise."""
     judged = {pair: judge_interval(claim, interval) for pair, interval in factors.items()}
+    if claim.compare != "at_least":  # approx: the largest factor may also lie above the range
+        over = _above_range(claim, factors)
+        if over is not None:
+            return over
     holding = [pair for pair, status in judged.items() if status == HOLDS]
     if holding:
         return HOLDS, max(holding, key=lambda pair: factors[pair].low)
@@ -423,6 +429,21 @@ def _decide(claim: Claim, factors: dict[tuple, Interval]) -> tuple[str, tuple]:
         return FAILS, best
     undecided = [pair for pair, status in judged.items() if status == INCONCLUSIVE]
     return INCONCLUSIVE, max(undecided, key=lambda pair: factors[pair].estimate)
+
+
+def _above_range(claim: Claim, factors: dict[tuple, Interval]) -> tuple[str, tuple] | None:
+    """An approx claim's verdict from the pairs above its range, before any pair inside it counts:
+    FAILS where some pair's whole interval lies above (the one with the highest lower end decides),
+    INCONCLUSIVE where some pair may (its interval over the upper edge, or no interval and its
+    estimate over it; the largest estimate decides); None where none does."""
+    top = ceiling(claim) * (1 + EDGE)
+    over = [pair for pair, f in factors.items() if f.available and f.low > top]
+    if over:
+        return FAILS, max(over, key=lambda pair: factors[pair].low)
+    maybe = [pair for pair, f in factors.items() if (f.high if f.available else f.estimate) > top]
+    if maybe:
+        return INCONCLUSIVE, max(maybe, key=lambda pair: factors[pair].estimate)
+    return None
 
 
 def _interval_words(interval: Interval) -> str:

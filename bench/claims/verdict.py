@@ -8,10 +8,12 @@ the paper's cost by 27% (0.73×)". A wall-clock verdict names the machine both o
 (`Timing`).
 
 A wall-clock factor carries its 95% interval (`Verdict.interval`, bench.intervals): it holds when
-the whole interval clears the claim's threshold (the reported factor less its tolerance), fails
-when the whole interval falls short, and is inconclusive when the interval straddles the threshold
-or there is none (two cells timed apart): "2.29× [2.18, 2.41]: fails at 0.83× the claimed 2.77×".
-Counts (parameters, MACs) are exact and keep holds and fails.
+the whole interval lies within what the claim allows (`allows`: at or above the threshold, the
+reported factor less its tolerance, for an at_least claim; within the tolerance either side for an
+approx one), fails when the whole interval lies outside it, and is inconclusive when the interval
+straddles an edge or there is none (two cells timed apart): "2.29× [2.18, 2.41]: fails at 0.83×
+the claimed 2.77×". Counts (parameters, MACs) are exact and keep holds and fails, but for an "up
+to" claim short on the pairs counted while others lack their counts (inconclusive).
 """
 
 from __future__ import annotations
@@ -239,15 +241,22 @@ def _judged_interval(verdict: Verdict) -> str:
 
 
 def _edge_words(claim: Claim, interval: Interval) -> str:
-    """The edge an interval straddles: '2.49× the claim needs (2.77× less its 10% tolerance)', or
-    for an approx claim's upper edge '11.00× the claim allows (10× plus its 10% tolerance)'."""
-    tolerance = _percent(claim.tolerance)
-    if not allows(claim, interval.high) and not short_of(claim, interval.high):  # the upper edge
-        return f"{ceiling(claim):.2f}× the claim allows ({claim.reported:g}× plus its {tolerance} tolerance)"
-    words = f"{threshold(claim):.2f}× the claim needs"
-    if claim.tolerance:
-        words += f" ({claim.reported:g}× less its {tolerance} tolerance)"
-    return words
+    """The edges an interval straddles: '2.49× the claim needs (2.77× less its 10% tolerance)',
+    for an approx claim's upper edge '11.00× the claim allows (10× plus its 10% tolerance)', or
+    both, joined by 'and'."""
+    tolerance = f" its {_percent(claim.tolerance)} tolerance" if claim.tolerance else ""
+    edges = []
+    if short_of(claim, interval.low):
+        edges.append(
+            f"{threshold(claim):.2f}× the claim needs"
+            + (f" ({claim.reported:g}× less{tolerance})" if tolerance else "")
+        )
+    if not allows(claim, interval.high) and not short_of(claim, interval.high):
+        edges.append(
+            f"{ceiling(claim):.2f}× the claim allows"
+            + (f" ({claim.reported:g}× plus{tolerance})" if tolerance else "")
+        )
+    return " and the ".join(edges)
 
 
 def shorten(text: str, limit: int = 160) -> str:
