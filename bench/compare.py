@@ -17,7 +17,9 @@ record, as everywhere in rinbench). Each matched cell is judged on the metrics b
   cheap direction: "better"; within it: "unchanged". These are compared only when both records
   ended ok and were measured on the same device model (the GPU's name; for a CPU, its model name
   and core count); otherwise the cell reports "not compared" and why: a cross-machine difference
-  is not a regression of the code.
+  is not a regression of the code. On a CPU the usable cores and torch's threads must match too,
+  where both records say them; and the settings that change what runs (all but
+  TIMING_ONLY_SETTINGS) must be equal, while timing rules that differ are named in the note.
 - time, against the noise as well: the median latency (and the metrics that rescale it,
   FOLLOW_LATENCY) carries a 95% interval on each side (bench.intervals.latency: over rounds, or
   over one window's samples), and the interval of the change is the conservative one of
@@ -28,13 +30,15 @@ record, as everywhere in rinbench). Each matched cell is judged on the metrics b
   which does not fail, and its note gives the interval of the change. Where a side has no interval
   (fewer samples than bound a median, a record that keeps none) the threshold alone decides and
   the note says so; a record flagged `latency_noisy` keeps its interval (wide, as its samples
-  are), and the note says it was flagged. A window's interval holds that window's noise, not
+  are), and the note says it was flagged; one whose rounds ran short of cores has none (the
+  contention's, as a pair's factor then has none). A window's interval holds that window's noise, not
   drift between runs on a shared machine: gate on time only on dedicated hardware (docs/ci.md).
   Memory and energy have no samples: threshold only.
 - status: a cell that ran ok before and now ends oom, unsupported, error or timeout is "worse";
   the reverse is "better" (ranked ok < oom, unsupported < error, timeout).
 - a cell only in BASE is "missing" (a failure: the gate lost coverage; `allow_missing` turns it
-  off), a cell only in NEW is "new"; likewise a metric BASE has and an ok NEW record lacks.
+  off), a cell only in NEW is "new" ("worse" where it ended error or timeout); likewise a metric
+  BASE has and an ok NEW record lacks, whatever the machines.
 
 Records are read with bench.results.read in strict mode: a gate must not pass because part of its
 input went unread. Only the standard library is imported here, like bench.results: the gate runs
@@ -270,7 +274,7 @@ def compare(
         if after is None:
             rows.append(Row(cell_id, "cell", before.status, None, MISSING, note="not in NEW"))
         elif before is None:
-            rows.append(Row(cell_id, "cell", None, after.status, NEW, note="not in BASE"))
+            rows.append(_new_cell(cell_id, after))
         else:
             rows.extend(_compare_cell(cell_id, before, after, thresholds))
     notes = []
@@ -292,6 +296,19 @@ def compare(
         allow_missing=allow_missing,
         notes=tuple(notes),
     )
+
+
+def _new_cell(cell_id: str, record: Record) -> Row:
+    """A cell only in NEW: "new", or "worse" where the harness failed it (error, timeout): a
+    preset added with a crash must not pass the gate as coverage gained. oom and unsupported are
+    results, and stay "new" with their status said."""
+    if STATUS_RANK.get(record.status, 2) >= 2:
+        note = f"not in BASE, and it ended {record.status}" + (
+            f": {record.error}" if record.error else ""
+        )
+        return Row(cell_id, "cell", None, record.status, WORSE, note=note)
+    said = "" if record.status == "ok" else f", and it ended {record.status}"
+    return Row(cell_id, "cell", None, record.status, NEW, note=f"not in BASE{said}")
 
 
 def _check_shared_cells(base: dict, new: dict, only: Sequence[str] | None) -> None:
@@ -357,7 +374,67 @@ def _compare_exact(cell_id: str, before: Record, after: Record, exact: list[Metr
 def _compare_measured(
     cell_id: str, before: Record, after: Record, measured: list[Metric], thresholds: Mapping
 ) -> list[Row]:
-    """Thresholded metrics of two ok records, only on the same device model."""
+    """Thresholded metrics of two ok records, only on the same device model, with the same CPU
+    cores and threads where both records say them, and under settings that run the same work."""
+    rows = [  # a metric an ok NEW record stopped recording, whatever the machines
+        Row(cell_id, metric.key, before.values[metric.key], None, MISSING, note="not measured")
+        for metric in measured
+        if _number(after.values.get(metric.key)) is None
+    ]
+    measured = [m for m in measured if _number(after.values.get(m.key)) is not None]
+    apart = _not_comparable(cell_id, before, after)
+    if apart is not None:
+        return [*rows, apart]
+    timing_differs = _settings_differing(before, after)
+    for metric in measured:
+        old, now = _number(before.values[metric.key]), _number(after.values[metric.key])
+        threshold = thresholds[metric.key]
+        change = _relative(old, now)
+        costlier = -change if metric.better == HIGHER else change
+        # A change of exactly the threshold is within it: (1.1 - 1.0) / 1.0 is a hair over 0.1.
+        if costlier > threshold + EDGE:
+            verdict = WORSE
+        elif costlier < -threshold - EDGE:
+            verdict = BETTER
+        else:
+            verdict = UNCHANGED
+        if metric.key not in FOLLOW_LATENCY:  # memory, energy: one number a run, no samples
+            note = f"threshold {_threshold_text(threshold)}"
+            rows.append(Row(cell_id, metric.key, old, now, verdict, change, note=note))
+            continue
+        row = _against_noise(
+            Row(cell_id, metric.key, old, now, verdict, change), before, after, threshold
+        )
+        if timing_differs:  # the same work, timed by other rules: said beside the verdict
+            row = dataclasses.replace(
+                row, note=f"{row.note}; timed under other settings ({timing_differs})"
+            )
+        rows.append(row)
+    return rows
+
+
+# A relative change within this of its threshold is at the threshold (float rounding).
+EDGE = 1e-9
+# The settings that say only how long and how finely a cell is timed (and what else it records):
+# runs that differ in them time the same work. Any other setting (a lever, the compile mode, the
+# sampler's steps) changes what runs, and its timings are not compared.
+TIMING_ONLY_SETTINGS = (
+    "warmup",
+    "warmup_steady_within",
+    "min_repeats",
+    "min_seconds",
+    "max_seconds",
+    "max_rel_iqr",
+    "profile",
+    "max_batch",
+    "max_batch_limit",
+)
+
+
+def _not_comparable(cell_id: str, before: Record, after: Record) -> Row | None:
+    """A "not compared" row where two ok records' time, memory and energy cannot be set side by
+    side: another device model, another CPU core or thread count (a cpuset or OMP_NUM_THREADS on
+    the same machine), or settings that change what runs; else None."""
     device_before, device_after = results.device_model(before), results.device_model(after)
     if device_before is None or device_before != device_after:
         why = (
@@ -366,32 +443,47 @@ def _compare_measured(
             else "different device models"
         )
         note = f"{why}: time, memory and energy not compared"
-        return [Row(cell_id, "device", device_before, device_after, NOT_COMPARED, note=note)]
-    rows = []
-    for metric in measured:
-        old, now = _number(before.values[metric.key]), _number(after.values.get(metric.key))
-        if now is None:
-            rows.append(Row(cell_id, metric.key, old, None, MISSING, note="not measured"))
-            continue
-        threshold = thresholds[metric.key]
-        change = _relative(old, now)
-        costlier = -change if metric.better == HIGHER else change
-        if costlier > threshold:
-            verdict = WORSE
-        elif costlier < -threshold:
-            verdict = BETTER
-        else:
-            verdict = UNCHANGED
-        if metric.key not in FOLLOW_LATENCY:  # memory, energy: one number a run, no samples
-            note = f"threshold {_threshold_text(threshold)}"
-            rows.append(Row(cell_id, metric.key, old, now, verdict, change, note=note))
-            continue
-        rows.append(
-            _against_noise(
-                Row(cell_id, metric.key, old, now, verdict, change), before, after, threshold
-            )
-        )
-    return rows
+        return Row(cell_id, "device", device_before, device_after, NOT_COMPARED, note=note)
+    for item, (then, now) in _cpu_setup(before, after).items():
+        if then != now:
+            note = f"different {item}: time, memory and energy not compared"
+            return Row(cell_id, "device", then, now, NOT_COMPARED, note=note)
+    running = _settings_differing(before, after, what_runs=True)
+    if running:
+        note = f"measured under other settings ({running}): time, memory and energy not compared"
+        return Row(cell_id, "settings", None, None, NOT_COMPARED, note=note)
+    return None
+
+
+def _cpu_setup(before: Record, after: Record) -> dict[str, tuple]:
+    """{what: (BASE's, NEW's)} of a CPU cell's usable cores and torch threads, where both records
+    say them (records from before they were kept compare on the device model alone)."""
+    if before.cell.device != "cpu":
+        return {}
+    found = {
+        "usable CPU cores": (before.env.get("cpu_usable_cores"), after.env.get("cpu_usable_cores")),
+        "torch threads": (before.values.get("torch_threads"), after.values.get("torch_threads")),
+    }
+    return {item: pair for item, pair in found.items() if None not in pair}
+
+
+def _settings_differing(before: Record, after: Record, *, what_runs: bool = False) -> str:
+    """The settings two records were measured under that differ, 'name BASE -> NEW' joined by
+    commas: those that change what runs (`what_runs`), or those in TIMING_ONLY_SETTINGS; a key a
+    record lacks reads as its default."""
+    from bench.measure.cell import Settings  # no torch: the dataclass and its defaults
+
+    names = [
+        name
+        for name in dict.fromkeys([*before.settings, *after.settings])
+        if (name in TIMING_ONLY_SETTINGS) != what_runs and hasattr(Settings, name)
+    ]
+    said = []
+    for name in names:
+        then, now = (Settings.recorded(r.settings, name) for r in (before, after))
+        if then != now:
+            said.append(f"{name} {then} -> {now}")
+    return ", ".join(said)
 
 
 def _against_noise(row: Row, before: Record, after: Record, threshold: float) -> Row:
@@ -432,6 +524,11 @@ def _interval(key: str, values: Mapping) -> Interval:
     latency = intervals.latency(values)
     if latency is None or not is_number(values.get(LATENCY_KEY)):
         return Interval(float(values[key]), reason="the record has no latency_ms_median")
+    short = values.get(intervals.SHORT_OF_CORES_KEY)
+    if latency.available and is_number(short) and short > 0:  # as a pair's factor has none then
+        return Interval(
+            float(values[key]), reason=f"other jobs held the cores in {int(short)} of its rounds"
+        )
     if key == LATENCY_KEY or not latency.available:
         return latency
     scale = values[key] / values[LATENCY_KEY]  # ms_per_step: the latency over sample_steps
@@ -517,7 +614,8 @@ def markdown(comparison: Comparison, *, all_rows: bool = False) -> str:
         f"- NEW: {comparison.new_summary}",
         f"- Rows: {tally}.",
         f"- Rules: {', '.join(exact) or 'no count'} must be equal (exact); "
-        f"worse/better beyond {limits};{noise_rule} timings only on the same device model.",
+        f"worse/better beyond {limits};{noise_rule} timings only on the same device model (and CPU "
+        "cores and threads) under settings that run the same work.",
     ]
     if comparison.allow_missing and counts[MISSING]:
         lines.append("- Missing cells and metrics are allowed (--allow-missing).")

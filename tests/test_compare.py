@@ -476,3 +476,70 @@ def test_a_thresholded_metric_needs_a_kind_compare_keeps_a_threshold_for():
 
     with pytest.raises(ValueError, match="compare thresholds only kinds time, memory, energy"):
         Metric("fid_x", "1", QUALITY, LOWER, "FID", compare=THRESHOLD)
+
+
+# --- what makes two ok records comparable --------------------------------------------------------
+
+
+def _with(record_, *, env=None, values=None, settings=None):
+    import dataclasses
+
+    return dataclasses.replace(
+        record_,
+        env=record_.env | (env or {}),
+        values=record_.values | (values or {}),
+        settings=record_.settings | (settings or {}),
+    )
+
+
+def test_other_cores_threads_or_levers_are_not_compared_and_timing_rules_are_said():
+    base, slower = timed(), timed(16.0)  # 1.6x slower on the same machine
+    pinned = _with(base, env={"cpu_usable_cores": 1}, values={"torch_threads": 1})
+    free = _with(slower, env={"cpu_usable_cores": 2}, values={"torch_threads": 2})
+    outcome = compare.compare([pinned], [free])
+    (row,) = [r for r in outcome.rows if r.verdict != compare.UNCHANGED]  # macs_fwd is equal
+    assert (row.item, row.verdict) == ("device", compare.NOT_COMPARED)
+    assert row.note.startswith("different usable CPU cores")
+    # A lever changes what runs: not compared, and which setting is named.
+    lever = _with(slower, settings={"channels_last": True})
+    (row,) = [r for r in compare.compare([base], [lever]).rows if r.verdict != compare.UNCHANGED]
+    assert (row.item, row.verdict) == ("settings", compare.NOT_COMPARED)
+    assert "channels_last False -> True" in row.note
+    # A timing rule changes how the same work is timed: compared, and said.
+    rule = _with(slower, settings={"warmup": 9})
+    (row,) = [r for r in compare.compare([base], [rule]).rows if r.item == "latency_ms_median"]
+    assert row.verdict == compare.WORSE and "timed under other settings (warmup 3 -> 9)" in row.note
+    # A metric an ok NEW record lacks is missing, whatever the machines.
+    other = record(values={"macs_fwd": 1000, "peak_rss_bytes": 1}, cpu="CPU B")
+    rows = {r.item: r.verdict for r in compare.compare([base], [other]).rows}
+    assert rows["latency_ms_median"] == compare.MISSING and rows["device"] == compare.NOT_COMPARED
+
+
+def test_a_new_cell_the_harness_failed_is_a_regression_and_an_oom_one_is_new():
+    base = counted()
+    crashed = record("rin-tiny", "params", status="error")
+    outcome = compare.compare(base, [*base, crashed])
+    row = next(r for r in outcome.rows if r.cell.startswith("rin-tiny"))
+    assert (
+        row.verdict == compare.WORSE
+        and row.note == "not in BASE, and it ended error: error on purpose"
+    )
+    assert outcome.regressed
+    too_big = record("rin-tiny", "forward", status="oom")
+    row = next(r for r in compare.compare(base, [*base, too_big]).rows if r.cell.startswith("rin"))
+    assert (row.verdict, row.note) == (compare.NEW, "not in BASE, and it ended oom")
+
+
+def test_contended_rounds_give_no_interval_and_a_change_at_its_threshold_is_within_it():
+    contended = _with(sampled(TIGHT), values={"rounds_short_of_cores": 2})
+    (row,) = [
+        r
+        for r in compare.compare([contended], [sampled(TIGHT, 1.5)]).rows
+        if r.item == "latency_ms_median"
+    ]
+    assert "BASE: other jobs held the cores in 2 of its rounds" in row.note
+    # 1.0 -> 1.1 ms is (1.1 - 1.0) / 1.0 = 0.10000000000000009: at the 10% threshold, not over.
+    (row,) = [
+        r for r in compare.compare([timed(1.0)], [timed(1.1)]).rows if r.item == "latency_ms_median"
+    ]
+    assert row.verdict == compare.UNCHANGED
