@@ -380,3 +380,21 @@ def test_a_closed_pipe_is_not_a_pass(monkeypatch, tmp_path):
     with open(tmp_path / "stdout", "w") as target:
         monkeypatch.setattr(sys, "stdout", ClosedPipe(target.fileno()))
         assert cli.main(["list"]) == cli.EXIT_BROKEN_PIPE == 141
+
+
+def test_the_resume_hint_goes_on_with_the_run_as_it_was_asked(capsys, tmp_path):
+    # Interrupted while retrying failed cells with workers started ahead: the line to finish it
+    # retries the rest and starts workers ahead too (without them it measured nothing more).
+    from argparse import Namespace
+    from types import SimpleNamespace
+
+    from bench.commands import run as run_command
+
+    args = Namespace(
+        suite="quick", device=None, devices=None, timeout=None, only=["a*"], retry_failed=True,
+        prestart=True,
+    )  # fmt: skip
+    plan, summary = SimpleNamespace(path=tmp_path / "r.jsonl"), SimpleNamespace(measured=2)
+    run_command._say_how_to_resume(args, plan, summary)
+    hint = capsys.readouterr().err.splitlines()[-1]
+    assert hint.endswith(f"--resume {tmp_path / 'r.jsonl'} --only 'a*' --retry-failed --prestart")

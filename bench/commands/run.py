@@ -296,6 +296,12 @@ def _say_how_to_resume(args, plan, summary) -> None:
             again += [flag, str(value)]
     for pattern in args.only or ():
         again += ["--only", pattern]
+    # The run asked for goes on as asked: the failed cells it was retrying, workers started ahead.
+    again += [
+        flag
+        for flag, on in (("--retry-failed", args.retry_failed), ("--prestart", args.prestart))
+        if on
+    ]
     print(
         f"rinbench: interrupted; {plural(summary.measured, 'cell')} recorded in {plan.path}.\n"
         f"rinbench: finish the run with: {shlex.join(again)}",
