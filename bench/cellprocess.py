@@ -190,21 +190,32 @@ def _worker_command(
     ]
 
 
+# In a record's details: its cell process was killed at the timeout after it wrote its result.
+KILLED_AFTER_RESULT_KEY = "killed_after_result"
+
+
 def outcome_from_process(
     returncode: int | None, result: Path, output: Path, timeout_s: float
 ) -> Outcome:
     """What a finished worker process gave: its result file's outcome, or the failure that
-    explains why there is none (`returncode` None: it was killed at `timeout_s`)."""
-    if returncode is None:
-        reason = f"no result after {timeout_s:g} s; the cell process was killed"
-        return failed_outcome("timeout", reason, output)
+    explains why there is none (`returncode` None: it was killed at `timeout_s`). A result file
+    is renamed into place whole once the measurement is done, so one that is there stands even
+    where the process was killed after it, slow to exit (a CUDA or compile-pool teardown); its
+    details say so (KILLED_AFTER_RESULT_KEY)."""
     if result.is_file():
         try:
-            return outcome_of(json.loads(result.read_text(encoding="utf-8")))
+            outcome = outcome_of(json.loads(result.read_text(encoding="utf-8")))
         except ValueError as err:
             return failed_outcome(
                 "error", f"unreadable result from the cell process ({err})", output
             )
+        if returncode is None:
+            said = f"the cell process wrote its result but had not exited after {timeout_s:g} s"
+            outcome.details[KILLED_AFTER_RESULT_KEY] = said + "; it was killed"
+        return outcome
+    if returncode is None:
+        reason = f"no result after {timeout_s:g} s; the cell process was killed"
+        return failed_outcome("timeout", reason, output)
     if returncode < 0:
         name = signal.Signals(-returncode).name
         hint = " (kill -9, or the kernel's out-of-memory killer)" if name == "SIGKILL" else ""

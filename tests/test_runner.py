@@ -283,6 +283,24 @@ def test_a_resume_warns_when_a_count_kept_was_taken_under_another_sample_steps()
     )
 
 
+def test_a_result_written_before_the_timeout_stands_when_the_process_is_slow_to_exit(tmp_path):
+    # The worker renames its result into place once measured; a process killed at the timeout
+    # after that (a slow CUDA teardown) measured its cell: ok, and its details say it was killed.
+    from bench.record import Outcome
+
+    result, output = tmp_path / "result.json", tmp_path / "output.log"
+    output.write_text("", encoding="utf-8")
+    result.write_text(json.dumps(Outcome("ok", {"latency_ms_median": 5.0}).to_json()), "utf-8")
+    outcome = cellprocess.outcome_from_process(None, result, output, 3.0)
+    assert outcome.status == "ok" and outcome.values["latency_ms_median"] == 5.0
+    assert outcome.details[cellprocess.KILLED_AFTER_RESULT_KEY].startswith(
+        "the cell process wrote its result but had not exited after 3 s"
+    )
+    result.unlink()
+    outcome = cellprocess.outcome_from_process(None, result, output, 3.0)
+    assert outcome.status == "timeout" and outcome.error.startswith("no result after 3 s")
+
+
 def test_a_hung_cell_times_out_and_its_whole_process_group_dies(fake, monkeypatch, tmp_path):
     monkeypatch.setenv("FAKE_ACTIONS", json.dumps({"dit-tiny.*": "hang"}))
     suite = tiny_suite(["forward"], timeout_s=1.5)
