@@ -76,7 +76,8 @@ def with_partners(suite: Suite, items: Sequence[Planned]) -> list[Planned]:
     extra = [item for item in suite.plan if item.cell in wanted and item not in items]
     if not extra:
         return list(items)
-    order = {item.cell: number for number, item in enumerate(suite.plan)}
+    # The suite's order, each profile cell right after its timed one (as with_profiles puts it).
+    order = {item.cell: number for number, item in enumerate(with_profiles(suite.plan))}
     merged = list(items) + extra
     return sorted(merged, key=lambda item: order.get(item.cell, len(order)))
 

@@ -527,6 +527,23 @@ def test_pairs_in_a_suite_are_checked_with_one_line_each():
 def test_selecting_one_side_of_a_pair_takes_its_partner_along(tmp_path):
     plan = runner.plan(pair_suite(), tmp_path, only=["adm-tiny.*"])
     assert {item.cell.preset for item in plan.todo} == {"adm-tiny", "rin-tiny"}
+    # A cell timed alone before the pair keeps its profile right after it, the partner added.
+    table = {
+        "presets": ["dit-tiny", "adm-tiny", "rin-tiny"],
+        "resolutions": [32],
+        "phases": ["forward"],
+        "settings": {"profile": True},
+        "pairs": {"presets": [["adm-tiny", "rin-tiny"]]},
+    }
+    suite = suites.parse(table, name="pairs")
+    plan = runner.plan(suite, tmp_path, only=["dit-tiny.*", "adm-tiny.*"])
+    assert [(item.cell.preset, item.cell.phase) for item in plan.todo] == [
+        ("dit-tiny", "forward"),
+        ("dit-tiny", "profile:forward"),
+        ("adm-tiny", "forward"),
+        ("adm-tiny", "profile:forward"),
+        ("rin-tiny", "forward"),
+    ]
 
 
 def test_the_built_in_claims_suite_pairs_every_timed_cell():
