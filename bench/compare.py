@@ -18,8 +18,8 @@ record, as everywhere in rinbench). Each matched cell is judged on the metrics b
   ended ok and were measured on the same device model (the GPU's name; for a CPU, its model name
   and core count); otherwise the cell reports "not compared" and why: a cross-machine difference
   is not a regression of the code. On a CPU the usable cores and torch's threads must match too,
-  where both records say them; and the settings that change what runs (all but
-  TIMING_ONLY_SETTINGS) must be equal, while timing rules that differ are named in the note.
+  where both records say them. Settings that differ (a lever's A/B, a timing rule changed) are
+  named in the note of every row of the cell.
 - time, against the noise as well: the median latency (and the metrics that rescale it,
   FOLLOW_LATENCY) carries a 95% interval on each side (bench.intervals.latency: over rounds, or
   over one window's samples), and the interval of the change is the conservative one of
@@ -30,15 +30,15 @@ record, as everywhere in rinbench). Each matched cell is judged on the metrics b
   which does not fail, and its note gives the interval of the change. Where a side has no interval
   (fewer samples than bound a median, a record that keeps none) the threshold alone decides and
   the note says so; a record flagged `latency_noisy` keeps its interval (wide, as its samples
-  are), and the note says it was flagged; one whose rounds ran short of cores has none (the
-  contention's, as a pair's factor then has none). A window's interval holds that window's noise, not
+  are), and the note says it was flagged. A change beyond the threshold where a side's rounds ran
+  short of cores (other jobs held them) is "not compared": the contention's, not the code's. A window's interval holds that window's noise, not
   drift between runs on a shared machine: gate on time only on dedicated hardware (docs/ci.md).
   Memory and energy have no samples: threshold only.
 - status: a cell that ran ok before and now ends oom, unsupported, error or timeout is "worse";
   the reverse is "better" (ranked ok < oom, unsupported < error, timeout).
 - a cell only in BASE is "missing" (a failure: the gate lost coverage; `allow_missing` turns it
   off), a cell only in NEW is "new" ("worse" where it ended error or timeout); likewise a metric
-  BASE has and an ok NEW record lacks, whatever the machines.
+  BASE has and an ok NEW record on the same device model lacks.
 
 Records are read with bench.results.read in strict mode: a gate must not pass because part of its
 input went unread. Only the standard library is imported here, like bench.results: the gate runs
@@ -353,7 +353,20 @@ def _compare_cell(cell_id: str, before: Record, after: Record, thresholds: Mappi
     ]
     if measured and before.status == after.status == "ok":
         rows += _compare_measured(cell_id, before, after, measured, thresholds)
-    return rows
+    differing = _settings_differing(before, after)
+    if not differing:
+        return rows
+    # A lever's A/B (rinbench compare plain levers) is a comparison across settings on purpose;
+    # a gate's is not. Either way every judgement of the cell says what differed.
+    said = f"measured under other settings: {differing}"
+    return [
+        row if row.item == "status" else dataclasses.replace(row, note=_joined(row.note, said))
+        for row in rows
+    ]
+
+
+def _joined(*notes: str) -> str:
+    return "; ".join(note for note in notes if note)
 
 
 def _compare_exact(cell_id: str, before: Record, after: Record, exact: list[Metric]) -> list[Row]:
@@ -375,19 +388,16 @@ def _compare_measured(
     cell_id: str, before: Record, after: Record, measured: list[Metric], thresholds: Mapping
 ) -> list[Row]:
     """Thresholded metrics of two ok records, only on the same device model, with the same CPU
-    cores and threads where both records say them, and under settings that run the same work."""
-    rows = [  # a metric an ok NEW record stopped recording, whatever the machines
-        Row(cell_id, metric.key, before.values[metric.key], None, MISSING, note="not measured")
-        for metric in measured
-        if _number(after.values.get(metric.key)) is None
-    ]
-    measured = [m for m in measured if _number(after.values.get(m.key)) is not None]
+    cores and threads where both records say them."""
     apart = _not_comparable(cell_id, before, after)
     if apart is not None:
-        return [*rows, apart]
-    timing_differs = _settings_differing(before, after)
+        return [apart]
+    rows = []
     for metric in measured:
-        old, now = _number(before.values[metric.key]), _number(after.values[metric.key])
+        old, now = _number(before.values[metric.key]), _number(after.values.get(metric.key))
+        if now is None:
+            rows.append(Row(cell_id, metric.key, old, None, MISSING, note="not measured"))
+            continue
         threshold = thresholds[metric.key]
         change = _relative(old, now)
         costlier = -change if metric.better == HIGHER else change
@@ -402,39 +412,22 @@ def _compare_measured(
             note = f"threshold {_threshold_text(threshold)}"
             rows.append(Row(cell_id, metric.key, old, now, verdict, change, note=note))
             continue
-        row = _against_noise(
-            Row(cell_id, metric.key, old, now, verdict, change), before, after, threshold
-        )
-        if timing_differs:  # the same work, timed by other rules: said beside the verdict
-            row = dataclasses.replace(
-                row, note=f"{row.note}; timed under other settings ({timing_differs})"
+        rows.append(
+            _against_noise(
+                Row(cell_id, metric.key, old, now, verdict, change), before, after, threshold
             )
-        rows.append(row)
+        )
     return rows
 
 
 # A relative change within this of its threshold is at the threshold (float rounding).
 EDGE = 1e-9
-# The settings that say only how long and how finely a cell is timed (and what else it records):
-# runs that differ in them time the same work. Any other setting (a lever, the compile mode, the
-# sampler's steps) changes what runs, and its timings are not compared.
-TIMING_ONLY_SETTINGS = (
-    "warmup",
-    "warmup_steady_within",
-    "min_repeats",
-    "min_seconds",
-    "max_seconds",
-    "max_rel_iqr",
-    "profile",
-    "max_batch",
-    "max_batch_limit",
-)
 
 
 def _not_comparable(cell_id: str, before: Record, after: Record) -> Row | None:
     """A "not compared" row where two ok records' time, memory and energy cannot be set side by
-    side: another device model, another CPU core or thread count (a cpuset or OMP_NUM_THREADS on
-    the same machine), or settings that change what runs; else None."""
+    side: another device model, or another CPU core or thread count (a cpuset or OMP_NUM_THREADS
+    on the same machine); else None."""
     device_before, device_after = results.device_model(before), results.device_model(after)
     if device_before is None or device_before != device_after:
         why = (
@@ -448,10 +441,6 @@ def _not_comparable(cell_id: str, before: Record, after: Record) -> Row | None:
         if then != now:
             note = f"different {item}: time, memory and energy not compared"
             return Row(cell_id, "device", then, now, NOT_COMPARED, note=note)
-    running = _settings_differing(before, after, what_runs=True)
-    if running:
-        note = f"measured under other settings ({running}): time, memory and energy not compared"
-        return Row(cell_id, "settings", None, None, NOT_COMPARED, note=note)
     return None
 
 
@@ -467,16 +456,16 @@ def _cpu_setup(before: Record, after: Record) -> dict[str, tuple]:
     return {item: pair for item, pair in found.items() if None not in pair}
 
 
-def _settings_differing(before: Record, after: Record, *, what_runs: bool = False) -> str:
+def _settings_differing(before: Record, after: Record) -> str:
     """The settings two records were measured under that differ, 'name BASE -> NEW' joined by
-    commas: those that change what runs (`what_runs`), or those in TIMING_ONLY_SETTINGS; a key a
-    record lacks reads as its default."""
+    commas ("" where none does); a key a record lacks reads as its default, one this rinbench
+    does not know is left out."""
     from bench.measure.cell import Settings  # no torch: the dataclass and its defaults
 
     names = [
         name
         for name in dict.fromkeys([*before.settings, *after.settings])
-        if (name in TIMING_ONLY_SETTINGS) != what_runs and hasattr(Settings, name)
+        if hasattr(Settings, name)
     ]
     said = []
     for name in names:
@@ -493,6 +482,15 @@ def _against_noise(row: Row, before: Record, after: Record, threshold: float) ->
     limit = _threshold_text(threshold)
     said = f"{_percent(row.change)} {'beyond' if beyond else 'within'} the {limit} threshold"
     sides = {"BASE": before, "NEW": after}
+    contended = {
+        side: int(short)
+        for side, record in sides.items()
+        if is_number(short := record.values.get(intervals.SHORT_OF_CORES_KEY)) and short > 0
+    }
+    if beyond and contended:  # the contention's change, not the code's: no verdict either way
+        where = " and ".join(f"{n} of {side}'s rounds" for side, n in contended.items())
+        note = f"{said}, but other jobs held the cores in {where}: not judged"
+        return dataclasses.replace(row, verdict=NOT_COMPARED, note=note)
     found = {side: _interval(row.item, record.values) for side, record in sides.items()}
     noisy = [side for side, record in sides.items() if record.values.get("latency_noisy")]
     flagged = f"; {' and '.join(noisy)} flagged noisy (latency_noisy)" if noisy else ""
@@ -524,11 +522,6 @@ def _interval(key: str, values: Mapping) -> Interval:
     latency = intervals.latency(values)
     if latency is None or not is_number(values.get(LATENCY_KEY)):
         return Interval(float(values[key]), reason="the record has no latency_ms_median")
-    short = values.get(intervals.SHORT_OF_CORES_KEY)
-    if latency.available and is_number(short) and short > 0:  # as a pair's factor has none then
-        return Interval(
-            float(values[key]), reason=f"other jobs held the cores in {int(short)} of its rounds"
-        )
     if key == LATENCY_KEY or not latency.available:
         return latency
     scale = values[key] / values[LATENCY_KEY]  # ms_per_step: the latency over sample_steps
@@ -615,7 +608,7 @@ def markdown(comparison: Comparison, *, all_rows: bool = False) -> str:
         f"- Rows: {tally}.",
         f"- Rules: {', '.join(exact) or 'no count'} must be equal (exact); "
         f"worse/better beyond {limits};{noise_rule} timings only on the same device model (and CPU "
-        "cores and threads) under settings that run the same work.",
+        "cores and threads); settings that differ named in the notes.",
     ]
     if comparison.allow_missing and counts[MISSING]:
         lines.append("- Missing cells and metrics are allowed (--allow-missing).")
@@ -640,7 +633,7 @@ def markdown(comparison: Comparison, *, all_rows: bool = False) -> str:
 
 
 def _item_order(item: str) -> int:
-    fixed = ("cell", "status", "device")
+    fixed = ("cell", "status", "device")  # then the metrics, in the table's order
     return fixed.index(item) if item in fixed else len(fixed) + gated_keys().index(item)
 
 

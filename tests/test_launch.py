@@ -517,3 +517,15 @@ def test_a_job_request_written_before_the_measure_spec_rename_still_runs(fake):
     request = {"measure": FAKE, "timeout_s": 60}
     outcome = job_module.measure_one(cell, {}, DeviceFacts({"device": "cpu"}), request, "unused")
     assert outcome.status == "ok", outcome.error
+
+
+def test_the_launchers_resume_hint_retries_the_failed_cells_still(capsys, tmp_path):
+    from argparse import Namespace
+    from types import SimpleNamespace
+
+    from bench.launch import cli as launch_cli
+
+    args = Namespace(suite="quick", launcher="slurm", only=None, retry_failed=True)
+    plans, summaries = [SimpleNamespace(path=tmp_path / "r.jsonl")], [SimpleNamespace(measured=1)]
+    launch_cli._say_how_to_resume(args, plans, summaries)
+    assert capsys.readouterr().err.splitlines()[-1].endswith("--retry-failed")

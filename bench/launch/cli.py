@@ -155,6 +155,8 @@ def _say_how_to_resume(args, plans, summaries) -> None:
             again += [f"--{name.replace('_', '-')}", str(value)]
     for pattern in args.only or ():
         again += ["--only", pattern]
+    if args.retry_failed:  # the failed cells it was retrying are retried still
+        again.append("--retry-failed")
     recorded = sum(summary.measured for summary in summaries)
     files = ", ".join(str(plan.path) for plan in plans)
     print(
