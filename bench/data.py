@@ -349,7 +349,8 @@ class ImageFolder:
 
 class NpzImages:
     """NHWC uint8 images under "arr_0" of an .npz (ADM's layout), labels under "arr_1" if present.
-    The header is checked on opening; the array is loaded on the first read."""
+    The header is checked on opening, and the labels read then (the class count sizes the model
+    before any image is); the images are loaded on the first read."""
 
     def __init__(
         self,
@@ -378,24 +379,24 @@ class NpzImages:
         self.n = shape[0]
         self.size = (resolution, resolution) if resolution is not None else tuple(shape[1:3])
         self.num_classes = 0
-        self._has_labels = False
+        self._images = None
+        self._labels = None
         if "arr_1" in shapes:
             label_shape, label_dtype = shapes["arr_1"]
             if label_shape != (self.n,) or not np.issubdtype(label_dtype, np.integer):
                 raise ValueError(
                     f"{path}: 'arr_1' (labels) must be ({self.n},) integers, got {label_shape} {label_dtype}"
                 )
-            self._has_labels = True
-        self._images = None
-        self._labels = None
+            with np.load(path) as npz:  # n integers: cheap beside the images
+                self._labels = npz["arr_1"].astype(np.int64)
+            if self._labels.min() < 0:
+                raise ValueError(f"{path}: 'arr_1' (labels) must be class indices >= 0")
+            self.num_classes = int(self._labels.max()) + 1
 
     def _load(self) -> None:
         if self._images is None:
             with np.load(self.path) as npz:
                 self._images = npz["arr_0"]
-                if self._has_labels:
-                    self._labels = npz["arr_1"].astype(np.int64)
-                    self.num_classes = int(self._labels.max()) + 1
 
     def __len__(self) -> int:
         return self.n
@@ -430,6 +431,7 @@ class NpzImages:
             "n": self.n,
             "resolution": self.size[0] if self.size[0] == self.size[1] else list(self.size),
             "resize": self.resize if self.resolution is not None else None,
+            "num_classes": self.num_classes,
         }
 
 

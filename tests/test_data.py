@@ -115,6 +115,8 @@ def test_npz_round_trip_and_errors(tmp_path):
     save_npz(tmp_path / "ok.npz", images, np.array([0, 1, 2, 1, 0]))
     npz = open_images(tmp_path / "ok.npz")
     assert isinstance(npz, NpzImages)
+    # The class count is known on opening, before any image is read: it sizes the model.
+    assert npz.num_classes == 3 and npz.describe()["num_classes"] == 3
     np.testing.assert_array_equal(npz.read(0, 5), images)
     np.testing.assert_array_equal(npz.labels(1, 3), [1, 2])
     assert len(open_images(tmp_path / "ok.npz", n=2)) == 2
