@@ -186,6 +186,8 @@ STORED_ONLY: tuple[Metric, ...] = tuple(
         ("world_size", "1", SETUP, None, "processes", "processes that sampled (torchrun)"),
         ("checkpoint_step", "1", BUDGET, None, "checkpoint step",
          "training steps of the sampled checkpoint"),
+        ("images_seen", "img", BUDGET, None, "images seen",
+         "training images of the sampled checkpoint (its steps x global batch)"),
         ("checkpoint_sha256", "1", SETUP, None, "checkpoint",
          "null for a preset's random weights (a checkpoint's hash is text: in the details)"),
         ("tf32_during_features", "1", SETUP, None, "TF32 in features",

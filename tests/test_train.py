@@ -10,7 +10,7 @@ from helpers import needs, optional_import, spawn_gloo
 from bench import cli, results
 from bench.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, model_from_checkpoint
 from bench.train.equal_compute import equal_compute
-from bench.train.loop import train
+from bench.train.loop import LOG_NAME, train
 from bench.train.settings import TrainSettings
 
 pytestmark = needs("skimage", "PIL", extra="data")  # the built-in data
@@ -101,6 +101,19 @@ def test_bad_presets_and_overrides_fail_before_training(tmp_path):
         train(_settings(tmp_path, overrides=(("patchsize", 2),)))
     with pytest.raises(ValueError, match="patch_size='abc' must be of type int"):
         train(_settings(tmp_path, overrides=(("patch_size", "abc"),)))
+    with pytest.raises(ValueError, match="num_classes comes from the data's labels"):
+        train(_settings(tmp_path, overrides=(("num_classes", 2),)))
+
+
+def test_the_train_log_and_summary_stay_valid_json_without_a_number(tmp_path):
+    # Unclipped, no gradient norm is taken; resumed at its last step, no loss is logged: null,
+    # never NaN, which strict JSON readers refuse.
+    summary = train(_settings(tmp_path, grad_clip=0.0))
+    lines = (tmp_path / LOG_NAME).read_text(encoding="utf-8").splitlines()
+    strict = {"parse_constant": lambda name: pytest.fail(f"{name} in the log")}
+    assert all(json.loads(line, **strict)["grad_norm"] is None for line in lines)
+    again = train(_settings(tmp_path, grad_clip=0.0), resume=True)
+    assert again["step"] == summary["step"] and again["loss"] is None
 
 
 def test_equal_compute_usage_names_its_command(capsys):
@@ -185,6 +198,8 @@ def test_equal_compute_rows(tmp_path):
     assert [r.cell.phase for r in stored] == ["fid"] * 4
     assert {r.cell.batch for r in stored} == {64}  # a fid cell's batch is its sampling batch
     assert [r.values["train_macs"] for r in stored] == [r["train_macs"] for r in rows]
+    # And the images the checkpoint saw, which the FID claims weigh its training by.
+    assert all(r.values["images_seen"] == r.values["checkpoint_step"] * 4 for r in stored)
 
 
 def test_command_line(tmp_path, capsys):

@@ -153,6 +153,7 @@ def sampling_model(slug, checkpoint, weights: str, seed: int, device):
             "checkpoint_sha256": file_sha256(checkpoint),
             "checkpoint_step": ckpt["step"],
             "train_macs": ckpt.get("train_macs"),
+            "images_seen": ckpt.get("images_seen"),  # what the FID claims weigh the training by
             "weights": weights,
             "schedule": ckpt["schedule"],
         }

@@ -26,7 +26,7 @@ from bench.commands.common import (
     require_at_least,
 )
 from bench.errors import UsageError
-from bench.fid.cli import METRIC_COUNTS, add_kid_subset_option, say_kid_subset_size
+from bench.fid.cli import METRIC_COUNTS, SAMPLERS, add_kid_subset_option, say_kid_subset_size
 from bench.train.settings import (
     AMP_DTYPES,
     EQUAL_COMPUTE_MODELS,
@@ -205,7 +205,7 @@ def _add_equal_compute_parser(sub) -> None:
     p.add_argument("--lr", type=float, default=2e-4, help="learning rate")
     p.add_argument("--data-size", type=int, default=4096, help="built-in images to crop")
     p.add_argument("--num-samples", type=int, default=2048, help="samples per FID")
-    p.add_argument("--sampler", default="ddim", help="ddim or ddpm")
+    p.add_argument("--sampler", choices=SAMPLERS, default="ddim", help="the sampler")
     p.add_argument("--sample-steps", type=int, default=50, help="network evaluations per sample")
     add_kid_subset_option(p)
     p.add_argument(

@@ -17,6 +17,7 @@ self-conditioning pass), not estimated as 3x the forward. MACs so far = steps x 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -204,9 +205,9 @@ def _checkpoint_to_resume(settings: TrainSettings, cfg: Any, resume: bool) -> di
     return ckpt
 
 
-def _train_steps(run: _Run, started: float, *, progress: bool, say) -> float:
+def _train_steps(run: _Run, started: float, *, progress: bool, say) -> float | None:
     """Step to `settings.steps`, logging and checkpointing on the way; returns the last logged loss
-    (NaN when no step was taken)."""
+    (None, JSON's null, when no step was taken)."""
     settings, dist = run.settings, run.dist
     Path(settings.out_dir).mkdir(parents=True, exist_ok=True)
     log_file = (Path(settings.out_dir) / LOG_NAME).open("a") if dist.is_main else None
@@ -214,7 +215,7 @@ def _train_steps(run: _Run, started: float, *, progress: bool, say) -> float:
         settings.steps, settings.preset, enabled=progress and dist.is_main, initial=run.step
     )
     window = (started, run.step)  # time and step of the last log line
-    loss_value = float("nan")
+    loss_value = None
     try:
         while run.step < settings.steps:
             loss, grad_norm, lr = _step(run)
@@ -223,9 +224,9 @@ def _train_steps(run: _Run, started: float, *, progress: bool, say) -> float:
                 now = time.perf_counter()
                 record = {
                     "step": run.step,
-                    "loss": loss_value,
+                    "loss": _finite_or_none(loss_value),
                     "lr": lr,
-                    "grad_norm": float(grad_norm),
+                    "grad_norm": None if grad_norm is None else _finite_or_none(float(grad_norm)),
                     "train_macs": run.train_macs,
                     "images_per_s": (run.step - window[1]) * settings.batch / (now - window[0]),
                     "elapsed_s": now - started,
@@ -239,7 +240,7 @@ def _train_steps(run: _Run, started: float, *, progress: bool, say) -> float:
         bar.close()
         if log_file is not None:
             log_file.close()
-    return loss_value
+    return None if loss_value is None else _finite_or_none(loss_value)
 
 
 def _step(run: _Run) -> tuple[torch.Tensor, torch.Tensor, float]:
@@ -269,10 +270,10 @@ def _step(run: _Run) -> tuple[torch.Tensor, torch.Tensor, float]:
         )
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    grad_norm = (
+    grad_norm = (  # None without clipping: no norm was taken (JSON's null, not NaN)
         nn.utils.clip_grad_norm_(run.model.parameters(), settings.grad_clip)
         if settings.grad_clip > 0
-        else torch.tensor(float("nan"))
+        else None
     )
     run.optimizer.step()
     run.ema.update(ema_decay_at(settings.ema_decay, run.step))
@@ -281,16 +282,20 @@ def _step(run: _Run) -> tuple[torch.Tensor, torch.Tensor, float]:
     return loss, grad_norm, lr
 
 
+def _finite_or_none(value: float) -> float | None:
+    """A number for the JSON log: None (null) for a NaN or an infinity, which JSON cannot hold (a
+    diverged loss reads null, and the line stays valid for every reader)."""
+    return value if math.isfinite(value) else None
+
+
 def _log(record: dict, log_file, say, bar, steps: int) -> None:
     if log_file is not None:
         log_file.write(json.dumps(record) + "\n")
         log_file.flush()
     tmacs = record["train_macs"] / 1e12
-    say(
-        f"step {record['step']}/{steps} loss {record['loss']:.4f} lr {record['lr']:.3g} "
-        f"train {tmacs:.4g} TMACs"
-    )
-    bar.set_postfix(loss=f"{record['loss']:.4f}", tmacs=f"{tmacs:.3g}")
+    loss = "non-finite" if record["loss"] is None else f"{record['loss']:.4f}"
+    say(f"step {record['step']}/{steps} loss {loss} lr {record['lr']:.3g} train {tmacs:.4g} TMACs")
+    bar.set_postfix(loss=loss, tmacs=f"{tmacs:.3g}")
 
 
 def _save(run: _Run) -> None:

@@ -24,6 +24,11 @@ def model_config(settings: TrainSettings, num_classes: int) -> Any:
             f"{settings.preset}: unknown config field(s) {', '.join(sorted(unknown))}; known: "
             f"{', '.join(f.name for f in dataclasses.fields(cfg))}"
         )
+    if "num_classes" in changes:  # the data's labels set it; an override would be dropped
+        raise ValueError(
+            f"{settings.preset}: num_classes comes from the data's labels ({num_classes} here); "
+            "drop --set num_classes (--unconditional trains without labels)"
+        )
     for key, value in changes.items():
         current = getattr(cfg, key)
         if current is not None and not _same_kind(value, current):
