@@ -357,10 +357,18 @@ def _compare_cell(cell_id: str, before: Record, after: Record, thresholds: Mappi
     if not differing:
         return rows
     # A lever's A/B (rinbench compare plain levers) is a comparison across settings on purpose;
-    # a gate's is not. Either way every judgement of the cell says what differed.
+    # a gate's is not. Either way every judgement of the cell that a setting can move says what
+    # differed: not the counts (taken on meta, the levers aside), and a status row's note leads
+    # with it (a long error is cut at the end).
     said = f"measured under other settings: {differing}"
+    exact = {m.key for m in gated() if m.compare == EXACT}
     return [
-        row if row.item == "status" else dataclasses.replace(row, note=_joined(row.note, said))
+        row
+        if row.item in exact
+        else dataclasses.replace(
+            row,
+            note=_joined(said, row.note) if row.item == "status" else _joined(row.note, said),
+        )
         for row in rows
     ]
 
@@ -460,12 +468,12 @@ def _settings_differing(before: Record, after: Record) -> str:
     """The settings two records were measured under that differ, 'name BASE -> NEW' joined by
     commas ("" where none does); a key a record lacks reads as its default, one this rinbench
     does not know is left out."""
-    from bench.measure.cell import Settings  # no torch: the dataclass and its defaults
+    from bench.measure.cell import NOT_OF_A_WINDOW, Settings  # no torch: the dataclass
 
     names = [
         name
         for name in dict.fromkeys([*before.settings, *after.settings])
-        if hasattr(Settings, name)
+        if hasattr(Settings, name) and name not in NOT_OF_A_WINDOW
     ]
     said = []
     for name in names:

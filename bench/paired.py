@@ -40,6 +40,7 @@ from bench import intervals, pool
 from bench.cell import profile_of
 from bench.cellprocess import failed_outcome, worker_environ
 from bench.intervals import SHORT_OF_CORES_KEY
+from bench.measure.cell import NOT_OF_A_WINDOW
 from bench.measure.facts import MatmulPeak
 from bench.record import CELL_TIME_KEY, PROFILED_IN_PAIR_KEY, Outcome, split_diagnostics
 from bench.suites import Pair, Planned
@@ -176,11 +177,6 @@ class Side:
 
 
 # --- the rounds log -------------------------------------------------------------------------------
-
-
-# Settings that change no window of a pair: what a run adds after the rounds (the profile cells).
-# A resume after changing them keeps the logged rounds.
-NOT_OF_A_WINDOW = ("profile",)
 
 
 @dataclass

@@ -507,8 +507,19 @@ def test_other_cores_or_threads_are_not_compared_and_other_settings_are_said():
     rows = {r.item: r for r in outcome.rows}
     assert rows["latency_ms_median"].verdict == compare.WORSE
     said = "measured under other settings: channels_last False -> True, warmup 3 -> 9"
-    assert all(row.note.endswith(said) for row in rows.values()), rows
+    assert rows["latency_ms_median"].note.endswith(said)
+    assert rows["peak_rss_bytes"].note.endswith(said)
+    assert said not in rows["macs_fwd"].note  # counts are taken on meta, the levers aside
     assert "**worse**" in compare.markdown(outcome)  # the table prints every such row
+    # A status row leads with them (a long error is cut at its end); profile moves no window.
+    failed = _with(
+        record(status="unsupported", error="flash cannot run here"),
+        settings={"sdpa_backend": "flash", "profile": True},
+    )
+    (row,) = [r for r in compare.compare([base], [failed]).rows if r.item == "status"]
+    assert row.note == (
+        "measured under other settings: sdpa_backend None -> flash; flash cannot run here"
+    )
 
 
 def test_a_new_cell_the_harness_failed_is_a_regression_and_an_oom_one_is_new():

@@ -82,6 +82,9 @@ BOOLEAN_SETTINGS = (
     "low_precision_norms",
 )
 TRAIN_STEP_LR = 1e-4  # the train step's AdamW learning rate (its cost does not depend on it)
+# The Settings fields that change no timed window: what a run adds after a cell (its profile
+# cell). A pair resumed after changing them keeps its logged rounds; the gate does not name them.
+NOT_OF_A_WINDOW = ("profile",)
 # The Settings fields that are levers (see Settings): how the same math runs, not what it is.
 LEVERS = (
     "channels_last",
