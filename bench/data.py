@@ -347,6 +347,11 @@ class ImageFolder:
         }
 
 
+# The most classes labels may index: each sizes an embedding row, and a stray huge label would
+# size a model no machine holds.
+MAX_CLASSES = 2**20
+
+
 class NpzImages:
     """NHWC uint8 images under "arr_0" of an .npz (ADM's layout), labels under "arr_1" if present.
     The header is checked on opening, and the labels read then (the class count sizes the model
@@ -389,9 +394,13 @@ class NpzImages:
                 )
             with np.load(path) as npz:  # n integers: cheap beside the images
                 self._labels = npz["arr_1"].astype(np.int64)
-            if self._labels.min() < 0:
-                raise ValueError(f"{path}: 'arr_1' (labels) must be class indices >= 0")
-            self.num_classes = int(self._labels.max()) + 1
+            largest = int(self._labels.max())
+            if self._labels.min() < 0 or largest >= MAX_CLASSES:
+                raise ValueError(
+                    f"{path}: 'arr_1' (labels) must be class indices 0..K-1 with K under "
+                    f"{MAX_CLASSES:,}; they run from {int(self._labels.min())} to {largest:,}"
+                )
+            self.num_classes = largest + 1
 
     def _load(self) -> None:
         if self._images is None:

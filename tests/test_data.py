@@ -117,6 +117,9 @@ def test_npz_round_trip_and_errors(tmp_path):
     assert isinstance(npz, NpzImages)
     # The class count is known on opening, before any image is read: it sizes the model.
     assert npz.num_classes == 3 and npz.describe()["num_classes"] == 3
+    save_npz(tmp_path / "huge.npz", images, np.array([0, 1, 2, 1, 10**12]))
+    with pytest.raises(ValueError, match="class indices 0..K-1 with K under 1,048,576"):
+        NpzImages(tmp_path / "huge.npz")
     np.testing.assert_array_equal(npz.read(0, 5), images)
     np.testing.assert_array_equal(npz.labels(1, 3), [1, 2])
     assert len(open_images(tmp_path / "ok.npz", n=2)) == 2

@@ -116,6 +116,19 @@ def test_the_train_log_and_summary_stay_valid_json_without_a_number(tmp_path):
     assert again["step"] == summary["step"] and again["loss"] is None
 
 
+def test_a_resume_on_another_class_count_names_it(tmp_path):
+    # A run on a labelled .npz from before its labels were read on opening trained with 0
+    # classes; resumed now, its data give 3: the error names the field and says why.
+    from bench.train.checkpoint import check_resumable
+    from bench.train.model import model_config
+
+    settings = _settings(tmp_path)
+    then, now = model_config(settings, 0), model_config(settings, 3)
+    ckpt = {"settings": settings.as_dict(), "config": dataclasses.asdict(then)}
+    with pytest.raises(ValueError, match="num_classes: 0 -> 3.*the class count comes from"):
+        check_resumable(ckpt, settings, now)
+
+
 def test_equal_compute_usage_names_its_command(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "equal-compute", "--budget-macs", "1", "--out", "x", "--bogus"])

@@ -121,8 +121,25 @@ def check_resumable(ckpt: dict, settings: TrainSettings, cfg: Any) -> None:
             + "; ".join(changed)
             + f"); only {', '.join(RESUMABLE_CHANGES)} may change"
         )
-    if _plain(ckpt["config"]) != _plain(asdict(cfg)):
-        raise ValueError("cannot resume: the checkpoint's model config differs from this run's")
+    then, now_cfg = _plain(ckpt["config"]), _plain(asdict(cfg))
+    if then != now_cfg:
+        fields = [
+            f"{k}: {then.get(k)!r} -> {now_cfg.get(k)!r}"
+            for k in now_cfg
+            if then.get(k) != now_cfg.get(k)
+        ]
+        hint = (
+            " (the class count comes from the data's labels: a run of an .npz before labels were "
+            "read on opening trained with 0 classes; train it anew)"
+            if "num_classes" in then and then.get("num_classes") != now_cfg.get("num_classes")
+            else ""
+        )
+        raise ValueError(
+            "cannot resume: the checkpoint's model config differs from this run's ("
+            + "; ".join(fields)
+            + ")"
+            + hint
+        )
 
 
 def _plain(value):
