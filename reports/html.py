@@ -166,7 +166,7 @@ def _claim_row(verdict) -> str:
         f"<td><details><summary>{escape(claim.id)}</summary>{details}</details></td>",
         f'<td class="basis">{escape(verdict.basis)}</td>',
         f'<td class="num">{escape(tables.format_claim_value(claim, claim.reported))}</td>',
-        f'<td class="num">{escape(tables.format_claim_value(claim, verdict.measured))}</td>',
+        f'<td class="num">{escape(tables.measured_text(verdict))}</td>',  # with its interval
         f'<td class="phrase {status}">{escape(verdict.phrase)}</td>',
     ]
     return "<tr>" + "".join(cells) + "</tr>"

@@ -691,8 +691,8 @@ def exponent_table(exponents: pd.DataFrame) -> Table:
 
 
 def markdown_table(header, rows) -> str:
-    def cell(text: str) -> str:
-        return str(text).replace("|", "\\|").replace("\n", " ")
+    def cell(text: str) -> str:  # '<' escaped: a kernel's 'add<float>' is no HTML tag
+        return str(text).replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
 
     lines = ["| " + " | ".join(cell(h) for h in header) + " |"]
     lines.append("|" + "|".join("---" for _ in header) + "|")

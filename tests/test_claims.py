@@ -785,3 +785,13 @@ def test_paired_records_whose_rounds_cannot_pair_say_so_and_keep_their_rounds_in
     clock = verdicts_by_basis(parse(RATIO), counted() + [base, contended])[("tenfold", CPU_BASIS)]
     assert clock.interval.reason.startswith("other jobs held the cores in 2 of 3 rounds")
     assert tables._interval_fields(clock.interval)["rounds"] == 3
+
+
+def test_the_html_claims_table_shows_a_factors_interval_as_the_markdown_does():
+    from reports import html, tables
+
+    clock = verdicts_by_basis(parse(RATIO), counted() + paired(*cpu_timed()))[
+        ("tenfold", CPU_BASIS)
+    ]
+    text = tables.measured_text(clock)
+    assert text.startswith("6.00x [") and f'<td class="num">{text}</td>' in html._claim_row(clock)

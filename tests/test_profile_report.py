@@ -27,8 +27,8 @@ def test_the_headline_names_the_trace_step_and_the_medians_the_slow_down_divides
     # here); the slow-down is the median's over the unprofiled median, so both are printed.
     assert headline(profile_record()) == (
         "rin-tiny @16 px, forward, cpu fp32 b2 eager: 10 ms per step in the trace over 3 profiled "
-        "steps (cpu op self time; their median 10.5 ms against 10 ms unprofiled: the profiler "
-        "slowed the step 1.05×)."
+        "steps (their span, split below by cpu op self time; their median 10.5 ms against 10 ms "
+        "unprofiled: the profiler slowed the step 1.05×)."
     )
 
 
@@ -131,3 +131,19 @@ def test_rinbench_report_counts_the_profile_figure(tmp_path, capsys):
     assert cli.main(["report", str(path), "--out", str(tmp_path / "report")]) == 0
     assert "(1 figure)" in capsys.readouterr().err
     assert (tmp_path / "report" / "figures" / "time_vs_macs.png").is_file()
+
+
+def test_optimizer_annotations_are_no_kernels_and_kernel_names_stay_text_in_markdown():
+    # torch's 'Optimizer.step#AdamW.step' span (on CUDA a GPU-side span over the optimizer's
+    # kernels) was listed as a kernel in the H200's profile; a kernel's 'add<float>' is no tag.
+    from reports.where_time_goes import ops_table
+
+    kernels = {
+        "Optimizer.step#AdamW.step": {"self_ms": 16.1, "calls": 1, "share": 0.076},
+        "void CUDAFunctor_add<float>": {"self_ms": 3.0, "calls": 9, "share": 0.01},
+    }
+    table = ops_table(
+        profile_record(values=profile_values() | {"top_kernels": kernels}), key="top_kernels"
+    )
+    assert [row[0] for row in table.rows] == ["void CUDAFunctor_add<float>"]
+    assert "CUDAFunctor_add&lt;float>" in table.markdown()

@@ -21,12 +21,21 @@ NO_IDLE_ON_CPU = (
 )
 
 
-def _is_operator(name: str) -> bool:
-    return not (
-        name.startswith(RINBENCH_RANGES)  # on CUDA also their GPU-side spans
-        or name.startswith(BACKWARD_NODE_PREFIX)
-        or name.startswith("ProfilerStep")
+# torch's own annotations around an optimizer's calls: spans over the kernels they launch (on CUDA
+# their GPU-side span too), not operators or kernels of their own.
+ANNOTATION_PREFIXES = ("Optimizer.step#", "Optimizer.zero_grad#")
+
+
+def is_annotation(name: str) -> bool:
+    """A profiler span that holds operators rather than being one: rinbench's ranges, autograd's
+    node wrappers, the step markers and torch's optimizer annotations."""
+    return name.startswith(
+        (RINBENCH_RANGES, BACKWARD_NODE_PREFIX, "ProfilerStep", *ANNOTATION_PREFIXES)
     )
+
+
+def _is_operator(name: str) -> bool:
+    return not is_annotation(name)  # on CUDA the ranges' GPU-side spans too
 
 
 def op_table(
