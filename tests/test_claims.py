@@ -795,3 +795,16 @@ def test_the_html_claims_table_shows_a_factors_interval_as_the_markdown_does():
     ]
     text = tables.measured_text(clock)
     assert text.startswith("6.00x [") and f'<td class="num">{text}</td>' in html._claim_row(clock)
+
+
+def test_a_pair_timed_interleaved_keeps_its_factor_when_a_later_run_timed_one_side_apart():
+    # benchmarks/results as a whole: the peers suite's later run timed rin-in256 again (beside
+    # lucidrains' RIN); the claims pair's interleaved rounds stay the evidence, with their interval.
+    base, rin = (_started(r, "2026-12-06T21:00:00Z") for r in paired(*cpu_timed(10.0, 95.0)))
+    alone = cpu_timed(10.0, 80.0)[1]
+    later = _started(replace(alone, run=replace(alone.run, id="run-b")), "2026-12-07T09:00:00Z")
+    clock = verdicts_by_basis(parse(RATIO), counted() + [base, rin, later])[("tenfold", CPU_BASIS)]
+    assert clock.interval.available and clock.measured == pytest.approx(9.5, rel=0.02)
+    # Without the pair, the newest records stand, timed apart.
+    apart = verdicts_by_basis(parse(RATIO), counted() + [cpu_timed()[0], later])
+    assert apart[("tenfold", CPU_BASIS)].interval.reason == "timed apart, not interleaved"

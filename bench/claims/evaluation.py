@@ -55,10 +55,18 @@ class Measured:
     timed: dict[tuple[str, int], dict[tuple, Record]] = field(default_factory=dict)  # by setup
     fid: dict[tuple[str, int], Record] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
+    # Every timed record that was a side of an interleaved pair, newest or not, by (key, setup):
+    # a pair keeps its factor over rounds where a later run timed one side again, apart.
+    paired: dict[tuple, list[Record]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, records: Iterable[Record]) -> Measured:
         index = cls()
+        records = list(records)
+        for record in records:
+            if record.cell.phase in TIMED_PHASES and record.details.get("pair"):
+                key = (record.cell.preset, record.cell.resolution)
+                index.paired.setdefault((key, _setup(record)), []).append(record)
         for record in selection.latest(records):
             cell = record.cell
             key = (cell.preset, cell.resolution)
@@ -67,22 +75,25 @@ class Measured:
             if cell.phase in COUNT_PHASES:
                 selection.keep_count(index.counts.setdefault(key, {}), cell.phase, record)
             elif cell.phase in TIMED_PHASES:
-                # torch's thread count, where recorded, is part of a CPU setup: a factor between
-                # cells that ran on 1 and on 2 threads would measure the threads.
-                setup = (
-                    selection.hardware(record),
-                    cell.dtype,
-                    cell.batch,
-                    cell.mode,
-                    cell.phase,
-                    selection.threads(record),
-                )
-                index.timed.setdefault(key, {})[setup] = record
+                index.timed.setdefault(key, {})[_setup(record)] = record
             elif cell.phase == "fid":
                 index.fid[key] = selection.most_trained(
                     [r for r in (index.fid.get(key), record) if r]
                 )
         return index
+
+    def interleaved(
+        self, baseline: tuple, rin: tuple, setup: tuple
+    ) -> tuple[Record, Record] | None:
+        """The newest pair of records of `baseline` and `rin` timed interleaved with each other on
+        `setup` (bench.paired), or None."""
+        found = [
+            (base, other)
+            for base in self.paired.get((baseline, setup), ())
+            for other in self.paired.get((rin, setup), ())
+            if not intervals.unpaired_reason(base, other)
+        ]
+        return max(found, key=lambda two: two[0].run.started or "", default=None)
 
     def value(self, key: tuple[str, int], phase: str, name: str):
         record = self.counts.get(key, {}).get(phase)
@@ -191,6 +202,21 @@ def cite_profiles(
         detail = "; ".join(part for part in (verdict.detail, text) if part)
         cited.append(replace(verdict, detail=detail))
     return cited
+
+
+def _setup(record: Record) -> tuple:
+    """Where and how a timed record ran: a wall-clock factor compares two cells on one setup.
+    torch's thread count, where recorded, is part of a CPU setup: a factor between cells that ran
+    on 1 and on 2 threads would measure the threads."""
+    cell = record.cell
+    return (
+        selection.hardware(record),
+        cell.dtype,
+        cell.batch,
+        cell.mode,
+        cell.phase,
+        selection.threads(record),
+    )
 
 
 def _cost_checks(claims: list[Claim], measured: Measured) -> dict[str, list[tuple[Claim, float]]]:
@@ -317,7 +343,12 @@ def _ratio_in_time(claim: Claim, measured: Measured) -> list[Verdict]:
         baseline, rin = (pair[0], pair[1]), (pair[2], pair[3])
         timed_b, timed_r = measured.timed.get(baseline, {}), measured.timed.get(rin, {})
         for setup in timed_b.keys() & timed_r.keys():
-            setups.setdefault(setup, {})[pair] = (timed_b[setup], timed_r[setup])
+            # The two timed together, where a later run timed one side apart (the peers suite
+            # times rin-in256 beside lucidrains' RIN): their factor over rounds is the evidence.
+            together = (timed_b[setup], timed_r[setup])
+            if intervals.unpaired_reason(*together):
+                together = measured.interleaved(baseline, rin, setup) or together
+            setups.setdefault(setup, {})[pair] = together
     if not setups:
         names = " and ".join(dict.fromkeys(f"{p[0]}, {p[2]}" for p in claim.pairs))
         return [
