@@ -19,7 +19,8 @@ record, as everywhere in rinbench). Each matched cell is judged on the metrics b
   and core count); otherwise the cell reports "not compared" and why: a cross-machine difference
   is not a regression of the code. On a CPU the usable cores and torch's threads must match too,
   where both records say them. Settings that differ (a lever's A/B, a timing rule changed) are
-  named in the note of every row of the cell.
+  named in the note of every row of the cell but its counts, which name only the settings they
+  depend on (a flops cell's sample_steps).
 - time, against the noise as well: the median latency (and the metrics that rescale it,
   FOLLOW_LATENCY) carries a 95% interval on each side (bench.intervals.latency: over rounds, or
   over one window's samples), and the interval of the change is the conservative one of
@@ -361,16 +362,21 @@ def _compare_cell(cell_id: str, before: Record, after: Record, thresholds: Mappi
     # differed: not the counts (taken on meta, the levers aside), and a status row's note leads
     # with it (a long error is cut at the end).
     said = f"measured under other settings: {differing}"
+    counted = _settings_differing(before, after, counts_of=before.cell.phase)
     exact = {m.key for m in gated() if m.compare == EXACT}
-    return [
-        row
-        if row.item in exact
-        else dataclasses.replace(
-            row,
-            note=_joined(said, row.note) if row.item == "status" else _joined(row.note, said),
-        )
-        for row in rows
-    ]
+
+    def noted(row: Row) -> Row:
+        if row.item == "status":  # ahead of the error, which a long note cuts at its end
+            return dataclasses.replace(row, note=_joined(said, row.note))
+        if row.item in exact:  # a count: the settings it depends on (COUNT_SETTINGS), if any
+            if not counted:
+                return row
+            return dataclasses.replace(
+                row, note=_joined(row.note, f"counted under other settings: {counted}")
+            )
+        return dataclasses.replace(row, note=_joined(row.note, said))
+
+    return [noted(row) for row in rows]
 
 
 def _joined(*notes: str) -> str:
@@ -464,16 +470,19 @@ def _cpu_setup(before: Record, after: Record) -> dict[str, tuple]:
     return {item: pair for item, pair in found.items() if None not in pair}
 
 
-def _settings_differing(before: Record, after: Record) -> str:
+def _settings_differing(before: Record, after: Record, *, counts_of: str | None = None) -> str:
     """The settings two records were measured under that differ, 'name BASE -> NEW' joined by
     commas ("" where none does); a key a record lacks reads as its default, one this rinbench
-    does not know is left out."""
-    from bench.measure.cell import NOT_OF_A_WINDOW, Settings  # no torch: the dataclass
+    does not know is left out, and so is NOT_OF_A_WINDOW (profile). `counts_of` a phase: only
+    the settings its counts depend on (COUNT_SETTINGS)."""
+    from bench.measure.cell import COUNT_SETTINGS, NOT_OF_A_WINDOW, Settings  # no torch
 
     names = [
         name
         for name in dict.fromkeys([*before.settings, *after.settings])
-        if hasattr(Settings, name) and name not in NOT_OF_A_WINDOW
+        if hasattr(Settings, name)
+        and name not in NOT_OF_A_WINDOW
+        and (counts_of is None or name in COUNT_SETTINGS.get(counts_of, ()))
     ]
     said = []
     for name in names:

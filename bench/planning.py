@@ -143,16 +143,15 @@ def plan(
     )
 
 
-# The settings a count depends on: a flops record's macs_sample is sample_steps forward passes.
-COUNT_SETTINGS = {"flops": ("sample_steps",)}
-
-
 def settings_drift(kept: Sequence[Planned], latest: dict) -> list[str]:
-    """One warning line where timed cells the resumed run keeps (not measured again) were measured
+    """One warning line where cells the resumed run keeps (not measured again) were measured
     under other settings than the suite's now (a suite file edited, or a newer rinbench whose
     setting the records predate: a key a record lacks reads as the field's default): each such
     setting with its values then and now. Their records stand; the run mixes both. Counts (params,
-    flops) depend on no setting but those in COUNT_SETTINGS."""
+    flops) depend on no setting but those in COUNT_SETTINGS; NOT_OF_A_WINDOW (profile) changes
+    no measurement and is not named."""
+    from bench.measure.cell import COUNT_SETTINGS, NOT_OF_A_WINDOW
+
     values: dict[str, tuple[set, set]] = {}  # setting -> (its values in the run, now)
     cells = 0
     for item in kept:
@@ -160,6 +159,7 @@ def settings_drift(kept: Sequence[Planned], latest: dict) -> list[str]:
         if record is None:
             continue
         differing = item.settings.differing(record.settings)
+        differing = {k: both for k, both in differing.items() if k not in NOT_OF_A_WINDOW}
         if item.cell.phase in STATIC_PHASES:
             counted = COUNT_SETTINGS.get(item.cell.phase, ())
             differing = {key: both for key, both in differing.items() if key in counted}

@@ -126,31 +126,28 @@ def _count_rank(record: Record) -> tuple[bool, str]:
 
 
 # How far an FID record's checkpoint was trained, most telling first.
-TRAINED_BY = ("train_macs", "images_seen", "checkpoint_step")
+TRAINED_BY = ("images_seen", "train_macs", "checkpoint_step")
 
 
 def most_trained(records: Iterable[Record]) -> Record | None:
-    """Of FID records: the ok one trained longest, by the first of TRAINED_BY that both records
-    being compared have, the newest where they have none in common or tie; when none is ok, the
-    newest."""
+    """Of FID records: the ok one trained longest, ranked by TRAINED_BY in turn (a record that
+    lacks a measure ranks below one that has it), the newest on a tie; when none is ok, the
+    newest. One key per record, so the choice does not depend on the order records are read in;
+    rinbench fid writes all three."""
     best = None
     for record in records:
-        if best is None or _at_least_as_trained(record, best):
+        if best is None or _training_rank(record) >= _training_rank(best):
             best = record
     return best
 
 
-def _at_least_as_trained(record: Record, other: Record) -> bool:
-    if (record.status == "ok") != (other.status == "ok"):
-        return record.status == "ok"
-    if record.status == "ok":
-        for key in TRAINED_BY:
-            mine, theirs = record.values.get(key), other.values.get(key)
-            if is_number(mine) and is_number(theirs):
-                if mine != theirs:
-                    return mine > theirs
-                break
-    return (record.run.started or "") >= (other.run.started or "")
+def _training_rank(record: Record) -> tuple:
+    ok = record.status == "ok"
+    trained = tuple(
+        float(record.values[key]) if ok and is_number(record.values.get(key)) else -1.0
+        for key in TRAINED_BY
+    )
+    return ok, *trained, record.run.started or ""
 
 
 def first_number(values: Mapping, keys: Iterable[str]) -> tuple[str, float] | tuple[None, None]:

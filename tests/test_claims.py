@@ -749,10 +749,17 @@ def test_the_newest_count_and_the_longest_trained_fid_win_whatever_the_file_orde
     for order in ([trained, early], [early, trained]):
         verdict = verdicts_by_basis(parse(FID), order)[("rin-m-r64-fid", "FID")]
         assert (verdict.status, verdict.measured) == ("holds", 3.1)
-    # Compared on a measure both have: a train_macs the other lacks does not win by itself.
-    with_macs = replace(early, values=early.values | {"train_macs": 1e15})
-    for order in ([trained, with_macs], [with_macs, trained]):
-        assert selection.most_trained(order) is trained
+    # One rank per record, so no order of three can choose differently (pairwise comparisons on
+    # the first measure both had went round in a circle).
+    import itertools
+
+    three = [
+        replace(early, values=early.values | {"train_macs": 10.0, "checkpoint_step": 300}),
+        replace(early, values=early.values | {"checkpoint_step": 200, "images_seen": None}),
+        replace(early, values=early.values | {"train_macs": 20.0, "checkpoint_step": 100}),
+    ]
+    chosen = {id(selection.most_trained(order)) for order in itertools.permutations(three)}
+    assert len(chosen) == 1
 
 
 def test_an_up_to_headline_shows_a_setup_where_the_claim_holds_before_a_larger_noisy_one():

@@ -501,7 +501,7 @@ def test_other_cores_or_threads_are_not_compared_and_other_settings_are_said():
     assert (row.item, row.verdict) == ("device", compare.NOT_COMPARED)
     assert row.note.startswith("different usable CPU cores")
     # A lever's A/B (rinbench compare plain levers) is compared, and every row names the lever;
-    # a timing rule likewise, and the memory and count rows say it too.
+    # a timing rule likewise, the memory row too; a count row names only what counts depend on.
     lever = _with(slower, settings={"channels_last": True, "warmup": 9})
     outcome = compare.compare([base], [lever])
     rows = {r.item: r for r in outcome.rows}
@@ -510,6 +510,12 @@ def test_other_cores_or_threads_are_not_compared_and_other_settings_are_said():
     assert rows["latency_ms_median"].note.endswith(said)
     assert rows["peak_rss_bytes"].note.endswith(said)
     assert said not in rows["macs_fwd"].note  # counts are taken on meta, the levers aside
+    # A flops cell's macs_sample is sample_steps forward passes: its change says why.
+    flops = record("dit-tiny", "flops", values={"macs_fwd": 1000, "macs_sample": 10000})
+    more = _with(flops, values={"macs_sample": 20000}, settings={"sample_steps": 20})
+    (row,) = [r for r in compare.compare([flops], [more]).rows if r.item == "macs_sample"]
+    assert row.verdict == compare.CHANGED
+    assert row.note.endswith("counted under other settings: sample_steps 10 -> 20")
     assert "**worse**" in compare.markdown(outcome)  # the table prints every such row
     # A status row leads with them (a long error is cut at its end); profile moves no window.
     failed = _with(

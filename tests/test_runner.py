@@ -275,6 +275,16 @@ def test_a_resume_warns_when_a_count_kept_was_taken_under_another_sample_steps()
     (item,) = kept({})
     then = Record(RunInfo("r", "s"), item.cell, item.settings.as_dict(), None, {}, "ok", {})
     assert planning.settings_drift(kept({"settings": {"warmup": 9}}), {item.cell.id: then}) == []
+    # profile changes no measurement: a timed cell kept under it is no drift either.
+    (timed,) = kept({"phases": ["forward"]})
+    before = Record(RunInfo("r", "s"), timed.cell, timed.settings.as_dict(), None, {}, "ok", {})
+    profiled = kept({"phases": ["forward"], "settings": {"profile": True}})
+    assert (
+        planning.settings_drift(
+            [item for item in profiled if item.cell == timed.cell], {timed.cell.id: before}
+        )
+        == []
+    )
     (warning,) = planning.settings_drift(
         kept({"settings": {"sample_steps": 20}}), {item.cell.id: then}
     )

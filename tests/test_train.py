@@ -127,6 +127,10 @@ def test_a_resume_on_another_class_count_names_it(tmp_path):
     ckpt = {"settings": settings.as_dict(), "config": dataclasses.asdict(then)}
     with pytest.raises(ValueError, match="num_classes: 0 -> 3.*the class count comes from"):
         check_resumable(ckpt, settings, now)
+    # A field only the checkpoint's config has is named too, not an empty list.
+    older = ckpt | {"config": ckpt["config"] | {"retired_field": 1}}
+    with pytest.raises(ValueError, match=r"retired_field: 1 -> None"):
+        check_resumable(older, settings, then)
 
 
 def test_equal_compute_usage_names_its_command(capsys):

@@ -85,6 +85,9 @@ TRAIN_STEP_LR = 1e-4  # the train step's AdamW learning rate (its cost does not 
 # The Settings fields that change no timed window: what a run adds after a cell (its profile
 # cell). A pair resumed after changing them keeps its logged rounds; the gate does not name them.
 NOT_OF_A_WINDOW = ("profile",)
+# The Settings fields a count depends on, per counting phase: a flops record's macs_sample is
+# sample_steps forward passes. Counts depend on no other setting (taken on meta, levers aside).
+COUNT_SETTINGS = {"flops": ("sample_steps",)}
 # The Settings fields that are levers (see Settings): how the same math runs, not what it is.
 LEVERS = (
     "channels_last",

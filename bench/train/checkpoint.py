@@ -125,7 +125,7 @@ def check_resumable(ckpt: dict, settings: TrainSettings, cfg: Any) -> None:
     if then != now_cfg:
         fields = [
             f"{k}: {then.get(k)!r} -> {now_cfg.get(k)!r}"
-            for k in now_cfg
+            for k in dict.fromkeys([*then, *now_cfg])  # a field one version lacks differs too
             if then.get(k) != now_cfg.get(k)
         ]
         hint = (
