@@ -358,9 +358,8 @@ def _compare_cell(cell_id: str, before: Record, after: Record, thresholds: Mappi
     if not differing:
         return rows
     # A lever's A/B (rinbench compare plain levers) is a comparison across settings on purpose;
-    # a gate's is not. Either way every judgement of the cell that a setting can move says what
-    # differed: not the counts (taken on meta, the levers aside), and a status row's note leads
-    # with it (a long error is cut at the end).
+    # a gate's is not. Either way every judgement of the cell says what differed, a count only
+    # what it depends on (taken on meta, the levers aside; COUNT_SETTINGS).
     said = f"measured under other settings: {differing}"
     counted = _settings_differing(before, after, counts_of=before.cell.phase)
     exact = {m.key for m in gated() if m.compare == EXACT}
