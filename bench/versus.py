@@ -83,7 +83,11 @@ def side_by_side(records: Iterable[Record], pairs: Iterable[Pair]) -> SideBySide
         )
         mine, theirs = (measured.timed.get(key, {}) for key in keys)
         for setup, partner in sorted(_common_setups(mine, theirs), key=_setup_order):
-            timed.append(_timed(first, second, resolution, mine[setup], theirs[partner]))
+            sides = (mine[setup], theirs[partner])
+            if setup == partner and intervals.unpaired_reason(*sides):
+                # A later run timed one side apart: the two timed together stay the evidence.
+                sides = measured.interleaved(keys[0], keys[1], setup) or sides
+            timed.append(_timed(first, second, resolution, *sides))
     gpu_first = sorted(range(len(timed)), key=lambda i: not timed[i].gpu)  # stable otherwise
     return SideBySide(counts, [timed[i] for i in gpu_first])
 
@@ -172,6 +176,19 @@ def peer_pairs(records: Iterable[Record]) -> list[Pair]:
     return pairs
 
 
+def _family(record: Record) -> str | None:
+    """A record's family: its model block's, or the registry's for its preset where the model could
+    not be built (a peer whose package was missing: its cells ended unsupported, without one)."""
+    if record.model is not None:
+        return record.model.family
+    try:  # the registry builds on torch; reports read records where there is none
+        from bench import registry
+    except ImportError:
+        return None
+    entry = registry.REGISTRY.get(record.cell.preset)
+    return None if entry is None else entry.family
+
+
 class UnknownName(ValueError):
     """A name given to `named_pairs` is neither a family nor a preset of the records."""
 
@@ -185,8 +202,11 @@ def named_pairs(records: Iterable[Record], first: str, second: str) -> list[Pair
     for record in records:
         key = (record.cell.preset, record.cell.resolution)
         by_name.setdefault(record.cell.preset, set()).add(key)
-        if record.model is not None:
-            by_name.setdefault(record.model.family, set()).add(key)
+        family = _family(record)
+        if family is not None:
+            by_name.setdefault(family, set()).add(key)
+    if first == second:
+        raise UnknownName(f"{first!r} is named twice: name two families or presets to compare")
     for name in (first, second):
         if name not in by_name:
             families = sorted({r.model.family for r in records if r.model is not None})
@@ -200,6 +220,10 @@ def named_pairs(records: Iterable[Record], first: str, second: str) -> list[Pair
         for b, res_b in by_name[second]
         if res_a == res_b and a != b
     )
+    # Names that overlap (a family and one of its presets) would list a pair both ways round.
+    pairs = [
+        pair for pair in pairs if (pair[1], pair[0], pair[2]) not in pairs or pair[0] < pair[1]
+    ]
     if not pairs:
         raise UnknownName(f"{first!r} and {second!r} were not measured at one resolution")
     return pairs

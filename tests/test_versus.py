@@ -118,3 +118,25 @@ def test_claims_versus_any_two_families_or_presets(tmp_path, capsys):
         "rinbench: error: no records of 'rin' (a family or a preset); these results hold the "
         "families diffusers, dit (`rinbench report` on them lists their presets)"
     )
+
+
+def test_versus_keeps_the_interleaved_pair_names_a_missing_peer_and_refuses_a_name_twice():
+    from dataclasses import replace
+
+    from bench.record import RunInfo
+
+    found = records()
+    # A later run timed ours again, apart: the pair's rounds stay the evidence.
+    later = replace(timed(OURS, 60.0), run=RunInfo("run-b", "s", "2099-01-01T00:00:00Z"))
+    (row,) = versus.side_by_side([*found, later], versus.peer_pairs(found)).timed
+    assert row.factor.available and row.factor.estimate == pytest.approx(1.5, rel=1e-3)
+    # A peer whose package was missing left records without a model block: its family is found.
+    missing = replace(
+        timed(PEER, 20.0), status="unsupported", error="pip install diffusers", model=None
+    )
+    pairs = versus.named_pairs(
+        [*counted(OURS, 1000, 5e9), timed(OURS, 30.0), missing], "dit", "diffusers-dit"
+    )
+    assert pairs == [(OURS, PEER, 32)]
+    with pytest.raises(versus.UnknownName, match="'dit' is named twice"):
+        versus.named_pairs(found, "dit", "dit")
