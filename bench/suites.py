@@ -230,7 +230,7 @@ def parse(table: dict, *, name: str, path: str = "<memory>", device: str | None 
     if not isinstance(description, str):
         raise SuiteError(f"{where}: 'description' must be a string")
     timeout_s = table.get("timeout_s", DEFAULT_TIMEOUT_S)
-    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0:
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or not timeout_s > 0:
         raise SuiteError(f"{where}: 'timeout_s' must be a positive number of seconds")
     base_settings = _settings_table(table.get("settings", {}), where)
     try:
@@ -541,7 +541,33 @@ def _excludes(tables: Any, where: str) -> list[dict]:
         _check_keys(table, fields, f"{where} exclude")
         if not table:
             raise SuiteError(f"{where}: an empty exclude table would drop every cell")
+        for key, wanted in table.items():
+            _check_exclude_values(key, wanted, f"{where} exclude")
     return tables
+
+
+def _check_exclude_values(key: str, wanted: Any, where: str) -> None:
+    """An exclude's values must be able to match: a typo ('trian_step') would exclude nothing and
+    measure what the suite meant to drop; `true` for a batch would equal 1 and drop it."""
+    options = wanted if isinstance(wanted, list) else [wanted]
+    if not options:
+        raise SuiteError(f"{where}: {key} = [] matches nothing; leave the key out instead")
+    if key in ("resolution", "batch"):
+        bad = [o for o in options if isinstance(o, bool) or not isinstance(o, int) or o < 1]
+        if bad:
+            raise SuiteError(f"{where}: {key} takes whole numbers >= 1, got {bad[0]!r}")
+        return
+    known = {
+        "preset": registry.slugs(),
+        "dtype": DTYPES,
+        "phase": PHASES,
+        "mode": MODES,
+        "device": DEVICES,
+    }[key]
+    for option in options:
+        if not isinstance(option, str) or not fnmatch.filter(known, option):
+            valid = "rinbench list names them" if key == "preset" else ", ".join(known)
+            raise SuiteError(f"{where}: {key} {option!r} matches no {key}; valid: {valid}")
 
 
 def _matches(cell: Cell, exclude: dict) -> bool:

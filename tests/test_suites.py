@@ -377,9 +377,29 @@ def test_a_suite_whose_every_cell_is_skipped_says_why(tmp_path):
             'presets = ["dit-tiny"]\nphases = ["flops"]\n[[exclude]]\nsize = 3',
             r"exclude: unknown key 'size'",
         ),
+        (  # a typo would exclude nothing, and the cells meant to go would be measured
+            'presets = ["dit-tiny"]\nphases = ["flops"]\n[[exclude]]\nphase = "trian_step"',
+            r"exclude: phase 'trian_step' matches no phase; valid: params, flops, forward",
+        ),
+        (
+            'presets = ["dit-tiny"]\nphases = ["flops"]\n[[exclude]]\npreset = "dit-tinyy"',
+            r"exclude: preset 'dit-tinyy' matches no preset; valid: rinbench list names them",
+        ),
+        (  # true would equal batch 1
+            'presets = ["dit-tiny"]\nphases = ["flops"]\n[[exclude]]\nbatch = true',
+            r"exclude: batch takes whole numbers >= 1, got True",
+        ),
         (
             'presets = ["dit-tiny"]\nphases = ["flops"]\ntimeout_s = -1',
             r"'timeout_s' must be a positive",
+        ),
+        (
+            'presets = ["dit-tiny"]\nphases = ["flops"]\ntimeout_s = nan',
+            r"'timeout_s' must be a positive",
+        ),
+        (
+            'presets = ["dit-tiny"]\nphases = ["flops"]\n[settings]\nmin_seconds = nan',
+            r"settings need warmup >= 0, min_repeats >= 1 and min_seconds >= 0",
         ),
         ("presets = [\n", r"mine.toml is not valid TOML: "),
         (

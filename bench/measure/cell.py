@@ -186,12 +186,13 @@ class Settings:
     low_precision_norms: bool = False  # lever: GroupNorm/LayerNorm in the autocast dtype
 
     def __post_init__(self):
-        if self.warmup < 0 or self.min_repeats < 1 or self.min_seconds < 0:
+        # Written so that NaN fails each test (NaN < 0 is false, and so is NaN >= 0).
+        if not (self.warmup >= 0 and self.min_repeats >= 1 and self.min_seconds >= 0):
             raise ValueError(
                 "settings need warmup >= 0, min_repeats >= 1 and min_seconds >= 0, got "
                 f"{self.warmup}, {self.min_repeats}, {self.min_seconds}"
             )
-        if self.max_seconds is not None and self.max_seconds < self.min_seconds:
+        if self.max_seconds is not None and not self.max_seconds >= self.min_seconds:
             raise ValueError(
                 f"settings need max_seconds >= min_seconds (or no max_seconds, for "
                 f"{BUDGET_PER_MIN_SECONDS:g} x min_seconds), got {self.max_seconds} < "
