@@ -209,7 +209,7 @@ def named_pairs(records: Iterable[Record], first: str, second: str) -> list[Pair
         raise UnknownName(f"{first!r} is named twice: name two families or presets to compare")
     for name in (first, second):
         if name not in by_name:
-            families = sorted({r.model.family for r in records if r.model is not None})
+            families = sorted({family for r in records if (family := _family(r))})
             raise UnknownName(
                 f"no records of {name!r} (a family or a preset); these results hold the families "
                 f"{', '.join(families) or 'none'} (`rinbench report` on them lists their presets)"
@@ -220,10 +220,6 @@ def named_pairs(records: Iterable[Record], first: str, second: str) -> list[Pair
         for b, res_b in by_name[second]
         if res_a == res_b and a != b
     )
-    # Names that overlap (a family and one of its presets) would list a pair both ways round.
-    pairs = [
-        pair for pair in pairs if (pair[1], pair[0], pair[2]) not in pairs or pair[0] < pair[1]
-    ]
     if not pairs:
         raise UnknownName(f"{first!r} and {second!r} were not measured at one resolution")
     return pairs

@@ -291,7 +291,11 @@ def test_argument_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exited:
         cli.main(["run", "--timeout", "-3"])
     assert exited.value.code == 2
-    assert "the timeout must be positive" in capsys.readouterr().err
+    assert "the timeout must be a positive, finite number" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:  # NaN compares false both ways: refused all the same
+        cli.main(["run", "--timeout", "nan"])
+    assert exited.value.code == 2
+    assert "the timeout must be a positive, finite number" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exited:
         cli.main(["run", "--device", "tpu"])
     assert exited.value.code == 2

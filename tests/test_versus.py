@@ -138,5 +138,7 @@ def test_versus_keeps_the_interleaved_pair_names_a_missing_peer_and_refuses_a_na
         [*counted(OURS, 1000, 5e9), timed(OURS, 30.0), missing], "dit", "diffusers-dit"
     )
     assert pairs == [(OURS, PEER, 32)]
+    with pytest.raises(versus.UnknownName, match="hold the families diffusers-dit, dit "):
+        versus.named_pairs([timed(OURS, 30.0), missing], "dit", "vdm")
     with pytest.raises(versus.UnknownName, match="'dit' is named twice"):
         versus.named_pairs(found, "dit", "dit")

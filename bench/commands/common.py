@@ -69,8 +69,8 @@ def positive_seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("the timeout must be positive")
+    if not 0 < value < float("inf"):  # NaN fails this too
+        raise argparse.ArgumentTypeError("the timeout must be a positive, finite number of seconds")
     return value
 
 
