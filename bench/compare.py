@@ -32,8 +32,9 @@ record, as everywhere in rinbench). Each matched cell is judged on the metrics b
   (fewer samples than bound a median, a record that keeps none) the threshold alone decides and
   the note says so; a record flagged `latency_noisy` keeps its interval (wide, as its samples
   are), and the note says it was flagged. A change beyond the threshold where a side's rounds ran
-  short of cores (other jobs held them) is "not compared": the contention's, not the code's. A window's interval holds that window's noise, not
-  drift between runs on a shared machine: gate on time only on dedicated hardware (docs/ci.md).
+  short of cores (other jobs held them) is "not compared": the contention's, not the code's. A
+  window's interval holds that window's noise, not drift between runs on a shared machine: gate
+  on time only on dedicated hardware (docs/ci.md).
   Memory and energy have no samples: threshold only.
 - status: a cell that ran ok before and now ends oom, unsupported, error or timeout is "worse";
   the reverse is "better" (ranked ok < oom, unsupported < error, timeout).

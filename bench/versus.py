@@ -84,9 +84,8 @@ def side_by_side(records: Iterable[Record], pairs: Iterable[Pair]) -> SideBySide
         mine, theirs = (measured.timed.get(key, {}) for key in keys)
         for setup, partner in sorted(_common_setups(mine, theirs), key=_setup_order):
             sides = (mine[setup], theirs[partner])
-            if setup == partner and intervals.unpaired_reason(*sides):
-                # A later run timed one side apart: the two timed together stay the evidence.
-                sides = measured.interleaved(keys[0], keys[1], setup) or sides
+            if setup == partner:  # an unthreaded partner never ran: no rounds to look for
+                sides = measured.together(keys[0], keys[1], setup, sides)
             timed.append(_timed(first, second, resolution, *sides))
     gpu_first = sorted(range(len(timed)), key=lambda i: not timed[i].gpu)  # stable otherwise
     return SideBySide(counts, [timed[i] for i in gpu_first])
@@ -199,20 +198,22 @@ def named_pairs(records: Iterable[Record], first: str, second: str) -> list[Pair
     name matches nothing in them, or the two have no resolution in common."""
     records = list(records)
     by_name: dict[str, set[tuple[str, int]]] = {}
+    families: set[str] = set()
     for record in records:
         key = (record.cell.preset, record.cell.resolution)
         by_name.setdefault(record.cell.preset, set()).add(key)
         family = _family(record)
         if family is not None:
             by_name.setdefault(family, set()).add(key)
+            families.add(family)
     if first == second:
         raise UnknownName(f"{first!r} is named twice: name two families or presets to compare")
     for name in (first, second):
         if name not in by_name:
-            families = sorted({family for r in records if (family := _family(r))})
             raise UnknownName(
                 f"no records of {name!r} (a family or a preset); these results hold the families "
-                f"{', '.join(families) or 'none'} (`rinbench report` on them lists their presets)"
+                f"{', '.join(sorted(families)) or 'none'} (`rinbench report` on them lists their "
+                "presets)"
             )
     pairs = sorted(
         (a, b, res_a)

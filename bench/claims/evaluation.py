@@ -82,18 +82,22 @@ class Measured:
                 )
         return index
 
-    def interleaved(
-        self, baseline: tuple, rin: tuple, setup: tuple
-    ) -> tuple[Record, Record] | None:
-        """The newest pair of records of `baseline` and `rin` timed interleaved with each other on
-        `setup` (bench.paired), or None."""
+    def together(
+        self, baseline: tuple, rin: tuple, setup: tuple, newest: tuple[Record, Record]
+    ) -> tuple[Record, Record]:
+        """The records to set `baseline` and `rin` side by side on `setup` by: the `newest` of
+        each, unless those were not timed with each other while an interleaved pair of them was
+        (a later run timed one side again, apart: the peers suite times rin-in256 beside
+        lucidrains' RIN); then the newest such pair, whose factor over rounds is the evidence."""
+        if not intervals.unpaired_reason(*newest):
+            return newest
         found = [
             (base, other)
             for base in self.paired.get((baseline, setup), ())
             for other in self.paired.get((rin, setup), ())
             if not intervals.unpaired_reason(base, other)
         ]
-        return max(found, key=lambda two: two[0].run.started or "", default=None)
+        return max(found, key=lambda two: two[0].run.started or "", default=newest)
 
     def value(self, key: tuple[str, int], phase: str, name: str):
         record = self.counts.get(key, {}).get(phase)
@@ -343,12 +347,8 @@ def _ratio_in_time(claim: Claim, measured: Measured) -> list[Verdict]:
         baseline, rin = (pair[0], pair[1]), (pair[2], pair[3])
         timed_b, timed_r = measured.timed.get(baseline, {}), measured.timed.get(rin, {})
         for setup in timed_b.keys() & timed_r.keys():
-            # The two timed together, where a later run timed one side apart (the peers suite
-            # times rin-in256 beside lucidrains' RIN): their factor over rounds is the evidence.
-            together = (timed_b[setup], timed_r[setup])
-            if intervals.unpaired_reason(*together):
-                together = measured.interleaved(baseline, rin, setup) or together
-            setups.setdefault(setup, {})[pair] = together
+            newest = (timed_b[setup], timed_r[setup])
+            setups.setdefault(setup, {})[pair] = measured.together(baseline, rin, setup, newest)
     if not setups:
         names = " and ".join(dict.fromkeys(f"{p[0]}, {p[2]}" for p in claim.pairs))
         return [
